@@ -1,0 +1,135 @@
+"""Apache Airflow provider for the Orange SMS API (Africa and Middle East).
+
+Importing this package is cheap: Airflow calls :func:`get_provider_info` for every provider when
+it starts, so nothing here imports Airflow, requests or the hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_TEXT = {"type": ["string", "null"]}
+_NUMBER = {"type": ["number", "null"], "minimum": 0}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow: package, connection type and connection form."""
+    return {
+        "package-name": "airflow-provider-orange-sms",
+        "name": "Orange SMS",
+        "description": "Send SMS and track balance, usage, purchase orders and delivery receipts "
+        "with the Orange SMS API (Africa and Middle East).",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Orange SMS",
+                "external-doc-url": "https://developer.orange.com/apis/sms",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Orange SMS",
+                "python-modules": ["airflow_provider_orange_sms.hooks.orange_sms"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Orange SMS",
+                "python-modules": ["airflow_provider_orange_sms.operators.orange_sms"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Orange SMS",
+                "python-modules": ["airflow_provider_orange_sms.sensors.orange_sms"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Orange SMS",
+                "python-modules": ["airflow_provider_orange_sms.triggers.orange_sms"],
+            }
+        ],
+        "notifications": ["airflow_provider_orange_sms.notifications.orange_sms.OrangeSMSNotifier"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook",
+                "hook-name": "Orange SMS",
+                "connection-type": "orange_sms",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"login": "Client ID", "password": "Client Secret", "host": "Base URL"},
+                    "placeholders": {
+                        "login": "Client ID of your Orange Developer application",
+                        "password": "Client Secret (or fill Authorization Header)",
+                        "host": "https://api.orange.com",
+                        "authorization_header": "Basic NktSSGZ4...",
+                        "sender_address": "2250000",
+                        "sender_name": "MyCompany",
+                        "country": "CIV",
+                        "token_path": "/oauth/v3/token",
+                        "rate_limit_per_second": "5",
+                        "token_cache": "file",
+                        "connect_timeout": "10",
+                        "read_timeout": "30",
+                    },
+                },
+                "conn-fields": {
+                    "authorization_header": {
+                        "label": "Authorization Header",
+                        "description": "Optional. The app's 'Authorization header' from the Orange "
+                        "Developer portal (Basic …), instead of Client ID and Client Secret.",
+                        "schema": {**_TEXT, "format": "password"},
+                    },
+                    "sender_address": {
+                        "label": "Sender Address",
+                        "description": "Your sender number with country code, no '+': 2250000 (Côte "
+                        "d'Ivoire), 2210000 (Senegal), 200000 (Egypt)…",
+                        "schema": _TEXT,
+                    },
+                    "sender_name": {
+                        "label": "Sender Name",
+                        "description": "Optional. A sender name Orange whitelisted for your account.",
+                        "schema": _TEXT,
+                    },
+                    "country": {
+                        "label": "Country",
+                        "description": "Optional. ISO 3166 alpha-3 code (CIV, SEN, EGY…): default filter "
+                        "for balance, statistics and orders; picks the sender if none is set.",
+                        "schema": _TEXT,
+                    },
+                    "token_path": {
+                        "label": "Token Path",
+                        "description": "Optional. OAuth2 token endpoint path; default /oauth/v3/token "
+                        "(/oauth/v2/token also works).",
+                        "schema": _TEXT,
+                    },
+                    "rate_limit_per_second": {
+                        "label": "Rate Limit (SMS per second)",
+                        "description": "Optional. Sends per second, shared by every process on a "
+                        "machine; default 5 (Orange's limit).",
+                        "schema": _NUMBER,
+                    },
+                    "token_cache": {
+                        "label": "Token Cache",
+                        "description": "Optional. 'file' (default: shared by processes on one machine), "
+                        "'variable' (an Airflow Variable, shared by all machines) or 'none'.",
+                        "schema": {"type": ["string", "null"], "enum": ["file", "variable", "none", None]},
+                    },
+                    "connect_timeout": {
+                        "label": "Connect Timeout (seconds)",
+                        "description": "Optional. Seconds to wait for a connection; default 10.",
+                        "schema": _NUMBER,
+                    },
+                    "read_timeout": {
+                        "label": "Read Timeout (seconds)",
+                        "description": "Optional. Seconds to wait for Orange's answer; default 30.",
+                        "schema": _NUMBER,
+                    },
+                },
+            }
+        ],
+    }

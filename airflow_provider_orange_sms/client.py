@@ -1,0 +1,654 @@
+"""The Orange SMS API over HTTP: token, throttle, retries, endpoints and error parsing.
+
+This is the only module that knows Orange's URLs, bodies and error formats. It does not import
+Airflow: the hook builds an :class:`OrangeSMSClient` from a connection, and the sandbox tests and
+benchmarks use it directly.
+
+Retry rules (each request):
+
+* connection refused / connect timeout - the request never left: retried for every call;
+* 429 - waits ``Retry-After`` (or backs off) and retries; a 429 means nothing was accepted;
+* 5xx - retried with exponential backoff, except 502/504 on a send (a gateway lost the answer of a
+  backend that may have accepted the SMS);
+* reset, read timeout, broken response - retried for reads and deletes; for a send the outcome is
+  unknown, so :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` is
+  raised instead of risking a duplicate SMS;
+* 401 with code 41/42 - the token is dropped, a new one fetched and the call retried once;
+* 400, 403, 404 and the token endpoint's 401 - never retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from urllib3.exceptions import NewConnectionError
+
+from airflow_provider_orange_sms.addresses import (
+    SENDER_ADDRESSES,
+    check_message,
+    normalize_country,
+    normalize_recipient,
+    normalize_sender,
+)
+from airflow_provider_orange_sms.exceptions import (
+    OrangeSMSAuthError,
+    OrangeSMSBadRequestError,
+    OrangeSMSConnectionError,
+    OrangeSMSError,
+    OrangeSMSNotFoundError,
+    OrangeSMSRateLimitError,
+    OrangeSMSSendUncertainError,
+    OrangeSMSServerError,
+)
+from airflow_provider_orange_sms.throttle import SendThrottle
+from airflow_provider_orange_sms.token_cache import (
+    AccessToken,
+    FileTokenCache,
+    MemoryTokenCache,
+    TokenCache,
+    cache_key,
+    default_cache_dir,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.orange.com"
+DEFAULT_TOKEN_PATH = "/oauth/v3/token"
+DEFAULT_RATE_LIMIT_PER_SECOND = 5.0
+SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
+SUBSCRIPTIONS_PATH = "/smsmessaging/v1/outbound/tel%3A%2B{sender}/subscriptions"
+SUBSCRIPTION_PATH = "/smsmessaging/v1/outbound/subscriptions/{subscription_id}"
+CONTRACTS_PATH = "/sms/admin/v1/contracts"
+STATISTICS_PATH = "/sms/admin/v1/statistics"
+PURCHASE_ORDERS_PATH = "/sms/admin/v1/purchaseorders"
+# Gateway codes on a 401 that mean "this token is no longer good": fetch another and retry once.
+_STALE_TOKEN_CODES = {41, 42}
+# Statuses a send may be retried on: Orange itself said it did not take the message.
+_SEND_RETRY_STATUSES = {429, 500, 503}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """
+    How failed requests are retried.
+
+    :param max_attempts: Tries per call, the first included.
+    :param backoff_initial: First backoff in seconds; it doubles on each retry (with jitter).
+    :param backoff_max: Longest backoff in seconds.
+    :param max_retry_after: Longest ``Retry-After`` honoured; a longer one fails the call.
+    """
+
+    max_attempts: int = 5
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    max_retry_after: float = 120.0
+
+
+def _fill_placeholders(text: str, variables: list[str]) -> str:
+    # Replace %10 before %1 so the shorter placeholder does not eat the longer one.
+    for index in range(len(variables), 0, -1):
+        text = text.replace(f"%{index}", variables[index - 1])
+    return text
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import time
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_from_response(response: requests.Response) -> OrangeSMSError:
+    """
+    Turn an error response from Orange into the matching :class:`OrangeSMSError` subclass.
+
+    Understands the three formats Orange uses: gateway errors (``code``/``message``/
+    ``description``), service and policy exceptions (``requestError``) and OAuth2 errors
+    (``error``/``error_description``).
+
+    :param response: A response with a status of 400 or more.
+    """
+    status = response.status_code
+    code: int | str | None = None
+    message = response.reason or ""
+    description: str | None = None
+    variables: list[str] = []
+    is_service_error = False
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        if isinstance(body.get("requestError"), Mapping):
+            request_error = body["requestError"]
+            exc = request_error.get("serviceException") or request_error.get("policyException") or {}
+            is_service_error = True
+            raw_vars = exc.get("variables") or []
+            variables = [str(raw_vars)] if isinstance(raw_vars, str) else [str(v) for v in raw_vars]
+            code = exc.get("messageId")
+            message = _fill_placeholders(str(exc.get("text", "")), variables)
+        elif "error" in body:
+            code = str(body["error"])
+            message = str(body.get("error_description") or body["error"])
+        elif "code" in body:
+            code = body["code"]
+            message = str(body.get("message") or message)
+            description = body.get("description")
+    elif response.text:
+        description = response.text[:200]
+
+    if status in (400, 403) and is_service_error:
+        return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
+    if status in (401, 403):
+        return OrangeSMSAuthError(status, code, message, description)
+    if status == 404:
+        return OrangeSMSNotFoundError(status, code, message, description)
+    if status == 429:
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        return OrangeSMSRateLimitError(status, code, message, description, retry_after=retry_after)
+    if status >= 500:
+        return OrangeSMSServerError(status, code, message, description)
+    if status == 400:
+        return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
+    return OrangeSMSError(status, code, message, description)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request failed before any byte reached the server (safe to resend)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, NewConnectionError)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, OrangeSMSSendUncertainError):
+        return False
+    return isinstance(exc, (OrangeSMSRateLimitError, OrangeSMSServerError, OrangeSMSConnectionError))
+
+
+def _id_after(marker: str, url: str) -> str:
+    """The last path segment after ``marker`` in a resource URL (``…/requests/<id>``)."""
+    path = urlsplit(url).path if "://" in url else url
+    if marker not in path:
+        return ""
+    return path.rsplit(marker, 1)[1].strip("/").split("/")[0]
+
+
+class OrangeSMSClient:
+    """
+    A client of the Orange SMS API (send, balance, statistics, purchase orders, DR subscriptions).
+
+    Give either ``client_id`` and ``client_secret`` or ``authorization_header`` (the ``Basic …``
+    value the Orange developer portal shows).
+
+    :param client_id: OAuth2 client id of the Orange application.
+    :param client_secret: OAuth2 client secret.
+    :param authorization_header: Ready-made ``Basic …`` header, instead of id and secret.
+    :param base_url: API root, ``https://api.orange.com`` by default; any ``http(s)://host:port``.
+    :param token_path: Path of the token endpoint (``/oauth/v3/token``; ``/oauth/v2/token`` works).
+    :param sender_address: Default sender number (``2250000``, ``+2250000`` or ``tel:+2250000``).
+        When absent, the sender of ``country`` in Orange's list is used.
+    :param sender_name: Default sender name (must be whitelisted by Orange).
+    :param country: Default ISO 3166 alpha-3 country for balance, statistics and orders.
+    :param rate_limit_per_second: Sends per second across every process on this machine; ``None``
+        or ``0`` lifts the limit.
+    :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
+    :param state_dir: Directory of the shared throttle state (default: the cache directory).
+    :param connect_timeout: Seconds to wait for a connection.
+    :param read_timeout: Seconds to wait for a response once the request is sent.
+    :param retry: Retry policy.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        authorization_header: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        token_path: str = DEFAULT_TOKEN_PATH,
+        sender_address: str | None = None,
+        sender_name: str | None = None,
+        country: str | None = None,
+        rate_limit_per_second: float | None = DEFAULT_RATE_LIMIT_PER_SECOND,
+        token_cache: TokenCache | None = None,
+        state_dir: str | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.base_url = self._check_base_url(base_url)
+        self.token_url = self.base_url + "/" + (token_path or DEFAULT_TOKEN_PATH).lstrip("/")
+        self._authorization = self._basic_authorization(client_id, client_secret, authorization_header)
+        self.client_id = self._client_id_of(self._authorization)
+        self.country = normalize_country(country) if country else None
+        self.sender_address = normalize_sender(sender_address) if sender_address else None
+        self.sender_name = sender_name or None
+        self.timeout = (float(connect_timeout), float(read_timeout))
+        self.retry = retry or RetryPolicy()
+        self._token_cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()
+        self._cache_key = cache_key(self.token_url, self.client_id, self._authorization)
+        self._token: AccessToken | None = None
+        self._token_lock = threading.Lock()
+        self.throttle: SendThrottle | None = None
+        if rate_limit_per_second:
+            self.throttle = SendThrottle(
+                float(rate_limit_per_second),
+                state_dir or default_cache_dir(),
+                account=f"{self.base_url}\0{self.client_id}",
+            )
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        self.session.mount("http://", HTTPAdapter(pool_maxsize=16))
+        self.session.mount("https://", HTTPAdapter(pool_maxsize=16))
+        self.token_requests = 0
+
+    def __repr__(self) -> str:
+        return f"OrangeSMSClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    @classmethod
+    def with_file_cache(cls, cache_dir: str | None = None, **kwargs: Any) -> OrangeSMSClient:
+        """
+        Build a client whose token is shared through :class:`FileTokenCache` (the usual setup).
+
+        :param cache_dir: Directory for the token files and throttle state.
+        :param kwargs: Passed to :class:`OrangeSMSClient`.
+        """
+        return cls(token_cache=FileTokenCache(cache_dir), state_dir=cache_dir, **kwargs)
+
+    # -- credentials -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_base_url(base_url: str) -> str:
+        base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+        if "://" not in base:
+            base = "https://" + base
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"Invalid base URL {base_url!r}: expected e.g. 'https://api.orange.com'")
+        return base
+
+    @staticmethod
+    def _basic_authorization(
+        client_id: str | None, client_secret: str | None, authorization_header: str | None
+    ) -> str:
+        if authorization_header:
+            header = authorization_header.strip()
+            if not header.lower().startswith("basic "):
+                header = "Basic " + header
+            return header
+        if not client_id or not client_secret:
+            raise ValueError(
+                "Orange SMS credentials missing: set the client id and client secret "
+                "(connection login and password) or the authorization_header extra"
+            )
+        raw = f"{client_id}:{client_secret}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    @staticmethod
+    def _client_id_of(authorization: str) -> str:
+        try:
+            decoded = base64.b64decode(authorization.split(" ", 1)[1], validate=True).decode()
+        except (IndexError, ValueError, binascii.Error):
+            raise ValueError(
+                "Invalid authorization_header: expected 'Basic <base64 of client_id:client_secret>'"
+            ) from None
+        if ":" not in decoded:
+            raise ValueError(
+                "Invalid authorization_header: expected 'Basic <base64 of client_id:client_secret>'"
+            )
+        return decoded.split(":", 1)[0]
+
+    # -- token -----------------------------------------------------------------------------------
+
+    def get_token(self) -> str:
+        """
+        Return a valid access token, fetching one only if no process on the machine has one.
+
+        :raises OrangeSMSAuthError: When Orange rejects the client id/secret.
+        """
+        token = self._token
+        if token is not None and token.is_fresh():
+            return token.access_token
+        with self._token_lock:
+            token = self._token_cache.get(self._cache_key)
+            if token is None or not token.is_fresh():
+                with self._token_cache.lock(self._cache_key):
+                    token = self._token_cache.get(self._cache_key)
+                    if token is None or not token.is_fresh():
+                        token = self._fetch_token()
+                        self._token_cache.set(self._cache_key, token)
+            self._token = token
+        return token.access_token
+
+    def invalidate_token(self, access_token: str | None = None) -> None:
+        """
+        Forget the current token (after Orange said it is invalid or expired).
+
+        :param access_token: The token that was refused; a newer one fetched meanwhile is kept.
+        """
+        with self._token_lock:
+            token = self._token
+            if token is not None and (access_token is None or token.access_token == access_token):
+                self._token = None
+                self._token_cache.delete(self._cache_key, token)
+
+    def _fetch_token(self) -> AccessToken:
+        def fetch_once() -> AccessToken:
+            self.token_requests += 1
+            response = self._http(
+                "POST",
+                self.token_url,
+                idempotent=True,
+                headers={"Authorization": self._authorization},
+                data={"grant_type": "client_credentials"},
+            )
+            if response.status_code >= 400:
+                error = error_from_response(response)
+                if response.status_code in (400, 401):
+                    raise OrangeSMSAuthError(
+                        response.status_code,
+                        error.code,
+                        "the client id/secret (or authorization header) were rejected by the token "
+                        f"endpoint {self.token_url}",
+                        error.message,
+                    )
+                raise error
+            try:
+                body = response.json()
+                return AccessToken.from_lifetime(
+                    str(body["access_token"]),
+                    float(body.get("expires_in", 3600)),
+                    body.get("token_type", "Bearer"),
+                )
+            except (ValueError, KeyError, TypeError):
+                raise OrangeSMSError(
+                    response.status_code, None, "token endpoint answered without an access_token"
+                ) from None
+
+        log.info("Requesting an Orange SMS API access token from %s", self.token_url)
+        return self._retrying(fetch_once)
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _http(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            what = f"{method} {urlsplit(url).path}"
+            if _never_sent(exc) or idempotent:
+                raise OrangeSMSConnectionError(
+                    None, None, f"{what} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            raise OrangeSMSSendUncertainError(
+                None,
+                None,
+                f"{what} failed after the request was sent ({type(exc).__name__}); Orange may have "
+                "accepted it, so it is not retried automatically (that could send the SMS twice)",
+            ) from exc
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, OrangeSMSRateLimitError) and exc.retry_after is not None:
+            if exc.retry_after > self.retry.max_retry_after:
+                raise exc
+            return exc.retry_after
+        backoff = wait_exponential_jitter(
+            initial=self.retry.backoff_initial,
+            max=self.retry.backoff_max,
+            jitter=self.retry.backoff_initial / 2,
+        )
+        return float(backoff(state))
+
+    @staticmethod
+    def _log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        sleep = state.next_action.sleep if state.next_action else 0.0
+        log.warning("Orange SMS API call failed (%s); retry %d in %.2fs", exc, state.attempt_number, sleep)
+
+    def _retrying(self, fn: Any) -> Any:
+        retryer = Retrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_is_retryable),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        return retryer(fn)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        is_send: bool = False,
+    ) -> requests.Response:
+        """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
+        url = self.base_url + path
+
+        def attempt() -> requests.Response:
+            for refreshed in (False, True):
+                if is_send and self.throttle is not None:
+                    self.throttle.acquire()
+                token = self.get_token()
+                response = self._http(
+                    method,
+                    url,
+                    idempotent=not is_send,
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                if response.status_code < 400:
+                    return response
+                error = error_from_response(response)
+                if response.status_code == 401 and error.code in _STALE_TOKEN_CODES and not refreshed:
+                    log.info("Orange SMS API token refused (%s); fetching a new one", error.code)
+                    self.invalidate_token(token)
+                    continue
+                if (
+                    is_send
+                    and isinstance(error, OrangeSMSServerError)
+                    and response.status_code not in _SEND_RETRY_STATUSES
+                ):
+                    raise OrangeSMSSendUncertainError(
+                        error.status_code,
+                        error.code,
+                        f"{error.message}: a gateway error on a send leaves its outcome unknown, so it "
+                        "is not retried automatically (that could send the SMS twice)",
+                        error.description,
+                    )
+                raise error
+            raise AssertionError("unreachable")
+
+        return self._retrying(attempt)
+
+    # -- sender ----------------------------------------------------------------------------------
+
+    def _sender(self, sender_address: str | None) -> str:
+        if sender_address:
+            return normalize_sender(sender_address)
+        if self.sender_address:
+            return self.sender_address
+        if self.country and self.country in SENDER_ADDRESSES:
+            return SENDER_ADDRESSES[self.country]
+        raise ValueError(
+            "No sender address: pass sender_address or set the connection's sender_address extra "
+            "(e.g. '2250000' for Côte d'Ivoire) or its country"
+        )
+
+    def _country_params(self, country: str | None) -> dict[str, str]:
+        chosen = country or self.country
+        return {"country": normalize_country(chosen)} if chosen else {}
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def send_sms(
+        self,
+        recipient: str,
+        message: str,
+        *,
+        sender_address: str | None = None,
+        sender_name: str | None = None,
+    ) -> str:
+        """
+        Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
+
+        Waits for a free slot of the throttle first. Validates everything before any request.
+
+        :param recipient: Phone number in international form (``+2250700000001``, ``tel:+…``).
+        :param message: The text, any Unicode.
+        :param sender_address: Sender number; defaults to the client's.
+        :param sender_name: Whitelisted sender name; defaults to the client's.
+        :raises ValueError: On an invalid number, empty message or missing sender.
+        :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
+        """
+        address = normalize_recipient(recipient)
+        text = check_message(message)
+        sender = self._sender(sender_address)
+        request: dict[str, Any] = {
+            "address": address,
+            "senderAddress": f"tel:+{sender}",
+            "outboundSMSTextMessage": {"message": text},
+        }
+        name = sender_name or self.sender_name
+        if name:
+            request["senderName"] = name
+        response = self._request(
+            "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
+        )
+        try:
+            resource_url = response.json()["outboundSMSMessageRequest"]["resourceURL"]
+        except (ValueError, KeyError, TypeError):
+            resource_url = response.headers.get("Location", "")
+        resource_id = _id_after("/requests/", resource_url)
+        if not resource_id:
+            log.warning("Orange accepted the SMS to %s but returned no resource id", address)
+        return resource_id
+
+    def get_contracts(self, country: str | None = None) -> dict[str, Any]:
+        """
+        Return the SMS balance (``partnerContracts``) as Orange sends it.
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        """
+        return self._request("GET", CONTRACTS_PATH, params=self._country_params(country)).json()
+
+    def get_available_units(self, country: str | None = None) -> int:
+        """
+        Return the SMS units left: the sum of ``availableUnits`` for one country or all.
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        """
+        wanted = (country or self.country or "").upper() or None
+        total = 0
+        contracts = self.get_contracts(country).get("partnerContracts", {}).get("contracts", [])
+        for contract in contracts:
+            for service_contract in contract.get("serviceContracts", []):
+                if wanted and service_contract.get("country", "").upper() != wanted:
+                    continue
+                total += int(service_contract.get("availableUnits", 0))
+        return total
+
+    def get_statistics(self, country: str | None = None, app_id: str | None = None) -> dict[str, Any]:
+        """
+        Return usage statistics (``partnerStatistics``) as Orange sends them.
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        :param app_id: Application id filter.
+        """
+        params = self._country_params(country)
+        if app_id:
+            params["appid"] = app_id
+        return self._request("GET", STATISTICS_PATH, params=params).json()
+
+    def get_purchase_orders(self, country: str | None = None) -> dict[str, Any]:
+        """
+        Return the purchase history (``purchaseOrders``) as Orange sends it.
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        """
+        return self._request("GET", PURCHASE_ORDERS_PATH, params=self._country_params(country)).json()
+
+    def create_delivery_receipt_subscription(
+        self, notify_url: str, *, sender_address: str | None = None
+    ) -> str:
+        """
+        Subscribe ``notify_url`` to delivery receipts and return the subscription id.
+
+        Orange keeps one URL per account: a new subscription replaces the previous one.
+
+        :param notify_url: The HTTPS URL Orange will POST receipts to.
+        :param sender_address: Sender number in the path; defaults to the client's.
+        """
+        parts = urlsplit(notify_url or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"Invalid notify_url {notify_url!r}: expected an https:// URL")
+        sender = self._sender(sender_address)
+        body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
+        response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)
+        try:
+            resource_url = response.json()["deliveryReceiptSubscription"]["resourceURL"]
+        except (ValueError, KeyError, TypeError):
+            resource_url = response.headers.get("Location", "")
+        subscription_id = _id_after("/subscriptions/", resource_url)
+        if not subscription_id:
+            raise OrangeSMSError(response.status_code, None, "subscription created but no id in the answer")
+        return subscription_id
+
+    def get_delivery_receipt_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """
+        Return a delivery-receipt subscription (``deliveryReceiptSubscription``).
+
+        :param subscription_id: Id returned when it was created.
+        """
+        path = SUBSCRIPTION_PATH.format(subscription_id=self._check_id(subscription_id))
+        return self._request("GET", path).json()
+
+    def delete_delivery_receipt_subscription(
+        self, subscription_id: str, *, sender_address: str | None = None
+    ) -> None:
+        """
+        Delete a delivery-receipt subscription.
+
+        :param subscription_id: Id returned when it was created.
+        :param sender_address: Sender number in the path; defaults to the client's.
+        """
+        sender = self._sender(sender_address)
+        path = SUBSCRIPTIONS_PATH.format(sender=sender) + "/" + self._check_id(subscription_id)
+        self._request("DELETE", path)
+
+    @staticmethod
+    def _check_id(subscription_id: str) -> str:
+        if not isinstance(subscription_id, str) or not subscription_id.strip():
+            raise ValueError(f"Invalid subscription id {subscription_id!r}")
+        return quote(subscription_id.strip(), safe="")
+
+    def close(self) -> None:
+        """Close the HTTP session and the throttle's state file."""
+        self.session.close()
+        if self.throttle is not None:
+            self.throttle.close()

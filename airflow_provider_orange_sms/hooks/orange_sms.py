@@ -1,0 +1,289 @@
+"""Airflow hook for the Orange SMS API: an Airflow connection turned into an :class:`OrangeSMSClient`."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import asdict
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+from filelock import FileLock
+
+from airflow_provider_orange_sms.client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_RATE_LIMIT_PER_SECOND,
+    DEFAULT_TOKEN_PATH,
+    OrangeSMSClient,
+    RetryPolicy,
+)
+from airflow_provider_orange_sms.token_cache import (
+    AccessToken,
+    FileTokenCache,
+    TokenCache,
+    default_cache_dir,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TOKEN_CACHE_CHOICES = ("file", "variable", "none")
+
+
+def _mask_secret(value: str) -> None:
+    """Register ``value`` with Airflow's secrets masker so it is redacted from task logs."""
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older task SDKs
+        return
+    with contextlib.suppress(Exception):
+        mask_secret(value)
+
+
+class VariableTokenCache:
+    """
+    Tokens kept in Airflow Variables, for deployments whose workers run on several machines.
+
+    Every worker then reuses the token one of them fetched. Variables have no compare-and-set, so
+    the lock around a fetch is per machine (a file lock): in the worst case each machine fetches
+    once when the token expires. The token is stored under ``orange_sms_token_<hash>``; configure
+    a Fernet key so Airflow encrypts Variable values at rest.
+
+    :param lock_dir: Directory for the per-machine lock files.
+    """
+
+    def __init__(self, lock_dir: str | None = None) -> None:
+        self._lock_dir = default_cache_dir() if lock_dir is None else FileTokenCache(lock_dir).directory
+
+    @staticmethod
+    def variable_key(key: str) -> str:
+        """Name of the Variable holding the token for cache ``key``."""
+        return f"orange_sms_token_{key[:32]}"
+
+    def get(self, key: str) -> AccessToken | None:
+        """Return the token stored in the Variable, if any."""
+        from airflow.sdk import Variable
+
+        try:
+            data = Variable.get(self.variable_key(key), default=None, deserialize_json=True)
+            return AccessToken(**data) if data else None
+        except Exception:
+            return None
+
+    def set(self, key: str, token: AccessToken) -> None:
+        """Store ``token`` in the Variable."""
+        from airflow.sdk import Variable
+
+        Variable.set(
+            self.variable_key(key),
+            asdict(token),
+            description="Orange SMS API access token cache (airflow-provider-orange-sms)",
+            serialize_json=True,
+        )
+
+    def delete(self, key: str, token: AccessToken) -> None:
+        """Delete the Variable if it still holds ``token``."""
+        from airflow.sdk import Variable
+
+        if self.get(key) == token:
+            with contextlib.suppress(Exception):
+                Variable.delete(self.variable_key(key))
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold a per-machine file lock while one process fetches a token."""
+        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        with FileLock(str(self._lock_dir / f"variable-token-{digest}.lock"), mode=0o600):
+            yield
+
+
+class OrangeSMSHook(BaseHook):
+    """
+    Interact with the Orange SMS API (Africa and Middle East).
+
+    The connection (type ``orange_sms``) holds the credentials: login = client id, password =
+    client secret, or the extra ``authorization_header`` with the portal's ready-made ``Basic …``
+    value. Host is the base URL (``https://api.orange.com`` when empty). Extras:
+    ``sender_address``, ``sender_name``, ``country``, ``token_path``, ``rate_limit_per_second``,
+    ``token_cache`` (``file``, ``variable`` or ``none``), ``connect_timeout``, ``read_timeout``,
+    ``max_attempts``, ``retry_backoff``.
+
+    The OAuth2 token is fetched once and shared by every hook, task and process on the machine
+    until shortly before it expires; sends are spaced to the account's per-second limit across
+    processes; transient failures are retried where that cannot duplicate an SMS.
+
+    :param orange_sms_conn_id: The Airflow connection id.
+    """
+
+    conn_name_attr = "orange_sms_conn_id"
+    default_conn_name = "orange_sms_default"
+    conn_type = "orange_sms"
+    hook_name = "Orange SMS"
+
+    def __init__(self, orange_sms_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.orange_sms_conn_id = orange_sms_conn_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(orange_sms_conn_id={self.orange_sms_conn_id!r})"
+
+    @staticmethod
+    def _base_url(host: str | None, port: int | None) -> str:
+        if not host:
+            return DEFAULT_BASE_URL
+        base = host.strip().rstrip("/")
+        if "://" not in base:
+            base = "https://" + base
+        if port and base.count(":") == 1:
+            base = f"{base}:{port}"
+        return base
+
+    @staticmethod
+    def _token_cache(choice: str) -> TokenCache | None:
+        if choice == "file":
+            return FileTokenCache()
+        if choice == "variable":
+            return VariableTokenCache()
+        if choice == "none":
+            return None
+        raise ValueError(f"Invalid token_cache {choice!r}: expected one of {', '.join(TOKEN_CACHE_CHOICES)}")
+
+    @cached_property
+    def client(self) -> OrangeSMSClient:
+        """The wire client built from the connection (created on first use, then reused)."""
+        conn = self.get_connection(self.orange_sms_conn_id)
+        extra: dict[str, Any] = conn.extra_dejson or {}
+        authorization_header = extra.get("authorization_header") or None
+        for secret in (conn.password, authorization_header):
+            if secret:
+                _mask_secret(secret)
+        rate = extra.get("rate_limit_per_second")
+        retry_defaults = RetryPolicy()
+        retry = RetryPolicy(
+            max_attempts=int(extra.get("max_attempts") or retry_defaults.max_attempts),
+            backoff_initial=float(extra.get("retry_backoff") or retry_defaults.backoff_initial),
+        )
+        return OrangeSMSClient(
+            client_id=conn.login or None,
+            client_secret=conn.password or None,
+            authorization_header=authorization_header,
+            base_url=self._base_url(conn.host, conn.port),
+            token_path=extra.get("token_path") or DEFAULT_TOKEN_PATH,
+            sender_address=extra.get("sender_address") or None,
+            sender_name=extra.get("sender_name") or None,
+            country=extra.get("country") or None,
+            rate_limit_per_second=DEFAULT_RATE_LIMIT_PER_SECOND if rate in (None, "") else float(rate),
+            token_cache=self._token_cache(str(extra.get("token_cache") or "file").lower()),
+            connect_timeout=float(extra.get("connect_timeout") or 10),
+            read_timeout=float(extra.get("read_timeout") or 30),
+            retry=retry,
+        )
+
+    def get_conn(self) -> OrangeSMSClient:
+        """Return the :class:`OrangeSMSClient` for this connection."""
+        return self.client
+
+    # -- API -------------------------------------------------------------------------------------
+
+    def send_sms(
+        self,
+        recipient: str,
+        message: str,
+        *,
+        sender_address: str | None = None,
+        sender_name: str | None = None,
+    ) -> str:
+        """
+        Send one SMS (throttled) and return Orange's resource id for it.
+
+        :param recipient: Phone number in international form: ``+2250700000001``,
+            ``2250700000001`` or ``tel:+2250700000001``, spaces and dashes allowed.
+        :param message: The text, any Unicode; must not be empty.
+        :param sender_address: Sender number; defaults to the connection's ``sender_address``.
+        :param sender_name: Whitelisted sender name; defaults to the connection's.
+        :raises ValueError: For an invalid number or empty message, before any request.
+        :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
+        """
+        return self.client.send_sms(
+            recipient, message, sender_address=sender_address, sender_name=sender_name
+        )
+
+    def get_contracts(self, country: str | None = None) -> dict[str, Any]:
+        """
+        Return the SMS balance JSON (``partnerContracts``).
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        """
+        return self.client.get_contracts(country)
+
+    def get_available_units(self, country: str | None = None) -> int:
+        """
+        Return the SMS units available, for one country or summed over all.
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        """
+        return self.client.get_available_units(country)
+
+    def get_statistics(self, country: str | None = None, app_id: str | None = None) -> dict[str, Any]:
+        """
+        Return the usage statistics JSON (``partnerStatistics``).
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        :param app_id: Application id filter.
+        """
+        return self.client.get_statistics(country, app_id)
+
+    def get_purchase_orders(self, country: str | None = None) -> dict[str, Any]:
+        """
+        Return the purchase history JSON (``purchaseOrders``).
+
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        """
+        return self.client.get_purchase_orders(country)
+
+    def create_delivery_receipt_subscription(
+        self, notify_url: str, *, sender_address: str | None = None
+    ) -> str:
+        """
+        Subscribe ``notify_url`` to delivery receipts; return the subscription id.
+
+        :param notify_url: HTTPS URL Orange will POST receipts to (one per account: it replaces
+            any previous one).
+        :param sender_address: Sender number; defaults to the connection's.
+        """
+        return self.client.create_delivery_receipt_subscription(notify_url, sender_address=sender_address)
+
+    def get_delivery_receipt_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """
+        Return the delivery-receipt subscription JSON.
+
+        :param subscription_id: Id returned when it was created.
+        """
+        return self.client.get_delivery_receipt_subscription(subscription_id)
+
+    def delete_delivery_receipt_subscription(
+        self, subscription_id: str, *, sender_address: str | None = None
+    ) -> None:
+        """
+        Delete a delivery-receipt subscription.
+
+        :param subscription_id: Id returned when it was created.
+        :param sender_address: Sender number; defaults to the connection's.
+        """
+        self.client.delete_delivery_receipt_subscription(subscription_id, sender_address=sender_address)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check the connection: get a token, then read the balance (a cheap call that sends nothing).
+
+        :return: ``(True, message)`` on success, ``(False, reason)`` otherwise; never the secret.
+        """
+        try:
+            client = self.client
+            client.get_token()
+            units = client.get_available_units()
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected to the Orange SMS API at {client.base_url}: {units} SMS units available"

@@ -1,0 +1,47 @@
+"""``python -m airflow_provider_orange_sms.sandbox --port 8089``: run the emulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+
+from airflow_provider_orange_sms.sandbox.server import SandboxServer
+from airflow_provider_orange_sms.sandbox.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxConfig
+
+
+def main(argv: list[str] | None = None) -> None:
+    """
+    Parse the command line and serve until interrupted.
+
+    :param argv: Arguments (defaults to ``sys.argv[1:]``).
+    """
+    parser = argparse.ArgumentParser(description="Local Orange SMS API emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
+    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
+    parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds a token lives")
+    parser.add_argument("--rate-limit", type=int, default=5, help="sends per second before 429")
+    parser.add_argument("--balances", default=None, help="JSON, e.g. '{\"CIV\": 1000}'")
+    parser.add_argument("--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
+    config = SandboxConfig(
+        clients={args.client_id: args.client_secret},
+        token_lifetime=args.token_lifetime,
+        rate_limit=args.rate_limit,
+        dr_delay=args.dr_delay,
+    )
+    if args.balances:
+        config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}
+    server = SandboxServer(args.host, args.port, config)
+    print(f"Orange SMS sandbox listening on {server.url} (client id {args.client_id!r})", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,647 @@
+"""A local emulator of the Orange SMS API, strict about requests and faithful in its answers.
+
+Built on the standard library's threaded HTTP server rather than an ASGI framework: injecting
+faults the way networks produce them (a TCP reset before or after a send is processed, a stall
+longer than the client's read timeout) needs the socket, which ASGI hides.
+
+Besides Orange's endpoints it serves a control API under ``/_sandbox`` (state, faults, tokens,
+reset) for tests and the demo. See :class:`SandboxServer`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import socket
+import struct
+import threading
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from airflow_provider_orange_sms.sandbox.state import (
+    COUNTRY_OF_SENDER,
+    Fault,
+    SandboxConfig,
+    SandboxState,
+    Subscription,
+)
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATHS = ("/oauth/v3/token", "/oauth/v2/token")
+_SENDER = r"tel%3A%2B(\d+)"
+SEND_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/requests$", re.IGNORECASE)
+SUBSCRIBE_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/subscriptions$", re.IGNORECASE)
+UNSUBSCRIBE_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/subscriptions/([^/]+)$", re.IGNORECASE)
+SUBSCRIPTION_RE = re.compile(r"^/smsmessaging/v1/outbound/subscriptions/([^/]+)$")
+ANY_OUTBOUND_RE = re.compile(r"^/smsmessaging/v1/outbound/([^/]+)/(requests|subscriptions)(/.*)?$")
+ADDRESS_RE = re.compile(r"^tel:\+\d{8,15}$")
+COUNTRY_RE = re.compile(r"^[A-Z]{3}$")
+SEND_KEYS = {
+    "address",
+    "senderAddress",
+    "senderName",
+    "outboundSMSTextMessage",
+    "clientCorrelator",
+    "receiptRequest",
+}
+GATEWAY_ERRORS = {
+    401: (
+        42,
+        "Expired credentials",
+        "The requested service needs credentials, and the ones provided were out-of-date.",
+    ),
+    429: (
+        53,
+        "Too many requests",
+        "The application has made too many calls and has exceeded the rate limit.",
+    ),
+    500: (1, "Internal error", "An internal error occurred while processing the request."),
+    502: (1, "Internal error", "The gateway got an invalid answer from the backend."),
+    503: (5, "The service is temporarily unavailable", "Try again later."),
+    504: (1, "Internal error", "The gateway timed out waiting for the backend."),
+}
+
+
+@dataclass
+class Reply:
+    """An answer the handler writes (or, for a ``drop_after`` fault, throws away)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def gateway_error(status: int, code: int, message: str, description: str = "") -> Reply:
+    """Orange's gateway error format: ``{"code", "message", "description"}``."""
+    return Reply(status, {"code": code, "message": message, "description": description})
+
+
+def service_error(message_id: str, text: str, variables: list[str], status: int = 400) -> Reply:
+    """Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``."""
+    kind = "policyException" if message_id.startswith("POL") else "serviceException"
+    return Reply(
+        status, {"requestError": {kind: {"messageId": message_id, "text": text, "variables": variables}}}
+    )
+
+
+def invalid_input(part: str) -> Reply:
+    """SVC0002 naming the message part that is wrong."""
+    return service_error("SVC0002", "Invalid input value for message part %1", [part])
+
+
+class _StopProcessing(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+class SandboxHandler(BaseHTTPRequestHandler):
+    """Request handler: routes, validates, answers like Orange, applies injected faults."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("sandbox: " + format, *args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    @property
+    def state(self) -> SandboxState:
+        return self.server.state
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.raw_body = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
+        self.raw_path, self.query = split.path, parse_qs(split.query)
+        if self.raw_path.startswith("/_sandbox"):
+            self._write(self._control(method))
+            return
+        fault = self.state.take_fault(method, self.raw_path)
+        if fault is not None and fault.kind == "drop_before":
+            self._record(method, "reset")
+            self._drop()
+            return
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.delay)
+        if fault is not None and fault.kind == "status":
+            reply = self._fault_reply(fault)
+        else:
+            try:
+                reply = self._route(method)
+            except _StopProcessing as stop:
+                reply = stop.reply
+        if fault is not None and fault.kind == "drop_after":
+            self._record(method, f"{reply.status} then reset")
+            self._drop()
+            return
+        self._record(method, reply.status)
+        self._write(reply)
+
+    def _record(self, method: str, outcome: int | str) -> None:
+        with self.state.lock:
+            self.state.requests.append(
+                {"method": method, "path": self.raw_path, "status": outcome, "time": time.time()}
+            )
+
+    def _write(self, reply: Reply) -> None:
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if payload:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    def _drop(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send a TCP RST: the client sees a reset.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _fault_reply(self, fault: Fault) -> Reply:
+        code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
+        reply = gateway_error(fault.status, code, message, description)
+        if fault.retry_after is not None:
+            reply.headers["Retry-After"] = str(fault.retry_after)
+        return reply
+
+    @property
+    def base_url(self) -> str:
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}"
+
+    def _json_body(self) -> dict[str, Any]:
+        content_type = self.headers.get("Content-Type", "")
+        if not content_type.startswith("application/json"):
+            raise _StopProcessing(invalid_input("Content-Type (expected application/json)"))
+        try:
+            body = json.loads(self.raw_body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise _StopProcessing(
+                service_error("SVC0001", "A service error occurred: %1", ["malformed JSON"])
+            ) from None
+        if not isinstance(body, dict):
+            raise _StopProcessing(invalid_input("body"))
+        return body
+
+    def _authenticate(self) -> str:
+        """Return the client id behind the bearer token, or stop with Orange's 401."""
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise _StopProcessing(
+                gateway_error(
+                    401,
+                    40,
+                    "Missing credentials",
+                    "The requested service needs credentials, but none were provided.",
+                )
+            )
+        with self.state.lock:
+            info = self.state.tokens.get(header[7:].strip())
+        if info is None or info["revoked"]:
+            raise _StopProcessing(
+                gateway_error(
+                    401,
+                    41,
+                    "Invalid credentials",
+                    "The requested service needs credentials, but the ones provided were invalid.",
+                )
+            )
+        if info["expires_at"] <= time.time():
+            raise _StopProcessing(
+                gateway_error(
+                    401,
+                    42,
+                    "Expired credentials",
+                    "The requested service needs credentials, and the ones provided were out-of-date.",
+                )
+            )
+        return str(info["client_id"])
+
+    def _country_filter(self) -> str | None:
+        values = self.query.get("country")
+        if not values:
+            return None
+        if not COUNTRY_RE.match(values[0]):
+            raise _StopProcessing(invalid_input("country"))
+        return values[0]
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def _route(self, method: str) -> Reply:
+        path = self.raw_path
+        if path in TOKEN_PATHS:
+            return self._token() if method == "POST" else gateway_error(405, 1, "Method not allowed")
+        routes: list[tuple[str, re.Pattern[str], Any]] = [
+            ("POST", SEND_RE, self._send),
+            ("POST", SUBSCRIBE_RE, self._subscribe),
+            ("DELETE", UNSUBSCRIBE_RE, self._unsubscribe),
+            ("GET", SUBSCRIPTION_RE, self._get_subscription),
+        ]
+        for route_method, pattern, handler in routes:
+            match = pattern.match(path)
+            if match and method == route_method:
+                return handler(self._authenticate(), *match.groups())
+        admin = {
+            "/sms/admin/v1/contracts": self._contracts,
+            "/sms/admin/v1/statistics": self._statistics,
+            "/sms/admin/v1/purchaseorders": self._purchase_orders,
+        }
+        if path in admin and method == "GET":
+            return admin[path](self._authenticate())
+        if ANY_OUTBOUND_RE.match(path):
+            # e.g. "tel:+2250000" not URL-encoded, or a sender that is not digits.
+            self._authenticate()
+            return invalid_input("senderAddress in the URL (expected tel%3A%2B<digits>)")
+        return gateway_error(
+            404, 60, "Resource not found", f"{method} {path} is not an Orange SMS API resource"
+        )
+
+    # -- Orange endpoints ------------------------------------------------------------------------
+
+    def _token(self) -> Reply:
+        invalid_client = Reply(
+            401, {"error": "invalid_client", "error_description": "Client authentication failed"}
+        )
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return invalid_client
+        try:
+            client_id, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return invalid_client
+        if self.state.config.clients.get(client_id) != secret or not secret:
+            return invalid_client
+        if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            return Reply(
+                400, {"error": "invalid_request", "error_description": "Expected a form-encoded body"}
+            )
+        form = parse_qs(self.raw_body.decode("utf-8", "replace"))
+        if form.get("grant_type") != ["client_credentials"]:
+            return Reply(
+                400, {"error": "unsupported_grant_type", "error_description": "Only client_credentials"}
+            )
+        return Reply(200, self.state.issue_token(client_id))
+
+    def _send(self, client_id: str, sender: str) -> Reply:
+        # The gateway counts every send request of the account, valid or not, before the service
+        # looks at it.
+        if self.state.over_rate_limit(client_id):
+            code, text, description = GATEWAY_ERRORS[429]
+            reply = gateway_error(429, code, text, description)
+            reply.headers["Retry-After"] = "1"
+            return reply
+        body = self._json_body()
+        request = body.get("outboundSMSMessageRequest")
+        if not isinstance(request, dict) or set(body) != {"outboundSMSMessageRequest"}:
+            return invalid_input("outboundSMSMessageRequest")
+        unknown = set(request) - SEND_KEYS
+        if unknown:
+            return invalid_input(sorted(unknown)[0])
+        address = request.get("address")
+        if not isinstance(address, str) or not ADDRESS_RE.match(address):
+            return service_error("SVC0004", "No valid addresses provided in message part %1", ["address"])
+        if request.get("senderAddress") != f"tel:+{sender}":
+            return invalid_input("senderAddress")
+        country = COUNTRY_OF_SENDER.get(sender)
+        if country is None:
+            return invalid_input("senderAddress")
+        text_part = request.get("outboundSMSTextMessage")
+        message = text_part.get("message") if isinstance(text_part, dict) else None
+        if not isinstance(message, str) or not message:
+            return invalid_input("outboundSMSTextMessage.message")
+        limit = self.state.config.max_message_length
+        if len(message) > limit:
+            return service_error("SVC0280", "Message too long. Maximum length is %1 characters", [str(limit)])
+        sender_name = request.get("senderName")
+        if sender_name is not None and sender_name not in self.state.config.sender_names:
+            return service_error(
+                "POL0001",
+                "A policy error occurred. Error code is %1",
+                [f"senderName {sender_name} not allowed"],
+            )
+        reason = self.state.rejected_recipients.get(address)
+        if reason is not None:
+            return service_error(
+                "SVC0004", "No valid addresses provided in message part %1", [f"address ({reason})"]
+            )
+        with self.state.lock:
+            if self.state.balances.get(country, 0) <= 0:
+                return service_error(
+                    "POL0001",
+                    "A policy error occurred. Error code is %1",
+                    [f"no SMS units left for {country}"],
+                    status=403,
+                )
+            stored = self.state.record_message(
+                client_id=client_id,
+                address=address,
+                sender_address=sender,
+                sender_name=sender_name,
+                message=message,
+                country=country,
+            )
+        resource_url = f"{self.base_url}/smsmessaging/v1/outbound/tel:+{sender}/requests/{stored.resource_id}"
+        self.server.schedule_receipt(stored.client_id, stored.resource_id, address)
+        echo = dict(request, resourceURL=resource_url)
+        return Reply(201, {"outboundSMSMessageRequest": echo}, {"Location": resource_url})
+
+    def _subscription_body(self, subscription: Subscription) -> dict[str, Any]:
+        return {
+            "deliveryReceiptSubscription": {
+                "callbackReference": {"notifyURL": subscription.notify_url},
+                "resourceURL": (
+                    f"{self.base_url}/smsmessaging/v1/outbound/subscriptions/{subscription.subscription_id}"
+                ),
+            }
+        }
+
+    def _subscribe(self, client_id: str, sender: str) -> Reply:
+        body = self._json_body()
+        try:
+            notify_url = body["deliveryReceiptSubscription"]["callbackReference"]["notifyURL"]
+        except (KeyError, TypeError):
+            return invalid_input("deliveryReceiptSubscription.callbackReference.notifyURL")
+        parts = urlsplit(notify_url) if isinstance(notify_url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            return invalid_input("notifyURL")
+        if self.state.config.https_callbacks_only and (
+            parts.scheme != "https" or parts.port not in (None, 443)
+        ):
+            return service_error(
+                "POL0001",
+                "A policy error occurred. Error code is %1",
+                ["notifyURL must be https on port 443"],
+            )
+        if sender not in COUNTRY_OF_SENDER:
+            return invalid_input("senderAddress")
+        subscription = Subscription(str(uuid.uuid4()), client_id, notify_url, sender)
+        with self.state.lock:
+            # One callback URL per account: the new subscription replaces the old one.
+            for old_id in [k for k, s in self.state.subscriptions.items() if s.client_id == client_id]:
+                del self.state.subscriptions[old_id]
+            self.state.subscriptions[subscription.subscription_id] = subscription
+        return Reply(201, self._subscription_body(subscription))
+
+    def _find_subscription(self, client_id: str, subscription_id: str) -> Subscription:
+        with self.state.lock:
+            subscription = self.state.subscriptions.get(subscription_id)
+        if subscription is None or subscription.client_id != client_id:
+            raise _StopProcessing(
+                gateway_error(404, 60, "Resource not found", f"No subscription {subscription_id}")
+            )
+        return subscription
+
+    def _get_subscription(self, client_id: str, subscription_id: str) -> Reply:
+        return Reply(200, self._subscription_body(self._find_subscription(client_id, subscription_id)))
+
+    def _unsubscribe(self, client_id: str, sender: str, subscription_id: str) -> Reply:
+        subscription = self._find_subscription(client_id, subscription_id)
+        if subscription.sender_address != sender:
+            return invalid_input("senderAddress")
+        with self.state.lock:
+            self.state.subscriptions.pop(subscription_id, None)
+        return Reply(204)
+
+    def _contracts(self, client_id: str) -> Reply:
+        country = self._country_filter()
+        with self.state.lock:
+            balances = dict(self.state.balances)
+        service_contracts = [
+            {
+                "country": code,
+                "service": "SMS_OCB",
+                "contractId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{client_id}/{code}")),
+                "availableUnits": max(units, 0),
+                "expires": "2027-12-31T23:59:59",
+                "scDescription": f"{code} - {max(units, 0)} SMS",
+            }
+            for code, units in sorted(balances.items())
+            if country is None or code == country
+        ]
+        contracts = [
+            {
+                "service": "SMS_OCB",
+                "contractDescription": "Your SMS balance (per country)",
+                "serviceContracts": service_contracts,
+            }
+        ]
+        return Reply(200, {"partnerContracts": {"partnerId": f"{client_id}@sandbox", "contracts": contracts}})
+
+    def _statistics(self, client_id: str) -> Reply:
+        country = self._country_filter()
+        app_id = self.query.get("appid", [""])[0]
+        usage: dict[str, dict[str, int]] = {}
+        with self.state.lock:
+            for message in self.state.messages:
+                if (country and message.country != country) or (app_id and message.client_id != app_id):
+                    continue
+                per_app = usage.setdefault(message.country, {})
+                per_app[message.client_id] = per_app.get(message.client_id, 0) + 1
+        service_statistics = [
+            {
+                "country": code,
+                "countryStatistics": [{"applicationId": a, "usage": n} for a, n in sorted(apps.items())],
+            }
+            for code, apps in sorted(usage.items())
+        ]
+        statistics = [{"service": "SMS_OCB", "serviceStatistics": service_statistics}]
+        return Reply(
+            200, {"partnerStatistics": {"partnerId": f"{client_id}@sandbox", "statistics": statistics}}
+        )
+
+    def _purchase_orders(self, client_id: str) -> Reply:
+        country = self._country_filter()
+        orders = []
+        for index, (code, units) in enumerate(sorted(self.state.config.balances.items())):
+            if country and code != country:
+                continue
+            bundle = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bundle/{code}/{units}"))
+            orders.append(
+                {
+                    "purchaseOrderId": str(24031977 + index),
+                    "mode": "OCB",
+                    "bundleId": bundle,
+                    "bundleDescription": f"Bundle - {units} SMS",
+                    "partnerId": f"{client_id}@sandbox",
+                    "inputs": [{"type": "bundleId", "value": bundle}],
+                    "orderExecutioninformation": {
+                        "date": "2026-01-01T12:00:00",
+                        "amount": units * 30,
+                        "currency": "XOF",
+                        "service": "SMS_OCB",
+                        "country": code,
+                        "contractId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{client_id}/{code}")),
+                    },
+                }
+            )
+        return Reply(200, {"purchaseOrders": orders})
+
+    # -- control API -----------------------------------------------------------------------------
+
+    def _control(self, method: str) -> Reply:
+        state = self.state
+        path = self.raw_path
+        if path == "/_sandbox/state" and method == "GET":
+            return Reply(200, state.snapshot())
+        if path == "/_sandbox/requests" and method == "GET":
+            with state.lock:
+                return Reply(200, {"requests": list(state.requests)})
+        body = json.loads(self.raw_body or b"{}")
+        if path == "/_sandbox/reset" and method == "POST":
+            state.reset()
+            return Reply(204)
+        if path == "/_sandbox/faults" and method == "POST":
+            try:
+                state.add_fault(**body)
+            except (TypeError, ValueError) as exc:
+                return Reply(400, {"error": str(exc)})
+            return Reply(204)
+        if path == "/_sandbox/tokens/expire" and method == "POST":
+            state.expire_tokens()
+            return Reply(204)
+        if path == "/_sandbox/tokens/revoke" and method == "POST":
+            state.revoke_tokens()
+            return Reply(204)
+        if path == "/_sandbox/balances" and method == "PUT":
+            with state.lock:
+                state.balances.update({str(k): int(v) for k, v in body.items()})
+            return Reply(204)
+        if path == "/_sandbox/rejected-recipients" and method == "PUT":
+            with state.lock:
+                state.rejected_recipients.update({str(k): str(v) for k, v in body.items()})
+            return Reply(204)
+        return Reply(404, {"error": f"no control endpoint {method} {path}"})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    state: SandboxState
+    schedule_receipt: Any
+
+
+class SandboxServer:
+    """
+    The Orange SMS API emulator, runnable in a background thread (tests) or in the foreground.
+
+    Example::
+
+        with SandboxServer() as sandbox:
+            client = OrangeSMSClient(base_url=sandbox.url, client_id=sandbox.client_id, ...)
+
+    :param host: Interface to listen on.
+    :param port: Port; ``0`` picks a free one (see :attr:`url`).
+    :param config: Behaviour settings (credentials, limits, balances …).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, config: SandboxConfig | None = None) -> None:
+        self.state = SandboxState(config)
+        self._server = _Server((host, port), SandboxHandler)
+        self._server.state = self.state
+        self._server.schedule_receipt = self._schedule_receipt
+        self._thread: threading.Thread | None = None
+        self._callbacks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-dr")
+
+    @property
+    def url(self) -> str:
+        """Base URL of the running sandbox (``http://127.0.0.1:PORT``)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def client_id(self) -> str:
+        """The first configured client id."""
+        return next(iter(self.state.config.clients))
+
+    @property
+    def client_secret(self) -> str:
+        """The first configured client secret."""
+        return self.state.config.clients[self.client_id]
+
+    def start(self) -> SandboxServer:
+        """Serve in a daemon thread and return self."""
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="orange-sms-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the current thread until interrupted."""
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._callbacks.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- delivery receipts -----------------------------------------------------------------------
+
+    def _schedule_receipt(self, client_id: str, resource_id: str, address: str) -> None:
+        delay = self.state.config.dr_delay
+        with self.state.lock:
+            subscription = next(
+                (s for s in self.state.subscriptions.values() if s.client_id == client_id), None
+            )
+            status = self.state.delivery_statuses.get(address, "DeliveredToTerminal")
+        if delay is None or subscription is None:
+            return
+        notification = {
+            "deliveryInfoNotification": {
+                "callbackData": resource_id,
+                "deliveryInfo": {"address": address, "deliveryStatus": status},
+            }
+        }
+        self._callbacks.submit(self._post_receipt, subscription.notify_url, notification, delay)
+
+    def _post_receipt(self, url: str, notification: dict[str, Any], delay: float) -> None:
+        time.sleep(delay)
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(notification).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        outcome: int | str
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                outcome = response.status
+        except Exception as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        with self.state.lock:
+            self.state.callbacks.append({"url": url, "notification": notification, "outcome": outcome})

@@ -1,0 +1,217 @@
+"""What the sandbox remembers: accounts, tokens, balances, sent messages, subscriptions, faults."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from airflow_provider_orange_sms.addresses import SENDER_ADDRESSES
+
+DEFAULT_CLIENT_ID = "sandbox-client-id"
+DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_BALANCES = {"CIV": 1000, "SEN": 500, "CMR": 250}
+DEFAULT_SENDER_NAMES = ("Airflow", "OrangeSMS")
+COUNTRY_OF_SENDER = {sender: country for country, sender in SENDER_ADDRESSES.items()}
+FAULT_KINDS = ("status", "drop_before", "drop_after", "delay")
+
+
+@dataclass
+class Fault:
+    """
+    A failure the sandbox injects into the next matching request(s).
+
+    :param kind: ``status`` (answer ``status`` with Orange's error body), ``drop_before`` (reset the
+        connection without processing), ``drop_after`` (process the request, then reset instead of
+        answering) or ``delay`` (wait ``delay`` seconds, then process and answer).
+    :param status: HTTP status for ``status`` faults (429, 500, 502, 503, 504, 401 …).
+    :param path: Only requests whose path contains this string ("" = any API request).
+    :param method: Only requests with this method (``None`` = any).
+    :param count: How many matching requests get the fault.
+    :param retry_after: ``Retry-After`` header value for a 429.
+    :param delay: Seconds to wait for ``delay`` faults.
+    """
+
+    kind: str = "status"
+    status: int = 500
+    path: str = ""
+    method: str | None = None
+    count: int = 1
+    retry_after: float | None = None
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Invalid fault kind {self.kind!r}: expected one of {FAULT_KINDS}")
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request."""
+        return self.count > 0 and self.path in path and (self.method is None or self.method == method)
+
+
+@dataclass
+class Message:
+    """One SMS the sandbox accepted."""
+
+    resource_id: str
+    client_id: str
+    address: str
+    sender_address: str
+    sender_name: str | None
+    message: str
+    country: str
+    received_at: float
+
+
+@dataclass
+class Subscription:
+    """A delivery-receipt subscription (one per account, the latest wins)."""
+
+    subscription_id: str
+    client_id: str
+    notify_url: str
+    sender_address: str
+
+
+@dataclass
+class SandboxConfig:
+    """
+    How the sandbox behaves.
+
+    :param clients: Accepted ``client_id -> client_secret`` pairs.
+    :param token_lifetime: Seconds a token lives (``expires_in``).
+    :param rate_limit: Sends per second per account before 429.
+    :param balances: Initial SMS units per country.
+    :param sender_names: Whitelisted sender names.
+    :param max_message_length: Longest text accepted (longer gives SVC0280).
+    :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
+        URL; ``None`` posts none.
+    :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
+    """
+
+    clients: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
+    token_lifetime: int = 3600
+    rate_limit: int = 5
+    balances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
+    sender_names: tuple[str, ...] = DEFAULT_SENDER_NAMES
+    max_message_length: int = 1530
+    dr_delay: float | None = 0.2
+    https_callbacks_only: bool = False
+
+
+class SandboxState:
+    """
+    Everything the sandbox knows, guarded by one lock (the server is multi-threaded).
+
+    :param config: Behaviour settings.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything but the configuration."""
+        with self.lock:
+            self.tokens: dict[str, dict[str, Any]] = {}
+            self.token_requests = 0
+            self.balances = dict(self.config.balances)
+            self.messages: list[Message] = []
+            self.subscriptions: dict[str, Subscription] = {}
+            self.faults: list[Fault] = []
+            self.requests: list[dict[str, Any]] = []
+            self.rejected_recipients: dict[str, str] = {}
+            self.delivery_statuses: dict[str, str] = {}
+            self.callbacks: list[dict[str, Any]] = []
+            self.rate_limited = 0
+            self._send_times: dict[str, deque[float]] = {}
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def issue_token(self, client_id: str) -> dict[str, str]:
+        """Create a token for ``client_id`` and return the token endpoint's answer."""
+        with self.lock:
+            self.token_requests += 1
+            token = secrets.token_urlsafe(24)
+            lifetime = self.config.token_lifetime
+            self.tokens[token] = {
+                "client_id": client_id,
+                "expires_at": time.time() + lifetime,
+                "revoked": False,
+            }
+            return {"token_type": "Bearer", "access_token": token, "expires_in": str(lifetime)}
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (next calls answer 401 code 42)."""
+        with self.lock:
+            for info in self.tokens.values():
+                info["expires_at"] = time.time() - 1
+
+    def revoke_tokens(self) -> None:
+        """Make every issued token invalid (next calls answer 401 code 41)."""
+        with self.lock:
+            for info in self.tokens.values():
+                info["revoked"] = True
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def add_fault(self, fault: Fault | None = None, **kwargs: Any) -> Fault:
+        """
+        Queue a fault; faults are used in the order they were added.
+
+        :param fault: The fault, or build one from ``kwargs`` (see :class:`Fault`).
+        """
+        fault = fault or Fault(**kwargs)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """Return (and use up one count of) the first fault matching this request."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.count -= 1
+                    return fault
+            return None
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def over_rate_limit(self, client_id: str) -> bool:
+        """Record a send attempt; return True when it is over the per-second limit (429)."""
+        now = time.monotonic()
+        with self.lock:
+            window = self._send_times.setdefault(client_id, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= self.config.rate_limit:
+                self.rate_limited += 1
+                return True
+            window.append(now)
+            return False
+
+    def record_message(self, **fields: Any) -> Message:
+        """Store an accepted SMS and take one unit from its country's balance."""
+        with self.lock:
+            message = Message(resource_id=str(uuid.uuid4()), received_at=time.time(), **fields)
+            self.messages.append(message)
+            self.balances[message.country] = self.balances.get(message.country, 0) - 1
+            return message
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return a JSON-friendly view of the state (for the control endpoint and the demo)."""
+        with self.lock:
+            return {
+                "token_requests": self.token_requests,
+                "rate_limited": self.rate_limited,
+                "balances": dict(self.balances),
+                "messages": [asdict(m) for m in self.messages],
+                "subscriptions": [asdict(s) for s in self.subscriptions.values()],
+                "callbacks": list(self.callbacks),
+                "pending_faults": [asdict(f) for f in self.faults if f.count > 0],
+            }

@@ -1,0 +1,101 @@
+"""Spacing SMS sends so no process on the machine pushes an account past Orange's limit.
+
+Orange accepts at most 5 SMS per second per account and answers 429 above that. Sends are spaced
+evenly (one every 200 ms at 5/s) by *reserving time slots* in a small state file shared by every
+process on the machine: under a file lock a sender reads the next free slot, takes it, writes
+back ``slot + interval`` and releases the lock, then sleeps until its slot. That is the "virtual
+scheduling" form of GCRA. It is exact (no polling, no sleeps longer than needed), first come first
+served across processes, and costs one lock and a 16-byte read/write per send.
+
+pyrate-limiter was evaluated first; its SQLite bucket, the one that shares a limit across
+processes, let one process take every permit while another starved and, in its blocking path,
+advanced timestamps virtually so six sends landed in under a second. The slot file keeps the
+guarantee this provider needs: never more than ``rate`` sends in any one-second window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import struct
+import threading
+import time
+from pathlib import Path
+
+from filelock import FileLock
+
+# Sends are spaced a little wider than 1/rate so network jitter between the client and Orange cannot
+# squeeze six requests into one second on Orange's side. Costs 1% of throughput.
+SAFETY_MARGIN = 1.01
+# A reservation further ahead than this means the wall clock jumped backwards: start over.
+_MAX_AHEAD_SECONDS = 600.0
+_STATE = struct.Struct("<d")
+
+
+class SendThrottle:
+    """
+    A machine-wide limiter of sends per second for one Orange account.
+
+    :param rate_per_second: Sends allowed per second (Orange: 5).
+    :param state_dir: Directory of the shared slot file. Processes that must share the limit must
+        use the same directory.
+    :param account: What identifies the account (e.g. base URL + client id); hashed into the file
+        name so different accounts do not slow each other down.
+    """
+
+    def __init__(self, rate_per_second: float, state_dir: str | os.PathLike[str], account: str) -> None:
+        if rate_per_second <= 0:
+            raise ValueError(f"Invalid rate_per_second {rate_per_second!r}: must be > 0")
+        self.rate_per_second = rate_per_second
+        self.interval = SAFETY_MARGIN / rate_per_second
+        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
+        directory = Path(state_dir)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._state_path = directory / f"throttle-{digest}.slot"
+        self._file_lock = FileLock(str(directory / f"throttle-{digest}.lock"), mode=0o600)
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
+
+    def _state_fd(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self._state_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return self._fd
+
+    def reserve(self) -> float:
+        """
+        Take the next free send slot and return its Unix time (it may be in the past: send now).
+
+        Does not sleep; :meth:`acquire` does.
+        """
+        with self._thread_lock, self._file_lock:
+            fd = self._state_fd()
+            raw = os.pread(fd, _STATE.size, 0)
+            next_free = _STATE.unpack(raw)[0] if len(raw) == _STATE.size else 0.0
+            now = time.time()
+            if next_free - now > _MAX_AHEAD_SECONDS:
+                next_free = now
+            slot = max(now, next_free)
+            os.pwrite(fd, _STATE.pack(slot + self.interval), 0)
+        return slot
+
+    def acquire(self) -> float:
+        """Block until this caller may send; return the seconds waited."""
+        wait = self.reserve() - time.time()
+        if wait > 0:
+            time.sleep(wait)
+            return wait
+        return 0.0
+
+    def close(self) -> None:
+        """Close the state file (a later :meth:`acquire` reopens it)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()

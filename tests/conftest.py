@@ -1,0 +1,96 @@
+"""Shared fixtures: a real sandbox server over HTTP, an isolated cache and Airflow home."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Airflow reads these when first imported: keep it away from the user's ~/airflow.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="orange-sms-tests-airflow-")
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy  # noqa: E402
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer  # noqa: E402
+
+#: Fast backoff so retry tests take milliseconds, not seconds.
+FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private token/throttle cache directory, also exported as ORANGE_SMS_CACHE_DIR."""
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("ORANGE_SMS_CACHE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def sandbox_config() -> SandboxConfig:
+    """Sandbox settings; override in a test module to change them."""
+    return SandboxConfig(dr_delay=None)
+
+
+@pytest.fixture
+def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxServer]:
+    """A fresh Orange SMS sandbox listening on a free loopback port."""
+    with SandboxServer(config=sandbox_config) as server:
+        yield server
+
+
+@pytest.fixture
+def make_client(sandbox: SandboxServer, cache_dir: Path) -> Iterator[Callable[..., OrangeSMSClient]]:
+    """Build clients talking to the sandbox with the shared file cache (close them afterwards)."""
+    clients: list[OrangeSMSClient] = []
+
+    def factory(**overrides: Any) -> OrangeSMSClient:
+        kwargs: dict[str, Any] = {
+            "base_url": sandbox.url,
+            "client_id": sandbox.client_id,
+            "client_secret": sandbox.client_secret,
+            "sender_address": "2250000",
+            "retry": FAST_RETRY,
+        }
+        kwargs.update(overrides)
+        client = OrangeSMSClient.with_file_cache(str(cache_dir), **kwargs)
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., OrangeSMSClient]) -> OrangeSMSClient:
+    """A client of the sandbox."""
+    return make_client()
+
+
+def connection_json(sandbox: SandboxServer, **extra: Any) -> str:
+    """An ``AIRFLOW_CONN_…`` JSON value pointing at ``sandbox``."""
+    extras = {"sender_address": "2250000", "retry_backoff": 0.01, "max_attempts": 4}
+    extras.update(extra)
+    return json.dumps(
+        {
+            "conn_type": "orange_sms",
+            "host": sandbox.url,
+            "login": sandbox.client_id,
+            "password": sandbox.client_secret,
+            "extra": extras,
+        }
+    )
+
+
+@pytest.fixture
+def orange_conn(sandbox: SandboxServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the ``orange_sms_default`` connection at the sandbox; return the conn id."""
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox))
+    return "orange_sms_default"
