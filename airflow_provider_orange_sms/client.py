@@ -182,7 +182,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, OrangeSMSSendUncertainError):
+    if isinstance(exc, OrangeSMSSendUncertainError) or getattr(exc, "retries_exhausted", False):
         return False
     return isinstance(exc, (OrangeSMSRateLimitError, OrangeSMSServerError, OrangeSMSConnectionError))
 
@@ -435,7 +435,13 @@ class OrangeSMSClient:
             before_sleep=self._log_retry,
             reraise=True,
         )
-        return retryer(fn)
+        try:
+            return retryer(fn)
+        except OrangeSMSError as exc:
+            # Already retried here (e.g. the token fetch inside a call): an outer retry loop must not
+            # multiply the attempts.
+            exc.retries_exhausted = True  # type: ignore[attr-defined]
+            raise
 
     def _request(
         self,

@@ -60,6 +60,7 @@ GATEWAY_ERRORS = {
         "Expired credentials",
         "The requested service needs credentials, and the ones provided were out-of-date.",
     ),
+    403: (50, "Access denied", "The application is not subscribed to the SMS API."),
     429: (
         53,
         "Too many requests",
@@ -139,9 +140,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.raw_path.startswith("/_sandbox"):
             self._write(self._control(method))
             return
+        entry = self._record(method)
         fault = self.state.take_fault(method, self.raw_path)
         if fault is not None and fault.kind == "drop_before":
-            self._record(method, "reset")
+            entry["status"] = "reset"
             self._drop()
             return
         if fault is not None and fault.kind == "delay":
@@ -154,17 +156,18 @@ class SandboxHandler(BaseHTTPRequestHandler):
             except _StopProcessing as stop:
                 reply = stop.reply
         if fault is not None and fault.kind == "drop_after":
-            self._record(method, f"{reply.status} then reset")
+            entry["status"] = f"{reply.status} then reset"
             self._drop()
             return
-        self._record(method, reply.status)
+        entry["status"] = reply.status
         self._write(reply)
 
-    def _record(self, method: str, outcome: int | str) -> None:
+    def _record(self, method: str) -> dict[str, Any]:
+        """Log the request on arrival (``time`` = arrival); its ``status`` is filled in later."""
+        entry: dict[str, Any] = {"method": method, "path": self.raw_path, "status": None, "time": time.time()}
         with self.state.lock:
-            self.state.requests.append(
-                {"method": method, "path": self.raw_path, "status": outcome, "time": time.time()}
-            )
+            self.state.requests.append(entry)
+        return entry
 
     def _write(self, reply: Reply) -> None:
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
@@ -589,7 +592,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Serve in a daemon thread and return self."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="orange-sms-sandbox", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="orange-sms-sandbox", daemon=True
         )
         self._thread.start()
         return self

@@ -1,0 +1,80 @@
+"""Input validation: phone numbers, senders, countries, messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_orange_sms.addresses import (
+    check_message,
+    normalize_country,
+    normalize_recipient,
+    normalize_sender,
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+2250700000001",
+        "2250700000001",
+        "tel:+2250700000001",
+        "TEL:+2250700000001",
+        "+225 07 00 00 00 01",
+        "+225-07-00-00-00-01",
+        "002250700000001",
+        " +225 (07) 00.00.00.01 ",
+    ],
+)
+def test_recipient_forms_normalise_to_tel_uri(raw):
+    assert normalize_recipient(raw) == "tel:+2250700000001"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("+225070000000a", "only digits"),
+        ("hello", "only digits"),
+        ("+2250700", "8 to 15 digits"),  # 7 digits
+        ("+2250700000000012", "8 to 15 digits"),  # 16 digits
+        ("", "only digits"),
+        ("+", "only digits"),
+        ("+225 07 00 00 00 01 ext 2", "only digits"),
+        ("+999 1234 5678", "unknown country calling code"),
+        ("٠١٢٣٤٥٦٧٨٩", "only digits"),  # Arabic-Indic digits are not ASCII digits
+    ],
+)
+def test_invalid_recipient_names_the_value(raw, reason):
+    with pytest.raises(ValueError, match=reason) as err:
+        normalize_recipient(raw)
+    assert repr(raw) in str(err.value)
+
+
+@pytest.mark.parametrize("raw", [None, 2250700000001, ["+2250700000001"]])
+def test_recipient_must_be_a_string(raw):
+    with pytest.raises(ValueError, match="expected a string"):
+        normalize_recipient(raw)
+
+
+@pytest.mark.parametrize("raw", ["2250000", "+2250000", "tel:+2250000", "tel:+225 0000"])
+def test_sender_forms(raw):
+    assert normalize_sender(raw) == "2250000"
+
+
+@pytest.mark.parametrize("raw", ["abc", "+22", "tel:+2250000000000000"])
+def test_invalid_sender(raw):
+    with pytest.raises(ValueError, match="sender address"):
+        normalize_sender(raw)
+
+
+def test_country_codes():
+    assert normalize_country("civ") == "CIV"
+    for bad in ("CI", "CIVX", "C1V", "", None):
+        with pytest.raises(ValueError, match="alpha-3"):
+            normalize_country(bad)
+
+
+def test_message_checks():
+    assert check_message("مرحبا 👋") == "مرحبا 👋"
+    for bad in ("", "   ", None, 42):
+        with pytest.raises(ValueError, match="message"):
+            check_message(bad)

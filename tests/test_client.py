@@ -1,0 +1,534 @@
+"""The wire client against the sandbox over real HTTP: endpoints, tokens, retries, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+import pytest
+
+from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy
+from airflow_provider_orange_sms.exceptions import (
+    OrangeSMSAuthError,
+    OrangeSMSBadRequestError,
+    OrangeSMSConnectionError,
+    OrangeSMSNotFoundError,
+    OrangeSMSRateLimitError,
+    OrangeSMSSendUncertainError,
+    OrangeSMSServerError,
+)
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
+from tests.conftest import FAST_RETRY
+
+SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
+
+
+def api_requests(sandbox, path_part=""):
+    return [r for r in sandbox.state.requests if path_part in r["path"]]
+
+
+# -- sending -------------------------------------------------------------------------------------
+
+
+def test_send_returns_the_resource_id_orange_stored(client, sandbox):
+    resource_id = client.send_sms("+225 07-00-00-00-01", "Hello from Airflow")
+    [message] = sandbox.state.messages
+    assert message.resource_id == resource_id
+    assert (message.address, message.sender_address, message.message) == (
+        "tel:+2250700000001",
+        "2250000",
+        "Hello from Airflow",
+    )
+    # The sender is URL-encoded in the path (the sandbox refuses anything else).
+    assert [r["path"] for r in api_requests(sandbox, "/smsmessaging")] == [SEND_PATH]
+
+
+@pytest.mark.parametrize("text", ["Ça marche ✓ — مرحبا — 你好 👋🏾", "a" * 1530])
+def test_text_arrives_intact(client, sandbox, text):
+    client.send_sms("2250700000001", text)
+    assert sandbox.state.messages[0].message == text
+
+
+@pytest.mark.parametrize("sender", ["2210000", "+2210000", "tel:+2210000"])
+def test_sender_override_and_name(client, sandbox, sender):
+    client.send_sms("tel:+221770000001", "hi", sender_address=sender, sender_name="Airflow")
+    [message] = sandbox.state.messages
+    assert (message.sender_address, message.sender_name, message.country) == ("2210000", "Airflow", "SEN")
+
+
+def test_sender_from_country_when_none_configured(make_client, sandbox):
+    client = make_client(sender_address=None, country="sen")
+    client.send_sms("+221770000001", "hi")
+    assert sandbox.state.messages[0].sender_address == "2210000"
+
+
+@pytest.mark.parametrize(
+    ("recipient", "message", "match"),
+    [
+        ("+22507000000a1", "hi", "'\\+22507000000a1'"),
+        ("+2250700", "hi", "8 to 15 digits"),
+        ("+2250700000000012", "hi", "8 to 15 digits"),
+        ("+2250700000001", "", "empty"),
+        ("+2250700000001", "   ", "empty"),
+    ],
+)
+def test_bad_input_fails_before_any_request(client, sandbox, recipient, message, match):
+    with pytest.raises(ValueError, match=match):
+        client.send_sms(recipient, message)
+    assert sandbox.state.requests == []  # not even a token request
+    assert sandbox.state.token_requests == 0
+
+
+def test_missing_sender_is_a_clear_error(make_client, sandbox):
+    client = make_client(sender_address=None)
+    with pytest.raises(ValueError, match="sender_address"):
+        client.send_sms("+2250700000001", "hi")
+    assert sandbox.state.requests == []
+
+
+def test_unlisted_sender_name_is_a_policy_error_not_retried(client, sandbox):
+    with pytest.raises(OrangeSMSBadRequestError) as err:
+        client.send_sms("+2250700000001", "hi", sender_name="NotWhitelisted")
+    assert err.value.status_code == 400
+    assert err.value.message_id == "POL0001"
+    assert "NotWhitelisted" in str(err.value)
+    assert len(api_requests(sandbox, SEND_PATH)) == 1
+    assert sandbox.state.messages == []
+
+
+def test_refused_number_is_a_bad_request_with_orange_text(client, sandbox):
+    sandbox.state.rejected_recipients["tel:+2250700000666"] = "unknown subscriber"
+    with pytest.raises(OrangeSMSBadRequestError, match="^Orange SMS API 400 SVC0004: No valid addresses"):
+        client.send_sms("+2250700000666", "hi")
+    assert len(api_requests(sandbox, SEND_PATH)) == 1
+
+
+def test_no_units_left_is_a_policy_error(client, sandbox):
+    sandbox.state.balances["CIV"] = 0
+    with pytest.raises(OrangeSMSBadRequestError) as err:
+        client.send_sms("+2250700000001", "hi")
+    assert err.value.status_code == 403
+    assert "no SMS units left for CIV" in str(err.value)
+
+
+def test_message_too_long(client, sandbox):
+    with pytest.raises(OrangeSMSBadRequestError, match="SVC0280"):
+        client.send_sms("+2250700000001", "x" * 2000)
+
+
+# -- administration ------------------------------------------------------------------------------
+
+
+def test_balance_for_one_country_and_all_decreases_with_sends(client, sandbox):
+    before_all = client.get_available_units()
+    assert before_all == sum(sandbox.state.config.balances.values())
+    assert client.get_available_units("CIV") == sandbox.state.config.balances["CIV"]
+    client.send_sms("+2250700000001", "hi")
+    client.send_sms("+2250700000002", "hi")
+    assert client.get_available_units("civ") == sandbox.state.config.balances["CIV"] - 2
+    assert client.get_available_units() == before_all - 2
+    contracts = client.get_contracts("CIV")
+    [service_contract] = contracts["partnerContracts"]["contracts"][0]["serviceContracts"]
+    assert service_contract["country"] == "CIV"
+    assert api_requests(sandbox, "/sms/admin/v1/contracts")[-1]["path"] == "/sms/admin/v1/contracts"
+
+
+def test_country_default_comes_from_the_client(make_client, sandbox):
+    client = make_client(country="SEN")
+    assert client.get_available_units() == sandbox.state.config.balances["SEN"]
+
+
+def test_statistics_count_sends_per_country_and_app(client, sandbox):
+    client.send_sms("+2250700000001", "hi")
+    client.send_sms("+221770000001", "hi", sender_address="2210000")
+    stats = client.get_statistics()
+    per_country = {
+        s["country"]: s["countryStatistics"]
+        for s in stats["partnerStatistics"]["statistics"][0]["serviceStatistics"]
+    }
+    assert per_country == {
+        "CIV": [{"applicationId": sandbox.client_id, "usage": 1}],
+        "SEN": [{"applicationId": sandbox.client_id, "usage": 1}],
+    }
+    only_sen = client.get_statistics(country="SEN", app_id=sandbox.client_id)
+    assert [s["country"] for s in only_sen["partnerStatistics"]["statistics"][0]["serviceStatistics"]] == [
+        "SEN"
+    ]
+    assert (
+        client.get_statistics(app_id="someone-else")["partnerStatistics"]["statistics"][0][
+            "serviceStatistics"
+        ]
+        == []
+    )
+
+
+def test_purchase_orders(client, sandbox):
+    all_orders = client.get_purchase_orders()["purchaseOrders"]
+    assert {o["orderExecutioninformation"]["country"] for o in all_orders} == set(
+        sandbox.state.config.balances
+    )
+    civ = client.get_purchase_orders("CIV")["purchaseOrders"]
+    assert [o["orderExecutioninformation"]["country"] for o in civ] == ["CIV"]
+
+
+def test_bad_country_fails_before_any_request(client, sandbox):
+    with pytest.raises(ValueError, match="'Ivory Coast'"):
+        client.get_contracts("Ivory Coast")
+    assert sandbox.state.requests == []
+
+
+# -- delivery receipt subscriptions --------------------------------------------------------------
+
+
+def test_subscription_lifecycle(client, sandbox):
+    first = client.create_delivery_receipt_subscription("https://example.invalid/dr")
+    second = client.create_delivery_receipt_subscription("https://example.invalid/dr2")
+    assert first != second
+    # One URL per account: the second replaced the first.
+    with pytest.raises(OrangeSMSNotFoundError):
+        client.get_delivery_receipt_subscription(first)
+    body = client.get_delivery_receipt_subscription(second)
+    assert (
+        body["deliveryReceiptSubscription"]["callbackReference"]["notifyURL"] == "https://example.invalid/dr2"
+    )
+    assert body["deliveryReceiptSubscription"]["resourceURL"].endswith(f"/subscriptions/{second}")
+    client.delete_delivery_receipt_subscription(second)
+    assert sandbox.state.subscriptions == {}
+    with pytest.raises(OrangeSMSNotFoundError):
+        client.delete_delivery_receipt_subscription(second)
+    paths = [r["path"] for r in api_requests(sandbox, "/subscriptions")]
+    assert "/smsmessaging/v1/outbound/tel%3A%2B2250000/subscriptions" in paths
+    assert f"/smsmessaging/v1/outbound/tel%3A%2B2250000/subscriptions/{second}" in paths
+
+
+@pytest.mark.parametrize("url", ["", "not a url", "ftp://x/y"])
+def test_bad_notify_url(client, sandbox, url):
+    with pytest.raises(ValueError, match="notify_url"):
+        client.create_delivery_receipt_subscription(url)
+    assert sandbox.state.requests == []
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+def test_one_token_for_many_calls_and_clients(make_client, sandbox):
+    first, second = make_client(), make_client()
+    first.get_available_units()
+    second.get_available_units()
+    first.send_sms("+2250700000001", "hi")
+    assert sandbox.state.token_requests == 1
+
+
+def test_token_request_format(make_client, sandbox):
+    client = make_client(token_path="/oauth/v2/token")
+    client.get_available_units()
+    assert [r["path"] for r in api_requests(sandbox, "/oauth")] == ["/oauth/v2/token"]
+
+
+def test_authorization_header_instead_of_id_and_secret(make_client, sandbox):
+    import base64
+
+    header = "Basic " + base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
+    client = make_client(client_id=None, client_secret=None, authorization_header=header)
+    assert client.client_id == sandbox.client_id
+    client.send_sms("+2250700000001", "hi")
+    assert len(sandbox.state.messages) == 1
+
+
+def test_wrong_secret_fails_at_once_and_never_leaks(make_client, sandbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = make_client(client_secret="wrong-secret-value")
+    with pytest.raises(OrangeSMSAuthError, match="client id/secret") as err:
+        client.get_available_units()
+    assert sandbox.state.token_requests == 0  # the sandbox counts only tokens it issued
+    assert len(api_requests(sandbox, "/oauth")) == 1  # not retried
+    assert "wrong-secret-value" not in str(err.value)
+    assert "wrong-secret-value" not in repr(client)
+    assert "wrong-secret-value" not in caplog.text
+
+
+def test_changed_secret_never_reuses_the_old_token(make_client, sandbox):
+    sandbox.state.config.clients["second-app"] = "second-secret"
+    make_client().get_available_units()
+    make_client(client_id="second-app", client_secret="second-secret").get_available_units()
+    assert sandbox.state.token_requests == 2
+
+
+@pytest.mark.parametrize(("expire", "code"), [("expire_tokens", 42), ("revoke_tokens", 41)])
+def test_stale_token_is_replaced_and_the_call_retried_once(client, sandbox, expire, code):
+    client.get_available_units()
+    getattr(sandbox.state, expire)()
+    client.send_sms("+2250700000001", "hi")
+    assert sandbox.state.token_requests == 2
+    statuses = [r["status"] for r in api_requests(sandbox, SEND_PATH)]
+    assert statuses == [401, 201]
+    assert len(sandbox.state.messages) == 1
+
+
+def test_a_second_401_is_not_looped(client, sandbox):
+    client.get_available_units()
+    sandbox.state.add_fault(kind="status", status=401, path="/sms/admin", count=2)
+    with pytest.raises(OrangeSMSAuthError):
+        client.get_available_units()
+    assert len(api_requests(sandbox, "/sms/admin")) == 3  # first call, then one retry after a new token
+
+
+def test_token_shared_between_processes(sandbox, cache_dir):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(6)
+    args = (sandbox.url, sandbox.client_id, sandbox.client_secret, str(cache_dir), barrier)
+    procs = [ctx.Process(target=_fetch_token_in_process, args=args) for _ in range(6)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [p.exitcode for p in procs] == [0] * 6
+    assert sandbox.state.token_requests == 1
+
+
+def _fetch_token_in_process(url, client_id, secret, cache_dir, barrier):
+    client = OrangeSMSClient.with_file_cache(
+        cache_dir, base_url=url, client_id=client_id, client_secret=secret
+    )
+    barrier.wait()
+    client.get_available_units()
+
+
+# -- throttle ------------------------------------------------------------------------------------
+
+
+def test_sends_stay_under_the_limit_in_every_window(client, sandbox):
+    for i in range(11):
+        client.send_sms(f"+22507000000{i:02d}", "hi")
+    received = [r["time"] for r in api_requests(sandbox, SEND_PATH)]
+    assert sandbox.state.rate_limited == 0
+    assert all(received[i + 5] - received[i] >= 0.99 for i in range(len(received) - 5))
+
+
+def test_two_processes_share_the_limit(sandbox, cache_dir):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    args = (sandbox.url, sandbox.client_id, sandbox.client_secret, str(cache_dir), barrier)
+    procs = [ctx.Process(target=_send_in_process, args=(*args, n)) for n in (0, 1)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(sandbox.state.messages) == 12
+    assert sandbox.state.rate_limited == 0
+    assert sandbox.state.token_requests == 1
+
+
+def _send_in_process(url, client_id, secret, cache_dir, barrier, n):
+    client = OrangeSMSClient.with_file_cache(
+        cache_dir, base_url=url, client_id=client_id, client_secret=secret, sender_address="2250000"
+    )
+    barrier.wait()
+    for i in range(6):
+        client.send_sms(f"+2250701{n}000{i:02d}", "hi")
+
+
+def test_sandbox_answers_429_when_the_limit_is_lifted(make_client, sandbox):
+    client = make_client(rate_limit_per_second=None, retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(OrangeSMSRateLimitError) as err:
+        for i in range(10):
+            client.send_sms(f"+22507000000{i:02d}", "hi")
+    assert err.value.retry_after == 1.0
+    assert len(sandbox.state.messages) == 5
+
+
+# -- retries -------------------------------------------------------------------------------------
+
+
+def test_429_waits_and_retries(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=429, path=SEND_PATH, count=2, retry_after=0)
+    client.send_sms("+2250700000001", "hi")
+    assert [r["status"] for r in api_requests(sandbox, SEND_PATH)] == [429, 429, 201]
+    assert len(sandbox.state.messages) == 1
+
+
+def test_429_gives_up_after_max_attempts(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=429, path="/sms/admin", count=10, retry_after=0)
+    with pytest.raises(OrangeSMSRateLimitError):
+        client.get_contracts()
+    assert len(api_requests(sandbox, "/sms/admin")) == FAST_RETRY.max_attempts
+
+
+def test_too_long_retry_after_fails_instead_of_sleeping(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=429, path="/sms/admin", retry_after=3600)
+    with pytest.raises(OrangeSMSRateLimitError):
+        client.get_contracts()
+    assert len(api_requests(sandbox, "/sms/admin")) == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_send_retried_on_5xx_without_duplicate(client, sandbox, status):
+    sandbox.state.add_fault(kind="status", status=status, path=SEND_PATH, count=2)
+    client.send_sms("+2250700000001", "hi")
+    assert [r["status"] for r in api_requests(sandbox, SEND_PATH)] == [status, status, 201]
+    assert len(sandbox.state.messages) == 1
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_gateway_timeout_on_send_is_uncertain_and_not_retried(client, sandbox, status):
+    sandbox.state.add_fault(kind="status", status=status, path=SEND_PATH)
+    with pytest.raises(OrangeSMSSendUncertainError) as err:
+        client.send_sms("+2250700000001", "hi")
+    assert err.value.status_code == status
+    assert len(api_requests(sandbox, SEND_PATH)) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_reads_retried_on_5xx(client, sandbox, status):
+    sandbox.state.add_fault(kind="status", status=status, path="/sms/admin", count=2)
+    assert client.get_available_units() > 0
+    assert [r["status"] for r in api_requests(sandbox, "/sms/admin")] == [status, status, 200]
+
+
+def test_5xx_gives_up_after_max_attempts(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=503, path="/sms/admin", count=10)
+    with pytest.raises(OrangeSMSServerError, match="503 5"):
+        client.get_purchase_orders()
+    assert len(api_requests(sandbox, "/sms/admin")) == FAST_RETRY.max_attempts
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_client_errors_never_retried(client, sandbox, status):
+    sandbox.state.add_fault(kind="status", status=status, path="/sms/admin")
+    with pytest.raises((OrangeSMSAuthError, OrangeSMSNotFoundError, OrangeSMSBadRequestError.__base__)):
+        client.get_contracts()
+    assert len(api_requests(sandbox, "/sms/admin")) == 1
+
+
+def test_access_denied_is_an_auth_error(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=403, path="/sms/admin")
+    with pytest.raises(OrangeSMSAuthError, match="403 50: Access denied"):
+        client.get_contracts()
+
+
+@pytest.mark.parametrize("kind", ["drop_before", "drop_after"])
+def test_reset_connection_on_read_is_retried(client, sandbox, kind):
+    client.get_token()
+    sandbox.state.add_fault(kind=kind, path="/sms/admin")
+    assert client.get_available_units() > 0
+    assert len(api_requests(sandbox, "/sms/admin")) == 2
+
+
+def test_reset_before_processing_a_send_is_uncertain_not_retried(client, sandbox):
+    client.get_token()
+    sandbox.state.add_fault(kind="drop_before", path=SEND_PATH)
+    with pytest.raises(OrangeSMSSendUncertainError, match="may have"):
+        client.send_sms("+2250700000001", "hi")
+    assert len(api_requests(sandbox, SEND_PATH)) == 1
+    assert sandbox.state.messages == []
+
+
+def test_reset_after_orange_accepted_a_send_never_duplicates(client, sandbox):
+    client.get_token()
+    sandbox.state.add_fault(kind="drop_after", path=SEND_PATH)
+    with pytest.raises(OrangeSMSSendUncertainError):
+        client.send_sms("+2250700000001", "hi")
+    assert len(sandbox.state.messages) == 1  # accepted once, and not sent again
+
+
+def test_read_timeout_on_a_read_is_retried(make_client, sandbox):
+    client = make_client(read_timeout=0.3)
+    client.get_token()
+    sandbox.state.add_fault(kind="delay", delay=1.0, path="/sms/admin")
+    assert client.get_available_units() > 0
+    assert len(api_requests(sandbox, "/sms/admin")) == 2
+
+
+def test_read_timeout_on_a_send_is_uncertain(make_client, sandbox):
+    client = make_client(read_timeout=0.3)
+    client.get_token()
+    sandbox.state.add_fault(kind="delay", delay=1.0, path=SEND_PATH)
+    with pytest.raises(OrangeSMSSendUncertainError, match="ReadTimeout"):
+        client.send_sms("+2250700000001", "hi")
+    assert len(api_requests(sandbox, SEND_PATH)) == 1
+
+
+def test_token_endpoint_5xx_is_retried(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=503, path="/oauth")
+    client.get_available_units()
+    assert [r["status"] for r in api_requests(sandbox, "/oauth")] == [503, 200]
+
+
+def test_connection_refused_is_retried_a_bounded_number_of_times(cache_dir):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on `port` now.
+    client = OrangeSMSClient(
+        base_url=f"http://127.0.0.1:{port}",
+        client_id="a",
+        client_secret="b",
+        sender_address="2250000",
+        retry=RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.02),
+        state_dir=str(cache_dir),
+    )
+    attempts = []
+    original = client.session.request
+
+    def counting(*args, **kwargs):
+        attempts.append(args[1])
+        return original(*args, **kwargs)
+
+    client.session.request = counting  # type: ignore[method-assign]
+    with pytest.raises(OrangeSMSConnectionError) as err:
+        client.send_sms("+2250700000001", "hi")
+    assert not isinstance(err.value, OrangeSMSSendUncertainError)  # nothing was sent: safe to retry
+    assert len(attempts) == 3
+
+
+def test_connection_refused_then_server_up_succeeds(cache_dir):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = OrangeSMSClient(
+        base_url=f"http://127.0.0.1:{port}",
+        client_id="sandbox-client-id",
+        client_secret="sandbox-client-secret",
+        sender_address="2250000",
+        retry=RetryPolicy(max_attempts=3, backoff_initial=0.01),
+        state_dir=str(cache_dir),
+    )
+    original = client.session.request
+    servers: list[SandboxServer] = []
+
+    def start_server_after_first_refusal(*args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if not servers:
+                servers.append(SandboxServer(port=port, config=SandboxConfig(dr_delay=None)).start())
+
+    client.session.request = start_server_after_first_refusal  # type: ignore[method-assign]
+    try:
+        client.send_sms("+2250700000001", "hi")
+    finally:
+        for server in servers:
+            server.stop()
+    assert len(servers[0].state.messages) == 1
+    assert servers[0].state.token_requests == 1
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+
+def test_secret_and_token_never_in_logs_or_repr(client, sandbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    sandbox.state.add_fault(kind="status", status=503, path="/sms/admin")
+    client.get_available_units()
+    sandbox.state.expire_tokens()
+    client.send_sms("+2250700000001", "hi")
+    tokens = list(sandbox.state.tokens)
+    text = caplog.text + repr(client) + repr(client._token) + json.dumps(sandbox.state.snapshot())
+    for secret in [sandbox.client_secret, *tokens]:
+        assert secret not in text

@@ -1,0 +1,98 @@
+"""The token store and the send throttle, without the network."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+
+from airflow_provider_orange_sms.throttle import SAFETY_MARGIN, SendThrottle
+from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, MemoryTokenCache, cache_key
+
+
+def test_cache_key_depends_on_url_id_and_secret_but_hides_the_secret():
+    base = cache_key("https://api.orange.com/oauth/v3/token", "id", "secret")
+    assert base != cache_key("https://api.orange.com/oauth/v3/token", "id", "other-secret")
+    assert base != cache_key("https://api.orange.com/oauth/v2/token", "id", "secret")
+    assert base != cache_key("https://api.orange.com/oauth/v3/token", "id2", "secret")
+    assert "secret" not in base
+    assert len(base) == 64
+
+
+def test_token_refreshes_before_expiry():
+    token = AccessToken.from_lifetime("abc", 3600)
+    assert token.expires_at - token.refresh_at == pytest.approx(300)
+    assert token.is_fresh(now=token.refresh_at - 1)
+    assert not token.is_fresh(now=token.refresh_at + 1)
+    short = AccessToken.from_lifetime("abc", 60)
+    assert short.expires_at - short.refresh_at == pytest.approx(6)
+    assert "abc" not in repr(token)
+
+
+def test_file_cache_is_private_and_stores_no_secret(tmp_path):
+    cache = FileTokenCache(tmp_path / "c")
+    token = AccessToken.from_lifetime("the-token", 3600)
+    cache.set("k", token)
+    files = [p for p in (tmp_path / "c").iterdir() if p.suffix == ".json"]
+    assert len(files) == 1
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "c").st_mode) == 0o700
+    assert cache.get("k") == token
+    assert cache.get("other") is None
+
+
+def test_delete_only_removes_the_token_it_was_given(tmp_path):
+    for cache in (FileTokenCache(tmp_path), MemoryTokenCache()):
+        old = AccessToken.from_lifetime("old", 3600)
+        new = AccessToken.from_lifetime("new", 3600)
+        cache.set("k", new)
+        cache.delete("k", old)  # someone else already refreshed: keep theirs
+        assert cache.get("k") == new
+        cache.delete("k", new)
+        assert cache.get("k") is None
+
+
+def test_corrupt_cache_file_counts_as_missing(tmp_path):
+    cache = FileTokenCache(tmp_path)
+    cache.set("k", AccessToken.from_lifetime("t", 3600))
+    next(tmp_path.glob("*.json")).write_text("{not json")
+    assert cache.get("k") is None
+
+
+def test_throttle_reserves_evenly_spaced_slots(tmp_path):
+    throttle = SendThrottle(5, tmp_path, "account")
+    slots = [throttle.reserve() for _ in range(12)]
+    gaps = [b - a for a, b in zip(slots, slots[1:])]
+    assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
+    # Never more than 5 slots in any one-second window.
+    assert all(slots[i + 5] - slots[i] >= 1.0 for i in range(len(slots) - 5))
+
+
+def test_throttle_state_is_shared_through_the_directory(tmp_path):
+    first = SendThrottle(5, tmp_path, "account")
+    second = SendThrottle(5, tmp_path, "account")
+    other_account = SendThrottle(5, tmp_path, "another account")
+    a = first.reserve()
+    b = second.reserve()
+    c = other_account.reserve()
+    assert b - a == pytest.approx(SAFETY_MARGIN / 5)
+    assert c < b  # different accounts do not queue behind each other
+
+
+def test_throttle_recovers_from_a_clock_jump(tmp_path):
+    throttle = SendThrottle(5, tmp_path, "account")
+    throttle.reserve()
+    # Simulate a slot written far in the future (wall clock moved back since).
+    import struct
+
+    path = next(tmp_path.glob("throttle-*.slot"))
+    path.write_bytes(struct.pack("<d", time.time() + 10_000))
+    throttle.close()
+    assert throttle.reserve() <= time.time() + 1
+
+
+def test_throttle_rejects_bad_rate(tmp_path):
+    with pytest.raises(ValueError, match="rate_per_second"):
+        SendThrottle(0, tmp_path, "a")
