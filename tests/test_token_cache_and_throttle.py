@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import time
@@ -64,7 +65,7 @@ def test_corrupt_cache_file_counts_as_missing(tmp_path):
 def test_throttle_reserves_evenly_spaced_slots(tmp_path):
     throttle = SendThrottle(5, tmp_path, "account")
     slots = [throttle.reserve() for _ in range(12)]
-    gaps = [b - a for a, b in zip(slots, slots[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
     # Never more than 5 slots in any one-second window.
     assert all(slots[i + 5] - slots[i] >= 1.0 for i in range(len(slots) - 5))
