@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds a token lives")
     parser.add_argument("--rate-limit", type=int, default=5, help="sends per second before 429")
     parser.add_argument("--balances", default=None, help="JSON, e.g. '{\"CIV\": 1000}'")
-    parser.add_argument("--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt")
+    parser.add_argument(
+        "--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt (negative: none)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         clients={args.client_id: args.client_secret},
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
-        dr_delay=args.dr_delay,
+        dr_delay=None if args.dr_delay < 0 else args.dr_delay,
     )
     if args.balances:
         config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}

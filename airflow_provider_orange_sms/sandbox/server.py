@@ -109,6 +109,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
     """Request handler: routes, validates, answers like Orange, applies injected faults."""
 
     protocol_version = "HTTP/1.1"
+    # Buffer each response and send it in one segment with Nagle off: headers and body written
+    # separately otherwise meet the client's delayed ACK and every request takes 40 ms.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
     server: _Server
 
     # -- plumbing --------------------------------------------------------------------------------

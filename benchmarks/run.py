@@ -1,0 +1,286 @@
+"""Benchmarks of the Orange SMS client against the local sandbox over HTTP. Prints a table.
+
+Run with ``./scripts/benchmark.sh`` (sets up the environment) or ``python benchmarks/run.py``.
+Each sandbox runs in its own process so the server does not share the client's interpreter lock.
+
+Figures:
+* throughput at the 5/s limit, one process and two processes at once: wall time against the ideal
+  ``(n - 1) / 5`` seconds (target <= 1.03x) and the number of 429 answers (target 0);
+* hook overhead with the limit lifted: mean time per send through ``OrangeSMSClient.send_sms``
+  against a bare ``requests.Session`` posting the same requests (target <= 1.2x);
+* token requests made by 20 processes asking for a token at the same moment (target 1);
+* memory: peak Python allocations while sending a batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from airflow_provider_orange_sms.client import OrangeSMSClient
+from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+SENDER = "2250000"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def sandbox_process(rate_limit: int = 5, balance: int = 1_000_000) -> Iterator[str]:
+    """Run the sandbox in a child process; yield its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_orange_sms.sandbox",
+            "--port",
+            str(port),
+            "--rate-limit",
+            str(rate_limit),
+            "--balances",
+            json.dumps({"CIV": balance}),
+            "--dr-delay",
+            "-1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                state(url)
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def state(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/_sandbox/state", timeout=5) as response:
+        return json.load(response)
+
+
+def make_client(url: str, cache_dir: str, **kwargs: Any) -> OrangeSMSClient:
+    return OrangeSMSClient.with_file_cache(
+        cache_dir,
+        base_url=url,
+        client_id=DEFAULT_CLIENT_ID,
+        client_secret=DEFAULT_CLIENT_SECRET,
+        sender_address=SENDER,
+        **kwargs,
+    )
+
+
+def _send_batch(url: str, cache_dir: str, count: int, offset: int, barrier: Any, out: Any) -> None:
+    client = make_client(url, cache_dir)
+    client.get_token()
+    barrier.wait()
+    start = time.perf_counter()
+    for i in range(count):
+        client.send_sms(f"+22507{offset + i:08d}", "benchmark")
+    out.put((start, time.perf_counter()))
+
+
+def throughput(processes: int, per_process: int) -> dict[str, Any]:
+    """Send ``per_process`` SMS from each of ``processes`` processes at once at the 5/s limit."""
+    ctx = multiprocessing.get_context("spawn")
+    with sandbox_process(rate_limit=5) as url, tempfile.TemporaryDirectory() as cache_dir:
+        barrier, out = ctx.Barrier(processes), ctx.Queue()
+        procs = [
+            ctx.Process(target=_send_batch, args=(url, cache_dir, per_process, n * 10_000, barrier, out))
+            for n in range(processes)
+        ]
+        for proc in procs:
+            proc.start()
+        spans = [out.get(timeout=600) for _ in procs]
+        for proc in procs:
+            proc.join()
+        final = state(url)
+    total = processes * per_process
+    wall = max(end for _, end in spans) - min(start for start, _ in spans)
+    ideal = (total - 1) / 5
+    return {
+        "sent": len(final["messages"]),
+        "wall_s": wall,
+        "ideal_s": ideal,
+        "ratio": wall / ideal,
+        "rate_limited": final["rate_limited"],
+    }
+
+
+def overhead(count: int, rounds: int) -> dict[str, Any]:
+    """Mean seconds per send: client with the limit lifted vs a bare requests.Session."""
+    with sandbox_process(rate_limit=10**9) as url, tempfile.TemporaryDirectory() as cache_dir:
+        client = make_client(url, cache_dir, rate_limit_per_second=None)
+        token = client.get_token()
+        session = requests.Session()
+        send_url = f"{url}/smsmessaging/v1/outbound/tel%3A%2B{SENDER}/requests"
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+        def bare(i: int) -> None:
+            body = {
+                "outboundSMSMessageRequest": {
+                    "address": f"tel:+22507{i:08d}",
+                    "senderAddress": f"tel:+{SENDER}",
+                    "outboundSMSTextMessage": {"message": "benchmark"},
+                }
+            }
+            response = session.post(send_url, json=body, headers=headers, timeout=(10, 30))
+            response.raise_for_status()
+            response.json()
+
+        def hook(i: int) -> None:
+            client.send_sms(f"+22507{i:08d}", "benchmark")
+
+        throttled = make_client(url, cache_dir, rate_limit_per_second=10**9)
+
+        def hook_with_limiter(i: int) -> None:
+            throttled.send_sms(f"+22507{i:08d}", "benchmark")
+
+        timings: dict[str, list[float]] = {"bare": [], "hook": [], "hook_limiter": []}
+        for fn in (bare, hook, hook_with_limiter):  # warm-up: connections, token
+            fn(0)
+        for _ in range(rounds):  # interleave rounds so machine noise hits all three alike
+            for name, fn in (("bare", bare), ("hook", hook), ("hook_limiter", hook_with_limiter)):
+                start = time.perf_counter()
+                for i in range(count):
+                    fn(i)
+                timings[name].append((time.perf_counter() - start) / count)
+    per = {name: statistics.median(values) for name, values in timings.items()}
+    return {
+        "bare_ms": per["bare"] * 1000,
+        "hook_ms": per["hook"] * 1000,
+        "hook_limiter_ms": per["hook_limiter"] * 1000,
+        "ratio": per["hook"] / per["bare"],
+        "ratio_limiter": per["hook_limiter"] / per["bare"],
+    }
+
+
+def _fetch_token(url: str, cache_dir: str, barrier: Any) -> None:
+    client = make_client(url, cache_dir)
+    barrier.wait()
+    client.get_token()
+
+
+def token_requests(processes: int) -> dict[str, Any]:
+    """How many token requests ``processes`` processes make when they all start at once."""
+    ctx = multiprocessing.get_context("spawn")
+    with sandbox_process() as url, tempfile.TemporaryDirectory() as cache_dir:
+        barrier = ctx.Barrier(processes)
+        procs = [ctx.Process(target=_fetch_token, args=(url, cache_dir, barrier)) for _ in range(processes)]
+        start = time.perf_counter()
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(120)
+        elapsed = time.perf_counter() - start
+        failed = sum(1 for proc in procs if proc.exitcode != 0)
+        return {"token_requests": state(url)["token_requests"], "failed": failed, "seconds": elapsed}
+
+
+def memory(count: int) -> dict[str, Any]:
+    """Peak traced Python memory while sending ``count`` SMS with the limit lifted."""
+    with sandbox_process(rate_limit=10**9) as url, tempfile.TemporaryDirectory() as cache_dir:
+        client = make_client(url, cache_dir, rate_limit_per_second=None)
+        client.send_sms("+2250700000000", "warm-up")
+        tracemalloc.start()
+        for i in range(count):
+            client.send_sms(f"+22507{i:08d}", "benchmark")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return {"peak_kib": peak / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sends", type=int, default=26, help="SMS per throughput run (default 26)")
+    parser.add_argument("--overhead-sends", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--token-processes", type=int, default=20)
+    args = parser.parse_args()
+
+    rows: list[tuple[str, str, str, str]] = []
+
+    one = throughput(1, args.sends)
+    rows.append(
+        (
+            "throughput, 1 process",
+            f"{one['sent']} SMS in {one['wall_s']:.2f}s "
+            f"(ideal {one['ideal_s']:.2f}s), {one['rate_limited']} x 429",
+            f"{one['ratio']:.3f}x",
+            "<= 1.03x, 0 x 429",
+        )
+    )
+    two = throughput(2, args.sends // 2)
+    rows.append(
+        (
+            "throughput, 2 processes at once",
+            f"{two['sent']} SMS in {two['wall_s']:.2f}s "
+            f"(ideal {two['ideal_s']:.2f}s), {two['rate_limited']} x 429",
+            f"{two['ratio']:.3f}x",
+            "<= 1.03x, 0 x 429",
+        )
+    )
+    over = overhead(args.overhead_sends, args.rounds)
+    rows.append(
+        (
+            "overhead per send, limit lifted",
+            f"hook {over['hook_ms']:.3f} ms vs bare requests {over['bare_ms']:.3f} ms",
+            f"{over['ratio']:.3f}x",
+            "<= 1.2x",
+        )
+    )
+    rows.append(
+        (
+            "  same, limiter on at 1e9/s",
+            f"hook {over['hook_limiter_ms']:.3f} ms vs bare {over['bare_ms']:.3f} ms",
+            f"{over['ratio_limiter']:.3f}x",
+            "(informative)",
+        )
+    )
+    tokens = token_requests(args.token_processes)
+    rows.append(
+        (
+            f"token requests, {args.token_processes} processes",
+            f"{tokens['token_requests']} request(s), {tokens['failed']} failed, {tokens['seconds']:.2f}s",
+            str(tokens["token_requests"]),
+            "1",
+        )
+    )
+    mem = memory(args.overhead_sends)
+    rows.append((f"peak Python memory, {args.overhead_sends} sends", f"{mem['peak_kib']:.0f} KiB", "", ""))
+
+    widths = [
+        max(len(row[i]) for row in [("benchmark", "measured", "result", "target"), *rows]) for i in range(4)
+    ]
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    for row in [("benchmark", "measured", "result", "target"), tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
