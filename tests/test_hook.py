@@ -183,10 +183,11 @@ def test_expired_token_through_the_hook(orange_conn, sandbox):
 
 def test_provider_info_is_registered_with_airflow():
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     assert "airflow-provider-orange-sms" in manager.providers
-    hook_info = manager.hooks["orange_sms"]
+    hook_info = ProvidersManagerTaskRuntime().hooks["orange_sms"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook"
     assert hook_info.connection_id_attribute_name == "orange_sms_conn_id"
@@ -248,3 +249,27 @@ def test_airflow_providers_list_shows_the_provider():
     listing = out[out.index('[{"package_name"') :]
     packages = {p["package_name"] for p in json.loads(listing)}
     assert "airflow-provider-orange-sms" in packages
+
+
+def test_hooks_in_parallel_processes_share_one_token_and_the_limit(orange_conn, sandbox, cache_dir):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=_send_with_hook, args=(barrier, n)) for n in range(3)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert len(sandbox.state.messages) == 9
+    assert sandbox.state.token_requests == 1
+    assert sandbox.state.rate_limited == 0
+
+
+def _send_with_hook(barrier, n):
+    # Spawned processes inherit the environment: AIRFLOW_CONN_ORANGE_SMS_DEFAULT and the cache dir.
+    hook = OrangeSMSHook()
+    barrier.wait()
+    for i in range(3):
+        hook.send_sms(f"+2250702{n}000{i:02d}", "hi")

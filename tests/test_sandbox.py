@@ -1,0 +1,236 @@
+"""The sandbox itself: it must refuse what Orange refuses, or the client tests prove nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.sandbox.report import render
+
+SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
+
+
+def token_for(sandbox) -> str:
+    basic = base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
+    response = requests.post(
+        sandbox.url + "/oauth/v3/token",
+        headers={"Authorization": f"Basic {basic}"},
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == "3600"  # a string, as Orange sends it
+    return body["access_token"]
+
+
+def send(sandbox, token, body, path=SEND, **headers):
+    return requests.post(
+        sandbox.url + path, json=body, headers={"Authorization": f"Bearer {token}", **headers}, timeout=5
+    )
+
+
+def message(address="tel:+2250700000001", sender="tel:+2250000", text="hi", **extra):
+    request = {"address": address, "senderAddress": sender, "outboundSMSTextMessage": {"message": text}}
+    request.update(extra)
+    return {"outboundSMSMessageRequest": request}
+
+
+def service_error(response):
+    exc = response.json()["requestError"]
+    return exc.get("serviceException") or exc.get("policyException")
+
+
+def test_valid_send_answers_201_with_location_and_resource_url(sandbox):
+    response = send(sandbox, token_for(sandbox), message())
+    assert response.status_code == 201
+    body = response.json()["outboundSMSMessageRequest"]
+    assert response.headers["Location"] == body["resourceURL"]
+    assert body["resourceURL"].endswith("/requests/" + sandbox.state.messages[0].resource_id)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message_id", "part"),
+    [
+        ("/smsmessaging/v1/outbound/tel:+2250000/requests", message(), "SVC0002", "senderAddress in the URL"),
+        (SEND, message(sender="tel:+2210000"), "SVC0002", "senderAddress"),
+        (SEND, message(address="+2250700000001"), "SVC0004", "address"),
+        (SEND, message(address="tel:+22507"), "SVC0004", "address"),
+        (SEND, message(text=""), "SVC0002", "outboundSMSTextMessage.message"),
+        (SEND, message(unexpected=1), "SVC0002", "unexpected"),
+        (SEND, {"address": "tel:+2250700000001"}, "SVC0002", "outboundSMSMessageRequest"),
+        (
+            "/smsmessaging/v1/outbound/tel%3A%2B1230000/requests",
+            message(sender="tel:+1230000"),
+            "SVC0002",
+            "senderAddress",
+        ),
+    ],
+)
+def test_malformed_sends_are_refused_like_orange(sandbox, path, body, message_id, part):
+    response = send(sandbox, token_for(sandbox), body, path=path)
+    assert response.status_code == 400
+    error = service_error(response)
+    assert error["messageId"] == message_id
+    assert any(part in variable for variable in error["variables"])
+    assert sandbox.state.messages == []
+
+
+def test_json_content_type_required(sandbox):
+    token = token_for(sandbox)
+    response = requests.post(
+        sandbox.url + SEND,
+        data=json.dumps(message()),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert sandbox.state.messages == []
+
+
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [(None, 40), ("Bearer not-a-token", 41), ("Basic abc", 40)],
+)
+def test_bearer_token_required(sandbox, authorization, code):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = requests.get(sandbox.url + "/sms/admin/v1/contracts", headers=headers, timeout=5)
+    assert response.status_code == 401
+    assert response.json()["code"] == code
+
+
+def test_expired_token_answers_code_42(sandbox):
+    token = token_for(sandbox)
+    sandbox.state.expire_tokens()
+    response = requests.get(
+        sandbox.url + "/sms/admin/v1/contracts", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    assert (response.status_code, response.json()["code"]) == (401, 42)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "data", "status", "error"),
+    [
+        (
+            "Basic " + base64.b64encode(b"sandbox-client-id:wrong").decode(),
+            {"grant_type": "client_credentials"},
+            401,
+            "invalid_client",
+        ),
+        (None, {"grant_type": "client_credentials"}, 401, "invalid_client"),
+        (
+            "Basic " + base64.b64encode(b"sandbox-client-id:sandbox-client-secret").decode(),
+            {"grant_type": "password"},
+            400,
+            "unsupported_grant_type",
+        ),
+    ],
+)
+def test_token_endpoint_checks_basic_auth_and_grant(sandbox, authorization, data, status, error):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = requests.post(sandbox.url + "/oauth/v3/token", headers=headers, data=data, timeout=5)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert sandbox.state.token_requests == 0
+
+
+def test_token_endpoint_wants_a_form_body(sandbox):
+    basic = base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
+    response = requests.post(
+        sandbox.url + "/oauth/v2/token",
+        headers={"Authorization": f"Basic {basic}"},
+        json={"grant_type": "client_credentials"},
+        timeout=5,
+    )
+    assert response.status_code == 400
+
+
+def test_rate_limit_is_enforced_per_second(sandbox):
+    token = token_for(sandbox)
+    statuses = [
+        send(sandbox, token, message(address=f"tel:+22507000000{i:02d}")).status_code for i in range(7)
+    ]
+    assert statuses[:5] == [201] * 5
+    assert 429 in statuses[5:]
+    assert sandbox.state.rate_limited >= 1
+
+
+def test_unknown_resource(sandbox):
+    response = requests.get(
+        sandbox.url + "/smsmessaging/v1/outbound/subscriptions/nope",
+        headers={"Authorization": f"Bearer {token_for(sandbox)}"},
+        timeout=5,
+    )
+    assert (response.status_code, response.json()["code"]) == (404, 60)
+
+
+@pytest.fixture
+def sandbox_config():
+    return SandboxConfig(dr_delay=0.05)
+
+
+def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
+    received: list[dict] = []
+    arrived = threading.Event()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        client.create_delivery_receipt_subscription(f"http://127.0.0.1:{receiver.server_address[1]}/dr")
+        sandbox.state.delivery_statuses["tel:+2250700000002"] = "DeliveryImpossible"
+        resource_id = client.send_sms("+2250700000002", "hi")
+        assert arrived.wait(10)
+    finally:
+        receiver.shutdown()
+    assert received == [
+        {
+            "deliveryInfoNotification": {
+                "callbackData": resource_id,
+                "deliveryInfo": {"address": "tel:+2250700000002", "deliveryStatus": "DeliveryImpossible"},
+            }
+        }
+    ]
+    deadline = time.monotonic() + 5
+    while not sandbox.state.callbacks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sandbox.state.callbacks[0]["outcome"] == 200
+
+
+def test_control_api_and_report(sandbox, client):
+    requests.post(
+        sandbox.url + "/_sandbox/faults",
+        json={"kind": "status", "status": 503, "path": "/sms/admin"},
+        timeout=5,
+    ).raise_for_status()
+    requests.put(sandbox.url + "/_sandbox/balances", json={"CIV": 3}, timeout=5).raise_for_status()
+    assert client.get_available_units("CIV") == 3  # the 503 was retried
+    client.send_sms("+2250700000001", "Bonjour")
+    state = requests.get(sandbox.url + "/_sandbox/state", timeout=5).json()
+    assert state["balances"]["CIV"] == 2
+    report = render(state)
+    assert "received 1 SMS" in report
+    assert "tel:+2250700000001" in report
+    assert "CIV=2" in report
+    bad = requests.post(sandbox.url + "/_sandbox/faults", json={"kind": "explode"}, timeout=5)
+    assert bad.status_code == 400
+    requests.post(sandbox.url + "/_sandbox/reset", timeout=5).raise_for_status()
+    assert sandbox.state.messages == []
