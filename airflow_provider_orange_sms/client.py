@@ -334,13 +334,32 @@ class OrangeSMSClient:
         with self._token_lock:
             token = self._token_cache.get(self._cache_key)
             if token is None or not token.is_fresh():
-                with self._token_cache.lock(self._cache_key):
-                    token = self._token_cache.get(self._cache_key)
-                    if token is None or not token.is_fresh():
-                        token = self._fetch_token()
-                        self._token_cache.set(self._cache_key, token)
+                token = self._fetch_shared_token()
             self._token = token
         return token.access_token
+
+    def _fetch_shared_token(self) -> AccessToken:
+        """Fetch a token under the cache's lock, unless another process stored one meanwhile."""
+        try:
+            lock = self._token_cache.lock(self._cache_key)
+            lock.__enter__()
+        except Exception as exc:
+            # A cache that cannot be used (read-only home, a Variable store outside a task) must not
+            # stop the SMS: fall back to this client's own token.
+            log.warning("Orange SMS token cache unavailable (%s); using a token for this process only", exc)
+            return self._fetch_token()
+        try:
+            token = self._token_cache.get(self._cache_key)
+            if token is not None and token.is_fresh():
+                return token
+            token = self._fetch_token()
+            try:
+                self._token_cache.set(self._cache_key, token)
+            except Exception as exc:
+                log.warning("Could not store the Orange SMS token in the cache (%s); continuing", exc)
+            return token
+        finally:
+            lock.__exit__(None, None, None)
 
     def invalidate_token(self, access_token: str | None = None) -> None:
         """
@@ -352,7 +371,10 @@ class OrangeSMSClient:
             token = self._token
             if token is not None and (access_token is None or token.access_token == access_token):
                 self._token = None
-                self._token_cache.delete(self._cache_key, token)
+                try:
+                    self._token_cache.delete(self._cache_key, token)
+                except Exception as exc:
+                    log.warning("Could not drop the Orange SMS token from the cache (%s)", exc)
 
     def _fetch_token(self) -> AccessToken:
         def fetch_once() -> AccessToken:

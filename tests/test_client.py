@@ -532,3 +532,36 @@ def test_secret_and_token_never_in_logs_or_repr(client, sandbox, caplog):
     text = caplog.text + repr(client) + repr(client._token) + json.dumps(sandbox.state.snapshot())
     for secret in [sandbox.client_secret, *tokens]:
         assert secret not in text
+
+
+class _BrokenCache:
+    """A token store whose disk is gone: every operation fails."""
+
+    def get(self, key):
+        return None
+
+    def set(self, key, token):
+        raise OSError("read-only file system")
+
+    def delete(self, key, token):
+        raise OSError("read-only file system")
+
+    def lock(self, key):
+        raise OSError("read-only file system")
+
+
+def test_unusable_token_cache_does_not_stop_sending(sandbox, cache_dir, caplog):
+    client = OrangeSMSClient(
+        base_url=sandbox.url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        sender_address="2250000",
+        token_cache=_BrokenCache(),
+        state_dir=str(cache_dir),
+        retry=FAST_RETRY,
+    )
+    client.send_sms("+2250700000001", "hi")
+    client.send_sms("+2250700000002", "hi")
+    assert len(sandbox.state.messages) == 2
+    assert sandbox.state.token_requests == 1  # still reused within the client
+    assert "token cache unavailable" in caplog.text
