@@ -18,6 +18,6 @@ fi
 echo "==> installing airflow-provider-orange-sms and apache-airflow==$AIRFLOW_VERSION into $VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
 "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" \
-    -e "$ROOT[test]" "apache-airflow==$AIRFLOW_VERSION"
+    -c "$ROOT/constraints.txt" -e "$ROOT[test]" "apache-airflow==$AIRFLOW_VERSION"
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"
