@@ -187,8 +187,15 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (OrangeSMSRateLimitError, OrangeSMSServerError, OrangeSMSConnectionError))
 
 
-def _id_after(marker: str, url: str) -> str:
-    """The last path segment after ``marker`` in a resource URL (``…/requests/<id>``)."""
+def _created_id(response: requests.Response, envelope: str, marker: str) -> str:
+    """
+    The id of a created resource: the path segment after ``marker`` in the body's ``resourceURL``
+    (inside ``envelope``), or in the ``Location`` header when the body has none. ``""`` if neither.
+    """
+    try:
+        url = str(response.json()[envelope]["resourceURL"])
+    except (ValueError, KeyError, TypeError):
+        url = response.headers.get("Location", "")
     path = urlsplit(url).path if "://" in url else url
     if marker not in path:
         return ""
@@ -568,11 +575,7 @@ class OrangeSMSClient:
         response = self._request(
             "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
         )
-        try:
-            resource_url = response.json()["outboundSMSMessageRequest"]["resourceURL"]
-        except (ValueError, KeyError, TypeError):
-            resource_url = response.headers.get("Location", "")
-        resource_id = _id_after("/requests/", resource_url)
+        resource_id = _created_id(response, "outboundSMSMessageRequest", "/requests/")
         if not resource_id:
             log.warning("Orange accepted the SMS to %s but returned no resource id", address)
         return resource_id
@@ -638,11 +641,7 @@ class OrangeSMSClient:
         sender = self._sender(sender_address)
         body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
         response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)
-        try:
-            resource_url = response.json()["deliveryReceiptSubscription"]["resourceURL"]
-        except (ValueError, KeyError, TypeError):
-            resource_url = response.headers.get("Location", "")
-        subscription_id = _id_after("/subscriptions/", resource_url)
+        subscription_id = _created_id(response, "deliveryReceiptSubscription", "/subscriptions/")
         if not subscription_id:
             raise OrangeSMSError(response.status_code, None, "subscription created but no id in the answer")
         return subscription_id
