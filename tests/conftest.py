@@ -16,6 +16,23 @@ _AIRFLOW_HOME = tempfile.mkdtemp(prefix="orange-sms-tests-airflow-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_DAGS = _ROOT / "example_dags"
+TEST_DAGS = _ROOT / "tests" / "dags"
+# dag.test() syncs the DAG bundle that holds the DAG file: declare the example and test DAG folders.
+os.environ.setdefault(
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+    json.dumps(
+        [
+            {
+                "name": name,
+                "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                "kwargs": {"path": str(path), "refresh_interval": 0},
+            }
+            for name, path in (("orange_sms_examples", EXAMPLE_DAGS), ("orange_sms_test_dags", TEST_DAGS))
+        ]
+    ),
+)
 
 from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy  # noqa: E402
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer  # noqa: E402
@@ -94,3 +111,27 @@ def orange_conn(sandbox: SandboxServer, cache_dir: Path, monkeypatch: pytest.Mon
     """Point the ``orange_sms_default`` connection at the sandbox; return the conn id."""
     monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox))
     return "orange_sms_default"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Migrate the tests' Airflow metadata DB (sqlite in the temp AIRFLOW_HOME) once per session."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ),
+    )
+    return os.environ["AIRFLOW_HOME"]
+
+
+def load_dag(path: Path, dag_id: str) -> Any:
+    """Parse the DAG file at ``path`` with Airflow's DagBag and return ``dag_id`` (no import errors)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(path))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag.dags[dag_id]
