@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pendulum
-
 from airflow.sdk import DAG, task
+
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 
 with DAG("test_token_store", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
