@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
-# Airflow reads these when first imported: keep it away from the user's ~/airflow.
-_AIRFLOW_HOME = tempfile.mkdtemp(prefix="orange-sms-tests-airflow-")
-atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
-os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+# Airflow reads these when first imported: keep it away from the user's own AIRFLOW_HOME. Child
+# processes the tests spawn inherit the variable and reuse the same temporary home.
+if "ORANGE_SMS_TESTS_AIRFLOW_HOME" not in os.environ:
+    os.environ["ORANGE_SMS_TESTS_AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="orange-sms-tests-airflow-")
+    atexit.register(shutil.rmtree, os.environ["ORANGE_SMS_TESTS_AIRFLOW_HOME"], ignore_errors=True)
+os.environ["AIRFLOW_HOME"] = os.environ["ORANGE_SMS_TESTS_AIRFLOW_HOME"]
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 _ROOT = Path(__file__).resolve().parent.parent
