@@ -5,12 +5,19 @@ Everything here runs before a request is made, so bad input fails fast with the 
 
 from __future__ import annotations
 
+import ast
+import json
 import re
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 _COUNTRY = re.compile(r"^[A-Z]{3}$")
+_LIST_SEPARATORS = re.compile(r"[,;\n]")
 
 #: Orange's sender numbers per country (ISO 3166 alpha-3), from Orange's documentation.
 SENDER_ADDRESSES: dict[str, str] = {
@@ -118,3 +125,88 @@ def check_message(message: object) -> str:
     if not message.strip():
         raise ValueError(f"Invalid message {message!r}: the SMS text is empty")
     return message
+
+
+def parse_recipients(value: object) -> list[str]:
+    """
+    Turn a (rendered) ``recipients`` value into a list of raw phone numbers, in order.
+
+    Accepts a list or tuple of strings; a string that looks like a list
+    (``"['+2250700000001', '+2250700000002']"``, as ``{{ ti.xcom_pull(...) }}`` renders one, or
+    JSON); a comma-, semicolon- or newline-separated string; a single number. Integers are
+    turned into strings. Nothing is validated here: see :func:`validate_recipients`.
+
+    :param value: The ``recipients`` argument after template rendering.
+    :raises ValueError: When the value is empty or has an unusable shape; the message shows it.
+    """
+    items: Iterable[object]
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("[", "("):
+            parsed: object = None
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                try:
+                    parsed = ast.literal_eval(text)
+                except (ValueError, SyntaxError) as exc:
+                    raise ValueError(
+                        f"Invalid recipients {value!r}: it looks like a list but cannot be parsed ({exc})"
+                    ) from None
+            if not isinstance(parsed, (list, tuple)):
+                raise ValueError(f"Invalid recipients {value!r}: expected a list of phone numbers")
+            items = parsed
+        else:
+            items = _LIST_SEPARATORS.split(text)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        raise ValueError(
+            f"Invalid recipients {value!r}: expected a phone number, a comma-separated string or a list"
+        )
+    recipients: list[str] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        if isinstance(item, str):
+            if item.strip():
+                recipients.append(item.strip())
+            continue
+        raise ValueError(f"Invalid recipient {item!r} in {value!r}: expected a phone number string")
+    if not recipients:
+        raise ValueError(f"Invalid recipients {value!r}: no phone number given")
+    return recipients
+
+
+def validate_recipients(value: object, logger: Any = None) -> list[str]:
+    """
+    Parse, normalise (``tel:+…``) and de-duplicate ``recipients``, keeping the first occurrence's order.
+
+    Shared by ``SendSMSOperator`` and ``OrangeSMSNotifier``. Every number is checked before the caller
+    sends anything.
+
+    :param value: The ``recipients`` argument after template rendering (see :func:`parse_recipients`).
+    :param logger: Logs one line per duplicate dropped.
+    :raises ValueError: Naming every invalid number, or the unusable value.
+    """
+    unique: dict[str, str] = {}
+    invalid: list[str] = []
+    for raw in parse_recipients(value):
+        try:
+            address = normalize_recipient(raw)
+        except ValueError as exc:
+            invalid.append(str(exc))
+            continue
+        if address in unique:
+            if logger is not None:
+                logger.info(
+                    "Recipient %r is the same number as %r (%s): sending to it once",
+                    raw,
+                    unique[address],
+                    address,
+                )
+            continue
+        unique[address] = raw
+    if invalid:
+        raise ValueError(f"{len(invalid)} invalid recipient(s), nothing was sent: " + "; ".join(invalid))
+    return list(unique)

@@ -9,6 +9,8 @@ from airflow_provider_orange_sms.addresses import (
     normalize_country,
     normalize_recipient,
     normalize_sender,
+    parse_recipients,
+    validate_recipients,
 )
 
 
@@ -78,3 +80,30 @@ def test_message_checks():
     for bad in ("", "   ", None, 42):
         with pytest.raises(ValueError, match="message"):
             check_message(bad)
+
+
+def test_every_invalid_recipient_is_named():
+    with pytest.raises(ValueError, match="2 invalid") as excinfo:
+        validate_recipients(["+2250700000001", "hello", "+1"])
+    assert "'hello'" in str(excinfo.value)
+    assert "'+1'" in str(excinfo.value)
+
+
+def test_parse_recipients_shapes():
+    assert parse_recipients("+2250700000001") == ["+2250700000001"]
+    assert parse_recipients(" +2250700000001 ; +2250700000002\n") == ["+2250700000001", "+2250700000002"]
+    assert parse_recipients("('+2250700000001',)") == ["+2250700000001"]
+    assert parse_recipients([2250700000001]) == ["2250700000001"]
+    with pytest.raises(ValueError, match="expected a list"):
+        parse_recipients("('+2250700000001')")
+    with pytest.raises(ValueError, match="expected a phone number string"):
+        parse_recipients("[{'a': 1}]")
+    with pytest.raises(ValueError, match="expected a phone number"):
+        parse_recipients({"+2250700000001": 1})
+
+
+def test_validate_recipients_normalises_and_drops_duplicates_in_order():
+    assert validate_recipients("+225 07 00 00 00 02, tel:+2250700000001, 2250700000002") == [
+        "tel:+2250700000002",
+        "tel:+2250700000001",
+    ]
