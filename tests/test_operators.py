@@ -1,0 +1,434 @@
+"""Operators against the sandbox over HTTP: sending, validation, partial failure, retry guard, admin."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
+from airflow_provider_orange_sms.operators import _sent_ledger
+from airflow_provider_orange_sms.operators._sent_ledger import (
+    CHUNK_SIZE,
+    InMemoryLedgerStore,
+    SentLedger,
+    ledger_key,
+)
+from airflow_provider_orange_sms.operators.orange_sms import (
+    CreateDeliveryReceiptSubscriptionOperator,
+    DeleteDeliveryReceiptSubscriptionOperator,
+    GetDeliveryReceiptSubscriptionOperator,
+    GetPurchaseOrdersOperator,
+    GetSMSBalanceOperator,
+    GetSMSStatisticsOperator,
+    SendSMSOperator,
+    _Progress,
+)
+from airflow_provider_orange_sms.sandbox import SandboxConfig
+from tests.conftest import TEST_DAGS, connection_json, load_dag
+
+NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
+ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]
+REJECTED = "tel:+2250700000666"
+
+
+@pytest.fixture
+def sandbox_config():
+    """No throttling tests here: let the sandbox accept sends as fast as they come."""
+    return SandboxConfig(dr_delay=None, rate_limit=1000)
+
+
+@pytest.fixture
+def fast_conn(sandbox, cache_dir, monkeypatch):
+    """The default connection, pointing at the sandbox, with the client-side throttle opened up."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000)
+    )
+    return "orange_sms_default"
+
+
+def send_requests(sandbox):
+    return [r for r in sandbox.state.requests if r["method"] == "POST" and "/requests" in r["path"]]
+
+
+def fake_ti(try_number=1, run_id="manual__2026-01-01", map_index=-1):
+    return SimpleNamespace(
+        dag_id="campaign", task_id="send", run_id=run_id, map_index=map_index, try_number=try_number
+    )
+
+
+class FakeTI:
+    """Enough of a task instance for ``{{ ti.xcom_pull(...) }}`` templates."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def xcom_pull(self, task_ids=None, key="return_value"):
+        return self.value
+
+
+# -- sending -------------------------------------------------------------------------------------
+
+
+def test_send_returns_one_result_per_recipient_in_input_order(fast_conn, sandbox):
+    op = SendSMSOperator(task_id="send", recipients=list(reversed(NUMBERS)), message="Bonjour 👋")
+    results = op.execute(context={})
+
+    assert [r["recipient"] for r in results] == list(reversed(ADDRESSES))
+    assert all(r["status"] == "sent" for r in results)
+    by_address = {m.address: m for m in sandbox.state.messages}
+    assert [r["resource_id"] for r in results] == [by_address[a].resource_id for a in reversed(ADDRESSES)]
+    assert {m.message for m in sandbox.state.messages} == {"Bonjour 👋"}
+    assert {m.sender_address for m in sandbox.state.messages} == {"2250000"}  # from the connection extra
+    assert json.loads(json.dumps(results)) == results  # XCom-serialisable as is
+
+
+def test_single_recipient_string_and_sender_name(fast_conn, sandbox):
+    results = SendSMSOperator(
+        task_id="send", recipients="+225 07 00 00 00 01", message="Hi", sender_name="Airflow"
+    ).execute(context={})
+    assert [r["recipient"] for r in results] == ["tel:+2250700000001"]
+    assert [(m.address, m.sender_name) for m in sandbox.state.messages] == [("tel:+2250700000001", "Airflow")]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("{{ ti.xcom_pull(task_ids='load') }}", id="list-looking-string"),
+        pytest.param("{{ ti.xcom_pull(task_ids='load') | tojson }}", id="json-string"),
+        pytest.param("{{ ti.xcom_pull(task_ids='load') | join(', ') }}", id="comma-string"),
+        pytest.param(
+            ["{{ ti.xcom_pull(task_ids='load')[0] }}", "{{ ti.xcom_pull(task_ids='load')[1] }}", NUMBERS[2]],
+            id="list",
+        ),
+    ],
+)
+def test_templated_recipients_in_every_rendered_form(fast_conn, sandbox, template):
+    op = SendSMSOperator(task_id="send", recipients=template, message="Run {{ run_id }}")
+    context = {"ti": FakeTI(NUMBERS), "run_id": "r1"}
+    op.render_template_fields(context)
+    assert op.message == "Run r1"
+
+    results = op.execute(context={})
+
+    assert [r["recipient"] for r in results] == ADDRESSES
+    assert [m.address for m in sandbox.state.messages] == ADDRESSES
+    assert {m.message for m in sandbox.state.messages} == {"Run r1"}
+
+
+def test_duplicate_recipients_are_sent_once(fast_conn, sandbox):
+    recipients = ["+2250700000001", "2250700000002", "tel:+2250700000001", "00 225 07 00 00 00 02"]
+    results = SendSMSOperator(task_id="send", recipients=recipients, message="Hi").execute(context={})
+    assert [r["recipient"] for r in results] == ADDRESSES[:2]
+    assert sorted(m.address for m in sandbox.state.messages) == ADDRESSES[:2]
+
+
+@pytest.mark.parametrize(
+    ("recipients", "message", "named"),
+    [
+        (["+2250700000001", "+22507abc"], "Hi", "'+22507abc'"),
+        ("+2250700000001, 12", "Hi", "'12'"),
+        (["+2250700000001", None], "Hi", "None"),
+        ("['+2250700000001', ", "Hi", "cannot be parsed"),
+        ([], "Hi", "no phone number"),
+        (NUMBERS, "   ", "the SMS text is empty"),
+    ],
+)
+def test_invalid_input_fails_before_anything_is_sent(fast_conn, sandbox, recipients, message, named):
+    op = SendSMSOperator(task_id="send", recipients=recipients, message=message)
+    with pytest.raises(AirflowFailException) as excinfo:
+        op.execute(context={})
+    assert named in str(excinfo.value)
+    assert sandbox.state.messages == []
+    assert send_requests(sandbox) == []
+
+
+def test_partial_failure_sends_the_rest_then_fails_naming_each_failure(fast_conn, sandbox):
+    sandbox.state.rejected_recipients[REJECTED] = "test"
+    recipients = [NUMBERS[0], "+2250700000666", NUMBERS[1]]
+    op = SendSMSOperator(task_id="send", recipients=recipients, message="Hi")
+
+    with pytest.raises(AirflowException) as excinfo:
+        op.execute(context={})
+
+    assert not isinstance(excinfo.value, AirflowFailException)  # a retry is allowed
+    text = str(excinfo.value)
+    assert "1 of 3 SMS failed" in text
+    assert REJECTED in text
+    assert "SVC0004" in text
+    assert sorted(m.address for m in sandbox.state.messages) == ADDRESSES[:2]
+    assert len(send_requests(sandbox)) == 3
+
+
+def test_auth_error_stops_the_batch(sandbox, cache_dir, monkeypatch):
+    conn = json.loads(connection_json(sandbox, rate_limit_per_second=1000))
+    conn["password"] = "wrong secret"
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", json.dumps(conn))
+    op = SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi")
+
+    with pytest.raises(AirflowException, match="authentication failed after 0 of 3"):
+        op.execute(context={})
+
+    token_calls = [r for r in sandbox.state.requests if "token" in r["path"]]
+    assert len(token_calls) == 1  # no attempt for the 2nd and 3rd recipients
+    assert sandbox.state.messages == []
+
+
+def test_progress_is_logged_every_tenth_of_a_big_batch():
+    lines = []
+    logger = SimpleNamespace(info=lambda fmt, *args: lines.append(fmt % args))
+    progress = _Progress(1000, logger, interval=float("inf"))
+    for _ in range(1000):
+        progress.step()
+    assert len(lines) == 10
+    assert lines[0].startswith("Progress: 100/1000 SMS processed (10%)")
+    assert lines[-1].startswith("Progress: 1000/1000 SMS processed (100%)")
+    assert all("/s, ETA" in line for line in lines)
+
+
+# -- retry guard ---------------------------------------------------------------------------------
+
+
+def test_retry_guard_skips_recipients_an_earlier_try_reached(fast_conn, sandbox):
+    """Try 1: the 1st send is refused (400), the 2nd has an unknown outcome. Try 2 sends the 1st only."""
+    store = InMemoryLedgerStore()
+    sandbox.state.add_fault(kind="status", status=400, path="/requests", method="POST")
+    sandbox.state.add_fault(kind="drop_after", path="/requests", method="POST")
+
+    def run(try_number):
+        op = SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi", ledger_store=store)
+        return op.execute(context={"ti": fake_ti(try_number)})
+
+    with pytest.raises(AirflowException) as excinfo:
+        run(1)
+    assert "2 of 3 SMS failed" in str(excinfo.value)
+    assert ADDRESSES[0] in str(excinfo.value)
+    assert ADDRESSES[1] in str(excinfo.value)  # uncertain: a failure in the try where it happened
+    assert store.values  # the ledger survives the failed try
+    # The sandbox processed the 2nd send before dropping the connection: the SMS did go out.
+    assert [m.address for m in sandbox.state.messages] == ADDRESSES[1:]
+    resource_id_3 = sandbox.state.messages[1].resource_id
+
+    results = run(2)
+
+    assert [m.address for m in sandbox.state.messages] == [ADDRESSES[1], ADDRESSES[2], ADDRESSES[0]]
+    assert len(send_requests(sandbox)) == 4  # 3 in try 1, only the refused one again in try 2
+    assert results == [
+        {"recipient": ADDRESSES[0], "resource_id": sandbox.state.messages[2].resource_id, "status": "sent"},
+        {"recipient": ADDRESSES[1], "resource_id": None, "status": "uncertain"},
+        {"recipient": ADDRESSES[2], "resource_id": resource_id_3, "status": "sent"},
+    ]
+    assert store.values == {}  # deleted when the task succeeded
+
+
+def test_retry_guard_is_per_task_instance(fast_conn, sandbox):
+    store = InMemoryLedgerStore()
+    sandbox.state.rejected_recipients[REJECTED] = "test"
+    recipients = [NUMBERS[0], REJECTED]
+    op = SendSMSOperator(task_id="send", recipients=recipients, message="Hi", ledger_store=store)
+    with pytest.raises(AirflowException):
+        op.execute(context={"ti": fake_ti(run_id="run_a")})
+    sandbox.state.rejected_recipients.clear()
+
+    # Another DAG run (or map index) has its own ledger: it sends to everyone.
+    op.execute(context={"ti": fake_ti(run_id="run_b")})
+    op.execute(context={"ti": fake_ti(run_id="run_a", map_index=0)})
+    assert [m.address for m in sandbox.state.messages].count(ADDRESSES[0]) == 3
+    # The same task instance's retry only sends to the one it missed.
+    op.execute(context={"ti": fake_ti(run_id="run_a", try_number=2)})
+    assert [m.address for m in sandbox.state.messages].count(ADDRESSES[0]) == 3
+    assert [m.address for m in sandbox.state.messages].count(REJECTED) == 3
+
+
+def test_ledger_is_written_in_chunks(fast_conn, sandbox, monkeypatch):
+    monkeypatch.setattr(_sent_ledger, "CHUNK_SIZE", 2)
+    store = InMemoryLedgerStore()
+    numbers = [f"+22507000000{n:02d}" for n in range(1, 6)]
+    sandbox.state.rejected_recipients["tel:+2250700000005"] = "test"
+    op = SendSMSOperator(task_id="send", recipients=numbers, message="Hi", ledger_store=store)
+    with pytest.raises(AirflowException):
+        op.execute(context={"ti": fake_ti()})
+
+    key = ledger_key("campaign", "send", "manual__2026-01-01", -1)
+    assert sorted(store.values) == [f"{key}_0", f"{key}_1"]
+    chunks = [json.loads(store.values[f"{key}_{i}"])["entries"] for i in range(2)]
+    assert [len(c) for c in chunks] == [2, 2]
+    assert store.writes == 4  # one write per accepted send, each of one chunk only
+    assert "campaign.send run manual__2026-01-01" in store.descriptions[f"{key}_0"]
+
+    sandbox.state.rejected_recipients.clear()
+    results = op.execute(context={"ti": fake_ti(try_number=2)})
+    assert [r["recipient"] for r in results] == [f"tel:{n}" for n in numbers]
+    assert sorted(m.address for m in sandbox.state.messages) == sorted(f"tel:{n}" for n in numbers)
+    assert store.values == {}
+
+
+def test_ledger_round_trip_across_many_chunks():
+    store = InMemoryLedgerStore()
+    context = {"ti": fake_ti()}
+    first = SentLedger.from_context(context, store)
+    assert first.load() == {}
+    for n in range(2 * CHUNK_SIZE + 50):
+        first.record(f"tel:+22507{n:08d}", f"id-{n}", "sent")
+    assert len(store.values) == 3
+    assert max(len(json.loads(v)["entries"]) for v in store.values.values()) == CHUNK_SIZE
+
+    second = SentLedger.from_context(context, store)  # the next try
+    entries = second.load()
+    assert len(entries) == 2 * CHUNK_SIZE + 50
+    assert entries["tel:+2250700000007"].resource_id == "id-7"
+    second.record("tel:+2250799999999", None, "uncertain")
+    assert len(store.values) == 4  # appended in a new chunk: earlier chunks are never rewritten
+
+    third = SentLedger.from_context(context, store)
+    assert third.load()["tel:+2250799999999"].status == "uncertain"
+    third.clear()
+    assert store.values == {}
+
+
+def test_empty_context_has_no_guard(fast_conn, sandbox):
+    op = SendSMSOperator(
+        task_id="send", recipients=NUMBERS[:1], message="Hi", ledger_store=InMemoryLedgerStore()
+    )
+    op.execute(context={})
+    op.execute(context={})
+    assert [m.address for m in sandbox.state.messages] == ADDRESSES[:1] * 2
+    assert op.ledger_store.values == {}
+
+
+def test_retry_guard_can_be_turned_off(fast_conn, sandbox):
+    store = InMemoryLedgerStore()
+    op = SendSMSOperator(
+        task_id="send", recipients=NUMBERS[:1], message="Hi", ledger_store=store, retry_guard=False
+    )
+    op.execute(context={"ti": fake_ti()})
+    assert store.writes == 0
+    assert [m.address for m in sandbox.state.messages] == ADDRESSES[:1]
+
+
+def test_unusable_variables_disable_the_guard_but_still_send(fast_conn, sandbox):
+    class BrokenStore(InMemoryLedgerStore):
+        def get(self, key):
+            raise RuntimeError("no execution API here")
+
+    results = SendSMSOperator(
+        task_id="send", recipients=NUMBERS[:2], message="Hi", ledger_store=BrokenStore()
+    ).execute(context={"ti": fake_ti()})
+    assert [r["status"] for r in results] == ["sent", "sent"]
+    assert [m.address for m in sandbox.state.messages] == ADDRESSES[:2]
+
+
+def test_a_ledger_that_breaks_mid_batch_is_still_cleaned_up(fast_conn, sandbox):
+    class FlakyStore(InMemoryLedgerStore):
+        def set(self, key, value, description):
+            if self.writes:
+                raise RuntimeError("execution API went away")
+            super().set(key, value, description)
+
+    store = FlakyStore()
+    results = SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi", ledger_store=store).execute(
+        context={"ti": fake_ti()}
+    )
+    assert [r["status"] for r in results] == ["sent"] * 3
+    assert len(sandbox.state.messages) == 3
+    assert store.writes == 1
+    assert store.values == {}  # the one chunk written before the failure was deleted on success
+
+
+def test_variables_outside_a_task_run_do_not_block_sending(fast_conn, sandbox):
+    """The default store (Airflow Variables) cannot write outside a running task: warn and go on."""
+    results = SendSMSOperator(task_id="send", recipients=NUMBERS[:2], message="Hi").execute(
+        context={"ti": fake_ti()}
+    )
+    assert [r["recipient"] for r in results] == ADDRESSES[:2]
+    assert [m.address for m in sandbox.state.messages] == ADDRESSES[:2]
+
+
+def test_retry_guard_through_real_variables_in_a_dag_run(airflow_db, fast_conn, sandbox):
+    """Two real tries of one task instance (dag.test retries it): the ledger lives in Variables."""
+    sandbox.state.add_fault(kind="status", status=400, path="/requests", method="POST")
+    sandbox.state.add_fault(kind="drop_after", path="/requests", method="POST")
+
+    dag = load_dag(TEST_DAGS / "retry_guard.py", "test_sms_retry_guard")
+    run = dag.test()
+
+    assert run.state == "success"
+    ti = run.get_task_instance("send")
+    assert ti.try_number == 2
+    # Try 1: #1 refused, #2 uncertain (but processed), #3 sent. Try 2: only #1 again.
+    assert [m.address for m in sandbox.state.messages] == [ADDRESSES[1], ADDRESSES[2], ADDRESSES[0]]
+    assert len(send_requests(sandbox)) == 4
+
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        left = [v.key for v in session.query(Variable).filter(Variable.key.like("orange_sms_sent_%"))]
+    assert left == []  # the ledger was deleted when the task succeeded
+
+
+# -- admin and subscriptions ---------------------------------------------------------------------
+
+
+def test_balance_operator_returns_the_contracts_json(fast_conn, sandbox):
+    everything = GetSMSBalanceOperator(task_id="balance").execute(context={})
+    countries = {
+        sc["country"]: sc["availableUnits"]
+        for c in everything["partnerContracts"]["contracts"]
+        for sc in c["serviceContracts"]
+    }
+    assert countries == sandbox.state.balances
+
+    op = GetSMSBalanceOperator(task_id="balance", country="{{ params.country }}")
+    op.render_template_fields({"params": {"country": "SEN"}})
+    filtered = op.execute(context={})
+    [contract] = filtered["partnerContracts"]["contracts"]
+    assert [sc["country"] for sc in contract["serviceContracts"]] == ["SEN"]
+
+
+def test_statistics_operator_returns_usage(fast_conn, sandbox):
+    SendSMSOperator(task_id="send", recipients=NUMBERS[:2], message="Hi").execute(context={})
+    op = GetSMSStatisticsOperator(task_id="stats", country="{{ 'CIV' }}", app_id="{{ app }}")
+    op.render_template_fields({"app": sandbox.client_id})
+    stats = op.execute(context={})
+    [service] = stats["partnerStatistics"]["statistics"][0]["serviceStatistics"]
+    assert service["country"] == "CIV"
+    assert service["countryStatistics"] == [{"applicationId": sandbox.client_id, "usage": 2}]
+
+
+def test_purchase_orders_operator(fast_conn, sandbox):
+    orders = GetPurchaseOrdersOperator(task_id="orders", country="CMR").execute(context={})
+    assert [o["orderExecutioninformation"]["country"] for o in orders["purchaseOrders"]] == ["CMR"]
+    assert GetPurchaseOrdersOperator.template_fields == ("country",)
+
+
+def test_subscription_operators_create_get_delete(fast_conn, sandbox):
+    create = CreateDeliveryReceiptSubscriptionOperator(task_id="create", notify_url="{{ url }}")
+    create.render_template_fields({"url": "https://example.invalid/receipts"})
+    subscription_id = create.execute(context={})
+    assert list(sandbox.state.subscriptions) == [subscription_id]
+
+    get = GetDeliveryReceiptSubscriptionOperator(
+        task_id="get", subscription_id="{{ ti.xcom_pull(task_ids='create') }}"
+    )
+    get.render_template_fields({"ti": FakeTI(subscription_id)})
+    body = get.execute(context={})
+    subscription = body["deliveryReceiptSubscription"]
+    assert subscription["callbackReference"]["notifyURL"] == "https://example.invalid/receipts"
+    assert subscription["resourceURL"].endswith(subscription_id)
+
+    delete = DeleteDeliveryReceiptSubscriptionOperator(task_id="delete", subscription_id=subscription_id)
+    assert delete.execute(context={}) is None
+    assert sandbox.state.subscriptions == {}
+    with pytest.raises(OrangeSMSNotFoundError):
+        get.execute(context={})
+
+
+def test_operators_take_the_connection_id(sandbox, cache_dir, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MY_ORANGE", connection_json(sandbox))
+    op = GetSMSBalanceOperator(task_id="balance", orange_sms_conn_id="my_orange", country="CIV")
+    assert op.hook.orange_sms_conn_id == "my_orange"
+    assert op.execute(context={})["partnerContracts"]["contracts"]
+    assert SendSMSOperator.template_fields == ("recipients", "message", "sender_name")
