@@ -1,0 +1,148 @@
+"""Sensors for the Orange SMS API: wait until the account has enough SMS credit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+def _to_units(value: object) -> int:
+    """Convert a (rendered) ``minimum_units`` to a non-negative int, or raise a clear error."""
+    if isinstance(value, bool):
+        raise ValueError(f"Invalid minimum_units {value!r}: expected a whole number of SMS units")
+    if isinstance(value, int):
+        units = value
+    elif isinstance(value, float) and value.is_integer():
+        units = int(value)
+    elif isinstance(value, str):
+        try:
+            units = int(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"Invalid minimum_units {value!r}: expected a whole number of SMS units, such as '8'"
+            ) from None
+    else:
+        raise ValueError(f"Invalid minimum_units {value!r}: expected a whole number of SMS units")
+    if units < 0:
+        raise ValueError(f"Invalid minimum_units {value!r}: must not be negative")
+    return units
+
+
+class BalanceSensor(BaseSensorOperator):
+    """
+    Wait until the account has at least ``minimum_units`` SMS units (for one country, or in total).
+
+    Logs the balance at each check and pushes it to XCom when done. With ``deferrable=True`` the
+    balance is checked once; if it is too low the wait is handed to
+    :class:`~airflow_provider_orange_sms.triggers.orange_sms.BalanceTrigger` in the triggerer (no
+    worker slot held), which checks every ``poke_interval`` seconds until ``timeout``.
+
+    :param minimum_units: Units needed, e.g. the number of recipients of the next send. Templated: a
+        rendered string such as ``"8"`` is converted to an int.
+    :param country: ISO 3166 alpha-3 code (``CIV``); ``None`` uses the connection's ``country``, or
+        sums every country when it has none. Templated.
+    :param deferrable: Wait in the triggerer instead of a worker.
+    :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
+    """
+
+    template_fields: Sequence[str] = ("minimum_units", "country")
+    ui_color = "#ff7900"
+
+    def __init__(
+        self,
+        *,
+        minimum_units: int | str,
+        country: str | None = None,
+        deferrable: bool = False,
+        orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.minimum_units = minimum_units
+        self.country = country
+        self.deferrable = deferrable
+        self.orange_sms_conn_id = orange_sms_conn_id
+
+    @cached_property
+    def hook(self) -> OrangeSMSHook:
+        """The hook for ``orange_sms_conn_id``."""
+        return OrangeSMSHook(orange_sms_conn_id=self.orange_sms_conn_id)
+
+    @property
+    def _scope(self) -> str:
+        return self.country or "all countries"
+
+    def _check(self) -> tuple[bool, int, int]:
+        minimum = _to_units(self.minimum_units)
+        units = self.hook.get_available_units(self.country or None)
+        enough = units >= minimum
+        self.log.info(
+            "Orange SMS balance (%s): %d units available, %d needed: %s",
+            self._scope,
+            units,
+            minimum,
+            "enough" if enough else "waiting",
+        )
+        return enough, units, minimum
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """
+        Read the balance once; done (with the balance as XCom) when it is at least ``minimum_units``.
+
+        :param context: The task context.
+        """
+        enough, units, _ = self._check()
+        return PokeReturnValue(is_done=enough, xcom_value=units)
+
+    def execute(self, context: Context) -> Any:
+        """
+        Wait for the balance, in this worker or (``deferrable=True``) in the triggerer.
+
+        :param context: The task context.
+        """
+        if not self.deferrable:
+            return super().execute(context)
+        enough, units, minimum = self._check()
+        if enough:
+            return units
+        self.defer(
+            trigger=BalanceTrigger(
+                minimum_units=minimum,
+                country=self.country or None,
+                orange_sms_conn_id=self.orange_sms_conn_id,
+                poke_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> int:
+        """
+        Finish after the trigger fired: return the balance, or fail on an error event.
+
+        :param context: The task context.
+        :param event: The trigger's event payload.
+        """
+        if not event or event.get("status") != "success":
+            message = (event or {}).get("message", "no event received")
+            raise AirflowException(f"Waiting for the Orange SMS balance failed: {message}")
+        units = int(event["available_units"])
+        self.log.info(
+            "Orange SMS balance (%s): %d units available, %s needed: enough",
+            self._scope,
+            units,
+            event.get("minimum_units"),
+        )
+        return units

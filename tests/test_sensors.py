@@ -1,0 +1,167 @@
+"""BalanceSensor (poke and deferrable) and BalanceTrigger, against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, TaskDeferred
+
+from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor
+from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
+from tests.conftest import connection_json
+
+CLASSPATH = "airflow_provider_orange_sms.triggers.orange_sms.BalanceTrigger"
+
+
+def contracts_calls(sandbox):
+    return [r for r in sandbox.state.requests if r["path"].endswith("/contracts")]
+
+
+async def first_event(trigger, timeout=30.0):
+    """Run the trigger until its first event (the timeout only guards against a hang)."""
+    agen = trigger.run()
+    try:
+        return await asyncio.wait_for(agen.__anext__(), timeout)
+    finally:
+        await agen.aclose()
+
+
+# -- poke mode -----------------------------------------------------------------------------------
+
+
+def test_poke_waits_while_credit_is_low_then_succeeds(orange_conn, sandbox):
+    sandbox.state.balances["CIV"] = 3
+    sensor = BalanceSensor(task_id="wait", minimum_units="{{ n }}", country="CIV")
+    sensor.render_template_fields({"n": 8})
+    assert sensor.minimum_units == "8"  # rendered as a string, converted when used
+
+    low = sensor.poke(context={})
+    assert not low
+    assert low.xcom_value == 3
+
+    sandbox.state.balances["CIV"] = 8
+    enough = sensor.poke(context={})
+    assert enough
+    assert enough.xcom_value == 8
+    assert len(contracts_calls(sandbox)) == 2
+
+
+def test_poke_without_country_sums_every_country(orange_conn, sandbox):
+    total = sum(sandbox.state.balances.values())
+    assert BalanceSensor(task_id="wait", minimum_units=total).poke(context={})
+    assert not BalanceSensor(task_id="wait", minimum_units=total + 1).poke(context={})
+
+
+def test_execute_in_poke_mode_returns_the_balance(orange_conn, sandbox):
+    sensor = BalanceSensor(task_id="wait", minimum_units=10, country="SEN", poke_interval=0, timeout=60)
+    assert sensor.execute(context={}) == sandbox.state.balances["SEN"]
+
+
+@pytest.mark.parametrize("bad", ["eight", "8.5", "", "-1", True, None])
+def test_bad_minimum_units_fail_clearly(orange_conn, sandbox, bad):
+    sensor = BalanceSensor(task_id="wait", minimum_units=bad)
+    with pytest.raises(ValueError, match="Invalid minimum_units"):
+        sensor.poke(context={})
+    assert contracts_calls(sandbox) == []
+
+
+# -- deferrable ----------------------------------------------------------------------------------
+
+
+def test_deferrable_sensor_defers_to_the_balance_trigger(orange_conn, sandbox):
+    sandbox.state.balances["CIV"] = 2
+    sensor = BalanceSensor(
+        task_id="wait",
+        minimum_units=" 8 ",
+        country="CIV",
+        deferrable=True,
+        poke_interval=5,
+        timeout=600,
+        orange_sms_conn_id="orange_sms_default",
+    )
+    with pytest.raises(TaskDeferred) as excinfo:
+        sensor.execute(context={})
+
+    deferred = excinfo.value
+    assert isinstance(deferred.trigger, BalanceTrigger)
+    assert deferred.method_name == "execute_complete"
+    assert deferred.timeout == timedelta(seconds=600)
+    assert deferred.trigger.serialize() == (
+        CLASSPATH,
+        {
+            "minimum_units": 8,
+            "country": "CIV",
+            "orange_sms_conn_id": "orange_sms_default",
+            "poke_interval": 5.0,
+        },
+    )
+
+
+def test_deferrable_sensor_does_not_defer_when_credit_is_enough(orange_conn, sandbox):
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, country="CIV", deferrable=True)
+    assert sensor.execute(context={}) == sandbox.state.balances["CIV"]
+
+
+def test_execute_complete_success_and_error():
+    sensor = BalanceSensor(task_id="wait", minimum_units=8, country="CIV", deferrable=True)
+    event = {"status": "success", "available_units": 12, "minimum_units": 8, "country": "CIV"}
+    assert sensor.execute_complete(context={}, event=event) == 12
+
+    with pytest.raises(AirflowException, match="Waiting for the Orange SMS balance failed: boom"):
+        sensor.execute_complete(context={}, event={"status": "error", "message": "boom"})
+    with pytest.raises(AirflowException, match="no event"):
+        sensor.execute_complete(context={}, event=None)
+
+
+# -- trigger -------------------------------------------------------------------------------------
+
+
+def test_trigger_serializes_and_rebuilds():
+    from airflow.sdk.module_loading import import_string
+
+    trigger = BalanceTrigger(minimum_units=5, country="SEN", orange_sms_conn_id="orange", poke_interval=2)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == CLASSPATH
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = import_string(classpath)(**kwargs)
+    assert isinstance(rebuilt, BalanceTrigger)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_trigger_fires_once_the_balance_is_enough(orange_conn, sandbox):
+    sandbox.state.balances["CIV"] = 1
+    trigger = BalanceTrigger(minimum_units=8, country="CIV", poke_interval=0.01)
+
+    async def scenario():
+        task = asyncio.ensure_future(first_event(trigger))
+        while len(contracts_calls(sandbox)) < 2:  # it polled at least twice while credit was low
+            assert not task.done()
+            await asyncio.sleep(0.01)
+        sandbox.state.balances["CIV"] = 9
+        return await task
+
+    event = asyncio.run(scenario())
+    assert event.payload == {"status": "success", "available_units": 9, "minimum_units": 8, "country": "CIV"}
+
+
+def test_trigger_fires_at_once_when_credit_is_already_enough(orange_conn, sandbox):
+    event = asyncio.run(first_event(BalanceTrigger(minimum_units=100, country=None, poke_interval=60)))
+    assert event.payload["status"] == "success"
+    assert event.payload["available_units"] == sum(sandbox.state.balances.values())
+    assert len(contracts_calls(sandbox)) == 1
+
+
+def test_trigger_reports_an_error_event(sandbox, cache_dir, monkeypatch):
+    conn = json.loads(connection_json(sandbox))
+    conn["password"] = "wrong secret"
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", json.dumps(conn))
+    event = asyncio.run(first_event(BalanceTrigger(minimum_units=1, poke_interval=0.01)))
+    assert event.payload["status"] == "error"
+    assert "OrangeSMSAuthError" in event.payload["message"]
+
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, deferrable=True)
+    with pytest.raises(AirflowException, match="OrangeSMSAuthError"):
+        sensor.execute_complete(context={}, event=event.payload)
