@@ -188,6 +188,15 @@ def test_progress_is_logged_every_tenth_of_a_big_batch():
     assert all("/s, ETA" in line for line in lines)
 
 
+def test_progress_of_a_small_batch_is_logged_once_at_the_end():
+    lines = []
+    logger = SimpleNamespace(info=lambda fmt, *args: lines.append(fmt % args))
+    progress = _Progress(8, logger, interval=float("inf"))
+    for _ in range(8):
+        progress.step()
+    assert [line.split(" (")[0] for line in lines] == ["Progress: 8/8 SMS processed"]
+
+
 # -- retry guard ---------------------------------------------------------------------------------
 
 

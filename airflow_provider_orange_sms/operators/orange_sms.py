@@ -37,7 +37,10 @@ FAILED = "failed"
 
 
 class _Progress:
-    """Logs sent/total, rate and ETA every 10% of the batch or every 30 s, whichever comes first."""
+    """
+    Logs sent/total, rate and ETA every 10% of the batch (at least every 10 SMS, so small batches
+    log once at the end) or every 30 s, whichever comes first.
+    """
 
     def __init__(self, total: int, logger: Any, interval: float = 30.0) -> None:
         self.total = total
@@ -45,7 +48,7 @@ class _Progress:
         self.interval = interval
         self.done = 0
         self.started = self.last_logged = time.monotonic()
-        self.step_size = max(1, -(-total // 10))  # ceil(total / 10)
+        self.step_size = max(10, -(-total // 10))  # ceil(total / 10)
         self.next_count = self.step_size
 
     def step(self) -> None:
