@@ -74,8 +74,9 @@ STATISTICS_PATH = "/sms/admin/v1/statistics"
 PURCHASE_ORDERS_PATH = "/sms/admin/v1/purchaseorders"
 # Gateway codes on a 401 that mean "this token is no longer good": fetch another and retry once.
 _STALE_TOKEN_CODES = {41, 42}
-# Statuses a send may be retried on: Orange itself said it did not take the message.
-_SEND_RETRY_STATUSES = {429, 500, 503}
+# Statuses a send may be retried on: Orange itself said it did not take the message (rate limited,
+# service unavailable). A 500 may come after the message was queued, so it leaves the outcome unknown.
+_SEND_RETRY_STATUSES = {429, 503}
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
             message = str(body.get("error_description") or body["error"])
         elif "code" in body:
             code = body["code"]
+            if isinstance(code, str) and code.strip().isdigit():
+                code = int(code)  # some gateways send "42"
             message = str(body.get("message") or message)
             description = body.get("description")
     elif response.text:
@@ -182,7 +185,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, OrangeSMSSendUncertainError) or getattr(exc, "retries_exhausted", False):
+    if getattr(exc, "retries_exhausted", False):
         return False
     return isinstance(exc, (OrangeSMSRateLimitError, OrangeSMSServerError, OrangeSMSConnectionError))
 
@@ -483,12 +486,17 @@ class OrangeSMSClient:
     ) -> requests.Response:
         """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
         url = self.base_url + path
+        attempts = 0
 
         def attempt() -> requests.Response:
+            nonlocal attempts
+            attempts += 1
             for refreshed in (False, True):
+                # Token first: a slot reserved before a slow token fetch would be used late, bunching
+                # this send with the next process's and pushing the account over its limit.
+                token = self.get_token()
                 if is_send and self.throttle is not None:
                     self.throttle.acquire()
-                token = self.get_token()
                 response = self._http(
                     method,
                     url,
@@ -498,6 +506,10 @@ class OrangeSMSClient:
                     headers={"Authorization": f"Bearer {token}"},
                 )
                 if response.status_code < 400:
+                    return response
+                if method == "DELETE" and response.status_code == 404 and attempts > 1:
+                    # An earlier attempt timed out after Orange had already deleted it.
+                    log.info("%s was already deleted by an earlier attempt", path)
                     return response
                 error = error_from_response(response)
                 if response.status_code == 401 and error.code in _STALE_TOKEN_CODES and not refreshed:
@@ -594,12 +606,12 @@ class OrangeSMSClient:
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
         """
-        wanted = (country or self.country or "").upper() or None
+        wanted = self._country_params(country).get("country")
         total = 0
         contracts = self.get_contracts(country).get("partnerContracts", {}).get("contracts", [])
         for contract in contracts:
             for service_contract in contract.get("serviceContracts", []):
-                if wanted and service_contract.get("country", "").upper() != wanted:
+                if wanted and str(service_contract.get("country", "")).upper() != wanted:
                     continue
                 total += int(service_contract.get("availableUnits", 0))
         return total
@@ -635,9 +647,15 @@ class OrangeSMSClient:
         :param notify_url: The HTTPS URL Orange will POST receipts to.
         :param sender_address: Sender number in the path; defaults to the client's.
         """
-        parts = urlsplit(notify_url or "")
+        parts = urlsplit(notify_url if isinstance(notify_url, str) else "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"Invalid notify_url {notify_url!r}: expected an https:// URL")
+            raise ValueError(
+                f"Invalid notify_url {notify_url!r}: expected an absolute URL such as "
+                "'https://example.com/orange-sms/receipts'"
+            )
+        if parts.scheme != "https":
+            # The sandbox calls plain http; Orange itself only posts to https on port 443.
+            log.warning("notify_url %s is not https: Orange only delivers receipts to https URLs", notify_url)
         sender = self._sender(sender_address)
         body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
         response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)

@@ -140,10 +140,12 @@ class OrangeSMSConnectionError(OrangeSMSError):
     """No usable answer: connection refused or reset, or a timeout."""
 
 
-class OrangeSMSSendUncertainError(OrangeSMSConnectionError):
+class OrangeSMSSendUncertainError(OrangeSMSError):
     """
     A send failed after the request was written: Orange may or may not have accepted it.
 
-    It is deliberately not retried, since a retry could deliver the SMS twice. Check the delivery
-    receipts or the usage statistics before sending again.
+    Raised when the connection broke or timed out after the request was written, or Orange answered
+    500, 502 or 504 to a send. It is deliberately not retried, since a retry could deliver the SMS
+    twice, and it is not an :class:`OrangeSMSConnectionError`, so code that retries on those never
+    resends it by accident. Check the delivery receipts or the usage statistics before sending again.
     """

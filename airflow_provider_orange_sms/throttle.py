@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import struct
 import threading
@@ -41,6 +42,11 @@ SAFETY_MARGIN = 1.01
 # A reservation further ahead than this means the wall clock jumped backwards: start over.
 _MAX_AHEAD_SECONDS = 600.0
 _STATE = struct.Struct("<d")
+# Next free slot per account, for processes whose state file cannot be used (read-only home).
+_LOCAL_SLOTS: dict[str, float] = {}
+_LOCAL_SLOTS_LOCK = threading.Lock()
+
+log = logging.getLogger(__name__)
 
 
 class SendThrottle:
@@ -59,25 +65,42 @@ class SendThrottle:
             raise ValueError(f"Invalid rate_per_second {rate_per_second!r}: must be > 0")
         self.rate_per_second = rate_per_second
         self.interval = SAFETY_MARGIN / rate_per_second
-        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
-        directory = Path(state_dir)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._state_path = directory / f"throttle-{digest}.slot"
-        self._lock_path = directory / f"throttle-{digest}.lock"
+        self._digest = hashlib.sha256(account.encode()).hexdigest()[:32]
+        self._directory = Path(state_dir)
+        self._state_path = self._directory / f"throttle-{self._digest}.slot"
+        self._lock_path = self._directory / f"throttle-{self._digest}.lock"
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
+        self._fd_pid = 0
+        self._shared = True
 
     def __repr__(self) -> str:
         return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
 
-    def _state_fd(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self._state_path, os.O_RDWR | os.O_CREAT, 0o600)
+    def _state_fd(self) -> int | None:
+        """The open state file, or ``None`` when it cannot be used (then the limit is per process)."""
+        if self._fd is not None and self._fd_pid != os.getpid():
+            # Inherited through fork: the parent's lock would not exclude this child. Reopen.
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None and self._shared:
+            try:
+                self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._fd = os.open(self._state_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                log.warning(
+                    "Orange SMS throttle state %s unusable (%s): the send limit is kept for this "
+                    "process only, so other processes sending at the same time are not counted",
+                    self._state_path,
+                    exc,
+                )
+                self._shared = False
+                return None
+            self._fd_pid = os.getpid()
         return self._fd
 
     @contextlib.contextmanager
-    def _locked_state(self) -> Iterator[int]:
-        fd = self._state_fd()
+    def _locked(self, fd: int) -> Iterator[int]:
         if fcntl is None:  # pragma: no cover
             with FileLock(str(self._lock_path), mode=0o600):
                 yield fd
@@ -94,15 +117,25 @@ class SendThrottle:
 
         Does not sleep; :meth:`acquire` does.
         """
-        with self._thread_lock, self._locked_state() as fd:
-            raw = os.pread(fd, _STATE.size, 0)
-            next_free = _STATE.unpack(raw)[0] if len(raw) == _STATE.size else 0.0
-            now = time.time()
-            if next_free - now > _MAX_AHEAD_SECONDS:
-                next_free = now
-            slot = max(now, next_free)
-            os.pwrite(fd, _STATE.pack(slot + self.interval), 0)
+        with self._thread_lock:
+            state_fd = self._state_fd()
+            if state_fd is None:
+                with _LOCAL_SLOTS_LOCK:
+                    slot = self._next_slot(_LOCAL_SLOTS.get(self._digest, 0.0))
+                    _LOCAL_SLOTS[self._digest] = slot + self.interval
+                return slot
+            with self._locked(state_fd) as fd:
+                raw = os.pread(fd, _STATE.size, 0)
+                slot = self._next_slot(_STATE.unpack(raw)[0] if len(raw) == _STATE.size else 0.0)
+                os.pwrite(fd, _STATE.pack(slot + self.interval), 0)
         return slot
+
+    @staticmethod
+    def _next_slot(next_free: float) -> float:
+        now = time.time()
+        if next_free - now > _MAX_AHEAD_SECONDS:
+            return now  # the wall clock jumped backwards: start over
+        return max(now, next_free)
 
     def acquire(self) -> float:
         """Block until this caller may send; return the seconds waited."""

@@ -127,6 +127,7 @@ def test_balance_for_one_country_and_all_decreases_with_sends(client, sandbox):
     client.send_sms("+2250700000001", "hi")
     client.send_sms("+2250700000002", "hi")
     assert client.get_available_units("civ") == sandbox.state.config.balances["CIV"] - 2
+    assert client.get_available_units(" Civ ") == sandbox.state.config.balances["CIV"] - 2
     assert client.get_available_units() == before_all - 2
     contracts = client.get_contracts("CIV")
     [service_contract] = contracts["partnerContracts"]["contracts"][0]["serviceContracts"]
@@ -202,7 +203,17 @@ def test_subscription_lifecycle(client, sandbox):
     assert f"/smsmessaging/v1/outbound/tel%3A%2B2250000/subscriptions/{second}" in paths
 
 
-@pytest.mark.parametrize("url", ["", "not a url", "ftp://x/y"])
+def test_delete_retried_after_a_lost_answer_is_not_an_error(client, sandbox):
+    """The first DELETE is processed but its answer lost; the retry's 404 means it is gone."""
+    subscription_id = client.create_delivery_receipt_subscription("https://example.invalid/dr")
+    sandbox.state.add_fault(kind="drop_after", path="/subscriptions/", method="DELETE")
+    client.delete_delivery_receipt_subscription(subscription_id)
+    statuses = [r["status"] for r in api_requests(sandbox, "/subscriptions/") if r["method"] == "DELETE"]
+    assert statuses == ["204 then reset", 404]
+    assert sandbox.state.subscriptions == {}
+
+
+@pytest.mark.parametrize("url", ["", "not a url", "ftp://x/y", None])
 def test_bad_notify_url(client, sandbox, url):
     with pytest.raises(ValueError, match="notify_url"):
         client.create_delivery_receipt_subscription(url)
@@ -367,16 +378,16 @@ def test_too_long_retry_after_fails_instead_of_sleeping(client, sandbox):
     assert len(api_requests(sandbox, "/sms/admin")) == 1
 
 
-@pytest.mark.parametrize("status", [500, 503])
-def test_send_retried_on_5xx_without_duplicate(client, sandbox, status):
+@pytest.mark.parametrize("status", [429, 503])
+def test_send_retried_when_orange_says_it_did_not_take_it(client, sandbox, status):
     sandbox.state.add_fault(kind="status", status=status, path=SEND_PATH, count=2)
     client.send_sms("+2250700000001", "hi")
     assert [r["status"] for r in api_requests(sandbox, SEND_PATH)] == [status, status, 201]
     assert len(sandbox.state.messages) == 1
 
 
-@pytest.mark.parametrize("status", [502, 504])
-def test_gateway_timeout_on_send_is_uncertain_and_not_retried(client, sandbox, status):
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_server_or_gateway_error_on_send_is_uncertain_and_not_retried(client, sandbox, status):
     sandbox.state.add_fault(kind="status", status=status, path=SEND_PATH)
     with pytest.raises(OrangeSMSSendUncertainError) as err:
         client.send_sms("+2250700000001", "hi")

@@ -115,3 +115,10 @@ def test_errors_survive_pickling_with_their_fields():
     copy = pickle.loads(pickle.dumps(err))
     assert type(copy) is OrangeSMSBadRequestError
     assert (copy.status_code, copy.code, copy.variables, str(copy)) == (400, "SVC0004", ["address"], str(err))
+
+
+def test_gateway_code_sent_as_a_string_is_read_as_a_number():
+    err = error_from_response(response(401, {"code": "42", "message": "Expired credentials"}))
+    assert isinstance(err, OrangeSMSAuthError)
+    assert err.code == 42
+    assert str(err).startswith("Orange SMS API 401 42: Expired credentials")

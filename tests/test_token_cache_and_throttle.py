@@ -97,3 +97,36 @@ def test_throttle_recovers_from_a_clock_jump(tmp_path):
 def test_throttle_rejects_bad_rate(tmp_path):
     with pytest.raises(ValueError, match="rate_per_second"):
         SendThrottle(0, tmp_path, "a")
+
+
+def test_unusable_state_directory_keeps_the_limit_in_the_process(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    throttle = SendThrottle(5, blocker / "throttle", "account-ro")
+    same_process = SendThrottle(5, blocker / "throttle", "account-ro")
+    slots = [throttle.reserve(), same_process.reserve(), throttle.reserve()]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
+    assert "for this process only" in caplog.text
+
+
+def _reserve_in_child(throttle, queue):
+    throttle.reserve()
+    queue.put((throttle._fd_pid, os.getpid()))
+
+
+def test_forked_child_reopens_the_state_file(tmp_path):
+    """A child must not lock through the parent's open file (flock would not exclude them)."""
+    import multiprocessing
+
+    throttle = SendThrottle(5, tmp_path, "account")
+    first = throttle.reserve()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_reserve_in_child, args=(throttle, queue))
+    child.start()
+    child_fd_pid, child_pid = queue.get(timeout=30)
+    child.join(timeout=30)
+    assert child_fd_pid == child_pid != os.getpid()
+    # The child's reservation went into the shared file: the parent's next slot comes after it.
+    assert throttle.reserve() - first == pytest.approx(2 * SAFETY_MARGIN / 5)
