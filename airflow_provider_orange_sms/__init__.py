@@ -75,6 +75,8 @@ def get_provider_info() -> dict[str, Any]:
                         "token_cache": "file",
                         "connect_timeout": "10",
                         "read_timeout": "30",
+                        "max_attempts": "5",
+                        "retry_backoff": "1",
                     },
                 },
                 "conn-fields": {
@@ -127,6 +129,18 @@ def get_provider_info() -> dict[str, Any]:
                     "read_timeout": {
                         "label": "Read Timeout (seconds)",
                         "description": "Optional. Seconds to wait for Orange's answer; default 30.",
+                        "schema": _NUMBER,
+                    },
+                    "max_attempts": {
+                        "label": "Max Attempts",
+                        "description": "Optional. Tries per API call, the first included, for failures "
+                        "that are safe to retry (429, 503, connection refused…); default 5.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "retry_backoff": {
+                        "label": "Retry Backoff (seconds)",
+                        "description": "Optional. First wait between tries, doubled on each retry "
+                        "(at most 30 s); default 1.",
                         "schema": _NUMBER,
                     },
                 },

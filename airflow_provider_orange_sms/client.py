@@ -23,7 +23,7 @@ import base64
 import binascii
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -228,6 +228,8 @@ class OrangeSMSClient:
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy.
+    :param on_secret: Called with every secret value the client derives (the ``Basic`` credentials,
+        each access token) so a log masker can redact it; the hook registers Airflow's.
     """
 
     def __init__(
@@ -247,10 +249,13 @@ class OrangeSMSClient:
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         retry: RetryPolicy | None = None,
+        on_secret: Callable[[str], None] | None = None,
     ) -> None:
-        self.base_url = self._check_base_url(base_url)
+        self._on_secret = on_secret
+        self.base_url = self.normalize_base_url(base_url)
         self.token_url = self.base_url + "/" + (token_path or DEFAULT_TOKEN_PATH).lstrip("/")
         self._authorization = self._basic_authorization(client_id, client_secret, authorization_header)
+        self._report_secret(self._authorization.split(" ", 1)[-1])
         self.client_id = self._client_id_of(self._authorization)
         self.country = normalize_country(country) if country else None
         self.sender_address = normalize_sender(sender_address) if sender_address else None
@@ -277,6 +282,10 @@ class OrangeSMSClient:
     def __repr__(self) -> str:
         return f"OrangeSMSClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
 
+    def _report_secret(self, value: str) -> None:
+        if self._on_secret is not None and value:
+            self._on_secret(value)
+
     @classmethod
     def with_file_cache(cls, cache_dir: str | None = None, **kwargs: Any) -> OrangeSMSClient:
         """
@@ -290,7 +299,13 @@ class OrangeSMSClient:
     # -- credentials -----------------------------------------------------------------------------
 
     @staticmethod
-    def _check_base_url(base_url: str) -> str:
+    def normalize_base_url(base_url: str) -> str:
+        """
+        Return ``base_url`` without a trailing slash, with ``https://`` added when it has no scheme.
+
+        :param base_url: ``https://api.orange.com``, ``api.orange.com``, ``http://127.0.0.1:8089``…
+        :raises ValueError: When it is not an http(s) URL, naming it.
+        """
         base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
         if "://" not in base:
             base = "https://" + base
@@ -345,6 +360,7 @@ class OrangeSMSClient:
             token = self._token_cache.get(self._cache_key)
             if token is None or not token.is_fresh():
                 token = self._fetch_shared_token()
+            self._report_secret(token.access_token)
             self._token = token
         return token.access_token
 

@@ -104,16 +104,34 @@ class TokenCache(Protocol):
     """What the client needs from a token store."""
 
     def get(self, key: str) -> AccessToken | None:
-        """Return the stored token for ``key``, if any."""
+        """
+        Return the stored token for ``key``, if any.
+
+        :param key: Cache key from :func:`cache_key`.
+        """
 
     def set(self, key: str, token: AccessToken) -> None:
-        """Store ``token`` under ``key``."""
+        """
+        Store ``token`` under ``key``.
+
+        :param key: Cache key from :func:`cache_key`.
+        :param token: The token to share.
+        """
 
     def delete(self, key: str, token: AccessToken) -> None:
-        """Forget ``token`` under ``key`` - only if it is still the one stored."""
+        """
+        Forget ``token`` under ``key``, only if it is still the one stored.
+
+        :param key: Cache key from :func:`cache_key`.
+        :param token: The token Orange refused.
+        """
 
     def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
-        """Return a context manager held while one caller fetches a new token for ``key``."""
+        """
+        Return a context manager held while one caller fetches a new token for ``key``.
+
+        :param key: Cache key from :func:`cache_key`.
+        """
 
 
 class MemoryTokenCache:
@@ -125,21 +143,39 @@ class MemoryTokenCache:
         self._guard = threading.Lock()
 
     def get(self, key: str) -> AccessToken | None:
-        """Return the stored token for ``key``, if any."""
+        """
+        Return the stored token for ``key``, if any.
+
+        :param key: Cache key from :func:`cache_key`.
+        """
         return self._tokens.get(key)
 
     def set(self, key: str, token: AccessToken) -> None:
-        """Store ``token`` under ``key``."""
+        """
+        Store ``token`` under ``key``.
+
+        :param key: Cache key from :func:`cache_key`.
+        :param token: The token to share.
+        """
         self._tokens[key] = token
 
     def delete(self, key: str, token: AccessToken) -> None:
-        """Forget ``token`` under ``key`` if it is still the one stored."""
+        """
+        Forget ``token`` under ``key`` if it is still the one stored.
+
+        :param key: Cache key from :func:`cache_key`.
+        :param token: The token Orange refused.
+        """
         with self._guard:
             if self._tokens.get(key) == token:
                 del self._tokens[key]
 
     def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
-        """Return the per-key lock."""
+        """
+        Return the per-key thread lock.
+
+        :param key: Cache key from :func:`cache_key`.
+        """
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
@@ -165,7 +201,11 @@ class FileTokenCache:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def get(self, key: str) -> AccessToken | None:
-        """Return the stored token for ``key``; a missing or unreadable file counts as none."""
+        """
+        Return the stored token for ``key``; a missing or unreadable file counts as none.
+
+        :param key: Cache key from :func:`cache_key`.
+        """
         try:
             data = json.loads(self._path(key).read_text())
             return AccessToken(**data)
@@ -173,7 +213,12 @@ class FileTokenCache:
             return None
 
     def set(self, key: str, token: AccessToken) -> None:
-        """Write ``token`` atomically to a file only the user can read."""
+        """
+        Write ``token`` atomically to a file only the user can read.
+
+        :param key: Cache key from :func:`cache_key`.
+        :param token: The token to share.
+        """
         self._ensure_dir()
         path = self._path(key)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -188,7 +233,12 @@ class FileTokenCache:
             raise
 
     def delete(self, key: str, token: AccessToken) -> None:
-        """Remove the file if it still holds ``token`` (another process may have refreshed it)."""
+        """
+        Remove the file if it still holds ``token`` (another process may have refreshed it).
+
+        :param key: Cache key from :func:`cache_key`.
+        :param token: The token Orange refused.
+        """
         with self.lock(key):
             if self.get(key) == token:
                 with contextlib.suppress(FileNotFoundError):
@@ -196,7 +246,11 @@ class FileTokenCache:
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Hold an inter-process file lock for ``key``."""
+        """
+        Hold an inter-process file lock for ``key``.
+
+        :param key: Cache key from :func:`cache_key`.
+        """
         self._ensure_dir()
         with FileLock(str(self.directory / f"token-{key}.lock"), mode=0o600):
             yield

@@ -168,6 +168,21 @@ def test_hook_repr_hides_secrets(orange_conn, sandbox):
     assert all(token not in text for token in sandbox.state.tokens)
 
 
+def test_secrets_the_client_derives_are_masked_in_logs(orange_conn, sandbox):
+    """The Basic credentials and every access token go to Airflow's log masker, not only the password."""
+    from airflow.sdk.log import _secrets_masker
+
+    hook = OrangeSMSHook()
+    hook.get_available_units()
+    basic = hook.client._authorization.split(" ", 1)[1]
+    [token] = sandbox.state.tokens
+    line = f"Authorization: Basic {basic} Bearer {token} secret {sandbox.client_secret}"
+    redacted = _secrets_masker().redact(line)
+    assert basic not in redacted
+    assert token not in redacted
+    assert sandbox.client_secret not in redacted
+
+
 def test_expired_token_through_the_hook(orange_conn, sandbox):
     hook = OrangeSMSHook()
     hook.get_available_units()
@@ -206,6 +221,8 @@ def test_provider_info_is_registered_with_airflow():
         "token_cache",
         "connect_timeout",
         "read_timeout",
+        "max_attempts",
+        "retry_backoff",
     ):
         assert f"extra__orange_sms__{field}" in widgets, field
     assert widgets["extra__orange_sms__authorization_header"].is_sensitive

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import asdict
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
-from filelock import FileLock
 
 from airflow_provider_orange_sms.client import (
     DEFAULT_BASE_URL,
@@ -18,15 +17,7 @@ from airflow_provider_orange_sms.client import (
     OrangeSMSClient,
     RetryPolicy,
 )
-from airflow_provider_orange_sms.token_cache import (
-    AccessToken,
-    FileTokenCache,
-    TokenCache,
-    default_cache_dir,
-)
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache
 
 TOKEN_CACHE_CHOICES = ("file", "variable", "none")
 
@@ -54,15 +45,23 @@ class VariableTokenCache:
     """
 
     def __init__(self, lock_dir: str | None = None) -> None:
-        self._lock_dir = default_cache_dir() if lock_dir is None else FileTokenCache(lock_dir).directory
+        self._machine_locks = FileTokenCache(lock_dir)
 
     @staticmethod
     def variable_key(key: str) -> str:
-        """Name of the Variable holding the token for cache ``key``."""
+        """
+        Return the name of the Variable holding the token for cache ``key``.
+
+        :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        """
         return f"orange_sms_token_{key[:32]}"
 
     def get(self, key: str) -> AccessToken | None:
-        """Return the token stored in the Variable, if any."""
+        """
+        Return the token stored in the Variable, if any (an unreadable one counts as none).
+
+        :param key: Cache key.
+        """
         from airflow.sdk import Variable
 
         try:
@@ -72,7 +71,12 @@ class VariableTokenCache:
             return None
 
     def set(self, key: str, token: AccessToken) -> None:
-        """Store ``token`` in the Variable."""
+        """
+        Store ``token`` in the Variable.
+
+        :param key: Cache key.
+        :param token: The token to share.
+        """
         from airflow.sdk import Variable
 
         Variable.set(
@@ -83,20 +87,25 @@ class VariableTokenCache:
         )
 
     def delete(self, key: str, token: AccessToken) -> None:
-        """Delete the Variable if it still holds ``token``."""
+        """
+        Delete the Variable if it still holds ``token`` (another worker may have refreshed it).
+
+        :param key: Cache key.
+        :param token: The token Orange refused.
+        """
         from airflow.sdk import Variable
 
         if self.get(key) == token:
             with contextlib.suppress(Exception):
                 Variable.delete(self.variable_key(key))
 
-    @contextlib.contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold a per-machine file lock while one process fetches a token."""
-        self._lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        with FileLock(str(self._lock_dir / f"variable-token-{digest}.lock"), mode=0o600):
-            yield
+    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+        """
+        Return a per-machine file lock, held while one process fetches a token.
+
+        :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        """
+        return self._machine_locks.lock(key)
 
 
 class OrangeSMSHook(BaseHook):
@@ -131,12 +140,9 @@ class OrangeSMSHook(BaseHook):
 
     @staticmethod
     def _base_url(host: str | None, port: int | None) -> str:
-        if not host:
-            return DEFAULT_BASE_URL
-        base = host.strip().rstrip("/")
-        if "://" not in base:
-            base = "https://" + base
-        if port and base.count(":") == 1:
+        """The connection's host as a base URL; the port field is added when the host has none."""
+        base = OrangeSMSClient.normalize_base_url(host or DEFAULT_BASE_URL)
+        if port and urlsplit(base).port is None:
             base = f"{base}:{port}"
         return base
 
@@ -179,6 +185,7 @@ class OrangeSMSHook(BaseHook):
             connect_timeout=float(extra.get("connect_timeout") or 10),
             read_timeout=float(extra.get("read_timeout") or 30),
             retry=retry,
+            on_secret=_mask_secret,
         )
 
     def get_conn(self) -> OrangeSMSClient:

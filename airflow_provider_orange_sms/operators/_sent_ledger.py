@@ -43,13 +43,27 @@ class LedgerStore(Protocol):
     """Where ledger chunks live: a key-value store of JSON-serialisable values."""
 
     def get(self, key: str) -> Any | None:
-        """Return the value stored under ``key``, or ``None`` when there is none."""
+        """
+        Return the value stored under ``key``, or ``None`` when there is none.
+
+        :param key: Chunk name.
+        """
 
     def set(self, key: str, value: Any, description: str) -> None:
-        """Store ``value`` (JSON-serialisable) under ``key``."""
+        """
+        Store ``value`` (JSON-serialisable) under ``key``.
+
+        :param key: Chunk name.
+        :param value: JSON-serialisable value.
+        :param description: Human-readable description of the chunk.
+        """
 
     def delete(self, key: str) -> None:
-        """Remove ``key`` (no error when it does not exist)."""
+        """
+        Remove ``key`` (no error when it does not exist).
+
+        :param key: Chunk name.
+        """
 
 
 class VariableLedgerStore:
