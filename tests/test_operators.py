@@ -118,6 +118,20 @@ def test_templated_recipients_in_every_rendered_form(fast_conn, sandbox, templat
     assert {m.message for m in sandbox.state.messages} == {"Run r1"}
 
 
+def test_templated_sender(fast_conn, sandbox):
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=NUMBERS[0],
+        message="Hi",
+        sender_address="{{ params.sender }}",
+        sender_name="{{ params.name }}",
+    )
+    op.render_template_fields({"params": {"sender": "+2210000", "name": "Airflow"}})
+    op.execute(context={})
+    [message] = sandbox.state.messages
+    assert (message.sender_address, message.sender_name) == ("2210000", "Airflow")
+
+
 def test_duplicate_recipients_are_sent_once(fast_conn, sandbox):
     recipients = ["+2250700000001", "2250700000002", "tel:+2250700000001", "00 225 07 00 00 00 02"]
     results = SendSMSOperator(task_id="send", recipients=recipients, message="Hi").execute(context={})
@@ -150,10 +164,9 @@ def test_partial_failure_sends_the_rest_then_fails_naming_each_failure(fast_conn
     recipients = [NUMBERS[0], "+2250700000666", NUMBERS[1]]
     op = SendSMSOperator(task_id="send", recipients=recipients, message="Hi")
 
-    with pytest.raises(AirflowException) as excinfo:
+    with pytest.raises(AirflowFailException) as excinfo:  # a 400 would be refused again: no retry
         op.execute(context={})
 
-    assert not isinstance(excinfo.value, AirflowFailException)  # a retry is allowed
     text = str(excinfo.value)
     assert "1 of 3 SMS failed" in text
     assert REJECTED in text
@@ -162,13 +175,27 @@ def test_partial_failure_sends_the_rest_then_fails_naming_each_failure(fast_conn
     assert len(send_requests(sandbox)) == 3
 
 
+def test_failures_that_may_pass_later_leave_the_task_retryable(fast_conn, sandbox):
+    """A 403 policy error (e.g. no units left) or a 503 can pass on a later try: Airflow may retry."""
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=10)
+    op = SendSMSOperator(task_id="send", recipients=[NUMBERS[0], REJECTED], message="Hi")
+    sandbox.state.rejected_recipients[REJECTED] = "test"
+
+    with pytest.raises(AirflowException) as excinfo:
+        op.execute(context={})
+
+    assert not isinstance(excinfo.value, AirflowFailException)
+    assert "2 of 2 SMS failed" in str(excinfo.value)
+    assert "503" in str(excinfo.value)
+
+
 def test_auth_error_stops_the_batch(sandbox, cache_dir, monkeypatch):
     conn = json.loads(connection_json(sandbox, rate_limit_per_second=1000))
     conn["password"] = "wrong secret"
     monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", json.dumps(conn))
     op = SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi")
 
-    with pytest.raises(AirflowException, match="authentication failed after 0 of 3"):
+    with pytest.raises(AirflowFailException, match="authentication failed after 0 of 3"):
         op.execute(context={})
 
     token_calls = [r for r in sandbox.state.requests if "token" in r["path"]]
@@ -440,4 +467,3 @@ def test_operators_take_the_connection_id(sandbox, cache_dir, monkeypatch):
     op = GetSMSBalanceOperator(task_id="balance", orange_sms_conn_id="my_orange", country="CIV")
     assert op.hook.orange_sms_conn_id == "my_orange"
     assert op.execute(context={})["partnerContracts"]["contracts"]
-    assert SendSMSOperator.template_fields == ("recipients", "message", "sender_name")

@@ -192,6 +192,12 @@ class OrangeSMSHook(BaseHook):
         """Return the :class:`OrangeSMSClient` for this connection."""
         return self.client
 
+    def close(self) -> None:
+        """Close the client's HTTP session and throttle file, if the client was created."""
+        client = self.__dict__.pop("client", None)
+        if client is not None:
+            client.close()
+
     # -- API -------------------------------------------------------------------------------------
 
     def send_sms(

@@ -40,12 +40,12 @@ class OrangeSMSNotifier(BaseNotifier):
 
     :param recipients: Phone numbers in international form. Templated.
     :param message: The SMS text. Templated (the context has ``dag``, ``ti``, ``run_id``…).
-    :param sender_address: Sender number; defaults to the connection's ``sender_address``.
+    :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
-    template_fields: Sequence[str] = ("recipients", "message", "sender_name")
+    template_fields: Sequence[str] = ("recipients", "message", "sender_address", "sender_name")
 
     def __init__(
         self,
@@ -77,15 +77,19 @@ class OrangeSMSNotifier(BaseNotifier):
         addresses = validate_recipients(self.recipients, self.log)
         message = check_message(self.message)
         failures: list[str] = []
-        for address in addresses:
-            try:
-                resource_id = self.hook.send_sms(
-                    address, message, sender_address=self.sender_address, sender_name=self.sender_name
-                )
-            except OrangeSMSError as exc:
-                failures.append(f"{address}: {exc}")
-                continue
-            self.log.info("Notification SMS sent to %s (resource id %s)", address, resource_id)
+        try:
+            for address in addresses:
+                try:
+                    resource_id = self.hook.send_sms(
+                        address, message, sender_address=self.sender_address, sender_name=self.sender_name
+                    )
+                except OrangeSMSError as exc:
+                    failures.append(f"{address}: {exc}")
+                    continue
+                self.log.info("Notification SMS sent to %s (resource id %s)", address, resource_id)
+        finally:
+            # DAG-level callbacks run in a long-lived process: do not leave the session open.
+            self.hook.close()
         if failures:
             raise AirflowException(
                 f"Orange SMS notification failed for {len(failures)} of {len(addresses)} recipient(s): "

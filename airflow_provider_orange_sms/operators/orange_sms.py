@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.addresses import check_message, validate_recipients
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
+    OrangeSMSBadRequestError,
     OrangeSMSError,
     OrangeSMSSendUncertainError,
 )
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 FAILED = "failed"
+
+
+def _refused_for_good(error: OrangeSMSError) -> bool:
+    """A 400 service error (invalid number, message too long…): the same request fails again."""
+    return isinstance(error, OrangeSMSBadRequestError) and error.status_code == 400
 
 
 class _Progress:
@@ -99,8 +105,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     for a recipient whose send in an earlier try had an unknown outcome.
 
     When Orange refuses some recipients (e.g. 400 for an invalid number), the others are still sent,
-    then the task fails with each failed recipient and Orange's error. An authentication error stops
-    the batch at once.
+    then the task fails with each failed recipient and Orange's error; when every failure is such a
+    400 the task fails without retries (the same request would be refused again). An authentication
+    error stops the batch at once and fails the task without retries.
 
     **Retry guard (sent ledger).** A retry of the same task instance does not text again the
     recipients an earlier try already reached. Right after each accepted send, the recipient and
@@ -124,7 +131,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         that looks like a list (as ``{{ ti.xcom_pull(...) }}`` renders one), a comma-separated
         string or one number. Templated.
     :param message: The SMS text. Templated.
-    :param sender_address: Sender number; defaults to the connection's ``sender_address``.
+    :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param retry_guard: Set to ``False`` to turn the sent ledger off (every try sends to everyone).
     :param ledger_store: Storage of the sent ledger; Airflow Variables when ``None`` (tests
@@ -132,7 +139,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
-    template_fields: Sequence[str] = ("recipients", "message", "sender_name")
+    template_fields: Sequence[str] = ("recipients", "message", "sender_address", "sender_name")
     ui_color = "#ff7900"
 
     def __init__(
@@ -206,7 +213,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                     address, message, sender_address=self.sender_address, sender_name=self.sender_name
                 )
             except OrangeSMSAuthError as exc:
-                raise AirflowException(
+                # Wrong credentials or an API not subscribed: a retry would fail the same way.
+                raise AirflowFailException(
                     f"Orange SMS authentication failed after {index} of {len(pending)} SMS; the batch "
                     f"was stopped (every further send would fail too): {exc}"
                 ) from exc
@@ -226,6 +234,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         if failures:
             lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
+            if all(_refused_for_good(exc) for _, exc in failures):
+                raise AirflowFailException(
+                    f"{len(failures)} of {len(addresses)} SMS failed (the other recipients were sent). "
+                    f"Orange refused these requests as invalid, so the task is not retried:\n{lines}"
+                )
             raise AirflowException(
                 f"{len(failures)} of {len(addresses)} SMS failed (the other recipients were sent; "
                 f"a retry only sends to the failed ones that are not uncertain):\n{lines}"
@@ -345,11 +358,11 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
 
     :param notify_url: HTTPS URL (port 443, whitelisted by Orange) that receives the receipts.
         Templated.
-    :param sender_address: Sender number; defaults to the connection's ``sender_address``.
+    :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
-    template_fields: Sequence[str] = ("notify_url",)
+    template_fields: Sequence[str] = ("notify_url", "sender_address")
     ui_color = "#ff7900"
 
     def __init__(
@@ -412,11 +425,11 @@ class DeleteDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
     Delete a delivery-receipt subscription (Orange stops posting receipts).
 
     :param subscription_id: Id returned when it was created. Templated.
-    :param sender_address: Sender number; defaults to the connection's ``sender_address``.
+    :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
-    template_fields: Sequence[str] = ("subscription_id",)
+    template_fields: Sequence[str] = ("subscription_id", "sender_address")
     ui_color = "#ff7900"
 
     def __init__(

@@ -87,9 +87,15 @@ def gateway_error(status: int, code: int, message: str, description: str = "") -
     return Reply(status, {"code": code, "message": message, "description": description})
 
 
-def service_error(message_id: str, text: str, variables: list[str], status: int = 400) -> Reply:
-    """Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``."""
-    kind = "policyException" if message_id.startswith("POL") else "serviceException"
+def service_error(message_id: str, text: str, variables: list[str]) -> Reply:
+    """
+    Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``.
+
+    Service errors (``SVC…``) are 400, policy errors (``POL…``) 403, as Orange documents.
+    """
+    is_policy = message_id.startswith("POL")
+    kind = "policyException" if is_policy else "serviceException"
+    status = 403 if is_policy else 400
     return Reply(
         status, {"requestError": {kind: {"messageId": message_id, "text": text, "variables": variables}}}
     )
@@ -364,7 +370,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     "POL0001",
                     "A policy error occurred. Error code is %1",
                     [f"no SMS units left for {country}"],
-                    status=403,
                 )
             stored = self.state.record_message(
                 client_id=client_id,

@@ -82,7 +82,7 @@ class BalanceSensor(BaseSensorOperator):
 
     @property
     def _scope(self) -> str:
-        return self.country or "all countries"
+        return self.country or self.hook.client.country or "all countries"
 
     def _check(self) -> tuple[bool, int, int]:
         minimum = _to_units(self.minimum_units)

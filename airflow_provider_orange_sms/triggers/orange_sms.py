@@ -92,5 +92,4 @@ class BalanceTrigger(BaseTrigger):
                 )
                 await asyncio.sleep(self.poke_interval)
         finally:
-            if "client" in hook.__dict__:
-                hook.client.close()
+            hook.close()
