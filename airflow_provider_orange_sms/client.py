@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -111,8 +113,6 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except ValueError:
         pass
     try:
-        import time
-
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
@@ -366,15 +366,14 @@ class OrangeSMSClient:
 
     def _fetch_shared_token(self) -> AccessToken:
         """Fetch a token under the cache's lock, unless another process stored one meanwhile."""
-        try:
-            lock = self._token_cache.lock(self._cache_key)
-            lock.__enter__()
-        except Exception as exc:
-            # A cache that cannot be used (read-only home, a Variable store outside a task) must not
-            # stop the SMS: fall back to this client's own token.
-            log.warning("Orange SMS token cache unavailable (%s); using a token for this process only", exc)
-            return self._fetch_token()
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self._token_cache.lock(self._cache_key))
+            except Exception as exc:
+                # A cache that cannot be used (read-only home, a Variable store outside a task) must
+                # not stop the SMS: fall back to this client's own token.
+                log.warning("Orange SMS token cache unavailable (%s); using a token for this process", exc)
+                return self._fetch_token()
             token = self._token_cache.get(self._cache_key)
             if token is not None and token.is_fresh():
                 return token
@@ -384,8 +383,6 @@ class OrangeSMSClient:
             except Exception as exc:
                 log.warning("Could not store the Orange SMS token in the cache (%s); continuing", exc)
             return token
-        finally:
-            lock.__exit__(None, None, None)
 
     def invalidate_token(self, access_token: str | None = None) -> None:
         """
