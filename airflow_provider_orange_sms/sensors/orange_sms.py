@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_orange_sms._compat import conf
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
@@ -53,7 +54,8 @@ class BalanceSensor(BaseSensorOperator):
         rendered string such as ``"8"`` is converted to an int.
     :param country: ISO 3166 alpha-3 code (``CIV``); ``None`` uses the connection's ``country``, or
         sums every country when it has none. Templated.
-    :param deferrable: Wait in the triggerer instead of a worker.
+    :param deferrable: Wait in the triggerer instead of a worker; defaults to Airflow's
+        ``[operators] default_deferrable``.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
@@ -65,7 +67,7 @@ class BalanceSensor(BaseSensorOperator):
         *,
         minimum_units: int | str,
         country: str | None = None,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
