@@ -1,10 +1,25 @@
-"""Imports whose location changed between Airflow 3 releases; the rest of the package imports from here."""
+"""
+Names whose import path changed between Airflow 3 releases; the package imports them from here.
+
+The first path is the current one (Airflow 3.3); the fallbacks serve 3.0-3.2, where the newer path
+does not exist yet. The older paths are deprecated on recent releases, so they are never tried first.
+"""
 
 from __future__ import annotations
+
+try:
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
+
+try:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # pragma: no cover - Airflow < 3.2
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
 
 try:
     from airflow.sdk.configuration import conf
 except ImportError:  # pragma: no cover - Airflow < 3.2
     from airflow.configuration import conf
 
-__all__ = ["conf"]
+__all__ = ["AirflowException", "AirflowFailException", "BaseHook", "conf"]

@@ -135,7 +135,10 @@ def airflow_db() -> str:
 
 def load_dag(path: Path, dag_id: str) -> Any:
     """Parse the DAG file at ``path`` with Airflow's DagBag and return ``dag_id`` (no import errors)."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(path))
     assert bag.import_errors == {}, bag.import_errors

@@ -6,8 +6,8 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
 from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._sent_ledger import (

@@ -10,8 +10,13 @@ import sys
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import TaskDeferred
+
+from airflow_provider_orange_sms._compat import AirflowException
 from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 from tests.conftest import connection_json
@@ -123,7 +128,10 @@ def test_execute_complete_success_and_error():
 
 
 def test_trigger_serializes_and_rebuilds():
-    from airflow.sdk.module_loading import import_string
+    try:
+        from airflow.sdk.module_loading import import_string
+    except ImportError:  # Airflow 3.0
+        from airflow.utils.module_loading import import_string
 
     trigger = BalanceTrigger(minimum_units=5, country="SEN", orange_sms_conn_id="orange", poke_interval=2)
     classpath, kwargs = trigger.serialize()

@@ -8,8 +8,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_orange_sms._compat import BaseHook
 from airflow_provider_orange_sms.client import (
     DEFAULT_BASE_URL,
     DEFAULT_RATE_LIMIT_PER_SECOND,

@@ -6,8 +6,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseNotifier
-from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_orange_sms._compat import AirflowException
 from airflow_provider_orange_sms.addresses import check_message, validate_recipients
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook

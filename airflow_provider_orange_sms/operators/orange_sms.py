@@ -12,8 +12,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.addresses import check_message, validate_recipients
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,

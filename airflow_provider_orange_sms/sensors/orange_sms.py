@@ -7,9 +7,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_orange_sms._compat import conf
+from airflow_provider_orange_sms._compat import AirflowException, conf
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
