@@ -6,6 +6,8 @@ VENV="${ORANGE_SMS_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 # The Airflow version the suite is run against; the package itself accepts any apache-airflow>=3.0.
 AIRFLOW_VERSION="${AIRFLOW_VERSION:-3.3.2}"
+# Exact versions of everything else (regenerate with scripts/lock.sh).
+CONSTRAINTS="${CONSTRAINTS:-$ROOT/constraints.txt}"
 
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
     echo "Python 3.10+ is needed (found $("$PYTHON" --version 2>&1)); set PYTHON=/path/to/python3.x" >&2
@@ -18,6 +20,6 @@ fi
 echo "==> installing airflow-provider-orange-sms and apache-airflow==$AIRFLOW_VERSION into $VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv
 "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" \
-    -c "$ROOT/constraints.txt" -e "$ROOT[test]" "apache-airflow==$AIRFLOW_VERSION"
+    -c "$CONSTRAINTS" -e "$ROOT[test]" "apache-airflow==$AIRFLOW_VERSION"
 export PATH="$VENV/bin:$PATH"
 cd "$ROOT"

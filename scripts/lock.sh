@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# Regenerate constraints.txt: the exact versions the test, demo and benchmark environments use
-# (all Python versions from 3.10), so CI does not change under us when a dependency or a linter
-# releases. Run after changing dependencies in pyproject.toml or AIRFLOW_VERSION in _env.sh.
+# Regenerate the constraints files: the exact versions the test, demo and benchmark environments
+# use (all Python versions from 3.10), so CI does not change under us when a dependency or a linter
+# releases. Run after changing dependencies in pyproject.toml or the Airflow versions below.
+#   constraints.txt              Airflow 3.3.2, the version the README's commands use
+#   constraints-airflow-3.0.txt  Airflow 3.0.6, the oldest the package supports (scripts/test-oldest-airflow.sh)
 source "$(dirname "$0")/_env.sh"
-printf 'apache-airflow==%s\n' "$AIRFLOW_VERSION" | uv pip compile pyproject.toml - --extra test \
-    --universal --python-version 3.10 --no-annotate --no-header -o constraints.txt
+lock() {
+    local output=$1
+    shift
+    printf '%s\n' "$@" | uv pip compile pyproject.toml - --extra test \
+        --universal --python-version 3.10 --no-annotate --no-header -o "$output"
+}
+lock constraints.txt "apache-airflow==$AIRFLOW_VERSION"
+# Airflow 3.0.6 does not cap fastapi/cadwyn; their later releases break its in-process execution API
+# (every `dags test` task gets a 422), so pin the last versions it works with.
+lock constraints-airflow-3.0.txt "apache-airflow==3.0.6" "fastapi<0.116" "cadwyn<6"
