@@ -189,6 +189,40 @@ def test_failures_that_may_pass_later_leave_the_task_retryable(fast_conn, sandbo
     assert "503" in str(excinfo.value)
 
 
+def test_an_outage_stops_the_batch_and_a_retry_resumes_it(fast_conn, sandbox):
+    """Orange keeps answering 503: after 5 recipients in a row fail, the rest is left for a retry."""
+    numbers = [f"+22507000001{n:02d}" for n in range(12)]
+    store = InMemoryLedgerStore()
+    fault = sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=10_000)
+
+    def run(try_number):
+        op = SendSMSOperator(task_id="send", recipients=numbers, message="Hi", ledger_store=store)
+        return op.execute(context={"ti": fake_ti(try_number)})
+
+    with pytest.raises(AirflowException) as excinfo:
+        run(1)
+    assert not isinstance(excinfo.value, AirflowFailException)
+    assert "7 of 12 SMS not attempted, 5 failed" in str(excinfo.value)
+    assert all(f"tel:{n}: Orange SMS API 503" in str(excinfo.value) for n in numbers[:5])
+    assert f"tel:{numbers[5]}" not in str(excinfo.value)
+    assert len(send_requests(sandbox)) == 5 * 4  # each of the 5 used its own max_attempts (4) first
+
+    fault.count = 0  # Orange is back
+    results = run(2)
+    assert [r["status"] for r in results] == ["sent"] * 12
+    assert sorted(m.address for m in sandbox.state.messages) == [f"tel:{n}" for n in numbers]
+
+
+def test_refused_recipients_in_a_row_do_not_stop_the_batch(fast_conn, sandbox):
+    rejected = [f"+22507000006{n:02d}" for n in range(6)]
+    for number in rejected:
+        sandbox.state.rejected_recipients[f"tel:{number}"] = "test"
+    op = SendSMSOperator(task_id="send", recipients=[*rejected, NUMBERS[0]], message="Hi")
+    with pytest.raises(AirflowFailException, match="6 of 7 SMS failed"):
+        op.execute(context={})
+    assert [m.address for m in sandbox.state.messages] == [ADDRESSES[0]]
+
+
 def test_auth_error_stops_the_batch(sandbox, cache_dir, monkeypatch):
     conn = json.loads(connection_json(sandbox, rate_limit_per_second=1000))
     conn["password"] = "wrong secret"

@@ -19,6 +19,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
     OrangeSMSBadRequestError,
     OrangeSMSError,
+    OrangeSMSNotFoundError,
     OrangeSMSSendUncertainError,
 )
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
@@ -133,6 +134,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param message: The SMS text. Templated.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
+    :param max_consecutive_failures: Stop the batch (and fail the task, so Airflow may retry it later)
+        after this many sends in a row failed for reasons that are not about one recipient (5xx,
+        timeouts, connection errors, outcome unknown), instead of working through a long batch
+        against an outage; ``0`` never stops. Each of those sends has used its own retries first.
     :param retry_guard: Set to ``False`` to turn the sent ledger off (every try sends to everyone).
     :param ledger_store: Storage of the sent ledger; Airflow Variables when ``None`` (tests
         inject an in-memory store).
@@ -149,6 +154,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         message: str,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        max_consecutive_failures: int = 5,
         retry_guard: bool = True,
         ledger_store: LedgerStore | None = None,
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
@@ -159,6 +165,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.message = message
         self.sender_address = sender_address
         self.sender_name = sender_name
+        self.max_consecutive_failures = max_consecutive_failures
         self.retry_guard = retry_guard
         self.ledger_store = ledger_store
 
@@ -207,7 +214,18 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.log.info("Sending %d SMS (%d recipient(s) in total)", len(pending), len(addresses))
         progress = _Progress(len(pending), self.log)
         failures: list[tuple[str, OrangeSMSError]] = []
+        consecutive = 0  # failures in a row that are not about one recipient: an outage?
+        not_attempted = 0
         for index, address in enumerate(pending):
+            if self.max_consecutive_failures and consecutive >= self.max_consecutive_failures:
+                not_attempted = len(pending) - index
+                self.log.error(
+                    "Stopping the batch: %d sends in a row failed for reasons that are not about one "
+                    "recipient (Orange unreachable or failing?); %d SMS not attempted",
+                    consecutive,
+                    not_attempted,
+                )
+                break
             try:
                 resource_id = self.hook.send_sms(
                     address, message, sender_address=self.sender_address, sender_name=self.sender_name
@@ -223,14 +241,26 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 ledger.record(address, None, UNCERTAIN)
                 failures.append((address, exc))
                 results[address] = {"recipient": address, "resource_id": None, "status": UNCERTAIN}
+                consecutive += 1
             except OrangeSMSError as exc:
                 self.log.error("SMS to %s failed: %s", address, exc)
                 failures.append((address, exc))
                 results[address] = {"recipient": address, "resource_id": None, "status": FAILED}
+                is_about_recipient = isinstance(exc, (OrangeSMSBadRequestError, OrangeSMSNotFoundError))
+                consecutive = 0 if is_about_recipient else consecutive + 1
             else:
                 ledger.record(address, resource_id, SENT)
                 results[address] = {"recipient": address, "resource_id": resource_id, "status": SENT}
+                consecutive = 0
             progress.step()
+
+        if not_attempted:
+            lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
+            raise AirflowException(
+                f"Batch stopped after {consecutive} failures in a row: {not_attempted} of "
+                f"{len(addresses)} SMS not attempted, {len(failures)} failed. A retry sends to the "
+                f"recipients not reached yet (not to the uncertain ones):\n{lines}"
+            )
 
         if failures:
             lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
