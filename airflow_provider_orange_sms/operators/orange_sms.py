@@ -85,6 +85,8 @@ class _OrangeSMSBaseOperator(BaseOperator):
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
+    ui_color = "#ff7900"  # Orange's brand colour in the Airflow graph view
+
     def __init__(self, *, orange_sms_conn_id: str = OrangeSMSHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.orange_sms_conn_id = orange_sms_conn_id
@@ -145,7 +147,6 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("recipients", "message", "sender_address", "sender_name")
-    ui_color = "#ff7900"
 
     def __init__(
         self,
@@ -287,7 +288,6 @@ class GetSMSBalanceOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("country",)
-    ui_color = "#ff7900"
 
     def __init__(
         self,
@@ -327,7 +327,6 @@ class GetSMSStatisticsOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("country", "app_id")
-    ui_color = "#ff7900"
 
     def __init__(
         self,
@@ -359,7 +358,6 @@ class GetPurchaseOrdersOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("country",)
-    ui_color = "#ff7900"
 
     def __init__(
         self,
@@ -393,7 +391,6 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("notify_url", "sender_address")
-    ui_color = "#ff7900"
 
     def __init__(
         self,
@@ -429,7 +426,6 @@ class GetDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("subscription_id",)
-    ui_color = "#ff7900"
 
     def __init__(
         self,
@@ -460,7 +456,6 @@ class DeleteDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
     """
 
     template_fields: Sequence[str] = ("subscription_id", "sender_address")
-    ui_color = "#ff7900"
 
     def __init__(
         self,
