@@ -96,6 +96,17 @@ def client(make_client: Callable[..., OrangeSMSClient]) -> OrangeSMSClient:
     return make_client()
 
 
+def jitter_tolerant() -> SandboxConfig:
+    """
+    A sandbox whose rate-limit window is 0.9 s instead of 1 s, for tests over real HTTP.
+
+    Arrival times at the sandbox carry the scheduling jitter of loaded processes (a client waking
+    late, the server's thread reading late): 0.9 s tolerates 100 ms of it. The throttle's spacing
+    itself is checked exactly on its own slots (test_token_cache_and_throttle.py).
+    """
+    return SandboxConfig(dr_delay=None, rate_window=0.9)
+
+
 def connection_json(sandbox: SandboxServer, **extra: Any) -> str:
     """An ``AIRFLOW_CONN_…`` JSON value pointing at ``sandbox``."""
     extras = {"sender_address": "2250000", "retry_backoff": 0.01, "max_attempts": 4}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import socket
@@ -19,7 +20,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSServerError,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.conftest import FAST_RETRY
+from tests.conftest import FAST_RETRY, jitter_tolerant
 
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 
@@ -311,14 +312,20 @@ def _fetch_token_in_process(url, client_id, secret, cache_dir, barrier):
 # -- throttle ------------------------------------------------------------------------------------
 
 
-def test_sends_stay_under_the_limit_in_every_window(client, sandbox):
+@pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
+def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, monkeypatch):
+    slots = []
+    reserve = client.throttle.reserve
+    monkeypatch.setattr(client.throttle, "reserve", lambda: slots.append(reserve()) or slots[-1])
     for i in range(11):
         client.send_sms(f"+22507000000{i:02d}", "hi")
-    received = [r["time"] for r in api_requests(sandbox, SEND_PATH)]
+    assert len(slots) == 11
+    assert all(b - a >= client.throttle.interval - 1e-6 for a, b in itertools.pairwise(slots))
     assert sandbox.state.rate_limited == 0
-    assert all(received[i + 5] - received[i] >= 0.99 for i in range(len(received) - 5))
+    assert len(sandbox.state.messages) == 11
 
 
+@pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
 def test_two_processes_share_the_limit(sandbox, cache_dir):
     import multiprocessing
 
@@ -346,6 +353,7 @@ def _send_in_process(url, client_id, secret, cache_dir, barrier, n):
 
 
 def test_sandbox_answers_429_when_the_limit_is_lifted(make_client, sandbox):
+    sandbox.state.clock = lambda: 1000.0  # every send in the same instant: the window is exact
     client = make_client(rate_limit_per_second=None, retry=RetryPolicy(max_attempts=1))
     with pytest.raises(OrangeSMSRateLimitError) as err:
         for i in range(10):
@@ -449,17 +457,17 @@ def test_reset_after_orange_accepted_a_send_never_duplicates(client, sandbox):
 
 
 def test_read_timeout_on_a_read_is_retried(make_client, sandbox):
-    client = make_client(read_timeout=0.3)
+    client = make_client(read_timeout=1.0)  # generous: the retried request must answer within it
     client.get_token()
-    sandbox.state.add_fault(kind="delay", delay=1.0, path="/sms/admin")
+    sandbox.state.add_fault(kind="delay", delay=3.0, path="/sms/admin")
     assert client.get_available_units() > 0
     assert len(api_requests(sandbox, "/sms/admin")) == 2
 
 
 def test_read_timeout_on_a_send_is_uncertain(make_client, sandbox):
-    client = make_client(read_timeout=0.3)
+    client = make_client(read_timeout=1.0)
     client.get_token()
-    sandbox.state.add_fault(kind="delay", delay=1.0, path=SEND_PATH)
+    sandbox.state.add_fault(kind="delay", delay=3.0, path=SEND_PATH)
     with pytest.raises(OrangeSMSSendUncertainError, match="ReadTimeout"):
         client.send_sms("+2250700000001", "hi")
     assert len(api_requests(sandbox, SEND_PATH)) == 1

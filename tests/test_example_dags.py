@@ -6,8 +6,6 @@ import ast
 import threading
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import EXAMPLE_DAGS, load_dag
 
 DAG_IDS = {
@@ -74,7 +72,9 @@ def test_campaign_waits_for_credit_in_the_trigger(airflow_db, orange_conn, sandb
     def top_up_after_the_trigger_polled() -> None:
         # Balance reads: check_balance, the sensor's own check, then the trigger's first poll.
         while not stop.is_set():
-            if sum(r["path"].endswith("/contracts") for r in sandbox.state.requests) >= 3:
+            with sandbox.state.lock:
+                reads = sum(r["path"].endswith("/contracts") for r in sandbox.state.requests)
+            if reads >= 3:
                 sandbox.state.balances["CIV"] = 20
                 return
             stop.wait(0.05)
@@ -107,7 +107,6 @@ def test_account_report_runs_end_to_end(airflow_db, orange_conn, sandbox):
     assert sandbox.state.messages == []  # a report never sends
 
 
-@pytest.mark.filterwarnings("ignore")
 def test_failure_alert_sends_the_sms(airflow_db, orange_conn, sandbox):
     dag = load_dag(EXAMPLE_DAGS / "example_orange_sms_failure_alert.py", "example_orange_sms_failure_alert")
     run = dag.test()

@@ -14,7 +14,7 @@ from airflow_provider_orange_sms import get_provider_info
 from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
 from airflow_provider_orange_sms.token_cache import FileTokenCache
-from tests.conftest import connection_json
+from tests.conftest import connection_json, jitter_tolerant
 
 
 def use_connection(monkeypatch, value, conn_id="orange_sms_default"):
@@ -280,6 +280,7 @@ def test_airflow_providers_list_shows_the_provider():
     assert "airflow-provider-orange-sms" in packages
 
 
+@pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
 def test_hooks_in_parallel_processes_share_one_token_and_the_limit(orange_conn, sandbox, cache_dir):
     import multiprocessing
 

@@ -176,17 +176,29 @@ def test_partial_failure_sends_the_rest_then_fails_naming_each_failure(fast_conn
 
 
 def test_failures_that_may_pass_later_leave_the_task_retryable(fast_conn, sandbox):
-    """A 403 policy error (e.g. no units left) or a 503 can pass on a later try: Airflow may retry."""
-    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=10)
-    op = SendSMSOperator(task_id="send", recipients=[NUMBERS[0], REJECTED], message="Hi")
+    """A 503 (after its retries) may pass on a later try: with a 400 beside it, Airflow may retry."""
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=4)
     sandbox.state.rejected_recipients[REJECTED] = "test"
+    op = SendSMSOperator(task_id="send", recipients=[NUMBERS[0], REJECTED], message="Hi")
 
     with pytest.raises(AirflowException) as excinfo:
         op.execute(context={})
 
     assert not isinstance(excinfo.value, AirflowFailException)
-    assert "2 of 2 SMS failed" in str(excinfo.value)
-    assert "503" in str(excinfo.value)
+    text = str(excinfo.value)
+    assert "2 of 2 SMS failed" in text
+    assert f"{ADDRESSES[0]}: Orange SMS API 503" in text  # its 4 attempts (max_attempts) all got 503
+    assert f"{REJECTED}: Orange SMS API 400 SVC0004" in text
+    assert len(send_requests(sandbox)) == 5
+
+
+def test_no_units_left_leaves_the_task_retryable(fast_conn, sandbox):
+    """403 policy error: credit can be topped up before the next try, so it is not a final failure."""
+    sandbox.state.balances["CIV"] = 0
+    op = SendSMSOperator(task_id="send", recipients=NUMBERS[:1], message="Hi")
+    with pytest.raises(AirflowException, match="403 POL0001") as excinfo:
+        op.execute(context={})
+    assert not isinstance(excinfo.value, AirflowFailException)
 
 
 def test_an_outage_stops_the_batch_and_a_retry_resumes_it(fast_conn, sandbox):
@@ -211,6 +223,15 @@ def test_an_outage_stops_the_batch_and_a_retry_resumes_it(fast_conn, sandbox):
     results = run(2)
     assert [r["status"] for r in results] == ["sent"] * 12
     assert sorted(m.address for m in sandbox.state.messages) == [f"tel:{n}" for n in numbers]
+
+
+def test_zero_max_consecutive_failures_tries_every_recipient(fast_conn, sandbox):
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=10_000)
+    numbers = [f"+22507000001{n:02d}" for n in range(7)]
+    op = SendSMSOperator(task_id="send", recipients=numbers, message="Hi", max_consecutive_failures=0)
+    with pytest.raises(AirflowException, match="7 of 7 SMS failed"):
+        op.execute(context={})
+    assert len(send_requests(sandbox)) == 7 * 4
 
 
 def test_refused_recipients_in_a_row_do_not_stop_the_batch(fast_conn, sandbox):
@@ -469,9 +490,10 @@ def test_statistics_operator_returns_usage(fast_conn, sandbox):
 
 
 def test_purchase_orders_operator(fast_conn, sandbox):
-    orders = GetPurchaseOrdersOperator(task_id="orders", country="CMR").execute(context={})
+    op = GetPurchaseOrdersOperator(task_id="orders", country="{{ params.country }}")
+    op.render_template_fields({"params": {"country": "CMR"}})
+    orders = op.execute(context={})
     assert [o["orderExecutioninformation"]["country"] for o in orders["purchaseOrders"]] == ["CMR"]
-    assert GetPurchaseOrdersOperator.template_fields == ("country",)
 
 
 def test_subscription_operators_create_get_delete(fast_conn, sandbox):

@@ -154,13 +154,23 @@ def test_token_endpoint_wants_a_form_body(sandbox):
 
 
 def test_rate_limit_is_enforced_per_second(sandbox):
+    clock = [1000.0]
+    sandbox.state.clock = lambda: clock[0]  # the window is measured on a clock the test moves
     token = token_for(sandbox)
-    statuses = [
-        send(sandbox, token, message(address=f"tel:+22507000000{i:02d}")).status_code for i in range(7)
-    ]
-    assert statuses[:5] == [201] * 5
-    assert 429 in statuses[5:]
-    assert sandbox.state.rate_limited >= 1
+
+    def send_one(i):
+        return send(sandbox, token, message(address=f"tel:+22507000000{i:02d}"))
+
+    statuses = [send_one(i).status_code for i in range(7)]
+    assert statuses == [201] * 5 + [429] * 2
+    refused = send_one(7)
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["code"] == 53
+    clock[0] += 0.999
+    assert send_one(8).status_code == 429  # still inside the same second
+    clock[0] += 0.002
+    assert send_one(9).status_code == 201  # the first five left the window
+    assert sandbox.state.rate_limited == 4
 
 
 def test_unknown_resource(sandbox):

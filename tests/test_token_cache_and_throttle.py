@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from airflow_provider_orange_sms import throttle as throttle_module
 from airflow_provider_orange_sms.throttle import SAFETY_MARGIN, SendThrottle
 from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, MemoryTokenCache, cache_key
 
@@ -62,16 +63,32 @@ def test_corrupt_cache_file_counts_as_missing(tmp_path):
     assert cache.get("k") is None
 
 
-def test_throttle_reserves_evenly_spaced_slots(tmp_path):
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Freeze the throttle's wall clock so slot arithmetic does not depend on machine load."""
+    clock = [1_000_000.0]
+    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    return clock
+
+
+def test_throttle_reserves_evenly_spaced_slots(tmp_path, frozen_clock):
     throttle = SendThrottle(5, tmp_path, "account")
     slots = [throttle.reserve() for _ in range(12)]
+    assert slots[0] == frozen_clock[0]
     gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
     # Never more than 5 slots in any one-second window.
     assert all(slots[i + 5] - slots[i] >= 1.0 for i in range(len(slots) - 5))
 
 
-def test_throttle_state_is_shared_through_the_directory(tmp_path):
+def test_throttle_slot_after_a_pause_is_now(tmp_path, frozen_clock):
+    throttle = SendThrottle(5, tmp_path, "account")
+    throttle.reserve()
+    frozen_clock[0] += 60
+    assert throttle.reserve() == frozen_clock[0]  # no credit saved up: no burst after a pause
+
+
+def test_throttle_state_is_shared_through_the_directory(tmp_path, frozen_clock):
     first = SendThrottle(5, tmp_path, "account")
     second = SendThrottle(5, tmp_path, "account")
     other_account = SendThrottle(5, tmp_path, "another account")
@@ -79,7 +96,30 @@ def test_throttle_state_is_shared_through_the_directory(tmp_path):
     b = second.reserve()
     c = other_account.reserve()
     assert b - a == pytest.approx(SAFETY_MARGIN / 5)
-    assert c < b  # different accounts do not queue behind each other
+    assert c == a  # different accounts do not queue behind each other
+
+
+def _reserve_slots(state_dir, count, barrier, queue):
+    throttle = SendThrottle(5, state_dir, "account")
+    barrier.wait()
+    queue.put([throttle.reserve() for _ in range(count)])
+
+
+def test_processes_reserving_at_once_get_distinct_evenly_spaced_slots(tmp_path):
+    """Two processes racing for slots: together their slots never come closer than the interval."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, queue = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_reserve_slots, args=(str(tmp_path), 20, barrier, queue)) for _ in range(2)]
+    for proc in procs:
+        proc.start()
+    slots = sorted(queue.get(timeout=60) + queue.get(timeout=60))
+    for proc in procs:
+        proc.join(60)
+    assert len(set(slots)) == 40
+    interval = SAFETY_MARGIN / 5
+    assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(slots))
 
 
 def test_throttle_recovers_from_a_clock_jump(tmp_path):
@@ -99,7 +139,7 @@ def test_throttle_rejects_bad_rate(tmp_path):
         SendThrottle(0, tmp_path, "a")
 
 
-def test_unusable_state_directory_keeps_the_limit_in_the_process(tmp_path, caplog):
+def test_unusable_state_directory_keeps_the_limit_in_the_process(tmp_path, caplog, frozen_clock):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     throttle = SendThrottle(5, blocker / "throttle", "account-ro")
@@ -111,8 +151,7 @@ def test_unusable_state_directory_keeps_the_limit_in_the_process(tmp_path, caplo
 
 
 def _reserve_in_child(throttle, queue):
-    throttle.reserve()
-    queue.put((throttle._fd_pid, os.getpid()))
+    queue.put((throttle.reserve(), throttle._fd_pid, os.getpid()))
 
 
 def test_forked_child_reopens_the_state_file(tmp_path):
@@ -120,13 +159,17 @@ def test_forked_child_reopens_the_state_file(tmp_path):
     import multiprocessing
 
     throttle = SendThrottle(5, tmp_path, "account")
-    first = throttle.reserve()
+    # Book 50 slots (10 s) ahead, so the child's slot follows them however slowly it starts.
+    booked = [throttle.reserve() for _ in range(50)]
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_reserve_in_child, args=(throttle, queue))
     child.start()
-    child_fd_pid, child_pid = queue.get(timeout=30)
+    child_slot, child_fd_pid, child_pid = queue.get(timeout=30)
     child.join(timeout=30)
     assert child_fd_pid == child_pid != os.getpid()
-    # The child's reservation went into the shared file: the parent's next slot comes after it.
-    assert throttle.reserve() - first == pytest.approx(2 * SAFETY_MARGIN / 5)
+    interval = SAFETY_MARGIN / 5
+    # The child's reservation went into the shared file: it follows the parent's, and the parent's
+    # next slot follows the child's.
+    assert child_slot == pytest.approx(booked[-1] + interval)
+    assert throttle.reserve() == pytest.approx(child_slot + interval)

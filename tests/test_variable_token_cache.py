@@ -7,9 +7,29 @@ import pytest
 from tests.conftest import TEST_DAGS, connection_json, load_dag
 
 
+def _token_variable_keys() -> list[str]:
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [v.key for v in session.query(Variable).filter(Variable.key.like("orange_sms_token_%"))]
+
+
+@pytest.fixture
+def no_token_variables(airflow_db):
+    """Each test starts and ends without token Variables, even when an assertion failed."""
+    from airflow.models import Variable
+
+    for key in _token_variable_keys():
+        Variable.delete(key)
+    yield
+    for key in _token_variable_keys():
+        Variable.delete(key)
+
+
 @pytest.mark.parametrize(("token_cache", "expected_token_requests"), [("variable", 1), ("none", 2)])
 def test_tasks_share_the_token_through_a_variable(
-    airflow_db, sandbox, cache_dir, monkeypatch, token_cache, expected_token_requests
+    no_token_variables, sandbox, cache_dir, monkeypatch, token_cache, expected_token_requests
 ):
     monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, token_cache=token_cache))
     dag = load_dag(TEST_DAGS / "variable_token_cache.py", "test_token_store")
@@ -19,14 +39,13 @@ def test_tasks_share_the_token_through_a_variable(
     assert sandbox.state.token_requests == expected_token_requests
     assert not list(cache_dir.glob("token-*.json"))  # nothing went to the file store
 
+    keys = _token_variable_keys()
     if token_cache == "variable":
         from airflow.models import Variable
-        from airflow.utils.session import create_session
 
-        with create_session() as session:
-            keys = [v.key for v in session.query(Variable).filter(Variable.key.like("orange_sms_token_%"))]
         assert len(keys) == 1
         stored = Variable.get(keys[0], deserialize_json=True)
         assert stored["access_token"] in sandbox.state.tokens
         assert sandbox.client_secret not in str(stored)
-        Variable.delete(keys[0])
+    else:
+        assert keys == []

@@ -8,9 +8,12 @@ import time
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.addresses import SENDER_ADDRESSES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_CLIENT_ID = "sandbox-client-id"
 DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
@@ -84,7 +87,10 @@ class SandboxConfig:
 
     :param clients: Accepted ``client_id -> client_secret`` pairs.
     :param token_lifetime: Seconds a token lives (``expires_in``).
-    :param rate_limit: Sends per second per account before 429.
+    :param rate_limit: Sends per account allowed in any ``rate_window`` before 429.
+    :param rate_window: Length of that window in seconds: 1.0 as Orange. Tests that check a client
+        stays under the limit over real HTTP on a loaded machine may shorten it a little, to tolerate
+        scheduling jitter between the client's clock and the server's arrival times.
     :param balances: Initial SMS units per country.
     :param sender_names: Whitelisted sender names.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
@@ -96,6 +102,7 @@ class SandboxConfig:
     clients: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
     token_lifetime: int = 3600
     rate_limit: int = 5
+    rate_window: float = 1.0
     balances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     sender_names: tuple[str, ...] = DEFAULT_SENDER_NAMES
     max_message_length: int = 1530
@@ -113,6 +120,8 @@ class SandboxState:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self.lock = threading.RLock()
+        #: Clock of the rate-limit window; tests may freeze it to make the window deterministic.
+        self.clock: Callable[[], float] = time.monotonic
         self.reset()
 
     def reset(self) -> None:
@@ -184,10 +193,10 @@ class SandboxState:
 
     def over_rate_limit(self, client_id: str) -> bool:
         """Record a send attempt; return True when it is over the per-second limit (429)."""
-        now = time.monotonic()
+        now = self.clock()
         with self.lock:
             window = self._send_times.setdefault(client_id, deque())
-            while window and now - window[0] >= 1.0:
+            while window and now - window[0] >= self.config.rate_window:
                 window.popleft()
             if len(window) >= self.config.rate_limit:
                 self.rate_limited += 1
