@@ -173,3 +173,28 @@ def test_forked_child_reopens_the_state_file(tmp_path):
     # next slot follows the child's.
     assert child_slot == pytest.approx(booked[-1] + interval)
     assert throttle.reserve() == pytest.approx(child_slot + interval)
+
+
+def test_a_late_wake_up_moves_the_next_slot(tmp_path, frozen_clock, monkeypatch):
+    """A sender woken 50 ms late must not be followed by one less than an interval later."""
+    interval = SAFETY_MARGIN / 5
+
+    def oversleep(seconds):
+        frozen_clock[0] += seconds + 0.05
+
+    monkeypatch.setattr(throttle_module.time, "sleep", oversleep)
+    throttle = SendThrottle(5, tmp_path, "account")
+    throttle.acquire()  # slot now: no wait
+    throttle.acquire()  # waits one interval, wakes 50 ms late
+    sent_at = frozen_clock[0]
+    assert throttle.reserve() == pytest.approx(sent_at + interval)
+
+
+def test_an_on_time_wake_up_keeps_the_schedule(tmp_path, frozen_clock, monkeypatch):
+    monkeypatch.setattr(
+        throttle_module.time, "sleep", lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds)
+    )
+    throttle = SendThrottle(5, tmp_path, "account")
+    first = throttle.reserve()
+    throttle.acquire()
+    assert throttle.reserve() == pytest.approx(first + 2 * SAFETY_MARGIN / 5)
