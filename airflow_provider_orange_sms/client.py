@@ -278,6 +278,8 @@ class OrangeSMSClient:
         self.session.mount("http://", HTTPAdapter(pool_maxsize=16))
         self.session.mount("https://", HTTPAdapter(pool_maxsize=16))
         self.token_requests = 0
+        #: How the client waits between attempts (replaceable, e.g. to record the waits in tests).
+        self.sleep: Callable[[float], None] = time.sleep
 
     def __repr__(self) -> str:
         return f"OrangeSMSClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -478,6 +480,7 @@ class OrangeSMSClient:
             wait=self._wait,
             retry=retry_if_exception(_is_retryable),
             before_sleep=self._log_retry,
+            sleep=lambda seconds: self.sleep(seconds),
             reraise=True,
         )
         try:

@@ -372,6 +372,28 @@ def test_429_waits_and_retries(client, sandbox):
     assert len(sandbox.state.messages) == 1
 
 
+def test_429_waits_what_retry_after_says(client, sandbox):
+    waits = []
+    client.sleep = waits.append
+    sandbox.state.add_fault(kind="status", status=429, path=SEND_PATH, count=2, retry_after=7)
+    client.send_sms("+2250700000001", "hi")
+    assert waits == [7.0, 7.0]
+    assert len(sandbox.state.messages) == 1
+
+
+def test_5xx_backoff_doubles_up_to_the_cap(make_client, sandbox):
+    client = make_client(retry=RetryPolicy(max_attempts=6, backoff_initial=1.0, backoff_max=4.0))
+    client.get_token()
+    waits = []
+    client.sleep = waits.append
+    sandbox.state.add_fault(kind="status", status=503, path="/sms/admin", count=5)
+    client.get_contracts()
+    assert len(waits) == 5
+    # Exponential from 1 s, capped at 4 s, each with up to 0.5 s of jitter.
+    for wait, base in zip(waits, [1.0, 2.0, 4.0, 4.0, 4.0], strict=True):
+        assert base <= wait <= min(base + 0.5, 4.0)
+
+
 def test_429_gives_up_after_max_attempts(client, sandbox):
     sandbox.state.add_fault(kind="status", status=429, path="/sms/admin", count=10, retry_after=0)
     with pytest.raises(OrangeSMSRateLimitError):

@@ -50,9 +50,12 @@ def test_connection_extras_reach_the_client(sandbox, cache_dir, monkeypatch):
             rate_limit_per_second="2",
             connect_timeout="3",
             read_timeout="7",
+            max_attempts="2",
+            retry_backoff="0.5",
         ),
     )
     client = OrangeSMSHook().client
+    assert (client.retry.max_attempts, client.retry.backoff_initial) == (2, 0.5)
     assert (client.sender_address, client.sender_name, client.country) == ("2210000", "Airflow", "SEN")
     assert client.token_url == f"{sandbox.url}/oauth/v2/token"
     assert client.throttle is not None

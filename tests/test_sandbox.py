@@ -244,3 +244,48 @@ def test_control_api_and_report(sandbox, client):
     assert bad.status_code == 400
     requests.post(sandbox.url + "/_sandbox/reset", timeout=5).raise_for_status()
     assert sandbox.state.messages == []
+
+
+def test_command_line_sandbox_and_report(tmp_path):
+    """The two commands the demo and the README use: run the sandbox, then print what it received."""
+    import socket
+    import subprocess
+    import sys
+
+    from airflow_provider_orange_sms.client import OrangeSMSClient
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    args = ["--port", str(port), "--balances", '{"CIV": 7}', "--client-id", "cli", "--client-secret", "s3"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_orange_sms.sandbox", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert f"listening on {url}" in server.stdout.readline()  # printed once it accepts requests
+        client = OrangeSMSClient(
+            base_url=url,
+            client_id="cli",
+            client_secret="s3",
+            sender_address="2250000",
+            rate_limit_per_second=None,
+        )
+        client.send_sms("+2250700000001", "Bonjour à tous")
+        assert client.get_available_units() == 6
+        report = subprocess.run(
+            [sys.executable, "-m", "airflow_provider_orange_sms.sandbox.report", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert "received 1 SMS" in report
+    assert "tel:+2250700000001" in report
+    assert "'Bonjour à tous'" in report
+    assert "Balances left: CIV=6" in report
