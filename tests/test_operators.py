@@ -523,3 +523,16 @@ def test_operators_take_the_connection_id(sandbox, cache_dir, monkeypatch):
     op = GetSMSBalanceOperator(task_id="balance", orange_sms_conn_id="my_orange", country="CIV")
     assert op.hook.orange_sms_conn_id == "my_orange"
     assert op.execute(context={})["partnerContracts"]["contracts"]
+
+
+def test_one_message_per_recipient_with_mapped_tasks(airflow_db, fast_conn, sandbox):
+    """The README's recipe for personalised texts: each mapped task instance sends its own SMS."""
+    dag = load_dag(TEST_DAGS / "personalised_messages.py", "test_sms_personalised")
+    run = dag.test()
+    assert run.state == "success"
+    received = {m.address: m.message for m in sandbox.state.messages}
+    assert received == {
+        "tel:+2250700000001": "Votre code: 4821",
+        "tel:+2250700000002": "Votre code: 1377",
+        "tel:+2250700000003": "Votre code: 9054",
+    }
