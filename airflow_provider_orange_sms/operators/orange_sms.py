@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 FAILED = "failed"
 
 
+def _result(recipient: str, resource_id: str | None, status: str) -> dict[str, Any]:
+    """One entry of SendSMSOperator's XCom result."""
+    return {"recipient": recipient, "resource_id": resource_id, "status": status}
+
+
 def _refused_for_good(error: OrangeSMSError) -> bool:
     """A 400 service error (invalid number, message too long…): the same request fails again."""
     return isinstance(error, OrangeSMSBadRequestError) and error.status_code == 400
@@ -185,6 +190,19 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         ledger = SentLedger.from_context(
             context if self.retry_guard else {}, self.ledger_store, logger=self.log
         )
+        results = self._handled_by_earlier_tries(ledger, addresses)
+        pending = [address for address in addresses if address not in results]
+        self.log.info("Sending %d SMS (%d recipient(s) in total)", len(pending), len(addresses))
+        failures, not_attempted = self._send_batch(pending, message, ledger, results)
+        if failures or not_attempted:
+            self._fail(failures, not_attempted, len(addresses))
+        ledger.clear()
+        return [results[address] for address in addresses]
+
+    def _handled_by_earlier_tries(
+        self, ledger: SentLedger, addresses: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Results of the recipients an earlier try of this task instance sent to (or may have)."""
         earlier = ledger.load()
         results: dict[str, dict[str, Any]] = {}
         for address in addresses:
@@ -210,23 +228,28 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             )
         elif not ledger.enabled:
             self.log.info("Retry guard off (no task instance in the context, or disabled)")
+        return results
 
-        pending = [address for address in addresses if address not in results]
-        self.log.info("Sending %d SMS (%d recipient(s) in total)", len(pending), len(addresses))
+    def _send_batch(
+        self, pending: list[str], message: str, ledger: SentLedger, results: dict[str, dict[str, Any]]
+    ) -> tuple[list[tuple[str, OrangeSMSError]], int]:
+        """
+        Send to every pending recipient, recording each outcome in ``results`` and the ledger.
+
+        Returns the failures and how many recipients were not attempted (after an outage-like run).
+        """
         progress = _Progress(len(pending), self.log)
         failures: list[tuple[str, OrangeSMSError]] = []
         consecutive = 0  # failures in a row that are not about one recipient: an outage?
-        not_attempted = 0
         for index, address in enumerate(pending):
             if self.max_consecutive_failures and consecutive >= self.max_consecutive_failures:
-                not_attempted = len(pending) - index
                 self.log.error(
                     "Stopping the batch: %d sends in a row failed for reasons that are not about one "
                     "recipient (Orange unreachable or failing?); %d SMS not attempted",
                     consecutive,
-                    not_attempted,
+                    len(pending) - index,
                 )
-                break
+                return failures, len(pending) - index
             try:
                 resource_id = self.hook.send_sms(
                     address, message, sender_address=self.sender_address, sender_name=self.sender_name
@@ -241,41 +264,40 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 self.log.warning("Outcome unknown for the SMS to %s (not retried): %s", address, exc)
                 ledger.record(address, None, UNCERTAIN)
                 failures.append((address, exc))
-                results[address] = {"recipient": address, "resource_id": None, "status": UNCERTAIN}
+                results[address] = _result(address, None, UNCERTAIN)
                 consecutive += 1
             except OrangeSMSError as exc:
                 self.log.error("SMS to %s failed: %s", address, exc)
                 failures.append((address, exc))
-                results[address] = {"recipient": address, "resource_id": None, "status": FAILED}
+                results[address] = _result(address, None, FAILED)
                 is_about_recipient = isinstance(exc, (OrangeSMSBadRequestError, OrangeSMSNotFoundError))
                 consecutive = 0 if is_about_recipient else consecutive + 1
             else:
                 ledger.record(address, resource_id, SENT)
-                results[address] = {"recipient": address, "resource_id": resource_id, "status": SENT}
+                results[address] = _result(address, resource_id, SENT)
                 consecutive = 0
             progress.step()
+        return failures, 0
 
+    @staticmethod
+    def _fail(failures: list[tuple[str, OrangeSMSError]], not_attempted: int, total: int) -> None:
+        """Fail the task, listing each failed recipient; without Airflow retries when they cannot help."""
+        lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
         if not_attempted:
-            lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
             raise AirflowException(
-                f"Batch stopped after {consecutive} failures in a row: {not_attempted} of "
-                f"{len(addresses)} SMS not attempted, {len(failures)} failed. A retry sends to the "
-                f"recipients not reached yet (not to the uncertain ones):\n{lines}"
+                f"Batch stopped after failures in a row: {not_attempted} of {total} SMS not attempted, "
+                f"{len(failures)} failed. A retry sends to the recipients not reached yet (not to the "
+                f"uncertain ones):\n{lines}"
             )
-
-        if failures:
-            lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
-            if all(_refused_for_good(exc) for _, exc in failures):
-                raise AirflowFailException(
-                    f"{len(failures)} of {len(addresses)} SMS failed (the other recipients were sent). "
-                    f"Orange refused these requests as invalid, so the task is not retried:\n{lines}"
-                )
-            raise AirflowException(
-                f"{len(failures)} of {len(addresses)} SMS failed (the other recipients were sent; "
-                f"a retry only sends to the failed ones that are not uncertain):\n{lines}"
+        if all(_refused_for_good(exc) for _, exc in failures):
+            raise AirflowFailException(
+                f"{len(failures)} of {total} SMS failed (the other recipients were sent). "
+                f"Orange refused these requests as invalid, so the task is not retried:\n{lines}"
             )
-        ledger.clear()
-        return [results[address] for address in addresses]
+        raise AirflowException(
+            f"{len(failures)} of {total} SMS failed (the other recipients were sent; "
+            f"a retry only sends to the failed ones that are not uncertain):\n{lines}"
+        )
 
 
 class GetSMSBalanceOperator(_OrangeSMSBaseOperator):
