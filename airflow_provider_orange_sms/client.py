@@ -502,31 +502,38 @@ class OrangeSMSClient:
     ) -> requests.Response:
         """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
         url = self.base_url + path
-        attempts = 0
+        # Whether an earlier attempt may have been carried out by Orange although it failed for us.
+        maybe_applied = False
 
         def attempt() -> requests.Response:
-            nonlocal attempts
-            attempts += 1
+            nonlocal maybe_applied
             for refreshed in (False, True):
                 # Token first: a slot reserved before a slow token fetch would be used late, bunching
                 # this send with the next process's and pushing the account over its limit.
                 token = self.get_token()
                 if is_send and self.throttle is not None:
                     self.throttle.acquire()
-                response = self._http(
-                    method,
-                    url,
-                    idempotent=not is_send,
-                    params=params,
-                    json=json,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                try:
+                    response = self._http(
+                        method,
+                        url,
+                        idempotent=not is_send,
+                        params=params,
+                        json=json,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                except OrangeSMSConnectionError as exc:
+                    cause = exc.__cause__
+                    maybe_applied |= isinstance(cause, requests.RequestException) and not _never_sent(cause)
+                    raise
                 if response.status_code < 400:
                     return response
-                if method == "DELETE" and response.status_code == 404 and attempts > 1:
-                    # An earlier attempt timed out after Orange had already deleted it.
+                if method == "DELETE" and response.status_code == 404 and maybe_applied:
+                    # An earlier attempt's answer was lost after Orange had already deleted it.
                     log.info("%s was already deleted by an earlier attempt", path)
                     return response
+                if response.status_code >= 500 and response.status_code != 503:
+                    maybe_applied = True
                 error = error_from_response(response)
                 if response.status_code == 401 and error.code in _STALE_TOKEN_CODES and not refreshed:
                     log.info("Orange SMS API token refused (%s); fetching a new one", error.code)

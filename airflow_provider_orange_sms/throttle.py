@@ -44,6 +44,8 @@ _MAX_AHEAD_SECONDS = 600.0
 _STATE = struct.Struct("<d")
 # Waking up later than this after a slot's time counts as late (time.sleep overshoots ~0.1 ms).
 _LATE_WAKE_UP = 0.002
+# Fresh slots a late sender books before it sends anyway.
+_MAX_LATE_ROUNDS = 3
 # Next free slot per account, for processes whose state file cannot be used (read-only home).
 _LOCAL_SLOTS: dict[str, float] = {}
 _LOCAL_SLOTS_LOCK = threading.Lock()
@@ -140,32 +142,24 @@ class SendThrottle:
         return max(now, next_free)
 
     def acquire(self) -> float:
-        """Block until this caller may send; return the seconds waited."""
-        slot = self.reserve()
-        wait = slot - time.time()
-        if wait <= 0:
-            return 0.0
-        time.sleep(wait)
-        woke = time.time()
-        if woke - slot > _LATE_WAKE_UP:
-            # Woken late (a loaded machine): the next slot, booked as if we had sent on time, would
-            # come less than an interval after this send. Move it so the spacing holds for real.
-            self._push_next_free(woke + self.interval)
-        return wait
+        """
+        Block until this caller may send; return the seconds waited.
 
-    def _push_next_free(self, earliest: float) -> None:
-        """Make the next free slot no earlier than ``earliest``."""
-        with self._thread_lock:
-            state_fd = self._state_fd()
-            if state_fd is None:
-                with _LOCAL_SLOTS_LOCK:
-                    _LOCAL_SLOTS[self._digest] = max(_LOCAL_SLOTS.get(self._digest, 0.0), earliest)
-                return
-            with self._locked(state_fd) as fd:
-                raw = os.pread(fd, _STATE.size, 0)
-                next_free = _STATE.unpack(raw)[0] if len(raw) == _STATE.size else 0.0
-                if earliest > next_free:
-                    os.pwrite(fd, _STATE.pack(earliest), 0)
+        A caller woken late from its wait (a loaded machine) does not send in its stale slot: the
+        slots after it may already be booked by other senders, and sending late would bunch it with
+        them. It books a fresh slot instead (a few rounds at most).
+        """
+        waited = 0.0
+        for _ in range(_MAX_LATE_ROUNDS):
+            slot = self.reserve()
+            wait = slot - time.time()
+            if wait <= 0:
+                return waited
+            time.sleep(wait)
+            waited += wait
+            if time.time() - slot <= _LATE_WAKE_UP:
+                return waited
+        return waited
 
     def close(self) -> None:
         """Close the state file (a later :meth:`acquire` reopens it)."""

@@ -214,6 +214,16 @@ def test_delete_retried_after_a_lost_answer_is_not_an_error(client, sandbox):
     assert sandbox.state.subscriptions == {}
 
 
+def test_delete_of_an_unknown_id_after_a_503_is_still_not_found(client, sandbox):
+    """A 503 means Orange did nothing: the retry's 404 is the real answer, not 'already deleted'."""
+    client.get_token()
+    sandbox.state.add_fault(kind="status", status=503, path="/subscriptions/", method="DELETE")
+    with pytest.raises(OrangeSMSNotFoundError):
+        client.delete_delivery_receipt_subscription("no-such-subscription")
+    statuses = [r["status"] for r in api_requests(sandbox, "/subscriptions/") if r["method"] == "DELETE"]
+    assert statuses == [503, 404]
+
+
 @pytest.mark.parametrize("url", ["", "not a url", "ftp://x/y", None])
 def test_bad_notify_url(client, sandbox, url):
     with pytest.raises(ValueError, match="notify_url"):

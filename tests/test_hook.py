@@ -86,6 +86,24 @@ def test_host_without_scheme_and_port(monkeypatch, cache_dir):
     assert OrangeSMSHook().client.base_url == "https://localhost:8089"
 
 
+def test_zero_in_an_extra_is_kept_not_replaced_by_the_default(sandbox, cache_dir, monkeypatch):
+    use_connection(monkeypatch, connection_json(sandbox, retry_backoff=0, rate_limit_per_second="0"))
+    client = OrangeSMSHook().client
+    assert client.retry.backoff_initial == 0
+    assert client.throttle is None  # 0 lifts the limit
+
+
+@pytest.mark.parametrize(
+    ("extra", "value"),
+    [("read_timeout", "soon"), ("max_attempts", 0), ("rate_limit_per_second", -5), ("retry_backoff", "nan")],
+)
+def test_bad_number_in_an_extra_is_named(sandbox, cache_dir, monkeypatch, extra, value):
+    use_connection(monkeypatch, connection_json(sandbox, **{extra: value}))
+    with pytest.raises(ValueError, match=f"Invalid connection extra {extra}={value!r}"):
+        OrangeSMSHook().send_sms("+2250700000001", "hi")
+    assert sandbox.state.requests == []
+
+
 def test_authorization_header_extra(sandbox, monkeypatch, cache_dir):
     header = "Basic " + base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
     use_connection(

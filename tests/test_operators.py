@@ -234,6 +234,20 @@ def test_zero_max_consecutive_failures_tries_every_recipient(fast_conn, sandbox)
     assert len(send_requests(sandbox)) == 7 * 4
 
 
+def test_no_units_left_stops_a_long_batch(fast_conn, sandbox):
+    """403 'no units left' hits every send: the batch stops after 5 instead of trying all 20."""
+    sandbox.state.balances["CIV"] = 0
+    numbers = [f"+22507000002{n:02d}" for n in range(20)]
+    with pytest.raises(AirflowException, match="15 of 20 SMS not attempted, 5 failed"):
+        SendSMSOperator(task_id="send", recipients=numbers, message="Hi").execute(context={})
+    assert len(send_requests(sandbox)) == 5  # a 403 is never retried by the client
+
+
+def test_negative_max_consecutive_failures_is_refused():
+    with pytest.raises(ValueError, match="max_consecutive_failures -1"):
+        SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi", max_consecutive_failures=-1)
+
+
 def test_refused_recipients_in_a_row_do_not_stop_the_batch(fast_conn, sandbox):
     rejected = [f"+22507000006{n:02d}" for n in range(6)]
     for number in rejected:

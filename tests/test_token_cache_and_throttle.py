@@ -171,23 +171,29 @@ def test_forked_child_reopens_the_state_file(tmp_path):
     interval = SAFETY_MARGIN / 5
     # The child's reservation went into the shared file: it follows the parent's, and the parent's
     # next slot follows the child's.
-    assert child_slot == pytest.approx(booked[-1] + interval)
-    assert throttle.reserve() == pytest.approx(child_slot + interval)
+    assert child_slot - booked[-1] == pytest.approx(interval)
+    assert throttle.reserve() - child_slot == pytest.approx(interval)
 
 
-def test_a_late_wake_up_moves_the_next_slot(tmp_path, frozen_clock, monkeypatch):
-    """A sender woken 50 ms late must not be followed by one less than an interval later."""
+def test_a_sender_woken_late_books_a_fresh_slot(tmp_path, frozen_clock, monkeypatch):
+    """Woken 50 ms late while another sender holds the next slot: sending now would bunch them."""
     interval = SAFETY_MARGIN / 5
+    start = frozen_clock[0]
+    mine, other = SendThrottle(5, tmp_path, "account"), SendThrottle(5, tmp_path, "account")
+    booked_meanwhile = []
 
-    def oversleep(seconds):
-        frozen_clock[0] += seconds + 0.05
+    def sleep(seconds):
+        if not booked_meanwhile:  # the first wait: another process books a slot, and we wake late
+            booked_meanwhile.append(other.reserve() - start)
+            seconds += 0.05
+        frozen_clock[0] += seconds
 
-    monkeypatch.setattr(throttle_module.time, "sleep", oversleep)
-    throttle = SendThrottle(5, tmp_path, "account")
-    throttle.acquire()  # slot now: no wait
-    throttle.acquire()  # waits one interval, wakes 50 ms late
-    sent_at = frozen_clock[0]
-    assert throttle.reserve() == pytest.approx(sent_at + interval)
+    monkeypatch.setattr(throttle_module.time, "sleep", sleep)
+    assert other.reserve() == start  # another process sends now
+    mine.acquire()  # mine: start + 1 interval, but woken at start + 1 interval + 50 ms
+    assert booked_meanwhile == [pytest.approx(2 * interval)]
+    assert frozen_clock[0] - start == pytest.approx(3 * interval)  # sent in a fresh slot
+    assert mine.reserve() - start == pytest.approx(4 * interval)
 
 
 def test_an_on_time_wake_up_keeps_the_schedule(tmp_path, frozen_clock, monkeypatch):
@@ -197,4 +203,4 @@ def test_an_on_time_wake_up_keeps_the_schedule(tmp_path, frozen_clock, monkeypat
     throttle = SendThrottle(5, tmp_path, "account")
     first = throttle.reserve()
     throttle.acquire()
-    assert throttle.reserve() == pytest.approx(first + 2 * SAFETY_MARGIN / 5)
+    assert throttle.reserve() - first == pytest.approx(2 * SAFETY_MARGIN / 5)

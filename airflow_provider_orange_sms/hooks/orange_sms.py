@@ -31,6 +31,28 @@ def _mask_secret(value: str) -> None:
         mask_secret(value)
 
 
+def _extra_number(extra: dict[str, Any], key: str, default: float, *, minimum: float = 0) -> float:
+    """
+    Read a number from the connection extras; empty means ``default`` (an explicit 0 stays 0).
+
+    :param extra: The connection's extras.
+    :param key: Extra name, named in the error.
+    :param default: Value when the extra is absent or empty.
+    :param minimum: Smallest accepted value.
+    :raises ValueError: Naming the extra and its value when it is not a number >= ``minimum``.
+    """
+    value = extra.get(key)
+    if value is None or value == "":
+        return float(default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= minimum:  # also catches NaN
+        raise ValueError(f"Invalid connection extra {key}={value!r}: expected a number >= {minimum:g}")
+    return number
+
+
 class VariableTokenCache:
     """
     Tokens kept in Airflow Variables, for deployments whose workers run on several machines.
@@ -164,11 +186,11 @@ class OrangeSMSHook(BaseHook):
         for secret in (conn.password, authorization_header):
             if secret:
                 _mask_secret(secret)
-        rate = extra.get("rate_limit_per_second")
+        rate = _extra_number(extra, "rate_limit_per_second", DEFAULT_RATE_LIMIT_PER_SECOND)
         retry_defaults = RetryPolicy()
         retry = RetryPolicy(
-            max_attempts=int(extra.get("max_attempts") or retry_defaults.max_attempts),
-            backoff_initial=float(extra.get("retry_backoff") or retry_defaults.backoff_initial),
+            max_attempts=int(_extra_number(extra, "max_attempts", retry_defaults.max_attempts, minimum=1)),
+            backoff_initial=_extra_number(extra, "retry_backoff", retry_defaults.backoff_initial),
         )
         return OrangeSMSClient(
             client_id=conn.login or None,
@@ -179,10 +201,10 @@ class OrangeSMSHook(BaseHook):
             sender_address=extra.get("sender_address") or None,
             sender_name=extra.get("sender_name") or None,
             country=extra.get("country") or None,
-            rate_limit_per_second=DEFAULT_RATE_LIMIT_PER_SECOND if rate in (None, "") else float(rate),
+            rate_limit_per_second=rate,
             token_cache=self._token_cache(str(extra.get("token_cache") or "file").lower()),
-            connect_timeout=float(extra.get("connect_timeout") or 10),
-            read_timeout=float(extra.get("read_timeout") or 30),
+            connect_timeout=_extra_number(extra, "connect_timeout", 10, minimum=0.001),
+            read_timeout=_extra_number(extra, "read_timeout", 30, minimum=0.001),
             retry=retry,
             on_secret=_mask_secret,
         )

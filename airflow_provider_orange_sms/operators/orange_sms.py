@@ -143,7 +143,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param max_consecutive_failures: Stop the batch (and fail the task, so Airflow may retry it later)
         after this many sends in a row failed for reasons that are not about one recipient (5xx,
-        timeouts, connection errors, outcome unknown), instead of working through a long batch
+        timeouts, connection errors, outcome unknown, 403 policy errors such as no units left),
+        instead of working through a long batch
         against an outage; ``0`` never stops. Each of those sends has used its own retries first.
     :param retry_guard: Set to ``False`` to turn the sent ledger off (every try sends to everyone).
     :param ledger_store: Storage of the sent ledger; Airflow Variables when ``None`` (tests
@@ -167,6 +168,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
+        if max_consecutive_failures < 0:
+            raise ValueError(f"Invalid max_consecutive_failures {max_consecutive_failures!r}: must be >= 0")
         self.recipients = recipients
         self.message = message
         self.sender_address = sender_address
@@ -270,8 +273,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 self.log.error("SMS to %s failed: %s", address, exc)
                 failures.append((address, exc))
                 results[address] = _result(address, None, FAILED)
-                is_about_recipient = isinstance(exc, (OrangeSMSBadRequestError, OrangeSMSNotFoundError))
-                consecutive = 0 if is_about_recipient else consecutive + 1
+                # A 400 or 404 is about this recipient; a 403 policy error (no units left, sender name
+                # refused) or a server error hits every send of the account.
+                about_this_recipient = _refused_for_good(exc) or isinstance(exc, OrangeSMSNotFoundError)
+                consecutive = 0 if about_this_recipient else consecutive + 1
             else:
                 ledger.record(address, resource_id, SENT)
                 results[address] = _result(address, resource_id, SENT)

@@ -92,6 +92,10 @@ def service_error(message_id: str, text: str, variables: list[str]) -> Reply:
     Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``.
 
     Service errors (``SVC…``) are 400, policy errors (``POL…``) 403, as Orange documents.
+
+    :param message_id: ``SVC0004``, ``POL0001``…
+    :param text: Orange's text with ``%1``-style placeholders.
+    :param variables: The values of the placeholders.
     """
     is_policy = message_id.startswith("POL")
     kind = "policyException" if is_policy else "serviceException"

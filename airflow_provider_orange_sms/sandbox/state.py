@@ -192,7 +192,11 @@ class SandboxState:
     # -- sending ---------------------------------------------------------------------------------
 
     def over_rate_limit(self, client_id: str) -> bool:
-        """Record a send attempt; return True when it is over the per-second limit (429)."""
+        """
+        Record a send attempt; return True when it is over the limit (the sandbox answers 429).
+
+        :param client_id: The account sending.
+        """
         now = self.clock()
         with self.lock:
             window = self._send_times.setdefault(client_id, deque())
