@@ -44,6 +44,7 @@ from airflow_provider_orange_sms.addresses import (
     normalize_sender,
 )
 from airflow_provider_orange_sms.exceptions import (
+    TRANSIENT_ERRORS,
     OrangeSMSAuthError,
     OrangeSMSBadRequestError,
     OrangeSMSConnectionError,
@@ -187,7 +188,7 @@ def _never_sent(exc: requests.RequestException) -> bool:
 def _is_retryable(exc: BaseException) -> bool:
     if getattr(exc, "retries_exhausted", False):
         return False
-    return isinstance(exc, (OrangeSMSRateLimitError, OrangeSMSServerError, OrangeSMSConnectionError))
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
 def _created_id(response: requests.Response, envelope: str, marker: str) -> str:

@@ -145,7 +145,17 @@ class OrangeSMSSendUncertainError(OrangeSMSError):
     A send failed after the request was written: Orange may or may not have accepted it.
 
     Raised when the connection broke or timed out after the request was written, or Orange answered
-    500, 502 or 504 to a send. It is deliberately not retried, since a retry could deliver the SMS
-    twice, and it is not an :class:`OrangeSMSConnectionError`, so code that retries on those never
-    resends it by accident. Check the delivery receipts or the usage statistics before sending again.
+    a send with a 5xx other than 503 (500, 502, 504…). It is deliberately not retried, since a
+    retry could deliver the SMS twice, and it is not an :class:`OrangeSMSConnectionError`, so code
+    that retries on those never resends it by accident. Check the delivery receipts or the usage
+    statistics before sending again.
     """
+
+
+#: Errors that may go away by themselves (rate limit, Orange failing or unreachable): worth trying
+#: again later. Everything else (bad input, credentials, not found, an uncertain send) is not.
+TRANSIENT_ERRORS: tuple[type[OrangeSMSError], ...] = (
+    OrangeSMSRateLimitError,
+    OrangeSMSServerError,
+    OrangeSMSConnectionError,
+)

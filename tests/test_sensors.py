@@ -17,6 +17,7 @@ except ImportError:  # Airflow < 3.2
     from airflow.exceptions import TaskDeferred
 
 from airflow_provider_orange_sms._compat import AirflowException
+from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 from tests.conftest import connection_json
@@ -57,6 +58,21 @@ def test_poke_waits_while_credit_is_low_then_succeeds(orange_conn, sandbox):
     assert len(contracts_calls(sandbox)) == 2
 
 
+def test_poke_rides_out_an_outage_but_not_bad_credentials(orange_conn, sandbox, monkeypatch):
+    """Orange failing (after the hook's 4 attempts) means 'not yet'; a refused secret fails the task."""
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, country="CIV")
+    sandbox.state.add_fault(kind="status", status=503, path="/contracts", count=4)
+    assert not sensor.poke(context={})
+    assert sensor.poke(context={})
+    assert [r["status"] for r in contracts_calls(sandbox)] == [503] * 4 + [200]
+
+    conn = json.loads(connection_json(sandbox))
+    conn["password"] = "wrong secret"
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", json.dumps(conn))
+    with pytest.raises(OrangeSMSAuthError):
+        BalanceSensor(task_id="wait", minimum_units=1, country="CIV").poke(context={})
+
+
 def test_poke_without_country_sums_every_country(orange_conn, sandbox):
     total = sum(sandbox.state.balances.values())
     assert BalanceSensor(task_id="wait", minimum_units=total).poke(context={})
@@ -77,6 +93,14 @@ def test_bad_minimum_units_fail_clearly(orange_conn, sandbox, bad):
 
 
 # -- deferrable ----------------------------------------------------------------------------------
+
+
+def test_deferrable_sensor_defers_when_the_first_check_meets_an_outage(orange_conn, sandbox):
+    sandbox.state.add_fault(kind="status", status=503, path="/contracts", count=4)
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, country="CIV", deferrable=True)
+    with pytest.raises(TaskDeferred) as excinfo:
+        sensor.execute(context={})
+    assert excinfo.value.trigger.minimum_units == 1
 
 
 def test_deferrable_sensor_defers_to_the_balance_trigger(orange_conn, sandbox):
@@ -163,6 +187,14 @@ def test_trigger_fires_at_once_when_credit_is_already_enough(orange_conn, sandbo
     assert event.payload["status"] == "success"
     assert event.payload["available_units"] == sum(sandbox.state.balances.values())
     assert len(contracts_calls(sandbox)) == 1
+
+
+def test_trigger_keeps_polling_through_an_outage(orange_conn, sandbox):
+    sandbox.state.add_fault(kind="status", status=503, path="/contracts", count=4)
+    trigger = BalanceTrigger(minimum_units=5, country="CIV", poke_interval=0.01)
+    event = asyncio.run(first_event(trigger))
+    assert event.payload["status"] == "success"
+    assert [r["status"] for r in contracts_calls(sandbox)] == [503] * 4 + [200]
 
 
 def test_trigger_reports_an_error_event(sandbox, cache_dir, monkeypatch):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_orange_sms._compat import AirflowException, conf
+from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
@@ -44,7 +45,9 @@ class BalanceSensor(BaseSensorOperator):
     """
     Wait until the account has at least ``minimum_units`` SMS units (for one country, or in total).
 
-    Logs the balance at each check and pushes it to XCom when done. With ``deferrable=True`` the
+    Logs the balance at each check and pushes it to XCom when done. A check that fails for a reason
+    that may go away (Orange failing or unreachable, after the hook's own retries) is logged and
+    counts as "not yet"; other errors (credentials, bad country) fail the task. With ``deferrable=True`` the
     balance is checked once; if it is too low the wait is handed to
     :class:`~airflow_provider_orange_sms.triggers.orange_sms.BalanceTrigger` in the triggerer (no
     worker slot held), which checks every ``poke_interval`` seconds until ``timeout``.
@@ -104,7 +107,13 @@ class BalanceSensor(BaseSensorOperator):
 
         :param context: The task context.
         """
-        enough, units, _ = self._check()
+        try:
+            enough, units, _ = self._check()
+        except TRANSIENT_ERRORS as exc:
+            self.log.warning(
+                "Cannot read the Orange SMS balance (%s); checking again in %s s", exc, self.poke_interval
+            )
+            return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=enough, xcom_value=units)
 
     def execute(self, context: Context) -> Any:
@@ -115,7 +124,12 @@ class BalanceSensor(BaseSensorOperator):
         """
         if not self.deferrable:
             return super().execute(context)
-        enough, units, minimum = self._check()
+        minimum = _to_units(self.minimum_units)
+        try:
+            enough, units, _ = self._check()
+        except TRANSIENT_ERRORS as exc:
+            self.log.warning("Cannot read the Orange SMS balance (%s); the trigger will keep trying", exc)
+            enough, units = False, 0
         if enough:
             return units
         self.defer(

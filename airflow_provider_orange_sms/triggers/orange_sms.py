@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 
 if TYPE_CHECKING:
@@ -19,7 +20,9 @@ class BalanceTrigger(BaseTrigger):
 
     Runs in the triggerer; the blocking hook call runs in a thread (``asyncio.to_thread``). The event
     is ``{"status": "success", "available_units": n, "minimum_units": m, "country": c}``, or
-    ``{"status": "error", "message": "…"}`` when the balance cannot be read. Reading the balance has
+    ``{"status": "error", "message": "…"}`` when the balance cannot be read for a reason that will
+    not go away by itself (credentials, bad country). Orange failing or unreachable (after the
+    hook's own retries) is logged and checked again at the next interval. Reading the balance has
     no side effects, so the trigger may safely run twice.
 
     :param minimum_units: Units needed.
@@ -61,6 +64,15 @@ class BalanceTrigger(BaseTrigger):
             while True:
                 try:
                     units = await asyncio.to_thread(hook.get_available_units, self.country)
+                except TRANSIENT_ERRORS as exc:
+                    self.log.warning(
+                        "Cannot read the Orange SMS balance (%s): %s; next check in %.0f s",
+                        scope,
+                        exc,
+                        self.poke_interval,
+                    )
+                    await asyncio.sleep(self.poke_interval)
+                    continue
                 except Exception as exc:
                     yield TriggerEvent(
                         {
