@@ -154,3 +154,17 @@ def load_dag(path: Path, dag_id: str) -> Any:
     bag = DagBag(dag_folder=str(path))
     assert bag.import_errors == {}, bag.import_errors
     return bag.dags[dag_id]
+
+
+def xcom(run: Any, task_id: str) -> Any:
+    """The ``return_value`` XCom of ``task_id`` in the DAG run ``run`` (read from the metadata DB)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
+        return XComModel.deserialize_value(row)

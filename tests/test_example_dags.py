@@ -6,7 +6,7 @@ import ast
 import threading
 from pathlib import Path
 
-from tests.conftest import EXAMPLE_DAGS, load_dag
+from tests.conftest import EXAMPLE_DAGS, load_dag, xcom
 
 DAG_IDS = {
     "example_orange_sms_campaign",
@@ -14,19 +14,6 @@ DAG_IDS = {
     "example_orange_sms_failure_alert",
 }
 CAMPAIGN_ADDRESSES = [f"tel:+22507000000{n:02d}" for n in range(1, 9)]
-
-
-def xcom(run, task_id):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
 
 
 def test_example_dags_load_without_import_errors():

@@ -27,7 +27,7 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     _Progress,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import TEST_DAGS, connection_json, load_dag
+from tests.conftest import TEST_DAGS, connection_json, load_dag, xcom
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]
@@ -550,3 +550,16 @@ def test_one_message_per_recipient_with_mapped_tasks(airflow_db, fast_conn, sand
         "tel:+2250700000002": "Votre code: 1377",
         "tel:+2250700000003": "Votre code: 9054",
     }
+
+
+def test_a_failed_task_leaves_its_results_for_an_all_done_task(airflow_db, fast_conn, sandbox):
+    sandbox.state.rejected_recipients[REJECTED] = "test"
+    dag = load_dag(TEST_DAGS / "partial_failure.py", "test_sms_partial_failure")
+    run = dag.test()
+
+    assert run.get_task_instance("send").state == "failed"
+    [message] = sandbox.state.messages
+    assert xcom(run, "report") == [
+        {"recipient": ADDRESSES[0], "resource_id": message.resource_id, "status": "sent"},
+        {"recipient": REJECTED, "resource_id": None, "status": "failed"},
+    ]

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 FAILED = "failed"
+#: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
+PARTIAL_RESULTS_KEY = "sms_results"
 
 
 def _result(recipient: str, resource_id: str | None, status: str) -> dict[str, Any]:
@@ -111,6 +113,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     sent once. Returns (to XCom) a list of ``{"recipient": "tel:+…", "resource_id": "…",
     "status": "sent"}`` in input order; ``status`` is ``"uncertain"`` (and ``resource_id`` ``None``)
     for a recipient whose send in an earlier try had an unknown outcome.
+
+    When the task fails, the results of the recipients it handled (``"status"`` ``"sent"``,
+    ``"failed"`` or ``"uncertain"``) are pushed to XCom under the key ``sms_results``, so a downstream
+    task with ``trigger_rule="all_done"`` can report them.
 
     When Orange refuses some recipients (e.g. 400 for an invalid number), the others are still sent,
     then the task fails with each failed recipient and Orange's error; when every failure is such a
@@ -198,6 +204,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.log.info("Sending %d SMS (%d recipient(s) in total)", len(pending), len(addresses))
         failures, not_attempted = self._send_batch(pending, message, ledger, results)
         if failures or not_attempted:
+            self._push_partial_results(context, [results[a] for a in addresses if a in results])
             self._fail(failures, not_attempted, len(addresses))
         ledger.clear()
         return [results[address] for address in addresses]
@@ -283,6 +290,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 consecutive = 0
             progress.step()
         return failures, 0
+
+    def _push_partial_results(self, context: Context, partial: list[dict[str, Any]]) -> None:
+        """Leave what this try did in XCom (key ``sms_results``) before the task fails."""
+        ti = context.get("ti") if context else None
+        if ti is None:
+            return
+        try:
+            ti.xcom_push(key=PARTIAL_RESULTS_KEY, value=partial)
+        except Exception as exc:  # the task's real failure must not be hidden by this one
+            self.log.warning("Could not push the partial results to XCom: %s", exc)
 
     @staticmethod
     def _fail(failures: list[tuple[str, OrangeSMSError]], not_attempted: int, total: int) -> None:
