@@ -563,3 +563,29 @@ def test_a_failed_task_leaves_its_results_for_an_all_done_task(airflow_db, fast_
         {"recipient": ADDRESSES[0], "resource_id": message.resource_id, "status": "sent"},
         {"recipient": REJECTED, "resource_id": None, "status": "failed"},
     ]
+
+
+def test_clearing_a_failed_task_sends_only_to_recipients_not_reached(airflow_db, fast_conn, sandbox):
+    """The ledger outlives a final failure in real Variables: a cleared task does not text anyone twice."""
+    import pendulum
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    dag = load_dag(TEST_DAGS / "partial_failure.py", "test_sms_partial_failure")
+    when = pendulum.datetime(2026, 3, 1, 9, tz="UTC")
+    sandbox.state.rejected_recipients[REJECTED] = "test"
+    first = dag.test(logical_date=when, run_after=when)
+    assert first.get_task_instance("send").state == "failed"
+    assert [m.address for m in sandbox.state.messages] == [ADDRESSES[0]]
+    key = _sent_ledger.ledger_key(dag.dag_id, "send", first.run_id, -1)
+    assert Variable.get(f"{key}_0", deserialize_json=True)["entries"][0][0] == ADDRESSES[0]
+
+    sandbox.state.rejected_recipients.clear()
+    second = dag.test(logical_date=when, run_after=when)  # same run: the task instance is cleared
+
+    assert second.run_id == first.run_id
+    assert second.get_task_instance("send").state == "success"
+    assert [m.address for m in sandbox.state.messages] == [ADDRESSES[0], REJECTED]
+    with create_session() as session:
+        left = session.query(Variable).filter(Variable.key.like(f"{key}_%")).count()
+    assert left == 0  # deleted once the task succeeded
