@@ -77,8 +77,8 @@ STATISTICS_PATH = "/sms/admin/v1/statistics"
 PURCHASE_ORDERS_PATH = "/sms/admin/v1/purchaseorders"
 # Gateway codes on a 401 that mean "this token is no longer good": fetch another and retry once.
 _STALE_TOKEN_CODES = {41, 42}
-# Statuses a send may be retried on: Orange itself said it did not take the message (rate limited,
-# service unavailable). A 500 may come after the message was queued, so it leaves the outcome unknown.
+# Statuses with which Orange says it did not take the request (rate limited, service unavailable):
+# a send may be retried on them. Any other 5xx may come after the request was carried out.
 _SEND_RETRY_STATUSES = {429, 503}
 
 
@@ -533,18 +533,16 @@ class OrangeSMSClient:
                     # An earlier attempt's answer was lost after Orange had already deleted it.
                     log.info("%s was already deleted by an earlier attempt", path)
                     return response
-                if response.status_code >= 500 and response.status_code != 503:
-                    maybe_applied = True
+                outcome_unknown = (
+                    response.status_code >= 500 and response.status_code not in _SEND_RETRY_STATUSES
+                )
+                maybe_applied |= outcome_unknown
                 error = error_from_response(response)
                 if response.status_code == 401 and error.code in _STALE_TOKEN_CODES and not refreshed:
                     log.info("Orange SMS API token refused (%s); fetching a new one", error.code)
                     self.invalidate_token(token)
                     continue
-                if (
-                    is_send
-                    and isinstance(error, OrangeSMSServerError)
-                    and response.status_code not in _SEND_RETRY_STATUSES
-                ):
+                if is_send and outcome_unknown:
                     raise OrangeSMSSendUncertainError(
                         error.status_code,
                         error.code,

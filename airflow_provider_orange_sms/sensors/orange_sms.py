@@ -88,8 +88,8 @@ class BalanceSensor(BaseSensorOperator):
     def _scope(self) -> str:
         return self.country or self.hook.client.country or "all countries"
 
-    def _check(self) -> tuple[bool, int, int]:
-        minimum = _to_units(self.minimum_units)
+    def _check(self, minimum: int) -> tuple[bool, int]:
+        """Read the balance once and log it; return whether it covers ``minimum`` and the balance."""
         units = self.hook.get_available_units(self.country or None)
         enough = units >= minimum
         self.log.info(
@@ -99,7 +99,7 @@ class BalanceSensor(BaseSensorOperator):
             minimum,
             "enough" if enough else "waiting",
         )
-        return enough, units, minimum
+        return enough, units
 
     def poke(self, context: Context) -> PokeReturnValue:
         """
@@ -108,7 +108,7 @@ class BalanceSensor(BaseSensorOperator):
         :param context: The task context.
         """
         try:
-            enough, units, _ = self._check()
+            enough, units = self._check(_to_units(self.minimum_units))
         except TRANSIENT_ERRORS as exc:
             self.log.warning(
                 "Cannot read the Orange SMS balance (%s); checking again in %s s", exc, self.poke_interval
@@ -126,7 +126,7 @@ class BalanceSensor(BaseSensorOperator):
             return super().execute(context)
         minimum = _to_units(self.minimum_units)
         try:
-            enough, units, _ = self._check()
+            enough, units = self._check(minimum)
         except TRANSIENT_ERRORS as exc:
             self.log.warning("Cannot read the Orange SMS balance (%s); the trigger will keep trying", exc)
             enough, units = False, 0
