@@ -113,11 +113,12 @@ def normalize_country(country: object) -> str:
     return country.strip().upper()
 
 
-def check_message(message: object) -> str:
+def check_message(message: object, max_length: int | None = None) -> str:
     """
     Return ``message`` unchanged after checking it is a non-empty string.
 
     :param message: The SMS text (any Unicode).
+    :param max_length: Longest text accepted, in characters.
     :raises ValueError: When it is not a string or is empty or blank.
     """
     if not isinstance(message, str):
@@ -178,7 +179,7 @@ def parse_recipients(value: object) -> list[str]:
     return recipients
 
 
-def validate_recipients(value: object, logger: Any = None) -> list[str]:
+def validate_recipients(value: object, logger: Any = None, default_country: str | None = None) -> list[str]:
     """
     Parse, normalise (``tel:+…``) and de-duplicate ``recipients``, keeping the first occurrence's order.
 
@@ -187,6 +188,7 @@ def validate_recipients(value: object, logger: Any = None) -> list[str]:
 
     :param value: The ``recipients`` argument after template rendering (see :func:`parse_recipients`).
     :param logger: Logs one line per duplicate dropped.
+    :param default_country: Country of numbers written without a country code.
     :raises ValueError: Naming every invalid number, or the unusable value.
     """
     unique: dict[str, str] = {}

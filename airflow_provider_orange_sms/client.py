@@ -261,6 +261,7 @@ class OrangeSMSClient:
         self.country = normalize_country(country) if country else None
         self.sender_address = normalize_sender(sender_address) if sender_address else None
         self.sender_name = sender_name or None
+        self.max_message_length: int | None = None
         self.timeout = (float(connect_timeout), float(read_timeout))
         self.retry = retry or RetryPolicy()
         self._token_cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()

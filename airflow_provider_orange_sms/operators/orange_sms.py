@@ -7,7 +7,7 @@ They stay thin: every HTTP detail lives in
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,74 +15,36 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.addresses import check_message, validate_recipients
-from airflow_provider_orange_sms.exceptions import (
-    OrangeSMSAuthError,
-    OrangeSMSBadRequestError,
-    OrangeSMSError,
-    OrangeSMSNotFoundError,
-    OrangeSMSSendUncertainError,
-)
+from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.operators._send_batch import (
+    BatchReport,
+    Progress,
+    refused_for_good,
+    result_entry,
+    send_batch,
+)
 from airflow_provider_orange_sms.operators._sent_ledger import (
+    FAILED,
     SENT,
     UNCERTAIN,
+    LedgerEntry,
     LedgerStore,
+    LedgerUnavailableError,
     SentLedger,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
-FAILED = "failed"
 #: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
 PARTIAL_RESULTS_KEY = "sms_results"
-
-
-def _result(recipient: str, resource_id: str | None, status: str) -> dict[str, Any]:
-    """One entry of SendSMSOperator's XCom result."""
-    return {"recipient": recipient, "resource_id": resource_id, "status": status}
-
-
-def _refused_for_good(error: OrangeSMSError) -> bool:
-    """A 400 service error (invalid number, message too long…): the same request fails again."""
-    return isinstance(error, OrangeSMSBadRequestError) and error.status_code == 400
-
-
-class _Progress:
-    """
-    Logs sent/total, rate and ETA every 10% of the batch (at least every 10 SMS, so small batches
-    log once at the end) or every 30 s, whichever comes first.
-    """
-
-    def __init__(self, total: int, logger: Any, interval: float = 30.0) -> None:
-        self.total = total
-        self.log = logger
-        self.interval = interval
-        self.done = 0
-        self.started = self.last_logged = time.monotonic()
-        self.step_size = max(10, -(-total // 10))  # ceil(total / 10)
-        self.next_count = self.step_size
-
-    def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if self.done >= self.next_count or now - self.last_logged >= self.interval or self.done == self.total:
-            while self.next_count <= self.done:
-                self.next_count += self.step_size
-            self.last_logged = now
-            elapsed = now - self.started
-            rate = self.done / elapsed if elapsed > 0 else 0.0
-            eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            self.log.info(
-                "Progress: %d/%d SMS processed (%.0f%%), %.1f/s, ETA %.0f s",
-                self.done,
-                self.total,
-                100.0 * self.done / self.total,
-                rate,
-                eta,
-            )
+#: How long SendSMSOperator keeps a sent ledger after its last write, by default.
+DEFAULT_LEDGER_RETENTION = timedelta(days=7)
+# Kept importable under its former name.
+_Progress = Progress
 
 
 class _OrangeSMSBaseOperator(BaseOperator):
@@ -109,56 +71,65 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     Send one SMS text to one or many recipients, one request each, at the account's rate limit.
 
     Every recipient and the message are validated first: an invalid one fails the task (without
-    retries) naming the value, and nothing is sent. Numbers that normalise to the same address are
-    sent once. Returns (to XCom) a list of ``{"recipient": "tel:+…", "resource_id": "…",
-    "status": "sent"}`` in input order; ``status`` is ``"uncertain"`` (and ``resource_id`` ``None``)
-    for a recipient whose send in an earlier try had an unknown outcome.
+    retries) naming the value, and nothing is sent. A number without ``+``/``00`` is read as a
+    national number of ``default_country`` (or the connection's ``country``). Numbers that
+    normalise to the same address are sent once. Returns (to XCom) a list of
+    ``{"recipient": "tel:+…", "resource_id": "…", "status": "sent"}`` in input order; ``status`` is
+    ``"uncertain"`` (``resource_id`` ``None``) for a recipient an earlier try may have sent to
+    without Orange's acceptance reaching the task.
 
-    When the task fails, the results of the recipients it handled (``"status"`` ``"sent"``,
-    ``"failed"`` or ``"uncertain"``) are pushed to XCom under the key ``sms_results``, so a downstream
-    task with ``trigger_rule="all_done"`` can report them.
+    **Exactly once (the sent ledger).** Before each request the recipient is recorded as "in
+    flight" in a ledger kept in Airflow Variables (``orange_sms_sent_<hash>_<n>``, keyed on
+    ``dag_id/task_id/run_id/map_index``); after it, its outcome. No request leaves while the record
+    of the previous one is not durable: a write is tried a few times, then the batch stops and the
+    try fails (retryable). Every try reads the ledger first, and a recipient recorded ``sent``, in
+    flight or ``uncertain`` is never sent to again by a later try or a clear of the task: it is
+    reported (``sent`` with its resource id, or ``uncertain``). A ledger that cannot be read fails
+    the try before any send. The ledger outlives the task's success (Airflow may still fail to
+    record it and run the task again) and expires ``ledger_retention`` after its last write.
+    Recipients Orange certainly did not take (a 4xx, a request that never left) are sent again by
+    a retry. The ledger needs a task instance: with an empty context
+    (``op.execute(context={})``) or ``retry_guard=False`` it is off. Variable values hold phone
+    numbers: configure a Fernet key so they are encrypted at rest.
 
-    When Orange refuses some recipients (e.g. 400 for an invalid number), the others are still sent,
-    then the task fails with each failed recipient and Orange's error; when every failure is such a
-    400 the task fails without retries (the same request would be refused again). An authentication
-    error stops the batch at once and fails the task without retries.
+    **When sends fail.** A refusal about one recipient (e.g. 400 ``SVC0004``) does not stop the
+    batch; the task fails at the end naming each failure, without retries when every failure is
+    such a refusal. A refusal of the message or the sender (``SVC0280`` message too long, an
+    invalid sender, 404), of the credentials, or an account-wide policy refusal (403 ``POL…``: no
+    units left, sender name not allowed) stops the batch at once. Failures that look like an
+    outage stop it after ``max_consecutive_failures`` in a row. The failure message counts exactly
+    how many recipients were sent, by this try and by earlier ones, and the results of the
+    recipients handled are pushed to XCom under the key ``sms_results`` for a downstream task
+    with ``trigger_rule="all_done"``.
 
-    **Retry guard (sent ledger).** A retry of the same task instance does not text again the
-    recipients an earlier try already reached. Right after each accepted send, the recipient and
-    its resource id are appended to a ledger kept in Airflow Variables named
-    ``orange_sms_sent_<hash>_<n>``, where ``<hash>`` is derived from
-    ``dag_id/task_id/run_id/map_index`` and ``<n>`` numbers chunks of 100 recipients (each write
-    rewrites at most one chunk of 100, so a large batch costs O(n)). Each try reads the ledger first
-    and skips the recipients in it. A send that raised
-    :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` (the SMS may or
-    may not have gone out) is recorded as ``uncertain``: it counts as a failure in that try, and
-    later tries do not send to that recipient again (they log a warning and report it with
-    ``status`` ``"uncertain"``); check the delivery receipts or statistics. The ledger is deleted
-    when the task succeeds; after a final failure it stays, so clearing the task later also skips
-    those recipients (delete the Variables to send to them again). Recipients refused for good are
-    not recorded and are sent again on a retry. With an empty context (``op.execute(context={})``)
-    there is no task instance to key on and the guard is off; if Variables cannot be read or written
-    (no execution API) a warning is logged and the task goes on without the guard. Variable values
-    hold phone numbers: configure a Fernet key so they are encrypted at rest.
-
-    :param recipients: Phone numbers in international form (``+2250700000001``): a list, a string
-        that looks like a list (as ``{{ ti.xcom_pull(...) }}`` renders one), a comma-separated
-        string or one number. Templated.
+    :param recipients: Phone numbers: a list, a string that looks like a list (as
+        ``{{ ti.xcom_pull(...) }}`` renders one), a comma-separated string or one number. Templated.
     :param message: The SMS text. Templated.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
+    :param default_country: Country (ISO 3166 alpha-3, e.g. ``CIV``) of numbers written without a
+        country code; defaults to the connection's ``country``. Templated.
     :param max_consecutive_failures: Stop the batch (and fail the task, so Airflow may retry it later)
-        after this many sends in a row failed for reasons that are not about one recipient (5xx,
-        timeouts, connection errors, outcome unknown, 403 policy errors such as no units left),
-        instead of working through a long batch
-        against an outage; ``0`` never stops. Each of those sends has used its own retries first.
+        after this many sends in a row failed in ways that look like an outage (5xx, timeouts,
+        connection errors, outcome unknown), instead of working through a long batch against an
+        outage; ``0`` never stops. Each of those sends has used its own retries first.
     :param retry_guard: Set to ``False`` to turn the sent ledger off (every try sends to everyone).
+    :param ledger_retention: How long a ledger is kept after its last write (at least one hour;
+        ``None`` keeps ledgers until deleted by hand). Successful tries delete a few expired ledgers
+        of other task instances each (Airflow 3.3+, which can list Variables from a task). Keep it
+        longer than any retry or clear you may do: a clear after it resends.
     :param ledger_store: Storage of the sent ledger; Airflow Variables when ``None`` (tests
         inject an in-memory store).
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
-    template_fields: Sequence[str] = ("recipients", "message", "sender_address", "sender_name")
+    template_fields: Sequence[str] = (
+        "recipients",
+        "message",
+        "sender_address",
+        "sender_name",
+        "default_country",
+    )
 
     def __init__(
         self,
@@ -167,8 +138,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         message: str,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        default_country: str | None = None,
         max_consecutive_failures: int = 5,
         retry_guard: bool = True,
+        ledger_retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
         ledger_store: LedgerStore | None = None,
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
         **kwargs: Any,
@@ -176,123 +149,109 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
         if max_consecutive_failures < 0:
             raise ValueError(f"Invalid max_consecutive_failures {max_consecutive_failures!r}: must be >= 0")
+        if ledger_retention is not None and ledger_retention < timedelta(hours=1):
+            raise ValueError(f"Invalid ledger_retention {ledger_retention!r}: must be at least one hour")
         self.recipients = recipients
         self.message = message
         self.sender_address = sender_address
         self.sender_name = sender_name
+        self.default_country = default_country
         self.max_consecutive_failures = max_consecutive_failures
         self.retry_guard = retry_guard
+        self.ledger_retention = ledger_retention
         self.ledger_store = ledger_store
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         """
         Send the SMS; return one ``{"recipient", "resource_id", "status"}`` per recipient.
 
-        :param context: The task context (may be empty: the retry guard is then off).
+        :param context: The task context (may be empty: the sent ledger is then off).
         """
-        try:
-            addresses = validate_recipients(self.recipients, self.log)
-            message = check_message(self.message)
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from exc
-
+        addresses, message = self._validated_input()
         ledger = SentLedger.from_context(
             context if self.retry_guard else {}, self.ledger_store, logger=self.log
         )
-        results = self._handled_by_earlier_tries(ledger, addresses)
+        try:
+            earlier = ledger.load()
+        except LedgerUnavailableError as exc:
+            raise AirflowException(
+                f"Not sending any SMS: {exc}. Without the sent ledger, recipients an earlier try reached "
+                "could be texted twice, so this try fails before any send (Airflow may retry it)."
+            ) from exc
+        results = self._handled_by_earlier_tries(ledger, earlier, addresses)
         pending = [address for address in addresses if address not in results]
         self.log.info("Sending %d SMS (%d recipient(s) in total)", len(pending), len(addresses))
-        failures, not_attempted = self._send_batch(pending, message, ledger, results)
-        if failures or not_attempted:
-            self._push_partial_results(context, [results[a] for a in addresses if a in results])
-            self._fail(failures, not_attempted, len(addresses))
-        ledger.clear()
-        return [results[address] for address in addresses]
+        report = send_batch(
+            self._sender(message),
+            pending,
+            ledger,
+            results,
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
+        )
+        handled = [results[address] for address in addresses if address in results]
+        if report.failures or report.stop:
+            self._push_partial_results(context, handled)
+            self._fail(report, handled, len(addresses))
+        if ledger.enabled and self.ledger_retention is not None:
+            ledger.expire(self.ledger_retention)
+        return handled
+
+    def _validated_input(self) -> tuple[list[str], str]:
+        """The normalised recipients and the message, or a task failure (no retries) naming the bad value."""
+        client = self.hook.client
+        try:
+            addresses = validate_recipients(
+                self.recipients, self.log, default_country=self.default_country or client.country
+            )
+            message = check_message(self.message, client.max_message_length)
+        except ValueError as exc:
+            raise AirflowFailException(f"{exc} (nothing was sent)") from exc
+        return addresses, message
+
+    def _sender(self, message: str) -> Callable[[str], str]:
+        def send(address: str) -> str:
+            return self.hook.send_sms(
+                address, message, sender_address=self.sender_address, sender_name=self.sender_name
+            )
+
+        return send
 
     def _handled_by_earlier_tries(
-        self, ledger: SentLedger, addresses: list[str]
+        self, ledger: SentLedger, earlier: dict[str, LedgerEntry], addresses: list[str]
     ) -> dict[str, dict[str, Any]]:
         """Results of the recipients an earlier try of this task instance sent to (or may have)."""
-        earlier = ledger.load()
+        if not ledger.enabled:
+            self.log.warning(
+                "Sent ledger off (%s): a retry of this task may text its recipients again",
+                "retry_guard=False" if not self.retry_guard else "no task instance in the context",
+            )
+            return {}
         results: dict[str, dict[str, Any]] = {}
         for address in addresses:
             entry = earlier.get(address)
-            if entry is None:
+            if entry is None or not entry.may_have_been_sent:
                 continue
-            results[address] = {
-                "recipient": address,
-                "resource_id": entry.resource_id,
-                "status": entry.status,
-            }
-            if entry.status == UNCERTAIN:
-                self.log.warning(
-                    "Not sending to %s again: an earlier try's send to it had an unknown outcome "
-                    "(check delivery receipts or statistics)",
-                    address,
-                )
+            if entry.status == SENT:
+                results[address] = result_entry(address, entry.resource_id, SENT)
+                continue
+            results[address] = result_entry(address, None, UNCERTAIN)
+            self.log.warning(
+                "Not sending to %s again: an earlier try's send to it has no recorded outcome (%s); "
+                "check its delivery receipt or Orange's statistics",
+                address,
+                entry.status,
+            )
         if results:
             self.log.info(
-                "Retry guard: %d of %d recipient(s) were handled by an earlier try and are skipped",
+                "Sent ledger: %d of %d recipient(s) were handled by an earlier try and are skipped",
                 len(results),
                 len(addresses),
             )
-        elif not ledger.enabled:
-            self.log.info("Retry guard off (no task instance in the context, or disabled)")
         return results
 
-    def _send_batch(
-        self, pending: list[str], message: str, ledger: SentLedger, results: dict[str, dict[str, Any]]
-    ) -> tuple[list[tuple[str, OrangeSMSError]], int]:
-        """
-        Send to every pending recipient, recording each outcome in ``results`` and the ledger.
-
-        Returns the failures and how many recipients were not attempted (after an outage-like run).
-        """
-        progress = _Progress(len(pending), self.log)
-        failures: list[tuple[str, OrangeSMSError]] = []
-        consecutive = 0  # failures in a row that are not about one recipient: an outage?
-        for index, address in enumerate(pending):
-            if self.max_consecutive_failures and consecutive >= self.max_consecutive_failures:
-                self.log.error(
-                    "Stopping the batch: %d sends in a row failed for reasons that are not about one "
-                    "recipient (Orange unreachable or failing?); %d SMS not attempted",
-                    consecutive,
-                    len(pending) - index,
-                )
-                return failures, len(pending) - index
-            try:
-                resource_id = self.hook.send_sms(
-                    address, message, sender_address=self.sender_address, sender_name=self.sender_name
-                )
-            except OrangeSMSAuthError as exc:
-                # Wrong credentials or an API not subscribed: a retry would fail the same way.
-                raise AirflowFailException(
-                    f"Orange SMS authentication failed after {index} of {len(pending)} SMS; the batch "
-                    f"was stopped (every further send would fail too): {exc}"
-                ) from exc
-            except OrangeSMSSendUncertainError as exc:
-                self.log.warning("Outcome unknown for the SMS to %s (not retried): %s", address, exc)
-                ledger.record(address, None, UNCERTAIN)
-                failures.append((address, exc))
-                results[address] = _result(address, None, UNCERTAIN)
-                consecutive += 1
-            except OrangeSMSError as exc:
-                self.log.error("SMS to %s failed: %s", address, exc)
-                failures.append((address, exc))
-                results[address] = _result(address, None, FAILED)
-                # A 400 or 404 is about this recipient; a 403 policy error (no units left, sender name
-                # refused) or a server error hits every send of the account.
-                about_this_recipient = _refused_for_good(exc) or isinstance(exc, OrangeSMSNotFoundError)
-                consecutive = 0 if about_this_recipient else consecutive + 1
-            else:
-                ledger.record(address, resource_id, SENT)
-                results[address] = _result(address, resource_id, SENT)
-                consecutive = 0
-            progress.step()
-        return failures, 0
-
     def _push_partial_results(self, context: Context, partial: list[dict[str, Any]]) -> None:
-        """Leave what this try did in XCom (key ``sms_results``) before the task fails."""
+        """Leave what the tries did in XCom (key ``sms_results``) before the task fails."""
         ti = context.get("ti") if context else None
         if ti is None:
             return
@@ -302,23 +261,31 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             self.log.warning("Could not push the partial results to XCom: %s", exc)
 
     @staticmethod
-    def _fail(failures: list[tuple[str, OrangeSMSError]], not_attempted: int, total: int) -> None:
-        """Fail the task, listing each failed recipient; without Airflow retries when they cannot help."""
-        lines = "\n".join(f"  {address}: {exc}" for address, exc in failures)
-        if not_attempted:
+    def _fail(report: BatchReport, handled: list[dict[str, Any]], total: int) -> None:
+        """Fail the task with exact counts, without Airflow retries when they cannot help."""
+        sent = sum(1 for entry in handled if entry["status"] == SENT)
+        uncertain = sum(1 for entry in handled if entry["status"] == UNCERTAIN)
+        failed = sum(1 for entry in handled if entry["status"] == FAILED)
+        summary = (
+            f"{sent} of {total} recipient(s) sent ({report.sent_now} by this try, "
+            f"{sent - report.sent_now} by earlier tries), {uncertain} uncertain, {failed} failed, "
+            f"{report.not_attempted} not attempted"
+        )
+        lines = "".join(f"\n  {address}: {exc}" for address, exc in report.failures)
+        stop = report.stop
+        if stop is not None:
+            message = f"Batch stopped: {stop.reason}. {summary}."
+            if not stop.retryable:
+                raise AirflowFailException(f"{message} Not retried: a retry would fail the same way.{lines}")
             raise AirflowException(
-                f"Batch stopped after failures in a row: {not_attempted} of {total} SMS not attempted, "
-                f"{len(failures)} failed. A retry sends to the recipients not reached yet (not to the "
-                f"uncertain ones):\n{lines}"
+                f"{message} A retry sends only to recipients not reached yet, never to uncertain ones.{lines}"
             )
-        if all(_refused_for_good(exc) for _, exc in failures):
+        if all(isinstance(exc, OrangeSMSError) and refused_for_good(exc) for _, exc in report.failures):
             raise AirflowFailException(
-                f"{len(failures)} of {total} SMS failed (the other recipients were sent). "
-                f"Orange refused these requests as invalid, so the task is not retried:\n{lines}"
+                f"{summary}. Orange refused the failed requests as invalid: the task is not retried:{lines}"
             )
         raise AirflowException(
-            f"{len(failures)} of {total} SMS failed (the other recipients were sent; "
-            f"a retry only sends to the failed ones that are not uncertain):\n{lines}"
+            f"{summary}. A retry sends only to the failed recipients, never to uncertain ones:{lines}"
         )
 
 

@@ -1,0 +1,288 @@
+"""The send loop of :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator`.
+
+One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight"
+before its request leaves, and its outcome (together with the next recipient's "in flight") in
+one write after. No request leaves while the record of the previous one is not durable. A failure
+decides whether the batch goes on: a refusal about one recipient does not stop it; a refusal of
+the message, the sender or the credentials stops it at once (every further send would be refused
+the same way); failures that look like an outage stop it after ``max_consecutive_failures`` in a
+row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_orange_sms.exceptions import (
+    OrangeSMSAuthError,
+    OrangeSMSBadRequestError,
+    OrangeSMSError,
+    OrangeSMSNotFoundError,
+    OrangeSMSSendUncertainError,
+)
+from airflow_provider_orange_sms.operators._sent_ledger import (
+    FAILED,
+    IN_FLIGHT,
+    SENT,
+    UNCERTAIN,
+    LedgerUnavailableError,
+    SentLedger,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+#: Why a batch stopped before its end: the credentials were refused (no Airflow retry).
+STOP_AUTH = "auth"
+#: Orange refused the message or the sender itself (400/404): no Airflow retry.
+STOP_REQUEST = "request"
+#: A policy refusal for the whole account (403 ``POL…``: no units left, sender name): retryable.
+STOP_POLICY = "policy"
+#: Failures in a row that look like an outage: retryable.
+STOP_OUTAGE = "outage"
+#: The sent ledger could not be written: retryable.
+STOP_LEDGER = "ledger"
+#: The input was refused before any request (e.g. no sender address): no Airflow retry.
+STOP_INPUT = "input"
+#: Stops after which an Airflow retry would fail the same way.
+FINAL_STOPS = frozenset({STOP_AUTH, STOP_REQUEST, STOP_INPUT})
+
+# Service errors about the message itself (SVC0280: too long), and those naming the part of the
+# request they refuse in their variables ("senderAddress", "outboundSMSTextMessage.message", "address").
+_MESSAGE_ERRORS = {"SVC0280"}
+_PART_ERRORS = {"SVC0001", "SVC0002", "SVC0003"}
+
+
+def result_entry(recipient: str, resource_id: str | None, status: str) -> dict[str, Any]:
+    """
+    Return one entry of SendSMSOperator's result list.
+
+    :param recipient: Normalised address (``tel:+…``).
+    :param resource_id: Orange's id of the SMS when it was sent, else ``None``.
+    :param status: ``sent``, ``failed`` or ``uncertain``.
+    """
+    return {"recipient": recipient, "resource_id": resource_id, "status": status}
+
+
+def failure_kind(error: OrangeSMSError) -> str:
+    """
+    Say what a failed send was about: ``"recipient"`` or one of the ``STOP_*`` kinds.
+
+    :param error: The error the send raised.
+    """
+    if isinstance(error, OrangeSMSAuthError):
+        return STOP_AUTH
+    if isinstance(error, OrangeSMSBadRequestError):
+        if error.status_code == 403:
+            return STOP_POLICY
+        code = str(error.code or "")
+        parts = " ".join(str(v) for v in error.variables).lower()
+        if code in _MESSAGE_ERRORS or (code in _PART_ERRORS and ("sender" in parts or "message" in parts)):
+            return STOP_REQUEST
+        return "recipient"  # SVC0004, an invalid address, or a 400 that names nothing else
+    if isinstance(error, OrangeSMSNotFoundError):
+        return STOP_REQUEST  # the send URL holds only the sender: Orange does not know it
+    return STOP_OUTAGE  # 429/5xx after retries, network failures, outcome unknown
+
+
+def refused_for_good(error: OrangeSMSError) -> bool:
+    """
+    Whether Orange refused this send as invalid (a 400): the same request would be refused again.
+
+    :param error: The error the send raised.
+    """
+    return isinstance(error, OrangeSMSBadRequestError) and error.status_code == 400
+
+
+@dataclass
+class BatchStop:
+    """
+    Why a batch stopped before its end.
+
+    :param kind: One of the ``STOP_*`` constants.
+    :param reason: What happened, for the task's failure message.
+    """
+
+    kind: str
+    reason: str
+
+    @property
+    def retryable(self) -> bool:
+        """Whether an Airflow retry may get further."""
+        return self.kind not in FINAL_STOPS
+
+
+@dataclass
+class BatchReport:
+    """
+    What one try's batch did.
+
+    :param sent_now: Recipients this try sent to.
+    :param failures: ``(recipient, error)`` for each failed send.
+    :param not_attempted: Recipients left unsent after an early stop.
+    :param stop: Why the batch stopped early, if it did.
+    """
+
+    sent_now: int = 0
+    failures: list[tuple[str, Exception]] = field(default_factory=list)
+    not_attempted: int = 0
+    stop: BatchStop | None = None
+
+
+class Progress:
+    """
+    Logs sent/total, rate and ETA every 10% of the batch (at least every 10 SMS, so small batches
+    log once at the end) or every 30 s, whichever comes first.
+
+    The rate is measured between the first and the latest SMS (sends per interval between them),
+    so a small batch paced at 5/s reads 5/s, not more.
+
+    :param total: SMS in the batch.
+    :param logger: Where the lines go.
+    :param interval: Seconds between lines at most.
+    :param clock: Monotonic clock (replaceable in tests).
+    """
+
+    def __init__(
+        self, total: int, logger: Any, interval: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.total = total
+        self.log = logger
+        self.interval = interval
+        self.clock = clock
+        self.done = 0
+        self.first: float | None = None
+        self.last_logged = clock()
+        self.step_size = max(10, -(-total // 10))  # ceil(total / 10)
+        self.next_count = self.step_size
+
+    def step(self) -> None:
+        """Count one more SMS handled and log when a line is due."""
+        self.done += 1
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+        if self.done < self.next_count and now - self.last_logged < self.interval and self.done != self.total:
+            return
+        while self.next_count <= self.done:
+            self.next_count += self.step_size
+        self.last_logged = now
+        span = now - self.first
+        if self.done < 2 or span <= 0:
+            self.log.info(
+                "Progress: %d/%d SMS processed (%.0f%%)",
+                self.done,
+                self.total,
+                100.0 * self.done / self.total,
+            )
+            return
+        rate = (self.done - 1) / span
+        self.log.info(
+            "Progress: %d/%d SMS processed (%.0f%%), %.1f/s, ETA %.0f s",
+            self.done,
+            self.total,
+            100.0 * self.done / self.total,
+            rate,
+            (self.total - self.done) / rate,
+        )
+
+
+def send_batch(
+    send: Callable[[str], str],
+    pending: list[str],
+    ledger: SentLedger,
+    results: dict[str, dict[str, Any]],
+    *,
+    max_consecutive_failures: int,
+    logger: Any,
+) -> BatchReport:
+    """
+    Send to each pending recipient in order, each bracketed by the ledger; fill ``results``.
+
+    :param send: Sends one SMS to a recipient and returns Orange's resource id.
+    :param pending: Normalised recipients not handled by an earlier try.
+    :param ledger: The task instance's ledger, already loaded.
+    :param results: Filled with one :func:`result_entry` per recipient attempted.
+    :param max_consecutive_failures: Stop after this many outage-like failures in a row (0: never).
+    :param logger: Where progress and failures are logged.
+    """
+    report = BatchReport()
+    if not pending:
+        return report
+    try:
+        ledger.append([(pending[0], None, IN_FLIGHT)])
+    except LedgerUnavailableError as exc:
+        report.stop = BatchStop(STOP_LEDGER, f"{exc}; nothing was sent")
+        report.not_attempted = len(pending)
+        return report
+    progress = Progress(len(pending), logger)
+    consecutive = 0
+    for index, address in enumerate(pending):
+        resource_id: str | None = None
+        stop: BatchStop | None = None
+        try:
+            resource_id = send(address)
+            status = SENT
+        except OrangeSMSSendUncertainError as exc:
+            logger.warning("Outcome unknown for the SMS to %s (not retried): %s", address, exc)
+            status = UNCERTAIN
+            report.failures.append((address, exc))
+            consecutive += 1
+        except OrangeSMSError as exc:
+            logger.error("SMS to %s failed: %s", address, exc)
+            status = FAILED
+            report.failures.append((address, exc))
+            kind = failure_kind(exc)
+            if kind == "recipient":
+                consecutive = 0
+            elif kind != STOP_OUTAGE:
+                stop = BatchStop(kind, _stop_reason(kind, exc))
+            else:
+                consecutive += 1
+        except ValueError as exc:  # refused by the client before any request
+            status = FAILED
+            report.failures.append((address, exc))
+            stop = BatchStop(STOP_INPUT, str(exc))
+        else:
+            consecutive = 0
+            report.sent_now += 1
+        if stop is None and max_consecutive_failures and consecutive >= max_consecutive_failures:
+            stop = BatchStop(
+                STOP_OUTAGE,
+                f"{consecutive} sends in a row failed for reasons that are not about one recipient "
+                "(Orange unreachable or failing?)",
+            )
+        results[address] = result_entry(address, resource_id, status)
+        progress.step()
+        more = stop is None and index + 1 < len(pending)
+        entries = [(address, resource_id, status)]
+        if more:
+            entries.append((pending[index + 1], None, IN_FLIGHT))
+        try:
+            ledger.append(entries)
+        except LedgerUnavailableError as exc:
+            stop = BatchStop(
+                STOP_LEDGER,
+                f"{exc}; the outcome for {address} ({status}) is not recorded, so later tries report it "
+                "uncertain",
+            )
+            more = False
+        if not more:
+            report.not_attempted = len(pending) - index - 1
+            report.stop = stop
+            if stop is not None:
+                logger.error(
+                    "Stopping the batch: %s; %d SMS not attempted", stop.reason, report.not_attempted
+                )
+            break
+    return report
+
+
+def _stop_reason(kind: str, error: OrangeSMSError) -> str:
+    if kind == STOP_AUTH:
+        return f"Orange refused the credentials ({error}); every further send would fail too"
+    if kind == STOP_POLICY:
+        return f"Orange refused the send by policy for the whole account ({error})"
+    return f"Orange refused the message or the sender itself ({error}); every recipient would get the same"
