@@ -20,6 +20,12 @@ if "ORANGE_SMS_TESTS_AIRFLOW_HOME" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["ORANGE_SMS_TESTS_AIRFLOW_HOME"], ignore_errors=True)
 os.environ["AIRFLOW_HOME"] = os.environ["ORANGE_SMS_TESTS_AIRFLOW_HOME"]
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# One Fernet key for this process and the Airflow processes it spawns, as in a real deployment
+# (each would otherwise make up its own and not decrypt the others' Variables).
+if "AIRFLOW__CORE__FERNET_KEY" not in os.environ:
+    from cryptography.fernet import Fernet
+
+    os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 _ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = _ROOT / "example_dags"

@@ -309,11 +309,19 @@ class SentLedger:
         """
         Return what earlier tries recorded, the latest entry per recipient; later writes go after it.
 
+        Where the store can list its keys (Airflow 3.3+), a chunk that is listed but reads as
+        missing (e.g. a Variable that no longer decrypts after a Fernet key change) counts as
+        unreadable, not as absent.
+
         :raises LedgerUnavailableError: When a chunk cannot be read or makes no sense.
         """
         entries: dict[str, LedgerEntry] = {}
+        if self.key is None:
+            self._loaded = True
+            return entries
+        listed = self._listed_chunks()
         index = 0
-        while self.key is not None:
+        while True:
             key = self._chunk_key(index)
             try:
                 chunk = self.store.get(key)
@@ -322,19 +330,36 @@ class SentLedger:
                     f"cannot read the sent ledger {key} ({type(exc).__name__}: {exc})"
                 ) from exc
             if chunk is None:
+                if listed is not None and listed > index:
+                    raise LedgerUnavailableError(
+                        f"cannot read the sent ledger {key}: it exists but reads as missing (a Variable "
+                        "that does not decrypt with this Fernet key?)"
+                    )
                 break
             try:
                 for recipient, resource_id, status in chunk["entries"]:
                     entries[str(recipient)] = LedgerEntry(str(recipient), resource_id, str(status))
             except (KeyError, TypeError, ValueError) as exc:
-                raise LedgerUnavailableError(
-                    f"the sent ledger {key} is not a ledger chunk: {chunk!r:.200}"
-                ) from exc
+                raise LedgerUnavailableError(f"the sent ledger {key} is not a ledger chunk: {chunk!r:.80}") from exc
             index += 1
         self._chunk_index = index
         self._current = []
         self._loaded = True
         return entries
+
+    def _listed_chunks(self) -> int | None:
+        """How many chunks the store lists for this ledger, or ``None`` when it cannot list."""
+        try:
+            keys = self.store.keys(f"{self.key}_")
+        except Exception as exc:
+            raise LedgerUnavailableError(
+                f"cannot list the sent ledger {self.key}_* ({type(exc).__name__}: {exc})"
+            ) from exc
+        if keys is None:
+            return None
+        own = [key for key in keys if key.startswith(f"{self.key}_")]
+        indexes = [int(match.group(2)) for match in map(_CHUNK_KEY.match, own) if match]
+        return max(indexes, default=-1) + 1
 
     def append(self, entries: Iterable[tuple[str, str | None, str]]) -> None:
         """
