@@ -37,6 +37,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_orange_sms.addresses import (
+    DEFAULT_MAX_MESSAGE_LENGTH,
     SENDER_ADDRESSES,
     check_message,
     normalize_country,
@@ -221,7 +222,8 @@ class OrangeSMSClient:
     :param sender_address: Default sender number (``2250000``, ``+2250000`` or ``tel:+2250000``).
         When absent, the sender of ``country`` in Orange's list is used.
     :param sender_name: Default sender name (must be whitelisted by Orange).
-    :param country: Default ISO 3166 alpha-3 country for balance, statistics and orders.
+    :param country: Default ISO 3166 alpha-3 country (alpha-2 accepted) for balance, statistics and
+        orders, and the country of recipients written without a country code (``0700000001``).
     :param rate_limit_per_second: Sends per second across every process on this machine; ``None``
         or ``0`` lifts the limit.
     :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
@@ -229,6 +231,9 @@ class OrangeSMSClient:
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy.
+    :param max_message_length: Longest SMS text accepted, in characters; ``None`` for no limit.
+        Orange does not document its maximum; the default (1,530: ten concatenated GSM-7 segments)
+        catches runaway texts before they cost units.
     :param on_secret: Called with every secret value the client derives (the ``Basic`` credentials,
         each access token) so a log masker can redact it; the hook registers Airflow's.
     """
@@ -251,6 +256,7 @@ class OrangeSMSClient:
         read_timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         on_secret: Callable[[str], None] | None = None,
+        max_message_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
     ) -> None:
         self._on_secret = on_secret
         self.base_url = self.normalize_base_url(base_url)
@@ -261,6 +267,16 @@ class OrangeSMSClient:
         self.country = normalize_country(country) if country else None
         self.sender_address = normalize_sender(sender_address) if sender_address else None
         self.sender_name = sender_name or None
+        if max_message_length is not None and (
+            isinstance(max_message_length, bool)
+            or not isinstance(max_message_length, int)
+            or max_message_length < 1
+        ):
+            raise ValueError(
+                f"Invalid max_message_length {max_message_length!r}: expected a whole number >= 1 or None"
+            )
+        #: Longest text :meth:`send_sms` accepts (characters), ``None`` for no limit.
+        self.max_message_length = max_message_length
         self.timeout = (float(connect_timeout), float(read_timeout))
         self.retry = retry or RetryPolicy()
         self._token_cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()
@@ -588,15 +604,16 @@ class OrangeSMSClient:
 
         Waits for a free slot of the throttle first. Validates everything before any request.
 
-        :param recipient: Phone number in international form (``+2250700000001``, ``tel:+…``).
-        :param message: The text, any Unicode.
+        :param recipient: Phone number: international (``+2250700000001``, ``tel:+…``) or national
+            in the client's ``country`` (``0700000001``).
+        :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
-        :raises ValueError: On an invalid number, empty message or missing sender.
+        :raises ValueError: On an invalid number, empty or too long message, or missing sender.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
         """
-        address = normalize_recipient(recipient)
-        text = check_message(message)
+        address = normalize_recipient(recipient, self.country)
+        text = check_message(message, self.max_message_length)
         sender = self._sender(sender_address)
         request: dict[str, Any] = {
             "address": address,

@@ -133,7 +133,7 @@ def test_templated_sender(fast_conn, sandbox):
 
 
 def test_duplicate_recipients_are_sent_once(fast_conn, sandbox):
-    recipients = ["+2250700000001", "2250700000002", "tel:+2250700000001", "00 225 07 00 00 00 02"]
+    recipients = ["+2250700000001", "+225 0700000002", "tel:+2250700000001", "00 225 07 00 00 00 02"]
     results = SendSMSOperator(task_id="send", recipients=recipients, message="Hi").execute(context={})
     assert [r["recipient"] for r in results] == ADDRESSES[:2]
     assert sorted(m.address for m in sandbox.state.messages) == ADDRESSES[:2]
