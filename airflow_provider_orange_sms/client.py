@@ -14,7 +14,12 @@ Retry rules (each request):
   unknown, so :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` is
   raised instead of risking a duplicate SMS;
 * 401 with code 41/42 - the token is dropped, a new one fetched and the call retried once;
-* 400, 403, 404 and the token endpoint's 401 - never retried.
+* 400, 403, 404 and the token endpoint's 401 - never retried;
+* a send (or a DR subscription) counts as done only on a 201 whose ``resourceURL`` or ``Location``
+  yields an id. A 2xx carrying Orange's ``requestError`` raises the bad request it carries; any
+  other 2xx (an HTML page from a proxy, 200/202/204 without an id, an empty 201) raises
+  :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` for a send (Orange
+  may have acted) and is never retried.
 """
 
 from __future__ import annotations
@@ -128,7 +133,8 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
     ``description``), service and policy exceptions (``requestError``) and OAuth2 errors
     (``error``/``error_description``).
 
-    :param response: A response with a status of 400 or more.
+    :param response: A response with a status of 400 or more, or a 2xx whose body carries
+        Orange's ``requestError`` (then an :class:`OrangeSMSBadRequestError`).
     """
     status = response.status_code
     code: int | str | None = None
@@ -161,7 +167,7 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
     elif response.text:
         description = response.text[:200]
 
-    if status in (400, 403) and is_service_error:
+    if (status in (400, 403) or status < 400) and is_service_error:
         return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
     if status in (401, 403):
         return OrangeSMSAuthError(status, code, message, description)
@@ -197,14 +203,45 @@ def _created_id(response: requests.Response, envelope: str, marker: str) -> str:
     The id of a created resource: the path segment after ``marker`` in the body's ``resourceURL``
     (inside ``envelope``), or in the ``Location`` header when the body has none. ``""`` if neither.
     """
-    try:
-        url = str(response.json()[envelope]["resourceURL"])
-    except (ValueError, KeyError, TypeError):
-        url = response.headers.get("Location", "")
+    url = ""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        url = str(response.json()[envelope]["resourceURL"] or "")
+    ids = [_id_in(candidate, marker) for candidate in (url, response.headers.get("Location", ""))]
+    return next((found for found in ids if found), "")
+
+
+def _id_in(url: str, marker: str) -> str:
     path = urlsplit(url).path if "://" in url else url
     if marker not in path:
         return ""
-    return path.rsplit(marker, 1)[1].strip("/").split("/")[0]
+    return path.rsplit(marker, 1)[1].strip("/").split("/")[0].strip()
+
+
+def describe_response(response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
+    """
+    Return a short description of what came back: status, content type and the body's start.
+
+    :param response: The HTTP response.
+    :param secrets: Values blanked out of the snippet (the access token, should a proxy echo it).
+    """
+    content_type = response.headers.get("Content-Type") or "no content type"
+    snippet = " ".join(response.text[:200].split())
+    for secret in secrets:
+        if secret:
+            snippet = snippet.replace(secret, "***")
+    body = f"body {snippet[:120]!r}" if snippet else "an empty body"
+    return f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f", {content_type}, {body}"
+
+
+def _request_error_in(response: requests.Response) -> OrangeSMSError | None:
+    """The error of a 2xx answer whose JSON body is Orange's ``requestError`` (else ``None``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, Mapping) and isinstance(body.get("requestError"), Mapping):
+        return error_from_response(response)
+    return None
 
 
 class OrangeSMSClient:
@@ -585,6 +622,10 @@ class OrangeSMSClient:
             "(e.g. '2250000' for Côte d'Ivoire) or its country"
         )
 
+    def _describe(self, response: requests.Response) -> str:
+        token = self._token.access_token if self._token is not None else ""
+        return describe_response(response, (token, self._authorization.split(" ", 1)[-1]))
+
     def _country_params(self, country: str | None) -> dict[str, str]:
         chosen = country or self.country
         return {"country": normalize_country(chosen)} if chosen else {}
@@ -604,12 +645,19 @@ class OrangeSMSClient:
 
         Waits for a free slot of the throttle first. Validates everything before any request.
 
+        Only a 201 with a resource id (in the body's ``resourceURL`` or the ``Location`` header)
+        counts as sent. Any other 2xx (an HTML page from a proxy, a 200/202/204 without an id, an
+        empty 201) raises :class:`OrangeSMSSendUncertainError`: something answered, maybe after
+        Orange took the SMS. A 2xx carrying Orange's ``requestError`` raises the matching
+        :class:`OrangeSMSBadRequestError`.
+
         :param recipient: Phone number: international (``+2250700000001``, ``tel:+…``) or national
             in the client's ``country`` (``0700000001``).
         :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
         :raises ValueError: On an invalid number, empty or too long message, or missing sender.
+        :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
         """
         address = normalize_recipient(recipient, self.country)
@@ -627,9 +675,17 @@ class OrangeSMSClient:
             "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
         )
         resource_id = _created_id(response, "outboundSMSMessageRequest", "/requests/")
-        if not resource_id:
-            log.warning("Orange accepted the SMS to %s but returned no resource id", address)
-        return resource_id
+        if response.status_code == 201 and resource_id:
+            return resource_id
+        error = _request_error_in(response)
+        if error is not None:
+            raise error
+        raise OrangeSMSSendUncertainError(
+            response.status_code,
+            None,
+            f"the send to {address} got an answer that does not confirm it ({self._describe(response)}): "
+            "Orange may have sent the SMS, so it is not retried automatically (that could send it twice)",
+        )
 
     def get_contracts(self, country: str | None = None) -> dict[str, Any]:
         """
@@ -699,9 +755,17 @@ class OrangeSMSClient:
         body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
         response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)
         subscription_id = _created_id(response, "deliveryReceiptSubscription", "/subscriptions/")
-        if not subscription_id:
-            raise OrangeSMSError(response.status_code, None, "subscription created but no id in the answer")
-        return subscription_id
+        if response.status_code == 201 and subscription_id:
+            return subscription_id
+        error = _request_error_in(response)
+        if error is not None:
+            raise error
+        # Not retried either: Orange may have created it (a new one would replace it, harmlessly).
+        raise OrangeSMSError(
+            response.status_code,
+            None,
+            f"the subscription request got an answer without a subscription id ({self._describe(response)})",
+        )
 
     def get_delivery_receipt_subscription(self, subscription_id: str) -> dict[str, Any]:
         """
