@@ -14,6 +14,10 @@ Retry rules (each request):
   unknown, so :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` is
   raised instead of risking a duplicate SMS;
 * 401 with code 41/42 - the token is dropped, a new one fetched and the call retried once;
+* the token request - one attempt per hold of the machine-wide token lock (backoff sleeps happen
+  outside it), a bounded wait for that lock, and a failure (endpoint down, credentials refused)
+  remembered machine-wide for ``token_failure_ttl`` seconds: other processes then fail at once with
+  a retryable error (or the auth error) instead of retrying on their own;
 * 400, 403, 404 and the token endpoint's 401 - never retried;
 * a send (or a DR subscription) counts as done only on a 201 whose ``resourceURL`` or ``Location``
   yields an id. A 2xx carrying Orange's ``requestError`` raises the bad request it carries; any
@@ -30,6 +34,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -66,6 +71,8 @@ from airflow_provider_orange_sms.token_cache import (
     FileTokenCache,
     MemoryTokenCache,
     TokenCache,
+    TokenFailure,
+    TokenLockTimeout,
     cache_key,
     default_cache_dir,
 )
@@ -75,6 +82,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.orange.com"
 DEFAULT_TOKEN_PATH = "/oauth/v3/token"
 DEFAULT_RATE_LIMIT_PER_SECOND = 5.0
+# Long enough that a burst of tasks started together sees the first one's failure, short enough
+# that a fixed endpoint or corrected secret is picked up by the next task retry.
+DEFAULT_TOKEN_FAILURE_TTL = 30.0
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
 SUBSCRIPTIONS_PATH = "/smsmessaging/v1/outbound/tel%3A%2B{sender}/subscriptions"
 SUBSCRIPTION_PATH = "/smsmessaging/v1/outbound/subscriptions/{subscription_id}"
@@ -271,6 +281,12 @@ class OrangeSMSClient:
     :param max_message_length: Longest SMS text accepted, in characters; ``None`` for no limit.
         Orange does not document its maximum; the default (1,530: ten concatenated GSM-7 segments)
         catches runaway texts before they cost units.
+    :param token_lock_timeout: Longest wait, in seconds, for another process's token request;
+        ``None`` waits one request's worst case (``connect_timeout + read_timeout`` plus 5 s), as
+        the lock is held for one HTTP attempt at a time. Then a retryable error is raised.
+    :param token_failure_ttl: Seconds a failed token request (endpoint down, credentials refused) is
+        remembered machine-wide, so other processes fail fast instead of each retrying; ``0``
+        disables it.
     :param on_secret: Called with every secret value the client derives (the ``Basic`` credentials,
         each access token) so a log masker can redact it; the hook registers Airflow's.
     """
@@ -294,6 +310,8 @@ class OrangeSMSClient:
         retry: RetryPolicy | None = None,
         on_secret: Callable[[str], None] | None = None,
         max_message_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
+        token_lock_timeout: float | None = None,
+        token_failure_ttl: float = DEFAULT_TOKEN_FAILURE_TTL,
     ) -> None:
         self._on_secret = on_secret
         self.base_url = self.normalize_base_url(base_url)
@@ -315,6 +333,12 @@ class OrangeSMSClient:
         #: Longest text :meth:`send_sms` accepts (characters), ``None`` for no limit.
         self.max_message_length = max_message_length
         self.timeout = (float(connect_timeout), float(read_timeout))
+        #: Longest wait for another process's token request (seconds).
+        self.token_lock_timeout = (
+            float(token_lock_timeout) if token_lock_timeout is not None else sum(self.timeout) + 5.0
+        )
+        #: Seconds a failed token request is remembered for other processes.
+        self.token_failure_ttl = float(token_failure_ttl)
         self.retry = retry or RetryPolicy()
         self._token_cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()
         self._cache_key = cache_key(self.token_url, self.client_id, self._authorization)
@@ -421,24 +445,95 @@ class OrangeSMSClient:
         return token.access_token
 
     def _fetch_shared_token(self) -> AccessToken:
-        """Fetch a token under the cache's lock, unless another process stored one meanwhile."""
-        with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(self._token_cache.lock(self._cache_key))
-            except Exception as exc:
-                # A cache that cannot be used (read-only home, a Variable store outside a task) must
-                # not stop the SMS: fall back to this client's own token.
-                log.warning("Orange SMS token cache unavailable (%s); using a token for this process", exc)
-                return self._fetch_token()
-            token = self._token_cache.get(self._cache_key)
-            if token is not None and token.is_fresh():
+        """
+        Request a token, one HTTP attempt per hold of the cache's lock, retrying between holds.
+
+        Before each attempt, under the lock: a token another process stored meanwhile is used, and a
+        failure another process met in the last :attr:`token_failure_ttl` seconds is raised again
+        without a request. Backoff sleeps happen outside the lock.
+        """
+        fetch_id = uuid.uuid4().hex
+        cache = self._token_cache
+
+        def attempt() -> AccessToken:
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(cache.lock(self._cache_key, timeout=self.token_lock_timeout))
+                except TokenLockTimeout:
+                    # The holder is stuck in a request (a stalled endpoint): requesting in parallel
+                    # would only add load on an endpoint capped at ~50 requests a minute, so fail
+                    # with a retryable error, unless it stored a token or a failure meanwhile.
+                    token = cache.get(self._cache_key)
+                    if token is not None and token.is_fresh():
+                        return token
+                    self._raise_remembered_failure(fetch_id)
+                    error = OrangeSMSConnectionError(
+                        None,
+                        None,
+                        f"waited {self.token_lock_timeout:g} s for another process's token request to "
+                        f"{self.token_url}; try again later",
+                    )
+                    error.retries_exhausted = True  # type: ignore[attr-defined]
+                    raise error from None
+                except Exception as exc:
+                    # A cache that cannot be used (read-only home, a Variable store outside a task)
+                    # must not stop the SMS: fall back to this client's own token.
+                    log.warning(
+                        "Orange SMS token cache unavailable (%s); using a token for this process", exc
+                    )
+                    return self._request_token()
+                token = cache.get(self._cache_key)
+                if token is not None and token.is_fresh():
+                    return token
+                self._raise_remembered_failure(fetch_id)
+                try:
+                    token = self._request_token()
+                except OrangeSMSError as exc:
+                    self._remember_failure(fetch_id, exc)
+                    raise
+                try:
+                    cache.set(self._cache_key, token)
+                    clear = getattr(cache, "clear_failure", None)
+                    if clear is not None:
+                        clear(self._cache_key)
+                except Exception as exc:
+                    log.warning("Could not store the Orange SMS token in the cache (%s); continuing", exc)
                 return token
-            token = self._fetch_token()
-            try:
-                self._token_cache.set(self._cache_key, token)
-            except Exception as exc:
-                log.warning("Could not store the Orange SMS token in the cache (%s); continuing", exc)
-            return token
+
+        log.info("Requesting an Orange SMS API access token from %s", self.token_url)
+        return self._retrying(attempt)
+
+    def _raise_remembered_failure(self, fetch_id: str) -> None:
+        """Raise the failure another fetch met recently, if any (not this fetch's own)."""
+        get_failure = getattr(self._token_cache, "get_failure", None)
+        failure = get_failure(self._cache_key) if get_failure is not None else None
+        if failure is None or not failure.is_active() or failure.owner == fetch_id:
+            return
+        left = failure.until - time.time()
+        message = f"a token request failed moments ago, not trying again for {left:.0f} s: {failure.message}"
+        error: OrangeSMSError = (
+            OrangeSMSAuthError(None, None, message)
+            if failure.auth
+            else OrangeSMSConnectionError(None, None, message)
+        )
+        # Final: the outer retry loops must not wait and ask again.
+        error.retries_exhausted = True  # type: ignore[attr-defined]
+        raise error
+
+    def _remember_failure(self, fetch_id: str, exc: OrangeSMSError) -> None:
+        set_failure = getattr(self._token_cache, "set_failure", None)
+        if set_failure is None or not self.token_failure_ttl:
+            return
+        failure = TokenFailure(
+            until=time.time() + self.token_failure_ttl,
+            message=str(exc),
+            auth=isinstance(exc, OrangeSMSAuthError),
+            owner=fetch_id,
+        )
+        try:
+            set_failure(self._cache_key, failure)
+        except Exception as error:
+            log.warning("Could not remember the failed Orange SMS token request (%s)", error)
 
     def invalidate_token(self, access_token: str | None = None) -> None:
         """
@@ -455,41 +550,38 @@ class OrangeSMSClient:
                 except Exception as exc:
                     log.warning("Could not drop the Orange SMS token from the cache (%s)", exc)
 
-    def _fetch_token(self) -> AccessToken:
-        def fetch_once() -> AccessToken:
-            self.token_requests += 1
-            response = self._http(
-                "POST",
-                self.token_url,
-                idempotent=True,
-                headers={"Authorization": self._authorization},
-                data={"grant_type": "client_credentials"},
-            )
-            if response.status_code >= 400:
-                error = error_from_response(response)
-                if response.status_code in (400, 401):
-                    raise OrangeSMSAuthError(
-                        response.status_code,
-                        error.code,
-                        "the client id/secret (or authorization header) were rejected by the token "
-                        f"endpoint {self.token_url}",
-                        error.message,
-                    )
-                raise error
-            try:
-                body = response.json()
-                return AccessToken.from_lifetime(
-                    str(body["access_token"]),
-                    float(body.get("expires_in", 3600)),
-                    body.get("token_type", "Bearer"),
+    def _request_token(self) -> AccessToken:
+        """One request to the token endpoint (the caller retries)."""
+        self.token_requests += 1
+        response = self._http(
+            "POST",
+            self.token_url,
+            idempotent=True,
+            headers={"Authorization": self._authorization},
+            data={"grant_type": "client_credentials"},
+        )
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            if response.status_code in (400, 401):
+                raise OrangeSMSAuthError(
+                    response.status_code,
+                    error.code,
+                    "the client id/secret (or authorization header) were rejected by the token "
+                    f"endpoint {self.token_url}",
+                    error.message,
                 )
-            except (ValueError, KeyError, TypeError):
-                raise OrangeSMSError(
-                    response.status_code, None, "token endpoint answered without an access_token"
-                ) from None
-
-        log.info("Requesting an Orange SMS API access token from %s", self.token_url)
-        return self._retrying(fetch_once)
+            raise error
+        try:
+            body = response.json()
+            return AccessToken.from_lifetime(
+                str(body["access_token"]),
+                float(body.get("expires_in", 3600)),
+                body.get("token_type", "Bearer"),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise OrangeSMSError(
+                response.status_code, None, "token endpoint answered without an access_token"
+            ) from None
 
     # -- HTTP ------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from airflow_provider_orange_sms.client import (
     OrangeSMSClient,
     RetryPolicy,
 )
-from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache
+from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache, TokenFailure
 
 TOKEN_CACHE_CHOICES = ("file", "variable", "none")
 
@@ -87,9 +87,9 @@ class VariableTokenCache:
 
         try:
             data = Variable.get(self.variable_key(key), default=None, deserialize_json=True)
-            return AccessToken(**data) if data else None
         except Exception:
             return None
+        return AccessToken.from_dict(data)
 
     def set(self, key: str, token: AccessToken) -> None:
         """
@@ -120,13 +120,39 @@ class VariableTokenCache:
             with contextlib.suppress(Exception):
                 Variable.delete(self.variable_key(key))
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+    def lock(self, key: str, timeout: float | None = None) -> contextlib.AbstractContextManager[object]:
         """
-        Return a per-machine file lock, held while one process fetches a token.
+        Return a per-machine file lock, held while one process requests a token.
 
         :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        :param timeout: Longest wait in seconds (``None``: no limit).
         """
-        return self._machine_locks.lock(key)
+        return self._machine_locks.lock(key, timeout)
+
+    def get_failure(self, key: str) -> TokenFailure | None:
+        """
+        Return the failed token request remembered on this machine for ``key``, if any.
+
+        :param key: Cache key.
+        """
+        return self._machine_locks.get_failure(key)
+
+    def set_failure(self, key: str, failure: TokenFailure) -> None:
+        """
+        Remember a failed token request on this machine (not in a Variable: it is short-lived).
+
+        :param key: Cache key.
+        :param failure: What failed and until when to remember it.
+        """
+        self._machine_locks.set_failure(key, failure)
+
+    def clear_failure(self, key: str) -> None:
+        """
+        Forget the failed token request for ``key`` on this machine.
+
+        :param key: Cache key.
+        """
+        self._machine_locks.clear_failure(key)
 
 
 class OrangeSMSHook(BaseHook):
