@@ -333,6 +333,9 @@ class OrangeSMSClient:
         #: Longest text :meth:`send_sms` accepts (characters), ``None`` for no limit.
         self.max_message_length = max_message_length
         self.timeout = (float(connect_timeout), float(read_timeout))
+        for name, seconds in zip(("connect_timeout", "read_timeout"), self.timeout, strict=True):
+            if not 0 < seconds < float("inf"):  # inf overflowed in the socket layer; NaN fails too
+                raise ValueError(f"Invalid {name} {seconds!r}: expected a finite number of seconds > 0")
         #: Longest wait for another process's token request (seconds).
         self.token_lock_timeout = (
             float(token_lock_timeout) if token_lock_timeout is not None else sum(self.timeout) + 5.0
@@ -384,7 +387,7 @@ class OrangeSMSClient:
         Return ``base_url`` without a trailing slash, with ``https://`` added when it has no scheme.
 
         :param base_url: ``https://api.orange.com``, ``api.orange.com``, ``http://127.0.0.1:8089``…
-        :raises ValueError: When it is not an http(s) URL, naming it.
+        :raises ValueError: When it is not an http(s) URL or has a query string or fragment, naming it.
         """
         base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
         if "://" not in base:
@@ -392,6 +395,9 @@ class OrangeSMSClient:
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"Invalid base URL {base_url!r}: expected e.g. 'https://api.orange.com'")
+        if parts.query or parts.fragment:
+            # Paths are appended to the base: a query would end up before them (the token POST went to /).
+            raise ValueError(f"Invalid base URL {base_url!r}: a query string or fragment is not allowed")
         return base
 
     @staticmethod

@@ -154,6 +154,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.raw_body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
         self.raw_path, self.query = split.path, parse_qs(split.query)
+        prefix = self.state.config.path_prefix.rstrip("/")
+        if prefix and not self.raw_path.startswith("/_sandbox"):
+            inside = self.raw_path.startswith(prefix + "/")
+            # Outside the prefix nothing matches: the routes below answer 404.
+            self.raw_path = self.raw_path[len(prefix) :] if inside else "/outside-prefix" + self.raw_path
         if self.raw_path.startswith("/_sandbox"):
             self._write(self._control(method))
             return

@@ -107,6 +107,8 @@ class SandboxConfig:
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
         URL; ``None`` posts none.
     :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
+    :param path_prefix: Serve the API under this path (``/base``), as behind a reverse proxy;
+        requests outside it get a 404.
     """
 
     clients: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
@@ -118,6 +120,7 @@ class SandboxConfig:
     max_message_length: int = 1530
     dr_delay: float | None = 0.2
     https_callbacks_only: bool = False
+    path_prefix: str = ""
 
 
 class SandboxState:
