@@ -62,7 +62,6 @@ def test_query_or_fragment_in_the_host_is_refused(sandbox, cache_dir, monkeypatc
         ("read_timeout", "inf"),
         ("connect_timeout", "Infinity"),
         ("read_timeout", "1e999"),
-        ("retry_backoff", "-inf"),
         ("rate_limit_per_second", "inf"),
         ("rate_limit_per_second", 0.001),
         ("rate_limit_per_second", True),
