@@ -77,6 +77,7 @@ def get_provider_info() -> dict[str, Any]:
                         "read_timeout": "30",
                         "max_attempts": "5",
                         "retry_backoff": "1",
+                        "max_message_length": "1530",
                     },
                 },
                 "conn-fields": {
@@ -99,8 +100,10 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "country": {
                         "label": "Country",
-                        "description": "Optional. ISO 3166 alpha-3 code (CIV, SEN, EGY…): default filter "
-                        "for balance, statistics and orders; picks the sender if none is set.",
+                        "description": "Optional. ISO 3166 alpha-3 code (CIV, SEN, EGY…; alpha-2 accepted): "
+                        "default filter for balance, statistics and orders; picks the sender if none is "
+                        "set; numbers without a country code (0700000001) are read as national numbers "
+                        "of this country (without it they are refused).",
                         "schema": _TEXT,
                     },
                     "token_path": {
@@ -142,6 +145,14 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Optional. First wait between tries, doubled on each retry "
                         "(at most 30 s); default 1.",
                         "schema": _NUMBER,
+                    },
+                    "max_message_length": {
+                        "label": "Max Message Length (characters)",
+                        "description": "Optional. Longest SMS text accepted before sending; default "
+                        "1530 (10 concatenated GSM-7 segments). Orange does not document its true "
+                        "maximum; it may refuse shorter texts (SVC0280), e.g. non-GSM ones (670 "
+                        "characters in 10 UCS-2 segments).",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                 },
             }

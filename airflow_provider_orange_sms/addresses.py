@@ -1,23 +1,65 @@
-"""Validation and normalisation of what the caller passes in: phone numbers, senders, countries.
+"""Validation and normalisation of what the caller passes in: phone numbers, senders, countries, texts.
 
 Everything here runs before a request is made, so bad input fails fast with the bad value named.
+
+Phone numbers: one written with ``+``, ``00`` or ``tel:+`` is international; one without is a
+national number of the default country (the connection's ``country`` extra), read by
+libphonenumber with that country's trunk prefix (``0700000001`` in ``CIV`` is ``+2250700000001``).
+Digits are never guessed to start with a country code: ``771234567`` is not ``+7…``.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import logging
 import re
+import reprlib
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import phonenumbers
+from iso3166 import countries as iso_countries
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+log = logging.getLogger(__name__)
+
 _SEPARATORS = re.compile(r"[\s\-.()/]")
-_COUNTRY = re.compile(r"^[A-Z]{3}$")
 _LIST_SEPARATORS = re.compile(r"[,;\n]")
+_DIGITS = re.compile(r"^\+?[0-9]+$")
+
+#: Longest SMS text accepted by default, in characters. Orange does not document its maximum. Long
+#: texts travel as concatenated SMS, and a common operator cap is 10 segments: 10 x 153 = 1,530
+#: GSM-7 characters (only 670 for texts needing UCS-2, which Orange refuses itself with SVC0280).
+#: The point is to stop a runaway text (a pasted log) before it costs units, not to second-guess
+#: Orange: raise or lift it with the connection extra ``max_message_length``.
+DEFAULT_MAX_MESSAGE_LENGTH = 1530
+# Characters that render as nothing: a text made only of these (and whitespace) is empty to the
+# reader. Format characters (category Cf: U+200B-U+200F, U+2060, U+FEFF…) plus the Hangul fillers.
+_INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
+# A rendered recipients string bigger than this is not a list of phone numbers (a list of 20,000
+# numbers is about 400 kB); refusing it keeps json/ast from chewing on megabytes.
+MAX_RECIPIENTS_TEXT = 1_000_000
+
+_short = reprlib.Repr()
+_short.maxstring = 80
+_short.maxother = 80
+_short.maxlist = 6
+_short.maxtuple = 6
+_short.maxlevel = 2
+
+
+def short_repr(value: object) -> str:
+    """
+    Return a bounded ``repr`` of ``value`` for error messages (never recurses deeply, never huge).
+
+    :param value: Anything the caller passed in.
+    """
+    return _short.repr(value)
+
 
 #: Orange's sender numbers per country (ISO 3166 alpha-3), from Orange's documentation.
 SENDER_ADDRESSES: dict[str, str] = {
@@ -37,45 +79,113 @@ SENDER_ADDRESSES: dict[str, str] = {
 
 
 def _digits(value: object, what: str) -> str:
+    """``value`` without ``tel:`` and separators: ``+`` and digits, or digits. Not yet interpreted."""
     if not isinstance(value, str):
-        raise ValueError(f"Invalid {what} {value!r}: expected a string such as '+2250700000001'")
+        raise ValueError(f"Invalid {what} {short_repr(value)}: expected a string such as '+2250700000001'")
     text = value.strip()
     if text.lower().startswith("tel:"):
         text = text[4:]
     text = _SEPARATORS.sub("", text)
-    if text.startswith("+"):
-        text = text[1:]
-    elif text.startswith("00"):
-        text = text[2:]
-    if not text.isdigit() or not text.isascii():
+    # isascii: str.isdigit() and \d also accept Arabic-Indic and other Unicode digits.
+    if not text.isascii() or not _DIGITS.match(text):
         raise ValueError(
-            f"Invalid {what} {value!r}: only digits, spaces, dashes and a leading '+' are allowed"
+            f"Invalid {what} {short_repr(value)}: only digits, spaces, dashes, dots, parentheses and a "
+            "leading '+' are allowed"
         )
     return text
 
 
-def normalize_recipient(recipient: object) -> str:
-    """
-    Return ``recipient`` as Orange wants it: ``tel:+<digits>``.
+def _international_digits(text: str) -> str | None:
+    """The digits after ``+`` or ``00``; ``None`` for a national number."""
+    if text.startswith("+"):
+        return text[1:]
+    if text.startswith("00"):
+        return text[2:]
+    return None
 
-    Accepts ``+2250700000001``, ``2250700000001``, ``002250700000001``, ``tel:+2250700000001``, with
-    spaces, dashes, dots or parentheses between digits.
 
-    :param recipient: The phone number, in international form (country code first).
-    :raises ValueError: When it is not a plausible E.164 number: letters, fewer than 8 or more than
-        15 digits, or an unknown country code. The message names the value.
+def _region(country: str) -> str:
+    """libphonenumber's region (ISO alpha-2) of an alpha-3 or alpha-2 ``country``."""
+    region = iso_countries.get(normalize_country(country)).alpha2
+    if phonenumbers.country_code_for_region(region) == 0:
+        raise ValueError(f"Invalid country {country!r}: no telephone numbering plan is known for it")
+    return region
+
+
+def normalize_recipient(recipient: object, default_country: str | None = None) -> str:
     """
-    digits = _digits(recipient, "recipient phone number")
-    if not 8 <= len(digits) <= 15:
+    Return ``recipient`` as Orange wants it: ``tel:+<country code><national number>``.
+
+    International forms: ``+2250700000001``, ``002250700000001``, ``tel:+2250700000001``. Without
+    ``+`` or ``00`` the number is national and read in ``default_country``: ``0700000001`` with
+    ``CIV`` gives ``tel:+2250700000001``. Spaces, dashes, dots and parentheses are ignored.
+
+    The number must be *possible* for its country (right length, per libphonenumber); one that is
+    possible but outside the ranges libphonenumber knows is accepted with a warning, since those
+    ranges lag behind new allocations.
+
+    :param recipient: The phone number.
+    :param default_country: ISO 3166 code (``CIV`` or ``CI``) of national numbers; ``None`` refuses
+        them.
+    :raises ValueError: When it has letters, has no country code and no default country is set, is
+        not 8 to 15 digits, has an unknown country code, or is not possible for its country. The
+        message names the value.
+    """
+    text = _digits(recipient, "recipient phone number")
+    name = short_repr(recipient)
+    international = _international_digits(text)
+    if international is not None:
+        if not 8 <= len(international) <= 15:
+            raise ValueError(
+                f"Invalid recipient phone number {name}: E.164 numbers have 8 to 15 digits "
+                f"including the country code, got {len(international)}"
+            )
+        if phonenumbers.region_code_for_country_code(_country_calling_code(international)) == "ZZ":
+            raise ValueError(f"Invalid recipient phone number {name}: unknown country calling code")
+        to_parse, region = "+" + international, None
+    elif default_country is None:
         raise ValueError(
-            f"Invalid recipient phone number {recipient!r}: E.164 numbers have 8 to 15 digits "
-            f"including the country code, got {len(digits)}"
+            f"Invalid recipient phone number {name}: no country code. Write it in international form "
+            "(e.g. '+225…' for Côte d'Ivoire) or set the connection's 'country' extra (or the "
+            "operator's default_country) so that national numbers can be read"
         )
-    # A cheap plausibility check that does not second-guess national numbering plans (those change
-    # faster than libphonenumber's metadata in some countries): the country code must exist.
-    if phonenumbers.region_code_for_country_code(_country_calling_code(digits)) == "ZZ":
-        raise ValueError(f"Invalid recipient phone number {recipient!r}: unknown country calling code")
-    return f"tel:+{digits}"
+    else:
+        to_parse, region = text, _region(default_country)
+    try:
+        number = phonenumbers.parse(to_parse, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"Invalid recipient phone number {name}: {exc}") from None
+    where = phonenumbers.region_code_for_number(number) or region or "?"
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason not in (
+        phonenumbers.ValidationResult.IS_POSSIBLE,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        why = {
+            phonenumbers.ValidationResult.TOO_SHORT: "too short",
+            phonenumbers.ValidationResult.TOO_LONG: "too long",
+            phonenumbers.ValidationResult.INVALID_LENGTH: "wrong length",
+            phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country calling code",
+        }.get(reason, "not possible")
+        national = "" if international is not None else f" (read as a national number of {region})"
+        raise ValueError(
+            f"Invalid recipient phone number {name}{national}: not a possible number in {where} ({why})"
+        )
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not 8 <= len(e164) - 1 <= 15:
+        raise ValueError(
+            f"Invalid recipient phone number {name}: E.164 numbers have 8 to 15 digits including the "
+            f"country code, got {len(e164) - 1} ({e164})"
+        )
+    if not phonenumbers.is_valid_number(number):
+        log.warning(
+            "Recipient phone number %s (%s) is outside the number ranges known for %s; sending anyway "
+            "(the ranges lag behind new allocations)",
+            name,
+            e164,
+            where,
+        )
+    return f"tel:{e164}"
 
 
 def _country_calling_code(digits: str) -> int:
@@ -90,14 +200,19 @@ def normalize_sender(sender_address: object) -> str:
     """
     Return the sender number as bare digits (``2250000``).
 
-    Accepts ``2250000``, ``+2250000`` and ``tel:+2250000``.
+    Accepts ``2250000``, ``+2250000`` and ``tel:+2250000``; an integer (a JSON number in the
+    connection extras) is read as its digits.
 
     :param sender_address: The account's sender number for the destination country.
     :raises ValueError: When it is not 4 to 15 digits.
     """
-    digits = _digits(sender_address, "sender address")
-    if not 4 <= len(digits) <= 15:
-        raise ValueError(f"Invalid sender address {sender_address!r}: expected 4 to 15 digits")
+    if isinstance(sender_address, int) and not isinstance(sender_address, bool) and sender_address > 0:
+        sender_address = str(sender_address)
+    text = _digits(sender_address, "sender address")
+    international = _international_digits(text)
+    digits = text if international is None else international
+    if not digits.isdigit() or not 4 <= len(digits) <= 15:
+        raise ValueError(f"Invalid sender address {short_repr(sender_address)}: expected 4 to 15 digits")
     return digits
 
 
@@ -105,27 +220,127 @@ def normalize_country(country: object) -> str:
     """
     Return an ISO 3166 alpha-3 country code in upper case (``CIV``).
 
-    :param country: The code, any case.
-    :raises ValueError: When it is not three letters.
+    :param country: The code, any case: alpha-3 (``CIV``, as Orange's filters want) or alpha-2
+        (``CI``, converted).
+    :raises ValueError: When it is not an ISO 3166-1 alpha-3 or alpha-2 code.
     """
-    if not isinstance(country, str) or not _COUNTRY.match(country.strip().upper()):
-        raise ValueError(f"Invalid country {country!r}: expected an ISO 3166 alpha-3 code such as 'CIV'")
-    return country.strip().upper()
+    # iso3166 (a 9 kB, dependency-free table of ISO 3166-1) rather than pycountry (8 MB with its
+    # translations) for the alpha-2 <-> alpha-3 mapping libphonenumber needs.
+    code = country.strip().upper() if isinstance(country, str) else ""
+    found = iso_countries.get(code, None) if len(code) in (2, 3) and code.isalpha() else None
+    if found is None:
+        raise ValueError(
+            f"Invalid country {short_repr(country)}: expected an ISO 3166 alpha-3 code such as 'CIV' "
+            "(or alpha-2 such as 'CI')"
+        )
+    return found.alpha3
 
 
-def check_message(message: object, max_length: int | None = None) -> str:
+def _is_invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cf" or char in _INVISIBLE_EXTRA
+
+
+def check_message(message: object, max_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH) -> str:
     """
-    Return ``message`` unchanged after checking it is a non-empty string.
+    Return ``message`` unchanged after checking it is a text an SMS can carry.
 
     :param message: The SMS text (any Unicode).
-    :param max_length: Longest text accepted, in characters.
-    :raises ValueError: When it is not a string or is empty or blank.
+    :param max_length: Longest text accepted, in characters (Unicode code points); ``None`` for no
+        limit. Orange does not document its maximum: see :data:`DEFAULT_MAX_MESSAGE_LENGTH`.
+    :raises ValueError: When it is not a string; is empty, blank or made only of invisible
+        characters (zero-width spaces and joiners, word joiner, BOM…); contains a control character
+        other than newline, carriage return and tab (NUL…); or is longer than ``max_length``.
     """
     if not isinstance(message, str):
-        raise ValueError(f"Invalid message {message!r}: expected a string")
+        raise ValueError(f"Invalid message {short_repr(message)}: expected a string")
     if not message.strip():
-        raise ValueError(f"Invalid message {message!r}: the SMS text is empty")
+        raise ValueError(f"Invalid message {short_repr(message)}: the SMS text is empty")
+    for index, char in enumerate(message):
+        # Category Cc: C0 controls (NUL…), DEL and C1 controls; no phone displays them.
+        if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS:
+            raise ValueError(
+                f"Invalid message {short_repr(message)}: control character U+{ord(char):04X} at "
+                f"position {index} (only newline, carriage return and tab are allowed)"
+            )
+    if all(_is_invisible(char) for char in message):
+        raise ValueError(
+            f"Invalid message {short_repr(message)}: the SMS text is empty (only invisible characters "
+            "such as zero-width spaces)"
+        )
+    if max_length is not None and len(message) > max_length:
+        raise ValueError(
+            f"Invalid message {short_repr(message)}: {len(message)} characters, longer than the limit "
+            f"of {max_length} (the connection extra max_message_length sets it)"
+        )
     return message
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest bracket nesting of ``text``, outside quoted strings (stops counting past 2)."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "[(":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > 2:
+                break
+        elif char in "])":
+            depth -= 1
+    return deepest
+
+
+def _parse_list_text(value: str, text: str) -> list[object] | None:
+    """
+    ``text`` parsed as a list (``[…]``, JSON or Python) or a tuple (``(…, …)``); ``None`` when it is
+    not list syntax after all, such as ``(+225) 07 00 00 00 01``.
+    """
+    if len(text) > MAX_RECIPIENTS_TEXT:
+        raise ValueError(
+            f"Invalid recipients {short_repr(value)}: {len(text)} characters, more than the "
+            f"{MAX_RECIPIENTS_TEXT} accepted"
+        )
+    if _nesting_depth(text) > 1:
+        raise ValueError(
+            f"Invalid recipients {short_repr(value)}: nested lists are not accepted (a recipient must "
+            "be a phone number string)"
+        )
+    parsed: object = None
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                raise ValueError(
+                    f"Invalid recipients {short_repr(value)}: it looks like a list but cannot be parsed "
+                    f"({type(exc).__name__})"
+                ) from None
+        if not isinstance(parsed, list):
+            raise ValueError(f"Invalid recipients {short_repr(value)}: expected a list of phone numbers")
+        return parsed
+    # "(": a Python tuple as a rendered template shows one, or a number with its country code in
+    # parentheses. Only a literal that evaluates to a tuple is a list.
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(parsed, tuple):
+        return list(parsed)
+    if isinstance(parsed, int):
+        return None  # "(+2250700000001)"
+    raise ValueError(f"Invalid recipients {short_repr(value)}: expected a list of phone numbers")
 
 
 def parse_recipients(value: object) -> list[str]:
@@ -134,8 +349,10 @@ def parse_recipients(value: object) -> list[str]:
 
     Accepts a list or tuple of strings; a string that looks like a list
     (``"['+2250700000001', '+2250700000002']"``, as ``{{ ti.xcom_pull(...) }}`` renders one, or
-    JSON); a comma-, semicolon- or newline-separated string; a single number. Integers are
-    turned into strings. Nothing is validated here: see :func:`validate_recipients`.
+    JSON; a tuple ``"('+225…', '+225…')"``); a comma-, semicolon- or newline-separated string; a
+    single number (``"(+225) 07 00 00 00 01"`` is one number, not a tuple). Integers are turned
+    into strings. Nested lists are refused. Nothing is validated here: see
+    :func:`validate_recipients`.
 
     :param value: The ``recipients`` argument after template rendering.
     :raises ValueError: When the value is empty or has an unusable shape; the message shows it.
@@ -143,27 +360,14 @@ def parse_recipients(value: object) -> list[str]:
     items: Iterable[object]
     if isinstance(value, str):
         text = value.strip()
-        if text[:1] in ("[", "("):
-            parsed: object = None
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                try:
-                    parsed = ast.literal_eval(text)
-                except (ValueError, SyntaxError) as exc:
-                    raise ValueError(
-                        f"Invalid recipients {value!r}: it looks like a list but cannot be parsed ({exc})"
-                    ) from None
-            if not isinstance(parsed, (list, tuple)):
-                raise ValueError(f"Invalid recipients {value!r}: expected a list of phone numbers")
-            items = parsed
-        else:
-            items = _LIST_SEPARATORS.split(text)
+        parsed = _parse_list_text(value, text) if text[:1] in ("[", "(") else None
+        items = parsed if parsed is not None else _LIST_SEPARATORS.split(text)
     elif isinstance(value, (list, tuple, set, frozenset)):
         items = value
     else:
         raise ValueError(
-            f"Invalid recipients {value!r}: expected a phone number, a comma-separated string or a list"
+            f"Invalid recipients {short_repr(value)}: expected a phone number, a comma-separated string "
+            "or a list"
         )
     recipients: list[str] = []
     for item in items:
@@ -173,9 +377,13 @@ def parse_recipients(value: object) -> list[str]:
             if item.strip():
                 recipients.append(item.strip())
             continue
-        raise ValueError(f"Invalid recipient {item!r} in {value!r}: expected a phone number string")
+        nested = " (a recipient must be a string: nested lists are not accepted)"
+        raise ValueError(
+            f"Invalid recipient {short_repr(item)} in {short_repr(value)}: expected a phone number "
+            f"string{nested if isinstance(item, (list, tuple, set, frozenset)) else ''}"
+        )
     if not recipients:
-        raise ValueError(f"Invalid recipients {value!r}: no phone number given")
+        raise ValueError(f"Invalid recipients {short_repr(value)}: no phone number given")
     return recipients
 
 
@@ -188,14 +396,17 @@ def validate_recipients(value: object, logger: Any = None, default_country: str 
 
     :param value: The ``recipients`` argument after template rendering (see :func:`parse_recipients`).
     :param logger: Logs one line per duplicate dropped.
-    :param default_country: Country of numbers written without a country code.
+    :param default_country: ISO 3166 code of numbers written without a country code (see
+        :func:`normalize_recipient`); ``None`` refuses them.
     :raises ValueError: Naming every invalid number, or the unusable value.
     """
+    if default_country is not None:
+        default_country = normalize_country(default_country)
     unique: dict[str, str] = {}
     invalid: list[str] = []
     for raw in parse_recipients(value):
         try:
-            address = normalize_recipient(raw)
+            address = normalize_recipient(raw, default_country)
         except ValueError as exc:
             invalid.append(str(exc))
             continue

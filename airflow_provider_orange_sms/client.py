@@ -14,7 +14,16 @@ Retry rules (each request):
   unknown, so :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` is
   raised instead of risking a duplicate SMS;
 * 401 with code 41/42 - the token is dropped, a new one fetched and the call retried once;
-* 400, 403, 404 and the token endpoint's 401 - never retried.
+* the token request - one attempt per hold of the machine-wide token lock (backoff sleeps happen
+  outside it), a bounded wait for that lock, and a failure (endpoint down, credentials refused)
+  remembered machine-wide for ``token_failure_ttl`` seconds: other processes then fail at once with
+  a retryable error (or the auth error) instead of retrying on their own;
+* 400, 403, 404 and the token endpoint's 401 - never retried;
+* a send (or a DR subscription) counts as done only on a 201 whose ``resourceURL`` or ``Location``
+  yields an id. A 2xx carrying Orange's ``requestError`` raises the bad request it carries; any
+  other 2xx (an HTML page from a proxy, 200/202/204 without an id, an empty 201) raises
+  :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` for a send (Orange
+  may have acted) and is never retried.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -37,6 +47,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_orange_sms.addresses import (
+    DEFAULT_MAX_MESSAGE_LENGTH,
     SENDER_ADDRESSES,
     check_message,
     normalize_country,
@@ -60,6 +71,8 @@ from airflow_provider_orange_sms.token_cache import (
     FileTokenCache,
     MemoryTokenCache,
     TokenCache,
+    TokenFailure,
+    TokenLockTimeout,
     cache_key,
     default_cache_dir,
 )
@@ -69,6 +82,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.orange.com"
 DEFAULT_TOKEN_PATH = "/oauth/v3/token"
 DEFAULT_RATE_LIMIT_PER_SECOND = 5.0
+# Long enough that a burst of tasks started together sees the first one's failure, short enough
+# that a fixed endpoint or corrected secret is picked up by the next task retry.
+DEFAULT_TOKEN_FAILURE_TTL = 30.0
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
 SUBSCRIPTIONS_PATH = "/smsmessaging/v1/outbound/tel%3A%2B{sender}/subscriptions"
 SUBSCRIPTION_PATH = "/smsmessaging/v1/outbound/subscriptions/{subscription_id}"
@@ -127,7 +143,8 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
     ``description``), service and policy exceptions (``requestError``) and OAuth2 errors
     (``error``/``error_description``).
 
-    :param response: A response with a status of 400 or more.
+    :param response: A response with a status of 400 or more, or a 2xx whose body carries
+        Orange's ``requestError`` (then an :class:`OrangeSMSBadRequestError`).
     """
     status = response.status_code
     code: int | str | None = None
@@ -160,7 +177,7 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
     elif response.text:
         description = response.text[:200]
 
-    if status in (400, 403) and is_service_error:
+    if (status in (400, 403) or status < 400) and is_service_error:
         return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
     if status in (401, 403):
         return OrangeSMSAuthError(status, code, message, description)
@@ -196,14 +213,45 @@ def _created_id(response: requests.Response, envelope: str, marker: str) -> str:
     The id of a created resource: the path segment after ``marker`` in the body's ``resourceURL``
     (inside ``envelope``), or in the ``Location`` header when the body has none. ``""`` if neither.
     """
-    try:
-        url = str(response.json()[envelope]["resourceURL"])
-    except (ValueError, KeyError, TypeError):
-        url = response.headers.get("Location", "")
+    url = ""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        url = str(response.json()[envelope]["resourceURL"] or "")
+    ids = [_id_in(candidate, marker) for candidate in (url, response.headers.get("Location", ""))]
+    return next((found for found in ids if found), "")
+
+
+def _id_in(url: str, marker: str) -> str:
     path = urlsplit(url).path if "://" in url else url
     if marker not in path:
         return ""
-    return path.rsplit(marker, 1)[1].strip("/").split("/")[0]
+    return path.rsplit(marker, 1)[1].strip("/").split("/")[0].strip()
+
+
+def describe_response(response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
+    """
+    Return a short description of what came back: status, content type and the body's start.
+
+    :param response: The HTTP response.
+    :param secrets: Values blanked out of the snippet (the access token, should a proxy echo it).
+    """
+    content_type = response.headers.get("Content-Type") or "no content type"
+    snippet = " ".join(response.text[:200].split())
+    for secret in secrets:
+        if secret:
+            snippet = snippet.replace(secret, "***")
+    body = f"body {snippet[:120]!r}" if snippet else "an empty body"
+    return f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f", {content_type}, {body}"
+
+
+def _request_error_in(response: requests.Response) -> OrangeSMSError | None:
+    """The error of a 2xx answer whose JSON body is Orange's ``requestError`` (else ``None``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, Mapping) and isinstance(body.get("requestError"), Mapping):
+        return error_from_response(response)
+    return None
 
 
 class OrangeSMSClient:
@@ -221,7 +269,8 @@ class OrangeSMSClient:
     :param sender_address: Default sender number (``2250000``, ``+2250000`` or ``tel:+2250000``).
         When absent, the sender of ``country`` in Orange's list is used.
     :param sender_name: Default sender name (must be whitelisted by Orange).
-    :param country: Default ISO 3166 alpha-3 country for balance, statistics and orders.
+    :param country: Default ISO 3166 alpha-3 country (alpha-2 accepted) for balance, statistics and
+        orders, and the country of recipients written without a country code (``0700000001``).
     :param rate_limit_per_second: Sends per second across every process on this machine; ``None``
         or ``0`` lifts the limit.
     :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
@@ -229,6 +278,15 @@ class OrangeSMSClient:
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy.
+    :param max_message_length: Longest SMS text accepted, in characters; ``None`` for no limit.
+        Orange does not document its maximum; the default (1,530: ten concatenated GSM-7 segments)
+        catches runaway texts before they cost units.
+    :param token_lock_timeout: Longest wait, in seconds, for another process's token request;
+        ``None`` waits one request's worst case (``connect_timeout + read_timeout`` plus 5 s), as
+        the lock is held for one HTTP attempt at a time. Then a retryable error is raised.
+    :param token_failure_ttl: Seconds a failed token request (endpoint down, credentials refused) is
+        remembered machine-wide, so other processes fail fast instead of each retrying; ``0``
+        disables it.
     :param on_secret: Called with every secret value the client derives (the ``Basic`` credentials,
         each access token) so a log masker can redact it; the hook registers Airflow's.
     """
@@ -251,6 +309,9 @@ class OrangeSMSClient:
         read_timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         on_secret: Callable[[str], None] | None = None,
+        max_message_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
+        token_lock_timeout: float | None = None,
+        token_failure_ttl: float = DEFAULT_TOKEN_FAILURE_TTL,
     ) -> None:
         self._on_secret = on_secret
         self.base_url = self.normalize_base_url(base_url)
@@ -261,8 +322,26 @@ class OrangeSMSClient:
         self.country = normalize_country(country) if country else None
         self.sender_address = normalize_sender(sender_address) if sender_address else None
         self.sender_name = sender_name or None
-        self.max_message_length: int | None = None
+        if max_message_length is not None and (
+            isinstance(max_message_length, bool)
+            or not isinstance(max_message_length, int)
+            or max_message_length < 1
+        ):
+            raise ValueError(
+                f"Invalid max_message_length {max_message_length!r}: expected a whole number >= 1 or None"
+            )
+        #: Longest text :meth:`send_sms` accepts (characters), ``None`` for no limit.
+        self.max_message_length = max_message_length
         self.timeout = (float(connect_timeout), float(read_timeout))
+        for name, seconds in zip(("connect_timeout", "read_timeout"), self.timeout, strict=True):
+            if not 0 < seconds < float("inf"):  # inf overflowed in the socket layer; NaN fails too
+                raise ValueError(f"Invalid {name} {seconds!r}: expected a finite number of seconds > 0")
+        #: Longest wait for another process's token request (seconds).
+        self.token_lock_timeout = (
+            float(token_lock_timeout) if token_lock_timeout is not None else sum(self.timeout) + 5.0
+        )
+        #: Seconds a failed token request is remembered for other processes.
+        self.token_failure_ttl = float(token_failure_ttl)
         self.retry = retry or RetryPolicy()
         self._token_cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()
         self._cache_key = cache_key(self.token_url, self.client_id, self._authorization)
@@ -308,7 +387,7 @@ class OrangeSMSClient:
         Return ``base_url`` without a trailing slash, with ``https://`` added when it has no scheme.
 
         :param base_url: ``https://api.orange.com``, ``api.orange.com``, ``http://127.0.0.1:8089``…
-        :raises ValueError: When it is not an http(s) URL, naming it.
+        :raises ValueError: When it is not an http(s) URL or has a query string or fragment, naming it.
         """
         base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
         if "://" not in base:
@@ -316,6 +395,9 @@ class OrangeSMSClient:
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"Invalid base URL {base_url!r}: expected e.g. 'https://api.orange.com'")
+        if parts.query or parts.fragment:
+            # Paths are appended to the base: a query would end up before them (the token POST went to /).
+            raise ValueError(f"Invalid base URL {base_url!r}: a query string or fragment is not allowed")
         return base
 
     @staticmethod
@@ -369,24 +451,95 @@ class OrangeSMSClient:
         return token.access_token
 
     def _fetch_shared_token(self) -> AccessToken:
-        """Fetch a token under the cache's lock, unless another process stored one meanwhile."""
-        with contextlib.ExitStack() as stack:
-            try:
-                stack.enter_context(self._token_cache.lock(self._cache_key))
-            except Exception as exc:
-                # A cache that cannot be used (read-only home, a Variable store outside a task) must
-                # not stop the SMS: fall back to this client's own token.
-                log.warning("Orange SMS token cache unavailable (%s); using a token for this process", exc)
-                return self._fetch_token()
-            token = self._token_cache.get(self._cache_key)
-            if token is not None and token.is_fresh():
+        """
+        Request a token, one HTTP attempt per hold of the cache's lock, retrying between holds.
+
+        Before each attempt, under the lock: a token another process stored meanwhile is used, and a
+        failure another process met in the last :attr:`token_failure_ttl` seconds is raised again
+        without a request. Backoff sleeps happen outside the lock.
+        """
+        fetch_id = uuid.uuid4().hex
+        cache = self._token_cache
+
+        def attempt() -> AccessToken:
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(cache.lock(self._cache_key, timeout=self.token_lock_timeout))
+                except TokenLockTimeout:
+                    # The holder is stuck in a request (a stalled endpoint): requesting in parallel
+                    # would only add load on an endpoint capped at ~50 requests a minute, so fail
+                    # with a retryable error, unless it stored a token or a failure meanwhile.
+                    token = cache.get(self._cache_key)
+                    if token is not None and token.is_fresh():
+                        return token
+                    self._raise_remembered_failure(fetch_id)
+                    error = OrangeSMSConnectionError(
+                        None,
+                        None,
+                        f"waited {self.token_lock_timeout:g} s for another process's token request to "
+                        f"{self.token_url}; try again later",
+                    )
+                    error.retries_exhausted = True  # type: ignore[attr-defined]
+                    raise error from None
+                except Exception as exc:
+                    # A cache that cannot be used (read-only home, a Variable store outside a task)
+                    # must not stop the SMS: fall back to this client's own token.
+                    log.warning(
+                        "Orange SMS token cache unavailable (%s); using a token for this process", exc
+                    )
+                    return self._request_token()
+                token = cache.get(self._cache_key)
+                if token is not None and token.is_fresh():
+                    return token
+                self._raise_remembered_failure(fetch_id)
+                try:
+                    token = self._request_token()
+                except OrangeSMSError as exc:
+                    self._remember_failure(fetch_id, exc)
+                    raise
+                try:
+                    cache.set(self._cache_key, token)
+                    clear = getattr(cache, "clear_failure", None)
+                    if clear is not None:
+                        clear(self._cache_key)
+                except Exception as exc:
+                    log.warning("Could not store the Orange SMS token in the cache (%s); continuing", exc)
                 return token
-            token = self._fetch_token()
-            try:
-                self._token_cache.set(self._cache_key, token)
-            except Exception as exc:
-                log.warning("Could not store the Orange SMS token in the cache (%s); continuing", exc)
-            return token
+
+        log.info("Requesting an Orange SMS API access token from %s", self.token_url)
+        return self._retrying(attempt)
+
+    def _raise_remembered_failure(self, fetch_id: str) -> None:
+        """Raise the failure another fetch met recently, if any (not this fetch's own)."""
+        get_failure = getattr(self._token_cache, "get_failure", None)
+        failure = get_failure(self._cache_key) if get_failure is not None else None
+        if failure is None or not failure.is_active() or failure.owner == fetch_id:
+            return
+        left = failure.until - time.time()
+        message = f"a token request failed moments ago, not trying again for {left:.0f} s: {failure.message}"
+        error: OrangeSMSError = (
+            OrangeSMSAuthError(None, None, message)
+            if failure.auth
+            else OrangeSMSConnectionError(None, None, message)
+        )
+        # Final: the outer retry loops must not wait and ask again.
+        error.retries_exhausted = True  # type: ignore[attr-defined]
+        raise error
+
+    def _remember_failure(self, fetch_id: str, exc: OrangeSMSError) -> None:
+        set_failure = getattr(self._token_cache, "set_failure", None)
+        if set_failure is None or not self.token_failure_ttl:
+            return
+        failure = TokenFailure(
+            until=time.time() + self.token_failure_ttl,
+            message=str(exc),
+            auth=isinstance(exc, OrangeSMSAuthError),
+            owner=fetch_id,
+        )
+        try:
+            set_failure(self._cache_key, failure)
+        except Exception as error:
+            log.warning("Could not remember the failed Orange SMS token request (%s)", error)
 
     def invalidate_token(self, access_token: str | None = None) -> None:
         """
@@ -403,41 +556,38 @@ class OrangeSMSClient:
                 except Exception as exc:
                     log.warning("Could not drop the Orange SMS token from the cache (%s)", exc)
 
-    def _fetch_token(self) -> AccessToken:
-        def fetch_once() -> AccessToken:
-            self.token_requests += 1
-            response = self._http(
-                "POST",
-                self.token_url,
-                idempotent=True,
-                headers={"Authorization": self._authorization},
-                data={"grant_type": "client_credentials"},
-            )
-            if response.status_code >= 400:
-                error = error_from_response(response)
-                if response.status_code in (400, 401):
-                    raise OrangeSMSAuthError(
-                        response.status_code,
-                        error.code,
-                        "the client id/secret (or authorization header) were rejected by the token "
-                        f"endpoint {self.token_url}",
-                        error.message,
-                    )
-                raise error
-            try:
-                body = response.json()
-                return AccessToken.from_lifetime(
-                    str(body["access_token"]),
-                    float(body.get("expires_in", 3600)),
-                    body.get("token_type", "Bearer"),
+    def _request_token(self) -> AccessToken:
+        """One request to the token endpoint (the caller retries)."""
+        self.token_requests += 1
+        response = self._http(
+            "POST",
+            self.token_url,
+            idempotent=True,
+            headers={"Authorization": self._authorization},
+            data={"grant_type": "client_credentials"},
+        )
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            if response.status_code in (400, 401):
+                raise OrangeSMSAuthError(
+                    response.status_code,
+                    error.code,
+                    "the client id/secret (or authorization header) were rejected by the token "
+                    f"endpoint {self.token_url}",
+                    error.message,
                 )
-            except (ValueError, KeyError, TypeError):
-                raise OrangeSMSError(
-                    response.status_code, None, "token endpoint answered without an access_token"
-                ) from None
-
-        log.info("Requesting an Orange SMS API access token from %s", self.token_url)
-        return self._retrying(fetch_once)
+            raise error
+        try:
+            body = response.json()
+            return AccessToken.from_lifetime(
+                str(body["access_token"]),
+                float(body.get("expires_in", 3600)),
+                body.get("token_type", "Bearer"),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise OrangeSMSError(
+                response.status_code, None, "token endpoint answered without an access_token"
+            ) from None
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -570,6 +720,10 @@ class OrangeSMSClient:
             "(e.g. '2250000' for Côte d'Ivoire) or its country"
         )
 
+    def _describe(self, response: requests.Response) -> str:
+        token = self._token.access_token if self._token is not None else ""
+        return describe_response(response, (token, self._authorization.split(" ", 1)[-1]))
+
     def _country_params(self, country: str | None) -> dict[str, str]:
         chosen = country or self.country
         return {"country": normalize_country(chosen)} if chosen else {}
@@ -589,15 +743,23 @@ class OrangeSMSClient:
 
         Waits for a free slot of the throttle first. Validates everything before any request.
 
-        :param recipient: Phone number in international form (``+2250700000001``, ``tel:+…``).
-        :param message: The text, any Unicode.
+        Only a 201 with a resource id (in the body's ``resourceURL`` or the ``Location`` header)
+        counts as sent. Any other 2xx (an HTML page from a proxy, a 200/202/204 without an id, an
+        empty 201) raises :class:`OrangeSMSSendUncertainError`: something answered, maybe after
+        Orange took the SMS. A 2xx carrying Orange's ``requestError`` raises the matching
+        :class:`OrangeSMSBadRequestError`.
+
+        :param recipient: Phone number: international (``+2250700000001``, ``tel:+…``) or national
+            in the client's ``country`` (``0700000001``).
+        :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
-        :raises ValueError: On an invalid number, empty message or missing sender.
+        :raises ValueError: On an invalid number, empty or too long message, or missing sender.
+        :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
         """
-        address = normalize_recipient(recipient)
-        text = check_message(message)
+        address = normalize_recipient(recipient, self.country)
+        text = check_message(message, self.max_message_length)
         sender = self._sender(sender_address)
         request: dict[str, Any] = {
             "address": address,
@@ -611,9 +773,17 @@ class OrangeSMSClient:
             "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
         )
         resource_id = _created_id(response, "outboundSMSMessageRequest", "/requests/")
-        if not resource_id:
-            log.warning("Orange accepted the SMS to %s but returned no resource id", address)
-        return resource_id
+        if response.status_code == 201 and resource_id:
+            return resource_id
+        error = _request_error_in(response)
+        if error is not None:
+            raise error
+        raise OrangeSMSSendUncertainError(
+            response.status_code,
+            None,
+            f"the send to {address} got an answer that does not confirm it ({self._describe(response)}): "
+            "Orange may have sent the SMS, so it is not retried automatically (that could send it twice)",
+        )
 
     def get_contracts(self, country: str | None = None) -> dict[str, Any]:
         """
@@ -683,9 +853,17 @@ class OrangeSMSClient:
         body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
         response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)
         subscription_id = _created_id(response, "deliveryReceiptSubscription", "/subscriptions/")
-        if not subscription_id:
-            raise OrangeSMSError(response.status_code, None, "subscription created but no id in the answer")
-        return subscription_id
+        if response.status_code == 201 and subscription_id:
+            return subscription_id
+        error = _request_error_in(response)
+        if error is not None:
+            raise error
+        # Not retried either: Orange may have created it (a new one would replace it, harmlessly).
+        raise OrangeSMSError(
+            response.status_code,
+            None,
+            f"the subscription request got an answer without a subscription id ({self._describe(response)})",
+        )
 
     def get_delivery_receipt_subscription(self, subscription_id: str) -> dict[str, Any]:
         """

@@ -6,6 +6,9 @@ process on the machine: holding an exclusive ``flock`` on that file a sender rea
 slot, takes it, writes back ``slot + interval`` and unlocks, then sleeps until its slot. That is
 the "virtual scheduling" form of GCRA. It is exact (no polling, no sleeps longer than needed),
 first come first served across processes, and costs one lock and an 8-byte read/write per send.
+The slots live on the wall clock (``time.monotonic`` is not shared between processes), so a free
+slot further ahead than the machine's senders could have booked (64 intervals, at least 2 s) is
+taken for a clock step back and ignored, and a wait longer than a few intervals is logged.
 The lock is taken on the already-open state file (``filelock`` reopens its lock file on every
 acquire, which tripled the cost of a send with the limit lifted).
 
@@ -39,8 +42,21 @@ except ImportError:  # pragma: no cover - Windows, where Airflow workers do not 
 # Sends are spaced a little wider than 1/rate so network jitter between the client and Orange cannot
 # squeeze six requests into one second on Orange's side. Costs 1% of throughput.
 SAFETY_MARGIN = 1.01
-# A reservation further ahead than this means the wall clock jumped backwards: start over.
-_MAX_AHEAD_SECONDS = 600.0
+#: Rates accepted, sends per second. Below 0.01 (one send every 100 s) a typo is likelier than
+#: intent; above 1000 the throttle's own cost would dominate. 0 or ``None`` lifts the limit instead.
+MIN_RATE_PER_SECOND = 0.01
+MAX_RATE_PER_SECOND = 1000.0
+# A free slot further ahead than this many intervals cannot come from the senders of one machine:
+# each booking sender holds one slot, so N senders book at most N intervals ahead, and 64 is well
+# above an Airflow worker's parallelism. Further means the wall clock stepped back since the slot
+# was written (or the state file is corrupt): start over from now.
+_MAX_AHEAD_INTERVALS = 64
+# ... but never less than this, so a fast rate still tolerates small clock adjustments.
+_MIN_MAX_AHEAD_SECONDS = 2.0
+# A wait longer than this (and longer than a few intervals) is logged as a WARNING: silent
+# minutes-long waits looked like a hung task.
+_LONG_WAIT_SECONDS = 5.0
+_LONG_WAIT_INTERVALS = 4
 _STATE = struct.Struct("<d")
 # Waking up later than this after a slot's time counts as late (time.sleep overshoots ~0.1 ms).
 _LATE_WAKE_UP = 0.002
@@ -57,7 +73,7 @@ class SendThrottle:
     """
     A machine-wide limiter of sends per second for one Orange account.
 
-    :param rate_per_second: Sends allowed per second (Orange: 5).
+    :param rate_per_second: Sends allowed per second (Orange: 5), from 0.01 to 1000.
     :param state_dir: Directory of the shared slot file. Processes that must share the limit must
         use the same directory.
     :param account: What identifies the account (e.g. base URL + client id); hashed into the file
@@ -65,10 +81,20 @@ class SendThrottle:
     """
 
     def __init__(self, rate_per_second: float, state_dir: str | os.PathLike[str], account: str) -> None:
-        if rate_per_second <= 0:
-            raise ValueError(f"Invalid rate_per_second {rate_per_second!r}: must be > 0")
-        self.rate_per_second = rate_per_second
-        self.interval = SAFETY_MARGIN / rate_per_second
+        if (
+            isinstance(rate_per_second, bool)
+            or not isinstance(rate_per_second, (int, float))
+            or not MIN_RATE_PER_SECOND <= rate_per_second <= MAX_RATE_PER_SECOND  # also refuses NaN
+        ):
+            raise ValueError(
+                f"Invalid rate_per_second {rate_per_second!r}: expected {MIN_RATE_PER_SECOND:g} to "
+                f"{MAX_RATE_PER_SECOND:g} sends per second"
+            )
+        self.rate_per_second = float(rate_per_second)
+        self.interval = SAFETY_MARGIN / self.rate_per_second
+        #: Furthest ahead of now a booked slot is trusted (seconds).
+        self.max_ahead = max(_MIN_MAX_AHEAD_SECONDS, _MAX_AHEAD_INTERVALS * self.interval)
+        self._long_wait = max(_LONG_WAIT_SECONDS, _LONG_WAIT_INTERVALS * self.interval)
         self._digest = hashlib.sha256(account.encode()).hexdigest()[:32]
         self._directory = Path(state_dir)
         self._state_path = self._directory / f"throttle-{self._digest}.slot"
@@ -134,11 +160,16 @@ class SendThrottle:
                 os.pwrite(fd, _STATE.pack(slot + self.interval), 0)
         return slot
 
-    @staticmethod
-    def _next_slot(next_free: float) -> float:
+    def _next_slot(self, next_free: float) -> float:
         now = time.time()
-        if next_free - now > _MAX_AHEAD_SECONDS:
-            return now  # the wall clock jumped backwards: start over
+        if next_free - now > self.max_ahead:
+            log.warning(
+                "Orange SMS throttle: the next free slot was %.1f s ahead, more than the %.1f s the "
+                "senders of one machine can book (the wall clock stepped back?); starting over from now",
+                next_free - now,
+                self.max_ahead,
+            )
+            return now
         return max(now, next_free)
 
     def acquire(self) -> float:
@@ -155,6 +186,14 @@ class SendThrottle:
             wait = slot - time.time()
             if wait <= 0:
                 return waited
+            if wait > self._long_wait:
+                log.warning(
+                    "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every "
+                    "process on this machine, state %s)",
+                    wait,
+                    self.rate_per_second,
+                    self._state_path,
+                )
             time.sleep(wait)
             waited += wait
             if time.time() - slot <= _LATE_WAKE_UP:

@@ -18,7 +18,6 @@ from airflow_provider_orange_sms.addresses import (
     "raw",
     [
         "+2250700000001",
-        "2250700000001",
         "tel:+2250700000001",
         "TEL:+2250700000001",
         "+225 07 00 00 00 01",
@@ -36,6 +35,7 @@ def test_recipient_forms_normalise_to_tel_uri(raw):
     [
         ("+225070000000a", "only digits"),
         ("hello", "only digits"),
+        ("2250700000001", "no country code"),  # no + or 00: national, and no default country
         ("+2250700", "8 to 15 digits"),  # 7 digits
         ("+2250700000000012", "8 to 15 digits"),  # 16 digits
         ("", "only digits"),
@@ -70,7 +70,8 @@ def test_invalid_sender(raw):
 
 def test_country_codes():
     assert normalize_country("civ") == "CIV"
-    for bad in ("CI", "CIVX", "C1V", "", None):
+    assert normalize_country("ci") == "CIV"  # alpha-2 is accepted and converted
+    for bad in ("CIVX", "C1V", "XYZ", "", None):
         with pytest.raises(ValueError, match="alpha-3"):
             normalize_country(bad)
 
@@ -103,7 +104,7 @@ def test_parse_recipients_shapes():
 
 
 def test_validate_recipients_normalises_and_drops_duplicates_in_order():
-    assert validate_recipients("+225 07 00 00 00 02, tel:+2250700000001, 2250700000002") == [
+    assert validate_recipients("+225 07 00 00 00 02, tel:+2250700000001, 002250700000002") == [
         "tel:+2250700000002",
         "tel:+2250700000001",
     ]

@@ -44,7 +44,7 @@ def test_notifier_templated_recipients_use_the_operator_parsing(orange_conn, san
         {
             "dag": dag,
             "ti": SimpleNamespace(task_id="load"),
-            "params": {"on_call": ["+2250700000003", "2250700000003", "+2250700000004"]},
+            "params": {"on_call": ["+2250700000003", "002250700000003", "+2250700000004"]},
         }
     )
     assert [(m.address, m.message, m.sender_name) for m in sandbox.state.messages] == [

@@ -133,7 +133,7 @@ def test_templated_sender(fast_conn, sandbox):
 
 
 def test_duplicate_recipients_are_sent_once(fast_conn, sandbox):
-    recipients = ["+2250700000001", "2250700000002", "tel:+2250700000001", "00 225 07 00 00 00 02"]
+    recipients = ["+2250700000001", "+225 0700000002", "tel:+2250700000001", "00 225 07 00 00 00 02"]
     results = SendSMSOperator(task_id="send", recipients=recipients, message="Hi").execute(context={})
     assert [r["recipient"] for r in results] == ADDRESSES[:2]
     assert sorted(m.address for m in sandbox.state.messages) == ADDRESSES[:2]
@@ -424,7 +424,7 @@ def test_retry_guard_can_be_turned_off(fast_conn, sandbox):
 def test_variables_outside_a_task_run_block_sending(fast_conn, sandbox):
     """The default store (Airflow Variables) cannot be read outside a running task: nothing is sent."""
     op = SendSMSOperator(task_id="send", recipients=NUMBERS[:2], message="Hi")
-    with pytest.raises(AirflowException, match="Not sending any SMS: cannot read the sent ledger"):
+    with pytest.raises(AirflowException, match="Not sending any SMS: cannot (read|list) the sent ledger"):
         op.execute(context={"ti": fake_ti()})
     assert send_requests(sandbox) == []
 

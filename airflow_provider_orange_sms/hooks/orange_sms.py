@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import asdict
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_orange_sms._compat import BaseHook
+from airflow_provider_orange_sms.addresses import (
+    DEFAULT_MAX_MESSAGE_LENGTH,
+    normalize_country,
+    normalize_sender,
+)
 from airflow_provider_orange_sms.client import (
     DEFAULT_BASE_URL,
     DEFAULT_RATE_LIMIT_PER_SECOND,
@@ -16,7 +22,8 @@ from airflow_provider_orange_sms.client import (
     OrangeSMSClient,
     RetryPolicy,
 )
-from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache
+from airflow_provider_orange_sms.throttle import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
+from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache, TokenFailure
 
 TOKEN_CACHE_CHOICES = ("file", "variable", "none")
 
@@ -39,18 +46,37 @@ def _extra_number(extra: dict[str, Any], key: str, default: float, *, minimum: f
     :param key: Extra name, named in the error.
     :param default: Value when the extra is absent or empty.
     :param minimum: Smallest accepted value.
-    :raises ValueError: Naming the extra and its value when it is not a number >= ``minimum``.
+    :raises ValueError: Naming the extra and its value when it is not a finite number >= ``minimum``.
     """
     value = extra.get(key)
     if value is None or value == "":
         return float(default)
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError, OverflowError):
         number = float("nan")
-    if not number >= minimum:  # also catches NaN
-        raise ValueError(f"Invalid connection extra {key}={value!r}: expected a number >= {minimum:g}")
+    if not number >= minimum or not math.isfinite(number):  # NaN fails the first test
+        raise ValueError(f"Invalid connection extra {key}={value!r}: expected a finite number >= {minimum:g}")
     return number
+
+
+def _extra_text(extra: dict[str, Any], key: str, *, allow_int: bool = False) -> str | None:
+    """
+    Read a text extra; empty means ``None``.
+
+    :param extra: The connection's extras.
+    :param key: Extra name, named in the error.
+    :param allow_int: Accept a whole number (a JSON number such as ``2250000``) as its digits.
+    :raises ValueError: Naming the extra when it is of another type.
+    """
+    value = extra.get(key)
+    if value is None or value == "":
+        return None
+    if allow_int and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"Invalid connection extra {key}={value!r}: expected a string")
+    return value.strip() or None
 
 
 class VariableTokenCache:
@@ -87,9 +113,9 @@ class VariableTokenCache:
 
         try:
             data = Variable.get(self.variable_key(key), default=None, deserialize_json=True)
-            return AccessToken(**data) if data else None
         except Exception:
             return None
+        return AccessToken.from_dict(data)
 
     def set(self, key: str, token: AccessToken) -> None:
         """
@@ -120,13 +146,39 @@ class VariableTokenCache:
             with contextlib.suppress(Exception):
                 Variable.delete(self.variable_key(key))
 
-    def lock(self, key: str) -> contextlib.AbstractContextManager[object]:
+    def lock(self, key: str, timeout: float | None = None) -> contextlib.AbstractContextManager[object]:
         """
-        Return a per-machine file lock, held while one process fetches a token.
+        Return a per-machine file lock, held while one process requests a token.
 
         :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        :param timeout: Longest wait in seconds (``None``: no limit).
         """
-        return self._machine_locks.lock(key)
+        return self._machine_locks.lock(key, timeout)
+
+    def get_failure(self, key: str) -> TokenFailure | None:
+        """
+        Return the failed token request remembered on this machine for ``key``, if any.
+
+        :param key: Cache key.
+        """
+        return self._machine_locks.get_failure(key)
+
+    def set_failure(self, key: str, failure: TokenFailure) -> None:
+        """
+        Remember a failed token request on this machine (not in a Variable: it is short-lived).
+
+        :param key: Cache key.
+        :param failure: What failed and until when to remember it.
+        """
+        self._machine_locks.set_failure(key, failure)
+
+    def clear_failure(self, key: str) -> None:
+        """
+        Forget the failed token request for ``key`` on this machine.
+
+        :param key: Cache key.
+        """
+        self._machine_locks.clear_failure(key)
 
 
 class OrangeSMSHook(BaseHook):
@@ -138,7 +190,8 @@ class OrangeSMSHook(BaseHook):
     value. Host is the base URL (``https://api.orange.com`` when empty). Extras:
     ``sender_address``, ``sender_name``, ``country``, ``token_path``, ``rate_limit_per_second``,
     ``token_cache`` (``file``, ``variable`` or ``none``), ``connect_timeout``, ``read_timeout``,
-    ``max_attempts``, ``retry_backoff``.
+    ``max_attempts``, ``retry_backoff``, ``max_message_length``. Everything is validated when the
+    client is built, with errors naming the field, so a bad connection fails before any request.
 
     The OAuth2 token is fetched once and shared by every hook, task and process on the machine
     until shortly before it expires; sends are spaced to the account's per-second limit across
@@ -161,11 +214,33 @@ class OrangeSMSHook(BaseHook):
 
     @staticmethod
     def _base_url(host: str | None, port: int | None) -> str:
-        """The connection's host as a base URL; the port field is added when the host has none."""
-        base = OrangeSMSClient.normalize_base_url(host or DEFAULT_BASE_URL)
-        if port and urlsplit(base).port is None:
-            base = f"{base}:{port}"
-        return base
+        """
+        The connection's host as a base URL; the port field goes into the network location (before
+        any path) when the host has no port of its own.
+        """
+        raw = (host or "").strip() or DEFAULT_BASE_URL
+        parts = urlsplit(raw if "://" in raw else "https://" + raw)
+        if parts.query or parts.fragment:
+            extra = "?" + parts.query if parts.query else "#" + parts.fragment
+            raise ValueError(
+                f"Invalid connection host {host!r}: a query string or fragment ({extra!r}) is not "
+                "allowed in the base URL; put the API root only, e.g. 'https://api.orange.com'"
+            )
+        try:
+            own_port = parts.port
+        except ValueError:
+            raise ValueError(f"Invalid connection host {host!r}: bad port") from None
+        netloc = parts.netloc
+        if port and own_port is None:
+            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+                raise ValueError(f"Invalid connection port {port!r}: expected 1 to 65535")
+            netloc = f"{netloc}:{port}"
+        try:
+            return OrangeSMSClient.normalize_base_url(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+        except ValueError:
+            raise ValueError(
+                f"Invalid connection host {host!r}: expected e.g. 'https://api.orange.com'"
+            ) from None
 
     @staticmethod
     def _token_cache(choice: str) -> TokenCache | None:
@@ -182,11 +257,31 @@ class OrangeSMSHook(BaseHook):
         """The wire client built from the connection (created on first use, then reused)."""
         conn = self.get_connection(self.orange_sms_conn_id)
         extra: dict[str, Any] = conn.extra_dejson or {}
-        authorization_header = extra.get("authorization_header") or None
+        if not isinstance(extra, dict):
+            raise ValueError(f"Invalid connection extra {extra!r}: expected a JSON object")
+        authorization_header = _extra_text(extra, "authorization_header")
         for secret in (conn.password, authorization_header):
             if secret:
                 _mask_secret(secret)
         rate = _extra_number(extra, "rate_limit_per_second", DEFAULT_RATE_LIMIT_PER_SECOND)
+        if rate and not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
+            raise ValueError(
+                f"Invalid connection extra rate_limit_per_second={extra['rate_limit_per_second']!r}: "
+                f"expected {MIN_RATE_PER_SECOND:g} to {MAX_RATE_PER_SECOND:g}, or 0 for no limit"
+            )
+        country = _extra_text(extra, "country")
+        if country is not None:
+            try:
+                country = normalize_country(country)
+            except ValueError as exc:
+                raise ValueError(f"Invalid connection extra country={country!r}: {exc}") from None
+        sender_address = _extra_text(extra, "sender_address", allow_int=True)
+        max_length = _extra_number(extra, "max_message_length", DEFAULT_MAX_MESSAGE_LENGTH, minimum=1)
+        if not max_length.is_integer():
+            raise ValueError(
+                f"Invalid connection extra max_message_length={extra['max_message_length']!r}: "
+                "expected a whole number of characters"
+            )
         retry_defaults = RetryPolicy()
         retry = RetryPolicy(
             max_attempts=int(_extra_number(extra, "max_attempts", retry_defaults.max_attempts, minimum=1)),
@@ -197,17 +292,27 @@ class OrangeSMSHook(BaseHook):
             client_secret=conn.password or None,
             authorization_header=authorization_header,
             base_url=self._base_url(conn.host, conn.port),
-            token_path=extra.get("token_path") or DEFAULT_TOKEN_PATH,
-            sender_address=extra.get("sender_address") or None,
-            sender_name=extra.get("sender_name") or None,
-            country=extra.get("country") or None,
+            token_path=_extra_text(extra, "token_path") or DEFAULT_TOKEN_PATH,
+            sender_address=self._sender_address(sender_address),
+            sender_name=_extra_text(extra, "sender_name"),
+            country=country,
             rate_limit_per_second=rate,
-            token_cache=self._token_cache(str(extra.get("token_cache") or "file").lower()),
+            max_message_length=int(max_length),
+            token_cache=self._token_cache((_extra_text(extra, "token_cache") or "file").lower()),
             connect_timeout=_extra_number(extra, "connect_timeout", 10, minimum=0.001),
             read_timeout=_extra_number(extra, "read_timeout", 30, minimum=0.001),
             retry=retry,
             on_secret=_mask_secret,
         )
+
+    @staticmethod
+    def _sender_address(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_sender(value)
+        except ValueError as exc:
+            raise ValueError(f"Invalid connection extra sender_address={value!r}: {exc}") from None
 
     def get_conn(self) -> OrangeSMSClient:
         """Return the :class:`OrangeSMSClient` for this connection."""

@@ -38,7 +38,8 @@ class OrangeSMSNotifier(BaseNotifier):
     list-looking string or a comma-separated string). Every recipient is tried; if any
     send fails the notifier raises listing them.
 
-    :param recipients: Phone numbers in international form. Templated.
+    :param recipients: Phone numbers: international (``+225…``), or national in the connection's
+        ``country``. Templated.
     :param message: The SMS text. Templated (the context has ``dag``, ``ti``, ``run_id``…).
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
@@ -74,10 +75,12 @@ class OrangeSMSNotifier(BaseNotifier):
 
         :param context: The Airflow context the templates were rendered with.
         """
-        addresses = validate_recipients(self.recipients, self.log)
-        message = check_message(self.message)
         failures: list[str] = []
         try:
+            # The connection's country reads national numbers; its max_message_length bounds the text.
+            client = self.hook.client
+            addresses = validate_recipients(self.recipients, self.log, default_country=client.country)
+            message = check_message(self.message, client.max_message_length)
             for address in addresses:
                 try:
                     resource_id = self.hook.send_sms(

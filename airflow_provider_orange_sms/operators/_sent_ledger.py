@@ -340,7 +340,9 @@ class SentLedger:
                 for recipient, resource_id, status in chunk["entries"]:
                     entries[str(recipient)] = LedgerEntry(str(recipient), resource_id, str(status))
             except (KeyError, TypeError, ValueError) as exc:
-                raise LedgerUnavailableError(f"the sent ledger {key} is not a ledger chunk: {chunk!r:.80}") from exc
+                raise LedgerUnavailableError(
+                    f"the sent ledger {key} is not a ledger chunk: {chunk!r:.80}"
+                ) from exc
             index += 1
         self._chunk_index = index
         self._current = []

@@ -80,6 +80,9 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: Bytes sent as they are instead of ``body`` as JSON (with ``content_type``), for odd answers.
+    raw: bytes | None = None
+    content_type: str = "application/json"
 
 
 def gateway_error(status: int, code: int, message: str, description: str = "") -> Reply:
@@ -151,6 +154,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.raw_body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
         self.raw_path, self.query = split.path, parse_qs(split.query)
+        prefix = self.state.config.path_prefix.rstrip("/")
+        if prefix and not self.raw_path.startswith("/_sandbox"):
+            inside = self.raw_path.startswith(prefix + "/")
+            # Outside the prefix nothing matches: the routes below answer 404.
+            self.raw_path = self.raw_path[len(prefix) :] if inside else "/outside-prefix" + self.raw_path
         if self.raw_path.startswith("/_sandbox"):
             self._write(self._control(method))
             return
@@ -162,7 +170,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)
-        if fault is not None and fault.kind == "status":
+        if fault is not None and fault.kind in ("status", "reply"):
             reply = self._fault_reply(fault)
         else:
             try:
@@ -173,6 +181,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             entry["status"] = f"{reply.status} then reset"
             self._drop()
             return
+        if fault is not None and fault.kind == "reply_after":
+            entry["processed_status"] = reply.status
+            reply = self._fault_reply(fault)
         entry["status"] = reply.status
         self._write(reply)
 
@@ -184,12 +195,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return entry
 
     def _write(self, reply: Reply) -> None:
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        if reply.raw is not None:
+            payload = reply.raw
+        else:
+            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if payload:
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if payload:
@@ -202,6 +216,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.connection.close()
 
     def _fault_reply(self, fault: Fault) -> Reply:
+        if fault.kind in ("reply", "reply_after"):
+            raw = fault.body.encode()
+            return Reply(fault.status, None, dict(fault.headers), raw=raw, content_type=fault.content_type)
         code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
         reply = gateway_error(fault.status, code, message, description)
         if fault.retry_after is not None:

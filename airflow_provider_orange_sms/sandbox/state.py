@@ -20,7 +20,7 @@ DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
 DEFAULT_BALANCES = {"CIV": 1000, "SEN": 500, "CMR": 250}
 DEFAULT_SENDER_NAMES = ("Airflow", "OrangeSMS")
 COUNTRY_OF_SENDER = {sender: country for country, sender in SENDER_ADDRESSES.items()}
-FAULT_KINDS = ("status", "drop_before", "drop_after", "delay")
+FAULT_KINDS = ("status", "drop_before", "drop_after", "delay", "reply", "reply_after")
 
 
 @dataclass
@@ -30,13 +30,20 @@ class Fault:
 
     :param kind: ``status`` (answer ``status`` with Orange's error body), ``drop_before`` (reset the
         connection without processing), ``drop_after`` (process the request, then reset instead of
-        answering) or ``delay`` (wait ``delay`` seconds, then process and answer).
-    :param status: HTTP status for ``status`` faults (429, 500, 502, 503, 504, 401 …).
+        answering), ``delay`` (wait ``delay`` seconds, then process and answer), ``reply`` (answer
+        ``status`` with ``body`` without processing, like a proxy or captive portal) or
+        ``reply_after`` (process the request, then answer ``status`` with ``body`` instead of
+        Orange's answer: an SMS sent whose answer came back odd).
+    :param status: HTTP status for ``status``, ``reply`` and ``reply_after`` faults (429, 500, 200,
+        202, 204 …).
     :param path: Only requests whose path contains this string ("" = any API request).
     :param method: Only requests with this method (``None`` = any).
     :param count: How many matching requests get the fault.
     :param retry_after: ``Retry-After`` header value for a 429.
     :param delay: Seconds to wait for ``delay`` faults.
+    :param body: Body of ``reply``/``reply_after`` faults, sent as is ("" for none).
+    :param content_type: ``Content-Type`` of that body (none when empty).
+    :param headers: Extra response headers of ``reply``/``reply_after`` faults (e.g. ``Location``).
     """
 
     kind: str = "status"
@@ -46,6 +53,9 @@ class Fault:
     count: int = 1
     retry_after: float | None = None
     delay: float = 0.0
+    body: str = ""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -97,6 +107,8 @@ class SandboxConfig:
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
         URL; ``None`` posts none.
     :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
+    :param path_prefix: Serve the API under this path (``/base``), as behind a reverse proxy;
+        requests outside it get a 404.
     """
 
     clients: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
@@ -108,6 +120,7 @@ class SandboxConfig:
     max_message_length: int = 1530
     dr_delay: float | None = 0.2
     https_callbacks_only: bool = False
+    path_prefix: str = ""
 
 
 class SandboxState:
