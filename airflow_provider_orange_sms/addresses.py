@@ -196,6 +196,57 @@ def _country_calling_code(digits: str) -> int:
     return 0
 
 
+def country_of(address: str) -> str | None:
+    """
+    Return the country (ISO 3166 alpha-3) of a normalised recipient, ``None`` when unknown.
+
+    :param address: A number as :func:`normalize_recipient` returns it (``tel:+2250700000001``).
+    """
+    digits = address[4:] if address.startswith("tel:") else address
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(digits, None))
+    except phonenumbers.NumberParseException:
+        return None
+    if not region or region == "ZZ":
+        return None
+    try:
+        return str(iso_countries.get(region).alpha3)
+    except KeyError:
+        return None
+
+
+def normalize_sender_addresses(value: object) -> dict[str, str]:
+    """
+    Return a country -> sender number mapping with alpha-3 countries and bare-digit senders.
+
+    :param value: A mapping such as ``{"CIV": "2250000", "SEN": "+2210000"}`` (countries alpha-3 or
+        alpha-2), or its JSON text.
+    :raises ValueError: Naming the entry that is not a country or not a sender number.
+    """
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(
+                f"Invalid sender_addresses {short_repr(value)}: expected a JSON object such as "
+                '{"CIV": "2250000", "SEN": "2210000"}'
+            ) from None
+    if not isinstance(value, dict) or not value:
+        raise ValueError(
+            f"Invalid sender_addresses {short_repr(value)}: expected a non-empty mapping of country to "
+            'sender number such as {"CIV": "2250000", "SEN": "2210000"}'
+        )
+    routes: dict[str, str] = {}
+    for country, sender in value.items():
+        try:
+            routes[normalize_country(country)] = normalize_sender(
+                str(sender) if isinstance(sender, int) else sender
+            )
+        except ValueError as exc:
+            raise ValueError(f"Invalid sender_addresses entry {country!r}: {sender!r}: {exc}") from None
+    return routes
+
+
 def normalize_sender(sender_address: object) -> str:
     """
     Return the sender number as bare digits (``2250000``).

@@ -50,9 +50,11 @@ from airflow_provider_orange_sms.addresses import (
     DEFAULT_MAX_MESSAGE_LENGTH,
     SENDER_ADDRESSES,
     check_message,
+    country_of,
     normalize_country,
     normalize_recipient,
     normalize_sender,
+    normalize_sender_addresses,
 )
 from airflow_provider_orange_sms.exceptions import (
     TRANSIENT_ERRORS,
@@ -269,6 +271,9 @@ class OrangeSMSClient:
     :param sender_address: Default sender number (``2250000``, ``+2250000`` or ``tel:+2250000``).
         When absent, the sender of ``country`` in Orange's list is used.
     :param sender_name: Default sender name (must be whitelisted by Orange).
+    :param sender_addresses: Sender number per recipient country (ISO 3166 alpha-3), e.g.
+        ``{"CIV": "2250000", "SEN": "2210000"}``: each SMS goes out from the sender of its
+        recipient's country, and a recipient of another country is refused before any request.
     :param country: Default ISO 3166 alpha-3 country (alpha-2 accepted) for balance, statistics and
         orders, and the country of recipients written without a country code (``0700000001``).
     :param rate_limit_per_second: Sends per second across every process on this machine; ``None``
@@ -301,6 +306,7 @@ class OrangeSMSClient:
         token_path: str = DEFAULT_TOKEN_PATH,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        sender_addresses: Mapping[str, str] | None = None,
         country: str | None = None,
         rate_limit_per_second: float | None = DEFAULT_RATE_LIMIT_PER_SECOND,
         token_cache: TokenCache | None = None,
@@ -322,6 +328,8 @@ class OrangeSMSClient:
         self.country = normalize_country(country) if country else None
         self.sender_address = normalize_sender(sender_address) if sender_address else None
         self.sender_name = sender_name or None
+        #: Sender number per recipient country (alpha-3), when senders are routed by country.
+        self.sender_addresses = normalize_sender_addresses(sender_addresses) if sender_addresses else {}
         if max_message_length is not None and (
             isinstance(max_message_length, bool)
             or not isinstance(max_message_length, int)
@@ -708,6 +716,29 @@ class OrangeSMSClient:
 
     # -- sender ----------------------------------------------------------------------------------
 
+    def sender_for(self, recipient: str, sender_address: str | None = None) -> str:
+        """
+        Return the sender number a send to ``recipient`` uses (bare digits).
+
+        ``sender_address`` wins; then the sender of the recipient's country in
+        ``sender_addresses`` (a recipient of a country without one is refused); then the client's
+        ``sender_address``; then Orange's sender of the client's ``country``.
+
+        :param recipient: A normalised recipient (``tel:+…``).
+        :param sender_address: An explicit sender for this send.
+        :raises ValueError: When no sender applies, naming the recipient and its country.
+        """
+        if not sender_address and self.sender_addresses:
+            country = country_of(recipient)
+            sender = self.sender_addresses.get(country or "")
+            if sender is None:
+                raise ValueError(
+                    f"No sender for {recipient} (country {country or 'unknown'}): sender_addresses has "
+                    f"senders for {', '.join(sorted(self.sender_addresses))} only"
+                )
+            return sender
+        return self._sender(sender_address)
+
     def _sender(self, sender_address: str | None) -> str:
         if sender_address:
             return normalize_sender(sender_address)
@@ -760,7 +791,7 @@ class OrangeSMSClient:
         """
         address = normalize_recipient(recipient, self.country)
         text = check_message(message, self.max_message_length)
-        sender = self._sender(sender_address)
+        sender = self.sender_for(address, sender_address)
         request: dict[str, Any] = {
             "address": address,
             "senderAddress": f"tel:+{sender}",

@@ -14,6 +14,7 @@ from airflow_provider_orange_sms.addresses import (
     DEFAULT_MAX_MESSAGE_LENGTH,
     normalize_country,
     normalize_sender,
+    normalize_sender_addresses,
 )
 from airflow_provider_orange_sms.client import (
     DEFAULT_BASE_URL,
@@ -188,7 +189,8 @@ class OrangeSMSHook(BaseHook):
     The connection (type ``orange_sms``) holds the credentials: login = client id, password =
     client secret, or the extra ``authorization_header`` with the portal's ready-made ``Basic …``
     value. Host is the base URL (``https://api.orange.com`` when empty). Extras:
-    ``sender_address``, ``sender_name``, ``country``, ``token_path``, ``rate_limit_per_second``,
+    ``sender_address``, ``sender_addresses`` (country -> sender number, JSON object), ``sender_name``,
+    ``country``, ``token_path``, ``rate_limit_per_second``,
     ``token_cache`` (``file``, ``variable`` or ``none``), ``connect_timeout``, ``read_timeout``,
     ``max_attempts``, ``retry_backoff``, ``max_message_length``. Everything is validated when the
     client is built, with errors naming the field, so a bad connection fails before any request.
@@ -276,6 +278,12 @@ class OrangeSMSHook(BaseHook):
             except ValueError as exc:
                 raise ValueError(f"Invalid connection extra country={country!r}: {exc}") from None
         sender_address = _extra_text(extra, "sender_address", allow_int=True)
+        sender_addresses = extra.get("sender_addresses") or None
+        if sender_addresses is not None:
+            try:
+                sender_addresses = normalize_sender_addresses(sender_addresses)
+            except ValueError as exc:
+                raise ValueError(f"Invalid connection extra sender_addresses: {exc}") from None
         max_length = _extra_number(extra, "max_message_length", DEFAULT_MAX_MESSAGE_LENGTH, minimum=1)
         if not max_length.is_integer():
             raise ValueError(
@@ -295,6 +303,7 @@ class OrangeSMSHook(BaseHook):
             token_path=_extra_text(extra, "token_path") or DEFAULT_TOKEN_PATH,
             sender_address=self._sender_address(sender_address),
             sender_name=_extra_text(extra, "sender_name"),
+            sender_addresses=sender_addresses,
             country=country,
             rate_limit_per_second=rate,
             max_message_length=int(max_length),

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
-from airflow_provider_orange_sms.addresses import check_message, validate_recipients
+from airflow_provider_orange_sms.addresses import check_message, country_of, validate_recipients
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.messages import validate_messages
 from airflow_provider_orange_sms.operators._send_batch import (
     BatchReport,
     Progress,
@@ -35,7 +36,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -102,9 +103,25 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     recipients handled are pushed to XCom under the key ``sms_results`` for a downstream task
     with ``trigger_rule="all_done"``.
 
+    **A text per recipient.** Instead of ``recipients`` and ``message``, pass ``messages``: rows of
+    ``{"recipient": "+225…", "message": "Hello Awa, …"}`` (other keys are ignored, so rows from a
+    database query work as they are), e.g. an upstream task's XCom. One task instance then sends
+    them all, with the same ledger, throttle and failure report.
+
+    **Senders.** Each SMS goes out from ``sender_address`` when given, else from the connection's
+    ``sender_addresses`` entry for the recipient's country (a recipient of a country without one
+    fails the task before any send, naming both), else from the connection's ``sender_address``.
+
+    **Dry run.** With ``dry_run=True`` every number is validated and normalised, senders are routed
+    and every message checked, then the plan is logged and returned: nothing is sent, no token is
+    requested, and the ledger is not touched.
+
     :param recipients: Phone numbers: a list, a string that looks like a list (as
         ``{{ ti.xcom_pull(...) }}`` renders one), a comma-separated string or one number. Templated.
-    :param message: The SMS text. Templated.
+    :param message: The SMS text, the same for every recipient. Templated.
+    :param messages: Instead of ``recipients`` and ``message``: one ``{"recipient", "message"}`` row
+        per SMS, as a list or the text a template renders for one. Templated.
+    :param dry_run: Validate, route and plan, but send nothing; the plan is the XCom result.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param default_country: Country (ISO 3166 alpha-3, e.g. ``CIV``) of numbers written without a
@@ -126,6 +143,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     template_fields: Sequence[str] = (
         "recipients",
         "message",
+        "messages",
         "sender_address",
         "sender_name",
         "default_country",
@@ -134,12 +152,14 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     def __init__(
         self,
         *,
-        recipients: str | Sequence[str],
-        message: str,
+        recipients: str | Sequence[str] | None = None,
+        message: str | None = None,
+        messages: str | Sequence[Mapping[str, Any]] | None = None,
         sender_address: str | None = None,
         sender_name: str | None = None,
         default_country: str | None = None,
         max_consecutive_failures: int = 5,
+        dry_run: bool = False,
         retry_guard: bool = True,
         ledger_retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
         ledger_store: LedgerStore | None = None,
@@ -147,12 +167,22 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
+        if messages is None and (recipients is None or message is None):
+            raise ValueError("SendSMSOperator needs recipients and message, or messages")
+        if messages is not None and (recipients is not None or message is not None):
+            raise ValueError(
+                "SendSMSOperator takes either recipients and message, or messages (one text per "
+                "recipient), not both"
+            )
         if max_consecutive_failures < 0:
             raise ValueError(f"Invalid max_consecutive_failures {max_consecutive_failures!r}: must be >= 0")
         if ledger_retention is not None and ledger_retention < timedelta(hours=1):
             raise ValueError(f"Invalid ledger_retention {ledger_retention!r}: must be at least one hour")
         self.recipients = recipients
         self.message = message
+        self.messages = messages
+        # Not ``self.dry_run``: BaseOperator.dry_run() is a method.
+        self.is_dry_run = dry_run
         self.sender_address = sender_address
         self.sender_name = sender_name
         self.default_country = default_country
@@ -161,13 +191,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.ledger_retention = ledger_retention
         self.ledger_store = ledger_store
 
-    def execute(self, context: Context) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
         """
         Send the SMS; return one ``{"recipient", "resource_id", "status"}`` per recipient.
 
         :param context: The task context (may be empty: the sent ledger is then off).
         """
-        addresses, message = self._validated_input()
+        texts = self._validated_input()
+        addresses = list(texts)
+        if self.is_dry_run:
+            return self._dry_run(texts)
         ledger = SentLedger.from_context(
             context if self.retry_guard else {}, self.ledger_store, logger=self.log
         )
@@ -182,7 +215,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         pending = [address for address in addresses if address not in results]
         self.log.info("Sending %d SMS (%d recipient(s) in total)", len(pending), len(addresses))
         report = send_batch(
-            self._sender(message),
+            self._sender(texts),
             pending,
             ledger,
             results,
@@ -197,25 +230,69 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             ledger.expire(self.ledger_retention)
         return handled
 
-    def _validated_input(self) -> tuple[list[str], str]:
-        """The normalised recipients and the message, or a task failure (no retries) naming the bad value."""
+    def _validated_input(self) -> dict[str, str]:
+        """
+        The text of each normalised recipient, in order, with a sender for each; or a task failure
+        (no retries) naming every bad value.
+        """
         client = self.hook.client
+        country = self.default_country or client.country
         try:
-            addresses = validate_recipients(
-                self.recipients, self.log, default_country=self.default_country or client.country
-            )
-            message = check_message(self.message, client.max_message_length)
+            if self.messages is not None:
+                texts = validate_messages(
+                    self.messages, self.log, default_country=country, max_length=client.max_message_length
+                )
+            else:
+                message = check_message(self.message, client.max_message_length)
+                recipients = validate_recipients(self.recipients, self.log, default_country=country)
+                texts = dict.fromkeys(recipients, message)
+            unrouted = []
+            for address in texts:
+                try:
+                    client.sender_for(address, self.sender_address)
+                except ValueError as exc:
+                    unrouted.append(str(exc))
+            if unrouted:
+                raise ValueError(
+                    f"{len(unrouted)} recipient(s) without a sender: " + "; ".join(unrouted[:20])
+                )
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
-        return addresses, message
+        return texts
 
-    def _sender(self, message: str) -> Callable[[str], str]:
+    def _sender(self, texts: dict[str, str]) -> Callable[[str], str]:
         def send(address: str) -> str:
             return self.hook.send_sms(
-                address, message, sender_address=self.sender_address, sender_name=self.sender_name
+                address, texts[address], sender_address=self.sender_address, sender_name=self.sender_name
             )
 
         return send
+
+    def _dry_run(self, texts: dict[str, str]) -> dict[str, Any]:
+        """Log and return what would be sent, sending nothing."""
+        client = self.hook.client
+        rows = [
+            {
+                "recipient": address,
+                "country": country_of(address),
+                "sender": client.sender_for(address, self.sender_address),
+                "message": text,
+            }
+            for address, text in texts.items()
+        ]
+        by_country: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            summary = by_country.setdefault(str(row["country"]), {"recipients": 0, "senders": []})
+            summary["recipients"] += 1
+            if row["sender"] not in summary["senders"]:
+                summary["senders"].append(row["sender"])
+        plan = {"dry_run": True, "recipients": len(rows), "by_country": by_country, "messages": rows}
+        self.log.info(
+            "Dry run: %d SMS would be sent (%s); nothing was sent",
+            len(rows),
+            ", ".join(f"{country}: {s['recipients']}" for country, s in sorted(by_country.items())),
+        )
+        return plan
 
     def _handled_by_earlier_tries(
         self, ledger: SentLedger, earlier: dict[str, LedgerEntry], addresses: list[str]

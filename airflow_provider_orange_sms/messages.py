@@ -1,0 +1,106 @@
+"""Per-recipient messages: ``SendSMSOperator(messages=[{"recipient": …, "message": …}, …])``.
+
+Parsed and validated before anything is sent, like recipients (:mod:`.addresses`): every bad row is
+named by its position and value.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_orange_sms.addresses import (
+    DEFAULT_MAX_MESSAGE_LENGTH,
+    check_message,
+    normalize_recipient,
+    short_repr,
+)
+
+#: Longest rendered ``messages`` text parsed (a list of rows as an XCom template renders it).
+MAX_MESSAGES_TEXT = 50_000_000
+#: Errors listed in one failure message; the rest are counted.
+_MAX_ERRORS_SHOWN = 20
+
+
+def parse_messages(value: object) -> list[Mapping[str, Any]]:
+    """
+    Turn a (rendered) ``messages`` value into its rows.
+
+    :param value: A list of mappings with ``recipient`` and ``message``, or its JSON or Python text
+        (what ``{{ ti.xcom_pull(...) }}`` renders).
+    :raises ValueError: When it is not a non-empty list of mappings.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_MESSAGES_TEXT:
+            raise ValueError(f"Invalid messages: {len(text)} characters, more than {MAX_MESSAGES_TEXT}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                raise ValueError(
+                    f"Invalid messages {short_repr(value)}: expected a list of "
+                    f'{{"recipient": …, "message": …}} rows ({type(exc).__name__})'
+                ) from None
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not value:
+        raise ValueError(
+            f'Invalid messages {short_repr(value)}: expected a non-empty list of {{"recipient": …, '
+            '"message": …}} rows'
+        )
+    for index, row in enumerate(value):
+        if not isinstance(row, Mapping):
+            raise ValueError(
+                f'Invalid messages row {index} {short_repr(row)}: expected {{"recipient": …, "message": …}}'
+            )
+    return value
+
+
+def validate_messages(
+    value: object,
+    logger: Any = None,
+    *,
+    default_country: str | None = None,
+    max_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
+) -> dict[str, str]:
+    """
+    Return ``{normalised recipient: text}`` in row order, after checking every row.
+
+    Other keys of a row (a database row's own fields) are ignored. A recipient given twice with
+    the same text is sent once; with different texts it is refused
+    (one task sends one SMS per recipient, which is what makes its retries safe).
+
+    :param value: The ``messages`` argument after template rendering (see :func:`parse_messages`).
+    :param logger: Logs one line per duplicate row dropped.
+    :param default_country: Country of numbers written without a country code.
+    :param max_length: Longest text accepted, in characters.
+    :raises ValueError: Naming every bad row (up to 20, then a count), nothing sent.
+    """
+    rows = parse_messages(value)
+    texts: dict[str, str] = {}
+    errors: list[str] = []
+    for index, row in enumerate(rows):
+        raw = row.get("recipient")
+        try:
+            address = normalize_recipient(str(raw) if isinstance(raw, int) else raw, default_country)
+            text = check_message(row.get("message"), max_length)
+        except ValueError as exc:
+            errors.append(f"row {index}: {exc}")
+            continue
+        if address in texts:
+            if texts[address] != text:
+                errors.append(f"row {index}: {address} already has a different message in an earlier row")
+            elif logger is not None:
+                logger.info("Row %d repeats the message to %s: sending it once", index, address)
+            continue
+        texts[address] = text
+    if errors:
+        shown = "; ".join(errors[:_MAX_ERRORS_SHOWN])
+        more = f"; and {len(errors) - _MAX_ERRORS_SHOWN} more" if len(errors) > _MAX_ERRORS_SHOWN else ""
+        raise ValueError(f"{len(errors)} invalid row(s) in messages, nothing was sent: {shown}{more}")
+    return texts
