@@ -37,7 +37,7 @@ EXTRA_KEYS = ("resource_id", "recipient", "status", "received_at")
 #: Longest resource id accepted (Orange's are 36-character UUIDs).
 MAX_RESOURCE_ID_LENGTH = 128
 _RESOURCE_ID_RE = re.compile(r"^[A-Za-z0-9._:~-]*$")
-_ADDRESS_RE = re.compile(r"^(?:tel:)?\+?(\d{8,15})$")
+_ADDRESS_RE = re.compile(r"^(?:tel:)?\+(\d{8,15})$")
 
 
 class ReceiptError(ValueError):
