@@ -312,7 +312,7 @@ class DeliveryReceiptSensor(BaseSensorOperator):
             self._apply(event, targets, by_recipient)
         pending = [i for i in targets if i not in self._final]
         self.log.info(
-            "Delivery receipts: %d new event(s); %d of %d SMS final, waiting for %d%s",
+            "Delivery receipts: %d event(s) read; %d of %d SMS final, waiting for %d%s",
             len(events),
             len(targets) - len(pending),
             len(targets),
