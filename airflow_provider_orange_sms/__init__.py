@@ -53,6 +53,44 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_orange_sms.triggers.orange_sms"],
             }
         ],
+        "config": {
+            "orange_sms": {
+                "description": "The delivery-receipt receiver that the provider's plugin mounts on the "
+                "API server at POST /orange-sms/delivery-receipts/{secret}.",
+                "options": {
+                    "delivery_receipts_secret": {
+                        "description": "The secret path segment of the receipt URL registered with "
+                        "Orange (https://<host>/orange-sms/delivery-receipts/<secret>). Long and random, "
+                        "URL-safe (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'). "
+                        "Empty: the receiver refuses every request.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": None,
+                        "default": "",
+                    },
+                    "delivery_receipts_allowed_ips": {
+                        "description": "Comma-separated addresses or CIDR blocks receipts may come from; "
+                        "others get 403. Empty: any source. Orange's documented callers: "
+                        "80.12.13.2, 80.12.102.66, 80.12.209.66, 80.12.66.97.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97",
+                        "default": "",
+                    },
+                    "delivery_receipts_trusted_proxies": {
+                        "description": "Comma-separated addresses or CIDR blocks of reverse proxies in "
+                        "front of the API server. From them, the client address checked against "
+                        "delivery_receipts_allowed_ips is taken from X-Forwarded-For (the right-most "
+                        "address that is not a trusted proxy). Empty: the TCP peer is the client.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "127.0.0.1,10.0.0.0/8",
+                        "default": "",
+                    },
+                },
+            }
+        },
         "notifications": ["airflow_provider_orange_sms.notifications.orange_sms.OrangeSMSNotifier"],
         "connection-types": [
             {

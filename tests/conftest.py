@@ -174,3 +174,7 @@ def xcom(run: Any, task_id: str) -> Any:
             .one()
         )
         return XComModel.deserialize_value(row)
+
+
+# The session's real API server with the delivery-receipt receiver (tests/receipts_server.py).
+from tests.receipts_server import receipts_server  # noqa: E402, F401

@@ -12,6 +12,9 @@ DAG_IDS = {
     "example_orange_sms_campaign",
     "example_orange_sms_account_report",
     "example_orange_sms_failure_alert",
+    "example_orange_sms_delivery_receipts",
+    "example_orange_sms_undelivered_followup",
+    "example_orange_sms_receipts_subscription",
 }
 CAMPAIGN_ADDRESSES = [f"tel:+22507000000{n:02d}" for n in range(1, 9)]
 

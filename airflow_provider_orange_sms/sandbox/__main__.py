@@ -28,6 +28,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt (negative: none)"
     )
+    parser.add_argument(
+        "--dr-statuses",
+        default="DeliveredToTerminal",
+        help="comma-separated receipts posted per SMS, e.g. MessageWaiting,DeliveredToTerminal",
+    )
+    parser.add_argument(
+        "--dr-impossible-every", type=int, default=0, help="every Nth SMS ends in DeliveryImpossible"
+    )
+    parser.add_argument(
+        "--dr-no-callback-data", action="store_true", help="send receipts with an empty callbackData"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -36,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
         dr_delay=None if args.dr_delay < 0 else args.dr_delay,
+        dr_statuses=tuple(s.strip() for s in args.dr_statuses.split(",") if s.strip()),
+        dr_impossible_every=args.dr_impossible_every,
+        dr_callback_data=not args.dr_no_callback_data,
     )
     if args.balances:
         config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}

@@ -19,6 +19,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -566,6 +567,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
             with state.lock:
                 state.balances.update({str(k): int(v) for k, v in body.items()})
             return Reply(204)
+        if path == "/_sandbox/delivery-statuses" and method == "PUT":
+            with state.lock:
+                state.delivery_statuses.update({str(k): str(v) for k, v in body.items()})
+            return Reply(204)
         if path == "/_sandbox/rejected-recipients" and method == "PUT":
             with state.lock:
                 state.rejected_recipients.update({str(k): str(v) for k, v in body.items()})
@@ -651,16 +656,24 @@ class SandboxServer:
             subscription = next(
                 (s for s in self.state.subscriptions.values() if s.client_id == client_id), None
             )
-            status = self.state.delivery_statuses.get(address, "DeliveredToTerminal")
-        if delay is None or subscription is None:
+        statuses = self.state.receipt_statuses(address)
+        if delay is None or subscription is None or not statuses:
             return
-        notification = {
-            "deliveryInfoNotification": {
-                "callbackData": resource_id,
-                "deliveryInfo": {"address": address, "deliveryStatus": status},
+        callback_data = resource_id if self.state.config.dr_callback_data else ""
+        notifications = [
+            {
+                "deliveryInfoNotification": {
+                    "callbackData": callback_data,
+                    "deliveryInfo": {"address": address, "deliveryStatus": status},
+                }
             }
-        }
-        self._callbacks.submit(self._post_receipt, subscription.notify_url, notification, delay)
+            for status in statuses
+        ]
+        self._callbacks.submit(self._post_receipts, subscription.notify_url, notifications, delay)
+
+    def _post_receipts(self, url: str, notifications: list[dict[str, Any]], delay: float) -> None:
+        for notification in notifications:
+            self._post_receipt(url, notification, delay)
 
     def _post_receipt(self, url: str, notification: dict[str, Any], delay: float) -> None:
         time.sleep(delay)
@@ -674,7 +687,17 @@ class SandboxServer:
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 outcome = response.status
+        except urllib.error.HTTPError as exc:
+            outcome = exc.code
         except Exception as exc:
-            outcome = f"{type(exc).__name__}: {exc}"
+            outcome = type(exc).__name__
         with self.state.lock:
-            self.state.callbacks.append({"url": url, "notification": notification, "outcome": outcome})
+            self.state.callbacks.append(
+                {"url": _mask_url(url), "notification": notification, "outcome": outcome}
+            )
+
+
+def _mask_url(url: str) -> str:
+    """A notify URL without its last path segment (the receiver's secret) for the state snapshot."""
+    head, _, tail = url.rpartition("/")
+    return f"{head}/***" if head and tail and "delivery-receipts" in head else url

@@ -105,7 +105,14 @@ class SandboxConfig:
     :param sender_names: Whitelisted sender names.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
-        URL; ``None`` posts none.
+        URL, and between the receipts of ``dr_statuses``; ``None`` posts none.
+    :param dr_statuses: The receipts posted for each SMS, in order, e.g.
+        ``("MessageWaiting", "DeliveredToTerminal")``. ``delivery_statuses[address]`` replaces the
+        last one for that recipient (``"none"``: no receipt at all for it).
+    :param dr_impossible_every: Every Nth SMS accepted (1-based) ends in ``DeliveryImpossible``
+        instead; 0 for none.
+    :param dr_callback_data: Put the resource id in ``callbackData``; False sends ``""``, as some
+        accounts were reported to receive.
     :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
     :param path_prefix: Serve the API under this path (``/base``), as behind a reverse proxy;
         requests outside it get a 404.
@@ -119,6 +126,9 @@ class SandboxConfig:
     sender_names: tuple[str, ...] = DEFAULT_SENDER_NAMES
     max_message_length: int = 1530
     dr_delay: float | None = 0.2
+    dr_statuses: tuple[str, ...] = ("DeliveredToTerminal",)
+    dr_impossible_every: int = 0
+    dr_callback_data: bool = True
     https_callbacks_only: bool = False
     path_prefix: str = ""
 
@@ -228,6 +238,24 @@ class SandboxState:
             self.messages.append(message)
             self.balances[message.country] = self.balances.get(message.country, 0) - 1
             return message
+
+    def receipt_statuses(self, address: str) -> list[str]:
+        """
+        The delivery statuses to post, in order, for the SMS to ``address`` just recorded.
+
+        :param address: The recipient (``tel:+…``).
+        """
+        with self.lock:
+            statuses = list(self.config.dr_statuses) or ["DeliveredToTerminal"]
+            every = self.config.dr_impossible_every
+            if every > 0 and len(self.messages) % every == 0:
+                statuses[-1] = "DeliveryImpossible"
+            override = self.delivery_statuses.get(address)
+            if override is not None:
+                if override.lower() == "none":
+                    return []
+                statuses[-1] = override
+            return statuses
 
     def snapshot(self) -> dict[str, Any]:
         """Return a JSON-friendly view of the state (for the control endpoint and the demo)."""

@@ -1,4 +1,4 @@
-"""Sensors for the Orange SMS API: wait until the account has enough SMS credit."""
+"""Sensors for the Orange SMS API: wait for SMS credit, wait for delivery receipts."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_orange_sms._compat import AirflowException, conf
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.sensors.delivery_receipts import DeliveryReceiptSensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
+
+__all__ = ["BalanceSensor", "DeliveryReceiptSensor"]
 
 
 def _to_units(value: object) -> int:

@@ -1,0 +1,74 @@
+"""
+Delivery receipts (DR): the asset they land on and Orange's delivery statuses.
+
+Orange POSTs one receipt per SMS to the account's callback URL. The receiver
+(:mod:`airflow_provider_orange_sms.receipts.app`, mounted on the API server by
+:mod:`airflow_provider_orange_sms.receipts.plugin`) turns each accepted receipt into one asset event
+on :data:`DELIVERY_RECEIPTS`, whose ``extra`` is::
+
+    {"resource_id": "…", "recipient": "tel:+…", "status": "DeliveredToTerminal", "received_at": "…"}
+
+DAGs read them with ``schedule=[DELIVERY_RECEIPTS]`` or with
+:class:`~airflow_provider_orange_sms.sensors.orange_sms.DeliveryReceiptSensor`.
+
+Importing this package is cheap: ``DELIVERY_RECEIPTS`` (and with it ``airflow.sdk``) is built on
+first access.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_orange_sms.receipts.payload import (
+    DELIVERED_TO_NETWORK,
+    DELIVERED_TO_TERMINAL,
+    DELIVERY_IMPOSSIBLE,
+    DELIVERY_UNCERTAIN,
+    EXTRA_KEYS,
+    FINAL_STATUSES,
+    MESSAGE_WAITING,
+    STATUSES,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+
+    #: The asset every accepted delivery receipt becomes an event of. Airflow normalises its uri
+    #: to ``orange-sms://delivery-receipts/``; look it up by name.
+    DELIVERY_RECEIPTS: Asset
+
+ASSET_NAME = "orange_sms_delivery_receipts"
+ASSET_URI = "orange-sms://delivery-receipts"
+
+
+def __getattr__(name: str) -> Any:
+    """
+    Build :data:`DELIVERY_RECEIPTS` on first use.
+
+    ``airflow.sdk`` takes seconds to import; the receiver's pure parts (payload parsing) and
+    ``get_provider_info`` must not pay for it.
+
+    :param name: The attribute looked up.
+    """
+    if name == "DELIVERY_RECEIPTS":
+        from airflow.sdk import Asset
+
+        asset = Asset(name=ASSET_NAME, uri=ASSET_URI)
+        globals()["DELIVERY_RECEIPTS"] = asset
+        return asset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "ASSET_NAME",
+    "ASSET_URI",
+    "DELIVERED_TO_NETWORK",
+    "DELIVERED_TO_TERMINAL",
+    "DELIVERY_IMPOSSIBLE",
+    "DELIVERY_RECEIPTS",
+    "DELIVERY_UNCERTAIN",
+    "EXTRA_KEYS",
+    "FINAL_STATUSES",
+    "MESSAGE_WAITING",
+    "STATUSES",
+]

@@ -1,0 +1,307 @@
+"""
+The delivery-receipt receiver: a FastAPI app the plugin mounts on the API server at ``/orange-sms``.
+
+``POST /orange-sms/delivery-receipts/{secret}`` accepts one Orange delivery receipt and stores it as
+an event of :data:`~airflow_provider_orange_sms.receipts.DELIVERY_RECEIPTS`.
+
+Airflow applies no authentication to plugin apps, so this app is its own guard, in this order:
+
+1. no ``[orange_sms] delivery_receipts_secret`` configured → 404 for everything;
+2. the client address not in ``delivery_receipts_allowed_ips`` (when set) → 403;
+3. a wrong secret (compared in constant time) → 404, the same answer as an unknown path;
+4. not ``application/json`` → 415; a body over :data:`MAX_BODY_BYTES` → 413 (the body is read in
+   chunks and abandoned once over the limit);
+5. not JSON → 400; JSON of the wrong shape, types or status → 422.
+
+Then the receipt is stored (a repeat is acknowledged without a second event) and answered 200; a
+database failure answers 503 so that Orange, or any retrying sender, comes back later. Bad input
+never produces a 5xx or an event.
+
+The secret is part of the URL path. The app never logs it, and it rewrites the path in the request
+scope (``…/delivery-receipts/***``) before the response starts, which is what the API server's
+access log (Airflow's, or uvicorn's on Airflow 3.0) prints.
+
+**Client address.** By default the TCP peer. Behind a reverse proxy, list the proxy in
+``delivery_receipts_trusted_proxies``: when the peer is one of them, the address is taken from
+``X-Forwarded-For``, the right-most entry that is not itself a trusted proxy. (The API server's own
+``--proxy-headers`` does the same for the peer, trusting ``FORWARDED_ALLOW_IPS``.)
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+SECTION = "orange_sms"
+#: Largest accepted body; a receipt is about 200 bytes.
+MAX_BODY_BYTES = 64 * 1024
+#: Seconds a sender is asked to wait after a 503.
+RETRY_AFTER_SECONDS = 30
+_SECRET_IN_PATH = re.compile(r"(/delivery-receipts/)[^/?#]*")
+_SECRET_IN_RAW_PATH = re.compile(rb"(/delivery-receipts/)[^/?#]*")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """An ``[orange_sms]`` receiver setting that cannot be used (the receiver then refuses all)."""
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """
+    The receiver's configuration.
+
+    :param secret: The URL secret; ``""`` refuses every request.
+    :param allowed: Networks receipts may come from; ``None`` for any source.
+    :param trusted_proxies: Peers whose ``X-Forwarded-For`` is believed.
+    """
+
+    secret: str
+    allowed: tuple[Network, ...] | None
+    trusted_proxies: tuple[Network, ...]
+
+    def __repr__(self) -> str:
+        return f"ReceiverSettings(secret={'***' if self.secret else ''!r}, allowed={self.allowed!r})"
+
+
+def parse_networks(value: str, option: str) -> tuple[Network, ...]:
+    """
+    Parse a comma-separated list of addresses and CIDR blocks.
+
+    :param value: E.g. ``"80.12.13.2, 10.0.0.0/8"``.
+    :param option: The option's name, for the error message.
+    """
+    networks = []
+    for item in value.replace(";", ",").replace("\n", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"Invalid [{SECTION}] {option} entry {item!r}: expected an IP address or a CIDR block "
+                "such as 80.12.13.2 or 10.0.0.0/8"
+            ) from None
+    return tuple(networks)
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_from(secret: str, allowed_ips: str, trusted_proxies: str) -> ReceiverSettings:
+    allowed = parse_networks(allowed_ips, "delivery_receipts_allowed_ips")
+    return ReceiverSettings(
+        secret=secret.strip(),
+        allowed=allowed or None,
+        trusted_proxies=parse_networks(trusted_proxies, "delivery_receipts_trusted_proxies"),
+    )
+
+
+def load_settings() -> ReceiverSettings:
+    """Read ``[orange_sms]`` from Airflow's configuration (cheap; called for each request)."""
+    from airflow.configuration import conf
+
+    return _settings_from(
+        conf.get(SECTION, "delivery_receipts_secret", fallback="") or "",
+        conf.get(SECTION, "delivery_receipts_allowed_ips", fallback="") or "",
+        conf.get(SECTION, "delivery_receipts_trusted_proxies", fallback="") or "",
+    )
+
+
+def _in(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: tuple[Network, ...]) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[Network, ...]
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """
+    The address a request comes from: the TCP peer, or, from a trusted proxy, ``X-Forwarded-For``.
+
+    Returns None when no address can be determined (or one is malformed): the caller refuses.
+
+    :param peer: The TCP peer's address.
+    :param forwarded_for: The ``X-Forwarded-For`` header, if any.
+    :param trusted_proxies: Proxies whose header is believed.
+    """
+    try:
+        address = ipaddress.ip_address(peer or "")
+    except ValueError:
+        return None
+    if not forwarded_for or not _in(address, trusted_proxies):
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
+        try:
+            address = ipaddress.ip_address(hop)
+        except ValueError:
+            return None
+        if not _in(address, trusted_proxies):
+            return address
+    return address
+
+
+def mask_secret_in_path(scope: Scope) -> None:
+    """
+    Replace the secret in ``scope``'s path with ``***`` (in place: the server's access log reads it).
+
+    :param scope: The ASGI scope of the request.
+    """
+    if isinstance(scope.get("path"), str):
+        scope["path"] = _SECRET_IN_PATH.sub(r"\1***", scope["path"])
+    if isinstance(scope.get("raw_path"), bytes):
+        scope["raw_path"] = _SECRET_IN_RAW_PATH.sub(rb"\1***", scope["raw_path"])
+
+
+class MaskSecretPathMiddleware:
+    """
+    ASGI middleware: once routing is done, mask the secret in the shared request scope.
+
+    Starlette mounts pass the parent's scope dict down, so the API server's access log — written
+    when the response starts (uvicorn) or ends (Airflow's middleware) — sees the masked path.
+
+    :param app: The wrapped ASGI app.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_masked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                mask_secret_in_path(scope)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_masked)
+        finally:
+            mask_secret_in_path(scope)
+
+
+def _error(status_code: int, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status_code, headers=headers or None)
+
+
+_NOT_FOUND = "Not Found"  # what Starlette answers for an unknown path: a wrong secret looks the same
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None as soon as it exceeds :data:`MAX_BODY_BYTES` (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
+    """
+    Accept one delivery receipt (see the module docstring for every answer).
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    """
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        log.error("Refusing delivery receipts: %s", exc)
+        return _error(403, "The receiver's address allowlist is misconfigured")
+    if not settings.secret:
+        log.warning(
+            "Refusing a delivery receipt: [%s] delivery_receipts_secret is not set "
+            "(env AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET)",
+            SECTION,
+        )
+        return _error(404, _NOT_FOUND)
+
+    peer = request.client.host if request.client else None
+    source = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    if settings.allowed is not None and (source is None or not _in(source, settings.allowed)):
+        log.warning(
+            "Refusing a delivery receipt from %s: not in delivery_receipts_allowed_ips", source or peer
+        )
+        return _error(403, f"Source address {source or peer} is not allowed")
+
+    if not hmac.compare_digest(secret.encode(), settings.secret.encode()):
+        log.warning("Refusing a delivery receipt from %s: wrong secret in the URL", source)
+        return _error(404, _NOT_FOUND)
+
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        shown = content_type or "(none)"
+        return _error(415, f"Unsupported content type {shown!r}: expected application/json")
+
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            return _error(400, f"Invalid Content-Length {declared[:40]!r}")
+        if int(declared) > MAX_BODY_BYTES:
+            return _error(413, f"Body of {int(declared)} bytes is over the limit of {MAX_BODY_BYTES} bytes")
+    body = await _read_body(request)
+    if body is None:
+        return _error(413, f"Body is over the limit of {MAX_BODY_BYTES} bytes")
+
+    try:
+        receipt = parse_receipt(body)
+    except ReceiptError as exc:
+        log.warning("Refusing a delivery receipt from %s: %s", source, exc.message)
+        return _error(exc.status_code, exc.message)
+
+    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError, store_receipt
+
+    try:
+        stored = await run_in_threadpool(store_receipt, receipt)
+    except StoreUnavailableError as exc:
+        log.error("Delivery receipt for resource id %r not stored: %s", receipt.resource_id, exc)
+        retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return _error(503, "The receipt could not be stored; try again later", **retry_after)
+    log.info(
+        "Delivery receipt %s: resource id %r, status %s",
+        "stored" if stored else "already stored (repeat)",
+        receipt.resource_id,
+        receipt.status,
+    )
+    return JSONResponse({"status": "stored" if stored else "duplicate"}, status_code=200)
+
+
+def create_app() -> FastAPI:
+    """Build the receiver app (no docs or OpenAPI pages: it is a machine endpoint)."""
+    app = FastAPI(
+        title="Orange SMS delivery receipts",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_api_route(
+        "/delivery-receipts/{secret}",
+        receive_delivery_receipt,
+        methods=["POST"],
+        response_class=JSONResponse,
+        include_in_schema=False,
+    )
+    app.add_middleware(MaskSecretPathMiddleware)
+    return app

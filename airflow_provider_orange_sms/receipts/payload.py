@@ -1,0 +1,141 @@
+"""
+Parse and validate the body of an Orange delivery receipt (DR). Pure: no Airflow, no I/O.
+
+Orange posts::
+
+    {"deliveryInfoNotification": {
+        "callbackData": "<resource id of the send>",
+        "deliveryInfo": {"address": "tel:+2250700000001", "deliveryStatus": "DeliveredToTerminal"}}}
+
+``callbackData`` is reported empty (or missing) for some accounts: such a receipt is accepted with an
+empty ``resource_id`` and matched by recipient downstream. Unknown keys are ignored (Orange may add
+some); everything the provider relies on is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+DELIVERED_TO_TERMINAL = "DeliveredToTerminal"
+DELIVERED_TO_NETWORK = "DeliveredToNetwork"
+DELIVERY_IMPOSSIBLE = "DeliveryImpossible"
+DELIVERY_UNCERTAIN = "DeliveryUncertain"
+MESSAGE_WAITING = "MessageWaiting"
+
+#: Statuses after which no other receipt is expected for an SMS.
+FINAL_STATUSES = frozenset(
+    {DELIVERED_TO_TERMINAL, DELIVERED_TO_NETWORK, DELIVERY_IMPOSSIBLE, DELIVERY_UNCERTAIN}
+)
+#: Every status Orange documents; a receipt with any other status is refused.
+STATUSES = frozenset(FINAL_STATUSES | {MESSAGE_WAITING})
+#: The keys of every receipt event's ``extra``.
+EXTRA_KEYS = ("resource_id", "recipient", "status", "received_at")
+
+#: Longest resource id accepted (Orange's are 36-character UUIDs).
+MAX_RESOURCE_ID_LENGTH = 128
+_RESOURCE_ID_RE = re.compile(r"^[A-Za-z0-9._:~-]*$")
+_ADDRESS_RE = re.compile(r"^(?:tel:)?\+(\d{8,15})$")
+
+
+class ReceiptError(ValueError):
+    """
+    A request body that is not an acceptable delivery receipt.
+
+    :param status_code: The HTTP status to answer: 400 (not JSON) or 422 (JSON of the wrong shape).
+    :param message: What is wrong, naming the bad value (receipts hold no secret).
+    """
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """
+    One validated delivery receipt.
+
+    :param resource_id: The send's resource id (Orange's ``callbackData``); ``""`` when Orange sent
+        none.
+    :param recipient: The recipient as ``tel:+<digits>``.
+    :param status: One of :data:`STATUSES`.
+    """
+
+    resource_id: str
+    recipient: str
+    status: str
+
+    @property
+    def is_final(self) -> bool:
+        """Whether no further receipt is expected after this one."""
+        return self.status in FINAL_STATUSES
+
+    def to_extra(self, received_at: str) -> dict[str, str]:
+        """
+        The asset event's ``extra`` for this receipt.
+
+        :param received_at: When the receiver accepted it (ISO 8601, UTC).
+        """
+        return {
+            "resource_id": self.resource_id,
+            "recipient": self.recipient,
+            "status": self.status,
+            "received_at": received_at,
+        }
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ReceiptError(422, f"Invalid {where}: expected a JSON object, got {_describe(value)}")
+    return value
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value)[:80] if not isinstance(value, bytes) else repr(value[:80])
+    return f"{type(value).__name__} {text}"
+
+
+def parse_receipt(body: bytes) -> Receipt:
+    """
+    Parse a receipt body, or raise :class:`ReceiptError` saying what is wrong.
+
+    :param body: The raw request body (UTF-8 JSON).
+    """
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReceiptError(400, f"Invalid delivery receipt: the body is not JSON ({exc})") from None
+    body_object = _object(document, "body")
+    notification = _object(body_object.get("deliveryInfoNotification"), "deliveryInfoNotification")
+    info = _object(notification.get("deliveryInfo"), "deliveryInfoNotification.deliveryInfo")
+
+    address = info.get("address")
+    match = _ADDRESS_RE.match(address) if isinstance(address, str) else None
+    if match is None:
+        raise ReceiptError(
+            422, f"Invalid deliveryInfo.address {address!r}: expected 'tel:+' and 8 to 15 digits"
+        )
+    status = info.get("deliveryStatus")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise ReceiptError(
+            422, f"Invalid deliveryInfo.deliveryStatus {status!r}: expected one of {sorted(STATUSES)}"
+        )
+    callback_data = notification.get("callbackData")
+    if callback_data is None:
+        callback_data = ""
+    if (
+        not isinstance(callback_data, str)
+        or len(callback_data) > MAX_RESOURCE_ID_LENGTH
+        or not _RESOURCE_ID_RE.match(callback_data.strip())
+    ):
+        shown = callback_data[:MAX_RESOURCE_ID_LENGTH] if isinstance(callback_data, str) else callback_data
+        raise ReceiptError(
+            422,
+            f"Invalid callbackData {shown!r}: expected the send's resource id (letters, digits, '-', "
+            f"at most {MAX_RESOURCE_ID_LENGTH} characters) or an empty string",
+        )
+    return Receipt(resource_id=callback_data.strip(), recipient=f"tel:+{match.group(1)}", status=status)

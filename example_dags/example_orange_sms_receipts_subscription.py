@@ -1,0 +1,76 @@
+"""
+Example: point Orange's delivery receipts at this Airflow, then show the current subscription.
+
+Orange keeps one receipt URL per account (the last subscription wins) and posts to HTTPS on port
+443 only. The provider's receiver answers at ``/orange-sms/delivery-receipts/<secret>`` on the API
+server; expose that path through your reverse proxy (see the README) and run this DAG once.
+
+Reading top to bottom:
+
+1. ``subscribe`` builds ``<public base URL>/orange-sms/delivery-receipts/<secret>`` from the Airflow
+   Variable ``orange_sms_receipts_public_url`` (e.g. ``https://airflow.example.com``) and the
+   ``[orange_sms] delivery_receipts_secret`` setting, registers it with Orange and returns the
+   subscription id. The secret is registered with Airflow's log masker first, and the URL is never
+   put in a templated field or XCom, so it does not show in the UI.
+2. ``show_subscription`` reads the subscription back from Orange and prints it, secret masked.
+   Keep the id: deleting the subscription needs it
+   (:class:`DeleteDeliveryReceiptSubscriptionOperator`).
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG, Variable, task
+
+from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+
+
+def _secret() -> str:
+    """The receiver's secret from Airflow's configuration, registered with the log masker."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow < 3.2
+        from airflow.configuration import conf
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # Airflow < 3.1
+        from airflow.sdk.execution_time.secrets_masker import mask_secret
+
+    secret = conf.get("orange_sms", "delivery_receipts_secret", fallback="") or ""
+    if not secret:
+        raise ValueError(
+            "Set [orange_sms] delivery_receipts_secret (AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET)"
+        )
+    mask_secret(secret)
+    return secret
+
+
+with DAG(
+    dag_id="example_orange_sms_receipts_subscription",
+    description="Register the receiver's public URL with Orange and show the subscription.",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["orange_sms", "example"],
+) as dag:
+
+    @task
+    def subscribe() -> str:
+        """Subscribe the receiver's public URL; return the subscription id."""
+        base = Variable.get("orange_sms_receipts_public_url").rstrip("/")
+        url = f"{base}/orange-sms/delivery-receipts/{_secret()}"
+        subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(url)
+        print(f"Subscribed {base}/orange-sms/delivery-receipts/*** as {subscription_id}")
+        return subscription_id
+
+    @task
+    def show_subscription(subscription_id: str) -> str:
+        """Print the subscription Orange holds (the secret masked) and return its URL, masked."""
+        subscription = OrangeSMSHook().get_delivery_receipt_subscription(subscription_id)
+        body = subscription.get("deliveryReceiptSubscription", subscription)
+        url = str(body.get("callbackReference", {}).get("notifyURL", ""))
+        shown = url.replace(_secret(), "***")
+        print(f"Orange posts delivery receipts to {shown} (subscription {subscription_id})")
+        return shown
+
+    show_subscription(subscribe())

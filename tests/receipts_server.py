@@ -1,0 +1,147 @@
+"""A real ``airflow api-server`` with the delivery-receipt receiver, shared by the receipt tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ASSET_NAME = "orange_sms_delivery_receipts"
+#: Orange's callers (from its DR documentation) plus loopback, where the tests and sandbox post from.
+ALLOWED_IPS = "127.0.0.1,80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97"
+
+
+@dataclass
+class ReceiptsServer:
+    """A running API server: its URL, the receiver's secret, and its combined output."""
+
+    url: str
+    secret: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    _token: str | None = field(default=None, repr=False)
+
+    @property
+    def receipt_url(self) -> str:
+        """The full receiver URL, secret included."""
+        return f"{self.url}/orange-sms/delivery-receipts/{self.secret}"
+
+    def headers(self) -> dict[str, str]:
+        """Bearer auth for the REST API (simple auth manager, everyone admin)."""
+        if self._token is None:
+            response = requests.get(f"{self.url}/auth/token", timeout=30)
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def events(self, resource_prefix: str) -> list[dict[str, Any]]:
+        """Every receipt event (GET /api/v2/assets/events) whose resource id starts with the prefix."""
+        found: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            response = requests.get(
+                f"{self.url}/api/v2/assets/events",
+                params={"name_pattern": ASSET_NAME, "limit": 100, "offset": offset},
+                headers=self.headers(),
+                timeout=30,
+            )
+            response.raise_for_status()
+            page = response.json()["asset_events"]
+            found += [
+                e
+                for e in page
+                if e["name"] == ASSET_NAME
+                and str(e["extra"].get("resource_id", "")).startswith(resource_prefix)
+            ]
+            if len(page) < 100:
+                return found
+            offset += 100
+
+    def output(self) -> str:
+        """Everything the API server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def receipt(
+    resource_id: str, status: str = "DeliveredToTerminal", address: str = "tel:+2250700000001"
+) -> dict:
+    """An Orange delivery-receipt body."""
+    return {
+        "deliveryInfoNotification": {
+            "callbackData": resource_id,
+            "deliveryInfo": {"address": address, "deliveryStatus": status},
+        }
+    }
+
+
+def unique_prefix() -> str:
+    """A resource-id prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:10]}-"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def receipts_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReceiptsServer]:
+    """Start ``airflow api-server`` (sqlite, simple auth manager) once per session, with the receiver."""
+    port = _free_port()
+    secret = secrets.token_urlsafe(24)
+    log_path = tmp_path_factory.mktemp("api-server") / "api-server.log"
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET": secret,
+            "AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS": ALLOWED_IPS,
+            # Lets the tests pose as Orange's addresses (or others) through X-Forwarded-For.
+            "AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_TRUSTED_PROXIES": "127.0.0.1",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "100",
+        }
+    )
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = ReceiptsServer(url=f"http://127.0.0.1:{port}", secret=secret, log_path=log_path, process=process)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"airflow api-server exited with {process.returncode}:\n{server.output()[-3000:]}"
+                )
+            try:
+                if requests.get(f"{server.url}/api/v2/version", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"airflow api-server did not answer:\n{server.output()[-3000:]}")
+            time.sleep(0.5)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,200 @@
+"""The receiver over real HTTP, on a real ``airflow api-server`` (see tests/receipts_server.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.receipts_server import ReceiptsServer, receipt, unique_prefix
+
+ORANGE_IP = "80.12.102.66"
+
+
+def post(server: ReceiptsServer, body: object, **kwargs: object) -> requests.Response:
+    headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    url = kwargs.pop("url", server.receipt_url)
+    return requests.post(url, data=data, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_receipt_becomes_an_asset_event(receipts_server):
+    prefix = unique_prefix()
+    response = post(receipts_server, receipt(f"{prefix}1", "DeliveryImpossible", "tel:+2250700000009"))
+    assert (response.status_code, response.json()) == (200, {"status": "stored"})
+
+    [event] = receipts_server.events(prefix)
+    assert event["uri"] == "orange-sms://delivery-receipts/"
+    extra = event["extra"]
+    assert set(extra) == {"resource_id", "recipient", "status", "received_at"}
+    assert extra["resource_id"] == f"{prefix}1"
+    assert extra["recipient"] == "tel:+2250700000009"
+    assert extra["status"] == "DeliveryImpossible"
+    assert extra["received_at"].endswith("+00:00")
+
+
+def test_repeats_are_stored_once_but_a_new_status_is_a_new_event(receipts_server):
+    prefix = unique_prefix()
+    for _ in range(3):
+        assert post(receipts_server, receipt(f"{prefix}1", "MessageWaiting")).status_code == 200
+    answers = [post(receipts_server, receipt(f"{prefix}1", "DeliveredToTerminal")).json() for _ in range(2)]
+    assert answers == [{"status": "stored"}, {"status": "duplicate"}]
+    # Same id and status for another recipient: a different receipt.
+    assert post(
+        receipts_server, receipt(f"{prefix}1", "DeliveredToTerminal", "tel:+2250700000002")
+    ).json() == {"status": "stored"}
+
+    statuses = sorted((e["extra"]["status"], e["extra"]["recipient"]) for e in receipts_server.events(prefix))
+    assert statuses == [
+        ("DeliveredToTerminal", "tel:+2250700000001"),
+        ("DeliveredToTerminal", "tel:+2250700000002"),
+        ("MessageWaiting", "tel:+2250700000001"),
+    ]
+
+
+def test_orange_addresses_through_the_trusted_proxy_are_accepted(receipts_server):
+    prefix = unique_prefix()
+    response = post(
+        receipts_server, receipt(f"{prefix}1"), headers={"X-Forwarded-For": f"203.0.113.9, {ORANGE_IP}"}
+    )
+    assert response.status_code == 200
+    assert len(receipts_server.events(prefix)) == 1
+
+
+def _bad_requests(server: ReceiptsServer, rid: str) -> list[tuple[str, int, requests.Response]]:
+    good = receipt(rid)
+    wrong_types = receipt(rid)
+    wrong_types["deliveryInfoNotification"]["deliveryInfo"]["deliveryStatus"] = 3
+    cases = [
+        ("wrong secret", 404, post(server, good, url=server.receipt_url + "x")),
+        ("secret prefix", 404, post(server, good, url=server.receipt_url[:-1])),
+        ("source not allowed", 403, post(server, good, headers={"X-Forwarded-For": "198.51.100.7"})),
+        ("malformed forwarded address", 403, post(server, good, headers={"X-Forwarded-For": "not-an-ip"})),
+        ("malformed JSON", 400, post(server, b'{"deliveryInfoNotification": {')),
+        ("not UTF-8", 400, post(server, b"\xff\xfe\x00")),
+        ("JSON list", 422, post(server, [good])),
+        ("missing deliveryInfo", 422, post(server, {"deliveryInfoNotification": {"callbackData": rid}})),
+        ("status of the wrong type", 422, post(server, wrong_types)),
+        ("unknown status", 422, post(server, receipt(rid, "Delivered"))),
+        ("bad address", 422, post(server, receipt(rid, address="tel:+22507abc"))),
+        (
+            "callbackData not a string",
+            422,
+            post(
+                server,
+                {
+                    **good,
+                    "deliveryInfoNotification": {
+                        **good["deliveryInfoNotification"],
+                        "callbackData": {"id": rid},
+                    },
+                },
+            ),
+        ),
+        ("text/plain", 415, post(server, good, headers={"Content-Type": "text/plain"})),
+        ("form", 415, post(server, good, headers={"Content-Type": "application/x-www-form-urlencoded"})),
+        ("too big", 413, post(server, json.dumps(receipt(rid + "x" * 70_000)))),
+    ]
+    return cases
+
+
+def test_each_bad_request_gets_its_4xx_and_no_event(receipts_server):
+    prefix = unique_prefix()
+    for name, expected, response in _bad_requests(receipts_server, f"{prefix}1"):
+        assert response.status_code == expected, (name, response.status_code, response.text)
+        if expected != 404:
+            assert "detail" in response.json(), name
+    assert receipts_server.events(prefix) == []
+    # The same receipt, well formed, is then accepted: the refusals left nothing behind.
+    assert post(receipts_server, receipt(f"{prefix}1")).json() == {"status": "stored"}
+
+
+def test_a_wrong_secret_looks_like_an_unknown_path(receipts_server):
+    wrong = post(receipts_server, receipt("x"), url=receipts_server.receipt_url + "x")
+    unknown = post(receipts_server, receipt("x"), url=f"{receipts_server.url}/orange-sms/nothing-here")
+    assert (
+        (wrong.status_code, wrong.json())
+        == (unknown.status_code, unknown.json())
+        == (404, {"detail": "Not Found"})
+    )
+
+
+def test_an_oversized_streamed_body_is_refused_without_reading_it_all(receipts_server):
+    """Chunked, no Content-Length: the receiver stops at 64 KiB and answers 413."""
+    prefix = unique_prefix()
+    host, port = receipts_server.url.removeprefix("http://").split(":")
+    path = receipts_server.receipt_url.removeprefix(receipts_server.url)
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        chunk = b"[" + b" " * 8190 + b"\n"
+        sent = 0
+        try:
+            for _ in range(1024):  # up to 8 MiB offered; the server stops reading long before
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except OSError:
+            pass  # the server answered and closed: fine
+        answer = sock.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert receipts_server.events(prefix) == []
+
+
+def test_a_thousand_concurrent_receipts_are_each_stored_exactly_once(receipts_server):
+    prefix = unique_prefix()
+    unique = [
+        receipt(f"{prefix}{n:04d}", status, f"tel:+22507{n:08d}")
+        for n in range(300)
+        for status in ("MessageWaiting", "DeliveredToTerminal")
+    ]  # 600 distinct receipts
+    rng = random.Random(8)
+    bodies = unique + [rng.choice(unique) for _ in range(400)]  # 400 repeats mixed in
+    rng.shuffle(bodies)
+    assert len(bodies) == 1000
+
+    session = requests.Session()
+    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64))
+
+    def send(body: dict) -> int:
+        return session.post(receipts_server.receipt_url, json=body, timeout=300).status_code
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        codes = list(pool.map(send, bodies))
+
+    assert [c for c in codes if c != 200] == []
+    events = receipts_server.events(prefix)
+    keys = [(e["extra"]["resource_id"], e["extra"]["recipient"], e["extra"]["status"]) for e in events]
+    assert len(keys) == len(set(keys)) == 600
+    assert set(keys) == {
+        (
+            b["deliveryInfoNotification"]["callbackData"],
+            b["deliveryInfoNotification"]["deliveryInfo"]["address"],
+            b["deliveryInfoNotification"]["deliveryInfo"]["deliveryStatus"],
+        )
+        for b in unique
+    }
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_are_refused(receipts_server, method):
+    response = requests.request(method, receipts_server.receipt_url, timeout=30)
+    assert response.status_code == 405
+
+
+def test_the_secret_never_appears_in_the_api_server_output(receipts_server):
+    """Runs after the tests above (file order): uvicorn/Airflow access logs print request paths."""
+    post(receipts_server, receipt("log-check"))
+    post(receipts_server, receipt("log-check"), url=receipts_server.receipt_url + "x")
+    output = receipts_server.output()
+    assert "/orange-sms/delivery-receipts/***" in output  # the access log is there, masked
+    assert receipts_server.secret not in output
+    assert receipts_server.secret[:12] not in output
+    assert "Traceback" not in output
+    assert '" 5' not in output
+    assert "status_code=5" not in output
