@@ -113,8 +113,11 @@ def test_dry_run_sends_nothing_and_returns_the_plan(routed_conn, sandbox):
         "recipient": "tel:+221771234567",
         "country": "SEN",
         "sender": "2210000",
+        "encoding": "GSM-7",
+        "segments": 1,
         "message": "Salut Fatou",
     }
+    assert plan["segments"] == 3
     assert sandbox.state.requests == []  # no token request either
     assert store.writes == 0
 
@@ -130,3 +133,25 @@ def test_a_bad_sender_addresses_extra_is_named(sandbox, cache_dir, monkeypatch):
     )
     with pytest.raises(ValueError, match="sender_addresses.*CIVX"):
         SendSMSOperator(task_id="send", messages=ROWS).execute({})
+
+
+def test_the_plan_counts_segments_per_country_and_names_lookalikes(routed_conn, sandbox):
+    rows = [
+        {"recipient": "+2250700000001", "message": "C\u2019est l\u2019heure"},  # curly apostrophes: UCS-2
+        {"recipient": "+2250700000002", "message": "x" * 161},  # GSM-7, 2 segments
+        {"recipient": "+221771234567", "message": "\u0645\u0631\u062d\u0628\u0627"},  # Arabic: UCS-2
+    ]
+    ti = fake_ti(1)
+    SendSMSOperator(task_id="send", messages=rows, ledger_store=InMemoryLedgerStore()).execute({"ti": ti})
+    plan = ti.pushed["sms_plan"]
+    assert plan["by_country"]["CIV"]["segments"] == 3
+    assert plan["by_country"]["CIV"]["encodings"] == {"UCS-2": 1, "GSM-7": 1}
+    assert plan["by_country"]["SEN"]["encodings"] == {"UCS-2": 1}
+    assert plan["lookalike_messages"] == [{"recipient": "tel:+2250700000001", "characters": ["\u2019"]}]
+    assert sandbox.state.messages[0].message == "C\u2019est l\u2019heure"  # sent as written
+
+
+def test_replace_lookalikes_sends_the_gsm7_form(routed_conn, sandbox):
+    rows = [{"recipient": "+2250700000001", "message": "C\u2019est l\u2019heure \u2013 merci"}]
+    SendSMSOperator(task_id="send", messages=rows, replace_lookalikes=True).execute({})
+    assert sandbox.state.messages[0].message == "C'est l'heure - merci"

@@ -34,6 +34,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
+from airflow_provider_orange_sms.segments import gsm7_lookalikes, message_cost, to_gsm7
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 
 #: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
 PARTIAL_RESULTS_KEY = "sms_results"
+#: XCom key of SendSMSOperator's plan (recipients, SMS and segments per country), pushed before sending.
+PLAN_KEY = "sms_plan"
 #: How long SendSMSOperator keeps a sent ledger after its last write, by default.
 DEFAULT_LEDGER_RETENTION = timedelta(days=7)
 # Kept importable under its former name.
@@ -112,6 +115,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     ``sender_addresses`` entry for the recipient's country (a recipient of a country without one
     fails the task before any send, naming both), else from the connection's ``sender_address``.
 
+    **The plan, before the first send.** The operator logs, and pushes to XCom under ``sms_plan``,
+    the recipients, SMS and segments (GSM-7 or UCS-2, counted as the network does, see
+    :func:`~airflow_provider_orange_sms.segments.sms_segments`) per country and sender, and names the
+    messages that are UCS-2 only because of a look-alike character.
+
     **Dry run.** With ``dry_run=True`` every number is validated and normalised, senders are routed
     and every message checked, then the plan is logged and returned: nothing is sent, no token is
     requested, and the ledger is not touched.
@@ -122,6 +130,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param messages: Instead of ``recipients`` and ``message``: one ``{"recipient", "message"}`` row
         per SMS, as a list or the text a template renders for one. Templated.
     :param dry_run: Validate, route and plan, but send nothing; the plan is the XCom result.
+    :param replace_lookalikes: Send the GSM-7 form of messages that are UCS-2 only because of
+        look-alike characters (curly quotes, a no-break space, an en dash…): fewer segments.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param default_country: Country (ISO 3166 alpha-3, e.g. ``CIV``) of numbers written without a
@@ -160,6 +170,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         default_country: str | None = None,
         max_consecutive_failures: int = 5,
         dry_run: bool = False,
+        replace_lookalikes: bool = False,
         retry_guard: bool = True,
         ledger_retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
         ledger_store: LedgerStore | None = None,
@@ -183,6 +194,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.messages = messages
         # Not ``self.dry_run``: BaseOperator.dry_run() is a method.
         self.is_dry_run = dry_run
+        self.replace_lookalikes = replace_lookalikes
         self.sender_address = sender_address
         self.sender_name = sender_name
         self.default_country = default_country
@@ -199,8 +211,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         """
         texts = self._validated_input()
         addresses = list(texts)
+        plan = self._plan(texts)
+        self._log_plan(plan)
         if self.is_dry_run:
-            return self._dry_run(texts)
+            self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
+            return plan
+        self._push(context, PLAN_KEY, plan)
         ledger = SentLedger.from_context(
             context if self.retry_guard else {}, self.ledger_store, logger=self.log
         )
@@ -224,7 +240,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         )
         handled = [results[address] for address in addresses if address in results]
         if report.failures or report.stop:
-            self._push_partial_results(context, handled)
+            self._push(context, PARTIAL_RESULTS_KEY, handled)
             self._fail(report, handled, len(addresses))
         if ledger.enabled and self.ledger_retention is not None:
             ledger.expire(self.ledger_retention)
@@ -258,6 +274,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 )
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
+        if self.replace_lookalikes:
+            texts = {a: to_gsm7(t) if gsm7_lookalikes(t) else t for a, t in texts.items()}
         return texts
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str], str]:
@@ -268,31 +286,68 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         return send
 
-    def _dry_run(self, texts: dict[str, str]) -> dict[str, Any]:
-        """Log and return what would be sent, sending nothing."""
+    def _plan(self, texts: dict[str, str]) -> dict[str, Any]:
+        """
+        What the batch will send: per country the recipients, senders, SMS and segments by encoding,
+        and the messages that are UCS-2 only because of a look-alike character.
+        """
         client = self.hook.client
-        rows = [
-            {
-                "recipient": address,
-                "country": country_of(address),
-                "sender": client.sender_for(address, self.sender_address),
-                "message": text,
-            }
-            for address, text in texts.items()
-        ]
+        rows: list[dict[str, Any]] = []
         by_country: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            summary = by_country.setdefault(str(row["country"]), {"recipients": 0, "senders": []})
+        lookalikes: list[dict[str, Any]] = []
+        for address, text in texts.items():
+            country = country_of(address) or "unknown"
+            cost = message_cost(text)
+            sender = client.sender_for(address, self.sender_address)
+            rows.append(
+                {
+                    "recipient": address,
+                    "country": country,
+                    "sender": sender,
+                    "encoding": cost.encoding,
+                    "segments": cost.segments,
+                    "message": text,
+                }
+            )
+            summary = by_country.setdefault(
+                country, {"recipients": 0, "senders": [], "segments": 0, "encodings": {}}
+            )
             summary["recipients"] += 1
-            if row["sender"] not in summary["senders"]:
-                summary["senders"].append(row["sender"])
-        plan = {"dry_run": True, "recipients": len(rows), "by_country": by_country, "messages": rows}
-        self.log.info(
-            "Dry run: %d SMS would be sent (%s); nothing was sent",
-            len(rows),
-            ", ".join(f"{country}: {s['recipients']}" for country, s in sorted(by_country.items())),
-        )
-        return plan
+            summary["segments"] += cost.segments
+            summary["encodings"][cost.encoding] = summary["encodings"].get(cost.encoding, 0) + 1
+            if sender not in summary["senders"]:
+                summary["senders"].append(sender)
+            found = gsm7_lookalikes(text)
+            if found:
+                lookalikes.append({"recipient": address, "characters": found})
+        return {
+            "dry_run": self.is_dry_run,
+            "recipients": len(rows),
+            "segments": sum(row["segments"] for row in rows),
+            "by_country": by_country,
+            "lookalike_messages": lookalikes,
+            "messages": rows,
+        }
+
+    def _log_plan(self, plan: dict[str, Any]) -> None:
+        for country, summary in sorted(plan["by_country"].items()):
+            self.log.info(
+                "Plan for %s: %d SMS, %d segment(s) (%s), sender %s",
+                country,
+                summary["recipients"],
+                summary["segments"],
+                ", ".join(f"{n} {encoding}" for encoding, n in sorted(summary["encodings"].items())),
+                ", ".join(summary["senders"]),
+            )
+        if plan["lookalike_messages"]:
+            first = plan["lookalike_messages"][0]
+            self.log.warning(
+                "%d message(s) are UCS-2 (more segments) only because of look-alike characters, e.g. "
+                "%s in the message to %s; replace_lookalikes=True sends their GSM-7 forms",
+                len(plan["lookalike_messages"]),
+                " ".join(repr(c) for c in first["characters"]),
+                first["recipient"],
+            )
 
     def _handled_by_earlier_tries(
         self, ledger: SentLedger, earlier: dict[str, LedgerEntry], addresses: list[str]
@@ -327,15 +382,15 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             )
         return results
 
-    def _push_partial_results(self, context: Context, partial: list[dict[str, Any]]) -> None:
-        """Leave what the tries did in XCom (key ``sms_results``) before the task fails."""
+    def _push(self, context: Context, key: str, value: Any) -> None:
+        """Push ``value`` to XCom under ``key``; a failure is logged, never raised."""
         ti = context.get("ti") if context else None
         if ti is None:
             return
         try:
-            ti.xcom_push(key=PARTIAL_RESULTS_KEY, value=partial)
-        except Exception as exc:  # the task's real failure must not be hidden by this one
-            self.log.warning("Could not push the partial results to XCom: %s", exc)
+            ti.xcom_push(key=key, value=value)
+        except Exception as exc:  # the task's own outcome must not be hidden by this one
+            self.log.warning("Could not push %s to XCom: %s", key, exc)
 
     @staticmethod
     def _fail(report: BatchReport, handled: list[dict[str, Any]], total: int) -> None:
