@@ -66,12 +66,24 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
                     "relabeling": {"login": "Client ID", "password": "Client Secret", "host": "Base URL"},
-                    # Standard fields only: Airflow 3.3's form shows no placeholder for an extra
-                    # field; those get a default (shown and stored as the value) or examples.
+                    # Airflow 3.3's form shows placeholders of standard fields only (hook_meta drops
+                    # the extras' ones); extras also get a default (shown and stored as the value)
+                    # or examples (a datalist) in conn-fields.
                     "placeholders": {
                         "login": "Client ID of your Orange Developer application",
                         "password": "Client Secret (or fill Authorization Header)",
                         "host": "https://api.orange.com",
+                        "authorization_header": "Basic NktSSGZ4...",
+                        "sender_address": "2250000",
+                        "sender_name": "MyCompany",
+                        "country": "CIV",
+                        "token_path": "/oauth/v3/token",
+                        "rate_limit_per_second": "5",
+                        "token_cache": "file",
+                        "connect_timeout": "10",
+                        "read_timeout": "30",
+                        "max_attempts": "5",
+                        "retry_backoff": "1",
                     },
                 },
                 "conn-fields": {
