@@ -11,7 +11,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _TEXT = {"type": ["string", "null"]}
-_NUMBER = {"type": ["number", "null"], "minimum": 0}
+
+
+def _number(default: float, minimum: float = 0, kind: str = "number") -> dict[str, Any]:
+    """Schema of a numeric extra whose default the form shows (and stores) as its value."""
+    return {"type": [kind, "null"], "minimum": minimum, "default": default}
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -100,6 +104,9 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "extra"],
                     "relabeling": {"login": "Client ID", "password": "Client Secret", "host": "Base URL"},
+                    # Airflow 3.3's form shows placeholders of standard fields only (hook_meta drops
+                    # the extras' ones); extras also get a default (shown and stored as the value)
+                    # or examples (a datalist) in conn-fields.
                     "placeholders": {
                         "login": "Client ID of your Orange Developer application",
                         "password": "Client Secret (or fill Authorization Header)",
@@ -129,7 +136,11 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Sender Address",
                         "description": "Your sender number with country code, no '+': 2250000 (Côte "
                         "d'Ivoire), 2210000 (Senegal), 200000 (Egypt)…",
-                        "schema": _TEXT,
+                        # Examples: a datalist of Orange's sender numbers (the form has no placeholder).
+                        "schema": {
+                            **_TEXT,
+                            "examples": ["2250000", "2210000", "2370000", "200000", "2160000"],
+                        },
                     },
                     "sender_name": {
                         "label": "Sender Name",
@@ -142,55 +153,64 @@ def get_provider_info() -> dict[str, Any]:
                         "default filter for balance, statistics and orders; picks the sender if none is "
                         "set; numbers without a country code (0700000001) are read as national numbers "
                         "of this country (without it they are refused).",
-                        "schema": _TEXT,
+                        "schema": {**_TEXT, "examples": ["CIV", "SEN", "CMR", "EGY", "JOR", "TUN"]},
                     },
                     "token_path": {
                         "label": "Token Path",
-                        "description": "Optional. OAuth2 token endpoint path; default /oauth/v3/token "
-                        "(/oauth/v2/token also works).",
+                        # No default: Airflow hides the value of an extra whose name contains
+                        # "token" and would show (and store) "***" instead.
+                        "description": "Optional. OAuth2 token endpoint path; empty means "
+                        "/oauth/v3/token (/oauth/v2/token also works).",
                         "schema": _TEXT,
                     },
                     "rate_limit_per_second": {
                         "label": "Rate Limit (SMS per second)",
-                        "description": "Optional. Sends per second, shared by every process on a "
-                        "machine; default 5 (Orange's limit).",
-                        "schema": _NUMBER,
+                        "description": "Sends per second, shared by every process on a machine; "
+                        "5 is Orange's limit.",
+                        "schema": _number(5),
                     },
                     "token_cache": {
                         "label": "Token Cache",
-                        "description": "Optional. 'file' (default: shared by processes on one machine), "
-                        "'variable' (an Airflow Variable, shared by all machines) or 'none'.",
-                        "schema": {"type": ["string", "null"], "enum": ["file", "variable", "none", None]},
+                        # No default, as for token_path; no null in the enum, or the select shows "null".
+                        "description": "Optional. Empty means 'file': shared by the processes of one "
+                        "machine; 'variable': an Airflow Variable, shared by all machines; 'none': one "
+                        "task only.",
+                        "schema": {"type": ["string", "null"], "enum": ["file", "variable", "none"]},
                     },
                     "connect_timeout": {
                         "label": "Connect Timeout (seconds)",
-                        "description": "Optional. Seconds to wait for a connection; default 10.",
-                        "schema": _NUMBER,
+                        "description": "Seconds to wait for a connection.",
+                        "schema": _number(10),
                     },
                     "read_timeout": {
                         "label": "Read Timeout (seconds)",
-                        "description": "Optional. Seconds to wait for Orange's answer; default 30.",
-                        "schema": _NUMBER,
+                        "description": "Seconds to wait for Orange's answer.",
+                        "schema": _number(30),
                     },
                     "max_attempts": {
                         "label": "Max Attempts",
-                        "description": "Optional. Tries per API call, the first included, for failures "
-                        "that are safe to retry (429, 503, connection refused…); default 5.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "Tries per API call, the first included, for failures that are "
+                        "safe to retry (429, 503, connection refused…).",
+                        "schema": _number(5, minimum=1, kind="integer"),
                     },
                     "retry_backoff": {
                         "label": "Retry Backoff (seconds)",
-                        "description": "Optional. First wait between tries, doubled on each retry "
-                        "(at most 30 s); default 1.",
-                        "schema": _NUMBER,
+                        "description": "First wait between tries, doubled on each retry (at most 30 s).",
+                        "schema": _number(1),
                     },
                     "max_message_length": {
                         "label": "Max Message Length (characters)",
-                        "description": "Optional. Longest SMS text accepted before sending; default "
-                        "1530 (10 concatenated GSM-7 segments). Orange does not document its true "
-                        "maximum; it may refuse shorter texts (SVC0280), e.g. non-GSM ones (670 "
-                        "characters in 10 UCS-2 segments).",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "Longest SMS text accepted before sending (10 concatenated "
+                        "GSM-7 segments). Orange does not document its true maximum; it may refuse "
+                        "shorter texts (SVC0280), e.g. non-GSM ones (670 characters in 10 UCS-2 segments).",
+                        "schema": _number(1530, minimum=1, kind="integer"),
+                    },
+                    "sender_addresses": {
+                        "label": "Sender Addresses per Country",
+                        "description": "Optional. JSON object of country to sender number, e.g. "
+                        '{"CIV": "2250000", "SEN": "2210000"}: each SMS goes out from the sender of its '
+                        "recipient's country; a recipient of another country is refused before sending.",
+                        "schema": _TEXT,
                     },
                 },
             }
