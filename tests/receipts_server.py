@@ -111,6 +111,8 @@ def receipts_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -
             "AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_TRUSTED_PROXIES": "127.0.0.1",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "100",
+            # Airflow 3.0 signs tokens with iss=None unless set, which newer PyJWT refuses.
+            "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow",
         }
     )
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)

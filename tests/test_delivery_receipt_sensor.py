@@ -185,6 +185,19 @@ def test_nothing_sent_means_nothing_to_wait_for():
 # -- the whole loop: sandbox -> real API server -> asset events -> the sensor in dag.test() ----------
 
 
+def _airflow_3_0() -> bool:
+    from importlib.metadata import version
+
+    return version("apache-airflow").startswith("3.0.")
+
+
+# Airflow 3.0's dag.test() does not mark the DAG's assets active (the DAG processor does that in a
+# deployment), and 3.0 refuses to run a task whose inlet asset is inactive.
+needs_active_inlets_in_dag_test = pytest.mark.skipif(
+    _airflow_3_0(), reason="Airflow 3.0's dag.test() leaves inlet assets inactive and then refuses the task"
+)
+
+
 @pytest.fixture
 def sandbox_config():
     return SandboxConfig(dr_delay=0.05, dr_statuses=("MessageWaiting", "DeliveredToTerminal"))
@@ -203,6 +216,7 @@ def _xcom(run, task_id, key):
         return XComModel.deserialize_value(row)
 
 
+@needs_active_inlets_in_dag_test
 def test_the_sensor_completes_from_the_sandboxs_callbacks(
     airflow_db, orange_conn, sandbox, client, receipts_server
 ):
@@ -222,6 +236,7 @@ def test_the_sensor_completes_from_the_sandboxs_callbacks(
     assert xcom(run, "report") == {"DeliveredToTerminal": 5, "DeliveryImpossible": 1}
 
 
+@needs_active_inlets_in_dag_test
 def test_the_sensor_times_out_naming_the_missing_ids(
     airflow_db, orange_conn, sandbox, client, receipts_server, monkeypatch
 ):

@@ -192,7 +192,8 @@ def test_the_secret_never_appears_in_the_api_server_output(receipts_server):
     post(receipts_server, receipt("log-check"))
     post(receipts_server, receipt("log-check"), url=receipts_server.receipt_url + "x")
     output = receipts_server.output()
-    assert "/orange-sms/delivery-receipts/***" in output  # the access log is there, masked
+    # The access log is there, masked (uvicorn's on Airflow 3.0 quotes it: %2A%2A%2A).
+    assert "/orange-sms/delivery-receipts/***" in output or "/delivery-receipts/%2A%2A%2A" in output
     assert receipts_server.secret not in output
     assert receipts_server.secret[:12] not in output
     assert "Traceback" not in output

@@ -155,11 +155,13 @@ def _lock_asset(session: Session) -> int:
 
 
 def _is_repeat(session: Session, asset_id: int, receipt: Receipt, received: datetime) -> bool:
+    import sqlalchemy as sa
     from airflow.models.asset import AssetEvent
     from sqlalchemy import select
 
     window = DEDUP_WINDOW if receipt.resource_id else DEDUP_WINDOW_WITHOUT_ID
-    extra: Any = AssetEvent.extra
+    # Airflow 3.0 declares the column as a JSON-in-text type without index operators: coerce it.
+    extra: Any = sa.type_coerce(AssetEvent.extra, sa.JSON)
     query = (
         select(AssetEvent.id)
         .where(

@@ -239,7 +239,13 @@ class DeliveryReceiptSensor(BaseSensorOperator):
         while True:
             # after()/limit() reset the accessor's per-try cache: every call is a real fetch.
             accessor = context["inlet_events"][DELIVERY_RECEIPTS]
-            page = list(accessor.ascending(True).after(after.isoformat()).limit(page_size))
+            if not hasattr(accessor, "after"):
+                # Airflow 3.0: a fresh list of every event of the asset on each lookup; no filters.
+                listed = sorted(accessor, key=lambda e: (_to_datetime(e.timestamp), e.id))
+                page = [e for e in listed if _to_datetime(e.timestamp) >= after]
+                page_size = len(page) + 1
+            else:
+                page = list(accessor.ascending(True).after(after.isoformat()).limit(page_size))
             new = [e for e in page if e.id not in self._seen_at_watermark]
             for event in new:
                 stamp = _to_datetime(event.timestamp)
