@@ -879,7 +879,10 @@ class OrangeSMSClient:
             )
         if parts.scheme != "https":
             # The sandbox calls plain http; Orange itself only posts to https on port 443.
-            log.warning("notify_url %s is not https: Orange only delivers receipts to https URLs", notify_url)
+            # Only the host: the receiver's path holds its secret.
+            log.warning(
+                "notify_url on %s is not https: Orange only delivers receipts to https URLs", parts.netloc
+            )
         sender = self._sender(sender_address)
         body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
         response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)
