@@ -200,9 +200,10 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "max_message_length": {
                         "label": "Max Message Length (characters)",
-                        "description": "Longest SMS text accepted before sending; default 1530 (10 "
-                        "concatenated GSM-7 segments). Orange does not document its true maximum; it may refuse "
-                        "shorter texts (SVC0280), e.g. non-GSM ones (670 characters in 10 UCS-2 segments).",
+                        "description": "Longest SMS text accepted before sending; default 1530 "
+                        "(10 concatenated GSM-7 segments). Orange does not document its true maximum; "
+                        "it may refuse shorter texts (SVC0280), e.g. non-GSM ones (670 characters in 10 "
+                        "UCS-2 segments).",
                         "schema": _number(1530, minimum=1, kind="integer"),
                     },
                     "sender_addresses": {
