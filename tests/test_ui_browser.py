@@ -217,6 +217,7 @@ def test_form_saves_what_the_user_set_and_test_succeeds(api_server, browser_sand
         "read_timeout": 30,
         "max_attempts": 5,
         "retry_backoff": 1,
+        "max_message_length": 1530,
     }
     message = _test_icon(page, "orange_sms_ui")
     _screenshot(page, "connection-test-success.png", tmp_path)
