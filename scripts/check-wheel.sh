@@ -74,5 +74,5 @@ PY
 export AIRFLOW_CONN_ORANGE_SMS_DEFAULT="{\"conn_type\": \"orange_sms\", \"host\": \"http://127.0.0.1:$PORT\",
   \"login\": \"sandbox-client-id\", \"password\": \"sandbox-client-secret\", \"extra\": {\"sender_address\": \"2250000\"}}"
 airflow connections test orange_sms_default | tee "$WORK/test.log"
-grep -q "Connected to the Orange SMS API" "$WORK/test.log"
+grep -q "Connection success" "$WORK/test.log"
 echo "==> the wheel works on its own"
