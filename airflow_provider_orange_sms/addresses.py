@@ -351,6 +351,24 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
+def load_literal(text: str) -> object:
+    """
+    Parse ``text`` as JSON, else as a Python literal (what a template renders for a list), never
+    with ``eval``.
+
+    :param text: The rendered text.
+    :raises ValueError: Naming the kind of parse failure, when it is neither.
+    """
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError(type(exc).__name__) from None
+
+
 def _parse_list_text(value: str, text: str) -> list[object] | None:
     """
     ``text`` parsed as a list (``[…]``, JSON or Python) or a tuple (``(…, …)``); ``None`` when it is
@@ -369,15 +387,11 @@ def _parse_list_text(value: str, text: str) -> list[object] | None:
     parsed: object = None
     if text.startswith("["):
         try:
-            parsed = json.loads(text)
-        except ValueError:
-            try:
-                parsed = ast.literal_eval(text)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-                raise ValueError(
-                    f"Invalid recipients {short_repr(value)}: it looks like a list but cannot be parsed "
-                    f"({type(exc).__name__})"
-                ) from None
+            parsed = load_literal(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"Invalid recipients {short_repr(value)}: it looks like a list but cannot be parsed ({exc})"
+            ) from None
         if not isinstance(parsed, list):
             raise ValueError(f"Invalid recipients {short_repr(value)}: expected a list of phone numbers")
         return parsed

@@ -6,14 +6,13 @@ named by its position and value.
 
 from __future__ import annotations
 
-import ast
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_orange_sms.addresses import (
     DEFAULT_MAX_MESSAGE_LENGTH,
     check_message,
+    load_literal,
     normalize_recipient,
     short_repr,
 )
@@ -37,15 +36,12 @@ def parse_messages(value: object) -> list[Mapping[str, Any]]:
         if len(text) > MAX_MESSAGES_TEXT:
             raise ValueError(f"Invalid messages: {len(text)} characters, more than {MAX_MESSAGES_TEXT}")
         try:
-            value = json.loads(text)
-        except ValueError:
-            try:
-                value = ast.literal_eval(text)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-                raise ValueError(
-                    f"Invalid messages {short_repr(value)}: expected a list of "
-                    f'{{"recipient": …, "message": …}} rows ({type(exc).__name__})'
-                ) from None
+            value = load_literal(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"Invalid messages {short_repr(value)}: expected a list of "
+                f'{{"recipient": …, "message": …}} rows ({exc})'
+            ) from None
     if isinstance(value, tuple):
         value = list(value)
     if not isinstance(value, list) or not value:
