@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
 from airflow_provider_orange_sms.operators import _sent_ledger
+from airflow_provider_orange_sms.operators._send_batch import Progress
 from airflow_provider_orange_sms.operators._sent_ledger import (
     CHUNK_SIZE,
     InMemoryLedgerStore,
@@ -24,7 +25,6 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     GetSMSBalanceOperator,
     GetSMSStatisticsOperator,
     SendSMSOperator,
-    _Progress,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.conftest import TEST_DAGS, connection_json, load_dag, xcom
@@ -276,7 +276,7 @@ def test_auth_error_stops_the_batch(sandbox, cache_dir, monkeypatch):
 def test_progress_is_logged_every_tenth_of_a_big_batch():
     lines = []
     logger = SimpleNamespace(info=lambda fmt, *args: lines.append(fmt % args))
-    progress = _Progress(1000, logger, interval=float("inf"))
+    progress = Progress(1000, logger, interval=float("inf"))
     for _ in range(1000):
         progress.step()
     assert len(lines) == 10
@@ -288,10 +288,21 @@ def test_progress_is_logged_every_tenth_of_a_big_batch():
 def test_progress_of_a_small_batch_is_logged_once_at_the_end():
     lines = []
     logger = SimpleNamespace(info=lambda fmt, *args: lines.append(fmt % args))
-    progress = _Progress(8, logger, interval=float("inf"))
+    progress = Progress(8, logger, interval=float("inf"))
     for _ in range(8):
         progress.step()
     assert [line.split(" (")[0] for line in lines] == ["Progress: 8/8 SMS processed"]
+
+
+def test_progress_rate_of_a_paced_batch_is_the_pace():
+    """8 SMS 0.2 s apart: 5.0/s, not 8 / 1.4 s (the first send waits for nothing)."""
+    lines, now = [], [0.0]
+    logger = SimpleNamespace(info=lambda fmt, *args: lines.append(fmt % args))
+    progress = Progress(8, logger, interval=float("inf"), clock=lambda: now[0])
+    for _ in range(8):
+        progress.step()
+        now[0] += 0.2
+    assert lines == ["Progress: 8/8 SMS processed (100%), 5.0/s, ETA 0 s"]
 
 
 # -- retry guard ---------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.messages import validate_messages
 from airflow_provider_orange_sms.operators._send_batch import (
     BatchReport,
-    Progress,
     refused_for_good,
     result_entry,
     send_batch,
@@ -47,8 +46,6 @@ PARTIAL_RESULTS_KEY = "sms_results"
 PLAN_KEY = "sms_plan"
 #: How long SendSMSOperator keeps a sent ledger after its last write, by default.
 DEFAULT_LEDGER_RETENTION = timedelta(days=7)
-# Kept importable under its former name.
-_Progress = Progress
 
 
 class _OrangeSMSBaseOperator(BaseOperator):
