@@ -128,6 +128,20 @@ def connection_json(sandbox: SandboxServer, **extra: Any) -> str:
     )
 
 
+def send_requests(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    """The send requests (``POST …/requests``) the sandbox received, accepted or not."""
+    return [r for r in sandbox.state.requests if r["method"] == "POST" and "/requests" in r["path"]]
+
+
+@pytest.fixture
+def fast_conn(sandbox: SandboxServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The default connection, pointing at the sandbox, with the client-side throttle opened up."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000)
+    )
+    return "orange_sms_default"
+
+
 @pytest.fixture
 def orange_conn(sandbox: SandboxServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """Point the ``orange_sms_default`` connection at the sandbox; return the conn id."""

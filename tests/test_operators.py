@@ -27,7 +27,7 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     SendSMSOperator,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import TEST_DAGS, connection_json, load_dag, xcom
+from tests.conftest import TEST_DAGS, connection_json, load_dag, send_requests, xcom
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]
@@ -38,19 +38,6 @@ REJECTED = "tel:+2250700000666"
 def sandbox_config():
     """No throttling tests here: let the sandbox accept sends as fast as they come."""
     return SandboxConfig(dr_delay=None, rate_limit=1000)
-
-
-@pytest.fixture
-def fast_conn(sandbox, cache_dir, monkeypatch):
-    """The default connection, pointing at the sandbox, with the client-side throttle opened up."""
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000)
-    )
-    return "orange_sms_default"
-
-
-def send_requests(sandbox):
-    return [r for r in sandbox.state.requests if r["method"] == "POST" and "/requests" in r["path"]]
 
 
 def fake_ti(try_number=1, run_id="manual__2026-01-01", map_index=-1):
