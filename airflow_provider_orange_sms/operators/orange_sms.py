@@ -206,9 +206,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         :param context: The task context (may be empty: the sent ledger is then off).
         """
-        texts = self._validated_input()
+        texts, senders = self._validated_input()
         addresses = list(texts)
-        plan = self._plan(texts)
+        plan = self._plan(texts, senders)
         self._log_plan(plan)
         if self.is_dry_run:
             self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
@@ -243,10 +243,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             ledger.expire(self.ledger_retention)
         return handled
 
-    def _validated_input(self) -> dict[str, str]:
+    def _validated_input(self) -> tuple[dict[str, str], dict[str, str]]:
         """
-        The text of each normalised recipient, in order, with a sender for each; or a task failure
-        (no retries) naming every bad value.
+        The text and the sender of each normalised recipient, in order; or a task failure (no
+        retries) naming every bad value.
         """
         client = self.hook.client
         country = self.default_country or client.country
@@ -259,10 +259,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 message = check_message(self.message, client.max_message_length)
                 recipients = validate_recipients(self.recipients, self.log, default_country=country)
                 texts = dict.fromkeys(recipients, message)
+            senders: dict[str, str] = {}
             unrouted = []
             for address in texts:
                 try:
-                    client.sender_for(address, self.sender_address)
+                    senders[address] = client.sender_for(address, self.sender_address)
                 except ValueError as exc:
                     unrouted.append(str(exc))
             if unrouted:
@@ -273,7 +274,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
         if self.replace_lookalikes:
             texts = {a: to_gsm7(t) if gsm7_lookalikes(t) else t for a, t in texts.items()}
-        return texts
+        return texts, senders
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str], str]:
         def send(address: str) -> str:
@@ -283,19 +284,18 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         return send
 
-    def _plan(self, texts: dict[str, str]) -> dict[str, Any]:
+    def _plan(self, texts: dict[str, str], senders: dict[str, str]) -> dict[str, Any]:
         """
         What the batch will send: per country the recipients, senders, SMS and segments by encoding,
         and the messages that are UCS-2 only because of a look-alike character.
         """
-        client = self.hook.client
         rows: list[dict[str, Any]] = []
         by_country: dict[str, dict[str, Any]] = {}
         lookalikes: list[dict[str, Any]] = []
         for address, text in texts.items():
             country = country_of(address) or "unknown"
             cost = message_cost(text)
-            sender = client.sender_for(address, self.sender_address)
+            sender = senders[address]
             rows.append(
                 {
                     "recipient": address,
