@@ -14,7 +14,29 @@ export AIRFLOW_HOME="$DEMO/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/example_dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export ORANGE_SMS_CACHE_DIR="$DEMO/cache"
-PORT="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+
+free_port() {
+    python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for URL SECONDS WHAT: poll URL every 0.5 s until it answers, or give up naming WHAT's log.
+wait_for() {
+    python - "$1" "$2" "$3" <<'PY'
+import sys, time, urllib.request
+url, seconds, what = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+deadline = time.monotonic() + seconds
+while True:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit(f"the {what} did not start: see .demo/{what}.log")
+        time.sleep(0.5)
+PY
+}
+
+PORT="$(free_port)"
 SANDBOX="http://127.0.0.1:$PORT"
 
 echo "==> starting the Orange SMS sandbox on $SANDBOX (log: .demo/sandbox.log)"
@@ -23,17 +45,7 @@ python -m airflow_provider_orange_sms.sandbox --port "$PORT" --dr-delay 0.3 \
     --dr-statuses MessageWaiting,DeliveredToTerminal --dr-impossible-every 4 >"$DEMO/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill "$SANDBOX_PID" 2>/dev/null || true' EXIT
-python - "$SANDBOX" <<'PY'
-import sys, time, urllib.request
-for _ in range(100):
-    try:
-        urllib.request.urlopen(sys.argv[1] + "/_sandbox/state", timeout=1)
-        break
-    except OSError:
-        time.sleep(0.1)
-else:
-    sys.exit("the sandbox did not start: see .demo/sandbox.log")
-PY
+wait_for "$SANDBOX/_sandbox/state" 10 sandbox
 
 export AIRFLOW_CONN_ORANGE_SMS_DEFAULT="{\"conn_type\": \"orange_sms\", \"host\": \"$SANDBOX\",
   \"login\": \"sandbox-client-id\", \"password\": \"sandbox-client-secret\",
@@ -50,7 +62,7 @@ if [ "$DAG_ID" != "receipts" ]; then
 fi
 
 # -- the delivery-receipt loop ----------------------------------------------------------------------
-API_PORT="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+API_PORT="$(free_port)"
 API="http://127.0.0.1:$API_PORT"
 export AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET="$(python -c 'import secrets; print(secrets.token_urlsafe(24))')"
 export AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS="127.0.0.1"
@@ -65,17 +77,7 @@ echo "==> registering $API/orange-sms/delivery-receipts/*** with the sandbox (wh
 airflow dags test example_orange_sms_receipts_subscription >"$DEMO/subscription.log" 2>&1 \
     || { cat "$DEMO/subscription.log"; exit 1; }
 grep -o "Orange posts delivery receipts to .*(subscription [^)]*)" "$DEMO/subscription.log" | head -1
-python - "$API" <<'PY'
-import sys, time, urllib.request
-for _ in range(240):
-    try:
-        urllib.request.urlopen(sys.argv[1] + "/api/v2/version", timeout=1)
-        break
-    except OSError:
-        time.sleep(0.5)
-else:
-    sys.exit("the API server did not start: see .demo/api-server.log")
-PY
+wait_for "$API/api/v2/version" 120 api-server
 echo "==> airflow dags test example_orange_sms_delivery_receipts (send 8 SMS, wait for receipts, report)"
 airflow dags test example_orange_sms_delivery_receipts >"$DEMO/receipts-dag.log" 2>&1 \
     || { tail -50 "$DEMO/receipts-dag.log"; exit 1; }
