@@ -42,7 +42,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Orange SMS",
-                "python-modules": ["airflow_provider_orange_sms.operators.orange_sms"],
+                "python-modules": [
+                    "airflow_provider_orange_sms.operators.orange_sms",
+                    "airflow_provider_orange_sms.operators.send_sms",
+                ],
             }
         ],
         "sensors": [

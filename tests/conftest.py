@@ -128,6 +128,15 @@ def connection_json(sandbox: SandboxServer, **extra: Any) -> str:
     )
 
 
+def task_deferred() -> type[BaseException]:
+    """Airflow's TaskDeferred (in the Task SDK from 3.2, in ``airflow.exceptions`` before)."""
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+    return TaskDeferred
+
+
 def send_requests(sandbox: SandboxServer) -> list[dict[str, Any]]:
     """The send requests (``POST …/requests``) the sandbox received, accepted or not."""
     return [r for r in sandbox.state.requests if r["method"] == "POST" and "/requests" in r["path"]]

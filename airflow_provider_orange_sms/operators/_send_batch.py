@@ -46,6 +46,8 @@ STOP_OUTAGE = "outage"
 STOP_LEDGER = "ledger"
 #: The input was refused before any request (e.g. no sender address): no Airflow retry.
 STOP_INPUT = "input"
+#: The send window closed for the next recipient: not a failure, the task waits for it to open.
+STOP_WINDOW = "window"
 #: Stops after which an Airflow retry would fail the same way.
 FINAL_STOPS = frozenset({STOP_AUTH, STOP_REQUEST, STOP_INPUT})
 
@@ -197,6 +199,7 @@ def send_batch(
     *,
     max_consecutive_failures: int,
     logger: Any,
+    may_send: Callable[[str], bool] | None = None,
 ) -> BatchReport:
     """
     Send to each pending recipient in order, each bracketed by the ledger; fill ``results``.
@@ -207,6 +210,8 @@ def send_batch(
     :param results: Filled with one :func:`result_entry` per recipient attempted.
     :param max_consecutive_failures: Stop after this many outage-like failures in a row (0: never).
     :param logger: Where progress and failures are logged.
+    :param may_send: Asked before each recipient after the first (before its "in flight" is
+        written); ``False`` stops the batch with :data:`STOP_WINDOW` (e.g. quiet hours began).
     """
     report = BatchReport()
     if not pending:
@@ -256,6 +261,13 @@ def send_batch(
             )
         results[address] = result_entry(address, resource_id, status)
         progress.step()
+        if (
+            stop is None
+            and index + 1 < len(pending)
+            and may_send is not None
+            and not may_send(pending[index + 1])
+        ):
+            stop = BatchStop(STOP_WINDOW, "the send window closed")
         more = stop is None and index + 1 < len(pending)
         entries = [(address, resource_id, status)]
         if more:
@@ -272,7 +284,9 @@ def send_batch(
         if not more:
             report.not_attempted = len(pending) - index - 1
             report.stop = stop
-            if stop is not None:
+            if stop is not None and stop.kind == STOP_WINDOW:
+                logger.info("The send window closed; %d SMS wait for it to open", report.not_attempted)
+            elif stop is not None:
                 logger.error(
                     "Stopping the batch: %s; %d SMS not attempted", stop.reason, report.not_attempted
                 )

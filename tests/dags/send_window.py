@@ -1,0 +1,28 @@
+"""A send whose window opens a few seconds after the run starts (``opens``/``closes`` in the run's conf)."""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
+
+
+class _WindowFromConf(SendSMSOperator):
+    """The window's opening comes from the run's conf, so the test can put it seconds ahead."""
+
+    def execute(self, context):
+        from airflow_provider_orange_sms.send_window import SendWindow
+
+        conf = context["dag_run"].conf
+        self.window = SendWindow.parse((conf["opens"], conf["closes"]), "UTC")
+        return super().execute(context)
+
+
+with DAG("test_sms_send_window", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    _WindowFromConf(
+        task_id="send",
+        recipients=["+2250700000001", "+2250700000002"],
+        message="Bonjour",
+        send_window=("00:00", "23:59:59"),
+    )
