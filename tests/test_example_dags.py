@@ -15,6 +15,7 @@ DAG_IDS = {
     "example_orange_sms_delivery_receipts",
     "example_orange_sms_undelivered_followup",
     "example_orange_sms_receipts_subscription",
+    "example_orange_sms_personalised_campaign",
 }
 CAMPAIGN_ADDRESSES = [f"tel:+22507000000{n:02d}" for n in range(1, 9)]
 
@@ -107,3 +108,55 @@ def test_failure_alert_sends_the_sms(airflow_db, orange_conn, sandbox):
     assert message.message == (
         f"Airflow alert: example_orange_sms_failure_alert.load_warehouse failed (run {run.run_id})."
     )
+
+
+def test_personalised_campaign_runs_end_to_end(airflow_db, sandbox, cache_dir, monkeypatch, receipts_server):
+    """Rows -> dry-run plan -> balance check -> send -> receipts through a real API server -> report.
+
+    The send window (08:00-20:00 in each recipient's zone) is held open here so the test does not
+    depend on the hour it runs at; tests/test_send_window.py covers the window itself.
+    """
+    from importlib.metadata import version
+
+    import pytest
+
+    from airflow_provider_orange_sms.send_window import SendWindow
+    from tests.conftest import connection_json
+
+    if version("apache-airflow").startswith("3.0."):
+        pytest.skip("Airflow 3.0's dag.test() leaves inlet assets inactive and then refuses the sensor")
+    monkeypatch.setattr(SendWindow, "is_open", lambda self, address, now: True)
+    extra = {"sender_addresses": {"CIV": "2250000", "SEN": "2210000"}}
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, **extra))
+    sandbox.state.config.dr_delay = 0.05
+    sandbox.state.subscriptions.clear()
+    from airflow_provider_orange_sms.client import OrangeSMSClient
+
+    OrangeSMSClient(
+        base_url=sandbox.url, client_id=sandbox.client_id, client_secret=sandbox.client_secret
+    ).create_delivery_receipt_subscription(receipts_server.receipt_url, sender_address="2250000")
+
+    dag = load_dag(
+        EXAMPLE_DAGS / "example_orange_sms_personalised_campaign.py",
+        "example_orange_sms_personalised_campaign",
+    )
+    run = dag.test()
+
+    assert run.state == "success"
+    plan = xcom(run, "plan")
+    assert plan["dry_run"] is True
+    assert {c: s["recipients"] for c, s in plan["by_country"].items()} == {"CIV": 2, "SEN": 2}
+    assert len(plan["lookalike_messages"]) == 4  # the curly apostrophe
+    sent = {m.address: (m.sender_address, m.message) for m in sandbox.state.messages}
+    assert sorted(sent) == [
+        "tel:+221771234567",
+        "tel:+221771234568",
+        "tel:+2250700000001",
+        "tel:+2250700000002",
+    ]
+    assert sent["tel:+221771234567"][0] == "2210000"
+    assert sent["tel:+2250700000002"] == (
+        "2250000",
+        "Bonjour Koffi, votre commande A-1002 arrive lundi. Merci d'avoir choisi notre boutique.",
+    )
+    assert xcom(run, "report") == {"delivered": 4, "impossible": 0, "other": 0}
