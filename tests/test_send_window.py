@@ -201,3 +201,33 @@ def test_not_enough_units_defers_on_the_balance_trigger(fast_conn, sandbox):
 def test_enough_units_sends(fast_conn, sandbox):
     op = SendSMSOperator(task_id="send", recipients=["+2250700000001"], message="Hi", check_balance=True)
     assert op.execute({})[0]["status"] == "sent"
+
+
+def test_short_balance_waits_in_the_trigger_inside_airflow(airflow_db, fast_conn, sandbox):
+    """dags test: the task defers on BalanceTrigger, the balance is topped up, the task resumes and sends."""
+    import threading
+
+    sandbox.state.balances["CIV"] = 1
+    stop = threading.Event()
+
+    def top_up_after_the_trigger_polled() -> None:
+        # Balance reads: the operator's check, then the trigger's first poll.
+        while not stop.is_set():
+            with sandbox.state.lock:
+                reads = sum(r["path"].endswith("/contracts") for r in sandbox.state.requests)
+            if reads >= 2:
+                sandbox.state.balances["CIV"] = 10
+                return
+            stop.wait(0.05)
+
+    helper = threading.Thread(target=top_up_after_the_trigger_polled, daemon=True)
+    helper.start()
+    try:
+        run = load_dag(TEST_DAGS / "send_window.py", "test_sms_check_balance").test()
+    finally:
+        stop.set()
+        helper.join()
+
+    assert run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter(["tel:+2250700000001", "tel:+2250700000002"])
+    assert sandbox.state.balances["CIV"] == 8

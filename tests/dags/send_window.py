@@ -1,4 +1,5 @@
-"""A send whose window opens a few seconds after the run starts (``opens``/``closes`` in the run's conf)."""
+"""Sends that defer: a window opening a few seconds after the run starts (``opens``/``closes`` in the
+run's conf), and a balance topped up while the task waits in the trigger."""
 
 from __future__ import annotations
 
@@ -25,4 +26,14 @@ with DAG("test_sms_send_window", schedule=None, start_date=pendulum.datetime(202
         recipients=["+2250700000001", "+2250700000002"],
         message="Bonjour",
         send_window=("00:00", "23:59:59"),
+    )
+
+with DAG("test_sms_check_balance", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
+    SendSMSOperator(
+        task_id="send",
+        recipients=["+2250700000001", "+2250700000002"],
+        message="Bonjour",
+        check_balance=True,
+        deferrable=True,
+        balance_poke_interval=0.2,
     )
