@@ -131,7 +131,7 @@ def test_a_bad_sender_addresses_extra_is_named(sandbox, cache_dir, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, sender_addresses={"CIVX": "2250000"})
     )
-    with pytest.raises(ValueError, match="sender_addresses.*CIVX"):
+    with pytest.raises(AirflowFailException, match="sender_addresses.*CIVX.*nothing was sent"):
         SendSMSOperator(task_id="send", messages=ROWS).execute({})
 
 

@@ -335,9 +335,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         The text and the sender of each normalised recipient, in order; or a task failure (no
         retries) naming every bad value.
         """
-        client = self.hook.client
-        country = self.default_country or client.country
         try:
+            client = self.hook.client  # a bad connection extra is bad input too: no retries
+            country = self.default_country or client.country
             if self.messages is not None:
                 texts = validate_messages(
                     self.messages, self.log, default_country=country, max_length=client.max_message_length
