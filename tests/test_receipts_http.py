@@ -199,3 +199,29 @@ def test_the_secret_never_appears_in_the_api_server_output(receipts_server):
     assert "Traceback" not in output
     assert '" 5' not in output
     assert "status_code=5" not in output
+
+
+def test_a_locked_database_answers_503_then_the_retry_is_stored_once(receipts_server):
+    """The metadata DB (sqlite here) is locked by another writer: 503 with Retry-After and no half-
+    stored event; once the lock is gone, the sender's retry is stored exactly once."""
+    import os
+    import sqlite3
+    from pathlib import Path
+
+    prefix = unique_prefix()
+    database = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    assert database.exists()
+    lock = sqlite3.connect(database, timeout=60, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        response = post(receipts_server, receipt(f"{prefix}1", "DeliveredToTerminal"))
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert receipts_server.events(prefix) == []
+
+    retry = post(receipts_server, receipt(f"{prefix}1", "DeliveredToTerminal"))
+    assert (retry.status_code, retry.json()) == (200, {"status": "stored"})
+    assert len(receipts_server.events(prefix)) == 1
