@@ -76,6 +76,7 @@ def main() -> None:
                 "seconds": dict(seconds),
                 "task_seconds": span.get("end", 0) - span.get("start", 0),
                 "memory_growth_kib": memory.get("peak_kib", 0) - memory.get("rss_start_kib", 0),
+                **memory,
             }
         )
     )
