@@ -18,9 +18,8 @@ import reprlib
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
-from iso3166 import countries as iso_countries
-
+# phonenumbers and iso3166 are imported inside the functions that use them: phonenumbers' metadata
+# would be the biggest share of the hook's own import time, and importing the hook parses no number.
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -106,6 +105,9 @@ def _international_digits(text: str) -> str | None:
 
 def _region(country: str) -> str:
     """libphonenumber's region (ISO alpha-2) of an alpha-3 or alpha-2 ``country``."""
+    import phonenumbers
+    from iso3166 import countries as iso_countries
+
     region = iso_countries.get(normalize_country(country)).alpha2
     if phonenumbers.country_code_for_region(region) == 0:
         raise ValueError(f"Invalid country {country!r}: no telephone numbering plan is known for it")
@@ -131,6 +133,8 @@ def normalize_recipient(recipient: object, default_country: str | None = None) -
         not 8 to 15 digits, has an unknown country code, or is not possible for its country. The
         message names the value.
     """
+    import phonenumbers
+
     text = _digits(recipient, "recipient phone number")
     name = short_repr(recipient)
     international = _international_digits(text)
@@ -189,6 +193,8 @@ def normalize_recipient(recipient: object, default_country: str | None = None) -
 
 
 def _country_calling_code(digits: str) -> int:
+    import phonenumbers
+
     for size in (1, 2, 3):
         code = int(digits[:size])
         if phonenumbers.region_code_for_country_code(code) != "ZZ":
@@ -202,6 +208,9 @@ def country_of(address: str) -> str | None:
 
     :param address: A number as :func:`normalize_recipient` returns it (``tel:+2250700000001``).
     """
+    import phonenumbers
+    from iso3166 import countries as iso_countries
+
     digits = address[4:] if address.startswith("tel:") else address
     try:
         region = phonenumbers.region_code_for_number(phonenumbers.parse(digits, None))
@@ -277,6 +286,8 @@ def normalize_country(country: object) -> str:
     """
     # iso3166 (a 9 kB, dependency-free table of ISO 3166-1) rather than pycountry (8 MB with its
     # translations) for the alpha-2 <-> alpha-3 mapping libphonenumber needs.
+    from iso3166 import countries as iso_countries
+
     code = country.strip().upper() if isinstance(country, str) else ""
     found = iso_countries.get(code, None) if len(code) in (2, 3) and code.isalpha() else None
     if found is None:

@@ -33,10 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import platformdirs
-from filelock import FileLock
-from filelock import Timeout as FileLockTimeout
-
+# platformdirs and filelock are imported where they are used (the cache directory, a token fetch):
+# importing the hook then costs neither.
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -49,6 +47,8 @@ def default_cache_dir() -> Path:
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
         return Path(configured)
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir("airflow-provider-orange-sms"))
 
 
@@ -410,6 +410,9 @@ class FileTokenCache:
         :param key: Cache key from :func:`cache_key`.
         :param timeout: Longest wait in seconds (``None``: no limit); then :class:`TokenLockTimeout`.
         """
+        from filelock import FileLock
+        from filelock import Timeout as FileLockTimeout
+
         self._ensure_dir()
         lock = FileLock(str(self.lock_path(key)), mode=0o600, timeout=-1 if timeout is None else timeout)
         try:

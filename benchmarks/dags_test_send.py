@@ -1,5 +1,7 @@
 """
-Run ``airflow dags test bench_send_batch`` in this process and report what the send task cost.
+Run ``airflow dags test <dag_id>`` in this process and report what the send task cost.
+
+``<dag_id>``, the first argument, is one of the DAGs in ``dags/`` (default ``bench_send_batch``).
 
 Counts every request the task makes to Airflow's execution API (Variables, XCom…: whatever the
 operator's ledger uses) by wrapping the in-process supervisor's message handler, with the time spent
@@ -59,7 +61,8 @@ SendSMSOperator.execute = measured_execute  # type: ignore[method-assign]
 def main() -> None:
     from airflow.__main__ import main as airflow_main
 
-    sys.argv = ["airflow", "dags", "test", "bench_send_batch"]
+    dag_id = sys.argv[1] if len(sys.argv) > 1 else "bench_send_batch"
+    sys.argv = ["airflow", "dags", "test", dag_id]
     try:
         airflow_main()
     except SystemExit as exc:
@@ -73,6 +76,7 @@ def main() -> None:
                 "seconds": dict(seconds),
                 "task_seconds": span.get("end", 0) - span.get("start", 0),
                 "memory_growth_kib": memory.get("peak_kib", 0) - memory.get("rss_start_kib", 0),
+                **memory,
             }
         )
     )

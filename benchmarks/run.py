@@ -12,8 +12,9 @@ Figures:
 * token requests made by 50 processes asking for a token at the same moment (target 1);
 * memory: peak Python allocations while sending a batch;
 * a 10,000-recipient ``SendSMSOperator`` batch through ``airflow dags test`` with the limit lifted
-  (``dags_test_send.py``): peak memory growth of the task (target < 50 MB) and what the operator's
-  retry ledger costs per SMS: execution-API requests (Variables…) and the time they take;
+  (``dags_test_send.py``), one text for all (``recipients=``) and a different text per recipient
+  (``messages=``): peak memory growth of the task (target < 50 MB) and what the operator's retry
+  ledger costs per SMS: execution-API requests (Variables…) and the time they take;
 * import time of ``OrangeSMSHook`` vs the official HTTP provider's ``HttpHook``, each in fresh
   processes (target <= 1.1x; needs apache-airflow-providers-http, which benchmark.sh installs).
 
@@ -42,6 +43,7 @@ import requests
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from airflow_provider_orange_sms.throttle import MAX_RATE_PER_SECOND
 
 SENDER = "2250000"
 
@@ -164,7 +166,8 @@ def overhead(count: int, rounds: int) -> dict[str, Any]:
         def hook(i: int) -> None:
             client.send_sms(f"+22507{i:08d}", "benchmark")
 
-        throttled = make_client(url, cache_dir, rate_limit_per_second=10**9)
+        # The highest rate the throttle accepts: its cost per send, with (almost) no waiting.
+        throttled = make_client(url, cache_dir, rate_limit_per_second=MAX_RATE_PER_SECOND)
 
         def hook_with_limiter(i: int) -> None:
             throttled.send_sms(f"+22507{i:08d}", "benchmark")
@@ -223,8 +226,13 @@ def memory(count: int) -> dict[str, Any]:
     return {"peak_kib": peak / 1024}
 
 
-def dags_test_batch(count: int) -> dict[str, Any]:
-    """Run ``dags_test_send.py`` (``airflow dags test`` of one SendSMSOperator batch) in a fresh home."""
+def dags_test_batch(count: int, dag_id: str = "bench_send_batch") -> dict[str, Any]:
+    """
+    Run ``dags_test_send.py`` (``airflow dags test`` of one SendSMSOperator batch) in a fresh home.
+
+    :param count: Recipients of the batch.
+    :param dag_id: ``bench_send_batch`` (one text for all) or ``bench_send_personalised`` (a text each).
+    """
     root = os.path.dirname(os.path.abspath(__file__))
     with (
         sandbox_process(rate_limit=10**9, balance=10 * count + 1000) as url,
@@ -254,7 +262,7 @@ def dags_test_batch(count: int) -> dict[str, Any]:
         subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True)
         start = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, os.path.join(root, "dags_test_send.py")],
+            [sys.executable, os.path.join(root, "dags_test_send.py"), dag_id],
             env=env,
             capture_output=True,
             text=True,
@@ -267,6 +275,28 @@ def dags_test_batch(count: int) -> dict[str, Any]:
         sent = len(state(url)["messages"])
     figures.update(count=count, sent=sent, wall_s=wall)
     return figures
+
+
+def batch_rows(label: str, batch: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The table rows of one :func:`dags_test_batch` run: the task's memory, then its ledger's cost."""
+    sent = max(batch["sent"], 1)
+    api_requests = sum(batch["requests"].values())
+    api_seconds = sum(batch["seconds"].values())
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(batch["requests"].items(), key=lambda kv: -kv[1]))
+    return [
+        (
+            f"SendSMSOperator, {batch['count']} {label}, dags test, limit lifted",
+            f"{batch['sent']} sent, task {batch['task_seconds']:.1f}s",
+            f"+{batch['memory_growth_kib'] / 1024:.1f} MB peak",
+            "< 50 MB",
+        ),
+        (
+            "  ledger: execution-API requests per SMS",
+            kinds,
+            f"{api_requests / sent:.3f} req, {1000 * api_seconds / sent:.2f} ms",
+            "(informative)",
+        ),
+    ]
 
 
 _IMPORT = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
@@ -353,7 +383,7 @@ def main() -> None:
     )
     rows.append(
         (
-            "  same, limiter on at 1e9/s",
+            f"  same, limiter on at {MAX_RATE_PER_SECOND:g}/s",
             f"hook {over['hook_limiter_ms']:.3f} ms vs bare {over['bare_ms']:.3f} ms",
             f"{over['ratio_limiter']:.3f}x",
             "(informative)",
@@ -371,26 +401,9 @@ def main() -> None:
     mem = figures["memory"] = memory(args.overhead_sends)
     rows.append((f"peak Python memory, {args.overhead_sends} sends", f"{mem['peak_kib']:.0f} KiB", "", ""))
     batch = figures["dags_test_batch"] = dags_test_batch(args.batch)
-    api_requests = sum(batch["requests"].values())
-    api_seconds = sum(batch["seconds"].values())
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(batch["requests"].items(), key=lambda kv: -kv[1]))
-    rows.append(
-        (
-            f"SendSMSOperator, {args.batch} recipients, dags test, limit lifted",
-            f"{batch['sent']} sent, task {batch['task_seconds']:.1f}s",
-            f"+{batch['memory_growth_kib'] / 1024:.1f} MB peak",
-            "< 50 MB",
-        )
-    )
-    rows.append(
-        (
-            "  ledger: execution-API requests per SMS",
-            kinds,
-            f"{api_requests / max(batch['sent'], 1):.3f} req, "
-            f"{1000 * api_seconds / max(batch['sent'], 1):.2f} ms",
-            "(informative)",
-        )
-    )
+    rows.extend(batch_rows("recipients", batch))
+    personalised = figures["dags_test_personalised"] = dags_test_batch(args.batch, "bench_send_personalised")
+    rows.extend(batch_rows("personalised messages", personalised))
     imports = figures["import_time"] = import_time(args.import_rounds)
     if "error" in imports:
         rows.append(("import time, OrangeSMSHook vs HttpHook", imports["error"], "", "<= 1.1x"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the environment, then print the benchmark table (throughput at the limit, hook overhead,
-# token requests from parallel processes, memory, a 10,000-SMS batch through `airflow dags test`,
-# import time against the official HTTP provider). Takes a few minutes. `--json` for JSON.
+# token requests from parallel processes, memory, 10,000-SMS batches (one text, a text each) through
+# `airflow dags test`, import time against the official HTTP provider). Takes a few minutes. `--json`
+# for JSON.
 # Its own virtualenv (.venv-benchmark): the HTTP provider, installed only for the import-time
 # comparison, stays out of the test environment and out of the package's dependencies.
 export ORANGE_SMS_VENV="${ORANGE_SMS_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-benchmark}"

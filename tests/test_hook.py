@@ -289,6 +289,17 @@ def test_importing_the_package_is_cheap():
     assert out.strip() == "[]"
 
 
+def test_importing_the_hook_leaves_call_time_dependencies_unloaded():
+    # Structure, not timing: the import-time figure itself is benchmarks/run.py's.
+    code = (
+        "import sys, airflow_provider_orange_sms.hooks.orange_sms; "
+        "lazy = ('phonenumbers', 'iso3166', 'filelock', 'platformdirs'); "
+        "print([m for m in lazy if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_airflow_providers_list_shows_the_provider():
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
