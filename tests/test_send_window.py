@@ -157,7 +157,8 @@ def test_a_batch_the_window_end_interrupts_resumes_at_the_next_opening(two_count
 def test_the_window_opens_inside_airflow(airflow_db, fast_conn, sandbox):
     """dags test: the task defers on a DateTimeTrigger, resumes when it fires and sends then."""
     dag = load_dag(TEST_DAGS / "send_window.py", "test_sms_send_window")
-    opening = pendulum.now("UTC").add(seconds=3)
+    # Whole seconds: the window is written as HH:MM:SS, so it opens exactly at this instant.
+    opening = pendulum.now("UTC").add(seconds=3).replace(microsecond=0)
     closes = opening.add(hours=1)  # across midnight too
     run = dag.test(run_conf={"opens": opening.format("HH:mm:ss"), "closes": closes.format("HH:mm:ss")})
     assert run.get_task_instance("send").state == "success"
