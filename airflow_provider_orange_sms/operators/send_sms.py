@@ -212,7 +212,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         """
         texts, senders = self._validated_input()
         addresses = list(texts)
-        plan = self._plan(texts, senders)
+        plan, costs = self._plan(texts, senders)
         self._log_plan(plan)
         if self.is_dry_run:
             self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
@@ -231,7 +231,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         results = self._handled_by_earlier_tries(ledger, earlier, addresses)
         pending = [address for address in addresses if address not in results]
         if self.check_balance:
-            self._check_balance(plan, pending)
+            self._check_balance(costs, pending)
         window = self.window
         waiting: list[str] = []
         if window is not None:
@@ -280,13 +280,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         )
         self.defer(trigger=DateTimeTrigger(moment=opening), method_name="execute_after_wait")
 
-    def _check_balance(self, plan: dict[str, Any], pending: list[str]) -> None:
+    def _check_balance(self, costs: dict[str, tuple[str, int]], pending: list[str]) -> None:
         """Fail, or defer until topped up, when a country's units are fewer than its pending segments."""
-        rows = {row["recipient"]: row for row in plan["messages"]}
         needed: dict[str, int] = {}
         for address in pending:
-            row = rows[address]
-            needed[row["country"]] = needed.get(row["country"], 0) + row["segments"]
+            country, segments = costs[address]
+            needed[country] = needed.get(country, 0) + segments
         for country, units_needed in sorted(needed.items()):
             available = self.hook.get_available_units(country)
             self.log.info(
@@ -371,28 +370,34 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         return send
 
-    def _plan(self, texts: dict[str, str], senders: dict[str, str]) -> dict[str, Any]:
+    def _plan(
+        self, texts: dict[str, str], senders: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
         """
         What the batch will send: per country the recipients, senders, SMS and segments by encoding,
-        and the messages that are UCS-2 only because of a look-alike character.
+        and the messages that are UCS-2 only because of a look-alike character; in a dry run also
+        each message. Also returns each recipient's country and segments (for the balance check).
         """
         rows: list[dict[str, Any]] = []
+        costs: dict[str, tuple[str, int]] = {}
         by_country: dict[str, dict[str, Any]] = {}
         lookalikes: list[dict[str, Any]] = []
         for address, text in texts.items():
             country = country_of(address) or "unknown"
             cost = message_cost(text)
             sender = senders[address]
-            rows.append(
-                {
-                    "recipient": address,
-                    "country": country,
-                    "sender": sender,
-                    "encoding": cost.encoding,
-                    "segments": cost.segments,
-                    "message": text,
-                }
-            )
+            costs[address] = (country, cost.segments)
+            if self.is_dry_run:  # a real send's plan stays a summary: 10,000 rows need not sit in XCom
+                rows.append(
+                    {
+                        "recipient": address,
+                        "country": country,
+                        "sender": sender,
+                        "encoding": cost.encoding,
+                        "segments": cost.segments,
+                        "message": text,
+                    }
+                )
             summary = by_country.setdefault(
                 country, {"recipients": 0, "senders": [], "segments": 0, "encodings": {}}
             )
@@ -404,14 +409,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             found = gsm7_lookalikes(text)
             if found:
                 lookalikes.append({"recipient": address, "characters": found})
-        return {
+        plan: dict[str, Any] = {
             "dry_run": self.is_dry_run,
-            "recipients": len(rows),
-            "segments": sum(row["segments"] for row in rows),
+            "recipients": len(costs),
+            "segments": sum(segments for _, segments in costs.values()),
             "by_country": by_country,
             "lookalike_messages": lookalikes,
-            "messages": rows,
         }
+        if self.is_dry_run:
+            plan["messages"] = rows
+        return plan, costs
 
     def _log_plan(self, plan: dict[str, Any]) -> None:
         for country, summary in sorted(plan["by_country"].items()):
