@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezones
-
 #: ``send_window_timezone`` value that uses each recipient's own time zone.
 RECIPIENT_TIMEZONE = "recipient"
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
@@ -42,6 +39,9 @@ def recipient_time_zones(address: str) -> tuple[str, ...]:
     :param address: The recipient.
     :raises ValueError: When neither the number nor its country has a known time zone.
     """
+    import phonenumbers  # at call time: its metadata is large, and most sends have no window
+    from phonenumbers import timezone as phone_timezones
+
     number = phonenumbers.parse(address[4:] if address.startswith("tel:") else address, None)
     zones = tuple(z for z in phone_timezones.time_zones_for_number(number) if z != _UNKNOWN_ZONE)
     if not zones:  # a number outside the known ranges: its country's zones
