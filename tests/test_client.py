@@ -599,7 +599,16 @@ class _BrokenCache:
     def delete(self, key, token):
         raise OSError("read-only file system")
 
-    def lock(self, key):
+    def lock(self, key, timeout=None):
+        raise OSError("read-only file system")
+
+    def get_failure(self, key):
+        raise OSError("read-only file system")
+
+    def set_failure(self, key, failure):
+        raise OSError("read-only file system")
+
+    def clear_failure(self, key):
         raise OSError("read-only file system")
 
 

@@ -10,19 +10,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_orange_sms._compat import BaseHook
+from airflow_provider_orange_sms._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_RATE_LIMIT_PER_SECOND,
+    DEFAULT_TOKEN_PATH,
+)
 from airflow_provider_orange_sms.addresses import (
     DEFAULT_MAX_MESSAGE_LENGTH,
     normalize_country,
     normalize_sender,
     normalize_sender_addresses,
 )
-from airflow_provider_orange_sms.client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_RATE_LIMIT_PER_SECOND,
-    DEFAULT_TOKEN_PATH,
-    OrangeSMSClient,
-    RetryPolicy,
-)
+from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy
 from airflow_provider_orange_sms.throttle import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
 from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache, TokenFailure
 
