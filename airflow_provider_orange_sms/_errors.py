@@ -1,4 +1,4 @@
-"""Reading what Orange answered: its three error formats, and a safe description of any response.
+"""Reading what Orange answered: its three error formats, the id in a 201, a safe description.
 
 Orange answers errors in three formats: gateway errors (``code``/``message``/``description``),
 service and policy exceptions (``requestError``) and OAuth2 errors (``error``/``error_description``).
@@ -8,10 +8,12 @@ service and policy exceptions (``requestError``) and OAuth2 errors (``error``/``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
@@ -25,7 +27,7 @@ from airflow_provider_orange_sms.exceptions import (
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["describe_response", "error_from_response", "request_error_in"]
+__all__ = ["created_id", "describe_response", "error_from_response", "request_error_in"]
 
 
 def _fill_placeholders(text: str, variables: list[str]) -> str:
@@ -131,3 +133,22 @@ def request_error_in(response: requests.Response) -> OrangeSMSError | None:
     if isinstance(body, Mapping) and isinstance(body.get("requestError"), Mapping):
         return error_from_response(response)
     return None
+
+
+def created_id(response: requests.Response, envelope: str, marker: str) -> str:
+    """
+    The id of a created resource: the path segment after ``marker`` in the body's ``resourceURL``
+    (inside ``envelope``), or in the ``Location`` header when the body has none. ``""`` if neither.
+    """
+    url = ""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        url = str(response.json()[envelope]["resourceURL"] or "")
+    ids = [_id_in(candidate, marker) for candidate in (url, response.headers.get("Location", ""))]
+    return next((found for found in ids if found), "")
+
+
+def _id_in(url: str, marker: str) -> str:
+    path = urlsplit(url).path if "://" in url else url
+    if marker not in path:
+        return ""
+    return path.rsplit(marker, 1)[1].strip("/").split("/")[0].strip()

@@ -32,7 +32,11 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_orange_sms._config import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
+from airflow_provider_orange_sms._config import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_RETRY_BACKOFF_MAX,
+)
 from airflow_provider_orange_sms._errors import error_from_response
 from airflow_provider_orange_sms.exceptions import (
     TRANSIENT_ERRORS,
@@ -72,7 +76,7 @@ class RetryPolicy:
 
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     backoff_initial: float = DEFAULT_RETRY_BACKOFF
-    backoff_max: float = 30.0
+    backoff_max: float = DEFAULT_RETRY_BACKOFF_MAX
     max_retry_after: float = 120.0
 
 

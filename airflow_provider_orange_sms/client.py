@@ -15,7 +15,6 @@ have acted) and is never retried.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -28,8 +27,10 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_TOKEN_FAILURE_TTL,
     DEFAULT_TOKEN_PATH,
+    OrangeSMSConfig,
+    normalize_base_url,
 )
-from airflow_provider_orange_sms._errors import describe_response, request_error_in
+from airflow_provider_orange_sms._errors import created_id, describe_response, request_error_in
 from airflow_provider_orange_sms._senders import SenderRouting
 from airflow_provider_orange_sms._token import SharedToken, basic_authorization, client_id_of
 from airflow_provider_orange_sms._transport import RetryPolicy, Transport
@@ -66,25 +67,6 @@ SUBSCRIPTION_PATH = "/smsmessaging/v1/outbound/subscriptions/{subscription_id}"
 CONTRACTS_PATH = "/sms/admin/v1/contracts"
 STATISTICS_PATH = "/sms/admin/v1/statistics"
 PURCHASE_ORDERS_PATH = "/sms/admin/v1/purchaseorders"
-
-
-def _created_id(response: requests.Response, envelope: str, marker: str) -> str:
-    """
-    The id of a created resource: the path segment after ``marker`` in the body's ``resourceURL``
-    (inside ``envelope``), or in the ``Location`` header when the body has none. ``""`` if neither.
-    """
-    url = ""
-    with contextlib.suppress(ValueError, KeyError, TypeError):
-        url = str(response.json()[envelope]["resourceURL"] or "")
-    ids = [_id_in(candidate, marker) for candidate in (url, response.headers.get("Location", ""))]
-    return next((found for found in ids if found), "")
-
-
-def _id_in(url: str, marker: str) -> str:
-    path = urlsplit(url).path if "://" in url else url
-    if marker not in path:
-        return ""
-    return path.rsplit(marker, 1)[1].strip("/").split("/")[0].strip()
 
 
 class OrangeSMSClient:
@@ -213,24 +195,45 @@ class OrangeSMSClient:
         """
         return cls(token_cache=FileTokenCache(cache_dir), state_dir=cache_dir, **kwargs)
 
-    @staticmethod
-    def normalize_base_url(base_url: str) -> str:
+    @classmethod
+    def from_config(
+        cls,
+        config: OrangeSMSConfig,
+        *,
+        token_cache: TokenCache | None = None,
+        state_dir: str | None = None,
+        on_secret: Callable[[str], None] | None = None,
+    ) -> OrangeSMSClient:
         """
-        Return ``base_url`` without a trailing slash, with ``https://`` added when it has no scheme.
+        Build a client from a connection's validated settings (what the hook does).
 
-        :param base_url: ``https://api.orange.com``, ``api.orange.com``, ``http://127.0.0.1:8089``…
-        :raises ValueError: When it is not an http(s) URL or has a query string or fragment, naming it.
+        :param config: The settings, from :func:`~airflow_provider_orange_sms._config.config_from_connection`.
+        :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
+        :param state_dir: Directory of the shared throttle state (default: the cache directory).
+        :param on_secret: Called with every secret value the client derives.
         """
-        base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
-        if "://" not in base:
-            base = "https://" + base
-        parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"Invalid base URL {base_url!r}: expected e.g. 'https://api.orange.com'")
-        if parts.query or parts.fragment:
-            # Paths are appended to the base: a query would end up before them (the token POST went to /).
-            raise ValueError(f"Invalid base URL {base_url!r}: a query string or fragment is not allowed")
-        return base
+        return cls(
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            authorization_header=config.authorization_header,
+            base_url=config.base_url,
+            token_path=config.token_path,
+            sender_address=config.sender_address,
+            sender_name=config.sender_name,
+            sender_addresses=config.sender_addresses,
+            country=config.country,
+            rate_limit_per_second=config.rate_limit_per_second,
+            max_message_length=config.max_message_length,
+            token_cache=token_cache,
+            state_dir=state_dir,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            retry=RetryPolicy(max_attempts=config.max_attempts, backoff_initial=config.retry_backoff),
+            on_secret=on_secret,
+        )
+
+    #: Return ``base_url`` without a trailing slash, with ``https://`` added when it has no scheme.
+    normalize_base_url = staticmethod(normalize_base_url)
 
     # -- settings, as given (normalised) ---------------------------------------------------------
 
@@ -398,7 +401,7 @@ class OrangeSMSClient:
         response = self._request(
             "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
         )
-        resource_id = _created_id(response, "outboundSMSMessageRequest", "/requests/")
+        resource_id = created_id(response, "outboundSMSMessageRequest", "/requests/")
         if response.status_code == 201 and resource_id:
             return resource_id
         error = request_error_in(response)
@@ -481,7 +484,7 @@ class OrangeSMSClient:
         sender = self._senders.default_sender(sender_address)
         body = {"deliveryReceiptSubscription": {"callbackReference": {"notifyURL": notify_url}}}
         response = self._request("POST", SUBSCRIPTIONS_PATH.format(sender=sender), json=body)
-        subscription_id = _created_id(response, "deliveryReceiptSubscription", "/subscriptions/")
+        subscription_id = created_id(response, "deliveryReceiptSubscription", "/subscriptions/")
         if response.status_code == 201 and subscription_id:
             return subscription_id
         error = request_error_in(response)
