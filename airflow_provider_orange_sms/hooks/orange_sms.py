@@ -12,6 +12,8 @@ from airflow_provider_orange_sms._config import OrangeSMSConfig, config_from_con
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache, TokenFailure
 
+__all__ = ["OrangeSMSHook", "VariableTokenCache"]
+
 
 def _mask_secret(value: str) -> None:
     """Register ``value`` with Airflow's secrets masker so it is redacted from task logs."""
