@@ -33,13 +33,16 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_MESSAGE_LENGTH",
+    "DEFAULT_RATE_LIMIT_BACKEND",
     "DEFAULT_RATE_LIMIT_PER_SECOND",
     "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_REDIS_CONN_ID",
     "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_RETRY_BACKOFF_MAX",
     "DEFAULT_TOKEN_CACHE",
     "DEFAULT_TOKEN_FAILURE_TTL",
     "DEFAULT_TOKEN_PATH",
+    "RATE_LIMIT_BACKEND_CHOICES",
     "TOKEN_CACHE_CHOICES",
     "ConnectionLike",
     "Extra",
@@ -64,10 +67,15 @@ DEFAULT_RETRY_BACKOFF_MAX = 30.0
 # Long enough that a burst of tasks started together sees the first one's failure, short enough
 # that a fixed endpoint or corrected secret is picked up by the next task retry.
 DEFAULT_TOKEN_FAILURE_TTL = 30.0
-#: Where tokens are shared: ``file`` (the processes of one machine), ``variable`` (an Airflow
-#: Variable: every machine), ``none`` (one task only).
-TOKEN_CACHE_CHOICES = ("file", "variable", "none")
+#: Where tokens are shared: ``file`` (the processes of one machine), ``redis`` (one token for every
+#: machine, in Redis), ``variable`` (an Airflow Variable: every machine), ``none`` (one task only).
+TOKEN_CACHE_CHOICES = ("file", "redis", "variable", "none")
 DEFAULT_TOKEN_CACHE = "file"
+#: Where the rate limit is shared: ``file`` (the processes of one machine), ``redis`` (every machine).
+RATE_LIMIT_BACKEND_CHOICES = ("file", "redis")
+DEFAULT_RATE_LIMIT_BACKEND = "file"
+#: The Airflow connection (type ``redis``) of the Redis back ends.
+DEFAULT_REDIS_CONN_ID = "redis_default"
 
 
 class ConnectionLike(Protocol):
@@ -268,8 +276,8 @@ class OrangeSMSConfig:
         default=DEFAULT_RATE_LIMIT_PER_SECOND,
         metadata=_extra(
             "Rate Limit (SMS per second)",
-            f"Sends per second, shared by every process on a machine; {DEFAULT_RATE_LIMIT_PER_SECOND:g} "
-            "is Orange's limit.",
+            "Sends per second, shared by every process on a machine (by every machine with Rate Limit "
+            f"Shared Through 'redis'); {DEFAULT_RATE_LIMIT_PER_SECOND:g} is Orange's limit.",
             read=_rate,
             schema=_number_schema(),
         ),
@@ -279,10 +287,30 @@ class OrangeSMSConfig:
         metadata=_extra(
             "Token Cache",
             f"Optional. Empty means '{DEFAULT_TOKEN_CACHE}'. 'file': shared by the processes of one "
-            "machine; 'variable': an Airflow Variable, shared by all machines; 'none': one task only.",
+            "machine; 'redis': one token for every machine, in the Redis of Redis Connection Id; "
+            "'variable': an Airflow Variable, shared by all machines; 'none': one task only.",
             read=_choice(TOKEN_CACHE_CHOICES),
             # No null in the enum, or the select shows "null".
             schema={**_TEXT, "enum": list(TOKEN_CACHE_CHOICES)},
+        ),
+    )
+    rate_limit_backend: str = field(
+        default=DEFAULT_RATE_LIMIT_BACKEND,
+        metadata=_extra(
+            "Rate Limit Shared Through",
+            f"Optional. Empty means '{DEFAULT_RATE_LIMIT_BACKEND}': the rate limit is shared by the "
+            "processes of one machine. 'redis': by every machine, through the Redis of Redis "
+            "Connection Id (pip install 'airflow-provider-orange-sms[redis]').",
+            read=_choice(RATE_LIMIT_BACKEND_CHOICES),
+            schema={**_TEXT, "enum": list(RATE_LIMIT_BACKEND_CHOICES)},
+        ),
+    )
+    redis_conn_id: str = field(
+        default=DEFAULT_REDIS_CONN_ID,
+        metadata=_extra(
+            "Redis Connection Id",
+            "The Airflow connection (type redis) used when Token Cache or Rate Limit Shared Through "
+            f"is 'redis'; empty means {DEFAULT_REDIS_CONN_ID}.",
         ),
     )
     connect_timeout: float = field(

@@ -49,7 +49,7 @@ from airflow_provider_orange_sms.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_orange_sms.throttle import SendThrottle
+    from airflow_provider_orange_sms.throttle import SendLimiter
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +205,11 @@ class Transport:
         url: str,
         *,
         tokens: BearerTokens,
-        throttle: SendThrottle | None = None,
+        throttle: SendLimiter | None = None,
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
+        before_request: Callable[[], None] | None = None,
     ) -> requests.Response:
         """
         Call ``url`` with a bearer token, under the retry rules of the module doc.
@@ -220,20 +221,27 @@ class Transport:
         :param params: Query parameters.
         :param json: JSON body.
         :param is_send: Whether the call sends an SMS (then never sent twice on an unknown outcome).
+        :param before_request: Called once, before the first attempt leaves: after the throttle slot
+            is booked and before waiting for it, so its work (the ledger's write) overlaps the wait.
         :return: The first answer under 400 (the endpoint decides whether it counts as done).
         """
         path = urlsplit(url).path
         # Whether an earlier attempt may have been carried out by Orange although it failed for us.
         maybe_applied = False
+        pending_hook = before_request
 
         def attempt() -> requests.Response:
-            nonlocal maybe_applied
+            nonlocal maybe_applied, pending_hook
             for refreshed in (False, True):
                 # Token first: a slot reserved before a slow token fetch would be used late, bunching
                 # this send with the next process's and pushing the account over its limit.
                 token = tokens.get_token()
-                if is_send and throttle is not None:
-                    throttle.acquire()
+                booking = throttle.book() if is_send and throttle is not None else None
+                if pending_hook is not None:
+                    hook, pending_hook = pending_hook, None
+                    hook()
+                if booking is not None and throttle is not None:
+                    throttle.wait(booking)
                 try:
                     response = self.send_once(
                         method,

@@ -42,7 +42,7 @@ from airflow_provider_orange_sms.addresses import (
     normalize_sender_addresses,
 )
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
-from airflow_provider_orange_sms.throttle import SendThrottle
+from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.token_cache import (
     FileTokenCache,
     MemoryTokenCache,
@@ -93,6 +93,10 @@ class OrangeSMSClient:
         or ``0`` lifts the limit.
     :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
     :param state_dir: Directory of the shared throttle state (default: the cache directory).
+    :param make_limiter: Builds the send limiter from the rate and what identifies the account
+        (base URL + client id), e.g. a
+        :class:`~airflow_provider_orange_sms.redis_throttle.RedisSendThrottle` shared by every
+        machine; by default the per-machine :class:`SendThrottle` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy (see :mod:`airflow_provider_orange_sms._transport` for the rules).
@@ -131,6 +135,7 @@ class OrangeSMSClient:
         max_message_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
         token_lock_timeout: float | None = None,
         token_failure_ttl: float = DEFAULT_TOKEN_FAILURE_TTL,
+        make_limiter: Callable[[float, str], SendLimiter] | None = None,
     ) -> None:
         self.base_url = self.normalize_base_url(base_url)
         self.token_url = self.base_url + "/" + (token_path or DEFAULT_TOKEN_PATH).lstrip("/")
@@ -174,13 +179,15 @@ class OrangeSMSClient:
             on_secret=on_secret,
         )
         self._cache_key = self._tokens.cache_key
-        self.throttle: SendThrottle | None = None
+        self.throttle: SendLimiter | None = None
         if rate_limit_per_second:
-            self.throttle = SendThrottle(
-                float(rate_limit_per_second),
-                state_dir or default_cache_dir(),
-                account=f"{self.base_url}\0{self.client_id}",
-            )
+            account = f"{self.base_url}\0{self.client_id}"
+            if make_limiter is not None:
+                self.throttle = make_limiter(float(rate_limit_per_second), account)
+            else:
+                self.throttle = SendThrottle(
+                    float(rate_limit_per_second), state_dir or default_cache_dir(), account=account
+                )
 
     def __repr__(self) -> str:
         return f"OrangeSMSClient(base_url={self.base_url!r}, client_id={self.client_id!r})"
@@ -203,6 +210,7 @@ class OrangeSMSClient:
         token_cache: TokenCache | None = None,
         state_dir: str | None = None,
         on_secret: Callable[[str], None] | None = None,
+        make_limiter: Callable[[float, str], SendLimiter] | None = None,
     ) -> OrangeSMSClient:
         """
         Build a client from a connection's validated settings (what the hook does).
@@ -211,6 +219,7 @@ class OrangeSMSClient:
         :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
         :param state_dir: Directory of the shared throttle state (default: the cache directory).
         :param on_secret: Called with every secret value the client derives.
+        :param make_limiter: Builds the send limiter (``rate_limit_backend``); ``None``: the file throttle.
         """
         return cls(
             client_id=config.client_id,
@@ -230,6 +239,7 @@ class OrangeSMSClient:
             read_timeout=config.read_timeout,
             retry=RetryPolicy(max_attempts=config.max_attempts, backoff_initial=config.retry_backoff),
             on_secret=on_secret,
+            make_limiter=make_limiter,
         )
 
     #: Return ``base_url`` without a trailing slash, with ``https://`` added when it has no scheme.
@@ -321,6 +331,7 @@ class OrangeSMSClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
+        before_request: Callable[[], None] | None = None,
     ) -> requests.Response:
         """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
         return self._transport.request(
@@ -331,6 +342,7 @@ class OrangeSMSClient:
             params=params,
             json=json,
             is_send=is_send,
+            before_request=before_request,
         )
 
     # -- sender ----------------------------------------------------------------------------------
@@ -366,6 +378,7 @@ class OrangeSMSClient:
         *,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
@@ -383,6 +396,9 @@ class OrangeSMSClient:
         :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
+        :param before_request: Called once before the request leaves, after the throttle slot is
+            booked and before waiting for it (e.g. a ledger's "in flight" write, which then costs no
+            slot); if it raises, nothing is sent.
         :raises ValueError: On an invalid number, empty or too long message, or missing sender.
         :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
@@ -399,7 +415,11 @@ class OrangeSMSClient:
         if name:
             request["senderName"] = name
         response = self._request(
-            "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
+            "POST",
+            SEND_PATH.format(sender=sender),
+            json={"outboundSMSMessageRequest": request},
+            is_send=True,
+            before_request=before_request,
         )
         resource_id = created_id(response, "outboundSMSMessageRequest", "/requests/")
         if response.status_code == 201 and resource_id:

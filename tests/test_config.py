@@ -98,6 +98,8 @@ def test_every_extra_is_read_and_validated():
         "token_path": "/oauth/v2/token",
         "rate_limit_per_second": "2",
         "token_cache": "Variable",
+        "rate_limit_backend": " Redis ",
+        "redis_conn_id": "shared_redis",
         "connect_timeout": 3,
         "read_timeout": "7.5",
         "max_attempts": "2",
@@ -118,6 +120,8 @@ def test_every_extra_is_read_and_validated():
         "token_path": "/oauth/v2/token",
         "rate_limit_per_second": 2.0,
         "token_cache": "variable",
+        "rate_limit_backend": "redis",
+        "redis_conn_id": "shared_redis",
         "connect_timeout": 3.0,
         "read_timeout": 7.5,
         "max_attempts": 2,
@@ -148,8 +152,8 @@ def test_the_secrets_are_masked_before_a_bad_extra_stops_the_reading():
 
 
 def test_a_bad_token_cache_names_the_extra_and_the_choices():
-    with pytest.raises(ValueError, match=r"token_cache='redis'.*file, variable, none"):
-        config_from_connection(_Connection({"token_cache": "redis"}))
+    with pytest.raises(ValueError, match=r"token_cache='memcached'.*file, redis, variable, none"):
+        config_from_connection(_Connection({"token_cache": "memcached"}))
 
 
 def test_extras_that_are_not_an_object_are_refused():

@@ -5,12 +5,22 @@ from __future__ import annotations
 import contextlib
 from dataclasses import asdict
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms._compat import BaseHook
 from airflow_provider_orange_sms._config import OrangeSMSConfig, config_from_connection
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache, TokenFailure
+from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.token_cache import (
+    AccessToken,
+    FileTokenCache,
+    TokenCache,
+    TokenFailure,
+    default_cache_dir,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["OrangeSMSHook", "VariableTokenCache"]
 
@@ -163,22 +173,52 @@ class OrangeSMSHook(BaseHook):
         """The connection's settings, every field validated (read on first use, then reused)."""
         return config_from_connection(self.get_connection(self.orange_sms_conn_id), on_secret=_mask_secret)
 
-    @staticmethod
-    def _token_cache(choice: str) -> TokenCache | None:
+    def _token_cache(self, choice: str) -> TokenCache | None:
         if choice == "file":
             return FileTokenCache()
         if choice == "variable":
             return VariableTokenCache()
+        if choice == "redis":
+            from airflow_provider_orange_sms.redis_connection import deployment_fernet
+            from airflow_provider_orange_sms.redis_token_cache import RedisTokenCache
+
+            return RedisTokenCache(self._redis, deployment_fernet(), where=self._redis_name)
         if choice == "none":
             return None
         raise ValueError(f"Invalid token_cache {choice!r}")  # config_from_connection checked it
+
+    def _make_limiter(self, backend: str) -> Callable[[float, str], SendLimiter] | None:
+        """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
+        if backend != "redis":
+            return None
+        from airflow_provider_orange_sms.redis_throttle import RedisSendThrottle
+
+        def make(rate: float, account: str) -> SendLimiter:
+            fallback = SendThrottle(rate, default_cache_dir(), account)
+            return RedisSendThrottle(rate, self._redis, account, fallback, where=self._redis_name)
+
+        return make
+
+    @cached_property
+    def _redis(self) -> Any:
+        """The Redis client of ``redis_conn_id`` (one connection pool for the limiter and the cache)."""
+        from airflow_provider_orange_sms.redis_connection import redis_client
+
+        return redis_client(self.config.redis_conn_id)
+
+    @property
+    def _redis_name(self) -> str:
+        return f"connection {self.config.redis_conn_id!r}"
 
     @cached_property
     def client(self) -> OrangeSMSClient:
         """The wire client built from the connection (created on first use, then reused)."""
         config = self.config
         return OrangeSMSClient.from_config(
-            config, token_cache=self._token_cache(config.token_cache), on_secret=_mask_secret
+            config,
+            token_cache=self._token_cache(config.token_cache),
+            on_secret=_mask_secret,
+            make_limiter=self._make_limiter(config.rate_limit_backend),
         )
 
     def get_conn(self) -> OrangeSMSClient:
@@ -188,6 +228,7 @@ class OrangeSMSHook(BaseHook):
     def close(self) -> None:
         """Close the client's HTTP session and throttle file, if the client was created."""
         self.__dict__.pop("config", None)
+        self.__dict__.pop("_redis", None)
         client = self.__dict__.pop("client", None)
         if client is not None:
             client.close()
