@@ -659,20 +659,30 @@ class OrangeSMSClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
+        before_send: Callable[[], None] | None = None,
     ) -> requests.Response:
-        """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
+        """
+        Call ``path`` with the bearer token, the retry rules and (for sends) the throttle.
+
+        ``before_send`` is called once, with the token and the throttle slot in hand, right before
+        the first request leaves; if it raises, nothing is sent.
+        """
         url = self.base_url + path
         # Whether an earlier attempt may have been carried out by Orange although it failed for us.
         maybe_applied = False
+        announced = before_send is None
 
         def attempt() -> requests.Response:
-            nonlocal maybe_applied
+            nonlocal maybe_applied, announced
             for refreshed in (False, True):
                 # Token first: a slot reserved before a slow token fetch would be used late, bunching
                 # this send with the next process's and pushing the account over its limit.
                 token = self.get_token()
                 if is_send and self.throttle is not None:
                     self.throttle.acquire()
+                if not announced and before_send is not None:
+                    before_send()
+                    announced = True
                 try:
                     response = self._http(
                         method,
@@ -768,6 +778,7 @@ class OrangeSMSClient:
         *,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
@@ -785,6 +796,9 @@ class OrangeSMSClient:
         :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
+        :param before_send: Called once right before the request first leaves (after the token
+            fetch and the throttle wait), e.g. to record that the SMS may be sent; if it raises,
+            nothing is sent and its exception propagates.
         :raises ValueError: On an invalid number, empty or too long message, or missing sender.
         :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
@@ -801,7 +815,11 @@ class OrangeSMSClient:
         if name:
             request["senderName"] = name
         response = self._request(
-            "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
+            "POST",
+            SEND_PATH.format(sender=sender),
+            json={"outboundSMSMessageRequest": request},
+            is_send=True,
+            before_send=before_send,
         )
         resource_id = _created_id(response, "outboundSMSMessageRequest", "/requests/")
         if response.status_code == 201 and resource_id:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -162,9 +163,12 @@ def test_a_ledger_write_failing_after_an_accepted_send_stops_the_batch(fast_conn
     assert store.write_calls == 1 + 4  # the failed write was tried 4 times
 
     store.fail_writes_from = None  # the database is back
-    results = operator(store).execute(context={"ti": fake_ti(2)})
+    ti = fake_ti(2)
+    with pytest.raises(AirflowFailException, match=rf"1 uncertain.*\n.*Uncertain.*{re.escape(ADDRESSES[0])}"):
+        operator(store).execute(context={"ti": ti})  # the rest is sent, then the task fails
     assert received(sandbox) == Counter(ADDRESSES[:5])  # #1 was not texted again
     # Its "sent" never became durable: only "in flight" was, so it is reported uncertain.
+    results = ti.pushed[PARTIAL_RESULTS_KEY]
     assert results[0] == {"recipient": ADDRESSES[0], "resource_id": None, "status": "uncertain"}
     assert [r["status"] for r in results[1:]] == ["sent"] * 4
 
@@ -178,7 +182,9 @@ def test_a_briefly_failing_ledger_write_is_tried_again(fast_conn, sandbox):
 
 def test_no_send_when_the_first_ledger_write_fails(fast_conn, sandbox):
     store = FaultyStore(fail_writes_from=1)
-    with pytest.raises(AirflowException, match="nothing was sent. 0 of 5 recipient"):
+    with pytest.raises(
+        AirflowException, match=rf"the SMS to {re.escape(ADDRESSES[0])} was not sent. 0 of 5 recipient"
+    ):
         operator(store).execute(context={"ti": fake_ti(1)})
     assert len(send_requests(sandbox)) == 0
 
