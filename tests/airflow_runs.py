@@ -35,6 +35,7 @@ def cleared_not_recreated() -> Iterator[None]:
         run.clear_number += 1  # what clear_task_instances does when the UI or REST API clears a run
         run.state = DagRunState.RUNNING
         session.commit()
+        run.dag = dag  # as create_dagrun() leaves it
         return run
 
     with mock.patch.object(dagrun, "get_or_create_dagrun", clear_existing):
