@@ -54,3 +54,17 @@ def fail_task_of_a_killed_worker(dag_id: str, run_id: str, task_id: str) -> None
     with create_session() as session:
         for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id):
             ti.state = TaskInstanceState.FAILED
+
+
+def xcom_value(run: Any, task_id: str, key: str) -> Any:
+    """The XCom ``key`` of ``task_id`` in the DAG run ``run`` (read from the metadata DB)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key)
+            .one()
+        )
+        return XComModel.deserialize_value(row)

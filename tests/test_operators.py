@@ -28,6 +28,7 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     SendSMSOperator,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from tests.airflow_runs import cleared_not_recreated
 from tests.conftest import TEST_DAGS, connection_json, load_dag, send_requests, xcom
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
@@ -432,18 +433,18 @@ def test_variables_outside_a_task_run_block_sending(fast_conn, sandbox):
 
 def test_retry_guard_through_real_variables_in_a_dag_run(airflow_db, fast_conn, sandbox):
     """Two real tries of one task instance (dag.test retries it): the ledger lives in Variables."""
-    sandbox.state.add_fault(kind="status", status=400, path="/requests", method="POST")
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=4)
     sandbox.state.add_fault(kind="drop_after", path="/requests", method="POST")
 
     dag = load_dag(TEST_DAGS / "retry_guard.py", "test_sms_retry_guard")
     run = dag.test()
 
-    assert run.state == "success"
+    assert run.state == "success"  # the DAG accepts uncertain recipients (fail_on_uncertain=False)
     ti = run.get_task_instance("send")
     assert ti.try_number == 2
-    # Try 1: #1 refused, #2 uncertain (but processed), #3 sent. Try 2: only #1 again.
+    # Try 1: #1 unavailable (503, 4 attempts), #2 uncertain (but processed), #3 sent. Try 2: only #1.
     assert [m.address for m in sandbox.state.messages] == [ADDRESSES[1], ADDRESSES[2], ADDRESSES[0]]
-    assert len(send_requests(sandbox)) == 4
+    assert len(send_requests(sandbox)) == 4 + 1 + 1 + 1
 
     from airflow.models import Variable
     from airflow.utils.session import create_session
@@ -561,7 +562,8 @@ def test_clearing_a_failed_task_sends_only_to_recipients_not_reached(airflow_db,
     assert Variable.get(f"{key}_0", deserialize_json=True)["entries"][0][0] == ADDRESSES[0]
 
     sandbox.state.rejected_recipients.clear()
-    second = dag.test(logical_date=when, run_after=when)  # same run: the task instance is cleared
+    with cleared_not_recreated():
+        second = dag.test(logical_date=when, run_after=when)  # the same run, cleared
 
     assert second.run_id == first.run_id
     assert second.get_task_instance("send").state == "success"

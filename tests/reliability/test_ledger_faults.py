@@ -26,7 +26,8 @@ from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import TEST_DAGS, load_dag, send_requests, xcom
+from tests.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
+from tests.conftest import TEST_DAGS, load_dag, send_requests
 
 NUMBERS = [f"+22507000030{n:02d}" for n in range(10)]  # as in tests/dags/reliability_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]
@@ -302,7 +303,7 @@ def test_a_failed_xcom_push_of_the_return_value_never_resends(airflow_db, fast_c
 
 
 def test_kill_9_between_an_accepted_send_and_its_record_then_a_clear(airflow_db, fast_conn, sandbox):
-    """The task process dies while Orange's 201 for the 4th SMS is on its way; the task is cleared."""
+    """The task process dies while Orange's 201 for the 4th SMS is on its way; the run is cleared."""
     when = pendulum.datetime(2026, 5, 1, 9, tz="UTC")
     child = dag_test_in_a_child_process(when)
     original = sandbox.state.record_message
@@ -319,11 +320,14 @@ def test_kill_9_between_an_accepted_send_and_its_record_then_a_clear(airflow_db,
     assert received(sandbox) == Counter(ADDRESSES[:4])
 
     dag = load_dag(TEST_DAGS / "reliability_send.py", "test_sms_batch")
-    run = dag.test(logical_date=when, run_after=when)  # the same run: its task instance is cleared
+    fail_task_of_a_killed_worker(dag.dag_id, f"manual__{when.isoformat()}", "send")
+    with cleared_not_recreated():
+        run = dag.test(logical_date=when, run_after=when)  # the same run, cleared
 
-    assert run.get_task_instance("send").state == "success"
+    # The rest is sent, then the task fails on the uncertain one (fail_on_uncertain), not retried.
+    assert run.get_task_instance("send").state == "failed"
     assert received(sandbox) == Counter(ADDRESSES)  # each exactly once
-    results = xcom(run, "send")
+    results = xcom_value(run, "send", PARTIAL_RESULTS_KEY)
     statuses = {r["recipient"]: r["status"] for r in results}
     assert [statuses[a] for a in ADDRESSES[:3]] == ["sent"] * 3
     assert statuses[ADDRESSES[3]] == "uncertain"  # in flight when the worker died
