@@ -87,6 +87,25 @@ def test_a_try_killed_while_fetching_the_token_leaves_the_recipient_unsent(fast_
     assert [r["status"] for r in results] == ["sent"] * 2
 
 
+def test_the_client_calls_before_send_once_with_the_token_and_slot_in_hand(client, sandbox):
+    seen = []
+
+    def before_send():
+        seen.append((client.token_requests, len(send_requests(sandbox))))
+
+    sandbox.state.add_fault(kind="status", status=429, path="/requests", method="POST")  # one retry
+    client.send_sms("+2250700000001", "Hi", before_send=before_send)
+    assert seen == [(1, 0)]  # once, after the token, before the first request
+    assert len(send_requests(sandbox)) == 2
+
+    def refuse():
+        raise RuntimeError("the ledger is down")
+
+    with pytest.raises(RuntimeError, match="the ledger is down"):
+        client.send_sms("+2250700000002", "Hi", before_send=refuse)
+    assert len(send_requests(sandbox)) == 2  # nothing left
+
+
 def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
     """``dag.test()`` of ``test_sms_batch`` in a child process that says, on ``signal_fd``, when it
     waits for the throttle slot of send number ``wait_number``, and then waits for good."""
