@@ -209,7 +209,7 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
-        before_request: Callable[[], None] | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> requests.Response:
         """
         Call ``url`` with a bearer token, under the retry rules of the module doc.
@@ -221,14 +221,15 @@ class Transport:
         :param params: Query parameters.
         :param json: JSON body.
         :param is_send: Whether the call sends an SMS (then never sent twice on an unknown outcome).
-        :param before_request: Called once, before the first attempt leaves: after the throttle slot
-            is booked and before waiting for it, so its work (the ledger's write) overlaps the wait.
+        :param before_send: Called once, right before the first attempt leaves: after the token
+            fetch and at the end of the throttle wait (timed by the limiter so it costs no slot);
+            if it raises, nothing is sent.
         :return: The first answer under 400 (the endpoint decides whether it counts as done).
         """
         path = urlsplit(url).path
         # Whether an earlier attempt may have been carried out by Orange although it failed for us.
         maybe_applied = False
-        pending_hook = before_request
+        pending_hook = before_send
 
         def attempt() -> requests.Response:
             nonlocal maybe_applied, pending_hook
@@ -236,12 +237,11 @@ class Transport:
                 # Token first: a slot reserved before a slow token fetch would be used late, bunching
                 # this send with the next process's and pushing the account over its limit.
                 token = tokens.get_token()
-                booking = throttle.book() if is_send and throttle is not None else None
-                if pending_hook is not None:
-                    hook, pending_hook = pending_hook, None
+                hook, pending_hook = pending_hook, None
+                if is_send and throttle is not None:
+                    throttle.wait(throttle.book(), before_send=hook)
+                elif hook is not None:
                     hook()
-                if booking is not None and throttle is not None:
-                    throttle.wait(booking)
                 try:
                     response = self.send_once(
                         method,

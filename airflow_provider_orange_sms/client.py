@@ -331,7 +331,7 @@ class OrangeSMSClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
-        before_request: Callable[[], None] | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> requests.Response:
         """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
         return self._transport.request(
@@ -342,7 +342,7 @@ class OrangeSMSClient:
             params=params,
             json=json,
             is_send=is_send,
-            before_request=before_request,
+            before_send=before_send,
         )
 
     # -- sender ----------------------------------------------------------------------------------
@@ -378,7 +378,7 @@ class OrangeSMSClient:
         *,
         sender_address: str | None = None,
         sender_name: str | None = None,
-        before_request: Callable[[], None] | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
@@ -396,9 +396,9 @@ class OrangeSMSClient:
         :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
-        :param before_request: Called once before the request leaves, after the throttle slot is
-            booked and before waiting for it (e.g. a ledger's "in flight" write, which then costs no
-            slot); if it raises, nothing is sent.
+        :param before_send: Called once right before the request first leaves (after the token
+            fetch and the throttle wait), e.g. to record that the SMS may be sent; if it raises,
+            nothing is sent and its exception propagates.
         :raises ValueError: On an invalid number, empty or too long message, or missing sender.
         :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
@@ -419,7 +419,7 @@ class OrangeSMSClient:
             SEND_PATH.format(sender=sender),
             json={"outboundSMSMessageRequest": request},
             is_send=True,
-            before_request=before_request,
+            before_send=before_send,
         )
         resource_id = created_id(response, "outboundSMSMessageRequest", "/requests/")
         if response.status_code == 201 and resource_id:

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
@@ -31,10 +31,14 @@ from airflow_provider_orange_sms.throttle import (
     MIN_MAX_AHEAD_SECONDS,
     RATE_WINDOW_SECONDS,
     Booking,
+    EarlyWork,
     SendThrottle,
     check_rate,
     interval_for,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +168,7 @@ class RedisSendThrottle:
         #: The mode the last send was spaced with.
         self.last_mode = ""
         self._last_sent: float | None = None
+        self._early = EarlyWork()
 
     def __repr__(self) -> str:
         return f"RedisSendThrottle(rate_per_second={self.rate_per_second!r}, redis={self.where!r})"
@@ -232,7 +237,7 @@ class RedisSendThrottle:
                 return Booking(int(slot_us) / _US, received + int(wait_us) / _US, "redis")
         return self.fallback.book()
 
-    def wait(self, booking: Booking) -> float:
+    def wait(self, booking: Booking, before_send: Callable[[], object] | None = None) -> float:
         """
         Sleep until ``booking``'s slot; return the seconds waited.
 
@@ -240,12 +245,16 @@ class RedisSendThrottle:
         If Redis fails meanwhile, the send takes a slot of the fallback instead.
 
         :param booking: What :meth:`book` returned.
+        :param before_send: Work to run at the end of the wait
+            (:class:`~airflow_provider_orange_sms.throttle.EarlyWork`).
         """
         waited = self._after_a_mode_change(booking.mode)
         if booking.mode != "redis":
-            waited += self.fallback.wait(booking)
+            waited += self.fallback.wait(booking, before_send)
             self._count(booking.mode)
             return waited
+        if before_send is not None:
+            waited += self._early.run(before_send, booking.deadline, time.monotonic, self.interval / 2)
         for _ in range(_MAX_LATE_ROUNDS):
             wait = booking.deadline - time.monotonic()
             if wait > 0:

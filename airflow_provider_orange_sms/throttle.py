@@ -150,6 +150,44 @@ class Booking:
     mode: str
 
 
+class EarlyWork:
+    """
+    Runs a sender's own work (the ledger's "in flight" write) at the end of its wait, timed to end
+    about when the slot comes, so the work neither costs a slot nor leaves before the wait is over.
+
+    The work must happen after the wait (a sender killed while waiting has sent nothing, and its
+    ledger must say so), but run after the slot it would make every send late by its duration. So
+    the wait ends early by the work's recent duration (a moving average, capped at half an
+    interval), the work runs, and the caller then sleeps what is left of the slot as usual: the
+    send never leaves before its slot, and lateness the estimate missed is handled like any late
+    wake-up (:func:`keep_turn`).
+    """
+
+    def __init__(self) -> None:
+        self.estimate = 0.0
+
+    def run(
+        self, work: Callable[[], object], deadline: float, clock: Callable[[], float], cap: float
+    ) -> float:
+        """
+        Sleep until ``deadline`` less the expected duration of ``work``, then run it.
+
+        :param work: The caller's work; its exception propagates (the caller then sends nothing).
+        :param deadline: The slot's instant on ``clock``.
+        :param clock: The clock ``deadline`` is on.
+        :param cap: The longest head start given to ``work`` (seconds).
+        :return: The seconds slept.
+        """
+        pause = deadline - min(self.estimate, cap) - clock()
+        if pause > 0:
+            time.sleep(pause)
+        started = clock()
+        work()
+        took = max(clock() - started, 0.0)
+        self.estimate = took if self.estimate == 0.0 else 0.7 * self.estimate + 0.3 * took
+        return max(pause, 0.0)
+
+
 class SendLimiter(Protocol):
     """What the client needs from a limiter of sends per second."""
 
@@ -158,11 +196,13 @@ class SendLimiter(Protocol):
     def book(self) -> Booking:
         """Take the next free send slot without waiting for it."""
 
-    def wait(self, booking: Booking) -> float:
+    def wait(self, booking: Booking, before_send: Callable[[], object] | None = None) -> float:
         """
         Sleep until the booked slot (keeping the turn when woken late); return the seconds waited.
 
         :param booking: What :meth:`book` returned.
+        :param before_send: Work to run at the end of the wait, before the slot is used
+            (:class:`EarlyWork`); if it raises, the wait ends there.
         """
 
     def acquire(self) -> float:
@@ -197,6 +237,7 @@ class SendThrottle:
         self._fd: int | None = None
         self._fd_pid = 0
         self._shared = True
+        self._early = EarlyWork()
 
     def __repr__(self) -> str:
         return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
@@ -300,7 +341,7 @@ class SendThrottle:
         fresh, mode = self._update(change)
         return None if fresh is None else Booking(fresh, fresh, mode)
 
-    def wait(self, booking: Booking) -> float:
+    def wait(self, booking: Booking, before_send: Callable[[], object] | None = None) -> float:
         """
         Sleep until ``booking``'s slot; return the seconds waited.
 
@@ -310,8 +351,11 @@ class SendThrottle:
         rounds at most).
 
         :param booking: What :meth:`book` returned.
+        :param before_send: Work to run at the end of the wait (:class:`EarlyWork`).
         """
         waited = 0.0
+        if before_send is not None:
+            waited += self._early.run(before_send, booking.deadline, time.time, self.interval / 2)
         for _ in range(_MAX_LATE_ROUNDS):
             wait = booking.deadline - time.time()
             if wait > 0:

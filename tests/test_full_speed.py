@@ -1,5 +1,5 @@
 """Issue 14: full speed without 429s - the margin against arrival jitter (and the sandbox's model of
-that jitter), and the ledger's write overlapping the throttle's wait instead of costing a slot."""
+that jitter), and the ledger's write timed to end with the throttle's wait instead of costing a slot."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_orange_sms import throttle as throttle_module
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
-from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, SendThrottle
+from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, EarlyWork, SendThrottle
 from tests.conftest import send_requests
 
 
@@ -58,34 +58,59 @@ def test_the_old_1_percent_margin_did_not(monkeypatch, tmp_path):
     assert _arrivals_at_orange(1.01, 20, 1000, monkeypatch, tmp_path) > 0
 
 
-def test_work_before_the_request_overlaps_the_throttle_wait(client, sandbox, monkeypatch):
-    """The ledger's in-flight write runs after the slot is booked and before the wait: it delays
-    nothing (before, written between sends, it could push each send past its slot)."""
+def test_the_ledger_write_runs_after_the_booking_and_before_the_send(client, sandbox, monkeypatch):
+    """The ledger's in-flight write runs inside the wait (after the token and the booking), so a
+    sender killed while waiting has written nothing, and the send follows the write."""
     assert client.throttle is not None
-    events: list[tuple[str, float]] = []
-    original_book, original_wait = client.throttle.book, client.throttle.wait
+    events: list[tuple[str, int]] = []
+    original_book = client.throttle.book
 
     def book():
-        booking = original_book()
-        events.append(("book", booking.slot))
-        return booking
-
-    def wait(booking):
-        events.append(("wait", booking.slot))
-        return original_wait(booking)
+        events.append(("book", len(send_requests(sandbox))))
+        return original_book()
 
     monkeypatch.setattr(client.throttle, "book", book)
-    monkeypatch.setattr(client.throttle, "wait", wait)
     for n in range(3):
-        client.send_sms(f"+225070000000{n}", "hi", before_request=lambda n=n: events.append(("ledger", n)))
-    assert [e[0] for e in events] == ["book", "ledger", "wait"] * 3
+        client.send_sms(
+            f"+225070000000{n}",
+            "hi",
+            before_send=lambda: events.append(("ledger", len(send_requests(sandbox)))),
+        )
+    assert events == [("book", 0), ("ledger", 0), ("book", 1), ("ledger", 1), ("book", 2), ("ledger", 2)]
     assert len(send_requests(sandbox)) == 3
 
 
-def test_a_failing_before_request_sends_nothing(client, sandbox):
+def test_early_work_ends_the_wait_early_by_its_recent_duration(monkeypatch):
+    """The write gets a head start equal to its moving-average duration (capped), so it does not
+    make every send late by its own length."""
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 6))
+        now[0] += seconds
+
+    monkeypatch.setattr(throttle_module.time, "sleep", sleep)
+
+    def work() -> None:
+        now[0] += 0.03
+
+    early = EarlyWork()
+    early.run(work, 101.0, lambda: now[0], cap=0.1)  # no estimate yet: sleeps to the slot
+    assert sleeps == [1.0]
+    assert early.estimate == pytest.approx(0.03)
+    now[0] = 200.0
+    early.run(work, 201.0, lambda: now[0], cap=0.1)  # 30 ms head start
+    assert sleeps[-1] == pytest.approx(0.97)
+    now[0] = 300.0
+    early.run(work, 301.0, lambda: now[0], cap=0.01)  # never more than the cap
+    assert sleeps[-1] == pytest.approx(0.99)
+
+
+def test_a_failing_before_send_sends_nothing(client, sandbox):
     def ledger_down() -> None:
         raise OSError("ledger unavailable")
 
     with pytest.raises(OSError, match="ledger unavailable"):
-        client.send_sms("+2250700000001", "hi", before_request=ledger_down)
+        client.send_sms("+2250700000001", "hi", before_send=ledger_down)
     assert send_requests(sandbox) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -27,6 +28,7 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     SendSMSOperator,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from tests.airflow_runs import cleared_not_recreated
 from tests.conftest import TEST_DAGS, connection_json, load_dag, send_requests, xcom
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
@@ -301,11 +303,11 @@ def test_retry_guard_skips_recipients_an_earlier_try_reached(fast_conn, sandbox)
     sandbox.state.add_fault(kind="status", status=400, path="/requests", method="POST")
     sandbox.state.add_fault(kind="drop_after", path="/requests", method="POST")
 
-    def run(try_number):
-        op = SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi", ledger_store=store)
+    def run(try_number, **kwargs):
+        op = SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi", ledger_store=store, **kwargs)
         return op.execute(context={"ti": fake_ti(try_number)})
 
-    with pytest.raises(AirflowException) as excinfo:
+    with pytest.raises(AirflowFailException) as excinfo:  # a retry would change nothing
         run(1)
     assert "1 of 3 recipient(s) sent (1 by this try, 0 by earlier tries), 1 uncertain, 1 failed" in str(
         excinfo.value
@@ -317,17 +319,19 @@ def test_retry_guard_skips_recipients_an_earlier_try_reached(fast_conn, sandbox)
     assert [m.address for m in sandbox.state.messages] == ADDRESSES[1:]
     resource_id_3 = sandbox.state.messages[1].resource_id
 
-    results = run(2)
+    with pytest.raises(AirflowFailException, match=f"Uncertain .*: {re.escape(ADDRESSES[1])}$"):
+        run(2)  # a clear: the refused one is sent, the uncertain one still fails the task
 
     assert [m.address for m in sandbox.state.messages] == [ADDRESSES[1], ADDRESSES[2], ADDRESSES[0]]
     assert len(send_requests(sandbox)) == 4  # 3 in try 1, only the refused one again in try 2
+    results = run(3, fail_on_uncertain=False)  # accepted: the task succeeds, nothing is sent
     assert results == [
         {"recipient": ADDRESSES[0], "resource_id": sandbox.state.messages[2].resource_id, "status": "sent"},
         {"recipient": ADDRESSES[1], "resource_id": None, "status": "uncertain"},
         {"recipient": ADDRESSES[2], "resource_id": resource_id_3, "status": "sent"},
     ]
     # The ledger outlives the success (Airflow may fail to record it): a clear reports, never resends.
-    assert run(3) == results
+    assert run(4, fail_on_uncertain=False) == results
     assert len(send_requests(sandbox)) == 4
 
 
@@ -361,9 +365,9 @@ def test_ledger_is_written_in_chunks(fast_conn, sandbox, monkeypatch):
 
     key = ledger_key("campaign", "send", "manual__2026-01-01", -1)
     chunks = [json.loads(store.values[k])["entries"] for k in sorted(store.values)]
-    # One write before the first send, then one per send: its outcome and the next "in flight".
-    assert store.writes == len(numbers) + 1
-    assert all(len(chunk) <= 3 for chunk in chunks)  # CHUNK_SIZE, or one over it
+    # Two writes per send: "in flight" right before its request, its outcome right after.
+    assert store.writes == 2 * len(numbers)
+    assert all(len(chunk) <= 2 for chunk in chunks)  # CHUNK_SIZE
     assert [entry for chunk in chunks for entry in chunk][:3] == [
         ["tel:+2250700000001", None, "in_flight"],
         ["tel:+2250700000001", sandbox.state.messages[0].resource_id, "sent"],
@@ -429,18 +433,18 @@ def test_variables_outside_a_task_run_block_sending(fast_conn, sandbox):
 
 def test_retry_guard_through_real_variables_in_a_dag_run(airflow_db, fast_conn, sandbox):
     """Two real tries of one task instance (dag.test retries it): the ledger lives in Variables."""
-    sandbox.state.add_fault(kind="status", status=400, path="/requests", method="POST")
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=4)
     sandbox.state.add_fault(kind="drop_after", path="/requests", method="POST")
 
     dag = load_dag(TEST_DAGS / "retry_guard.py", "test_sms_retry_guard")
     run = dag.test()
 
-    assert run.state == "success"
+    assert run.state == "success"  # the DAG accepts uncertain recipients (fail_on_uncertain=False)
     ti = run.get_task_instance("send")
     assert ti.try_number == 2
-    # Try 1: #1 refused, #2 uncertain (but processed), #3 sent. Try 2: only #1 again.
+    # Try 1: #1 unavailable (503, 4 attempts), #2 uncertain (but processed), #3 sent. Try 2: only #1.
     assert [m.address for m in sandbox.state.messages] == [ADDRESSES[1], ADDRESSES[2], ADDRESSES[0]]
-    assert len(send_requests(sandbox)) == 4
+    assert len(send_requests(sandbox)) == 4 + 1 + 1 + 1
 
     from airflow.models import Variable
     from airflow.utils.session import create_session
@@ -558,7 +562,8 @@ def test_clearing_a_failed_task_sends_only_to_recipients_not_reached(airflow_db,
     assert Variable.get(f"{key}_0", deserialize_json=True)["entries"][0][0] == ADDRESSES[0]
 
     sandbox.state.rejected_recipients.clear()
-    second = dag.test(logical_date=when, run_after=when)  # same run: the task instance is cleared
+    with cleared_not_recreated():
+        second = dag.test(logical_date=when, run_after=when)  # the same run, cleared
 
     assert second.run_id == first.run_id
     assert second.get_task_instance("send").state == "success"

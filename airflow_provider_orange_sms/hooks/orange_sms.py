@@ -242,6 +242,7 @@ class OrangeSMSHook(BaseHook):
         *,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS (throttled) and return Orange's resource id for it.
@@ -251,11 +252,17 @@ class OrangeSMSHook(BaseHook):
         :param message: The text, any Unicode; must not be empty.
         :param sender_address: Sender number; defaults to the connection's ``sender_address``.
         :param sender_name: Whitelisted sender name; defaults to the connection's.
+        :param before_send: Called once right before the request leaves (after the token fetch and
+            the throttle wait); if it raises, nothing is sent.
         :raises ValueError: For an invalid number or empty message, before any request.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
         """
         return self.client.send_sms(
-            recipient, message, sender_address=sender_address, sender_name=sender_name
+            recipient,
+            message,
+            sender_address=sender_address,
+            sender_name=sender_name,
+            before_send=before_send,
         )
 
     def get_contracts(self, country: str | None = None) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The send loop of :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator`.
 
-One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight"
-before its request leaves, and its outcome (together with the next recipient's "in flight") in
-one write after. No request leaves while the record of the previous one is not durable. A failure
+One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight" right
+before its request leaves (after the token fetch and the throttle wait: a try killed while waiting
+leaves the recipient unsent, and the next try sends it), and its outcome right after the answer,
+while the throttle's next slot approaches. No request leaves while the record of the previous one
+is not durable. A failure
 decides whether the batch goes on: a refusal about one recipient does not stop it; a refusal of
 the message, the sender or the credentials stops it at once (every further send would be refused
 the same way); failures that look like an outage stop it after ``max_consecutive_failures`` in a
@@ -192,7 +194,7 @@ class Progress:
 
 
 def send_batch(
-    send: Callable[[str], str],
+    send: Callable[[str, Callable[[], None]], str],
     pending: list[str],
     ledger: SentLedger,
     results: dict[str, dict[str, Any]],
@@ -204,32 +206,45 @@ def send_batch(
     """
     Send to each pending recipient in order, each bracketed by the ledger; fill ``results``.
 
-    :param send: Sends one SMS to a recipient and returns Orange's resource id.
+    :param send: Sends one SMS to a recipient and returns Orange's resource id; calls its second
+        argument right before the request leaves (after the token fetch and the throttle wait),
+        which records the recipient "in flight" (if that raises, nothing is sent).
     :param pending: Normalised recipients not handled by an earlier try.
     :param ledger: The task instance's ledger, already loaded.
     :param results: Filled with one :func:`result_entry` per recipient attempted.
     :param max_consecutive_failures: Stop after this many outage-like failures in a row (0: never).
     :param logger: Where progress and failures are logged.
-    :param may_send: Asked before each recipient after the first (before its "in flight" is
-        written); ``False`` stops the batch with :data:`STOP_WINDOW` (e.g. quiet hours began).
+    :param may_send: Asked before each recipient after the first; ``False`` stops the batch with
+        :data:`STOP_WINDOW` (e.g. quiet hours began).
     """
     report = BatchReport()
-    if not pending:
-        return report
-    try:
-        ledger.append([(pending[0], None, IN_FLIGHT)])
-    except LedgerUnavailableError as exc:
-        report.stop = BatchStop(STOP_LEDGER, f"{exc}; nothing was sent")
-        report.not_attempted = len(pending)
-        return report
-    progress = Progress(len(pending), logger)
+    progress = Progress(len(pending), logger) if pending else None
     consecutive = 0
     for index, address in enumerate(pending):
+        if index and may_send is not None and not may_send(address):
+            report.stop = BatchStop(STOP_WINDOW, "the send window closed")
+            report.not_attempted = len(pending) - index
+            logger.info("The send window closed; %d SMS wait for it to open", report.not_attempted)
+            break
+        in_flight = False
+
+        def record_in_flight(address: str = address) -> None:
+            nonlocal in_flight
+            ledger.append([(address, None, IN_FLIGHT)])
+            in_flight = True
+
         resource_id: str | None = None
         stop: BatchStop | None = None
         try:
-            resource_id = send(address)
+            resource_id = send(address, record_in_flight)
             status = SENT
+        except LedgerUnavailableError as exc:  # "in flight" could not be recorded: nothing left
+            report.stop = BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")
+            report.not_attempted = len(pending) - index
+            logger.error(
+                "Stopping the batch: %s; %d SMS not attempted", report.stop.reason, report.not_attempted
+            )
+            break
         except OrangeSMSSendUncertainError as exc:
             logger.warning("Outcome unknown for the SMS to %s (not retried): %s", address, exc)
             status = UNCERTAIN
@@ -260,36 +275,21 @@ def send_batch(
                 "(Orange unreachable or failing?)",
             )
         results[address] = result_entry(address, resource_id, status)
-        progress.step()
-        if (
-            stop is None
-            and index + 1 < len(pending)
-            and may_send is not None
-            and not may_send(pending[index + 1])
-        ):
-            stop = BatchStop(STOP_WINDOW, "the send window closed")
-        more = stop is None and index + 1 < len(pending)
-        entries = [(address, resource_id, status)]
-        if more:
-            entries.append((pending[index + 1], None, IN_FLIGHT))
-        try:
-            ledger.append(entries)
-        except LedgerUnavailableError as exc:
-            stop = BatchStop(
-                STOP_LEDGER,
-                f"{exc}; the outcome for {address} ({status}) is not recorded, so later tries report it "
-                "uncertain",
-            )
-            more = False
-        if not more:
+        if progress is not None:
+            progress.step()
+        if in_flight:  # no request left otherwise: nothing to correct in the ledger
+            try:
+                ledger.append([(address, resource_id, status)])
+            except LedgerUnavailableError as exc:
+                stop = BatchStop(
+                    STOP_LEDGER,
+                    f"{exc}; the outcome for {address} ({status}) is not recorded, so later tries report "
+                    "it uncertain",
+                )
+        if stop is not None:
             report.not_attempted = len(pending) - index - 1
             report.stop = stop
-            if stop is not None and stop.kind == STOP_WINDOW:
-                logger.info("The send window closed; %d SMS wait for it to open", report.not_attempted)
-            elif stop is not None:
-                logger.error(
-                    "Stopping the batch: %s; %d SMS not attempted", stop.reason, report.not_attempted
-                )
+            logger.error("Stopping the batch: %s; %d SMS not attempted", stop.reason, report.not_attempted)
             break
     return report
 

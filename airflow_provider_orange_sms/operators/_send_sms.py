@@ -8,11 +8,11 @@ import the operator from :mod:`airflow_provider_orange_sms.operators.orange_sms`
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_orange_sms.addresses import check_message, country_of, validate_recipients
-from airflow_provider_orange_sms.exceptions import OrangeSMSError
+from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.messages import validate_messages
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
@@ -24,6 +24,7 @@ from airflow_provider_orange_sms.operators._send_batch import (
     send_batch,
 )
 from airflow_provider_orange_sms.operators._sent_ledger import (
+    DEFAULT_LEDGER_RETENTION,
     FAILED,
     SENT,
     UNCERTAIN,
@@ -44,8 +45,9 @@ if TYPE_CHECKING:
 PARTIAL_RESULTS_KEY = "sms_results"
 #: XCom key of SendSMSOperator's plan (recipients, SMS and segments per country), pushed before sending.
 PLAN_KEY = "sms_plan"
-#: How long SendSMSOperator keeps a sent ledger after its last write, by default.
-DEFAULT_LEDGER_RETENTION = timedelta(days=7)
+__all__ = ["DEFAULT_LEDGER_RETENTION", "PARTIAL_RESULTS_KEY", "PLAN_KEY", "SendSMSOperator"]
+#: Uncertain recipients named in a task failure (all of them are in XCom ``sms_results``).
+_NAMED_UNCERTAIN = 20
 
 
 class SendSMSOperator(_OrangeSMSBaseOperator):
@@ -60,19 +62,22 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     ``"uncertain"`` (``resource_id`` ``None``) for a recipient an earlier try may have sent to
     without Orange's acceptance reaching the task.
 
-    **Exactly once (the sent ledger).** Before each request the recipient is recorded as "in
-    flight" in a ledger kept in Airflow Variables (``orange_sms_sent_<hash>_<n>``, keyed on
-    ``dag_id/task_id/run_id/map_index``); after it, its outcome. No request leaves while the record
-    of the previous one is not durable: a write is tried a few times, then the batch stops and the
-    try fails (retryable). Every try reads the ledger first, and a recipient recorded ``sent``, in
-    flight or ``uncertain`` is never sent to again by a later try or a clear of the task: it is
-    reported (``sent`` with its resource id, or ``uncertain``). A ledger that cannot be read fails
-    the try before any send. The ledger outlives the task's success (Airflow may still fail to
-    record it and run the task again) and expires ``ledger_retention`` after its last write.
-    Recipients Orange certainly did not take (a 4xx, a request that never left) are sent again by
-    a retry. The ledger needs a task instance: with an empty context
-    (``op.execute(context={})``) or ``retry_guard=False`` it is off. Variable values hold phone
-    numbers: configure a Fernet key so they are encrypted at rest.
+    **Exactly once (the sent ledger).** Right before each request leaves (after the token fetch and
+    the throttle wait) the recipient is recorded as "in flight" in a ledger kept in Airflow
+    Variables (``orange_sms_sent_<hash>_<n>``, keyed on ``dag_id/task_id/run_id``, and for a mapped
+    task on what the instance sends instead of its map index); right after the answer, its outcome.
+    No request leaves while the record of the previous one is not durable: a write is tried a few
+    times, then the batch stops and the try fails (retryable). Every try reads the ledger first, and
+    a recipient recorded ``sent``, in flight or ``uncertain`` is never sent to again by a later try
+    or a clear of the task: it is reported (``sent`` with its resource id, or ``uncertain``).
+    Entries of a DAG run deleted and re-created with the same ``run_id`` are ignored. A ledger that
+    cannot be read fails the try before any send. The ledger outlives the task's success (Airflow
+    may still fail to record it and run the task again) and expires ``ledger_retention`` after its
+    last write. Recipients Orange certainly did not take (a 4xx, a request that never left) are
+    sent again by a retry. Uncertain recipients fail the task (without retries once only they are
+    left) unless ``fail_on_uncertain=False``. The ledger needs a task instance: with an empty
+    context (``op.execute(context={})``) or ``retry_guard=False`` it is off. Variable values hold
+    phone numbers: configure a Fernet key so they are encrypted at rest.
 
     **When sends fail.** A refusal about one recipient (e.g. 400 ``SVC0004``) does not stop the
     batch; the task fails at the end naming each failure, without retries when every failure is
@@ -131,10 +136,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         connection errors, outcome unknown), instead of working through a long batch against an
         outage; ``0`` never stops. Each of those sends has used its own retries first.
     :param retry_guard: Set to ``False`` to turn the sent ledger off (every try sends to everyone).
-    :param ledger_retention: How long a ledger is kept after its last write (at least one hour;
-        ``None`` keeps ledgers until deleted by hand). Successful tries delete a few expired ledgers
-        of other task instances each (Airflow 3.3+, which can list Variables from a task). Keep it
-        longer than any retry or clear you may do: a clear after it resends.
+    :param fail_on_uncertain: Fail the task when a recipient is ``uncertain`` (the request left but
+        Orange's answer never arrived, in this try or an earlier one), naming it, after the rest of
+        the batch is sent; never resent, and not retried once only uncertain recipients are left.
+        ``False`` accepts them: the task succeeds, with a warning for each.
+    :param ledger_retention: How long this task's ledger is kept after its last write (at least
+        one hour; ``None`` keeps it until deleted by hand). It is stored with the ledger: the
+        successful tries of every task delete a few expired ledgers each, each by its own retention
+        (Airflow 3.3+, which can list Variables from a task), and a ledger whose task is deferred
+        (send window, balance) is kept through the wait. Keep it longer than any retry or clear you
+        may do: a clear after it resends.
     :param ledger_store: Storage of the sent ledger; Airflow Variables when ``None`` (tests
         inject an in-memory store).
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
@@ -167,6 +178,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         balance_poke_interval: float = 300.0,
         retry_guard: bool = True,
+        fail_on_uncertain: bool = True,
         ledger_retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
         ledger_store: LedgerStore | None = None,
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
@@ -201,8 +213,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.default_country = default_country
         self.max_consecutive_failures = max_consecutive_failures
         self.retry_guard = retry_guard
+        self.fail_on_uncertain = fail_on_uncertain
         self.ledger_retention = ledger_retention
         self.ledger_store = ledger_store
+        self._ledger: SentLedger | None = None
 
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
         """
@@ -219,8 +233,13 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             return plan
         self._push(context, PLAN_KEY, plan)
         ledger = SentLedger.from_context(
-            context if self.retry_guard else {}, self.ledger_store, logger=self.log
+            context if self.retry_guard else {},
+            self.ledger_store,
+            logger=self.log,
+            texts=texts,
+            retention=self.ledger_retention,
         )
+        self._ledger = ledger
         try:
             earlier = ledger.load()
         except LedgerUnavailableError as exc:
@@ -255,16 +274,51 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         )
         handled = [results[address] for address in addresses if address in results]
         stopped = report.stop is not None and report.stop.kind != STOP_WINDOW
-        if report.failures or stopped:
+        if stopped or any(not isinstance(exc, OrangeSMSSendUncertainError) for _, exc in report.failures):
             report.not_attempted += len(waiting)
             self._push(context, PARTIAL_RESULTS_KEY, handled)
             self._fail(report, handled, len(addresses))
         left = [address for address in addresses if address not in results]
         if window is not None and left:
             self._wait_for_window(window, left, len(handled))
-        if ledger.enabled and self.ledger_retention is not None:
-            ledger.expire(self.ledger_retention)
+        uncertain = [entry["recipient"] for entry in handled if entry["status"] == UNCERTAIN]
+        if uncertain and self.fail_on_uncertain:
+            self._push(context, PARTIAL_RESULTS_KEY, handled)
+            self._fail(report, handled, len(addresses))
+        if ledger.enabled:
+            ledger.expire()
         return handled
+
+    def defer(
+        self,
+        *,
+        trigger: Any,
+        method_name: str,
+        kwargs: dict[str, Any] | None = None,
+        timeout: timedelta | int | float | None = None,
+    ) -> NoReturn:
+        """
+        Defer (see ``BaseOperator.defer``), first holding the sent ledger so that no sweep deletes it.
+
+        A wait for the send window holds it until the window opens (its retention runs from then);
+        any other wait (the balance) until the task writes to it again.
+
+        :param trigger: The trigger to wait on.
+        :param method_name: The method to resume with.
+        :param kwargs: Keyword arguments for ``method_name``.
+        :param timeout: How long to wait at most.
+        """
+        ledger = self._ledger
+        if ledger is not None:
+            moment = getattr(trigger, "moment", None)
+            try:
+                ledger.hold(moment.timestamp() if isinstance(moment, datetime) else None)
+            except LedgerUnavailableError as exc:
+                raise AirflowException(
+                    f"Not deferring: {exc}. Without the hold, the sent ledger could expire during the "
+                    "wait and the recipients already texted be texted again (Airflow may retry this)."
+                ) from exc
+        super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
     def _wait_for_window(self, window: SendWindow, left: list[str], done: int) -> None:
         """Defer until the send window opens for the first of the recipients still to text."""
@@ -362,10 +416,14 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             texts = {a: to_gsm7(t) if gsm7_lookalikes(t) else t for a, t in texts.items()}
         return texts, senders
 
-    def _sender(self, texts: dict[str, str]) -> Callable[[str], str]:
-        def send(address: str) -> str:
+    def _sender(self, texts: dict[str, str]) -> Callable[[str, Callable[[], None]], str]:
+        def send(address: str, before_send: Callable[[], None]) -> str:
             return self.hook.send_sms(
-                address, texts[address], sender_address=self.sender_address, sender_name=self.sender_name
+                address,
+                texts[address],
+                sender_address=self.sender_address,
+                sender_name=self.sender_name,
+                before_send=before_send,
             )
 
         return send
@@ -484,29 +542,46 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             self.log.warning("Could not push %s to XCom: %s", key, exc)
 
     @staticmethod
-    def _fail(report: BatchReport, handled: list[dict[str, Any]], total: int) -> None:
+    def _fail(report: BatchReport, handled: list[dict[str, Any]], total: int) -> NoReturn:
         """Fail the task with exact counts, without Airflow retries when they cannot help."""
         sent = sum(1 for entry in handled if entry["status"] == SENT)
-        uncertain = sum(1 for entry in handled if entry["status"] == UNCERTAIN)
+        uncertain = [entry["recipient"] for entry in handled if entry["status"] == UNCERTAIN]
         failed = sum(1 for entry in handled if entry["status"] == FAILED)
         summary = (
             f"{sent} of {total} recipient(s) sent ({report.sent_now} by this try, "
-            f"{sent - report.sent_now} by earlier tries), {uncertain} uncertain, {failed} failed, "
+            f"{sent - report.sent_now} by earlier tries), {len(uncertain)} uncertain, {failed} failed, "
             f"{report.not_attempted} not attempted"
         )
         lines = "".join(f"\n  {address}: {exc}" for address, exc in report.failures)
+        if uncertain:
+            named = ", ".join(uncertain[:_NAMED_UNCERTAIN])
+            more = len(uncertain) - _NAMED_UNCERTAIN
+            lines += (
+                f"\n  Uncertain (the request left, Orange's answer never arrived: never sent again "
+                f"automatically; check each one's delivery receipt): {named}"
+                + (f" and {more} more (all in XCom {PARTIAL_RESULTS_KEY})" if more > 0 else "")
+            )
         stop = report.stop
-        if stop is not None:
+        if stop is not None and stop.kind != STOP_WINDOW:
             message = f"Batch stopped: {stop.reason}. {summary}."
             if not stop.retryable:
                 raise AirflowFailException(f"{message} Not retried: a retry would fail the same way.{lines}")
             raise AirflowException(
                 f"{message} A retry sends only to recipients not reached yet, never to uncertain ones.{lines}"
             )
-        if all(isinstance(exc, OrangeSMSError) and refused_for_good(exc) for _, exc in report.failures):
-            raise AirflowFailException(
-                f"{summary}. Orange refused the failed requests as invalid: the task is not retried:{lines}"
-            )
+        if all(
+            isinstance(exc, OrangeSMSSendUncertainError)
+            or (isinstance(exc, OrangeSMSError) and refused_for_good(exc))
+            for _, exc in report.failures
+        ):
+            reasons = []
+            if failed:
+                reasons.append("Orange refused the failed requests as invalid")
+            if uncertain:
+                reasons.append(
+                    "Uncertain recipients are never sent again (fail_on_uncertain=False accepts them)"
+                )
+            raise AirflowFailException(f"{summary}. {'; '.join(reasons)}: the task is not retried:{lines}")
         raise AirflowException(
             f"{summary}. A retry sends only to the failed recipients, never to uncertain ones:{lines}"
         )

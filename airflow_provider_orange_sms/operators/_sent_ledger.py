@@ -1,53 +1,80 @@
 """The "sent ledger": a durable record of every SMS a task instance may have sent.
 
-:class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator` writes to it *before*
-each send (the recipient is "in flight") and after it (``sent`` with Orange's resource id,
-``uncertain``, or ``failed`` when Orange certainly did not take it), and reads it at the start of
-every try. A recipient whose last entry is ``sent``, ``in_flight`` or ``uncertain`` is never
-texted again by a later try or a clear of the task: an interrupted try (a crash, ``kill -9``, a
-failure after ``execute()`` returned) leaves at worst an ``in_flight`` entry, reported as
-``uncertain``.
+:class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator` writes to it right
+before each request leaves (the recipient is "in flight": after the token fetch and the throttle
+wait, so an interrupted wait leaves nothing to report) and right after its answer (``sent`` with
+Orange's resource id, ``uncertain``, or ``failed`` when Orange certainly did not take it), and
+reads it at the start of every try. A recipient whose last entry is ``sent``, ``in_flight`` or
+``uncertain`` is never texted again by a later try or a clear of the task: an interrupted try (a
+crash, ``kill -9``, a failure after ``execute()`` returned) leaves at worst an ``in_flight``
+entry, reported as ``uncertain``.
 
 Layout: the ledger of one task instance is an append-only log split in chunks of about
 :data:`CHUNK_SIZE` entries, one stored value per chunk, named ``orange_sms_sent_<hash>_<n>``
-where ``<hash>`` is derived from ``dag_id/task_id/run_id/map_index`` and ``n`` counts from 0.
-Each write rewrites only the current chunk, so ``N`` sends cost ``N + 1`` writes of bounded size.
+where ``<hash>`` is derived from ``dag_id/task_id/run_id`` (and, for a mapped task, what the
+instance sends) and ``n`` counts from 0. Each write rewrites only the current chunk, so ``N`` sends
+cost ``2 N`` writes of bounded size.
 The latest entry of a recipient wins. Reading walks the chunks ``0, 1, 2 …`` until one is
 missing; a later try appends in new chunks after the existing ones and never rewrites an earlier
 try's chunk. A read that fails (rather than finding nothing) raises, so an unreadable ledger never
 passes for an empty one.
 
+Which ledger a task instance uses, and which of its chunks belong to this incarnation of the DAG
+run, is :mod:`._ledger_identity`'s concern: each chunk records the :class:`RunMark` of the try that
+wrote it, and entries of another incarnation of the same ``run_id`` are ignored.
+
 Ledgers are not deleted when the task succeeds (the task's own success may still fail to be
-recorded, and Airflow would then run it again): they expire ``retention`` after their last write,
-swept a few at a time by later successful tries (:meth:`SentLedger.expire`).
+recorded, and Airflow would then run it again). Each chunk carries its ledger's own retention and
+its write time; a ledger expires its retention after its last write (or after the end of a hold,
+written when its task defers), and is swept a few at a time by later successful tries of any task
+(:meth:`SentLedger.expire`), each ledger by its own retention.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import random
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from airflow_provider_orange_sms.operators._strict_variables import read_variable, variable_keys
+from airflow_provider_orange_sms.operators._ledger_identity import (
+    KEY_PREFIX,
+    Incarnation,
+    RunMark,
+    content_digest,
+    ledger_key,
+)
+from airflow_provider_orange_sms.operators._ledger_stores import (
+    InMemoryLedgerStore,
+    LedgerStore,
+    VariableLedgerStore,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from datetime import timedelta
+
+__all__ = [
+    "KEY_PREFIX",
+    "InMemoryLedgerStore",
+    "LedgerStore",
+    "RunMark",
+    "SentLedger",
+    "VariableLedgerStore",
+    "content_digest",
+    "ledger_key",
+]
 
 log = logging.getLogger(__name__)
 
-#: Entries per stored chunk (a chunk may end one entry over it: an outcome and the next intent are
-#: written together).
+#: Entries per stored chunk.
 CHUNK_SIZE = 100
-#: Prefix of the Variables holding ledgers.
-KEY_PREFIX = "orange_sms_sent_"
+#: How long a ledger is kept after its last write, by default (SendSMSOperator's ``ledger_retention``).
+DEFAULT_LEDGER_RETENTION = timedelta(days=7)
 #: Entry status: a send is about to leave (or left, and its outcome was never recorded).
 IN_FLIGHT = "in_flight"
 #: Entry status: Orange accepted the SMS (201 with a resource id).
@@ -63,142 +90,6 @@ _CHUNK_KEY = re.compile(rf"^{KEY_PREFIX}([0-9a-f]{{32}})_(\d+)$")
 
 class LedgerUnavailableError(RuntimeError):
     """The ledger could not be read, or a write could not be made durable."""
-
-
-class LedgerStore(Protocol):
-    """Where ledger chunks live: a key-value store of JSON-serialisable values."""
-
-    def get(self, key: str) -> Any | None:
-        """
-        Return the value stored under ``key``, or ``None`` only when there is none.
-
-        :param key: Chunk name.
-        :raises Exception: When the store cannot be read (never ``None`` for that).
-        """
-
-    def set(self, key: str, value: Any, description: str) -> None:
-        """
-        Store ``value`` (JSON-serialisable) under ``key``; return only once it is durable.
-
-        :param key: Chunk name.
-        :param value: JSON-serialisable value.
-        :param description: Human-readable description of the chunk.
-        """
-
-    def delete(self, key: str) -> None:
-        """
-        Remove ``key`` (no error when it does not exist).
-
-        :param key: Chunk name.
-        """
-
-    def keys(self, prefix: str) -> list[str] | None:
-        """
-        Return the stored keys starting with ``prefix``, or ``None`` when the store cannot list.
-
-        :param prefix: Key prefix.
-        """
-
-
-class VariableLedgerStore:
-    """
-    Ledger chunks in Airflow Variables (inside a running task, through the execution API).
-
-    Reads tell a missing Variable from an unreadable one (see
-    :mod:`~airflow_provider_orange_sms.operators._strict_variables`). Values are JSON. Configure
-    a Fernet key so Airflow encrypts them at rest: they hold phone numbers.
-    """
-
-    def get(self, key: str) -> Any | None:
-        """
-        Return the JSON value of Variable ``key``, or ``None`` when it does not exist.
-
-        :param key: Variable name.
-        :raises VariableReadError: When the Variable cannot be read.
-        """
-        raw = read_variable(key)
-        return None if raw is None else json.loads(raw)
-
-    def set(self, key: str, value: Any, description: str) -> None:
-        """
-        Store ``value`` as JSON in Variable ``key``.
-
-        :param key: Variable name.
-        :param value: JSON-serialisable value.
-        :param description: Human-readable description shown in the Variables UI.
-        """
-        from airflow.sdk import Variable
-
-        Variable.set(key, value, description=description, serialize_json=True)
-
-    def delete(self, key: str) -> None:
-        """
-        Delete Variable ``key``.
-
-        :param key: Variable name.
-        """
-        from airflow.sdk import Variable
-
-        Variable.delete(key)
-
-    def keys(self, prefix: str) -> list[str] | None:
-        """
-        Return the Variable keys starting with ``prefix`` (``None`` before Airflow 3.3).
-
-        :param prefix: Key prefix.
-        """
-        return variable_keys(prefix)
-
-
-class InMemoryLedgerStore:
-    """
-    Ledger chunks in a dict (tests, or a process that runs every try itself).
-
-    Values go through a JSON round trip, as they would in Variables.
-    """
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-        self.descriptions: dict[str, str] = {}
-        self.writes = 0
-
-    def get(self, key: str) -> Any | None:
-        """
-        Return the value stored under ``key``, or ``None``.
-
-        :param key: Entry name.
-        """
-        raw = self.values.get(key)
-        return None if raw is None else json.loads(raw)
-
-    def set(self, key: str, value: Any, description: str) -> None:
-        """
-        Store ``value`` under ``key``.
-
-        :param key: Entry name.
-        :param value: JSON-serialisable value.
-        :param description: Kept in :attr:`descriptions`.
-        """
-        self.values[key] = json.dumps(value)
-        self.descriptions[key] = description
-        self.writes += 1
-
-    def delete(self, key: str) -> None:
-        """
-        Remove ``key`` if present.
-
-        :param key: Entry name.
-        """
-        self.values.pop(key, None)
-        self.descriptions.pop(key, None)
-
-    def keys(self, prefix: str) -> list[str] | None:
-        """
-        Return the stored keys starting with ``prefix``.
-
-        :param prefix: Key prefix.
-        """
-        return [key for key in self.values if key.startswith(prefix)]
 
 
 @dataclass(frozen=True)
@@ -221,19 +112,6 @@ class LedgerEntry:
         return self.status in MAY_HAVE_BEEN_SENT
 
 
-def ledger_key(dag_id: str, task_id: str, run_id: str, map_index: int) -> str:
-    """
-    Return the key prefix of the ledger of one task instance (all its tries share it).
-
-    :param dag_id: DAG id.
-    :param task_id: Task id.
-    :param run_id: DAG run id.
-    :param map_index: Map index (``-1`` when the task is not mapped).
-    """
-    identity = f"{dag_id}/{task_id}/{run_id}/{map_index}"
-    return KEY_PREFIX + hashlib.sha256(identity.encode()).hexdigest()[:32]
-
-
 class SentLedger:
     """
     The sent ledger of one task instance.
@@ -245,6 +123,9 @@ class SentLedger:
     :param logger: Where progress and warnings go.
     :param write_attempts: Tries per write before the ledger counts as unavailable.
     :param write_backoff: First wait in seconds between write tries (doubled each time, at most 2 s).
+    :param retention: How long this ledger is kept after its last write (stored in every chunk, so
+        any task's sweep applies it); ``None`` keeps it until deleted by hand.
+    :param run: The mark of the running try (which incarnation of the DAG run, which try).
     """
 
     def __init__(
@@ -256,6 +137,8 @@ class SentLedger:
         logger: Any = None,
         write_attempts: int = 4,
         write_backoff: float = 0.25,
+        retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
+        run: RunMark | None = None,
     ) -> None:
         self.key = key
         self.store = store
@@ -263,6 +146,8 @@ class SentLedger:
         self.log: Any = logger or log
         self.write_attempts = write_attempts
         self.write_backoff = write_backoff
+        self.retention = retention
+        self.run = run or RunMark()
         #: How the ledger waits between write tries (replaceable in tests).
         self.sleep: Callable[[float], None] = time.sleep
         self._loaded = False
@@ -276,6 +161,8 @@ class SentLedger:
         store: LedgerStore | None = None,
         *,
         logger: Any = None,
+        texts: Mapping[str, str] | None = None,
+        retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
     ) -> SentLedger:
         """
         Build the ledger of the task instance in ``context`` (off when it has no ``ti``).
@@ -283,19 +170,30 @@ class SentLedger:
         :param context: The task context.
         :param store: Storage; Airflow Variables when ``None``.
         :param logger: Where progress and warnings go.
+        :param texts: What the task instance sends (text per recipient): a mapped instance's ledger
+            is keyed on it instead of its map index (see :mod:`._ledger_identity`).
+        :param retention: How long the ledger is kept after its last write (``None``: until deleted).
         """
         store = store if store is not None else VariableLedgerStore()
         ti = context.get("ti") if context else None
         if ti is None:
-            return cls(None, store, logger=logger)
+            return cls(None, store, logger=logger, retention=retention)
         try:
             dag_id, task_id, run_id = str(ti.dag_id), str(ti.task_id), str(ti.run_id)
             map_index = getattr(ti, "map_index", -1)
             map_index = -1 if map_index is None else int(map_index)
         except (AttributeError, TypeError, ValueError):
-            return cls(None, store, logger=logger)
+            return cls(None, store, logger=logger, retention=retention)
         label = f"{dag_id}.{task_id} run {run_id}" + (f" map_index {map_index}" if map_index >= 0 else "")
-        return cls(ledger_key(dag_id, task_id, run_id, map_index), store, label=label, logger=logger)
+        identity: int | str = map_index if map_index < 0 or texts is None else content_digest(texts)
+        return cls(
+            ledger_key(dag_id, task_id, run_id, identity),
+            store,
+            label=label,
+            logger=logger,
+            retention=retention,
+            run=RunMark.from_context(context),
+        )
 
     @property
     def enabled(self) -> bool:
@@ -307,19 +205,25 @@ class SentLedger:
 
     def load(self) -> dict[str, LedgerEntry]:
         """
-        Return what earlier tries recorded, the latest entry per recipient; later writes go after it.
+        Return what earlier tries of this run recorded, the latest entry per recipient; later writes
+        go after it.
 
-        Where the store can list its keys (Airflow 3.3+), a chunk that is listed but reads as
-        missing (e.g. a Variable that no longer decrypts after a Fernet key change) counts as
-        unreadable, not as absent.
+        Chunks of another incarnation of the run (deleted and re-created with the same ``run_id``)
+        are ignored, and the first time this is seen an empty chunk marks where this incarnation
+        begins (so that its later tries ignore them too). Where the store can list its keys
+        (Airflow 3.3+), a chunk that is listed but reads as missing (e.g. a Variable that no longer
+        decrypts after a Fernet key change) counts as unreadable, not as absent.
 
-        :raises LedgerUnavailableError: When a chunk cannot be read or makes no sense.
+        :raises LedgerUnavailableError: When a chunk cannot be read or makes no sense, or the mark
+            of a new incarnation cannot be written.
         """
         entries: dict[str, LedgerEntry] = {}
         if self.key is None:
             self._loaded = True
             return entries
         listed = self._listed_chunks()
+        incarnation = Incarnation()
+        ignored = 0
         index = 0
         while True:
             key = self._chunk_key(index)
@@ -337,16 +241,33 @@ class SentLedger:
                     )
                 break
             try:
+                mark = RunMark.from_json(chunk.get("run"))
+                if mark is not None and not incarnation.continued_by(mark):
+                    ignored, entries, incarnation = index, {}, Incarnation()
                 for recipient, resource_id, status in chunk["entries"]:
                     entries[str(recipient)] = LedgerEntry(str(recipient), resource_id, str(status))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise LedgerUnavailableError(
                     f"the sent ledger {key} is not a ledger chunk: {chunk!r:.80}"
                 ) from exc
+            if mark is not None:
+                incarnation.add(mark)
             index += 1
         self._chunk_index = index
         self._current = []
         self._loaded = True
+        if not incarnation.continued_by(self.run):
+            ignored = index
+        if ignored:
+            self.log.warning(
+                "Sent ledger %s: its first %d part(s) were written for another DAG run with the same "
+                "run_id (deleted and re-created): ignored, not deleted",
+                self.key,
+                ignored,
+            )
+        if ignored == index and index:
+            self.append([])  # marks where this incarnation begins, for its later tries
+            return {}
         return entries
 
     def _listed_chunks(self) -> int | None:
@@ -378,8 +299,36 @@ class SentLedger:
         if not self._loaded:
             raise RuntimeError("SentLedger.load() must be called before append()")
         self._current.extend([recipient, resource_id, status] for recipient, resource_id, status in entries)
+        self._write()
+        if len(self._current) >= CHUNK_SIZE:
+            self._chunk_index += 1
+            self._current = []
+
+    def hold(self, until: float | None) -> None:
+        """
+        Keep this ledger from expiring before ``until`` (while its task is deferred, e.g. overnight).
+
+        Rewrites the current chunk with the hold; the next write of a later try (after the task
+        resumes) ends it. Nothing is written when the ledger is empty.
+
+        :param until: Unix time the hold ends (its retention runs from then), or ``None`` to hold
+            it until the task writes again.
+        :raises LedgerUnavailableError: When the write fails.
+        """
+        if self.key is None or not self._loaded or (self._chunk_index == 0 and not self._current):
+            return
+        self._write(held_until=until)
+
+    def _write(self, **extra: Any) -> None:
         key = self._chunk_key(self._chunk_index)
-        value = {"version": 2, "updated_at": time.time(), "entries": self._current}
+        value = {
+            "version": 3,
+            "updated_at": time.time(),
+            "retention": None if self.retention is None else self.retention.total_seconds(),
+            "run": self.run.to_json(),
+            "entries": self._current,
+            **extra,
+        }
         description = f"Orange SMS sent ledger of {self.label}, part {self._chunk_index}"
         retrying = Retrying(
             stop=stop_after_attempt(self.write_attempts),
@@ -394,20 +343,19 @@ class SentLedger:
                 f"cannot write the sent ledger {key} after {self.write_attempts} tries "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
-        if len(self._current) >= CHUNK_SIZE:
-            self._chunk_index += 1
-            self._current = []
 
-    def expire(self, retention: timedelta, *, budget: int = 10, now: float | None = None) -> int:
+    def expire(self, *, budget: int = 10, now: float | None = None) -> int:
         """
-        Delete other task instances' ledgers last written more than ``retention`` ago.
+        Delete other task instances' ledgers whose own retention has run out since their last write.
 
-        Best effort and bounded: lists the ledger keys once (Airflow 3.3 and later; older releases
-        cannot list Variables from a task, and nothing is deleted), looks at up to ``budget``
-        ledgers picked at random and deletes the expired ones (last chunk first). Ledgers written
-        by older releases of this provider (no ``updated_at``) are left alone. Never raises.
+        Each ledger's last chunk says how long it is kept (``retention``, ``None``: never swept) and
+        may hold it past a deferral (``held_until``). Ledgers written by earlier releases of this
+        provider without a retention are kept :data:`DEFAULT_LEDGER_RETENTION` (or this ledger's
+        own retention when longer); those without a write time are left alone. Best effort and
+        bounded: lists the ledger keys once (Airflow 3.3 and later; older releases cannot list
+        Variables from a task, and nothing is deleted), looks at up to ``budget`` ledgers picked at
+        random and deletes the expired ones (last chunk first). Never raises.
 
-        :param retention: How long a ledger is kept after its last write.
         :param budget: Ledgers looked at in this call.
         :param now: Current Unix time (defaults to ``time.time()``).
         :return: How many ledgers were deleted.
@@ -427,8 +375,8 @@ class SentLedger:
             deleted = 0
             for prefix in random.sample(sorted(chunks), min(budget, len(chunks))):
                 last = self.store.get(f"{prefix}_{chunks[prefix]}")
-                updated_at = last.get("updated_at") if isinstance(last, dict) else None
-                if not isinstance(updated_at, (int, float)) or now - updated_at <= retention.total_seconds():
+                expires_at = self._expiry(last) if isinstance(last, dict) else None
+                if expires_at is None or now <= expires_at:
                     continue
                 for index in range(chunks[prefix], -1, -1):
                     self.store.delete(f"{prefix}_{index}")
@@ -437,5 +385,25 @@ class SentLedger:
             self.log.warning("Could not expire old sent ledgers (%s: %s)", type(exc).__name__, exc)
             return 0
         if deleted:
-            self.log.info("Deleted %d sent ledger(s) last written more than %s ago", deleted, retention)
+            self.log.info("Deleted %d sent ledger(s) whose retention ran out", deleted)
         return deleted
+
+    def _expiry(self, last: dict[str, Any]) -> float | None:
+        """When a ledger whose last chunk is ``last`` expires (``None``: never, or cannot tell)."""
+        updated_at = last.get("updated_at")
+        if not isinstance(updated_at, (int, float)):
+            return None
+        if "retention" in last:
+            retention = last["retention"]
+            if not isinstance(retention, (int, float)):
+                return None  # kept until deleted by hand
+        else:  # written before ledgers carried their retention: never shorter than the default
+            own = self.retention or DEFAULT_LEDGER_RETENTION
+            retention = max(DEFAULT_LEDGER_RETENTION, own).total_seconds()
+        start = updated_at
+        if "held_until" in last:
+            held_until = last["held_until"]
+            if not isinstance(held_until, (int, float)):
+                return None  # held until its task writes again
+            start = max(start, held_until)
+        return float(start + retention)

@@ -16,4 +16,5 @@ with DAG("test_sms_retry_guard", schedule=None, start_date=pendulum.datetime(202
         message="Guarded",
         retries=1,
         retry_delay=datetime.timedelta(0),
+        fail_on_uncertain=False,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import TEST_DAGS, load_dag, send_requests, xcom
+from tests.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
+from tests.conftest import TEST_DAGS, load_dag, send_requests
 
 NUMBERS = [f"+22507000030{n:02d}" for n in range(10)]  # as in tests/dags/reliability_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]
@@ -162,9 +164,12 @@ def test_a_ledger_write_failing_after_an_accepted_send_stops_the_batch(fast_conn
     assert store.write_calls == 1 + 4  # the failed write was tried 4 times
 
     store.fail_writes_from = None  # the database is back
-    results = operator(store).execute(context={"ti": fake_ti(2)})
+    ti = fake_ti(2)
+    with pytest.raises(AirflowFailException, match=rf"1 uncertain.*\n.*Uncertain.*{re.escape(ADDRESSES[0])}"):
+        operator(store).execute(context={"ti": ti})  # the rest is sent, then the task fails
     assert received(sandbox) == Counter(ADDRESSES[:5])  # #1 was not texted again
     # Its "sent" never became durable: only "in flight" was, so it is reported uncertain.
+    results = ti.pushed[PARTIAL_RESULTS_KEY]
     assert results[0] == {"recipient": ADDRESSES[0], "resource_id": None, "status": "uncertain"}
     assert [r["status"] for r in results[1:]] == ["sent"] * 4
 
@@ -178,7 +183,9 @@ def test_a_briefly_failing_ledger_write_is_tried_again(fast_conn, sandbox):
 
 def test_no_send_when_the_first_ledger_write_fails(fast_conn, sandbox):
     store = FaultyStore(fail_writes_from=1)
-    with pytest.raises(AirflowException, match="nothing was sent. 0 of 5 recipient"):
+    with pytest.raises(
+        AirflowException, match=rf"the SMS to {re.escape(ADDRESSES[0])} was not sent. 0 of 5 recipient"
+    ):
         operator(store).execute(context={"ti": fake_ti(1)})
     assert len(send_requests(sandbox)) == 0
 
@@ -296,7 +303,7 @@ def test_a_failed_xcom_push_of_the_return_value_never_resends(airflow_db, fast_c
 
 
 def test_kill_9_between_an_accepted_send_and_its_record_then_a_clear(airflow_db, fast_conn, sandbox):
-    """The task process dies while Orange's 201 for the 4th SMS is on its way; the task is cleared."""
+    """The task process dies while Orange's 201 for the 4th SMS is on its way; the run is cleared."""
     when = pendulum.datetime(2026, 5, 1, 9, tz="UTC")
     child = dag_test_in_a_child_process(when)
     original = sandbox.state.record_message
@@ -313,11 +320,14 @@ def test_kill_9_between_an_accepted_send_and_its_record_then_a_clear(airflow_db,
     assert received(sandbox) == Counter(ADDRESSES[:4])
 
     dag = load_dag(TEST_DAGS / "reliability_send.py", "test_sms_batch")
-    run = dag.test(logical_date=when, run_after=when)  # the same run: its task instance is cleared
+    fail_task_of_a_killed_worker(dag.dag_id, f"manual__{when.isoformat()}", "send")
+    with cleared_not_recreated():
+        run = dag.test(logical_date=when, run_after=when)  # the same run, cleared
 
-    assert run.get_task_instance("send").state == "success"
+    # The rest is sent, then the task fails on the uncertain one (fail_on_uncertain), not retried.
+    assert run.get_task_instance("send").state == "failed"
     assert received(sandbox) == Counter(ADDRESSES)  # each exactly once
-    results = xcom(run, "send")
+    results = xcom_value(run, "send", PARTIAL_RESULTS_KEY)
     statuses = {r["recipient"]: r["status"] for r in results}
     assert [statuses[a] for a in ADDRESSES[:3]] == ["sent"] * 3
     assert statuses[ADDRESSES[3]] == "uncertain"  # in flight when the worker died
