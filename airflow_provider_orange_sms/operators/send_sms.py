@@ -77,8 +77,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     **When sends fail.** A refusal about one recipient (e.g. 400 ``SVC0004``) does not stop the
     batch; the task fails at the end naming each failure, without retries when every failure is
     such a refusal. A refusal of the message or the sender (``SVC0280`` message too long, an
-    invalid sender, 404), of the credentials, or an account-wide policy refusal (403 ``POL…``: no
-    units left, sender name not allowed) stops the batch at once. Failures that look like an
+    invalid sender, 404, a sender name not on the account's list: 400 ``POL0001``), of the
+    credentials, or an account-wide policy refusal (403 ``POL…``: no units left) stops the batch at
+    once. Failures that look like an
     outage stop it after ``max_consecutive_failures`` in a row. The failure message counts exactly
     how many recipients were sent, by this try and by earlier ones, and the results of the
     recipients handled are pushed to XCom under the key ``sms_results`` for a downstream task

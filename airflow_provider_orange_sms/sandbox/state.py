@@ -102,7 +102,9 @@ class SandboxConfig:
         stays under the limit over real HTTP on a loaded machine may shorten it a little, to tolerate
         scheduling jitter between the client's clock and the server's arrival times.
     :param balances: Initial SMS units per country.
-    :param sender_names: Whitelisted sender names.
+    :param sender_names: Whitelisted sender names; any other is refused with 400 ``POL0001``. Empty:
+        the account has no whitelist, and any sender name is replaced by the default one (as
+        Orange's page says), recorded as ``None``.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
         URL, and between the receipts of ``dr_statuses``; ``None`` posts none.
