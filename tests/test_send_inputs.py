@@ -8,16 +8,17 @@ The sandbox's count of SMS per recipient is the truth in every test.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from types import SimpleNamespace
 
 import pytest
 import requests
 
-from airflow_provider_orange_sms._compat import AirflowFailException
+from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import send_requests
+from tests.conftest import connection_json, send_requests, task_deferred
 
 
 @pytest.fixture
@@ -96,3 +97,96 @@ def test_an_unlisted_sender_name_stops_the_batch_at_the_first_refusal(fast_conn,
     assert "NotListed" in text
     assert len(send_requests(sandbox)) == 1  # one request, not one per recipient
     assert received(sandbox) == Counter()
+
+
+# -- 7. the balance checked is the sender's contract's ------------------------------------------
+
+SEN_RECIPIENTS = ["+221771234501", "+221771234502"]
+SEN_ADDRESSES = [f"tel:{n}" for n in SEN_RECIPIENTS]
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_civ_sender_is_checked_against_civ_units_not_the_recipients_country(fast_conn, sandbox, deferrable):
+    """One CIV sender (the connection's 2250000), Senegalese recipients: Orange debits CIV. SEN's
+    empty contract must neither fail the task nor make it wait (it would wait forever)."""
+    sandbox.state.balances.update({"CIV": 10, "SEN": 0})
+    op = SendSMSOperator(
+        task_id="send", recipients=SEN_RECIPIENTS, message="Hi", check_balance=True, deferrable=deferrable
+    )
+    results = op.execute({})
+    assert [r["status"] for r in results] == ["sent", "sent"]
+    assert received(sandbox) == Counter(SEN_ADDRESSES)
+    assert sandbox.state.balances == {"CIV": 8, "SEN": 0, "CMR": 250}
+
+
+def test_an_empty_sender_contract_fails_before_any_send(fast_conn, sandbox):
+    """SEN's units would cover the SMS, but they are not the ones debited: CIV's are."""
+    sandbox.state.balances.update({"CIV": 1, "SEN": 500})
+    op = SendSMSOperator(
+        task_id="send", recipients=SEN_RECIPIENTS, message="Hi", check_balance=True, deferrable=False
+    )
+    with pytest.raises(AirflowException, match="CIV contract .*1 available, 2 needed .*nothing was sent"):
+        op.execute({})
+    assert send_requests(sandbox) == []
+
+
+def test_the_deferred_wait_is_on_the_sender_contract_and_ends_when_it_is_topped_up(fast_conn, sandbox):
+    sandbox.state.balances.update({"CIV": 1, "SEN": 500})
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=SEN_RECIPIENTS,
+        message="Hi",
+        check_balance=True,
+        deferrable=True,
+        balance_poke_interval=0.05,
+    )
+    with pytest.raises(task_deferred()) as deferred:
+        op.execute({})
+    trigger = deferred.value.trigger
+    assert (trigger.country, trigger.minimum_units) == ("CIV", 2)
+    assert send_requests(sandbox) == []
+
+    sandbox.state.balances["CIV"] = 5  # topped up: the trigger, as the triggerer would run it, fires
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+        return None
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "success"
+    assert event["country"] == "CIV"
+    results = op.execute_after_wait({}, event=event)
+    assert [r["status"] for r in results] == ["sent", "sent"]
+    assert received(sandbox) == Counter(SEN_ADDRESSES)
+
+
+def test_the_plan_counts_segments_per_contract_billed(sandbox, cache_dir, monkeypatch):
+    """Routed senders: CIV and SEN recipients each from their country's sender; an explicit CIV
+    sender_address bills everything to CIV."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
+        connection_json(
+            sandbox, rate_limit_per_second=1000, sender_addresses={"CIV": "2250000", "SEN": "2210000"}
+        ),
+    )
+    rows = [
+        {"recipient": "+2250700000001", "message": "x" * 161},  # 2 segments
+        {"recipient": SEN_RECIPIENTS[0], "message": "Salut"},
+    ]
+    routed = SendSMSOperator(task_id="plan", messages=rows, dry_run=True).execute({})
+    assert routed["by_contract"] == {
+        "CIV": {"senders": ["2250000"], "sms": 1, "segments": 2},
+        "SEN": {"senders": ["2210000"], "sms": 1, "segments": 1},
+    }
+    assert [row["contract"] for row in routed["messages"]] == ["CIV", "SEN"]
+
+    ti = xcom_ti()
+    SendSMSOperator(task_id="send", messages=rows, sender_address="2250000", retry_guard=False).execute(
+        {"ti": ti}
+    )
+    plan = ti.pushed["sms_plan"]
+    assert plan["by_contract"] == {"CIV": {"senders": ["2250000"], "sms": 2, "segments": 3}}
+    assert plan["by_country"]["SEN"]["senders"] == ["2250000"]
+    assert sandbox.state.balances["CIV"] == sandbox.state.config.balances["CIV"] - 2  # billed as planned
+    assert received(sandbox) == Counter(["tel:+2250700000001", SEN_ADDRESSES[0]])

@@ -11,7 +11,12 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
-from airflow_provider_orange_sms.addresses import check_message, country_of, validate_recipients
+from airflow_provider_orange_sms.addresses import (
+    check_message,
+    contract_country,
+    country_of,
+    validate_recipients,
+)
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.messages import validate_messages
@@ -96,8 +101,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
     **The plan, before the first send.** The operator logs, and pushes to XCom under ``sms_plan``,
     the recipients, SMS and segments (GSM-7 or UCS-2, counted as the network does, see
-    :func:`~airflow_provider_orange_sms.segments.sms_segments`) per country and sender, and names the
-    messages that are UCS-2 only because of a look-alike character.
+    :func:`~airflow_provider_orange_sms.segments.sms_segments`) per recipient country and sender
+    (``by_country``) and per contract billed, the sender's country (``by_contract``), and names
+    the messages that are UCS-2 only because of a look-alike character.
 
     **Dry run.** With ``dry_run=True`` every number is validated and normalised, senders are routed
     and every message checked, then the plan is logged and returned: nothing is sent, no token is
@@ -109,9 +115,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param messages: Instead of ``recipients`` and ``message``: one ``{"recipient", "message"}`` row
         per SMS, as a list or the text a template renders for one. Templated.
     :param dry_run: Validate, route and plan, but send nothing; the plan is the XCom result.
-    :param check_balance: Before sending, compare each country's units with the segments still to
-        send (one unit per segment assumed: Orange does not document how long SMS are billed); when
-        short, fail (or, ``deferrable``, wait in the triggerer until topped up).
+    :param check_balance: Before sending, compare each contract's units with the segments still to
+        send from it (one unit per segment assumed: Orange does not document how long SMS are
+        billed). A send draws on the contract of its sender's country (``2250000``: ``CIV``),
+        whoever the recipient is. When short, fail (or, ``deferrable``, wait in the triggerer until
+        that contract is topped up).
     :param send_window: Quiet hours: ``("08:00", "20:00")``, the local times between which SMS may
         be sent. Outside it the task defers (no worker slot held) until it opens; recipients whose
         window opens later are sent when it does; a batch the window's end interrupts resumes at
@@ -281,30 +289,48 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         )
         self.defer(trigger=DateTimeTrigger(moment=opening), method_name="execute_after_wait")
 
-    def _check_balance(self, costs: dict[str, tuple[str, int]], pending: list[str]) -> None:
-        """Fail, or defer until topped up, when a country's units are fewer than its pending segments."""
+    def _check_balance(self, costs: dict[str, tuple[str | None, int]], pending: list[str]) -> None:
+        """
+        Fail, or defer until topped up, when a contract's units are fewer than its pending segments.
+
+        A send draws on the contract of its sender's country, whoever the recipient is: the
+        segments are summed per sender country (``costs``), not per recipient country.
+        """
         needed: dict[str, int] = {}
+        sms: dict[str, int] = {}
         for address in pending:
             country, segments = costs[address]
+            if country is None:
+                raise AirflowFailException(
+                    f"check_balance cannot tell which contract the SMS to {address} draws on: the "
+                    f"country of its sender {self.hook.client.sender_for(address, self.sender_address)} "
+                    "is unknown; nothing was sent"
+                )
             needed[country] = needed.get(country, 0) + segments
+            sms[country] = sms.get(country, 0) + 1
         for country, units_needed in sorted(needed.items()):
             available = self.hook.get_available_units(country)
             self.log.info(
-                "Balance for %s: %d units, %d needed (one unit per segment assumed)",
+                "Balance of the %s contract (the senders' country): %d units, %d needed for %d SMS "
+                "(one unit per segment assumed)",
                 country,
                 available,
                 units_needed,
+                sms[country],
             )
             if available >= units_needed:
                 continue
             if not self.deferrable:
                 raise AirflowException(
-                    f"Not enough SMS units for {country}: {available} available, {units_needed} needed "
-                    f"for {len(pending)} SMS (one unit per segment assumed); nothing was sent"
+                    f"Not enough SMS units on the {country} contract (the country of the sender): "
+                    f"{available} available, {units_needed} needed for its {sms[country]} SMS (one unit "
+                    "per segment assumed); nothing was sent"
                 )
             from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
-            self.log.info("Waiting for %s's balance to reach %d units: deferring", country, units_needed)
+            self.log.info(
+                "Waiting for the %s contract's balance to reach %d units: deferring", country, units_needed
+            )
             self.defer(
                 trigger=BalanceTrigger(
                     minimum_units=units_needed,
@@ -373,32 +399,44 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
     def _plan(
         self, texts: dict[str, str], senders: dict[str, str]
-    ) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
+    ) -> tuple[dict[str, Any], dict[str, tuple[str | None, int]]]:
         """
-        What the batch will send: per country the recipients, senders, SMS and segments by encoding,
-        and the messages that are UCS-2 only because of a look-alike character; in a dry run also
-        each message. Also returns each recipient's country and segments (for the balance check).
+        What the batch will send: per recipient country the recipients, senders, SMS and segments by
+        encoding; per contract (the sender's country, which Orange bills) the SMS and segments; the
+        messages that are UCS-2 only because of a look-alike character; in a dry run also each
+        message. Also returns each recipient's contract country and segments (for the balance check).
         """
         rows: list[dict[str, Any]] = []
-        costs: dict[str, tuple[str, int]] = {}
+        costs: dict[str, tuple[str | None, int]] = {}
         by_country: dict[str, dict[str, Any]] = {}
+        by_contract: dict[str, dict[str, Any]] = {}
+        contracts: dict[str, str | None] = {}
         lookalikes: list[dict[str, Any]] = []
         for address, text in texts.items():
             country = country_of(address) or "unknown"
             cost = message_cost(text)
             sender = senders[address]
-            costs[address] = (country, cost.segments)
+            if sender not in contracts:
+                contracts[sender] = contract_country(sender)
+            contract = contracts[sender]
+            costs[address] = (contract, cost.segments)
             if self.is_dry_run:  # a real send's plan stays a summary: 10,000 rows need not sit in XCom
                 rows.append(
                     {
                         "recipient": address,
                         "country": country,
                         "sender": sender,
+                        "contract": contract or "unknown",
                         "encoding": cost.encoding,
                         "segments": cost.segments,
                         "message": text,
                     }
                 )
+            billed = by_contract.setdefault(contract or "unknown", {"senders": [], "sms": 0, "segments": 0})
+            billed["sms"] += 1
+            billed["segments"] += cost.segments
+            if sender not in billed["senders"]:
+                billed["senders"].append(sender)
             summary = by_country.setdefault(
                 country, {"recipients": 0, "senders": [], "segments": 0, "encodings": {}}
             )
@@ -415,6 +453,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             "recipients": len(costs),
             "segments": sum(segments for _, segments in costs.values()),
             "by_country": by_country,
+            "by_contract": by_contract,
             "lookalike_messages": lookalikes,
         }
         if self.is_dry_run:
@@ -430,6 +469,14 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 summary["segments"],
                 ", ".join(f"{n} {encoding}" for encoding, n in sorted(summary["encodings"].items())),
                 ", ".join(summary["senders"]),
+            )
+        for contract, billed in sorted(plan["by_contract"].items()):
+            self.log.info(
+                "Billed to the %s contract (sender %s): %d SMS, %d segment(s)",
+                contract,
+                ", ".join(billed["senders"]),
+                billed["sms"],
+                billed["segments"],
             )
         if plan["lookalike_messages"]:
             first = plan["lookalike_messages"][0]
