@@ -9,6 +9,7 @@ The sandbox's count of SMS per recipient is the truth in every test.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections import Counter
 from types import SimpleNamespace
 
@@ -190,3 +191,61 @@ def test_the_plan_counts_segments_per_contract_billed(sandbox, cache_dir, monkey
     assert plan["by_country"]["SEN"]["senders"] == ["2250000"]
     assert sandbox.state.balances["CIV"] == sandbox.state.config.balances["CIV"] - 2  # billed as planned
     assert received(sandbox) == Counter(["tel:+2250700000001", SEN_ADDRESSES[0]])
+
+
+# -- 8. a send window never open for a recipient --------------------------------------------------
+
+CIV = "tel:+2250700000001"  # Africa/Abidjan, UTC+0
+DRC = "tel:+243812345678"  # Africa/Kinshasa (UTC+1) and Africa/Lubumbashi (UTC+2)
+
+
+def at(hour, minute=0):
+    return datetime.datetime(2026, 11, 25, hour, minute, tzinfo=datetime.timezone.utc)
+
+
+@pytest.fixture
+def civ_and_drc_conn(sandbox, cache_dir, monkeypatch):
+    extra = {"sender_addresses": {"CIV": "2250000", "COD": "2430000"}, "rate_limit_per_second": 1000}
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, **extra))
+    sandbox.state.balances["COD"] = 100
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_window_never_open_for_one_recipient_fails_before_any_send_without_retries(
+    civ_and_drc_conn, sandbox, dry_run
+):
+    """09:00-09:30 is open in Abidjan at 09:10 UTC, but never in Kinshasa and Lubumbashi at once: the
+    task fails before texting the Ivorian, naming the Congolese number, its zones and the window."""
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=["+2250700000001", "+243812345678"],
+        message="Rappel",
+        send_window=("09:00", "09:30"),
+        send_window_timezone="recipient",
+        dry_run=dry_run,
+    )
+    op.clock = lambda: at(9, 10)
+    with pytest.raises(AirflowFailException) as excinfo:
+        op.execute({})
+    text = str(excinfo.value)
+    assert DRC in text
+    assert CIV not in text
+    assert "Africa/Kinshasa, Africa/Lubumbashi" in text
+    assert "09:00-09:30" in text
+    assert "nothing was sent" in text
+    assert sandbox.state.requests == []  # not even a token request
+    assert received(sandbox) == Counter()
+
+
+def test_a_wider_window_still_reaches_both_zones(civ_and_drc_conn, sandbox):
+    """Control: a window open somewhere in both DRC zones at once is accepted and both are texted."""
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=["+2250700000001", "+243812345678"],
+        message="Rappel",
+        send_window=("08:00", "20:00"),
+        send_window_timezone="recipient",
+    )
+    op.clock = lambda: at(9, 10)
+    assert [r["status"] for r in op.execute({})] == ["sent", "sent"]
+    assert received(sandbox) == Counter([CIV, DRC])

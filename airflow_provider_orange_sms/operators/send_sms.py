@@ -125,7 +125,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         window opens later are sent when it does; a batch the window's end interrupts resumes at
         the next opening. ``None`` (the default, e.g. for urgent alerts) sends at any time.
     :param send_window_timezone: IANA zone of ``send_window`` (default ``UTC``), or ``"recipient"``
-        for each recipient's own zone (from ``phonenumbers``).
+        for each recipient's own zones (from ``phonenumbers``; the window must be open in all of a
+        number's zones at once: a recipient for whom it never is fails the task before any send).
     :param deferrable: Wait for the balance (``check_balance``) in the triggerer; defaults to
         Airflow's ``[operators] default_deferrable``. The send window always defers.
     :param balance_poke_interval: Seconds between balance checks while waiting for credit.
@@ -383,6 +384,15 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 raise ValueError(
                     f"{len(unrouted)} recipient(s) without a sender: " + "; ".join(unrouted[:20])
                 )
+            if self.window is not None and self.window.per_recipient:
+                # Before any send: a recipient the window never lets through would otherwise be
+                # found only after the others were texted, as an error Airflow retries.
+                unreachable = self.window.unreachable(texts, self.clock())
+                if unreachable:
+                    raise ValueError(
+                        f"Invalid send_window {self.window.start:%H:%M}-{self.window.end:%H:%M} for these "
+                        "recipients: " + "; ".join(unreachable[:20])
+                    )
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
         if self.replace_lookalikes:
