@@ -249,3 +249,110 @@ def test_a_wider_window_still_reaches_both_zones(civ_and_drc_conn, sandbox):
     op.clock = lambda: at(9, 10)
     assert [r["status"] for r in op.execute({})] == ["sent", "sent"]
     assert received(sandbox) == Counter([CIV, DRC])
+
+
+# -- 9. replace_lookalikes: before validation, punctuation only unless asked to transliterate ------
+
+
+@pytest.fixture
+def short_limit_conn(sandbox, cache_dir, monkeypatch):
+    """Texts of at most 40 characters (the connection extra ``max_message_length``)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
+        connection_json(sandbox, rate_limit_per_second=1000, max_message_length=40),
+    )
+
+
+def test_a_text_the_replacement_grows_past_the_limit_is_refused_before_any_send(short_limit_conn, sandbox):
+    """40 characters as written, 42 once ``…`` becomes ``...``: refused before row 0 is sent."""
+    at_the_limit = "Votre commande est arriv\u00e9e \u2013 merci bien\u2026"
+    assert len(at_the_limit) == 40
+    rows = [
+        {"recipient": "+2250700000001", "message": "Bonjour"},
+        {"recipient": "+2250700000002", "message": at_the_limit},
+        {"recipient": "+2250700000003", "message": "Bonsoir"},
+    ]
+    op = SendSMSOperator(task_id="send", messages=rows, replace_lookalikes=True)
+    with pytest.raises(AirflowFailException) as excinfo:
+        op.execute({})
+    text = str(excinfo.value)
+    assert "row 1" in text
+    assert "42 characters, longer than the limit of 40" in text
+    assert "40 characters as written" in text
+    assert "nothing was sent" in text
+    assert sandbox.state.requests == []
+    assert received(sandbox) == Counter()
+
+
+def test_one_message_that_grows_past_the_limit_is_refused_before_any_send(short_limit_conn, sandbox):
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=["+2250700000001", "+2250700000002"],
+        message="Votre commande est arriv\u00e9e \u2013 merci bien\u2026",
+        replace_lookalikes=True,
+    )
+    with pytest.raises(AirflowFailException) as excinfo:
+        op.execute({})
+    # Refused by validation (naming both lengths), not by the first send of the batch.
+    assert "42 characters, longer than the limit of 40" in str(excinfo.value)
+    assert "40 characters as written" in str(excinfo.value)
+    assert "Batch stopped" not in str(excinfo.value)
+    assert sandbox.state.requests == []
+
+
+@pytest.mark.parametrize(
+    ("written", "sent"),
+    [
+        # Letters GSM-7 lacks keep the text UCS-2: nothing to gain, it goes as written.
+        (
+            "C\u2019est s\u00fbr, je\u00fbne re\u00e7u\u2026",
+            "C\u2019est s\u00fbr, je\u00fbne re\u00e7u\u2026",
+        ),
+        ("Ramadan : je\u00fbne", "Ramadan : je\u00fbne"),
+        # Only look-alike punctuation and spaces make it UCS-2: replaced; GSM-7 accents untouched.
+        (
+            "Voil\u00e0, c\u2019est r\u00e9gl\u00e9\u00a0\u2013 \u00ab merci \u00bb\u2026",
+            'Voil\u00e0, c\'est r\u00e9gl\u00e9 - " merci "...',
+        ),
+    ],
+)
+def test_replace_lookalikes_keeps_letters(fast_conn, sandbox, written, sent):
+    SendSMSOperator(
+        task_id="send", recipients=["+2250700000001"], message=written, replace_lookalikes=True
+    ).execute({})
+    assert [m.message for m in sandbox.state.messages] == [sent]
+
+
+def test_transliteration_only_when_asked_and_the_plan_counts_what_is_sent(fast_conn, sandbox):
+    from airflow_provider_orange_sms.segments import sms_segments
+
+    rows = [
+        {
+            "recipient": "+2250700000001",
+            "message": "C\u2019est s\u00fbr, colis re\u00e7u \u2013 " + "x" * 130,
+        },
+        {"recipient": "+2250700000002", "message": "Je\u00fbne \u00e0 18h\u2026"},
+        {"recipient": "+2250700000003", "message": "\u0645\u0631\u062d\u0628\u0627 \u2013 ok"},  # Arabic
+    ]
+    ti = xcom_ti()
+    SendSMSOperator(
+        task_id="send", messages=rows, replace_lookalikes="transliterate", retry_guard=False
+    ).execute({"ti": ti})
+    sent = {m.address: m.message for m in sandbox.state.messages}
+    assert sent == {
+        "tel:+2250700000001": "C'est sur, colis recu - " + "x" * 130,
+        "tel:+2250700000002": "Jeune \u00e0 18h...",
+        "tel:+2250700000003": rows[2]["message"],  # stays UCS-2: sent as written
+    }
+    plan = ti.pushed["sms_plan"]
+    counted = [sms_segments(text) for text in sent.values()]
+    assert plan["segments"] == sum(segments for _, segments in counted) == 1 + 1 + 1
+    assert plan["by_country"]["CIV"]["encodings"] == {"GSM-7": 2, "UCS-2": 1}
+    assert received(sandbox) == Counter(list(sent))  # each once
+
+
+def test_an_unknown_replace_lookalikes_value_is_named():
+    with pytest.raises(ValueError, match="replace_lookalikes 'ascii'"):
+        SendSMSOperator(
+            task_id="send", recipients=["+2250700000001"], message="Hi", replace_lookalikes="ascii"
+        )

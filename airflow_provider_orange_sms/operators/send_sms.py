@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_orange_sms.addresses import (
-    check_message,
     contract_country,
     country_of,
     validate_recipients,
 )
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.messages import validate_messages
+from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._send_batch import (
     STOP_WINDOW,
@@ -37,7 +36,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.segments import gsm7_lookalikes, message_cost, to_gsm7
+from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, message_cost, to_gsm7
 from airflow_provider_orange_sms.send_window import SendWindow
 
 if TYPE_CHECKING:
@@ -130,8 +129,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param deferrable: Wait for the balance (``check_balance``) in the triggerer; defaults to
         Airflow's ``[operators] default_deferrable``. The send window always defers.
     :param balance_poke_interval: Seconds between balance checks while waiting for credit.
-    :param replace_lookalikes: Send the GSM-7 form of messages that are UCS-2 only because of
-        look-alike characters (curly quotes, a no-break space, an en dash…): fewer segments.
+    :param replace_lookalikes: ``True``: send the GSM-7 form of messages that are UCS-2 only because
+        of look-alike characters (typographic quotes and apostrophes, dashes, ``…``, no-break and
+        other odd spaces, invisible characters): fewer segments. Letters are never changed
+        (``sûr``, ``reçu`` stay as written) unless ``"transliterate"`` is passed, which also strips
+        accents GSM-7 lacks (``sûr`` → ``sur``, ``reçu`` → ``recu``). The replacement happens
+        before validation: the length limit applies to the text as sent.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param default_country: Country (ISO 3166 alpha-3, e.g. ``CIV``) of numbers written without a
@@ -170,7 +173,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         default_country: str | None = None,
         max_consecutive_failures: int = 5,
         dry_run: bool = False,
-        replace_lookalikes: bool = False,
+        replace_lookalikes: bool | str = False,
         check_balance: bool = False,
         send_window: Sequence[str] | None = None,
         send_window_timezone: str = "UTC",
@@ -192,6 +195,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             )
         if max_consecutive_failures < 0:
             raise ValueError(f"Invalid max_consecutive_failures {max_consecutive_failures!r}: must be >= 0")
+        if not isinstance(replace_lookalikes, bool) and replace_lookalikes != TRANSLITERATE:
+            raise ValueError(
+                f"Invalid replace_lookalikes {replace_lookalikes!r}: expected True, False or "
+                f"{TRANSLITERATE!r}"
+            )
         if ledger_retention is not None and ledger_retention < timedelta(hours=1):
             raise ValueError(f"Invalid ledger_retention {ledger_retention!r}: must be at least one hour")
         self.recipients = recipients
@@ -365,12 +373,17 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         try:
             client = self.hook.client  # a bad connection extra is bad input too: no retries
             country = self.default_country or client.country
+            rewrite = self._lookalike_rewrite()
             if self.messages is not None:
                 texts = validate_messages(
-                    self.messages, self.log, default_country=country, max_length=client.max_message_length
+                    self.messages,
+                    self.log,
+                    default_country=country,
+                    max_length=client.max_message_length,
+                    rewrite=rewrite,
                 )
             else:
-                message = check_message(self.message, client.max_message_length)
+                message = check_text_as_sent(self.message, client.max_message_length, rewrite)
                 recipients = validate_recipients(self.recipients, self.log, default_country=country)
                 texts = dict.fromkeys(recipients, message)
             senders: dict[str, str] = {}
@@ -395,9 +408,21 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                     )
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
-        if self.replace_lookalikes:
-            texts = {a: to_gsm7(t) if gsm7_lookalikes(t) else t for a, t in texts.items()}
         return texts, senders
+
+    def _lookalike_rewrite(self) -> Callable[[str], str] | None:
+        """What ``replace_lookalikes`` does to a text before it is checked and sent, if anything."""
+        if not self.replace_lookalikes:
+            return None
+        transliterate = self.replace_lookalikes == TRANSLITERATE
+
+        def rewrite(text: str) -> str:
+            # Only a text the replacement makes GSM-7: one that stays UCS-2 costs the same as written.
+            if gsm7_lookalikes(text, transliterate=transliterate):
+                return to_gsm7(text, transliterate=transliterate)
+            return text
+
+        return rewrite
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str], str]:
         def send(address: str) -> str:
