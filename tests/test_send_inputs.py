@@ -162,6 +162,19 @@ def test_the_deferred_wait_is_on_the_sender_contract_and_ends_when_it_is_topped_
     assert received(sandbox) == Counter(SEN_ADDRESSES)
 
 
+def test_a_sender_of_unknown_country_fails_the_balance_check_before_any_send(fast_conn, sandbox):
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=SEN_RECIPIENTS,
+        message="Hi",
+        sender_address="15551234567",  # no country: no contract to check
+        check_balance=True,
+    )
+    with pytest.raises(AirflowFailException, match="sender 15551234567 is unknown; nothing was sent"):
+        op.execute({})
+    assert send_requests(sandbox) == []
+
+
 def test_the_plan_counts_segments_per_contract_billed(sandbox, cache_dir, monkeypatch):
     """Routed senders: CIV and SEN recipients each from their country's sender; an explicit CIV
     sender_address bills everything to CIV."""
@@ -235,6 +248,20 @@ def test_a_window_never_open_for_one_recipient_fails_before_any_send_without_ret
     assert "nothing was sent" in text
     assert sandbox.state.requests == []  # not even a token request
     assert received(sandbox) == Counter()
+
+
+def test_a_number_without_a_known_time_zone_fails_before_any_send_without_retries(fast_conn, sandbox):
+    op = SendSMSOperator(
+        task_id="send",
+        recipients=["+2250700000001", "+80012345678"],  # an international freephone number: no zone
+        message="Rappel",
+        send_window=("08:00", "20:00"),
+        send_window_timezone="recipient",
+    )
+    op.clock = lambda: at(9, 10)
+    with pytest.raises(AirflowFailException, match=r"No time zone is known for tel:\+80012345678"):
+        op.execute({})
+    assert sandbox.state.requests == []
 
 
 def test_a_wider_window_still_reaches_both_zones(civ_and_drc_conn, sandbox):
