@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 STOP_AUTH = "auth"
 #: Orange refused the message or the sender itself (400, a 400 ``POL…`` too, or 404): no Airflow retry.
 STOP_REQUEST = "request"
-#: A policy refusal for the whole account (403 ``POL…``: no units left, sender name): retryable.
+#: A policy refusal for the whole account (403 ``POL…``, e.g. no units left): retryable.
 STOP_POLICY = "policy"
 #: Failures in a row that look like an outage: retryable.
 STOP_OUTAGE = "outage"

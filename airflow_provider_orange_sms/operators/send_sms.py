@@ -11,11 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
-from airflow_provider_orange_sms.addresses import (
-    contract_country,
-    country_of,
-    validate_recipients,
-)
+from airflow_provider_orange_sms.addresses import validate_recipients
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
@@ -27,6 +23,7 @@ from airflow_provider_orange_sms.operators._send_batch import (
     result_entry,
     send_batch,
 )
+from airflow_provider_orange_sms.operators._send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.operators._sent_ledger import (
     FAILED,
     SENT,
@@ -36,7 +33,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, message_cost, to_gsm7
+from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, to_gsm7
 from airflow_provider_orange_sms.send_window import SendWindow
 
 if TYPE_CHECKING:
@@ -83,11 +80,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     such a refusal. A refusal of the message or the sender (``SVC0280`` message too long, an
     invalid sender, 404, a sender name not on the account's list: 400 ``POL0001``), of the
     credentials, or an account-wide policy refusal (403 ``POL…``: no units left) stops the batch at
-    once. Failures that look like an
-    outage stop it after ``max_consecutive_failures`` in a row. The failure message counts exactly
-    how many recipients were sent, by this try and by earlier ones, and the results of the
-    recipients handled are pushed to XCom under the key ``sms_results`` for a downstream task
-    with ``trigger_rule="all_done"``.
+    once. Failures that look like an outage stop it after ``max_consecutive_failures`` in a row.
+    The failure message counts exactly how many recipients were sent, by this try and by earlier
+    ones, and the results of the recipients handled are pushed to XCom under the key
+    ``sms_results`` for a downstream task with ``trigger_rule="all_done"``.
 
     **A text per recipient.** Instead of ``recipients`` and ``message``, pass ``messages``: rows of
     ``{"recipient": "+225…", "message": "Hello Awa, …"}`` (other keys are ignored, so rows from a
@@ -230,8 +226,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         """
         texts, senders = self._validated_input()
         addresses = list(texts)
-        plan, costs = self._plan(texts, senders)
-        self._log_plan(plan)
+        plan, costs = build_plan(texts, senders, dry_run=self.is_dry_run)
+        log_plan(plan, self.log)
         if self.is_dry_run:
             self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
             return plan
@@ -431,97 +427,6 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             )
 
         return send
-
-    def _plan(
-        self, texts: dict[str, str], senders: dict[str, str]
-    ) -> tuple[dict[str, Any], dict[str, tuple[str | None, int]]]:
-        """
-        What the batch will send: per recipient country the recipients, senders, SMS and segments by
-        encoding; per contract (the sender's country, which Orange bills) the SMS and segments; the
-        messages that are UCS-2 only because of a look-alike character; in a dry run also each
-        message. Also returns each recipient's contract country and segments (for the balance check).
-        """
-        rows: list[dict[str, Any]] = []
-        costs: dict[str, tuple[str | None, int]] = {}
-        by_country: dict[str, dict[str, Any]] = {}
-        by_contract: dict[str, dict[str, Any]] = {}
-        contracts: dict[str, str | None] = {}
-        lookalikes: list[dict[str, Any]] = []
-        for address, text in texts.items():
-            country = country_of(address) or "unknown"
-            cost = message_cost(text)
-            sender = senders[address]
-            if sender not in contracts:
-                contracts[sender] = contract_country(sender)
-            contract = contracts[sender]
-            costs[address] = (contract, cost.segments)
-            if self.is_dry_run:  # a real send's plan stays a summary: 10,000 rows need not sit in XCom
-                rows.append(
-                    {
-                        "recipient": address,
-                        "country": country,
-                        "sender": sender,
-                        "contract": contract or "unknown",
-                        "encoding": cost.encoding,
-                        "segments": cost.segments,
-                        "message": text,
-                    }
-                )
-            billed = by_contract.setdefault(contract or "unknown", {"senders": [], "sms": 0, "segments": 0})
-            billed["sms"] += 1
-            billed["segments"] += cost.segments
-            if sender not in billed["senders"]:
-                billed["senders"].append(sender)
-            summary = by_country.setdefault(
-                country, {"recipients": 0, "senders": [], "segments": 0, "encodings": {}}
-            )
-            summary["recipients"] += 1
-            summary["segments"] += cost.segments
-            summary["encodings"][cost.encoding] = summary["encodings"].get(cost.encoding, 0) + 1
-            if sender not in summary["senders"]:
-                summary["senders"].append(sender)
-            found = gsm7_lookalikes(text)
-            if found:
-                lookalikes.append({"recipient": address, "characters": found})
-        plan: dict[str, Any] = {
-            "dry_run": self.is_dry_run,
-            "recipients": len(costs),
-            "segments": sum(segments for _, segments in costs.values()),
-            "by_country": by_country,
-            "by_contract": by_contract,
-            "lookalike_messages": lookalikes,
-        }
-        if self.is_dry_run:
-            plan["messages"] = rows
-        return plan, costs
-
-    def _log_plan(self, plan: dict[str, Any]) -> None:
-        for country, summary in sorted(plan["by_country"].items()):
-            self.log.info(
-                "Plan for %s: %d SMS, %d segment(s) (%s), sender %s",
-                country,
-                summary["recipients"],
-                summary["segments"],
-                ", ".join(f"{n} {encoding}" for encoding, n in sorted(summary["encodings"].items())),
-                ", ".join(summary["senders"]),
-            )
-        for contract, billed in sorted(plan["by_contract"].items()):
-            self.log.info(
-                "Billed to the %s contract (sender %s): %d SMS, %d segment(s)",
-                contract,
-                ", ".join(billed["senders"]),
-                billed["sms"],
-                billed["segments"],
-            )
-        if plan["lookalike_messages"]:
-            first = plan["lookalike_messages"][0]
-            self.log.warning(
-                "%d message(s) are UCS-2 (more segments) only because of look-alike characters, e.g. "
-                "%s in the message to %s; replace_lookalikes=True sends their GSM-7 forms",
-                len(plan["lookalike_messages"]),
-                " ".join(repr(c) for c in first["characters"]),
-                first["recipient"],
-            )
 
     def _handled_by_earlier_tries(
         self, ledger: SentLedger, earlier: dict[str, LedgerEntry], addresses: list[str]
