@@ -361,6 +361,20 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             raise AirflowException(f"Waiting to send failed: {event.get('message')}")
         return self.execute(context)
 
+    def _lookalike_rewrite(self) -> Callable[[str], str] | None:
+        """What ``replace_lookalikes`` does to a text before it is checked and sent, if anything."""
+        if not self.replace_lookalikes:
+            return None
+        transliterate = self.replace_lookalikes == TRANSLITERATE
+
+        def rewrite(text: str) -> str:
+            # Only a text the replacement makes GSM-7: one that stays UCS-2 costs the same as written.
+            if gsm7_lookalikes(text, transliterate=transliterate):
+                return to_gsm7(text, transliterate=transliterate)
+            return text
+
+        return rewrite
+
     def _validated_input(self) -> tuple[dict[str, str], dict[str, str]]:
         """
         The text and the sender of each normalised recipient, in order; or a task failure (no
@@ -405,20 +419,6 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
         return texts, senders
-
-    def _lookalike_rewrite(self) -> Callable[[str], str] | None:
-        """What ``replace_lookalikes`` does to a text before it is checked and sent, if anything."""
-        if not self.replace_lookalikes:
-            return None
-        transliterate = self.replace_lookalikes == TRANSLITERATE
-
-        def rewrite(text: str) -> str:
-            # Only a text the replacement makes GSM-7: one that stays UCS-2 costs the same as written.
-            if gsm7_lookalikes(text, transliterate=transliterate):
-                return to_gsm7(text, transliterate=transliterate)
-            return text
-
-        return rewrite
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str], str]:
         def send(address: str) -> str:
