@@ -224,6 +224,23 @@ def country_of(address: str) -> str | None:
         return None
 
 
+def contract_country(sender: str) -> str | None:
+    """
+    Return the country (ISO 3166 alpha-3) of the SMS contract a send from ``sender`` draws on.
+
+    Orange bills a send to the contract of its sender address's country, whoever the recipient is
+    (``2250000`` is ``CIV``, also for a Senegalese recipient). Orange's sender numbers are looked up
+    in :data:`SENDER_ADDRESSES`; another number (a developer's own) by its country code.
+
+    :param sender: A sender number as :func:`normalize_sender` returns it (bare digits).
+    :return: The country, or ``None`` when the number tells none.
+    """
+    for country, address in SENDER_ADDRESSES.items():
+        if address == sender:
+            return country
+    return country_of(f"tel:+{sender}")
+
+
 def normalize_sender_addresses(value: object) -> dict[str, str]:
     """
     Return a country -> sender number mapping with alpha-3 countries and bare-digit senders.

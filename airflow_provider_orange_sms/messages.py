@@ -6,7 +6,7 @@ named by its position and value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_orange_sms.addresses import (
@@ -21,6 +21,35 @@ from airflow_provider_orange_sms.addresses import (
 MAX_MESSAGES_TEXT = 50_000_000
 #: Errors listed in one failure message; the rest are counted.
 _MAX_ERRORS_SHOWN = 20
+
+
+def check_text_as_sent(
+    message: object,
+    max_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
+    rewrite: Callable[[str], str] | None = None,
+) -> str:
+    """
+    Return the text that will be sent, checked: ``rewrite`` (e.g. look-alike replacement) first,
+    then :func:`~airflow_provider_orange_sms.addresses.check_message`, so the length limit applies
+    to what is sent (``…`` becomes ``...``: a text at the limit grows past it).
+
+    :param message: The text as written.
+    :param max_length: Longest text accepted, in characters.
+    :param rewrite: Turns the written text into the one sent; ``None`` sends it as written.
+    :raises ValueError: Naming the text, and its length as written when the rewrite changed it.
+    """
+    if rewrite is None or not isinstance(message, str):
+        return check_message(message, max_length)
+    sent = rewrite(message)
+    try:
+        return check_message(sent, max_length)
+    except ValueError as exc:
+        if sent == message:
+            raise
+        raise ValueError(
+            f"{exc}; that is the text as sent, after replace_lookalikes ({len(message)} characters "
+            "as written)"
+        ) from None
 
 
 def parse_messages(value: object) -> list[Mapping[str, Any]]:
@@ -63,6 +92,7 @@ def validate_messages(
     *,
     default_country: str | None = None,
     max_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
+    rewrite: Callable[[str], str] | None = None,
 ) -> dict[str, str]:
     """
     Return ``{normalised recipient: text}`` in row order, after checking every row.
@@ -74,7 +104,9 @@ def validate_messages(
     :param value: The ``messages`` argument after template rendering (see :func:`parse_messages`).
     :param logger: Logs one line per duplicate row dropped.
     :param default_country: Country of numbers written without a country code.
-    :param max_length: Longest text accepted, in characters.
+    :param max_length: Longest text accepted, in characters (of the text as sent).
+    :param rewrite: Turns each text into the one sent, before it is checked (see
+        :func:`check_text_as_sent`); the returned texts are the rewritten ones.
     :raises ValueError: Naming every bad row (up to 20, then a count), nothing sent.
     """
     rows = parse_messages(value)
@@ -84,7 +116,7 @@ def validate_messages(
         raw = row.get("recipient")
         try:
             address = normalize_recipient(str(raw) if isinstance(raw, int) else raw, default_country)
-            text = check_message(row.get("message"), max_length)
+            text = check_text_as_sent(row.get("message"), max_length, rewrite)
         except ValueError as exc:
             errors.append(f"row {index}: {exc}")
             continue

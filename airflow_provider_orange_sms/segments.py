@@ -20,7 +20,9 @@ Decisions:
   (:func:`~airflow_provider_orange_sms.addresses.check_message` refuses an empty text anyway.)
 * **A literal ESC** (U+001B) is not GSM-7: the septet 0x1B is the escape to the extension table,
   so it would swallow the next character instead of arriving as itself. A text holding one is UCS-2.
-* **Look-alikes**: see :func:`gsm7_lookalikes` and :data:`GSM7_LOOKALIKES`.
+* **Look-alikes**: see :func:`gsm7_lookalikes` and :data:`GSM7_LOOKALIKES` (punctuation and
+  spaces only); accented letters are replaced only when transliteration is asked for
+  (:data:`GSM7_TRANSLITERATIONS`).
 
 Why hand-written: the PyPI packages checked (``gsm0338`` and ``gsmcodecs``: codecs with no segment
 count; ``smsutil``: untyped, last release 2020, encodes a literal ESC as GSM-7; ``sms-counter``: a
@@ -72,13 +74,15 @@ CONCAT_SEPTETS = 153
 SINGLE_UNITS = 70
 CONCAT_UNITS = 67
 
-#: Characters that make a text UCS-2 but have a GSM-7 stand-in. The punctuation and spaces are the
-#: ones Twilio's "Smart Encoding" replaces (its table is public in TwilioDevEd's
-#: message-segment-calculator, ``SmartEncodingMap.ts``), kept to those a reader would take for the
-#: same character; where Twilio is odd we differ: a no-break space becomes one space, not two, and
-#: the bullet has no stand-in. The letters strip an accent GSM-7 lacks (what many SMS gateways do
-#: for French, Spanish and Portuguese text); ``ç`` becomes ``Ç``, the letter TS 23.038 puts at 0x09
-#: (GSM 03.38 first had ``ç`` there, and phones often show it as ``ç``).
+#: ``replace_lookalikes`` value that also strips accents GSM-7 lacks (see :data:`GSM7_TRANSLITERATIONS`).
+TRANSLITERATE = "transliterate"
+
+#: Characters that make a text UCS-2 but have a GSM-7 stand-in a reader takes for the same
+#: character: typographic quotes, dashes, the ellipsis, odd spaces, and invisible characters. They
+#: are the punctuation and spaces Twilio's "Smart Encoding" replaces (its table is public in
+#: TwilioDevEd's message-segment-calculator, ``SmartEncodingMap.ts``); where Twilio is odd we
+#: differ: a no-break space becomes one space, not two, and the bullet has no stand-in. No letter is
+#: here: ``sûr`` and ``sur``, ``jeûne`` and ``jeune`` are different words.
 GSM7_LOOKALIKES: dict[str, str] = {
     # Quotes and apostrophes.
     "\u2018": "'",  # left single quotation mark
@@ -128,7 +132,13 @@ GSM7_LOOKALIKES: dict[str, str] = {
     "\u200d": "",  # zero-width joiner
     "\u2060": "",  # word joiner
     "\ufeff": "",  # zero-width no-break space (BOM)
-    # Letters whose accent GSM-7 lacks (à è é ì ò ù ä ö ü ñ å and their GSM capitals stay as they are).
+}
+
+#: Letters whose accent GSM-7 lacks, and their plain forms: applied only when transliteration is
+#: asked for (``replace_lookalikes="transliterate"``), since it changes words (``sûr`` → ``sur``).
+#: à è é ì ò ù ä ö ü ñ å Ç and their GSM capitals are GSM-7 and stay as they are; ``ç`` becomes
+#: ``c`` (not the GSM-7 ``Ç``: ``reÇu`` would read as a typo).
+GSM7_TRANSLITERATIONS: dict[str, str] = {
     "á": "a",
     "â": "a",
     "ã": "a",
@@ -136,7 +146,7 @@ GSM7_LOOKALIKES: dict[str, str] = {
     "Á": "A",
     "Â": "A",
     "Ã": "A",
-    "ç": "Ç",
+    "ç": "c",
     "ê": "e",
     "ë": "e",
     "È": "E",
@@ -166,6 +176,9 @@ GSM7_LOOKALIKES: dict[str, str] = {
     "œ": "oe",
     "Œ": "OE",
 }
+
+
+_ALL_STAND_INS = {**GSM7_LOOKALIKES, **GSM7_TRANSLITERATIONS}
 
 
 @dataclass(frozen=True)
@@ -230,31 +243,41 @@ def sms_segments(text: str) -> tuple[str, int]:
     return UCS2, _count(units, SINGLE_UNITS, CONCAT_UNITS)
 
 
-def to_gsm7(text: str) -> str:
+def _stand_ins(transliterate: bool) -> dict[str, str]:
+    return _ALL_STAND_INS if transliterate else GSM7_LOOKALIKES
+
+
+def to_gsm7(text: str, *, transliterate: bool = False) -> str:
     """
     Return ``text`` with every look-alike of :data:`GSM7_LOOKALIKES` replaced by its GSM-7 stand-in.
 
     Other characters are left as they are, so the result is still UCS-2 when ``text`` holds a
-    character with no stand-in (Arabic, an emoji…): check with :func:`gsm7_lookalikes` first.
+    character with no stand-in (Arabic, an emoji, ``û`` without ``transliterate``…): check with
+    :func:`gsm7_lookalikes` first.
 
     :param text: The SMS text.
+    :param transliterate: Also replace the letters of :data:`GSM7_TRANSLITERATIONS` (``û`` → ``u``).
     """
-    return "".join(GSM7_LOOKALIKES.get(char, char) for char in text)
+    stand_ins = _stand_ins(transliterate)
+    return "".join(stand_ins.get(char, char) for char in text)
 
 
-def gsm7_lookalikes(text: str) -> list[str]:
+def gsm7_lookalikes(text: str, *, transliterate: bool = False) -> list[str]:
     """
     Return the characters that alone make ``text`` UCS-2, in order of first appearance.
 
     Only when replacing them all (:func:`to_gsm7`) makes the text GSM-7: a text that stays UCS-2
-    anyway (Arabic, an emoji) costs the same with or without them, so nothing is named and the
-    list is empty. Empty too when the text is already GSM-7.
+    anyway (Arabic, an emoji, an accent GSM-7 lacks without ``transliterate``) costs the same with
+    or without them, so nothing is named and the list is empty. Empty too when the text is already
+    GSM-7.
 
     :param text: The SMS text.
+    :param transliterate: Count the letters of :data:`GSM7_TRANSLITERATIONS` as replaceable too.
     """
-    if is_gsm7(text) or not is_gsm7(to_gsm7(text)):
+    if is_gsm7(text) or not is_gsm7(to_gsm7(text, transliterate=transliterate)):
         return []
-    return list(dict.fromkeys(char for char in text if char in GSM7_LOOKALIKES))
+    stand_ins = _stand_ins(transliterate)
+    return list(dict.fromkeys(char for char in text if char in stand_ins))
 
 
 def message_cost(text: str) -> MessageCost:

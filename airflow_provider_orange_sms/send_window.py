@@ -14,13 +14,18 @@ import datetime
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 #: ``send_window_timezone`` value that uses each recipient's own time zone.
 RECIPIENT_TIMEZONE = "recipient"
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 _UNKNOWN_ZONE = "Etc/Unknown"
 _SEARCH_DAYS = 3
+_NAMED_PER_ZONES = 5
 
 
 def _parse_time(value: object, what: str) -> datetime.time:
@@ -98,6 +103,11 @@ class SendWindow:
             ) from None
         return cls(start, end, str(timezone))
 
+    @property
+    def per_recipient(self) -> bool:
+        """Whether the window is read in each recipient's own zones (``"recipient"``)."""
+        return self.timezone is None
+
     def zones(self, address: str) -> tuple[str, ...]:
         """
         Return the zones the window is read in for ``address``.
@@ -121,18 +131,12 @@ class SendWindow:
         """
         return all(self._open_in(zone, now) for zone in self.zones(address))
 
-    def next_opening(self, address: str, now: datetime.datetime) -> datetime.datetime:
-        """
-        Return the first moment at or after ``now`` when ``address`` may be texted (UTC).
-
-        :param address: A normalised recipient.
-        :param now: An aware datetime.
-        :raises ValueError: When the window is never open in all of the recipient's zones at once.
-        """
-        if self.is_open(address, now):
+    def _first_opening(self, zones: tuple[str, ...], now: datetime.datetime) -> datetime.datetime | None:
+        """The first moment at or after ``now`` open in all ``zones`` (UTC); ``None`` when never."""
+        if all(self._open_in(zone, now) for zone in zones):
             return now.astimezone(datetime.timezone.utc)
         candidates = []
-        for zone in self.zones(address):
+        for zone in zones:
             tz = ZoneInfo(zone)
             local_day = now.astimezone(tz).date()
             for offset in range(_SEARCH_DAYS):
@@ -141,10 +145,58 @@ class SendWindow:
                 )
                 if opening >= now:
                     candidates.append(opening)
+        # Where the windows of all zones overlap, the overlap begins at one of their openings.
         for moment in sorted(candidates):
-            if self.is_open(address, moment):
+            if all(self._open_in(zone, moment) for zone in zones):
                 return moment.astimezone(datetime.timezone.utc)
-        raise ValueError(
+        return None
+
+    def _never_open(self, named: str, zones: tuple[str, ...]) -> str:
+        return (
             f"The send window {self.start:%H:%M}-{self.end:%H:%M} is never open in all time zones of "
-            f"{address} ({', '.join(self.zones(address))}) at once: set send_window_timezone"
+            f"{named} ({', '.join(zones)}) at once: set send_window_timezone to one zone (e.g. "
+            f"{zones[0]!r}), or send them in a task with a wider window"
         )
+
+    def next_opening(self, address: str, now: datetime.datetime) -> datetime.datetime:
+        """
+        Return the first moment at or after ``now`` when ``address`` may be texted (UTC).
+
+        :param address: A normalised recipient.
+        :param now: An aware datetime.
+        :raises ValueError: When the window is never open in all of the recipient's zones at once.
+        """
+        zones = self.zones(address)
+        opening = self._first_opening(zones, now)
+        if opening is None:
+            raise ValueError(self._never_open(address, zones))
+        return opening
+
+    def unreachable(self, addresses: Iterable[str], now: datetime.datetime) -> list[str]:
+        """
+        Say which recipients this window never lets through, before anything is sent.
+
+        A recipient is unreachable when no time zone is known for it, or when the window is never
+        open in all of its zones at once (DR Congo spans UTC+1 and UTC+2: a 30-minute window never
+        is). One line per set of zones, naming its recipients (the first five, then a count).
+
+        :param addresses: Normalised recipients.
+        :param now: An aware datetime (the search for an opening starts there).
+        :return: The problems found; empty when every recipient's window opens.
+        """
+        if not self.per_recipient:
+            return []  # one zone: a window with start != end opens every day
+        problems: list[str] = []
+        by_zones: dict[tuple[str, ...], list[str]] = {}
+        for address in addresses:
+            try:
+                by_zones.setdefault(self.zones(address), []).append(address)
+            except ValueError as exc:
+                problems.append(str(exc))
+        for zones, members in by_zones.items():
+            if self._first_opening(zones, now) is None:
+                named = ", ".join(members[:_NAMED_PER_ZONES])
+                if len(members) > _NAMED_PER_ZONES:
+                    named += f" and {len(members) - _NAMED_PER_ZONES} more"
+                problems.append(self._never_open(named, zones))
+        return problems

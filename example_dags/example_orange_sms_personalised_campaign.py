@@ -9,10 +9,11 @@ Reading top to bottom:
 2. ``build_messages`` turns each row into ``{"recipient": …, "message": …}``.
 3. ``plan`` (:class:`SendSMSOperator` with ``dry_run=True``) validates every number, routes each to
    the sender of its country (connection extra ``sender_addresses``), counts the SMS and segments
-   per country and encoding, names texts that are UCS-2 only because of a look-alike character,
-   and sends nothing. Its XCom is the plan: in staging, run the DAG up to here.
-4. ``send`` sends every row in one task instance: it checks each country's balance covers the
-   segments first (waiting in the triggerer if not), sends only between 08:00 and 20:00 in each
+   per country and encoding and per contract billed (the sender's country), names texts that are
+   UCS-2 only because of a look-alike character, and sends nothing. Its XCom is the plan: in
+   staging, run the DAG up to here.
+4. ``send`` sends every row in one task instance: it checks each sender contract's balance covers
+   its segments first (waiting in the triggerer if not), sends only between 08:00 and 20:00 in each
    recipient's own time zone (deferring until the window opens), replaces look-alike characters
    with their GSM-7 forms, and never texts anyone twice, even across retries.
 5. ``wait_for_receipts`` (:class:`DeliveryReceiptSensor`) waits for Orange's delivery receipts,

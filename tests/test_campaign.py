@@ -113,6 +113,7 @@ def test_dry_run_sends_nothing_and_returns_the_plan(routed_conn, sandbox):
         "recipient": "tel:+221771234567",
         "country": "SEN",
         "sender": "2210000",
+        "contract": "SEN",
         "encoding": "GSM-7",
         "segments": 1,
         "message": "Salut Fatou",

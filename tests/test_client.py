@@ -91,7 +91,7 @@ def test_missing_sender_is_a_clear_error(make_client, sandbox):
 def test_unlisted_sender_name_is_a_policy_error_not_retried(client, sandbox):
     with pytest.raises(OrangeSMSBadRequestError) as err:
         client.send_sms("+2250700000001", "hi", sender_name="NotWhitelisted")
-    assert err.value.status_code == 403
+    assert err.value.status_code == 400  # Orange's page: "400 requestError"
     assert err.value.message_id == "POL0001"
     assert "NotWhitelisted" in str(err.value)
     assert len(api_requests(sandbox, SEND_PATH)) == 1

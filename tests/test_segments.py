@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 
 import pytest
 
@@ -10,6 +11,7 @@ from airflow_provider_orange_sms.segments import (
     GSM7_BASIC_TABLE,
     GSM7_EXTENSION,
     GSM7_LOOKALIKES,
+    GSM7_TRANSLITERATIONS,
     MessageCost,
     gsm7_lookalikes,
     is_gsm7,
@@ -136,11 +138,9 @@ def test_sms_segments_rejects_non_text(value):
         pytest.param("`code`\u00b4", ["`", "\u00b4"], "'code''", id="backtick-and-acute"),
         pytest.param("5\u00a0000\u202fF", ["\u00a0", "\u202f"], "5 000 F", id="unicode-spaces"),
         pytest.param("a\u200bb\ufeffc\u00ad", ["\u200b", "\ufeff", "\u00ad"], "abc", id="invisible-removed"),
-        pytest.param("ça", ["ç"], "Ça", id="small-c-cedilla-to-capital"),
-        pytest.param("Déjà là, São", ["ã"], "Déjà là, Sao", id="only-accents-gsm-lacks"),
-        pytest.param("Ça coûte où ?", ["û"], "Ça coute où ?", id="french"),
-        pytest.param("Árbol señor", ["Á"], "Arbol señor", id="spanish"),
-        pytest.param("œuvre", ["œ"], "oeuvre", id="ligature-to-two-letters"),
+        # Letters are not look-alikes: sûr is not sur (transliteration is separate, see below).
+        pytest.param("reçu, sûr, jeûne", [], "reçu, sûr, jeûne", id="letters-kept"),
+        pytest.param("C\u2019est sûr", [], "C'est sûr", id="letters-keep-the-text-ucs2"),
         # Nothing named when the text stays UCS-2 anyway: the look-alikes cost nothing extra.
         pytest.param("\u201c" + ARABIC + "\u201d", [], '"' + ARABIC + '"', id="arabic-stays-ucs2"),
         pytest.param("Hi \u2013 " + EMOJI, [], "Hi - " + EMOJI, id="emoji-stays-ucs2"),
@@ -155,11 +155,37 @@ def test_lookalikes_and_to_gsm7(text, lookalikes, converted):
         assert is_gsm7(converted)
 
 
-def test_lookalike_table_maps_non_gsm_characters_to_gsm_text():
-    for char, stand_in in GSM7_LOOKALIKES.items():
+@pytest.mark.parametrize(
+    ("text", "lookalikes", "converted"),
+    [
+        pytest.param("reçu", ["ç"], "recu", id="small-c-cedilla-to-c"),
+        pytest.param("Déjà là, São", ["ã"], "Déjà là, Sao", id="only-accents-gsm-lacks"),
+        pytest.param("Ça coûte où ?", ["û"], "Ça coute où ?", id="french"),
+        pytest.param("C\u2019est sûr", ["\u2019", "û"], "C'est sur", id="punctuation-and-letters"),
+        pytest.param("Árbol señor", ["Á"], "Arbol señor", id="spanish"),
+        pytest.param("œuvre", ["œ"], "oeuvre", id="ligature-to-two-letters"),
+        pytest.param("jeûne " + EMOJI, [], "jeune " + EMOJI, id="emoji-stays-ucs2"),
+    ],
+)
+def test_transliteration_when_asked(text, lookalikes, converted):
+    assert gsm7_lookalikes(text, transliterate=True) == lookalikes
+    assert to_gsm7(text, transliterate=True) == converted
+    if lookalikes:
+        assert is_gsm7(converted)
+
+
+@pytest.mark.parametrize("table", [GSM7_LOOKALIKES, GSM7_TRANSLITERATIONS])
+def test_lookalike_table_maps_non_gsm_characters_to_gsm_text(table):
+    for char, stand_in in table.items():
         assert len(char) == 1, char
         assert not is_gsm7(char), f"U+{ord(char):04X} is GSM-7 already"
         assert is_gsm7(stand_in), f"U+{ord(char):04X} maps to non-GSM {stand_in!r}"
+
+
+def test_no_letter_is_a_lookalike():
+    """Look-alikes are punctuation, spaces and invisible characters: a letter changes a word."""
+    letters = [char for char in GSM7_LOOKALIKES if unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo")]
+    assert letters == []  # U+02BC, a modifier letter (Lm), is an apostrophe
 
 
 @pytest.mark.parametrize(

@@ -178,7 +178,7 @@ def test_not_enough_units_fails_before_any_send(fast_conn, sandbox):
         check_balance=True,
         deferrable=False,
     )
-    with pytest.raises(AirflowException, match="CIV: 3 available, 4 needed .*nothing was sent"):
+    with pytest.raises(AirflowException, match="CIV contract .*: 3 available, 4 needed .*nothing was sent"):
         op.execute({})
     assert send_requests(sandbox) == []
 

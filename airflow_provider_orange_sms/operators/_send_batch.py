@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
 #: Why a batch stopped before its end: the credentials were refused (no Airflow retry).
 STOP_AUTH = "auth"
-#: Orange refused the message or the sender itself (400/404): no Airflow retry.
+#: Orange refused the message or the sender itself (400, a 400 ``POL…`` too, or 404): no Airflow retry.
 STOP_REQUEST = "request"
-#: A policy refusal for the whole account (403 ``POL…``: no units left, sender name): retryable.
+#: A policy refusal for the whole account (403 ``POL…``, e.g. no units left): retryable.
 STOP_POLICY = "policy"
 #: Failures in a row that look like an outage: retryable.
 STOP_OUTAGE = "outage"
@@ -79,9 +79,13 @@ def failure_kind(error: OrangeSMSError) -> str:
     if isinstance(error, OrangeSMSAuthError):
         return STOP_AUTH
     if isinstance(error, OrangeSMSBadRequestError):
+        code = str(error.code or "").upper()
         if error.status_code == 403:
             return STOP_POLICY
-        code = str(error.code or "")
+        if code.startswith("POL"):
+            # A policy refusal concerns the account or the sender, never one recipient: Orange's
+            # page answers an unlisted sender name with "400 requestError" (POL0001).
+            return STOP_REQUEST
         parts = " ".join(str(v) for v in error.variables).lower()
         if code in _MESSAGE_ERRORS or (code in _PART_ERRORS and ("sender" in parts or "message" in parts)):
             return STOP_REQUEST

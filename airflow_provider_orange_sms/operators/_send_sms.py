@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
-from airflow_provider_orange_sms.addresses import check_message, country_of, validate_recipients
+from airflow_provider_orange_sms.addresses import validate_recipients
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.messages import validate_messages
+from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._send_batch import (
     STOP_WINDOW,
@@ -23,6 +23,7 @@ from airflow_provider_orange_sms.operators._send_batch import (
     result_entry,
     send_batch,
 )
+from airflow_provider_orange_sms.operators._send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.operators._sent_ledger import (
     DEFAULT_LEDGER_RETENTION,
     FAILED,
@@ -33,7 +34,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.segments import gsm7_lookalikes, message_cost, to_gsm7
+from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, to_gsm7
 from airflow_provider_orange_sms.send_window import SendWindow
 
 if TYPE_CHECKING:
@@ -82,12 +83,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     **When sends fail.** A refusal about one recipient (e.g. 400 ``SVC0004``) does not stop the
     batch; the task fails at the end naming each failure, without retries when every failure is
     such a refusal. A refusal of the message or the sender (``SVC0280`` message too long, an
-    invalid sender, 404), of the credentials, or an account-wide policy refusal (403 ``POL…``: no
-    units left, sender name not allowed) stops the batch at once. Failures that look like an
-    outage stop it after ``max_consecutive_failures`` in a row. The failure message counts exactly
-    how many recipients were sent, by this try and by earlier ones, and the results of the
-    recipients handled are pushed to XCom under the key ``sms_results`` for a downstream task
-    with ``trigger_rule="all_done"``.
+    invalid sender, 404, a sender name not on the account's list: 400 ``POL0001``), of the
+    credentials, or an account-wide policy refusal (403 ``POL…``: no units left) stops the batch at
+    once. Failures that look like an outage stop it after ``max_consecutive_failures`` in a row.
+    The failure message counts exactly how many recipients were sent, by this try and by earlier
+    ones, and the results of the recipients handled are pushed to XCom under the key
+    ``sms_results`` for a downstream task with ``trigger_rule="all_done"``.
 
     **A text per recipient.** Instead of ``recipients`` and ``message``, pass ``messages``: rows of
     ``{"recipient": "+225…", "message": "Hello Awa, …"}`` (other keys are ignored, so rows from a
@@ -100,8 +101,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
     **The plan, before the first send.** The operator logs, and pushes to XCom under ``sms_plan``,
     the recipients, SMS and segments (GSM-7 or UCS-2, counted as the network does, see
-    :func:`~airflow_provider_orange_sms.segments.sms_segments`) per country and sender, and names the
-    messages that are UCS-2 only because of a look-alike character.
+    :func:`~airflow_provider_orange_sms.segments.sms_segments`) per recipient country and sender
+    (``by_country``) and per contract billed, the sender's country (``by_contract``), and names
+    the messages that are UCS-2 only because of a look-alike character.
 
     **Dry run.** With ``dry_run=True`` every number is validated and normalised, senders are routed
     and every message checked, then the plan is logged and returned: nothing is sent, no token is
@@ -113,20 +115,27 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     :param messages: Instead of ``recipients`` and ``message``: one ``{"recipient", "message"}`` row
         per SMS, as a list or the text a template renders for one. Templated.
     :param dry_run: Validate, route and plan, but send nothing; the plan is the XCom result.
-    :param check_balance: Before sending, compare each country's units with the segments still to
-        send (one unit per segment assumed: Orange does not document how long SMS are billed); when
-        short, fail (or, ``deferrable``, wait in the triggerer until topped up).
+    :param check_balance: Before sending, compare each contract's units with the segments still to
+        send from it (one unit per segment assumed: Orange does not document how long SMS are
+        billed). A send draws on the contract of its sender's country (``2250000``: ``CIV``),
+        whoever the recipient is. When short, fail (or, ``deferrable``, wait in the triggerer until
+        that contract is topped up).
     :param send_window: Quiet hours: ``("08:00", "20:00")``, the local times between which SMS may
         be sent. Outside it the task defers (no worker slot held) until it opens; recipients whose
         window opens later are sent when it does; a batch the window's end interrupts resumes at
         the next opening. ``None`` (the default, e.g. for urgent alerts) sends at any time.
     :param send_window_timezone: IANA zone of ``send_window`` (default ``UTC``), or ``"recipient"``
-        for each recipient's own zone (from ``phonenumbers``).
+        for each recipient's own zones (from ``phonenumbers``; the window must be open in all of a
+        number's zones at once: a recipient for whom it never is fails the task before any send).
     :param deferrable: Wait for the balance (``check_balance``) in the triggerer; defaults to
         Airflow's ``[operators] default_deferrable``. The send window always defers.
     :param balance_poke_interval: Seconds between balance checks while waiting for credit.
-    :param replace_lookalikes: Send the GSM-7 form of messages that are UCS-2 only because of
-        look-alike characters (curly quotes, a no-break space, an en dash…): fewer segments.
+    :param replace_lookalikes: ``True``: send the GSM-7 form of messages that are UCS-2 only because
+        of look-alike characters (typographic quotes and apostrophes, dashes, ``…``, no-break and
+        other odd spaces, invisible characters): fewer segments. Letters are never changed
+        (``sûr``, ``reçu`` stay as written) unless ``"transliterate"`` is passed, which also strips
+        accents GSM-7 lacks (``sûr`` → ``sur``, ``reçu`` → ``recu``). The replacement happens
+        before validation: the length limit applies to the text as sent.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
     :param default_country: Country (ISO 3166 alpha-3, e.g. ``CIV``) of numbers written without a
@@ -171,7 +180,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         default_country: str | None = None,
         max_consecutive_failures: int = 5,
         dry_run: bool = False,
-        replace_lookalikes: bool = False,
+        replace_lookalikes: bool | str = False,
         check_balance: bool = False,
         send_window: Sequence[str] | None = None,
         send_window_timezone: str = "UTC",
@@ -194,6 +203,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             )
         if max_consecutive_failures < 0:
             raise ValueError(f"Invalid max_consecutive_failures {max_consecutive_failures!r}: must be >= 0")
+        if not isinstance(replace_lookalikes, bool) and replace_lookalikes != TRANSLITERATE:
+            raise ValueError(
+                f"Invalid replace_lookalikes {replace_lookalikes!r}: expected True, False or "
+                f"{TRANSLITERATE!r}"
+            )
         if ledger_retention is not None and ledger_retention < timedelta(hours=1):
             raise ValueError(f"Invalid ledger_retention {ledger_retention!r}: must be at least one hour")
         self.recipients = recipients
@@ -226,8 +240,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         """
         texts, senders = self._validated_input()
         addresses = list(texts)
-        plan, costs = self._plan(texts, senders)
-        self._log_plan(plan)
+        plan, costs = build_plan(texts, senders, dry_run=self.is_dry_run)
+        log_plan(plan, self.log)
         if self.is_dry_run:
             self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
             return plan
@@ -334,30 +348,48 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         )
         self.defer(trigger=DateTimeTrigger(moment=opening), method_name="execute_after_wait")
 
-    def _check_balance(self, costs: dict[str, tuple[str, int]], pending: list[str]) -> None:
-        """Fail, or defer until topped up, when a country's units are fewer than its pending segments."""
+    def _check_balance(self, costs: dict[str, tuple[str | None, int]], pending: list[str]) -> None:
+        """
+        Fail, or defer until topped up, when a contract's units are fewer than its pending segments.
+
+        A send draws on the contract of its sender's country, whoever the recipient is: the
+        segments are summed per sender country (``costs``), not per recipient country.
+        """
         needed: dict[str, int] = {}
+        sms: dict[str, int] = {}
         for address in pending:
             country, segments = costs[address]
+            if country is None:
+                raise AirflowFailException(
+                    f"check_balance cannot tell which contract the SMS to {address} draws on: the "
+                    f"country of its sender {self.hook.client.sender_for(address, self.sender_address)} "
+                    "is unknown; nothing was sent"
+                )
             needed[country] = needed.get(country, 0) + segments
+            sms[country] = sms.get(country, 0) + 1
         for country, units_needed in sorted(needed.items()):
             available = self.hook.get_available_units(country)
             self.log.info(
-                "Balance for %s: %d units, %d needed (one unit per segment assumed)",
+                "Balance of the %s contract (the senders' country): %d units, %d needed for %d SMS "
+                "(one unit per segment assumed)",
                 country,
                 available,
                 units_needed,
+                sms[country],
             )
             if available >= units_needed:
                 continue
             if not self.deferrable:
                 raise AirflowException(
-                    f"Not enough SMS units for {country}: {available} available, {units_needed} needed "
-                    f"for {len(pending)} SMS (one unit per segment assumed); nothing was sent"
+                    f"Not enough SMS units on the {country} contract (the country of the sender): "
+                    f"{available} available, {units_needed} needed for its {sms[country]} SMS (one unit "
+                    "per segment assumed); nothing was sent"
                 )
             from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
-            self.log.info("Waiting for %s's balance to reach %d units: deferring", country, units_needed)
+            self.log.info(
+                "Waiting for the %s contract's balance to reach %d units: deferring", country, units_needed
+            )
             self.defer(
                 trigger=BalanceTrigger(
                     minimum_units=units_needed,
@@ -383,6 +415,20 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             raise AirflowException(f"Waiting to send failed: {event.get('message')}")
         return self.execute(context)
 
+    def _lookalike_rewrite(self) -> Callable[[str], str] | None:
+        """What ``replace_lookalikes`` does to a text before it is checked and sent, if anything."""
+        if not self.replace_lookalikes:
+            return None
+        transliterate = self.replace_lookalikes == TRANSLITERATE
+
+        def rewrite(text: str) -> str:
+            # Only a text the replacement makes GSM-7: one that stays UCS-2 costs the same as written.
+            if gsm7_lookalikes(text, transliterate=transliterate):
+                return to_gsm7(text, transliterate=transliterate)
+            return text
+
+        return rewrite
+
     def _validated_input(self) -> tuple[dict[str, str], dict[str, str]]:
         """
         The text and the sender of each normalised recipient, in order; or a task failure (no
@@ -391,12 +437,17 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         try:
             client = self.hook.client  # a bad connection extra is bad input too: no retries
             country = self.default_country or client.country
+            rewrite = self._lookalike_rewrite()
             if self.messages is not None:
                 texts = validate_messages(
-                    self.messages, self.log, default_country=country, max_length=client.max_message_length
+                    self.messages,
+                    self.log,
+                    default_country=country,
+                    max_length=client.max_message_length,
+                    rewrite=rewrite,
                 )
             else:
-                message = check_message(self.message, client.max_message_length)
+                message = check_text_as_sent(self.message, client.max_message_length, rewrite)
                 recipients = validate_recipients(self.recipients, self.log, default_country=country)
                 texts = dict.fromkeys(recipients, message)
             senders: dict[str, str] = {}
@@ -410,10 +461,17 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 raise ValueError(
                     f"{len(unrouted)} recipient(s) without a sender: " + "; ".join(unrouted[:20])
                 )
+            if self.window is not None and self.window.per_recipient:
+                # Before any send: a recipient the window never lets through would otherwise be
+                # found only after the others were texted, as an error Airflow retries.
+                unreachable = self.window.unreachable(texts, self.clock())
+                if unreachable:
+                    raise ValueError(
+                        f"Invalid send_window {self.window.start:%H:%M}-{self.window.end:%H:%M} for these "
+                        "recipients: " + "; ".join(unreachable[:20])
+                    )
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
-        if self.replace_lookalikes:
-            texts = {a: to_gsm7(t) if gsm7_lookalikes(t) else t for a, t in texts.items()}
         return texts, senders
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str, Callable[[], None]], str]:
@@ -427,76 +485,6 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             )
 
         return send
-
-    def _plan(
-        self, texts: dict[str, str], senders: dict[str, str]
-    ) -> tuple[dict[str, Any], dict[str, tuple[str, int]]]:
-        """
-        What the batch will send: per country the recipients, senders, SMS and segments by encoding,
-        and the messages that are UCS-2 only because of a look-alike character; in a dry run also
-        each message. Also returns each recipient's country and segments (for the balance check).
-        """
-        rows: list[dict[str, Any]] = []
-        costs: dict[str, tuple[str, int]] = {}
-        by_country: dict[str, dict[str, Any]] = {}
-        lookalikes: list[dict[str, Any]] = []
-        for address, text in texts.items():
-            country = country_of(address) or "unknown"
-            cost = message_cost(text)
-            sender = senders[address]
-            costs[address] = (country, cost.segments)
-            if self.is_dry_run:  # a real send's plan stays a summary: 10,000 rows need not sit in XCom
-                rows.append(
-                    {
-                        "recipient": address,
-                        "country": country,
-                        "sender": sender,
-                        "encoding": cost.encoding,
-                        "segments": cost.segments,
-                        "message": text,
-                    }
-                )
-            summary = by_country.setdefault(
-                country, {"recipients": 0, "senders": [], "segments": 0, "encodings": {}}
-            )
-            summary["recipients"] += 1
-            summary["segments"] += cost.segments
-            summary["encodings"][cost.encoding] = summary["encodings"].get(cost.encoding, 0) + 1
-            if sender not in summary["senders"]:
-                summary["senders"].append(sender)
-            found = gsm7_lookalikes(text)
-            if found:
-                lookalikes.append({"recipient": address, "characters": found})
-        plan: dict[str, Any] = {
-            "dry_run": self.is_dry_run,
-            "recipients": len(costs),
-            "segments": sum(segments for _, segments in costs.values()),
-            "by_country": by_country,
-            "lookalike_messages": lookalikes,
-        }
-        if self.is_dry_run:
-            plan["messages"] = rows
-        return plan, costs
-
-    def _log_plan(self, plan: dict[str, Any]) -> None:
-        for country, summary in sorted(plan["by_country"].items()):
-            self.log.info(
-                "Plan for %s: %d SMS, %d segment(s) (%s), sender %s",
-                country,
-                summary["recipients"],
-                summary["segments"],
-                ", ".join(f"{n} {encoding}" for encoding, n in sorted(summary["encodings"].items())),
-                ", ".join(summary["senders"]),
-            )
-        if plan["lookalike_messages"]:
-            first = plan["lookalike_messages"][0]
-            self.log.warning(
-                "%d message(s) are UCS-2 (more segments) only because of look-alike characters, e.g. "
-                "%s in the message to %s; replace_lookalikes=True sends their GSM-7 forms",
-                len(plan["lookalike_messages"]),
-                " ".join(repr(c) for c in first["characters"]),
-                first["recipient"],
-            )
 
     def _handled_by_earlier_tries(
         self, ledger: SentLedger, earlier: dict[str, LedgerEntry], addresses: list[str]

@@ -91,19 +91,22 @@ def gateway_error(status: int, code: int, message: str, description: str = "") -
     return Reply(status, {"code": code, "message": message, "description": description})
 
 
-def service_error(message_id: str, text: str, variables: list[str]) -> Reply:
+def service_error(message_id: str, text: str, variables: list[str], *, status: int | None = None) -> Reply:
     """
     Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``.
 
-    Service errors (``SVC…``) are 400, policy errors (``POL…``) 403, as Orange documents.
+    Service errors (``SVC…``) are 400, policy errors (``POL…``) 403 unless ``status`` says otherwise
+    (Orange's page answers an unlisted sender name with "400 requestError").
 
     :param message_id: ``SVC0004``, ``POL0001``…
     :param text: Orange's text with ``%1``-style placeholders.
     :param variables: The values of the placeholders.
+    :param status: HTTP status, when not the default of the error's kind.
     """
     is_policy = message_id.startswith("POL")
     kind = "policyException" if is_policy else "serviceException"
-    status = 403 if is_policy else 400
+    if status is None:
+        status = 403 if is_policy else 400
     return Reply(
         status, {"requestError": {kind: {"messageId": message_id, "text": text, "variables": variables}}}
     )
@@ -378,11 +381,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if len(message) > limit:
             return service_error("SVC0280", "Message too long. Maximum length is %1 characters", [str(limit)])
         sender_name = request.get("senderName")
+        if sender_name is not None and not self.state.config.sender_names:
+            sender_name = None  # no whitelist: "the default sender name will be used"
         if sender_name is not None and sender_name not in self.state.config.sender_names:
+            # Orange's page: "if the sender name used is not on the list of provided sender names
+            # on this platform, you will get an error: 400 requestError".
             return service_error(
                 "POL0001",
                 "A policy error occurred. Error code is %1",
                 [f"senderName {sender_name} not allowed"],
+                status=400,
             )
         reason = self.state.rejected_recipients.get(address)
         if reason is not None:

@@ -108,7 +108,9 @@ class SandboxConfig:
         get 429s. 0 for none.
     :param arrival_jitter_seed: Seed of those delays (``None``: a different draw each run).
     :param balances: Initial SMS units per country.
-    :param sender_names: Whitelisted sender names.
+    :param sender_names: Whitelisted sender names; any other is refused with 400 ``POL0001``. Empty:
+        the account has no whitelist, and any sender name is replaced by the default one (as
+        Orange's page says), recorded as ``None``.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
         URL, and between the receipts of ``dr_statuses``; ``None`` posts none.
