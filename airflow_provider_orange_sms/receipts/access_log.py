@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, unquote_plus
 
 from airflow_provider_orange_sms.receipts.app import SECTION
+from airflow_provider_orange_sms.receipts.urls import RECEIVER_SEGMENT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MASK = "***"
-#: The path segment the secret follows in the receipt URL.
-RECEIVER_SEGMENT = "delivery-receipts"
 # Shorter secrets are not searched for in every segment of every request (they would mask unrelated
 # paths); Airflow's own secrets masker skips them likewise. The segment after delivery-receipts is
 # masked whatever its length.
