@@ -22,4 +22,9 @@ try:
 except ImportError:  # pragma: no cover - Airflow < 3.2
     from airflow.configuration import conf
 
-__all__ = ["AirflowException", "AirflowFailException", "BaseHook", "conf"]
+try:
+    from airflow.sdk.log import mask_secret
+except ImportError:  # pragma: no cover - Airflow < 3.1
+    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
+
+__all__ = ["AirflowException", "AirflowFailException", "BaseHook", "conf", "mask_secret"]

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,15 +103,66 @@ def client(make_client: Callable[..., OrangeSMSClient]) -> OrangeSMSClient:
     return make_client()
 
 
-def jitter_tolerant() -> SandboxConfig:
-    """
-    A sandbox whose rate-limit window is 0.9 s instead of 1 s, for tests over real HTTP.
+#: Seconds a test's child process may take, Python and Airflow imports included: a bound against a
+#: hang, far above what a loaded machine needs (minutes were seen with both cores busy), never a
+#: measurement.
+PROCESS_DEADLINE = 600.0
 
-    Arrival times at the sandbox carry the scheduling jitter of loaded processes (a client waking
-    late, the server's thread reading late): 0.9 s tolerates 100 ms of it. The throttle's spacing
-    itself is checked exactly on its own slots (test_token_cache_and_throttle.py).
+#: Test-only request header: the throttle slot a send was released in (see judge_rate_at_release).
+SLOT_HEADER = "X-Test-Throttle-Slot"
+
+
+def tag_sends_with_their_slot(client: OrangeSMSClient) -> None:
     """
-    return SandboxConfig(dr_delay=None, rate_window=0.9)
+    Make ``client`` send, on each request, the throttle slot it last reserved (``SLOT_HEADER``).
+
+    A send goes out in the last slot its throttle booked (a sender woken late behind too many others
+    books a fresh one).
+    Works in any process: spawned test processes call it on their own clients.
+    """
+    throttle = client.throttle
+    assert throttle is not None
+    book, keep_turn = throttle.book, throttle._keep_turn  # type: ignore[attr-defined]
+
+    def tagged(booking: Any) -> Any:
+        if booking is not None:
+            client.session.headers[SLOT_HEADER] = repr(booking.slot)
+        return booking
+
+    throttle.book = lambda: tagged(book())  # type: ignore[method-assign]
+    # A sender woken late behind too many others books a fresh slot and goes out in that one.
+    throttle._keep_turn = lambda slot: tagged(keep_turn(slot))  # type: ignore[attr-defined]
+
+
+def judge_rate_at_release(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """
+    Make the sandbox count each send in its rate window at the instant the client's throttle released
+    it (``SLOT_HEADER``, see :func:`tag_sends_with_their_slot`) rather than at its arrival.
+
+    Arrival times carry the scheduling jitter of a loaded machine (a client thread or the server's
+    running late): 10 ms is enough to squeeze six arrivals into Orange's one-second window although
+    the throttle spaced the sends 202 ms apart. Judged at the release instants, the sandbox's 429s
+    count exactly the sends the throttle let through too close together, which must be none.
+
+    Returns the slots of every send request the sandbox receives (from every process), in order.
+    """
+    from airflow_provider_orange_sms.sandbox.server import SandboxHandler
+
+    released: list[float] = []
+    current = threading.local()
+    send = SandboxHandler._send
+
+    def send_judged_at_its_slot(handler: SandboxHandler, client_id: str, sender: str) -> Any:
+        slot = handler.headers.get(SLOT_HEADER)
+        assert slot is not None, "a send without its throttle slot: it bypassed the throttle"
+        current.slot = float(slot)
+        with sandbox.state.lock:
+            released.append(current.slot)
+        return send(handler, client_id, sender)
+
+    monkeypatch.setattr(SandboxHandler, "_send", send_judged_at_its_slot)
+    monkeypatch.setattr(sandbox.state, "clock", lambda: current.slot)
+    return released
 
 
 def connection_json(sandbox: SandboxServer, **extra: Any) -> str:

@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import socket
+from collections import Counter
 
 import pytest
 
@@ -20,7 +21,8 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSServerError,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.conftest import FAST_RETRY, jitter_tolerant
+from airflow_provider_orange_sms.throttle import SAFETY_MARGIN
+from tests.conftest import FAST_RETRY, PROCESS_DEADLINE, judge_rate_at_release, tag_sends_with_their_slot
 
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 
@@ -308,7 +310,7 @@ def test_token_shared_between_processes(sandbox, cache_dir):
     for proc in procs:
         proc.start()
     for proc in procs:
-        proc.join(60)
+        proc.join(PROCESS_DEADLINE)
     assert [p.exitcode for p in procs] == [0] * 6
     assert sandbox.state.token_requests == 1
 
@@ -324,23 +326,23 @@ def _fetch_token_in_process(url, client_id, secret, cache_dir, barrier):
 # -- throttle ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
 def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, monkeypatch):
-    slots = []
-    book = client.throttle.book
-    monkeypatch.setattr(client.throttle, "book", lambda: slots.append(book()) or slots[-1])
-    for i in range(11):
-        client.send_sms(f"+22507000000{i:02d}", "hi")
-    assert len(slots) == 11
-    assert all(b.slot - a.slot >= client.throttle.interval - 1e-6 for a, b in itertools.pairwise(slots))
+    """Orange's one-second window, judged at the instants the throttle released the sends."""
+    released = judge_rate_at_release(sandbox, monkeypatch)
+    tag_sends_with_their_slot(client)
+    recipients = [f"+22507000000{i:02d}" for i in range(11)]
+    for recipient in recipients:
+        client.send_sms(recipient, "hi")
     assert sandbox.state.rate_limited == 0
-    assert len(sandbox.state.messages) == 11
+    assert Counter(m.address for m in sandbox.state.messages) == Counter(f"tel:{r}" for r in recipients)
+    assert len(released) == 11  # no 429, so no retry
+    assert all(b - a >= client.throttle.interval - 1e-6 for a, b in itertools.pairwise(released))
 
 
-@pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
-def test_two_processes_share_the_limit(sandbox, cache_dir):
+def test_two_processes_share_the_limit(sandbox, cache_dir, monkeypatch):
     import multiprocessing
 
+    released = judge_rate_at_release(sandbox, monkeypatch)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     args = (sandbox.url, sandbox.client_id, sandbox.client_secret, str(cache_dir), barrier)
@@ -348,17 +350,22 @@ def test_two_processes_share_the_limit(sandbox, cache_dir):
     for proc in procs:
         proc.start()
     for proc in procs:
-        proc.join(60)
+        proc.join(PROCESS_DEADLINE)
     assert [p.exitcode for p in procs] == [0, 0]
-    assert len(sandbox.state.messages) == 12
     assert sandbox.state.rate_limited == 0
+    assert Counter(m.address for m in sandbox.state.messages) == Counter(
+        f"tel:+2250701{n}000{i:02d}" for n in (0, 1) for i in range(6)
+    )
     assert sandbox.state.token_requests == 1
+    interval = SAFETY_MARGIN / 5
+    assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(sorted(released)))
 
 
 def _send_in_process(url, client_id, secret, cache_dir, barrier, n):
     client = OrangeSMSClient.with_file_cache(
         cache_dir, base_url=url, client_id=client_id, client_secret=secret, sender_address="2250000"
     )
+    tag_sends_with_their_slot(client)
     barrier.wait()
     for i in range(6):
         client.send_sms(f"+2250701{n}000{i:02d}", "hi")

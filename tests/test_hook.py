@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import subprocess
@@ -13,8 +14,9 @@ import pytest
 from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
+from airflow_provider_orange_sms.throttle import SAFETY_MARGIN
 from airflow_provider_orange_sms.token_cache import FileTokenCache
-from tests.conftest import connection_json, jitter_tolerant
+from tests.conftest import PROCESS_DEADLINE, connection_json, judge_rate_at_release, tag_sends_with_their_slot
 
 
 def use_connection(monkeypatch, value, conn_id="orange_sms_default"):
@@ -317,26 +319,33 @@ def test_airflow_providers_list_shows_the_provider():
     assert "airflow-provider-orange-sms" in packages
 
 
-@pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
-def test_hooks_in_parallel_processes_share_one_token_and_the_limit(orange_conn, sandbox, cache_dir):
+def test_hooks_in_parallel_processes_share_one_token_and_the_limit(
+    orange_conn, sandbox, cache_dir, monkeypatch
+):
     import multiprocessing
 
+    released = judge_rate_at_release(sandbox, monkeypatch)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(3)
     procs = [ctx.Process(target=_send_with_hook, args=(barrier, n)) for n in range(3)]
     for proc in procs:
         proc.start()
     for proc in procs:
-        proc.join(120)
+        proc.join(PROCESS_DEADLINE)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    assert len(sandbox.state.messages) == 9
+    assert sorted(m.address for m in sandbox.state.messages) == sorted(
+        f"tel:+2250702{n}000{i:02d}" for n in range(3) for i in range(3)
+    )
     assert sandbox.state.token_requests == 1
-    assert sandbox.state.rate_limited == 0
+    assert sandbox.state.rate_limited == 0  # judged at the instants the shared throttle released them
+    interval = SAFETY_MARGIN / 5
+    assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(sorted(released)))
 
 
 def _send_with_hook(barrier, n):
     # Spawned processes inherit the environment: AIRFLOW_CONN_ORANGE_SMS_DEFAULT and the cache dir.
     hook = OrangeSMSHook()
+    tag_sends_with_their_slot(hook.client)
     barrier.wait()
     for i in range(3):
         hook.send_sms(f"+2250702{n}000{i:02d}", "hi")

@@ -10,8 +10,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from airflow_provider_orange_sms.receipts import access_log, store
 from airflow_provider_orange_sms.receipts import app as receiver
-from airflow_provider_orange_sms.receipts import store
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
 from tests.receipts_server import receipt
 
@@ -163,9 +163,127 @@ def test_the_secret_is_masked_in_the_scope_path():
     scope = {
         "path": f"/orange-sms/delivery-receipts/{SECRET}",
         "raw_path": f"/orange-sms/delivery-receipts/{SECRET}".encode(),
+        "query_string": b"",
     }
-    receiver.mask_secret_in_path(scope)
+    access_log.mask_secret_in_scope(scope, SECRET)
     assert scope == {
         "path": "/orange-sms/delivery-receipts/***",
         "raw_path": b"/orange-sms/delivery-receipts/***",
+        "query_string": b"",
     }
+
+
+ENCODED = "".join(f"%{ord(c):02X}" for c in SECRET[:6]) + SECRET[6:]
+
+
+@pytest.mark.parametrize(
+    ("path", "masked"),
+    [
+        (f"/orange-sms/Delivery-Receipts/{SECRET}", "/orange-sms/Delivery-Receipts/***"),
+        (f"/api/v2/../orange-sms/delivery-receipts/{SECRET}", "/api/v2/../orange-sms/delivery-receipts/***"),
+        (f"/orange-sms/delivery-receipts/{SECRET}/", "/orange-sms/delivery-receipts/***/"),
+        (f"//orange-sms//delivery-receipts//{SECRET}", "//orange-sms//delivery-receipts//***"),
+        (f"/orange-sms/delivery-receipts/{ENCODED}", "/orange-sms/delivery-receipts/***"),
+        (f"/orange-sms/delivery%2Dreceipts/{SECRET[:-3]}", "/orange-sms/delivery%2Dreceipts/***"),
+        (f"/orange-sms/delivery-receipts%2F{SECRET[:-3]}", "/orange-sms/***"),
+        (f"/ORANGE-SMS/{SECRET.upper()}/x", "/ORANGE-SMS/***/x"),
+        (f"/x/pre{SECRET.lower()}post", "/x/***"),
+        (f"/x/{ENCODED.replace('%', '%25')}", "/x/***"),
+        ("/api/v2/dags/delivery-reports/runs", "/api/v2/dags/delivery-reports/runs"),
+    ],
+)
+def test_any_path_variant_is_masked(path, masked):
+    assert access_log.mask_path(path, SECRET) == masked
+
+
+def test_the_secret_is_masked_in_the_query_string():
+    query = f"a=1&token={SECRET}&{SECRET.upper()}=2&b={ENCODED}".encode()
+    scope = {"path": "/orange-sms/delivery-receipts", "query_string": query}
+    access_log.mask_secret_in_scope(scope, SECRET)
+    assert scope["query_string"] == b"a=1&token=***&***=2&b=***"
+    # A short secret is only masked after delivery-receipts: searched everywhere it would mask others.
+    assert access_log.mask_path("/api/v2/dags/abc", "abc") == "/api/v2/dags/abc"
+    assert (
+        access_log.mask_path("/orange-sms/delivery-receipts/abc", "abc")
+        == "/orange-sms/delivery-receipts/***"
+    )
+
+
+@pytest.fixture
+def proxied_client(client, monkeypatch):
+    """The receiver behind a reverse proxy (10.0.0.5) that appends its own X-Forwarded-For line."""
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.13.2")
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_TRUSTED_PROXIES", "10.0.0.0/8")
+    with TestClient(receiver.create_app(), client=("10.0.0.5", 1234)) as test_client:
+        test_client.calls = client.calls  # type: ignore[attr-defined]
+        yield test_client
+
+
+def test_every_forwarded_for_line_is_read_in_order(proxied_client):
+    def post_from(*lines: str) -> int:
+        headers = [("Content-Type", "application/json"), *(("X-Forwarded-For", line) for line in lines)]
+        return proxied_client.post(
+            f"/delivery-receipts/{SECRET}", content=body(), headers=headers
+        ).status_code
+
+    # A client forges an allowed address; the proxy appends the real one (198.51.100.7) as a second line.
+    assert post_from("80.12.13.2", "198.51.100.7") == 403
+    assert post_from("80.12.13.2, 10.0.0.9", "198.51.100.7, 10.0.0.7") == 403
+    assert proxied_client.calls == []
+    # Orange's address appended last by the proxy(ies) is the client, whatever came before it.
+    assert post_from("198.51.100.7", "80.12.13.2") == 200
+    assert post_from("198.51.100.7", "80.12.13.2, 10.0.0.7") == 200
+    assert len(proxied_client.calls) == 2
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"deliveryInfoNotification": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+        (_nested(30_000), "nested too deeply"),
+        (b"1" * 5_000, "not JSON"),
+        (b'{"deliveryInfoNotification": ' + b"7" * 5_000 + b"}", "not JSON"),
+    ],
+    ids=["list-30000-deep", "object-30000-deep", "5000-digit-integer", "5000-digit-value"],
+)
+def test_pathological_json_is_a_400(client, raw, names, caplog):
+    assert len(raw) < receiver.MAX_BODY_BYTES
+    with pytest.raises(ReceiptError) as info:
+        parse_receipt(raw)
+    assert (info.value.status_code, names in info.value.message) == (400, True)
+
+    response = client.post(
+        f"/delivery-receipts/{SECRET}", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert names in response.json()["detail"]
+    assert client.calls == []
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [[[[["x"]]]]],
+        {"a": {"b": {"c": 1}}},
+        10**4000,
+        "y" * 10_000,
+    ],
+    ids=["nested-list", "nested-object", "4000-digit-integer", "long-string"],
+)
+@pytest.mark.parametrize("field", ["address", "deliveryStatus", "callbackData"])
+def test_a_bad_value_of_any_size_is_a_short_422(field, bad):
+    document = receipt("r-1")
+    if field == "callbackData":
+        document["deliveryInfoNotification"]["callbackData"] = bad
+    else:
+        document["deliveryInfoNotification"]["deliveryInfo"][field] = bad
+    with pytest.raises(ReceiptError) as info:
+        parse_receipt(json.dumps(document).encode())
+    assert info.value.status_code == 422
+    assert field in info.value.message
+    assert len(info.value.message) < 400

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -65,6 +68,47 @@ def test_orange_addresses_through_the_trusted_proxy_are_accepted(receipts_server
     assert len(receipts_server.events(prefix)) == 1
 
 
+def post_with_header_lines(
+    server: ReceiptsServer, body: object, header_lines: list[tuple[str, str]]
+) -> tuple[int, dict[str, Any]]:
+    """POST with each of ``header_lines`` sent as its own line, repeats included (requests merges them)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.putrequest("POST", server.receipt_url.removeprefix(server.url))
+        for name, value in [("Content-Type", "application/json"), *header_lines]:
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(payload)))
+        connection.endheaders(payload)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_forwarded_for_sent_as_several_lines_is_read_whole(receipts_server):
+    """A client forges an allowed address in its own X-Forwarded-For line; the trusted proxy (the test,
+    on 127.0.0.1) appends the real client's address as a second line: the right-most address counts."""
+    prefix = unique_prefix()
+    forged = post_with_header_lines(
+        receipts_server,
+        receipt(f"{prefix}1"),
+        [("X-Forwarded-For", ORANGE_IP), ("X-Forwarded-For", "198.51.100.7")],
+    )
+    assert forged[0] == 403, forged
+    assert "198.51.100.7" in forged[1]["detail"]
+    assert receipts_server.events(prefix) == []
+
+    from_orange = post_with_header_lines(
+        receipts_server,
+        receipt(f"{prefix}2"),
+        [("X-Forwarded-For", "198.51.100.7"), ("X-Forwarded-For", f"{ORANGE_IP}, 127.0.0.1")],
+    )
+    assert from_orange == (200, {"status": "stored"})
+    assert [e["extra"]["resource_id"] for e in receipts_server.events(prefix)] == [f"{prefix}2"]
+
+
 def _bad_requests(server: ReceiptsServer, rid: str) -> list[tuple[str, int, requests.Response]]:
     good = receipt(rid)
     wrong_types = receipt(rid)
@@ -98,6 +142,8 @@ def _bad_requests(server: ReceiptsServer, rid: str) -> list[tuple[str, int, requ
         ("text/plain", 415, post(server, good, headers={"Content-Type": "text/plain"})),
         ("form", 415, post(server, good, headers={"Content-Type": "application/x-www-form-urlencoded"})),
         ("too big", 413, post(server, json.dumps(receipt(rid + "x" * 70_000)))),
+        ("JSON nested 30,000 deep", 400, post(server, b"[" * 30_000 + b"]" * 30_000)),
+        ("a 5,000-digit integer", 400, post(server, b'{"deliveryInfoNotification": ' + b"7" * 5_000 + b"}")),
     ]
     return cases
 
@@ -187,15 +233,51 @@ def test_other_methods_are_refused(receipts_server, method):
     assert response.status_code == 405
 
 
+def path_variants(secret: str) -> list[str]:
+    """Paths that hold the secret but miss the receiver (each sent as is, dot segments included)."""
+    encoded = "".join(f"%{ord(c):02X}" for c in secret[:6]) + secret[6:]
+    return [
+        f"/orange-sms/Delivery-Receipts/{secret}",
+        f"/api/v2/../orange-sms/delivery-receipts/{secret}",
+        f"/orange-sms/delivery-receipts/{secret}/",
+        f"/orange-sms//delivery-receipts//{secret}",
+        f"/orange-sms/delivery-receipts/{encoded}x",
+        f"/orange-sms/delivery-receipts/{secret.lower()}",
+        f"/ORANGE-SMS/DELIVERY-RECEIPTS/{secret.upper()}",
+        f"/api/v2/{secret}",
+        f"/orange-sms/delivery-receipts?secret={secret}",
+    ]
+
+
+def send_raw(server: ReceiptsServer, method: str, path: str) -> int:
+    """Send ``path`` byte for byte (requests would normalise ``..`` and ``//``); return the status."""
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", "2")
+        connection.endheaders(b"{}")
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
 def test_the_secret_never_appears_in_the_api_server_output(receipts_server):
     """Runs after the tests above (file order): uvicorn/Airflow access logs print request paths."""
     post(receipts_server, receipt("log-check"))
     post(receipts_server, receipt("log-check"), url=receipts_server.receipt_url + "x")
+    statuses = [send_raw(receipts_server, "POST", path) for path in path_variants(receipts_server.secret)]
+    assert all(300 <= status < 500 for status in statuses), statuses  # a 307 adds the slash
     output = receipts_server.output()
     # The access log is there, masked (uvicorn's on Airflow 3.0 quotes it: %2A%2A%2A).
     assert "/orange-sms/delivery-receipts/***" in output or "/delivery-receipts/%2A%2A%2A" in output
-    assert receipts_server.secret not in output
-    assert receipts_server.secret[:12] not in output
+    assert "/orange-sms/Delivery-Receipts/***" in output or "/Delivery-Receipts/%2A%2A%2A" in output
+    for text in (output, unquote(unquote(output))):
+        assert receipts_server.secret.lower() not in text.lower()
+        assert receipts_server.secret[:12].lower() not in text.lower()
     assert "Traceback" not in output
     assert '" 5' not in output
     assert "status_code=5" not in output

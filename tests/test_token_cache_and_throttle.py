@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_orange_sms import throttle as throttle_module
 from airflow_provider_orange_sms.throttle import SAFETY_MARGIN, SendThrottle
 from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, MemoryTokenCache, cache_key
+from tests.conftest import PROCESS_DEADLINE
 
 
 def test_cache_key_depends_on_url_id_and_secret_but_hides_the_secret():
@@ -114,9 +115,9 @@ def test_processes_reserving_at_once_get_distinct_evenly_spaced_slots(tmp_path):
     procs = [ctx.Process(target=_reserve_slots, args=(str(tmp_path), 20, barrier, queue)) for _ in range(2)]
     for proc in procs:
         proc.start()
-    slots = sorted(queue.get(timeout=60) + queue.get(timeout=60))
+    slots = sorted(queue.get(timeout=PROCESS_DEADLINE) + queue.get(timeout=PROCESS_DEADLINE))
     for proc in procs:
-        proc.join(60)
+        proc.join(PROCESS_DEADLINE)
     assert len(set(slots)) == 40
     interval = SAFETY_MARGIN / 5
     assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(slots))
@@ -154,19 +155,20 @@ def _reserve_in_child(throttle, queue):
     queue.put((throttle.reserve(), throttle._fd_pid, os.getpid()))
 
 
-def test_forked_child_reopens_the_state_file(tmp_path):
+def test_forked_child_reopens_the_state_file(tmp_path, frozen_clock):
     """A child must not lock through the parent's open file (flock would not exclude them)."""
     import multiprocessing
 
     throttle = SendThrottle(5, tmp_path, "account")
-    # Book 50 slots (10 s) ahead, so the child's slot follows them however slowly it starts.
-    booked = [throttle.reserve() for _ in range(50)]
+    # The forked child inherits the frozen clock: its slot follows the parent's however slowly it
+    # starts (booking ahead of a real clock held only while the child started within 10 s).
+    booked = [throttle.reserve() for _ in range(3)]
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_reserve_in_child, args=(throttle, queue))
     child.start()
-    child_slot, child_fd_pid, child_pid = queue.get(timeout=30)
-    child.join(timeout=30)
+    child_slot, child_fd_pid, child_pid = queue.get(timeout=PROCESS_DEADLINE)
+    child.join(timeout=PROCESS_DEADLINE)
     assert child_fd_pid == child_pid != os.getpid()
     interval = SAFETY_MARGIN / 5
     # The child's reservation went into the shared file: it follows the parent's, and the parent's

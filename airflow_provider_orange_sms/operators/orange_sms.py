@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_orange_sms._compat import mask_secret
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._send_sms import (
@@ -18,10 +19,12 @@ from airflow_provider_orange_sms.operators._send_sms import (
     PLAN_KEY,
     SendSMSOperator,
 )
+from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import jinja2
     from airflow.sdk import Context
 
 __all__ = [
@@ -144,6 +147,11 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
 
     Orange keeps one callback URL per account: this replaces any previous subscription.
 
+    The URL's secrets (the receiver's secret after ``delivery-receipts/``, a password, query values)
+    are registered with Airflow's secrets masker as soon as the URL is rendered, so the rendered
+    template fields, the task log and errors show ``***`` in their place; the log names only the
+    URL's host.
+
     :param notify_url: HTTPS URL (port 443, whitelisted by Orange) that receives the receipts.
         Templated.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
@@ -164,16 +172,38 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
         self.notify_url = notify_url
         self.sender_address = sender_address
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """
+        Render the templated fields, then register the URL's secrets with the secrets masker.
+
+        Airflow stores the rendered fields right after this, masked with what the masker knows.
+
+        :param context: The task context.
+        :param jinja_env: The Jinja environment.
+        """
+        super().render_template_fields(context, jinja_env)
+        self._mask_url_secrets()
+
+    def _mask_url_secrets(self) -> None:
+        if isinstance(self.notify_url, str):
+            for secret in url_secrets(self.notify_url):
+                mask_secret(secret)
+
     def execute(self, context: Context) -> str:
         """
         Create the subscription.
 
         :param context: The task context.
         """
+        self._mask_url_secrets()  # also when execute() is called without rendering
         subscription_id = self.hook.create_delivery_receipt_subscription(
             self.notify_url, sender_address=self.sender_address
         )
-        self.log.info("Delivery receipts for %s: subscription %s", self.notify_url, subscription_id)
+        self.log.info(
+            "Delivery receipts for %s (path not shown): subscription %s",
+            url_origin(self.notify_url),
+            subscription_id,
+        )
         return subscription_id
 
 

@@ -17,13 +17,14 @@ Then the receipt is stored (a repeat is acknowledged without a second event) and
 database failure answers 503 so that Orange, or any retrying sender, comes back later. Bad input
 never produces a 5xx or an event.
 
-The secret is part of the URL path. The app never logs it, and it rewrites the path in the request
-scope (``…/delivery-receipts/***``) before the response starts, which is what the API server's
-access log (Airflow's, or uvicorn's on Airflow 3.0) prints.
+The secret is part of the URL path. The app never logs it; the plugin's root middleware
+(:mod:`~airflow_provider_orange_sms.receipts.access_log`) masks it in every request's path before
+the API server's access log prints it, whatever path variant was requested.
 
 **Client address.** By default the TCP peer. Behind a reverse proxy, list the proxy in
 ``delivery_receipts_trusted_proxies``: when the peer is one of them, the address is taken from
-``X-Forwarded-For``, the right-most entry that is not itself a trusted proxy. (The API server's own
+``X-Forwarded-For`` (all its header lines, in order), the right-most entry that is not itself a
+trusted proxy. (The API server's own
 ``--proxy-headers`` does the same for the peer, trusting ``FORWARDED_ALLOW_IPS``.)
 """
 
@@ -33,18 +34,13 @@ import functools
 import hmac
 import ipaddress
 import logging
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
-
-if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +49,6 @@ SECTION = "orange_sms"
 MAX_BODY_BYTES = 64 * 1024
 #: Seconds a sender is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 30
-_SECRET_IN_PATH = re.compile(r"(/delivery-receipts/)[^/?#]*")
-_SECRET_IN_RAW_PATH = re.compile(rb"(/delivery-receipts/)[^/?#]*")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -158,45 +152,17 @@ def client_address(
     return address
 
 
-def mask_secret_in_path(scope: Scope) -> None:
+def forwarded_for(request: Request) -> str | None:
     """
-    Replace the secret in ``scope``'s path with ``***`` (in place: the server's access log reads it).
+    Every ``X-Forwarded-For`` line of ``request``, in order, as one comma-separated list.
 
-    :param scope: The ASGI scope of the request.
+    A proxy may append its own header line instead of extending the client's (RFC 7230 §3.2.2 reads
+    repeated lines as one list): reading only the first line would believe whatever the client wrote.
+
+    :param request: The HTTP request.
     """
-    if isinstance(scope.get("path"), str):
-        scope["path"] = _SECRET_IN_PATH.sub(r"\1***", scope["path"])
-    if isinstance(scope.get("raw_path"), bytes):
-        scope["raw_path"] = _SECRET_IN_RAW_PATH.sub(rb"\1***", scope["raw_path"])
-
-
-class MaskSecretPathMiddleware:
-    """
-    ASGI middleware: once routing is done, mask the secret in the shared request scope.
-
-    Starlette mounts pass the parent's scope dict down, so the API server's access log — written
-    when the response starts (uvicorn) or ends (Airflow's middleware) — sees the masked path.
-
-    :param app: The wrapped ASGI app.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_masked(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                mask_secret_in_path(scope)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_masked)
-        finally:
-            mask_secret_in_path(scope)
+    lines = request.headers.getlist("x-forwarded-for")
+    return ", ".join(lines) if lines else None
 
 
 def _error(status_code: int, detail: str, **headers: str) -> JSONResponse:
@@ -239,7 +205,7 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
         return _error(404, _NOT_FOUND)
 
     peer = request.client.host if request.client else None
-    source = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    source = client_address(peer, forwarded_for(request), settings.trusted_proxies)
     if settings.allowed is not None and (source is None or not _in(source, settings.allowed)):
         log.warning(
             "Refusing a delivery receipt from %s: not in delivery_receipts_allowed_ips", source or peer
@@ -303,5 +269,4 @@ def create_app() -> FastAPI:
         response_class=JSONResponse,
         include_in_schema=False,
     )
-    app.add_middleware(MaskSecretPathMiddleware)
     return app

@@ -38,6 +38,8 @@ EXTRA_KEYS = ("resource_id", "recipient", "status", "received_at")
 MAX_RESOURCE_ID_LENGTH = 128
 _RESOURCE_ID_RE = re.compile(r"^[A-Za-z0-9._:~-]*$")
 _ADDRESS_RE = re.compile(r"^(?:tel:)?\+(\d{8,15})$")
+# Longest part of a bad value quoted in an error message.
+_SHOWN_CHARACTERS = 80
 
 
 class ReceiptError(ValueError):
@@ -90,13 +92,21 @@ class Receipt:
 
 def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ReceiptError(422, f"Invalid {where}: expected a JSON object, got {_describe(value)}")
+        raise ReceiptError(422, f"Invalid {where}: expected a JSON object, got {_shown(value)}")
     return value
 
 
-def _describe(value: Any) -> str:
-    text = json.dumps(value)[:80] if not isinstance(value, bytes) else repr(value[:80])
-    return f"{type(value).__name__} {text}"
+def _shown(value: Any) -> str:
+    """A short description of a JSON value for an error message, whatever its size or depth."""
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} keys"
+    if isinstance(value, str) and len(value) > _SHOWN_CHARACTERS:
+        return repr(value[:_SHOWN_CHARACTERS]) + "..."
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN_CHARACTERS:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
 
 
 def parse_receipt(body: bytes) -> Receipt:
@@ -107,8 +117,16 @@ def parse_receipt(body: bytes) -> Receipt:
     """
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReceiptError(400, f"Invalid delivery receipt: the body is not JSON ({exc})") from None
+    except RecursionError:
+        # A few kilobytes of "[[[[…" exhaust the parser's recursion limit.
+        raise ReceiptError(
+            400, "Invalid delivery receipt: the body's JSON is nested too deeply to be a receipt"
+        ) from None
+    except ValueError as exc:
+        # JSONDecodeError and UnicodeDecodeError, but also Python's limit on integer digits
+        # (a 5,000-digit number): all are bad input, none is the receiver's failure.
+        reason = str(exc)[:200]
+        raise ReceiptError(400, f"Invalid delivery receipt: the body is not JSON ({reason})") from None
     body_object = _object(document, "body")
     notification = _object(body_object.get("deliveryInfoNotification"), "deliveryInfoNotification")
     info = _object(notification.get("deliveryInfo"), "deliveryInfoNotification.deliveryInfo")
@@ -117,12 +135,12 @@ def parse_receipt(body: bytes) -> Receipt:
     match = _ADDRESS_RE.match(address) if isinstance(address, str) else None
     if match is None:
         raise ReceiptError(
-            422, f"Invalid deliveryInfo.address {address!r}: expected 'tel:+' and 8 to 15 digits"
+            422, f"Invalid deliveryInfo.address {_shown(address)}: expected 'tel:+' and 8 to 15 digits"
         )
     status = info.get("deliveryStatus")
     if not isinstance(status, str) or status not in STATUSES:
         raise ReceiptError(
-            422, f"Invalid deliveryInfo.deliveryStatus {status!r}: expected one of {sorted(STATUSES)}"
+            422, f"Invalid deliveryInfo.deliveryStatus {_shown(status)}: expected one of {sorted(STATUSES)}"
         )
     callback_data = notification.get("callbackData")
     if callback_data is None:
@@ -132,10 +150,9 @@ def parse_receipt(body: bytes) -> Receipt:
         or len(callback_data) > MAX_RESOURCE_ID_LENGTH
         or not _RESOURCE_ID_RE.match(callback_data.strip())
     ):
-        shown = callback_data[:MAX_RESOURCE_ID_LENGTH] if isinstance(callback_data, str) else callback_data
         raise ReceiptError(
             422,
-            f"Invalid callbackData {shown!r}: expected the send's resource id (letters, digits, '-', "
-            f"at most {MAX_RESOURCE_ID_LENGTH} characters) or an empty string",
+            f"Invalid callbackData {_shown(callback_data)}: expected the send's resource id (letters, "
+            f"digits, '-', at most {MAX_RESOURCE_ID_LENGTH} characters) or an empty string",
         )
     return Receipt(resource_id=callback_data.strip(), recipient=f"tel:+{match.group(1)}", status=status)

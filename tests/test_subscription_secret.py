@@ -1,0 +1,74 @@
+"""The secret in a subscription's notify_url stays out of the task log, the rendered template fields
+(stored in the metadata DB) and XCom: through a real dag.test() run, on a worker that does not have
+the receiver's setting (so Airflow does not know the secret by itself)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+
+from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
+from tests.conftest import TEST_DAGS, load_dag, xcom
+
+
+def _without_comms_debug(output: str) -> str:
+    """
+    ``output`` without Airflow 3.0's DEBUG lines of the in-process supervisor messages.
+
+    Airflow 3.0's dag.test() logs every message between task and supervisor at DEBUG, the very
+    values sent to the secrets masker (``MaskSecret(value=…)``: a Variable's, a connection's) and
+    the rendered fields before the server redacts them. Airflow's own logging of any secret, not
+    something an operator can change; 3.1+ does not log them.
+    """
+    comms = ("Sending request", "Received message from task runner")
+    return "\n".join(
+        line for line in output.splitlines() if not ("[debug" in line and any(c in line for c in comms))
+    )
+
+
+def test_the_notify_url_secret_is_masked(airflow_db, fast_conn, sandbox, monkeypatch, capfd):
+    secret = secrets.token_urlsafe(24)
+    url = f"http://127.0.0.1:9/orange-sms/delivery-receipts/{secret}"
+    monkeypatch.setenv("AIRFLOW_VAR_ORANGE_SMS_TEST_NOTIFY_URL", url)  # a name Airflow does not mask
+    monkeypatch.delenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", raising=False)
+
+    dag = load_dag(TEST_DAGS / "receipt_subscription.py", "test_sms_receipt_subscription")
+    run = dag.test()
+
+    assert run.state == "success"
+    [subscription] = sandbox.state.subscriptions.values()
+    assert subscription.notify_url == url  # Orange got the whole URL
+    captured = capfd.readouterr()
+    task_log = _without_comms_debug(captured.out + captured.err)  # dag.test() logs to stdout
+
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(RenderedTaskInstanceFields).filter_by(dag_id=run.dag_id, run_id=run.run_id).one()
+        rendered = row.rendered_fields
+    returned = json.dumps(xcom(run, "subscribe"))
+    assert (secret in task_log, secret in json.dumps(rendered), secret in returned) == (False, False, False)
+    assert "Delivery receipts for http://127.0.0.1:9 (path not shown): subscription" in task_log
+    assert rendered["notify_url"] == "http://127.0.0.1:9/orange-sms/delivery-receipts/***"
+
+
+@pytest.mark.parametrize(
+    ("url", "hidden", "origin"),
+    [
+        (
+            "https://h.example/orange-sms/delivery-receipts/s3cr3t-value",
+            ["s3cr3t-value"],
+            "https://h.example",
+        ),
+        ("https://h.example:8443/a/Delivery-Receipts/x%2Dy/", ["x%2Dy", "x-y"], "https://h.example:8443"),
+        ("https://u:pa55word@h.example/dr?token=t0k3n&v=", ["pa55word", "t0k3n"], "https://h.example"),
+        ("https://h.example/receipts", [], "https://h.example"),
+        ("http://[::1/delivery-receipts/abcdef", ["abcdef"], "(an unparsable URL)"),
+    ],
+)
+def test_url_secrets_and_origin(url, hidden, origin):
+    assert url_secrets(url) == hidden
+    assert url_origin(url) == origin
