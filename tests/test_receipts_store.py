@@ -14,9 +14,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_orange_sms.receipts import ASSET_NAME, DELIVERY_RECEIPTS
+from airflow_provider_orange_sms.receipts import ASSET_NAME, DELIVERY_RECEIPTS, dedup
 from airflow_provider_orange_sms.receipts import store as store_module
-from airflow_provider_orange_sms.receipts import dedup
 from airflow_provider_orange_sms.receipts.payload import Receipt
 from airflow_provider_orange_sms.receipts.quiet_log import OnceLogger
 from airflow_provider_orange_sms.receipts.store import StoreUnavailableError, store_receipt
@@ -99,9 +98,7 @@ def test_receipts_without_a_resource_id_dedup_over_a_short_window(airflow_db):
     now = datetime.now(timezone.utc)
     assert store_receipt(silent, now=now) is True
     assert store_receipt(silent, now=now + timedelta(minutes=1)) is False
-    assert (
-        store_receipt(silent, now=now + store_module.WINDOW_WITHOUT_ID + timedelta(minutes=1)) is True
-    )
+    assert store_receipt(silent, now=now + store_module.WINDOW_WITHOUT_ID + timedelta(minutes=1)) is True
 
 
 def test_a_failure_mid_transaction_stores_nothing(airflow_db, monkeypatch):
@@ -191,8 +188,10 @@ def test_airflow_db_clean_of_asset_events_keeps_repeats_stored_once(airflow_db):
     assert len(_events(resource_id)) == 1
     clean_before = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat()
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "clean", "--tables", "asset_event"]
-        + ["--clean-before-timestamp", clean_before, "--skip-archive", "--yes"],
+        [
+            *(sys.executable, "-m", "airflow", "db", "clean", "--tables", "asset_event"),
+            *("--clean-before-timestamp", clean_before, "--skip-archive", "--yes"),
+        ],
         check=True,
         capture_output=True,
         env=dict(os.environ),
