@@ -101,7 +101,9 @@ def hold_lock(held: str, body: dict) -> Iterator[None]:
     migration or a long maintenance job would); ``"same_receipt"`` inserts the receipt's own dedup
     row without committing (as a worker stuck mid-transaction would).
 
-    :param held: ``"database"`` or ``"same_receipt"``.
+    ``"asset_row"`` locks the asset's row (``SELECT … FOR UPDATE``), which receipts no longer need.
+
+    :param held: ``"database"``, ``"same_receipt"`` or ``"asset_row"``.
     :param body: The receipt body the receiver will be sent.
     """
     import sqlalchemy as sa
@@ -133,6 +135,10 @@ def hold_lock(held: str, body: dict) -> Iterator[None]:
             transaction = connection.begin()
             if held == "database":
                 connection.execute(sa.text(f"LOCK TABLE {dedup.TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
+            elif held == "asset_row":
+                connection.execute(
+                    sa.text("SELECT id FROM asset WHERE name = :name FOR UPDATE"), {"name": ASSET_NAME}
+                )
             else:
                 notification = body["deliveryInfoNotification"]
                 parts = (

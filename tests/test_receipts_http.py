@@ -237,3 +237,14 @@ def test_a_held_lock_answers_503_then_the_retry_is_stored_once(receipts_server, 
     assert (retry.status_code, retry.json()) == (200, {"status": "stored"})
     assert post(receipts_server, body).json() == {"status": "duplicate"}
     assert len(receipts_server.events(prefix)) == 1
+
+
+def test_receipts_do_not_queue_behind_a_lock_on_the_asset_row(receipts_server):
+    """PostgreSQL: a transaction holding the asset's row (``SELECT … FOR UPDATE``) does not delay
+    receipts: repeats are settled by the dedup table's key, not by one lock every receipt takes."""
+    prefix = unique_prefix()
+    bodies = [receipt(f"{prefix}{n}") for n in range(3)]
+    with hold_lock("asset_row", bodies[0]):
+        answers = [post(receipts_server, b).json() for b in [*bodies, bodies[0]]]
+    assert answers == [{"status": "stored"}] * 3 + [{"status": "duplicate"}]
+    assert len(receipts_server.events(prefix)) == 3
