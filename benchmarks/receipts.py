@@ -11,9 +11,12 @@ and their ``orange_sms_dedup`` rows, never through HTTP), then:
 * concurrent: 1,000 connections opened at once (raw sockets, one POST each), 30 % of them repeats
   of others.
 
+plus, first, a baseline: receipts refused by validation (422), the same HTTP path and app without
+the database, which shows what the machine allows at all.
+
 Each row: receipts/s, p50/p99 latency, 5xx answers, requests that got no answer within 120 s, and
-the distinct receipts stored exactly once. Then the ratio of each size's sequential rate to the
-empty database's. ``--json`` prints the rows as JSON.
+whether every distinct receipt answered 200 was stored exactly once; then the ratio of each size's
+rate to the empty database's. ``--json`` prints the rows as JSON.
 """
 
 from __future__ import annotations
@@ -249,8 +252,28 @@ def concurrent(server: Server, prefix: str, count: int) -> dict[str, Any]:
         "elapsed": elapsed,
         "latencies": [latency for code, latency in results if code],
         "codes": [code for code, _ in results],
-        "distinct": distinct,
+        # A receipt none of whose copies got a 200 was refused (503: the sender retries later).
+        "distinct": len({p for p, (code, _) in zip(payloads, results, strict=True) if code == 200}),
     }
+
+
+def refused(server: Server, count: int) -> dict[str, Any]:
+    """Baseline: receipts refused by validation (422), the same HTTP path without the database."""
+    session = requests.Session()
+    latencies, codes = [], []
+    started = time.perf_counter()
+    for n in range(count):
+        t0 = time.perf_counter()
+        response = session.post(
+            server.url,
+            data=body(f"refused-{n}", "tel:+225abc"),
+            headers={"Content-Type": "application/json"},
+            timeout=REQUEST_TIMEOUT,
+        )
+        latencies.append(time.perf_counter() - t0)
+        codes.append(response.status_code)
+    elapsed = time.perf_counter() - started
+    return {"sent": count, "elapsed": elapsed, "latencies": latencies, "codes": codes, "distinct": 0}
 
 
 def summarise(backend: str, history: int, mode: str, run: dict[str, Any], events: tuple[int, int]) -> dict:
@@ -298,6 +321,10 @@ def main() -> None:
             headers={"Content-Type": "application/json"},
         )
         warm.raise_for_status()
+        baseline = refused(server, args.sequential)
+        if set(baseline["codes"]) != {422}:
+            raise RuntimeError(f"expected 422 for the baseline, got {set(baseline['codes'])}")
+        rows.append(summarise(backend, 0, "refused (422, no database)", baseline, (0, 0)))
         seeded = 0
         for size in sizes:
             seed(engine, seeded, size)
@@ -321,6 +348,7 @@ def main() -> None:
     finally:
         server.stop()
     base = {r["mode"]: r["receipts_per_s"] for r in rows if r["stored_before"] == sizes[0]}
+    base.pop("refused (422, no database)", None)
     for row in rows:
         row["ratio_to_empty"] = (
             round(row["receipts_per_s"] / base[row["mode"]], 2) if base.get(row["mode"]) else None

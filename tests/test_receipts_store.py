@@ -233,3 +233,30 @@ def test_a_repeated_warning_is_logged_once_per_process():
     assert logged.count("Emitting event for inactive AssetModel asset-b") == 1
     assert logged.count("something else 1") == 5
     assert logged.count("AssetModel x not found; cannot create asset event.") == 2
+
+
+def test_storing_a_receipt_sweeps_expired_rows_in_the_background(airflow_db, monkeypatch):
+    import threading
+
+    import sqlalchemy as sa
+    from airflow.utils.session import create_session
+
+    now = datetime.now(timezone.utc)
+    expired = Receipt(f"expired-{uuid.uuid4()}", "tel:+2250700000001", "DeliveredToTerminal")
+    assert store_receipt(expired, now=now - store_module.dedup_retention() - timedelta(hours=1)) is True
+    table = dedup.dedup_table()
+    digest = dedup.key_digest((expired.resource_id, expired.recipient, expired.status))
+    query = sa.select(sa.func.count()).select_from(table).where(table.c.key_digest == digest)
+    with create_session() as session:
+        assert session.scalar(query) == 1
+
+    for thread in threading.enumerate():  # a sweep started by an earlier test
+        if thread.name == "orange-sms-dedup-sweep":
+            thread.join(timeout=60)
+    monkeypatch.setattr(store_module, "_last_sweep", -float("inf"))
+    assert store_receipt(Receipt(f"fresh-{uuid.uuid4()}", "tel:+2250700000001", "MessageWaiting")) is True
+    sweeps = [t for t in threading.enumerate() if t.name == "orange-sms-dedup-sweep"]
+    for thread in sweeps:
+        thread.join(timeout=60)
+    with create_session() as session:
+        assert session.scalar(query) == 0

@@ -30,6 +30,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -189,13 +190,16 @@ def _store_once(
                 dedup.ensure_table(session)
         with create_session() as session:
             with _bounded_waits(session):
-                asset = _asset(session)
                 parts = (receipt.resource_id, receipt.recipient, receipt.status)
                 if not dedup.claim(session, KIND, parts, now=received, window=window):
                     return False, []
-                event = register_event(
-                    asset, receipt.to_extra(received.isoformat()), session=session, callback_sink=callbacks
-                )
+                extra = receipt.to_extra(received.isoformat())
+                # Airflow looks the asset's row up by name and uri: no need to load it first.
+                key = AssetKey(ASSET_NAME, normalised_uri())
+                event = register_event(key, extra, session=session, callback_sink=callbacks)
+                if event is None:  # no row yet (no DAG declares the asset): create it, then again
+                    _create_asset(session)
+                    event = register_event(key, extra, session=session, callback_sink=callbacks)
                 if event is None:
                     raise StoreUnavailableError("Airflow did not create the asset event")
             session.commit()
@@ -253,19 +257,31 @@ def _bounded_waits(session: Session) -> Iterator[None]:
             session.execute(sa.text(f"PRAGMA busy_timeout = {int(previous or 5000)}"))
 
 
-def _asset(session: Session) -> Any:
-    """The asset's ``AssetModel`` row, created when no DAG has declared the asset yet."""
+@dataclass(frozen=True)
+class AssetKey:
+    """
+    What ``register_asset_change`` needs to find the asset's row: its name and stored uri.
+
+    :param name: The asset's name.
+    :param uri: Its uri as Airflow stores it.
+    """
+
+    name: str
+    uri: str
+
+
+def _create_asset(session: Session) -> None:
+    """Create the asset's row: no DAG has declared the asset yet."""
     from airflow.models.asset import AssetModel
     from sqlalchemy import select
 
     uri = normalised_uri()
-    asset = session.scalar(select(AssetModel).where(AssetModel.name == ASSET_NAME, AssetModel.uri == uri))
-    if asset is None:
-        log.info("Creating the asset %s (%s): no DAG has declared it yet", ASSET_NAME, uri)
-        asset = AssetModel(name=ASSET_NAME, uri=uri, group="asset")
-        session.add(asset)
-        session.flush()  # IntegrityError if another worker just created it: the caller retries
-    return asset
+    where = (AssetModel.name == ASSET_NAME, AssetModel.uri == uri)
+    if session.scalar(select(AssetModel.id).where(*where)) is not None:
+        return
+    log.info("Creating the asset %s (%s): no DAG has declared it yet", ASSET_NAME, uri)
+    session.add(AssetModel(name=ASSET_NAME, uri=uri, group="asset"))
+    session.flush()  # IntegrityError if another worker just created it: the caller retries
 
 
 def _sweep_if_due(retention: timedelta) -> None:
@@ -286,7 +302,8 @@ def _sweep(retention: timedelta) -> None:
     try:
         before = datetime.now(timezone.utc) - retention
         for _ in range(10):
-            with create_session(scoped=False) as session, _bounded_waits(session):
+            deadline = time.monotonic() + MAX_WAIT.total_seconds()
+            with _one_writer(deadline), create_session() as session, _bounded_waits(session):
                 deleted = dedup.sweep(session, KIND, before=before)
             if deleted < dedup.SWEEP_BATCH:
                 return
@@ -306,7 +323,12 @@ def _quiet_manager_class(manager_class: Any) -> Any:
     return type(
         "OrangeSMSReceiptAssetManager",
         (manager_class,),
-        {"_log": OnceLogger(manager_class.logger(), ("Emitting event for inactive AssetModel",))},
+        {
+            "_log": OnceLogger(
+                manager_class.logger(),
+                ("Emitting event for inactive AssetModel", "AssetModel %s not found; cannot create"),
+            )
+        },
     )
 
 
@@ -319,7 +341,7 @@ def register_event(
     Listener notifications are deferred into ``callback_sink`` where Airflow supports it (3.3), so
     they run only after the commit.
 
-    :param asset: The ``AssetModel`` row.
+    :param asset: The asset: an ``AssetModel`` row or an :class:`AssetKey`.
     :param extra: The event's ``extra``.
     :param session: The open session (the caller commits).
     :param callback_sink: Receives the notifications to run after the commit.
