@@ -326,7 +326,7 @@ def _quiet_manager_class(manager_class: Any) -> Any:
         {
             "_log": OnceLogger(
                 manager_class.logger(),
-                ("Emitting event for inactive AssetModel", "AssetModel %s not found; cannot create"),
+                ("Emitting event for inactive AssetModel", "AssetModel %s not found"),
             )
         },
     )
@@ -347,7 +347,11 @@ def register_event(
     :param callback_sink: Receives the notifications to run after the commit.
     """
     from airflow.assets.manager import asset_manager
+    from sqlalchemy.orm import configure_mappers
 
+    # Airflow 3.0's register_asset_change names backref attributes (AssetModel.aliases) that exist
+    # only once the mappers are configured, which a first ORM query would have done.
+    configure_mappers()
     register = asset_manager.register_asset_change
     manager_class: Any = type(asset_manager)
     if isinstance(inspect.getattr_static(manager_class, "register_asset_change"), classmethod):
