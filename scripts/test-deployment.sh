@@ -26,7 +26,7 @@ NET=10.213.7 # the machines' /24: it exists only on the veths below, inside the 
 PREFIX="osd$(printf '%04x' $(((RANDOM ^ $$) & 0xffff)))" # this run's namespaces and links (≤ 15 chars)
 NODES=(db control worker1 worker2 sandbox)
 declare -A ADDRESS=([db]=$NET.3 [control]=$NET.2 [worker1]=$NET.11 [worker2]=$NET.12 [sandbox]=$NET.20)
-declare -A CLOCK=([worker2]=+1.5) # seconds ahead of the real clock (the wall clock; faketime)
+declare -A CLOCK=([worker2]=+1.5) # seconds ahead of the real clock (faketime)
 DB=$NET.3
 API="http://$NET.2:8080"
 SANDBOX="http://$NET.20:8089"
@@ -66,30 +66,36 @@ install_python() {
     python -m uv pip install --quiet --python "$VENV/bin/python" -c "$CONSTRAINTS" -e "$ROOT[test,deployment]"
 }
 
+# stop_processes NAMESPACE...: TERM every process in them, KILL what is left after 10 s.
+stop_processes() {
+    local ns pids=()
+    for ns in "$@"; do
+        # shellcheck disable=SC2207
+        [ -z "$ns" ] || pids+=($(ip netns pids "$ns" 2>/dev/null))
+    done
+    [ ${#pids[@]} -gt 0 ] || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null
+    for _ in $(seq 40); do
+        kill -0 "${pids[@]}" 2>/dev/null || return 0
+        sleep 0.25
+    done
+    kill -KILL "${pids[@]}" 2>/dev/null
+}
+
 cleanup() {
-    local rc=$? ns link pids=()
+    local rc=$? ns link
     set +e
     trap - EXIT INT TERM
     echo "==> stopping the deployment (logs in .deployment/logs)"
+    # Every process in one of this run's namespaces is one this script started (or its child):
+    # Airflow first, then PostgreSQL and Redis.
+    stop_processes "${CREATED_NS[@]/#"$PREFIX-db"/}"
     if [ -n "$PG_DATA" ] && [ -f "$PG_DATA/postmaster.pid" ]; then
         ip netns exec "$PREFIX-db" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 20 \
             stop >/dev/null 2>&1
     fi
-    # Every process still in one of this run's namespaces is one this script started (or its child).
-    for _ in 1 2; do
-        pids=("${PIDS[@]}")
-        for ns in "${CREATED_NS[@]}"; do
-            # shellcheck disable=SC2207
-            pids+=($(ip netns pids "$ns" 2>/dev/null))
-        done
-        [ ${#pids[@]} -gt 0 ] || break
-        kill -TERM "${pids[@]}" 2>/dev/null
-        for _ in $(seq 40); do
-            kill -0 "${pids[@]}" 2>/dev/null || break
-            sleep 0.25
-        done
-    done
-    [ ${#pids[@]} -eq 0 ] || kill -KILL "${pids[@]}" 2>/dev/null
+    stop_processes "${CREATED_NS[@]}"
+    [ ${#PIDS[@]} -eq 0 ] || kill -KILL "${PIDS[@]}" 2>/dev/null
     for ns in "${CREATED_NS[@]}"; do
         ip netns del "$ns" 2>/dev/null
         rm -rf "/etc/netns/$ns"
@@ -137,7 +143,7 @@ create_network() {
     done
 }
 
-random_secret() { python -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+random_secret() { python -c 'import secrets; print(secrets.token_urlsafe(48))'; }
 
 # What every Airflow machine shares (their airflow.cfg in real life); each has its own HOME.
 configure() {
@@ -161,6 +167,9 @@ configure() {
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True
         AIRFLOW__API__SECRET_KEY="$(random_secret)"
         AIRFLOW__API_AUTH__JWT_SECRET="$(random_secret)"
+        # A loaded machine answers slowly: let workers wait for the execution API rather than fail.
+        AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=60
+        AIRFLOW__WORKERS__EXECUTION_API_RETRIES=10
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:$PG_PASSWORD@$DB:5432/airflow"
         AIRFLOW__CELERY__BROKER_URL="redis://:$REDIS_PASSWORD@$DB:6379/0"
         AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql://airflow:$PG_PASSWORD@$DB:5432/airflow"
@@ -192,7 +201,7 @@ on() {
     fi
     ip netns exec "$PREFIX-$node" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' "$node" \
         env -i "${COMMON[@]}" HOME="$home" AIRFLOW_HOME="$home/airflow" \
-        AIRFLOW__CORE__DAGS_FOLDER="$home/dags" FAKETIME_DONT_FAKE_MONOTONIC=1 "${clock[@]}" "$@"
+        AIRFLOW__CORE__DAGS_FOLDER="$home/dags" "${clock[@]}" "$@"
 }
 
 # start NODE NAME COMMAND...: run COMMAND on NODE in the background, its output in logs/NODE-NAME.log.
@@ -238,12 +247,11 @@ wait_for_log() {
 }
 
 show_clocks() {
-    # The wall clock's lead over the monotonic one, which faketime leaves alone: their difference
-    # between two machines is the skew.
-    local lead='import time; print(time.time() - time.monotonic())' lead1 lead2
-    lead1="$(on worker1 python -c "$lead")"
-    lead2="$(on worker2 python -c "$lead")"
-    echo "==> clocks: worker2 reads $(python -c "print(f'{$lead2 - $lead1:+.2f}')") s from worker1 (faketime)"
+    # A new file's modification time is the kernel's real clock, which faketime does not change.
+    local skew='import os, tempfile, time
+with tempfile.TemporaryFile() as f:
+    print(f"{time.time() - os.fstat(f.fileno()).st_mtime:+.2f}")'
+    echo "==> clocks: worker1 $(on worker1 python -c "$skew") s, worker2 $(on worker2 python -c "$skew") s from the real time"
 }
 
 start_db() {
@@ -319,7 +327,7 @@ main() {
     echo "==> tests/integration/test_deployment.py (limiter and token cache: $BACKEND)"
     on control env ORANGE_SMS_DEPLOYMENT_API="$API" ORANGE_SMS_DEPLOYMENT_SANDBOX="$SANDBOX" \
         ORANGE_SMS_DEPLOYMENT_WORKERS=worker1,worker2 \
-        python -m pytest -p no:cacheprovider -q -s "$ROOT/tests/integration/test_deployment.py"
+        python -m pytest -p no:cacheprovider -q -s --tb=short "$ROOT/tests/integration/test_deployment.py"
 }
 
 # Called on the last line: bash has read the whole file before anything runs.
