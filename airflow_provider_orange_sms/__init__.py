@@ -168,17 +168,31 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "rate_limit_per_second": {
                         "label": "Rate Limit (SMS per second)",
-                        "description": "Sends per second, shared by every process on a machine; "
-                        "5 is Orange's limit.",
+                        "description": "Sends per second, shared by every process on a machine (by "
+                        "every machine with Rate Limit Shared Through 'redis'); 5 is Orange's limit.",
                         "schema": _number(5),
                     },
                     "token_cache": {
                         "label": "Token Cache",
                         # No default, as for token_path; no null in the enum, or the select shows "null".
                         "description": "Optional. Empty means 'file': shared by the processes of one "
-                        "machine; 'variable': an Airflow Variable, shared by all machines; 'none': one "
+                        "machine; 'redis': one token for every machine, in the Redis of Redis Connection "
+                        "Id; 'variable': an Airflow Variable, shared by all machines; 'none': one "
                         "task only.",
-                        "schema": {"type": ["string", "null"], "enum": ["file", "variable", "none"]},
+                        "schema": {"type": ["string", "null"], "enum": ["file", "redis", "variable", "none"]},
+                    },
+                    "rate_limit_backend": {
+                        "label": "Rate Limit Shared Through",
+                        "description": "Optional. Empty means 'file': the rate limit is shared by the "
+                        "processes of one machine; 'redis': by every machine, through the Redis of "
+                        "Redis Connection Id (pip install 'airflow-provider-orange-sms[redis]').",
+                        "schema": {"type": ["string", "null"], "enum": ["file", "redis"]},
+                    },
+                    "redis_conn_id": {
+                        "label": "Redis Connection Id",
+                        "description": "Optional. The Airflow connection (type redis) used when Token "
+                        "Cache or Rate Limit Shared Through is 'redis'; empty means redis_default.",
+                        "schema": _TEXT,
                     },
                     "connect_timeout": {
                         "label": "Connect Timeout (seconds)",

@@ -67,7 +67,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSSendUncertainError,
     OrangeSMSServerError,
 )
-from airflow_provider_orange_sms.throttle import SendThrottle
+from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.token_cache import (
     AccessToken,
     FileTokenCache,
@@ -278,6 +278,10 @@ class OrangeSMSClient:
         orders, and the country of recipients written without a country code (``0700000001``).
     :param rate_limit_per_second: Sends per second across every process on this machine; ``None``
         or ``0`` lifts the limit.
+    :param make_limiter: Builds the send limiter from the rate and what identifies the account
+        (base URL + client id), e.g. a
+        :class:`~airflow_provider_orange_sms.redis_throttle.RedisSendThrottle` shared by every
+        machine; by default the per-machine :class:`SendThrottle` in ``state_dir``.
     :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
     :param state_dir: Directory of the shared throttle state (default: the cache directory).
     :param connect_timeout: Seconds to wait for a connection.
@@ -318,6 +322,7 @@ class OrangeSMSClient:
         max_message_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH,
         token_lock_timeout: float | None = None,
         token_failure_ttl: float = DEFAULT_TOKEN_FAILURE_TTL,
+        make_limiter: Callable[[float, str], SendLimiter] | None = None,
     ) -> None:
         self._on_secret = on_secret
         self.base_url = self.normalize_base_url(base_url)
@@ -355,13 +360,15 @@ class OrangeSMSClient:
         self._cache_key = cache_key(self.token_url, self.client_id, self._authorization)
         self._token: AccessToken | None = None
         self._token_lock = threading.Lock()
-        self.throttle: SendThrottle | None = None
+        self.throttle: SendLimiter | None = None
         if rate_limit_per_second:
-            self.throttle = SendThrottle(
-                float(rate_limit_per_second),
-                state_dir or default_cache_dir(),
-                account=f"{self.base_url}\0{self.client_id}",
-            )
+            account = f"{self.base_url}\0{self.client_id}"
+            if make_limiter is not None:
+                self.throttle = make_limiter(float(rate_limit_per_second), account)
+            else:
+                self.throttle = SendThrottle(
+                    float(rate_limit_per_second), state_dir or default_cache_dir(), account=account
+                )
         self.session = requests.Session()
         self.session.headers["Accept"] = "application/json"
         self.session.mount("http://", HTTPAdapter(pool_maxsize=16))
@@ -659,20 +666,31 @@ class OrangeSMSClient:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
+        before_request: Callable[[], None] | None = None,
     ) -> requests.Response:
-        """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
+        """
+        Call ``path`` with the bearer token, the retry rules and (for sends) the throttle.
+
+        ``before_request`` is called once, before the first attempt leaves: for a send, after its
+        throttle slot is booked and before waiting for it, so its work overlaps the wait.
+        """
         url = self.base_url + path
         # Whether an earlier attempt may have been carried out by Orange although it failed for us.
         maybe_applied = False
+        pending_hook = before_request
 
         def attempt() -> requests.Response:
-            nonlocal maybe_applied
+            nonlocal maybe_applied, pending_hook
             for refreshed in (False, True):
                 # Token first: a slot reserved before a slow token fetch would be used late, bunching
                 # this send with the next process's and pushing the account over its limit.
                 token = self.get_token()
-                if is_send and self.throttle is not None:
-                    self.throttle.acquire()
+                booking = self.throttle.book() if is_send and self.throttle is not None else None
+                if pending_hook is not None:
+                    hook, pending_hook = pending_hook, None
+                    hook()
+                if booking is not None and self.throttle is not None:
+                    self.throttle.wait(booking)
                 try:
                     response = self._http(
                         method,
@@ -768,6 +786,7 @@ class OrangeSMSClient:
         *,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
@@ -785,6 +804,9 @@ class OrangeSMSClient:
         :param message: The text, any Unicode, at most :attr:`max_message_length` characters.
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
+        :param before_request: Called once before the request leaves, after the throttle slot is
+            booked and before waiting for it (e.g. a ledger's "in flight" write, which then costs no
+            slot); if it raises, nothing is sent.
         :raises ValueError: On an invalid number, empty or too long message, or missing sender.
         :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
@@ -801,7 +823,11 @@ class OrangeSMSClient:
         if name:
             request["senderName"] = name
         response = self._request(
-            "POST", SEND_PATH.format(sender=sender), json={"outboundSMSMessageRequest": request}, is_send=True
+            "POST",
+            SEND_PATH.format(sender=sender),
+            json={"outboundSMSMessageRequest": request},
+            is_send=True,
+            before_request=before_request,
         )
         resource_id = _created_id(response, "outboundSMSMessageRequest", "/requests/")
         if response.status_code == 201 and resource_id:

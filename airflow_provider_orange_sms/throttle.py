@@ -1,7 +1,7 @@
 """Spacing SMS sends so no process on the machine pushes an account past Orange's limit.
 
 Orange accepts at most 5 SMS per second per account and answers 429 above that. Sends are spaced
-evenly (one every 200 ms at 5/s) by *reserving time slots* in a small state file shared by every
+evenly (one every 205 ms at 5/s) by *reserving time slots* in a small state file shared by every
 process on the machine: holding an exclusive ``flock`` on that file a sender reads the next free
 slot, takes it, writes back ``slot + interval`` and unlocks, then sleeps until its slot. That is
 the "virtual scheduling" form of GCRA. It is exact (no polling, no sleeps longer than needed),
@@ -11,6 +11,14 @@ slot further ahead than the machine's senders could have booked (64 intervals, a
 taken for a clock step back and ignored, and a wait longer than a few intervals is logged.
 The lock is taken on the already-open state file (``filelock`` reopens its lock file on every
 acquire, which tripled the cost of a send with the limit lifted).
+
+Booking and waiting are two steps (:meth:`SendThrottle.book`, :meth:`SendThrottle.wait`) so the
+caller can do its own bookkeeping (the operator's ledger write) during the wait instead of after it.
+A sender woken late keeps its turn: it sends at once and pushes the slots nobody has booked yet
+back by its lateness (see :func:`keep_turn`), instead of throwing its slot away.
+
+The same booking rules run on Redis, on Redis's clock, for deployments spanning several machines
+(:mod:`airflow_provider_orange_sms.redis_throttle`).
 
 pyrate-limiter was evaluated first; its SQLite bucket, the one that shares a limit across
 processes, let one process take every permit while another starved and, in its blocking path,
@@ -27,11 +35,12 @@ import os
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 try:
     import fcntl
@@ -39,9 +48,12 @@ except ImportError:  # pragma: no cover - Windows, where Airflow workers do not 
     fcntl = None  # type: ignore[assignment]
     from filelock import FileLock
 
-# Sends are spaced a little wider than 1/rate so network jitter between the client and Orange cannot
-# squeeze six requests into one second on Orange's side. Costs 1% of throughput.
-SAFETY_MARGIN = 1.01
+#: Orange's window: at most ``rate`` sends in any this many seconds.
+RATE_WINDOW_SECONDS = 1.0
+# Sends are spaced so that ``rate`` of them span the window plus 25 ms: requests reaching Orange up
+# to 20 ms later or earlier than sent (network jitter), plus a sender woken up to _LATE_WAKE_UP late,
+# still never put rate + 1 sends in one second on Orange's side. Costs 2.4% of throughput.
+SAFETY_MARGIN = 1.025
 #: Rates accepted, sends per second. Below 0.01 (one send every 100 s) a typo is likelier than
 #: intent; above 1000 the throttle's own cost would dominate. 0 or ``None`` lifts the limit instead.
 MIN_RATE_PER_SECOND = 0.01
@@ -50,23 +62,114 @@ MAX_RATE_PER_SECOND = 1000.0
 # each booking sender holds one slot, so N senders book at most N intervals ahead, and 64 is well
 # above an Airflow worker's parallelism. Further means the wall clock stepped back since the slot
 # was written (or the state file is corrupt): start over from now.
-_MAX_AHEAD_INTERVALS = 64
+MAX_AHEAD_INTERVALS = 64
 # ... but never less than this, so a fast rate still tolerates small clock adjustments.
-_MIN_MAX_AHEAD_SECONDS = 2.0
+MIN_MAX_AHEAD_SECONDS = 2.0
 # A wait longer than this (and longer than a few intervals) is logged as a WARNING: silent
 # minutes-long waits looked like a hung task.
 _LONG_WAIT_SECONDS = 5.0
 _LONG_WAIT_INTERVALS = 4
 _STATE = struct.Struct("<d")
-# Waking up later than this after a slot's time counts as late (time.sleep overshoots ~0.1 ms).
-_LATE_WAKE_UP = 0.002
-# Fresh slots a late sender books before it sends anyway.
+#: Waking up at most this late after a slot's time needs nothing (time.sleep overshoots ~0.1 ms;
+#: the safety margin covers it). Later, the sender keeps its turn by pushing the unbooked slots.
+LATE_WAKE_UP = 0.002
+# Fresh slots a late sender books (only when many senders are queued behind it) before it sends.
 _MAX_LATE_ROUNDS = 3
 # Next free slot per account, for processes whose state file cannot be used (read-only home).
 _LOCAL_SLOTS: dict[str, float] = {}
 _LOCAL_SLOTS_LOCK = threading.Lock()
 
 log = logging.getLogger(__name__)
+
+
+def check_rate(rate_per_second: object) -> float:
+    """
+    Return ``rate_per_second`` as a float, or raise naming it when it is out of range.
+
+    :param rate_per_second: Sends per second, from 0.01 to 1000.
+    :raises ValueError: When it is not a number in that range (``bool`` and NaN included).
+    """
+    if (
+        isinstance(rate_per_second, bool)
+        or not isinstance(rate_per_second, (int, float))
+        or not MIN_RATE_PER_SECOND <= rate_per_second <= MAX_RATE_PER_SECOND  # also refuses NaN
+    ):
+        raise ValueError(
+            f"Invalid rate_per_second {rate_per_second!r}: expected {MIN_RATE_PER_SECOND:g} to "
+            f"{MAX_RATE_PER_SECOND:g} sends per second"
+        )
+    return float(rate_per_second)
+
+
+def interval_for(rate_per_second: float) -> float:
+    """
+    Seconds between two booked slots at ``rate_per_second`` (with the safety margin).
+
+    :param rate_per_second: Sends per second.
+    """
+    return SAFETY_MARGIN / rate_per_second
+
+
+def keep_turn(next_free: float, slot: float, now: float, interval: float) -> float | None:
+    """
+    What a sender woken late (at ``now``, after its ``slot``) writes back so it may send at once.
+
+    Sending late only brings the sender closer to the sends after it. Those not booked yet are
+    pushed back by its lateness (``next_free + now - slot``); those already booked are safe as long
+    as they all fall within one window after its slot (at most ``rate - 1`` of them, whatever their
+    lateness): then any one-second window still holds at most ``rate`` sends. Nothing booked ahead
+    (``next_free <= now``): the late send is just a send now.
+
+    :param next_free: The shared next free slot.
+    :param slot: The late sender's slot.
+    :param now: Now, on the same clock.
+    :param interval: Seconds between slots.
+    :return: The new next free slot, or ``None`` when too many senders are booked after this one:
+        then it must book a fresh slot instead.
+    """
+    if next_free <= now:
+        return now + interval
+    if next_free - slot <= max(RATE_WINDOW_SECONDS, interval) + 1e-9:
+        return next_free + (now - slot)
+    return None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """
+    A send slot taken from a limiter.
+
+    :param slot: When the send may go, on the limiter's shared clock (seconds).
+    :param deadline: The same instant on the clock the limiter sleeps with.
+    :param mode: Which limiter booked it: ``file`` (this machine's state file), ``process`` (this
+        process only), ``redis`` (every machine sharing the Redis).
+    """
+
+    slot: float
+    deadline: float
+    mode: str
+
+
+class SendLimiter(Protocol):
+    """What the client needs from a limiter of sends per second."""
+
+    rate_per_second: float
+
+    def book(self) -> Booking:
+        """Take the next free send slot without waiting for it."""
+
+    def wait(self, booking: Booking) -> float:
+        """
+        Sleep until the booked slot (keeping the turn when woken late); return the seconds waited.
+
+        :param booking: What :meth:`book` returned.
+        """
+
+    def acquire(self) -> float:
+        """Book a slot and wait for it; return the seconds waited."""
+
+    def close(self) -> None:
+        """Release what the limiter holds (files, connections)."""
 
 
 class SendThrottle:
@@ -81,19 +184,10 @@ class SendThrottle:
     """
 
     def __init__(self, rate_per_second: float, state_dir: str | os.PathLike[str], account: str) -> None:
-        if (
-            isinstance(rate_per_second, bool)
-            or not isinstance(rate_per_second, (int, float))
-            or not MIN_RATE_PER_SECOND <= rate_per_second <= MAX_RATE_PER_SECOND  # also refuses NaN
-        ):
-            raise ValueError(
-                f"Invalid rate_per_second {rate_per_second!r}: expected {MIN_RATE_PER_SECOND:g} to "
-                f"{MAX_RATE_PER_SECOND:g} sends per second"
-            )
-        self.rate_per_second = float(rate_per_second)
-        self.interval = SAFETY_MARGIN / self.rate_per_second
+        self.rate_per_second = check_rate(rate_per_second)
+        self.interval = interval_for(self.rate_per_second)
         #: Furthest ahead of now a booked slot is trusted (seconds).
-        self.max_ahead = max(_MIN_MAX_AHEAD_SECONDS, _MAX_AHEAD_INTERVALS * self.interval)
+        self.max_ahead = max(MIN_MAX_AHEAD_SECONDS, MAX_AHEAD_INTERVALS * self.interval)
         self._long_wait = max(_LONG_WAIT_SECONDS, _LONG_WAIT_INTERVALS * self.interval)
         self._digest = hashlib.sha256(account.encode()).hexdigest()[:32]
         self._directory = Path(state_dir)
@@ -141,24 +235,45 @@ class SendThrottle:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _update(self, change: Callable[[float], tuple[float, float | None]]) -> tuple[float | None, str]:
+        """
+        Apply ``change`` to the next free slot atomically across the machine's processes.
+
+        :param change: Maps the stored next free slot to (new next free slot, result).
+        :return: The result and the mode (``file`` or ``process``).
+        """
+        with self._thread_lock:
+            state_fd = self._state_fd()
+            if state_fd is None:
+                with _LOCAL_SLOTS_LOCK:
+                    stored, result = change(_LOCAL_SLOTS.get(self._digest, 0.0))
+                    _LOCAL_SLOTS[self._digest] = stored
+                return result, "process"
+            with self._locked(state_fd) as fd:
+                raw = os.pread(fd, _STATE.size, 0)
+                stored, result = change(_STATE.unpack(raw)[0] if len(raw) == _STATE.size else 0.0)
+                os.pwrite(fd, _STATE.pack(stored), 0)
+        return result, "file"
+
+    def _take(self, next_free: float) -> tuple[float, float]:
+        slot = self._next_slot(next_free)
+        return slot + self.interval, slot
+
     def reserve(self) -> float:
         """
         Take the next free send slot and return its Unix time (it may be in the past: send now).
 
         Does not sleep; :meth:`acquire` does.
         """
-        with self._thread_lock:
-            state_fd = self._state_fd()
-            if state_fd is None:
-                with _LOCAL_SLOTS_LOCK:
-                    slot = self._next_slot(_LOCAL_SLOTS.get(self._digest, 0.0))
-                    _LOCAL_SLOTS[self._digest] = slot + self.interval
-                return slot
-            with self._locked(state_fd) as fd:
-                raw = os.pread(fd, _STATE.size, 0)
-                slot = self._next_slot(_STATE.unpack(raw)[0] if len(raw) == _STATE.size else 0.0)
-                os.pwrite(fd, _STATE.pack(slot + self.interval), 0)
+        slot, _ = self._update(self._take)
+        assert slot is not None
         return slot
+
+    def book(self) -> Booking:
+        """Take the next free send slot without waiting for it (:meth:`wait` does)."""
+        slot, mode = self._update(self._take)
+        assert slot is not None
+        return Booking(slot, slot, mode)
 
     def _next_slot(self, next_free: float) -> float:
         now = time.time()
@@ -172,33 +287,55 @@ class SendThrottle:
             return now
         return max(now, next_free)
 
-    def acquire(self) -> float:
-        """
-        Block until this caller may send; return the seconds waited.
+    def _keep_turn(self, slot: float) -> Booking | None:
+        """Let a sender woken late send now; a fresh booking when too many are queued behind it."""
 
-        A caller woken late from its wait (a loaded machine) does not send in its stale slot: the
-        slots after it may already be booked by other senders, and sending late would bunch it with
-        them. It books a fresh slot instead (a few rounds at most).
+        def change(next_free: float) -> tuple[float, float | None]:
+            now = time.time()
+            kept = keep_turn(next_free, slot, now, self.interval)
+            if kept is not None:
+                return kept, None
+            return self._take(next_free)
+
+        fresh, mode = self._update(change)
+        return None if fresh is None else Booking(fresh, fresh, mode)
+
+    def wait(self, booking: Booking) -> float:
+        """
+        Sleep until ``booking``'s slot; return the seconds waited.
+
+        A sender woken late (a loaded machine, or work done between booking and waiting) keeps its
+        turn: it sends at once and pushes the slots not yet booked back by its lateness. Only when
+        more senders are queued behind it than fit in one window does it book a fresh slot (a few
+        rounds at most).
+
+        :param booking: What :meth:`book` returned.
         """
         waited = 0.0
         for _ in range(_MAX_LATE_ROUNDS):
-            slot = self.reserve()
-            wait = slot - time.time()
-            if wait <= 0:
+            wait = booking.deadline - time.time()
+            if wait > 0:
+                if wait > self._long_wait:
+                    log.warning(
+                        "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every "
+                        "process on this machine, state %s)",
+                        wait,
+                        self.rate_per_second,
+                        self._state_path,
+                    )
+                time.sleep(wait)
+                waited += wait
+            if time.time() - booking.deadline <= LATE_WAKE_UP:
                 return waited
-            if wait > self._long_wait:
-                log.warning(
-                    "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every "
-                    "process on this machine, state %s)",
-                    wait,
-                    self.rate_per_second,
-                    self._state_path,
-                )
-            time.sleep(wait)
-            waited += wait
-            if time.time() - slot <= _LATE_WAKE_UP:
+            fresh = self._keep_turn(booking.slot)
+            if fresh is None:
                 return waited
+            booking = fresh
         return waited
+
+    def acquire(self) -> float:
+        """Block until this caller may send (:meth:`book`, then :meth:`wait`); return the seconds waited."""
+        return self.wait(self.book())
 
     def close(self) -> None:
         """Close the state file (a later :meth:`acquire` reopens it)."""

@@ -131,8 +131,8 @@ def test_token_cache_disabled_fetches_per_client(sandbox, monkeypatch, cache_dir
 
 
 def test_bad_token_cache_setting(sandbox, monkeypatch, cache_dir):
-    use_connection(monkeypatch, connection_json(sandbox, token_cache="redis"))
-    with pytest.raises(ValueError, match="'redis'"):
+    use_connection(monkeypatch, connection_json(sandbox, token_cache="memcached"))
+    with pytest.raises(ValueError, match="'memcached'"):
         _ = OrangeSMSHook().client
 
 

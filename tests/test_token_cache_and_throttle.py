@@ -175,8 +175,9 @@ def test_forked_child_reopens_the_state_file(tmp_path):
     assert throttle.reserve() - child_slot == pytest.approx(interval)
 
 
-def test_a_sender_woken_late_books_a_fresh_slot(tmp_path, frozen_clock, monkeypatch):
-    """Woken 50 ms late while another sender holds the next slot: sending now would bunch them."""
+def test_a_sender_woken_late_keeps_its_turn(tmp_path, frozen_clock, monkeypatch):
+    """Woken 50 ms late while another sender holds the next slot: it sends at once, and the slots
+    nobody booked yet move back by 50 ms (before: it threw its slot away and queued again)."""
     interval = SAFETY_MARGIN / 5
     start = frozen_clock[0]
     mine, other = SendThrottle(5, tmp_path, "account"), SendThrottle(5, tmp_path, "account")
@@ -192,8 +193,68 @@ def test_a_sender_woken_late_books_a_fresh_slot(tmp_path, frozen_clock, monkeypa
     assert other.reserve() == start  # another process sends now
     mine.acquire()  # mine: start + 1 interval, but woken at start + 1 interval + 50 ms
     assert booked_meanwhile == [pytest.approx(2 * interval)]
-    assert frozen_clock[0] - start == pytest.approx(3 * interval)  # sent in a fresh slot
-    assert mine.reserve() - start == pytest.approx(4 * interval)
+    assert frozen_clock[0] - start == pytest.approx(interval + 0.05)  # sent at once, its turn kept
+    assert mine.reserve() - start == pytest.approx(3 * interval + 0.05)
+
+
+def test_a_lone_sender_woken_a_few_ms_late_loses_no_slot(tmp_path, frozen_clock, monkeypatch):
+    """Issue 14: every sleep overshooting by 3 ms made each send wait two intervals (0.76 x the limit)."""
+    monkeypatch.setattr(
+        throttle_module.time,
+        "sleep",
+        lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds + 0.003),
+    )
+    throttle = SendThrottle(5, tmp_path, "account")
+    start = frozen_clock[0]
+    sent = []
+    for _ in range(51):
+        throttle.acquire()
+        sent.append(frozen_clock[0] - start)
+    # 50 intervals plus at most the overshoot per send; before the fix: about 100 intervals.
+    assert sent[-1] == pytest.approx(50 * (SAFETY_MARGIN / 5 + 0.003))
+
+
+def test_a_late_sender_with_a_full_window_queued_behind_it_books_a_fresh_slot(
+    tmp_path, frozen_clock, monkeypatch
+):
+    """More senders booked after it than one window holds: sending late could put 6 in a second."""
+    interval = SAFETY_MARGIN / 5
+    start = frozen_clock[0]
+    mine, others = SendThrottle(5, tmp_path, "account"), SendThrottle(5, tmp_path, "account")
+    booking = mine.book()
+    queued = [others.reserve() for _ in range(5)]  # 5 senders booked behind it: 1.025 s of slots
+    frozen_clock[0] += 0.05  # woken 50 ms late
+    monkeypatch.setattr(
+        throttle_module.time, "sleep", lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds)
+    )
+    mine.wait(booking)
+    assert queued[-1] - start == pytest.approx(5 * interval)
+    assert frozen_clock[0] - start == pytest.approx(6 * interval)  # after the queue
+
+
+def test_late_senders_keeping_their_turn_never_put_six_sends_in_a_second(tmp_path, frozen_clock, monkeypatch):
+    """Four senders, each woken 0 to 150 ms late at random: any one-second window holds <= 5 sends."""
+    import random
+
+    rng = random.Random(14)
+    throttles = [SendThrottle(5, tmp_path, "account") for _ in range(4)]
+    pending = {n: throttles[n].book() for n in range(4)}  # each sender holds one booked slot
+    wake = {n: pending[n].deadline + rng.choice([0, 0, 0.001, 0.004, 0.03, 0.15]) for n in range(4)}
+    monkeypatch.setattr(throttle_module.time, "sleep", lambda seconds: None)
+    sends = []
+    for _ in range(400):
+        sender = min(wake, key=lambda n: wake[n])  # the next sender to wake up
+        frozen_clock[0] = max(frozen_clock[0], wake[sender])
+        throttles[sender].wait(pending[sender])
+        sends.append(frozen_clock[0])
+        pending[sender] = throttles[sender].book()
+        wake[sender] = max(frozen_clock[0], pending[sender].deadline) + rng.choice(
+            [0, 0, 0.001, 0.004, 0.03, 0.15]
+        )
+    sends.sort()
+    assert all(sends[i + 5] - sends[i] >= 1.0 for i in range(len(sends) - 5))
+    # Still near the limit although a send in three wakes 4 to 150 ms late (simulated clock).
+    assert (len(sends) - 1) / (sends[-1] - sends[0]) > 3.5
 
 
 def test_an_on_time_wake_up_keeps_the_schedule(tmp_path, frozen_clock, monkeypatch):

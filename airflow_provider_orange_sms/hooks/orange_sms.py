@@ -6,7 +6,7 @@ import contextlib
 import math
 from dataclasses import asdict
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_orange_sms._compat import BaseHook
@@ -23,10 +23,26 @@ from airflow_provider_orange_sms.client import (
     OrangeSMSClient,
     RetryPolicy,
 )
-from airflow_provider_orange_sms.throttle import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
-from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenCache, TokenFailure
+from airflow_provider_orange_sms.redis_connection import DEFAULT_REDIS_CONN_ID
+from airflow_provider_orange_sms.throttle import (
+    MAX_RATE_PER_SECOND,
+    MIN_RATE_PER_SECOND,
+    SendLimiter,
+    SendThrottle,
+)
+from airflow_provider_orange_sms.token_cache import (
+    AccessToken,
+    FileTokenCache,
+    TokenCache,
+    TokenFailure,
+    default_cache_dir,
+)
 
-TOKEN_CACHE_CHOICES = ("file", "variable", "none")
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TOKEN_CACHE_CHOICES = ("file", "variable", "redis", "none")
+RATE_LIMIT_BACKEND_CHOICES = ("file", "redis")
 
 
 def _mask_secret(value: str) -> None:
@@ -191,7 +207,8 @@ class OrangeSMSHook(BaseHook):
     value. Host is the base URL (``https://api.orange.com`` when empty). Extras:
     ``sender_address``, ``sender_addresses`` (country -> sender number, JSON object), ``sender_name``,
     ``country``, ``token_path``, ``rate_limit_per_second``,
-    ``token_cache`` (``file``, ``variable`` or ``none``), ``connect_timeout``, ``read_timeout``,
+    ``token_cache`` (``file``, ``variable``, ``redis`` or ``none``), ``rate_limit_backend``
+    (``file`` or ``redis``), ``redis_conn_id``, ``connect_timeout``, ``read_timeout``,
     ``max_attempts``, ``retry_backoff``, ``max_message_length``. Everything is validated when the
     client is built, with errors naming the field, so a bad connection fails before any request.
 
@@ -245,14 +262,44 @@ class OrangeSMSHook(BaseHook):
             ) from None
 
     @staticmethod
-    def _token_cache(choice: str) -> TokenCache | None:
+    def _token_cache(choice: str, redis: Any) -> TokenCache | None:
         if choice == "file":
             return FileTokenCache()
         if choice == "variable":
             return VariableTokenCache()
-        if choice == "none":
+        if choice == "redis":
+            from airflow_provider_orange_sms.redis_connection import deployment_fernet
+            from airflow_provider_orange_sms.redis_token_cache import RedisTokenCache
+
+            client, where = redis()
+            return RedisTokenCache(client, deployment_fernet(), where=where)
+        return None
+
+    @staticmethod
+    def _choice(extra: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+        """The extra ``key`` (one of ``choices``; empty means the first), or a ValueError naming it."""
+        value = extra.get(key)
+        if value is None or value == "":
+            return choices[0]
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            raise ValueError(
+                f"Invalid connection extra {key}={value!r}: expected one of {', '.join(choices)}"
+            )
+        return value.strip().lower()
+
+    @staticmethod
+    def _make_limiter(backend: str, redis: Any) -> Callable[[float, str], SendLimiter] | None:
+        """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
+        if backend != "redis":
             return None
-        raise ValueError(f"Invalid token_cache {choice!r}: expected one of {', '.join(TOKEN_CACHE_CHOICES)}")
+        from airflow_provider_orange_sms.redis_throttle import RedisSendThrottle
+
+        def make(rate: float, account: str) -> SendLimiter:
+            client, where = redis()
+            fallback = SendThrottle(rate, default_cache_dir(), account)
+            return RedisSendThrottle(rate, client, account, fallback, where=where)
+
+        return make
 
     @cached_property
     def client(self) -> OrangeSMSClient:
@@ -290,6 +337,19 @@ class OrangeSMSHook(BaseHook):
                 f"Invalid connection extra max_message_length={extra['max_message_length']!r}: "
                 "expected a whole number of characters"
             )
+        token_cache_choice = self._choice(extra, "token_cache", TOKEN_CACHE_CHOICES)
+        rate_limit_backend = self._choice(extra, "rate_limit_backend", RATE_LIMIT_BACKEND_CHOICES)
+        redis_conn_id = _extra_text(extra, "redis_conn_id") or DEFAULT_REDIS_CONN_ID
+        redis_client: list[tuple[Any, str]] = []
+
+        def redis() -> tuple[Any, str]:
+            # One client (one connection pool) for the limiter and the token cache.
+            if not redis_client:
+                from airflow_provider_orange_sms.redis_connection import redis_client as connect
+
+                redis_client.append((connect(redis_conn_id), f"connection {redis_conn_id!r}"))
+            return redis_client[0]
+
         retry_defaults = RetryPolicy()
         retry = RetryPolicy(
             max_attempts=int(_extra_number(extra, "max_attempts", retry_defaults.max_attempts, minimum=1)),
@@ -307,7 +367,8 @@ class OrangeSMSHook(BaseHook):
             country=country,
             rate_limit_per_second=rate,
             max_message_length=int(max_length),
-            token_cache=self._token_cache((_extra_text(extra, "token_cache") or "file").lower()),
+            token_cache=self._token_cache(token_cache_choice, redis),
+            make_limiter=self._make_limiter(rate_limit_backend, redis),
             connect_timeout=_extra_number(extra, "connect_timeout", 10, minimum=0.001),
             read_timeout=_extra_number(extra, "read_timeout", 30, minimum=0.001),
             retry=retry,

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds a token lives")
     parser.add_argument("--rate-limit", type=int, default=5, help="sends per second before 429")
+    parser.add_argument(
+        "--arrival-jitter-ms",
+        type=float,
+        default=0.0,
+        help="hold each send a random 0..N ms before the rate window sees it (network jitter)",
+    )
     parser.add_argument("--balances", default=None, help="JSON, e.g. '{\"CIV\": 1000}'")
     parser.add_argument(
         "--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt (negative: none)"
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         clients={args.client_id: args.client_secret},
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
+        arrival_jitter_ms=args.arrival_jitter_ms,
         dr_delay=None if args.dr_delay < 0 else args.dr_delay,
         dr_statuses=tuple(s.strip() for s in args.dr_statuses.split(",") if s.strip()),
         dr_impossible_every=args.dr_impossible_every,

@@ -346,7 +346,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _send(self, client_id: str, sender: str) -> Reply:
         # The gateway counts every send request of the account, valid or not, before the service
-        # looks at it.
+        # looks at it; with arrival jitter, as late as the network would have delivered it.
+        delay = self.state.arrival_delay()
+        if delay:
+            time.sleep(delay)
         if self.state.over_rate_limit(client_id):
             code, text, description = GATEWAY_ERRORS[429]
             reply = gateway_error(429, code, text, description)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -101,6 +102,11 @@ class SandboxConfig:
     :param rate_window: Length of that window in seconds: 1.0 as Orange. Tests that check a client
         stays under the limit over real HTTP on a loaded machine may shorten it a little, to tolerate
         scheduling jitter between the client's clock and the server's arrival times.
+    :param arrival_jitter_ms: Each send request reaches the rate window a random 0 to this many
+        milliseconds after the sandbox received it (the handler holds it that long first), as network
+        jitter between a client and Orange would delay it: a client must leave that much margin or
+        get 429s. 0 for none.
+    :param arrival_jitter_seed: Seed of those delays (``None``: a different draw each run).
     :param balances: Initial SMS units per country.
     :param sender_names: Whitelisted sender names.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
@@ -122,6 +128,8 @@ class SandboxConfig:
     token_lifetime: int = 3600
     rate_limit: int = 5
     rate_window: float = 1.0
+    arrival_jitter_ms: float = 0.0
+    arrival_jitter_seed: int | None = None
     balances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     sender_names: tuple[str, ...] = DEFAULT_SENDER_NAMES
     max_message_length: int = 1530
@@ -145,6 +153,7 @@ class SandboxState:
         self.lock = threading.RLock()
         #: Clock of the rate-limit window; tests may freeze it to make the window deterministic.
         self.clock: Callable[[], float] = time.monotonic
+        self._jitter = random.Random(self.config.arrival_jitter_seed)
         self.reset()
 
     def reset(self) -> None:
@@ -213,6 +222,13 @@ class SandboxState:
             return None
 
     # -- sending ---------------------------------------------------------------------------------
+
+    def arrival_delay(self) -> float:
+        """Seconds a send request is held before the rate window sees it (``arrival_jitter_ms``)."""
+        if self.config.arrival_jitter_ms <= 0:
+            return 0.0
+        with self.lock:
+            return self._jitter.uniform(0.0, self.config.arrival_jitter_ms / 1000)
 
     def over_rate_limit(self, client_id: str) -> bool:
         """
