@@ -286,8 +286,11 @@ start_airflow() {
         exit 1
     }
     echo "==> sandbox: Orange SMS sandbox at 5 SMS/s on $SANDBOX"
-    start sandbox sandbox python -m airflow_provider_orange_sms.sandbox --host "${ADDRESS[sandbox]}" \
-        --port 8089 --rate-limit 5
+    # It stands for Orange's own servers: a higher priority keeps this machine's load from delaying
+    # the moment it sees a send (its rate window), and a receipt the busy API server did not
+    # answer within 10 s is posted again (Orange's receipts "may be repeated"; stored once).
+    start sandbox sandbox nice -n -10 python -m airflow_provider_orange_sms.sandbox \
+        --host "${ADDRESS[sandbox]}" --port 8089 --rate-limit 5 --dr-retries 3
     echo "==> control: api-server --workers 2, scheduler, dag-processor; worker1, worker2: airflow celery worker"
     start control api-server airflow api-server --host "${ADDRESS[control]}" --port 8080 --workers 2
     start control scheduler airflow scheduler

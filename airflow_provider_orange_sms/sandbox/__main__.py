@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
         "--dr-impossible-every", type=int, default=0, help="every Nth SMS ends in DeliveryImpossible"
     )
     parser.add_argument(
+        "--dr-retries", type=int, default=0, help="post a receipt again up to N times when posting it failed"
+    )
+    parser.add_argument(
         "--dr-no-callback-data", action="store_true", help="send receipts with an empty callbackData"
     )
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         dr_delay=None if args.dr_delay < 0 else args.dr_delay,
         dr_statuses=tuple(s.strip() for s in args.dr_statuses.split(",") if s.strip()),
         dr_impossible_every=args.dr_impossible_every,
+        dr_retries=args.dr_retries,
         dr_callback_data=not args.dr_no_callback_data,
     )
     if args.balances:

@@ -680,6 +680,14 @@ class SandboxServer:
 
     def _post_receipt(self, url: str, notification: dict[str, Any], delay: float) -> None:
         time.sleep(delay)
+        for _ in range(self.state.config.dr_retries):
+            if self._post_receipt_once(url, notification):
+                return
+            time.sleep(self.state.config.dr_retry_delay)
+        self._post_receipt_once(url, notification)
+
+    def _post_receipt_once(self, url: str, notification: dict[str, Any]) -> bool:
+        """Post one receipt, record the outcome; False when it may be worth posting again."""
         request = urllib.request.Request(
             url,
             data=json.dumps(notification).encode(),
@@ -698,6 +706,7 @@ class SandboxServer:
             self.state.callbacks.append(
                 {"url": _mask_url(url), "notification": notification, "outcome": outcome}
             )
+        return isinstance(outcome, int) and outcome < 500
 
 
 def _mask_url(url: str) -> str:

@@ -117,6 +117,10 @@ class SandboxConfig:
         last one for that recipient (``"none"``: no receipt at all for it).
     :param dr_impossible_every: Every Nth SMS accepted (1-based) ends in ``DeliveryImpossible``
         instead; 0 for none.
+    :param dr_retries: Times a receipt is posted again when posting it failed (no answer within 10 s,
+        a connection error, a 5xx), ``dr_retry_delay`` seconds apart: Orange's receipts "may be
+        repeated", and the receiver stores a repeat once. 0 (the default): each is posted once.
+    :param dr_retry_delay: Seconds between those posts.
     :param dr_callback_data: Put the resource id in ``callbackData``; False sends ``""``, as some
         accounts were reported to receive.
     :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
@@ -136,6 +140,8 @@ class SandboxConfig:
     dr_delay: float | None = 0.2
     dr_statuses: tuple[str, ...] = ("DeliveredToTerminal",)
     dr_impossible_every: int = 0
+    dr_retries: int = 0
+    dr_retry_delay: float = 2.0
     dr_callback_data: bool = True
     https_callbacks_only: bool = False
     path_prefix: str = ""
