@@ -36,6 +36,9 @@ PG_TMP=""
 PG_DATA=""
 STARTED=$SECONDS
 
+# step MESSAGE: a progress line with the seconds since the start.
+step() { printf '==> [%3d s] %s\n' $((SECONDS - STARTED)) "$1"; }
+
 install_packages() {
     local missing=() policy_added=""
     command -v ip >/dev/null || missing+=(iproute2)
@@ -43,7 +46,7 @@ install_packages() {
     command -v redis-server >/dev/null || missing+=(redis-server)
     compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
     if [ ${#missing[@]} -gt 0 ]; then
-        echo "==> apt-get install ${missing[*]}"
+        step "apt-get install ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         # Where an init system runs, the packages would start system services (PostgreSQL on 5432,
         # Redis on 6379): this script starts its own, so keep those from starting.
@@ -62,7 +65,7 @@ install_packages() {
 install_python() {
     export ORANGE_SMS_VENV="${ORANGE_SMS_VENV:-$ROOT/.venv-deployment}"
     source "$ROOT/scripts/_env.sh"
-    echo "==> installing the deployment extra (Celery, Redis, PostgreSQL providers) into $VENV"
+    step "installing the deployment extra (Celery, Redis, PostgreSQL providers) into $VENV"
     python -m uv pip install --quiet --python "$VENV/bin/python" -c "$CONSTRAINTS" -e "$ROOT[test,deployment]"
 }
 
@@ -86,7 +89,7 @@ cleanup() {
     local rc=$? ns link
     set +e
     trap - EXIT INT TERM
-    echo "==> stopping the deployment (logs in .deployment/logs)"
+    step "stopping the deployment (logs in .deployment/logs)"
     # Every process in one of this run's namespaces is one this script started (or its child):
     # Airflow first, then PostgreSQL and Redis.
     stop_processes "${CREATED_NS[@]/#"$PREFIX-db"/}"
@@ -109,14 +112,14 @@ cleanup() {
         cp "$PG_TMP/postgresql.log" "$LOGS/db-postgresql.log" 2>/dev/null
         rm -rf "$PG_TMP"
     fi
-    echo "==> test-deployment.sh $([ "$rc" = 0 ] && echo passed || echo "FAILED ($rc)") in $((SECONDS - STARTED)) s"
+    step "test-deployment.sh $([ "$rc" = 0 ] && echo passed || echo "FAILED ($rc)")"
     exit "$rc"
 }
 
 # The machines: one namespace each, a veth pair from each to a bridge in the switch namespace.
 create_network() {
     local node ns n=0 hosts="127.0.0.1 localhost"$'\n'
-    echo "==> network: namespaces $PREFIX-{switch,$(IFS=,; echo "${NODES[*]}")} on $NET.0/24"
+    step "network: namespaces $PREFIX-{switch,$(IFS=,; echo "${NODES[*]}")} on $NET.0/24"
     for node in "${NODES[@]}"; do hosts+="${ADDRESS[$node]} $node"$'\n'; done
     ip netns add "$PREFIX-switch"
     CREATED_NS+=("$PREFIX-switch")
@@ -251,11 +254,11 @@ show_clocks() {
     local skew='import os, tempfile, time
 with tempfile.TemporaryFile() as f:
     print(f"{time.time() - os.fstat(f.fileno()).st_mtime:+.2f}")'
-    echo "==> clocks: worker1 $(on worker1 python -c "$skew") s, worker2 $(on worker2 python -c "$skew") s from the real time"
+    step "clocks: worker1 $(on worker1 python -c "$skew") s, worker2 $(on worker2 python -c "$skew") s from the real time"
 }
 
 start_db() {
-    echo "==> db: PostgreSQL ($PG_BIN) and Redis on $DB"
+    step "db: PostgreSQL ($PG_BIN) and Redis on $DB"
     # PostgreSQL's files: a directory its user can reach wherever the clone lives.
     PG_TMP="$(mktemp -d /tmp/orange-sms-deployment-pg.XXXXXX)"
     chmod 755 "$PG_TMP"
@@ -280,18 +283,18 @@ SQL
 }
 
 start_airflow() {
-    echo "==> control: airflow db migrate (PostgreSQL)"
+    step "control: airflow db migrate (PostgreSQL)"
     on control airflow db migrate >"$LOGS/control-db-migrate.log" 2>&1 || {
         tail -n 30 "$LOGS/control-db-migrate.log"
         exit 1
     }
-    echo "==> sandbox: Orange SMS sandbox at 5 SMS/s on $SANDBOX"
+    step "sandbox: Orange SMS sandbox at 5 SMS/s on $SANDBOX"
     # It stands for Orange's own servers: a higher priority keeps this machine's load from delaying
     # the moment it sees a send (its rate window), and a receipt the busy API server did not
     # answer within 10 s is posted again (Orange's receipts "may be repeated"; stored once).
     start sandbox sandbox nice -n -10 python -m airflow_provider_orange_sms.sandbox \
         --host "${ADDRESS[sandbox]}" --port 8089 --rate-limit 5 --dr-retries 3
-    echo "==> control: api-server --workers 2, scheduler, dag-processor; worker1, worker2: airflow celery worker"
+    step "control: api-server --workers 2, scheduler, dag-processor; worker1, worker2: airflow celery worker"
     start control api-server airflow api-server --host "${ADDRESS[control]}" --port 8080 --workers 2
     start control scheduler airflow scheduler
     start control dag-processor airflow dag-processor
@@ -302,7 +305,7 @@ start_airflow() {
     wait_for control "$API/api/v2/version" 480 control-api-server.log
     wait_for_log "$LOGS/worker1-celery.log" "celery@worker1 ready" 480
     wait_for_log "$LOGS/worker2-celery.log" "celery@worker2 ready" 480
-    echo "==> deployment up after $((SECONDS - STARTED)) s"
+    step "deployment up"
 }
 
 main() {
@@ -327,7 +330,7 @@ main() {
     show_clocks
     start_db
     start_airflow
-    echo "==> tests/integration/test_deployment.py (limiter and token cache: $BACKEND)"
+    step "tests/integration/test_deployment.py (limiter and token cache: $BACKEND)"
     on control env ORANGE_SMS_DEPLOYMENT_API="$API" ORANGE_SMS_DEPLOYMENT_SANDBOX="$SANDBOX" \
         ORANGE_SMS_DEPLOYMENT_WORKERS=worker1,worker2 \
         python -m pytest -p no:cacheprovider -q -s --tb=short "$ROOT/tests/integration/test_deployment.py"
