@@ -42,6 +42,11 @@ class OrangeSMSError(Exception):
     :param description: Longer explanation when Orange gives one.
     """
 
+    #: Whether the provider already retried this failure as often as it would (or it is final, like
+    #: a token failure another process met moments ago): a retry loop around the call that raised
+    #: it must not try again. It does not change whether the error is transient.
+    retries_exhausted: bool = False
+
     def __init__(
         self,
         status_code: int | None = None,
@@ -53,6 +58,7 @@ class OrangeSMSError(Exception):
         self.code = code
         self.message = message
         self.description = description
+        self.retries_exhausted = False
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-#: The Redis connection used when the ``redis_conn_id`` extra is empty.
-DEFAULT_REDIS_CONN_ID = "redis_default"
 # Seconds to connect to Redis and to wait for an answer. RedisHook sets neither (redis-py before 6
 # then waits forever); a send must not hang on a blackholed Redis, it falls back instead.
 REDIS_TIMEOUT_SECONDS = 2.0

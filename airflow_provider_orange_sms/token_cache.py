@@ -176,7 +176,10 @@ def cache_key(token_url: str, client_id: str, client_secret: str) -> str:
 
 
 class TokenCache(Protocol):
-    """What the client needs from a token store."""
+    """
+    What the client needs from a token store: the token, a lock around each token request, and the
+    failed request remembered for a short while (see :class:`TokenFailure`).
+    """
 
     def get(self, key: str) -> AccessToken | None:
         """
@@ -207,6 +210,28 @@ class TokenCache(Protocol):
 
         :param key: Cache key from :func:`cache_key`.
         :param timeout: Longest wait in seconds (``None``: no limit); then :class:`TokenLockTimeout`.
+        """
+
+    def get_failure(self, key: str) -> TokenFailure | None:
+        """
+        Return the failed token request remembered for ``key``, if any (active or not).
+
+        :param key: Cache key from :func:`cache_key`.
+        """
+
+    def set_failure(self, key: str, failure: TokenFailure) -> None:
+        """
+        Remember a failed token request for ``key``, so other callers fail fast until it ends.
+
+        :param key: Cache key from :func:`cache_key`.
+        :param failure: What failed and until when to remember it.
+        """
+
+    def clear_failure(self, key: str) -> None:
+        """
+        Forget the failed token request for ``key`` (a token was fetched since).
+
+        :param key: Cache key from :func:`cache_key`.
         """
 
 

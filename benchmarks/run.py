@@ -55,8 +55,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(rate_limit: int = 5, balance: int = 1_000_000) -> Iterator[str]:
-    """Run the sandbox in a child process; yield its URL."""
+def sandbox_process(
+    rate_limit: int = 5, balance: int = 1_000_000, arrival_jitter_ms: float = 0
+) -> Iterator[str]:
+    """Run the sandbox in a child process (sends reaching its window 0..jitter ms late); yield its URL."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -71,6 +73,8 @@ def sandbox_process(rate_limit: int = 5, balance: int = 1_000_000) -> Iterator[s
             json.dumps({"CIV": balance}),
             "--dr-delay",
             "-1",
+            "--arrival-jitter-ms",
+            str(arrival_jitter_ms),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -226,16 +230,22 @@ def memory(count: int) -> dict[str, Any]:
     return {"peak_kib": peak / 1024}
 
 
-def dags_test_batch(count: int, dag_id: str = "bench_send_batch") -> dict[str, Any]:
+def dags_test_batch(
+    count: int, dag_id: str = "bench_send_batch", limit: float = 0, arrival_jitter_ms: float = 0
+) -> dict[str, Any]:
     """
     Run ``dags_test_send.py`` (``airflow dags test`` of one SendSMSOperator batch) in a fresh home.
 
     :param count: Recipients of the batch.
     :param dag_id: ``bench_send_batch`` (one text for all) or ``bench_send_personalised`` (a text each).
+    :param limit: The rate limit of the sandbox and of the connection; 0: lifted.
+    :param arrival_jitter_ms: The sandbox's arrival jitter.
     """
     root = os.path.dirname(os.path.abspath(__file__))
     with (
-        sandbox_process(rate_limit=10**9, balance=10 * count + 1000) as url,
+        sandbox_process(
+            rate_limit=int(limit) or 10**9, balance=10 * count + 1000, arrival_jitter_ms=arrival_jitter_ms
+        ) as url,
         tempfile.TemporaryDirectory() as home,
     ):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
@@ -254,7 +264,7 @@ def dags_test_batch(count: int, dag_id: str = "bench_send_batch") -> dict[str, A
                     "login": DEFAULT_CLIENT_ID,
                     "password": DEFAULT_CLIENT_SECRET,
                     # rate limit 0: no throttle (the limit lifted)
-                    "extra": {"sender_address": SENDER, "rate_limit_per_second": 0},
+                    "extra": {"sender_address": SENDER, "rate_limit_per_second": limit},
                 }
             ),
         )
@@ -272,8 +282,11 @@ def dags_test_batch(count: int, dag_id: str = "bench_send_batch") -> dict[str, A
         if result.returncode or not lines:
             raise RuntimeError(f"dags test failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         figures: dict[str, Any] = json.loads(lines[-1].split(" ", 1)[1])
-        sent = len(state(url)["messages"])
-    figures.update(count=count, sent=sent, wall_s=wall)
+        final = state(url)
+    arrivals = sorted(m["received_at"] for m in final["messages"])
+    sent = len(arrivals)
+    rate = (sent - 1) / (arrivals[-1] - arrivals[0]) if sent > 1 else 0.0
+    figures.update(count=count, sent=sent, wall_s=wall, rate=rate, rate_limited=final["rate_limited"])
     return figures
 
 
@@ -337,11 +350,38 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000, help="recipients of the dags-test batch")
     parser.add_argument("--import-rounds", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--only",
+        choices=("machine", "machines"),
+        help="only the one-machine rows, or only the several-machine rows (machines.py)",
+    )
+    parser.add_argument("--task-sends", type=int, default=200, help="recipients of the real task at 5/s")
+    parser.add_argument("--alert-batch", type=int, default=1000, help="the batch an alert runs beside")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
-
     rows: list[tuple[str, str, str, str]] = []
+    if args.only != "machines":
+        rows += one_machine_rows(args, figures)
+    if args.only != "machine":
+        from machines import several_machines_rows
 
+        rows += several_machines_rows(args, figures)
+
+    if args.json:
+        print(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(), **figures}, indent=2))
+        return
+
+    widths = [
+        max(len(row[i]) for row in [("benchmark", "measured", "result", "target"), *rows]) for i in range(4)
+    ]
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    for row in [("benchmark", "measured", "result", "target"), tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def one_machine_rows(args: argparse.Namespace, figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Throughput, overhead, tokens, memory, the 10,000-SMS batches and import time (one machine)."""
+    rows: list[tuple[str, str, str, str]] = []
     one = figures["throughput_1"] = throughput(1, args.sends)
     rows.append(
         (
@@ -416,17 +456,7 @@ def main() -> None:
                 "<= 1.1x",
             )
         )
-
-    if args.json:
-        print(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(), **figures}, indent=2))
-        return
-
-    widths = [
-        max(len(row[i]) for row in [("benchmark", "measured", "result", "target"), *rows]) for i in range(4)
-    ]
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    for row in [("benchmark", "measured", "result", "target"), tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    return rows
 
 
 if __name__ == "__main__":

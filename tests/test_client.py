@@ -327,12 +327,12 @@ def _fetch_token_in_process(url, client_id, secret, cache_dir, barrier):
 @pytest.mark.parametrize("sandbox_config", [jitter_tolerant()])
 def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, monkeypatch):
     slots = []
-    reserve = client.throttle.reserve
-    monkeypatch.setattr(client.throttle, "reserve", lambda: slots.append(reserve()) or slots[-1])
+    book = client.throttle.book
+    monkeypatch.setattr(client.throttle, "book", lambda: slots.append(book()) or slots[-1])
     for i in range(11):
         client.send_sms(f"+22507000000{i:02d}", "hi")
     assert len(slots) == 11
-    assert all(b - a >= client.throttle.interval - 1e-6 for a, b in itertools.pairwise(slots))
+    assert all(b.slot - a.slot >= client.throttle.interval - 1e-6 for a, b in itertools.pairwise(slots))
     assert sandbox.state.rate_limited == 0
     assert len(sandbox.state.messages) == 11
 
@@ -599,7 +599,16 @@ class _BrokenCache:
     def delete(self, key, token):
         raise OSError("read-only file system")
 
-    def lock(self, key):
+    def lock(self, key, timeout=None):
+        raise OSError("read-only file system")
+
+    def get_failure(self, key):
+        raise OSError("read-only file system")
+
+    def set_failure(self, key, failure):
+        raise OSError("read-only file system")
+
+    def clear_failure(self, key):
         raise OSError("read-only file system")
 
 

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import requests
 
-from airflow_provider_orange_sms.client import error_from_response
+from airflow_provider_orange_sms._errors import error_from_response
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
     OrangeSMSBadRequestError,

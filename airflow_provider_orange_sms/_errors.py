@@ -1,0 +1,154 @@
+"""Reading what Orange answered: its three error formats, the id in a 201, a safe description.
+
+Orange answers errors in three formats: gateway errors (``code``/``message``/``description``),
+service and policy exceptions (``requestError``) and OAuth2 errors (``error``/``error_description``).
+:func:`error_from_response` turns each into the matching
+:class:`~airflow_provider_orange_sms.exceptions.OrangeSMSError` subclass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_orange_sms.exceptions import (
+    OrangeSMSAuthError,
+    OrangeSMSBadRequestError,
+    OrangeSMSError,
+    OrangeSMSNotFoundError,
+    OrangeSMSRateLimitError,
+    OrangeSMSServerError,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = ["created_id", "describe_response", "error_from_response", "request_error_in"]
+
+
+def _fill_placeholders(text: str, variables: list[str]) -> str:
+    # Replace %10 before %1 so the shorter placeholder does not eat the longer one.
+    for index in range(len(variables), 0, -1):
+        text = text.replace(f"%{index}", variables[index - 1])
+    return text
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_from_response(response: requests.Response) -> OrangeSMSError:
+    """
+    Turn an error response from Orange into the matching :class:`OrangeSMSError` subclass.
+
+    Understands the three formats Orange uses: gateway errors (``code``/``message``/
+    ``description``), service and policy exceptions (``requestError``) and OAuth2 errors
+    (``error``/``error_description``).
+
+    :param response: A response with a status of 400 or more, or a 2xx whose body carries
+        Orange's ``requestError`` (then an :class:`OrangeSMSBadRequestError`).
+    """
+    status = response.status_code
+    code: int | str | None = None
+    message = response.reason or ""
+    description: str | None = None
+    variables: list[str] = []
+    is_service_error = False
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        if isinstance(body.get("requestError"), Mapping):
+            request_error = body["requestError"]
+            exc = request_error.get("serviceException") or request_error.get("policyException") or {}
+            is_service_error = True
+            raw_vars = exc.get("variables") or []
+            variables = [str(raw_vars)] if isinstance(raw_vars, str) else [str(v) for v in raw_vars]
+            code = exc.get("messageId")
+            message = _fill_placeholders(str(exc.get("text", "")), variables)
+        elif "error" in body:
+            code = str(body["error"])
+            message = str(body.get("error_description") or body["error"])
+        elif "code" in body:
+            code = body["code"]
+            if isinstance(code, str) and code.strip().isdigit():
+                code = int(code)  # some gateways send "42"
+            message = str(body.get("message") or message)
+            description = body.get("description")
+    elif response.text:
+        description = response.text[:200]
+
+    if (status in (400, 403) or status < 400) and is_service_error:
+        return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
+    if status in (401, 403):
+        return OrangeSMSAuthError(status, code, message, description)
+    if status == 404:
+        return OrangeSMSNotFoundError(status, code, message, description)
+    if status == 429:
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        return OrangeSMSRateLimitError(status, code, message, description, retry_after=retry_after)
+    if status >= 500:
+        return OrangeSMSServerError(status, code, message, description)
+    if status == 400:
+        return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
+    return OrangeSMSError(status, code, message, description)
+
+
+def describe_response(response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
+    """
+    Return a short description of what came back: status, content type and the body's start.
+
+    :param response: The HTTP response.
+    :param secrets: Values blanked out of the snippet (the access token, should a proxy echo it).
+    """
+    content_type = response.headers.get("Content-Type") or "no content type"
+    snippet = " ".join(response.text[:200].split())
+    for secret in secrets:
+        if secret:
+            snippet = snippet.replace(secret, "***")
+    body = f"body {snippet[:120]!r}" if snippet else "an empty body"
+    return f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f", {content_type}, {body}"
+
+
+def request_error_in(response: requests.Response) -> OrangeSMSError | None:
+    """The error of a 2xx answer whose JSON body is Orange's ``requestError`` (else ``None``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, Mapping) and isinstance(body.get("requestError"), Mapping):
+        return error_from_response(response)
+    return None
+
+
+def created_id(response: requests.Response, envelope: str, marker: str) -> str:
+    """
+    The id of a created resource: the path segment after ``marker`` in the body's ``resourceURL``
+    (inside ``envelope``), or in the ``Location`` header when the body has none. ``""`` if neither.
+    """
+    url = ""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        url = str(response.json()[envelope]["resourceURL"] or "")
+    ids = [_id_in(candidate, marker) for candidate in (url, response.headers.get("Location", ""))]
+    return next((found for found in ids if found), "")
+
+
+def _id_in(url: str, marker: str) -> str:
+    path = urlsplit(url).path if "://" in url else url
+    if marker not in path:
+        return ""
+    return path.rsplit(marker, 1)[1].strip("/").split("/")[0].strip()

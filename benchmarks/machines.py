@@ -1,0 +1,234 @@
+"""
+Benchmarks of one account shared by several machines (issue 14), run by ``run.py``.
+
+A "machine" is a process with its own cache directory (``machine.py``), so it shares nothing with
+the others but what its settings say; two of them can run under ``faketime`` with skewed clocks.
+The sandbox runs at Orange's 5/s with arrival jitter (each send reaches its rate window 0 to 20 ms
+late); Redis is Debian's ``redis-server`` on a free port. Rates are measured on the sandbox's
+arrival times (one clock for all machines).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cryptography.fernet import Fernet
+from run import free_port, sandbox_process, state
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MACHINE = os.path.join(HERE, "machine.py")
+JITTER_MS = 20
+LIMIT = 5
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """Debian's redis-server on a free port, without persistence; yield its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as directory:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(500):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.02)
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.kill()
+            proc.wait(30)
+
+
+def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("MACHINE "):
+            return dict(json.loads(line.split(" ", 1)[1]))
+    raise RuntimeError(f"a machine ended without a report (exit {proc.wait()})")
+
+
+def start_machine(settings: dict[str, Any], skew: float = 0.0) -> subprocess.Popen[str]:
+    command = [sys.executable, MACHINE, json.dumps(settings)]
+    if skew:
+        command = [shutil.which("faketime") or "faketime", "-f", f"{skew:+}s", *command]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if "ready" not in _read(proc):
+        raise RuntimeError("a machine did not start")
+    return proc
+
+
+def go(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+
+
+def machines_at_once(
+    count: int,
+    per_machine: int,
+    *,
+    backend: str,
+    skews: tuple[float, ...] = (),
+) -> dict[str, Any]:
+    """``count`` machines sending ``per_machine`` SMS each at once; ``backend`` for limit and token."""
+    with (
+        sandbox_process(rate_limit=LIMIT, arrival_jitter_ms=JITTER_MS) as url,
+        redis_server() as redis_url,
+        tempfile.TemporaryDirectory() as home,
+    ):
+        fernet_key = Fernet.generate_key().decode()
+        procs = [
+            start_machine(
+                {
+                    "url": url,
+                    "cache_dir": os.path.join(home, f"machine{n}"),
+                    "count": per_machine,
+                    "first": n * 100_000,
+                    "rate_limit_backend": backend,
+                    "token_cache": backend,
+                    "redis_url": redis_url,
+                    "fernet_key": fernet_key,
+                },
+                skews[n] if n < len(skews) else 0.0,
+            )
+            for n in range(count)
+        ]
+        told = time.time()
+        for proc in procs:
+            go(proc)
+        reports = [_read(proc) for proc in procs]
+        for proc in procs:
+            proc.wait(60)
+        final = state(url)
+    arrivals = sorted(m["received_at"] for m in final["messages"])
+    sent = len(arrivals)
+    span = arrivals[-1] - arrivals[0] if sent > 1 else 0.0
+    ideal = (count * per_machine - 1) / LIMIT
+    return {
+        "machines": count,
+        "sent": sent,
+        "failed": sum(r["failed"] for r in reports),
+        "rate": (sent - 1) / span if span else 0.0,
+        "span_s": span,
+        "from_go_s": arrivals[-1] - told if arrivals else 0.0,
+        "ideal_s": ideal,
+        "rate_limited": final["rate_limited"],
+        "token_requests": final["token_requests"],
+        "modes": [r["modes"] for r in reports],
+    }
+
+
+def alert_delay(batch: int, *, shared: bool, alert_after: float = 5.0) -> dict[str, Any]:
+    """
+    Seconds one alert takes while a ``batch``-SMS batch runs on another machine.
+
+    ``shared``: both space their sends through Redis. Otherwise both run in a one-slot pool (a
+    lock held by a send task for its whole run), each spaced by its own machine's throttle.
+    """
+    with (
+        sandbox_process(rate_limit=LIMIT, arrival_jitter_ms=JITTER_MS) as url,
+        redis_server() as redis_url,
+        tempfile.TemporaryDirectory() as home,
+    ):
+        common = {
+            "url": url,
+            "rate_limit_backend": "redis" if shared else "file",
+            "token_cache": "redis" if shared else "file",
+            "redis_url": redis_url,
+            "fernet_key": Fernet.generate_key().decode(),
+            "pool_lock": None if shared else os.path.join(home, "pool.lock"),
+        }
+        batch_proc = start_machine(
+            {**common, "cache_dir": os.path.join(home, "a"), "count": batch, "first": 0}
+        )
+        alert_proc = start_machine(
+            {**common, "cache_dir": os.path.join(home, "b"), "count": 1, "first": 9_000_000}
+        )
+        go(batch_proc)
+        time.sleep(alert_after)  # the batch is well under way when the alert comes
+        go(alert_proc)
+        alert = _read(alert_proc)
+        alert_proc.wait(60)
+        if shared:
+            batch_proc.kill()  # the alert is measured; the rest of the batch would change nothing
+        else:
+            _read(batch_proc)
+        batch_proc.wait(600)
+        final = state(url)
+    return {"alert_s": alert["seconds"], "rate_limited": final["rate_limited"]}
+
+
+def several_machines_rows(args: Any, figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The table rows of issue 14: machines sharing one account, a real task at the limit, an alert."""
+    from run import dags_test_batch
+
+    rows: list[tuple[str, str, str, str]] = []
+    for backend in ("file", "redis"):
+        for count in (1, 2, 4):
+            if backend == "file" and count == 1:
+                continue  # the same as redis with one machine, but for the token cache
+            run = figures[f"machines_{backend}_{count}"] = machines_at_once(
+                count, 40 // count, backend=backend
+            )
+            target = ">= 0.95 x 5/s, 0 x 429, 1 token" if backend == "redis" else "(the per-machine limit)"
+            rows.append(
+                (
+                    f"{count} machine(s), 40 SMS at once, limit + token: {backend}, {JITTER_MS} ms jitter",
+                    f"{run['sent']} sent, {run['failed']} failed, {run['rate_limited']} x 429, "
+                    f"{run['token_requests']} token request(s)",
+                    f"{run['rate']:.2f}/s = {run['rate'] / LIMIT:.3f} x 5/s",
+                    target,
+                )
+            )
+    done = figures["done_when"] = machines_at_once(4, 10, backend="redis", skews=(0.0, 0.0, 1.5, -1.5))
+    rows.append(
+        (
+            "issue 14 'done when': 4 machines x 10 SMS, 2 clocks at +-1.5 s, redis",
+            f"{done['rate_limited']} x 429, {done['token_requests']} token request(s); last SMS "
+            f"{done['from_go_s']:.2f}s after 'go', first to last {done['span_s']:.2f}s "
+            f"(ideal {done['ideal_s']:.2f}s)",
+            f"{done['from_go_s'] / done['ideal_s']:.3f}x",
+            "<= 1.05x, 0 x 429, 1 token",
+        )
+    )
+    task = figures["real_task"] = dags_test_batch(args.task_sends, limit=LIMIT, arrival_jitter_ms=JITTER_MS)
+    rows.append(
+        (
+            f"SendSMSOperator, {args.task_sends} recipients at 5/s, dags test, {JITTER_MS} ms jitter",
+            f"{task['sent']} sent, {task['rate_limited']} x 429 (rate: first to last arrival)",
+            f"{task['rate']:.2f}/s = {task['rate'] / LIMIT:.3f} x 5/s",
+            ">= 0.97 x 5/s, 0 x 429",
+        )
+    )
+    for shared in (True, False):
+        alert = figures[f"alert_{'shared' if shared else 'pool'}"] = alert_delay(
+            args.alert_batch, shared=shared
+        )
+        rows.append(
+            (
+                f"one alert while {args.alert_batch} SMS go out on another machine: "
+                + ("shared limiter (redis)" if shared else "1-slot pool"),
+                f"sent {alert['alert_s']:.2f}s after it was due, {alert['rate_limited']} x 429",
+                f"{alert['alert_s']:.2f}s",
+                "<= 2 slots" if shared else "(behind the whole batch)",
+            )
+        )
+    return rows
