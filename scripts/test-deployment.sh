@@ -207,6 +207,13 @@ on() {
         AIRFLOW__CORE__DAGS_FOLDER="$home/dags" "${clock[@]}" "$@"
 }
 
+# awaited COMMAND...: run COMMAND and wait for it in a way a TERM signal interrupts (bash runs a trap
+# only once a foreground command has ended); cleanup then stops it with its machine.
+awaited() {
+    "$@" <&0 & # stdin stays (a background command's would be /dev/null)
+    wait $!
+}
+
 # start NODE NAME COMMAND...: run COMMAND on NODE in the background, its output in logs/NODE-NAME.log.
 start() {
     local node=$1 name=$2
@@ -217,7 +224,7 @@ start() {
 
 # wait_for NODE URL|HOST:PORT SECONDS LOG: from NODE, until the URL answers or the port accepts.
 wait_for() {
-    on "$1" python - "$2" "$3" "$4" <<'PY'
+    awaited on "$1" python - "$2" "$3" "$4" <<'PY'
 import socket, sys, time, urllib.request
 target, seconds, log = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 deadline = time.monotonic() + seconds
@@ -284,7 +291,7 @@ SQL
 
 start_airflow() {
     step "control: airflow db migrate (PostgreSQL)"
-    on control airflow db migrate >"$LOGS/control-db-migrate.log" 2>&1 || {
+    awaited on control airflow db migrate >"$LOGS/control-db-migrate.log" 2>&1 || {
         tail -n 30 "$LOGS/control-db-migrate.log"
         exit 1
     }
@@ -331,8 +338,8 @@ main() {
     start_db
     start_airflow
     step "tests/integration/test_deployment.py (limiter and token cache: $BACKEND)"
-    on control env ORANGE_SMS_DEPLOYMENT_API="$API" ORANGE_SMS_DEPLOYMENT_SANDBOX="$SANDBOX" \
-        ORANGE_SMS_DEPLOYMENT_WORKERS=worker1,worker2 \
+    awaited on control env ORANGE_SMS_DEPLOYMENT_API="$API" ORANGE_SMS_DEPLOYMENT_SANDBOX="$SANDBOX" \
+        ORANGE_SMS_DEPLOYMENT_WORKERS=worker1,worker2 ORANGE_SMS_DEPLOYMENT_LOGS="$LOGS" \
         python -m pytest -p no:cacheprovider -q -s --tb=short "$ROOT/tests/integration/test_deployment.py"
 }
 

@@ -10,6 +10,7 @@ every test here is skipped.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import time
@@ -24,6 +25,8 @@ import pytest
 API = os.environ.get("ORANGE_SMS_DEPLOYMENT_API", "")
 SANDBOX = os.environ.get("ORANGE_SMS_DEPLOYMENT_SANDBOX", "")
 WORKERS = set(filter(None, os.environ.get("ORANGE_SMS_DEPLOYMENT_WORKERS", "").split(",")))
+#: Where the sandbox's state and request log are saved for a look after the run (the script's logs).
+LOGS = os.environ.get("ORANGE_SMS_DEPLOYMENT_LOGS", "")
 RECIPIENTS_PER_SENDER = int(os.environ.get("ORANGE_SMS_DEPLOYMENT_RECIPIENTS", "100"))
 DAG_ID = "deployment_send"
 SENDERS = 4
@@ -74,10 +77,14 @@ class RestClient:
             return None
 
 
-def sandbox_state() -> dict[str, Any]:
-    with urllib.request.urlopen(f"{SANDBOX}/_sandbox/state", timeout=30) as response:
-        state: dict[str, Any] = json.load(response)
-        return state
+def sandbox_get(path: str) -> dict[str, Any]:
+    """A control endpoint of the sandbox, also saved to ``LOGS`` as JSON when that is set."""
+    with urllib.request.urlopen(f"{SANDBOX}/_sandbox/{path}", timeout=60) as response:
+        body: dict[str, Any] = json.load(response)
+    if LOGS:
+        with open(os.path.join(LOGS, f"sandbox-{path}.json"), "w") as file:
+            json.dump(body, file, indent=1)
+    return body
 
 
 @dataclass
@@ -87,6 +94,8 @@ class Outcome:
     run: dict[str, Any]
     task_instances: dict[str, dict[str, Any]]
     sandbox: dict[str, Any]
+    #: Every send request the sandbox received, refused ones included, in arrival order.
+    send_requests: list[dict[str, Any]]
     receipt_events: list[dict[str, Any]]
 
 
@@ -142,6 +151,15 @@ def summary(outcome: Outcome) -> str:
         f"429 answers: {sandbox['rate_limited']}   token requests: {sandbox['token_requests']}   "
         f"receipts stored: {len(outcome.receipt_events)} for {len(messages)} SMS accepted"
     )
+    arrivals = sorted(request["time"] for request in outcome.send_requests)
+    if len(arrivals) > 5:
+        gaps = sorted(b - a for a, b in itertools.pairwise(arrivals))
+        closest = min(b - a for a, b in zip(arrivals, arrivals[5:], strict=False))
+        lines.append(
+            f"send requests at the sandbox (429s included): consecutive ones {gaps[0] * 1000:.0f} ms apart "
+            f"at the closest, median {gaps[len(gaps) // 2] * 1000:.0f} ms; closest 6 within "
+            f"{closest:.3f} s (a 429 when under 1 s)"
+        )
     posts = collections.Counter(str(callback["outcome"]) for callback in sandbox["callbacks"])
     lines.append("receipt posts by the sandbox: " + ", ".join(f"{n} x {o}" for o, n in sorted(posts.items())))
     return "\n".join(lines)
@@ -161,7 +179,8 @@ def outcome() -> Outcome:
         run = api.poll(run_path) or run
     listed = api.call("GET", f"{run_path}/taskInstances")["task_instances"]
     task_instances = {ti["task_id"]: ti for ti in listed}
-    result = Outcome(run, task_instances, sandbox_state(), receipt_events(api))
+    sends = [r for r in sandbox_get("requests")["requests"] if r["path"].endswith("/requests")]
+    result = Outcome(run, task_instances, sandbox_get("state"), sends, receipt_events(api))
     print("\n" + summary(result))
     return result
 
