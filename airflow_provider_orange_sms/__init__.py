@@ -1,119 +1,17 @@
 """Apache Airflow provider for the Orange SMS API (Africa and Middle East).
 
-Importing this package is cheap: Airflow calls :func:`get_provider_info` for every provider when
-it starts, so nothing here imports Airflow, requests or the hook.
+Importing this package is cheap: Airflow calls
+:func:`~airflow_provider_orange_sms.get_provider_info.get_provider_info` for every provider when it
+starts, so nothing here imports Airflow, requests or the hook.
+
+Public modules (import from these; the modules whose name starts with ``_`` are private):
+``hooks.orange_sms``, ``operators.orange_sms``, ``sensors.orange_sms``, ``triggers.orange_sms``,
+``notifications.orange_sms``, ``exceptions``, ``segments``, ``receipts``, ``client`` (the wire client
+without Airflow) and ``sandbox`` (the local API emulator). Each one's ``__all__`` lists its names.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow_provider_orange_sms._config import DEFAULT_BASE_URL, form_fields, form_placeholders
-
 __version__ = "0.1.0"
 
-
-def get_provider_info() -> dict[str, Any]:
-    """Describe the provider to Airflow: package, connection type and connection form."""
-    return {
-        "package-name": "airflow-provider-orange-sms",
-        "name": "Orange SMS",
-        "description": "Send SMS and track balance, usage, purchase orders and delivery receipts "
-        "with the Orange SMS API (Africa and Middle East).",
-        "versions": [__version__],
-        "integrations": [
-            {
-                "integration-name": "Orange SMS",
-                "external-doc-url": "https://developer.orange.com/apis/sms",
-                "tags": ["service"],
-            }
-        ],
-        "hooks": [
-            {
-                "integration-name": "Orange SMS",
-                "python-modules": ["airflow_provider_orange_sms.hooks.orange_sms"],
-            }
-        ],
-        "operators": [
-            {
-                "integration-name": "Orange SMS",
-                "python-modules": [
-                    "airflow_provider_orange_sms.operators.orange_sms",
-                    "airflow_provider_orange_sms.operators.send_sms",
-                ],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": "Orange SMS",
-                "python-modules": ["airflow_provider_orange_sms.sensors.orange_sms"],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "Orange SMS",
-                "python-modules": ["airflow_provider_orange_sms.triggers.orange_sms"],
-            }
-        ],
-        "config": {
-            "orange_sms": {
-                "description": "The delivery-receipt receiver that the provider's plugin mounts on the "
-                "API server at POST /orange-sms/delivery-receipts/{secret}.",
-                "options": {
-                    "delivery_receipts_secret": {
-                        "description": "The secret path segment of the receipt URL registered with "
-                        "Orange (https://<host>/orange-sms/delivery-receipts/<secret>). Long and random, "
-                        "URL-safe (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'). "
-                        "Empty: the receiver refuses every request.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "sensitive": True,
-                        "example": None,
-                        "default": "",
-                    },
-                    "delivery_receipts_allowed_ips": {
-                        "description": "Comma-separated addresses or CIDR blocks receipts may come from; "
-                        "others get 403. Empty: any source. Orange's documented callers: "
-                        "80.12.13.2, 80.12.102.66, 80.12.209.66, 80.12.66.97.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97",
-                        "default": "",
-                    },
-                    "delivery_receipts_trusted_proxies": {
-                        "description": "Comma-separated addresses or CIDR blocks of reverse proxies in "
-                        "front of the API server. From them, the client address checked against "
-                        "delivery_receipts_allowed_ips is taken from X-Forwarded-For (the right-most "
-                        "address that is not a trusted proxy). Empty: the TCP peer is the client.",
-                        "version_added": "0.1.0",
-                        "type": "string",
-                        "example": "127.0.0.1,10.0.0.0/8",
-                        "default": "",
-                    },
-                },
-            }
-        },
-        "notifications": ["airflow_provider_orange_sms.notifications.orange_sms.OrangeSMSNotifier"],
-        "connection-types": [
-            {
-                "hook-class-name": "airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook",
-                "hook-name": "Orange SMS",
-                "connection-type": "orange_sms",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra"],
-                    "relabeling": {"login": "Client ID", "password": "Client Secret", "host": "Base URL"},
-                    # Airflow 3.3's form shows placeholders of standard fields only (hook_meta drops
-                    # the extras' ones); extras also get a default (shown and stored as the value)
-                    # or examples (a datalist) in conn-fields.
-                    "placeholders": {
-                        "login": "Client ID of your Orange Developer application",
-                        "password": "Client Secret (or fill Authorization Header)",
-                        "host": DEFAULT_BASE_URL,
-                        **form_placeholders(),
-                    },
-                },
-                # Read from OrangeSMSConfig: each extra, its label, help and default defined once.
-                "conn-fields": form_fields(),
-            }
-        ],
-    }
+__all__ = ["__version__"]

@@ -27,6 +27,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+__all__ = [
+    "TRANSIENT_ERRORS",
+    "OrangeSMSAuthError",
+    "OrangeSMSBadRequestError",
+    "OrangeSMSConnectionError",
+    "OrangeSMSError",
+    "OrangeSMSNotFoundError",
+    "OrangeSMSRateLimitError",
+    "OrangeSMSSendUncertainError",
+    "OrangeSMSServerError",
+]
+
 
 class OrangeSMSError(Exception):
     """

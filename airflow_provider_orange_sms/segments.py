@@ -33,6 +33,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Encoding names, as :func:`sms_segments` returns them.
+__all__ = [
+    "CONCAT_SEPTETS",
+    "CONCAT_UNITS",
+    "GSM7",
+    "GSM7_BASIC_TABLE",
+    "GSM7_EXTENSION",
+    "GSM7_LOOKALIKES",
+    "SINGLE_SEPTETS",
+    "SINGLE_UNITS",
+    "UCS2",
+    "MessageCost",
+    "gsm7_lookalikes",
+    "is_gsm7",
+    "message_cost",
+    "sms_segments",
+    "to_gsm7",
+]
+
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
 

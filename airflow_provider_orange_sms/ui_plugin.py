@@ -18,6 +18,18 @@ apart, so it never changes what a connection does:
 
 Airflow loads the plugin through the ``airflow.plugins`` entry point; plugin root middlewares
 exist from Airflow 3.1 (on 3.0 the plugin registers and does nothing).
+
+Fenced Airflow internals: the connections REST API's paths and body (``ConnectionBody``: ``conn_type``,
+``port``, ``extra`` as JSON text) and the Test endpoint's port comparison are used here only.
+``tests/test_airflow_internals.py`` fails loudly when Airflow changes them.
+
+When to remove it:
+
+* the port-0 drop: once the oldest Airflow this package supports contains apache/airflow#73298
+  (the Test endpoint then treats port 0 as no port). It was merged on 2026-09-17, after 3.3.2 was
+  cut: 3.3.2 still refuses port 0, so the first release with it is a later one (3.3.3 or 3.4.0;
+  check its release notes for #73298). The guard test fails as soon as the installed Airflow has it.
+* the empty-extras drop: stays as long as the form sends ``null`` for every empty extra field.
 """
 
 from __future__ import annotations

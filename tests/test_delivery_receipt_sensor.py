@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from airflow_provider_orange_sms.sensors.delivery_receipts import parse_resource_ids
+from airflow_provider_orange_sms.sensors._delivery_receipts import parse_resource_ids
 from airflow_provider_orange_sms.sensors.orange_sms import DeliveryReceiptSensor
 from tests.conftest import TEST_DAGS, load_dag, xcom
 

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from airflow_provider_orange_sms import get_provider_info
 from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
+from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
 from airflow_provider_orange_sms.token_cache import FileTokenCache
 from tests.conftest import connection_json, jitter_tolerant
@@ -280,7 +280,8 @@ def test_provider_info_matches_the_hook():
 
 def test_importing_the_package_is_cheap():
     code = (
-        "import sys, airflow_provider_orange_sms as p; p.get_provider_info(); "
+        "import sys; from airflow_provider_orange_sms.get_provider_info import get_provider_info; "
+        "get_provider_info(); "
         "heavy = ('airflow', 'requests', 'airflow_provider_orange_sms.hooks'); "
         "heavy = [m for m in heavy if m in sys.modules]; "
         "print(heavy)"

@@ -22,6 +22,8 @@ from airflow_provider_orange_sms.token_cache import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+__all__ = ["OrangeSMSHook", "VariableTokenCache"]
+
 
 def _mask_secret(value: str) -> None:
     """Register ``value`` with Airflow's secrets masker so it is redacted from task logs."""

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+__all__ = ["OrangeSMSNotifier", "send_orange_sms_notification"]
+
 
 class OrangeSMSNotifier(BaseNotifier):
     """

@@ -6,8 +6,11 @@ through to "not found". For the sent ledger that would turn "cannot read who was
 "nobody was texted" and resend to everyone, so the ledger reads through the Task SDK's request
 to the supervisor instead, and sees its answer as it is.
 
-This is the Task SDK's internal protocol (``SUPERVISOR_COMMS``, ``GetVariable``), the same on
-Airflow 3.0 to 3.3; ``tests/reliability/test_ledger_store.py`` fails loudly if it changes.
+Fenced Airflow internal: this is the only module using the Task SDK's internal protocol
+(``task_runner.SUPERVISOR_COMMS``, ``comms.GetVariable``/``VariableResult``/``ErrorResponse``,
+``ErrorType.VARIABLE_NOT_FOUND``), the same on Airflow 3.0 to 3.3. Its guard,
+``tests/test_airflow_internals.py``, checks those names and reads a present and a missing Variable
+from a real task run; it fails loudly if Airflow changes them.
 """
 
 from __future__ import annotations

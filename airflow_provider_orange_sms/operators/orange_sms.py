@@ -2,8 +2,8 @@
 delivery-receipt subscriptions.
 
 They stay thin: every HTTP detail lives in
-:class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`. ``SendSMSOperator`` lives in
-:mod:`.send_sms` and is importable from here too.
+:class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`. This module is where they are
+imported from (``__all__``); ``SendSMSOperator`` is implemented in the private ``_send_sms``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
-from airflow_provider_orange_sms.operators.send_sms import (
+from airflow_provider_orange_sms.operators._send_sms import (
     DEFAULT_LEDGER_RETENTION,
     PARTIAL_RESULTS_KEY,
     PLAN_KEY,

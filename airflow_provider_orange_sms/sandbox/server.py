@@ -151,6 +151,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.server.state
 
     def _handle(self, method: str) -> None:
+        # When the request's headers were read: the time from here to the rate window's look, beyond
+        # the arrival jitter asked for, is the sandbox's own scheduling noise (reported in the state).
+        self.received = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
@@ -350,6 +353,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         delay = self.state.arrival_delay()
         if delay:
             time.sleep(delay)
+        self.state.record_arrival_noise(time.monotonic() - self.received - delay)
         if self.state.over_rate_limit(client_id):
             code, text, description = GATEWAY_ERRORS[429]
             reply = gateway_error(429, code, text, description)

@@ -177,6 +177,9 @@ class SandboxState:
             self.callbacks: list[dict[str, Any]] = []
             self.rate_limited = 0
             self._send_times: dict[str, deque[float]] = {}
+            #: Per send, seconds between reading the request and the rate window's look, beyond the
+            #: arrival jitter asked for: the sandbox's own delay (a loaded machine makes it large).
+            self.arrival_noise: list[float] = []
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -236,6 +239,11 @@ class SandboxState:
         with self.lock:
             return self._jitter.uniform(0.0, self.config.arrival_jitter_ms / 1000)
 
+    def record_arrival_noise(self, seconds: float) -> None:
+        """Remember how late (beyond its arrival jitter) a send reached the rate window."""
+        with self.lock:
+            self.arrival_noise.append(seconds)
+
     def over_rate_limit(self, client_id: str) -> bool:
         """
         Record a send attempt; return True when it is over the limit (the sandbox answers 429).
@@ -285,6 +293,7 @@ class SandboxState:
             return {
                 "token_requests": self.token_requests,
                 "rate_limited": self.rate_limited,
+                "arrival_noise_max_ms": 1000 * max(self.arrival_noise, default=0.0),
                 "balances": dict(self.balances),
                 "messages": [asdict(m) for m in self.messages],
                 "subscriptions": [asdict(s) for s in self.subscriptions.values()],

@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_orange_sms._compat import AirflowException, conf
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.sensors.delivery_receipts import DeliveryReceiptSensor
+from airflow_provider_orange_sms.sensors._delivery_receipts import DeliveryReceiptSensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
 if TYPE_CHECKING:

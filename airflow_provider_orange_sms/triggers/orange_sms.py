@@ -13,6 +13,8 @@ from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+__all__ = ["BalanceTrigger"]
+
 
 class BalanceTrigger(BaseTrigger):
     """

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_orange_sms import get_provider_info
+from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.conftest import connection_json

@@ -1,8 +1,8 @@
 """
 :class:`DeliveryReceiptSensor`: wait until every SMS of a send has a final delivery receipt.
 
-Importable as ``airflow_provider_orange_sms.sensors.orange_sms.DeliveryReceiptSensor``; kept in its
-own module so the balance sensor and this one can change independently.
+A private module: import the sensor from :mod:`airflow_provider_orange_sms.sensors.orange_sms`. Kept
+apart so the balance sensor and this one can change independently.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """SendSMSOperator: one SMS per recipient, exactly once, at the account's rate limit.
 
 The HTTP details live in :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`; the
-send loop and the sent ledger in :mod:`._send_batch` and :mod:`._sent_ledger`. Also importable from
-:mod:`airflow_provider_orange_sms.operators.orange_sms`.
+send loop and the sent ledger in :mod:`._send_batch` and :mod:`._sent_ledger`. A private module:
+import the operator from :mod:`airflow_provider_orange_sms.operators.orange_sms`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,115 @@
+"""
+Guards on the Airflow internals the provider relies on: each fails loudly when Airflow changes one.
+
+Each internal is used in one fenced module, which names its guard here:
+
+- ``operators/_strict_variables.py``: the Task SDK's request to the supervisor (``SUPERVISOR_COMMS``,
+  ``GetVariable``, ``VariableResult``, ``ErrorResponse``/``VARIABLE_NOT_FOUND``).
+- ``ui_plugin.py``: the paths and body of the connections REST API, and the Test endpoint's port
+  comparison (the bug apache/airflow#73298 fixes).
+- ``receipts/store.py``: the metadata-DB models and ``asset_manager``; its guard is in
+  ``test_receipts_store.py``.
+
+If one fails after an Airflow upgrade, read the fenced module against the new Airflow before
+releasing: the provider may otherwise silently resend SMS (the ledger) or break the connection form.
+"""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+
+from airflow_provider_orange_sms.ui_plugin import CONN_TYPE, rewrite_body
+from tests.conftest import TEST_DAGS, load_dag, xcom
+
+# -- the Task SDK's supervisor protocol (operators/_strict_variables.py) -------------------------
+
+
+def test_task_sdk_supervisor_protocol_still_has_what_strict_variable_reads_use():
+    from airflow.sdk.exceptions import ErrorType
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import ErrorResponse, GetVariable, VariableResult
+
+    assert "SUPERVISOR_COMMS" in vars(task_runner) or "SUPERVISOR_COMMS" in task_runner.__annotations__
+    assert GetVariable(key="k").key == "k"
+    assert "value" in VariableResult.model_fields
+    assert ErrorResponse(error=ErrorType.VARIABLE_NOT_FOUND).error == ErrorType.VARIABLE_NOT_FOUND
+
+
+@pytest.fixture
+def guard_variables(airflow_db):
+    from airflow.models import Variable
+
+    Variable.set("orange_sms_guard_present", "here")
+    Variable.delete("orange_sms_guard_missing")
+    yield
+    Variable.delete("orange_sms_guard_present")
+
+
+def test_a_running_task_tells_a_missing_variable_from_a_present_one(guard_variables):
+    dag = load_dag(TEST_DAGS / "strict_variables.py", "test_strict_variables")
+    run = dag.test()
+    assert run.state == "success"
+    assert xcom(run, "read") == {"present": "here", "missing": None}
+
+
+# -- the connections REST API (ui_plugin.py) -----------------------------------------------------
+
+
+def _connection_routes() -> set[tuple[str, str]]:
+    from airflow.api_fastapi.core_api.routes.public import public_router
+    from airflow.api_fastapi.core_api.routes.public.connections import connections_router
+
+    return {
+        (method, public_router.prefix + route.path)
+        for route in connections_router.routes
+        for method in getattr(route, "methods", ())
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v2/connections"),
+        ("PATCH", "/api/v2/connections/{connection_id}"),
+        ("POST", "/api/v2/connections/test"),
+    ],
+)
+def test_the_connection_requests_the_plugin_rewrites_still_exist_and_match_it(method, path):
+    assert (method, path) in _connection_routes(), f"Airflow no longer serves {method} {path}"
+    concrete = path.replace("{connection_id}", "my_conn")
+    body = b'{"conn_type": "%s", "port": 0, "extra": "{\\"a\\": null}"}' % CONN_TYPE.encode()
+    assert rewrite_body(method, concrete, body) is not None, f"the plugin no longer matches {method} {path}"
+
+
+def test_the_connection_body_still_carries_type_port_and_extra_as_json_text():
+    from airflow.api_fastapi.core_api.datamodels.connections import ConnectionBody
+
+    fields = ConnectionBody.model_fields
+    assert fields["conn_type"].annotation is str
+    assert int in get_args(fields["port"].annotation)
+    assert str in get_args(fields["extra"].annotation), "extra is no longer a JSON string"
+
+
+def test_airflow_still_refuses_port_zero_for_a_connection_without_port():
+    """
+    The port-0 drop in ui_plugin.py works around this; apache/airflow#73298 fixes it upstream.
+
+    When this fails, the installed Airflow accepts port 0: remove the port-0 drop from ui_plugin.py
+    once the oldest supported Airflow is such a release (keep it, gated by version, until then).
+    """
+    import airflow
+    from airflow.api_fastapi.core_api.routes.public import connections
+    from packaging.version import Version
+
+    if Version(airflow.__version__) < Version("3.3.1"):
+        pytest.skip(f"Airflow {airflow.__version__} does not compare the tested port with the stored one")
+    assert hasattr(connections, "_same_endpoint"), (
+        "Airflow changed how the Test endpoint compares the tested host and port with the stored "
+        "connection: check whether ui_plugin.py's port-0 drop is still needed"
+    )
+    assert connections._same_endpoint(0, None) is False, (
+        "This Airflow contains apache/airflow#73298 (port 0 means no port): the port-0 drop in "
+        "ui_plugin.py is only needed for older releases"
+    )
