@@ -158,7 +158,8 @@ def summary(outcome: Outcome) -> str:
         lines.append(
             f"send requests at the sandbox (429s included): consecutive ones {gaps[0] * 1000:.0f} ms apart "
             f"at the closest, median {gaps[len(gaps) // 2] * 1000:.0f} ms; closest 6 within "
-            f"{closest:.3f} s (a 429 when under 1 s)"
+            f"{closest:.3f} s (a 429 when under 1 s); the sandbox's own delay before counting one: "
+            f"up to {sandbox.get('arrival_noise_max_ms', 0):.0f} ms"
         )
     posts = collections.Counter(str(callback["outcome"]) for callback in sandbox["callbacks"])
     lines.append("receipt posts by the sandbox: " + ", ".join(f"{n} x {o}" for o, n in sorted(posts.items())))
