@@ -286,7 +286,14 @@ def dags_test_batch(
     arrivals = sorted(m["received_at"] for m in final["messages"])
     sent = len(arrivals)
     rate = (sent - 1) / (arrivals[-1] - arrivals[0]) if sent > 1 else 0.0
-    figures.update(count=count, sent=sent, wall_s=wall, rate=rate, rate_limited=final["rate_limited"])
+    figures.update(
+        count=count,
+        sent=sent,
+        wall_s=wall,
+        rate=rate,
+        rate_limited=final["rate_limited"],
+        sandbox_noise_ms=final["arrival_noise_max_ms"],
+    )
     return figures
 
 

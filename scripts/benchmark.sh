@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Set up the environment, then print the benchmark table (throughput at the limit, hook overhead,
 # token requests from parallel processes, memory, 10,000-SMS batches (one text, a text each) through
-# `airflow dags test`, import time against the official HTTP provider). Takes a few minutes. `--json`
-# for JSON.
+# `airflow dags test`, import time against the official HTTP provider), then the several-machine rows
+# of issue 14 (benchmarks/machines.py: machines sharing one account through files or Redis, a real
+# task at 5/s, an alert beside a 1,000-SMS batch; they need Debian's redis-server and faketime).
+# Takes about 15 minutes. `--json` for JSON; `--only machine` or `--only machines` for one half.
 # Its own virtualenv (.venv-benchmark): the HTTP provider, installed only for the import-time
 # comparison, stays out of the test environment and out of the package's dependencies.
 export ORANGE_SMS_VENV="${ORANGE_SMS_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-benchmark}"

@@ -6,14 +6,16 @@
 #   constraints-airflow-3.0.txt  Airflow 3.0.6, the oldest the package supports (scripts/test-oldest-airflow.sh)
 source "$(dirname "$0")/_env.sh"
 lock() {
-    local output=$1
-    shift
-    printf '%s\n' "$@" | uv pip compile pyproject.toml - --extra test \
+    local output=$1 extras=$2
+    shift 2
+    # shellcheck disable=SC2086
+    printf '%s\n' "$@" | uv pip compile pyproject.toml - --extra test $extras \
         --universal --python-version 3.10 --no-annotate --no-header -o "$output"
 }
-# The PostgreSQL drivers: only scripts/test-postgres.sh installs them (psycopg2 for Airflow's engine,
-# asyncpg for its async one), pinned here all the same.
-lock constraints.txt "apache-airflow==$AIRFLOW_VERSION" psycopg2-binary asyncpg
+# constraints.txt also pins the deployment test's extra (Celery, Redis, PostgreSQL providers) and the
+# PostgreSQL drivers scripts/test-postgres.sh installs (psycopg2 for Airflow's engine, asyncpg for its
+# async one).
+lock constraints.txt "--extra deployment" "apache-airflow==$AIRFLOW_VERSION" psycopg2-binary asyncpg
 # Airflow 3.0.6 does not cap fastapi/cadwyn; their later releases break its in-process execution API
 # (every `dags test` task gets a 422), so pin the last versions it works with.
-lock constraints-airflow-3.0.txt "apache-airflow==3.0.6" "fastapi<0.116" "cadwyn<6"
+lock constraints-airflow-3.0.txt "" "apache-airflow==3.0.6" "fastapi<0.116" "cadwyn<6"

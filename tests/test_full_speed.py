@@ -114,3 +114,11 @@ def test_a_failing_before_send_sends_nothing(client, sandbox):
     with pytest.raises(OSError, match="ledger unavailable"):
         client.send_sms("+2250700000001", "hi", before_send=ledger_down)
     assert send_requests(sandbox) == []
+
+
+def test_the_sandbox_reports_its_own_delay_before_the_rate_window(client, sandbox):
+    """What the sandbox adds to the arrival jitter on a loaded machine is measured, not hidden."""
+    client.send_sms("+2250700000001", "hi")
+    assert len(sandbox.state.arrival_noise) == 1
+    assert sandbox.state.arrival_noise[0] >= 0
+    assert sandbox.state.snapshot()["arrival_noise_max_ms"] == 1000 * sandbox.state.arrival_noise[0]

@@ -225,6 +225,53 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
     assert sandbox.state.callbacks[0]["outcome"] == 200
 
 
+@pytest.mark.parametrize(
+    ("retries", "answers", "outcomes"),
+    [
+        pytest.param(0, [503, 200], [503], id="posted once by default"),
+        pytest.param(3, [503, 503, 200], [503, 503, 200], id="posted again after 5xx until accepted"),
+        pytest.param(1, [503, 503, 200], [503, 503], id="at most retries + 1 posts"),
+        pytest.param(3, [400, 200], [400], id="a 4xx is final"),
+    ],
+)
+def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, answers, outcomes):
+    from airflow_provider_orange_sms.client import OrangeSMSClient
+    from airflow_provider_orange_sms.sandbox import SandboxServer
+
+    answers = list(answers)
+    posts: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answers.pop(0) if answers else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = SandboxConfig(dr_delay=0.01, dr_retries=retries, dr_retry_delay=0.01)
+    try:
+        with SandboxServer(config=config) as sandbox:
+            client = OrangeSMSClient(
+                base_url=sandbox.url,
+                client_id=sandbox.client_id,
+                client_secret=sandbox.client_secret,
+                sender_address="2250000",
+            )
+            client.create_delivery_receipt_subscription(f"http://127.0.0.1:{receiver.server_address[1]}/dr")
+            client.send_sms("+2250700000002", "hi")  # its receipt is queued before the 201
+            sandbox._callbacks.shutdown(wait=True)  # every post and repost of it is done
+            assert [c["outcome"] for c in sandbox.state.callbacks] == outcomes
+    finally:
+        receiver.shutdown()
+    assert len(posts) == len(outcomes)
+    assert all(post == posts[0] for post in posts)
+
+
 def test_control_api_and_report(sandbox, client):
     requests.post(
         sandbox.url + "/_sandbox/faults",

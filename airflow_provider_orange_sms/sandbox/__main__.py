@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds a token lives")
     parser.add_argument("--rate-limit", type=int, default=5, help="sends per second before 429")
     parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=1.0,
+        help="seconds of the rate window (Orange: 1); shorter tolerates this machine's own jitter",
+    )
+    parser.add_argument(
         "--arrival-jitter-ms",
         type=float,
         default=0.0,
@@ -43,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
         "--dr-impossible-every", type=int, default=0, help="every Nth SMS ends in DeliveryImpossible"
     )
     parser.add_argument(
+        "--dr-retries", type=int, default=0, help="post a receipt again up to N times when posting it failed"
+    )
+    parser.add_argument(
         "--dr-no-callback-data", action="store_true", help="send receipts with an empty callbackData"
     )
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -52,10 +61,12 @@ def main(argv: list[str] | None = None) -> None:
         clients={args.client_id: args.client_secret},
         token_lifetime=args.token_lifetime,
         rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
         arrival_jitter_ms=args.arrival_jitter_ms,
         dr_delay=None if args.dr_delay < 0 else args.dr_delay,
         dr_statuses=tuple(s.strip() for s in args.dr_statuses.split(",") if s.strip()),
         dr_impossible_every=args.dr_impossible_every,
+        dr_retries=args.dr_retries,
         dr_callback_data=not args.dr_no_callback_data,
     )
     if args.balances:

@@ -154,6 +154,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.server.state
 
     def _handle(self, method: str) -> None:
+        # When the request's headers were read: the time from here to the rate window's look, beyond
+        # the arrival jitter asked for, is the sandbox's own scheduling noise (reported in the state).
+        self.received = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
@@ -353,6 +356,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         delay = self.state.arrival_delay()
         if delay:
             time.sleep(delay)
+        self.state.record_arrival_noise(time.monotonic() - self.received - delay)
         if self.state.over_rate_limit(client_id):
             code, text, description = GATEWAY_ERRORS[429]
             reply = gateway_error(429, code, text, description)
@@ -688,6 +692,14 @@ class SandboxServer:
 
     def _post_receipt(self, url: str, notification: dict[str, Any], delay: float) -> None:
         time.sleep(delay)
+        for _ in range(self.state.config.dr_retries):
+            if self._post_receipt_once(url, notification):
+                return
+            time.sleep(self.state.config.dr_retry_delay)
+        self._post_receipt_once(url, notification)
+
+    def _post_receipt_once(self, url: str, notification: dict[str, Any]) -> bool:
+        """Post one receipt, record the outcome; False when it may be worth posting again."""
         request = urllib.request.Request(
             url,
             data=json.dumps(notification).encode(),
@@ -706,6 +718,7 @@ class SandboxServer:
             self.state.callbacks.append(
                 {"url": _mask_url(url), "notification": notification, "outcome": outcome}
             )
+        return isinstance(outcome, int) and outcome < 500
 
 
 def _mask_url(url: str) -> str:

@@ -119,6 +119,10 @@ class SandboxConfig:
         last one for that recipient (``"none"``: no receipt at all for it).
     :param dr_impossible_every: Every Nth SMS accepted (1-based) ends in ``DeliveryImpossible``
         instead; 0 for none.
+    :param dr_retries: Times a receipt is posted again when posting it failed (no answer within 10 s,
+        a connection error, a 5xx), ``dr_retry_delay`` seconds apart: Orange's receipts "may be
+        repeated", and the receiver stores a repeat once. 0 (the default): each is posted once.
+    :param dr_retry_delay: Seconds between those posts.
     :param dr_callback_data: Put the resource id in ``callbackData``; False sends ``""``, as some
         accounts were reported to receive.
     :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
@@ -138,6 +142,8 @@ class SandboxConfig:
     dr_delay: float | None = 0.2
     dr_statuses: tuple[str, ...] = ("DeliveredToTerminal",)
     dr_impossible_every: int = 0
+    dr_retries: int = 0
+    dr_retry_delay: float = 2.0
     dr_callback_data: bool = True
     https_callbacks_only: bool = False
     path_prefix: str = ""
@@ -173,6 +179,9 @@ class SandboxState:
             self.callbacks: list[dict[str, Any]] = []
             self.rate_limited = 0
             self._send_times: dict[str, deque[float]] = {}
+            #: Per send, seconds between reading the request and the rate window's look, beyond the
+            #: arrival jitter asked for: the sandbox's own delay (a loaded machine makes it large).
+            self.arrival_noise: list[float] = []
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -232,6 +241,11 @@ class SandboxState:
         with self.lock:
             return self._jitter.uniform(0.0, self.config.arrival_jitter_ms / 1000)
 
+    def record_arrival_noise(self, seconds: float) -> None:
+        """Remember how late (beyond its arrival jitter) a send reached the rate window."""
+        with self.lock:
+            self.arrival_noise.append(seconds)
+
     def over_rate_limit(self, client_id: str) -> bool:
         """
         Record a send attempt; return True when it is over the limit (the sandbox answers 429).
@@ -281,6 +295,7 @@ class SandboxState:
             return {
                 "token_requests": self.token_requests,
                 "rate_limited": self.rate_limited,
+                "arrival_noise_max_ms": 1000 * max(self.arrival_noise, default=0.0),
                 "balances": dict(self.balances),
                 "messages": [asdict(m) for m in self.messages],
                 "subscriptions": [asdict(s) for s in self.subscriptions.values()],
