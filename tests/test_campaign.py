@@ -91,11 +91,15 @@ def test_one_form_or_the_other():
 
 
 def test_per_recipient_messages_keep_the_ledger_guarantees(routed_conn, sandbox):
-    store = FaultyStore(fail_writes_from=3)  # the write after the 2nd send fails
+    store = FaultyStore(fail_writes_from=4)  # in flight, outcome, in flight, then the 2nd outcome fails
     with pytest.raises(AirflowException, match="2 of 3 recipient"):
         SendSMSOperator(task_id="send", messages=ROWS, ledger_store=store).execute({"ti": fake_ti(1)})
     store.fail_writes_from = None
-    results = SendSMSOperator(task_id="send", messages=ROWS, ledger_store=store).execute({"ti": fake_ti(2)})
+    with pytest.raises(AirflowFailException, match=r"Uncertain .*tel:\+2250700000002"):
+        SendSMSOperator(task_id="send", messages=ROWS, ledger_store=store).execute({"ti": fake_ti(2)})
+    results = SendSMSOperator(
+        task_id="send", messages=ROWS, ledger_store=store, fail_on_uncertain=False
+    ).execute({"ti": fake_ti(3)})
     assert [r["status"] for r in results] == ["sent", "uncertain", "sent"]
     assert all(count == 1 for count in received(sandbox).values())
 
