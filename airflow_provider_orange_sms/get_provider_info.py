@@ -15,6 +15,8 @@ __all__ = ["get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow: package, connection type and connection form."""
+    from airflow_provider_orange_sms.receipts import DEFAULT_DEDUP_HOURS
+
     return {
         "package-name": "airflow-provider-orange-sms",
         "name": "Orange SMS",
@@ -88,6 +90,17 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "127.0.0.1,10.0.0.0/8",
                         "default": "",
+                    },
+                    "delivery_receipts_dedup_hours": {
+                        "description": "How long (hours, at least 24) a stored delivery receipt is "
+                        "remembered, so that Orange's repeats of it are acknowledged without a second "
+                        "event. Its row in the provider's orange_sms_dedup table is deleted afterwards "
+                        "(swept by the receiver in batches). Receipts without callbackData are matched "
+                        "over 10 minutes only.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "72",
+                        "default": f"{DEFAULT_DEDUP_HOURS:g}",
                     },
                 },
             }

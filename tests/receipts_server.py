@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -88,6 +89,74 @@ def receipt(
 def unique_prefix() -> str:
     """A resource-id prefix no other test uses."""
     return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@contextlib.contextmanager
+def hold_lock(held: str, body: dict) -> Iterator[None]:
+    """
+    Hold, in another transaction, a lock that storing ``body`` needs, until the block ends.
+
+    SQLite: an exclusive transaction on the database (``held="same_receipt"`` is skipped: SQLite has
+    no row locks). PostgreSQL: ``"database"`` locks the dedup table (ACCESS EXCLUSIVE, as a
+    migration or a long maintenance job would); ``"same_receipt"`` inserts the receipt's own dedup
+    row without committing (as a worker stuck mid-transaction would).
+
+    ``"asset_row"`` locks the asset's row (``SELECT … FOR UPDATE``), which receipts no longer need.
+
+    :param held: ``"database"``, ``"same_receipt"`` or ``"asset_row"``.
+    :param body: The receipt body the receiver will be sent.
+    """
+    import sqlalchemy as sa
+    from airflow.configuration import conf
+    from airflow.utils.session import create_session
+
+    from airflow_provider_orange_sms.receipts import dedup
+    from airflow_provider_orange_sms.receipts.store import KIND
+
+    url = conf.get("database", "sql_alchemy_conn")
+    if url.startswith("sqlite"):
+        if held != "database":
+            pytest.skip("SQLite locks the whole database, not rows")
+        import sqlite3
+
+        lock = sqlite3.connect(url.split(":///", 1)[1], timeout=60, isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        return
+    with create_session() as session:
+        dedup.ensure_table(session)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            if held == "database":
+                connection.execute(sa.text(f"LOCK TABLE {dedup.TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
+            elif held == "asset_row":
+                connection.execute(
+                    sa.text("SELECT id FROM asset WHERE name = :name FOR UPDATE"), {"name": ASSET_NAME}
+                )
+            else:
+                notification = body["deliveryInfoNotification"]
+                parts = (
+                    notification["callbackData"],
+                    notification["deliveryInfo"]["address"],
+                    notification["deliveryInfo"]["deliveryStatus"],
+                )
+                connection.execute(
+                    sa.insert(dedup.dedup_table()).values(
+                        kind=KIND, key_digest=dedup.key_digest(parts), seen_at=int(time.time())
+                    )
+                )
+            try:
+                yield
+            finally:
+                transaction.rollback()
+    finally:
+        engine.dispose()
 
 
 def _free_port() -> int:

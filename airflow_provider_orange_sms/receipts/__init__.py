@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 ASSET_NAME = "orange_sms_delivery_receipts"
 ASSET_URI = "orange-sms://delivery-receipts"
+#: How long a stored receipt is remembered to recognise its repeats, unless configured
+#: (``[orange_sms] delivery_receipts_dedup_hours``). Orange sends receipts within 24 h of a send.
+DEFAULT_DEDUP_HOURS = 72.0
 
 
 def __getattr__(name: str) -> Any:
@@ -62,6 +65,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ASSET_NAME",
     "ASSET_URI",
+    "DEFAULT_DEDUP_HOURS",
     "DELIVERED_TO_NETWORK",
     "DELIVERED_TO_TERMINAL",
     "DELIVERY_IMPOSSIBLE",

@@ -41,6 +41,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
+from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ SECTION = "orange_sms"
 MAX_BODY_BYTES = 64 * 1024
 #: Seconds a sender is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 30
+_UNSTORED = RepeatLimiter(60.0)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -242,7 +244,14 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     try:
         stored = await run_in_threadpool(store_receipt, receipt)
     except StoreUnavailableError as exc:
-        log.error("Delivery receipt for resource id %r not stored: %s", receipt.resource_id, exc)
+        skipped = _UNSTORED.allow(StoreUnavailableError)  # one line a minute while the DB is down
+        if skipped is not None:
+            log.error(
+                "Delivery receipt for resource id %r not stored, answered 503: %s%s",
+                receipt.resource_id,
+                exc,
+                f" ({skipped} more receipts answered 503 in the last minute)" if skipped else "",
+            )
         retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return _error(503, "The receipt could not be stored; try again later", **retry_after)
     log.info(
