@@ -145,3 +145,51 @@ def test_the_secret_never_appears_in_the_output_for_the_inbound_path(receipts_se
     assert "/orange-sms/inbound-messages/***" in output or "/inbound-messages/%2A%2A%2A" in output
     for text in (output, unquote(unquote(output))):
         assert receipts_server.secret.lower() not in text.lower()
+
+
+def test_a_sandbox_subscriber_s_stop_reaches_the_receiver(receipts_server, sandbox):
+    control = f"{sandbox.url}/_sandbox"
+    sender = unique_number()
+    unregistered = requests.post(f"{control}/inbound", json={"sender": sender, "message": "STOP"}, timeout=30)
+    assert unregistered.status_code == 409
+    bad_url = requests.put(f"{control}/inbound-url", json={"url": "ftp://x"}, timeout=30)
+    assert bad_url.status_code == 400
+    assert "'ftp://x'" in bad_url.json()["error"]
+    registered = requests.put(f"{control}/inbound-url", json={"url": receipts_server.inbound_url}, timeout=30)
+    assert registered.status_code == 204
+    assert requests.post(f"{control}/inbound", json={"sender": sender}, timeout=30).status_code == 400
+
+    sent = requests.post(f"{control}/inbound", json={"sender": sender, "message": "STOP"}, timeout=60).json()
+    assert sent["status"] == 200
+    assert sent["attempts"] == 1
+    assert sent["response"] == {"status": "stored", "opt_out": "opted_out"}
+    sms = sent["notification"]["inboundSMSMessageNotification"]["inboundSMSMessage"]
+    assert sms["senderAddress"] == "tel:" + sender
+    assert sms["destinationAddress"] == "tel:+2250000"
+    assert opt_out_record(receipts_server, sender).opted_out is True  # type: ignore[union-attr]
+    [event] = receipts_server.inbound_events(sender)
+    assert event["extra"]["message_id"] == sms["messageId"]
+    # Without messageId (as some accounts receive), and the sandbox's record hides the secret.
+    bare = {"sender": sender, "message": "START", "message_id": None}
+    later = requests.post(f"{control}/inbound", json=bare, timeout=60).json()
+    assert later["response"] == {"status": "stored", "opt_out": "opted_in"}
+    assert "messageId" not in later["notification"]["inboundSMSMessageNotification"]["inboundSMSMessage"]
+    snapshot = requests.get(f"{control}/state", timeout=30).text
+    assert receipts_server.secret not in snapshot
+    assert "/orange-sms/inbound-messages/***" in snapshot
+
+
+def test_the_sandbox_tries_an_unreachable_inbound_url_again(sandbox):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    control = f"{sandbox.url}/_sandbox"
+    url = f"http://127.0.0.1:{closed}/orange-sms/inbound-messages/s"
+    assert requests.put(f"{control}/inbound-url", json={"url": url}, timeout=30).status_code == 204
+    sent = requests.post(f"{control}/inbound", json={"sender": "+2250700000001", "message": "hi"}, timeout=60)
+    from airflow_provider_orange_sms.sandbox.inbound import ATTEMPTS
+
+    assert sent.json()["attempts"] == ATTEMPTS
+    assert sent.json()["status"] == "URLError"
