@@ -218,3 +218,46 @@ def test_unusable_keyword_settings_answer_503_naming_the_value():
         _parse_keywords(" , ", None)
     with pytest.raises(StoreUnavailableError, match="share \\['stop'\\]"):
         _parse_keywords("stop", "Stop")
+
+
+SECRET = "a-long-random-secret-for-tests"
+
+
+@pytest.fixture
+def app_client(monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.receipts import app as receiver
+    from airflow_provider_orange_sms.receipts import inbound_store
+
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", SECRET)
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.13.0/24")
+
+    def down(message, **kwargs):
+        raise StoreUnavailableError("the metadata database did not store the inbound message")
+
+    monkeypatch.setattr(inbound_store, "store_inbound_message", down)
+    with TestClient(receiver.create_app(), client=("80.12.13.2", 1234)) as test_client:
+        yield test_client
+
+
+def test_the_inbound_route_shares_the_receipt_route_s_guards(app_client, monkeypatch):
+    json_type = {"Content-Type": "application/json"}
+    raw = json.dumps(inbound("+2250700000001", "STOP")).encode()
+    unavailable = app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type)
+    assert (unavailable.status_code, unavailable.headers["Retry-After"]) == (503, "30")
+    assert "inbound message could not be stored" in unavailable.json()["detail"]
+    assert (
+        app_client.post(f"/inbound-messages/{SECRET[:-1]}", content=raw, headers=json_type).status_code == 404
+    )
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.66.97")
+    assert app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type).status_code == 403
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", "")
+    assert app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type).status_code == 404
+
+
+def test_the_inbound_path_s_secret_is_masked_whatever_was_sent():
+    from airflow_provider_orange_sms.receipts.access_log import mask_path
+
+    assert mask_path(f"/orange-sms/inbound-messages/{SECRET}", SECRET) == "/orange-sms/inbound-messages/***"
+    assert mask_path("/orange-sms/Inbound-Messages/abc", SECRET) == "/orange-sms/Inbound-Messages/***"
