@@ -15,6 +15,7 @@ __all__ = ["get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow: package, connection type and connection form."""
+    from airflow_provider_orange_sms.opt_out import DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS
     from airflow_provider_orange_sms.receipts import DEFAULT_DEDUP_HOURS
 
     return {
@@ -58,8 +59,8 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "config": {
             "orange_sms": {
-                "description": "The delivery-receipt receiver that the provider's plugin mounts on the "
-                "API server at POST /orange-sms/delivery-receipts/{secret}.",
+                "description": "The receiver that the provider's plugin mounts on the API server at "
+                "POST /orange-sms/delivery-receipts/{secret} and /orange-sms/inbound-messages/{secret}.",
                 "options": {
                     "delivery_receipts_secret": {
                         "description": "The secret path segment of the receipt URL registered with "
@@ -101,6 +102,23 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "72",
                         "default": f"{DEFAULT_DEDUP_HOURS:g}",
+                    },
+                    "opt_out_keywords": {
+                        "description": "Comma-separated replies that put their sender on the opt-out "
+                        "list (POST /orange-sms/inbound-messages/{secret}); compared without case, "
+                        "accents, punctuation or extra spaces. Empty: the defaults.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": ", ".join(DEFAULT_OPT_OUT_KEYWORDS),
+                        "default": "",
+                    },
+                    "opt_in_keywords": {
+                        "description": "Comma-separated replies that take their sender off the opt-out "
+                        "list again. Empty: the defaults.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": ", ".join(DEFAULT_OPT_IN_KEYWORDS),
+                        "default": "",
                     },
                 },
             }

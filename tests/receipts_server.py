@@ -19,6 +19,7 @@ import pytest
 import requests
 
 ASSET_NAME = "orange_sms_delivery_receipts"
+INBOUND_ASSET_NAME = "orange_sms_inbound_messages"
 #: Orange's callers (from its DR documentation) plus loopback, where the tests and sandbox post from.
 ALLOWED_IPS = "127.0.0.1,80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97"
 
@@ -37,6 +38,35 @@ class ReceiptsServer:
     def receipt_url(self) -> str:
         """The full receiver URL, secret included."""
         return f"{self.url}/orange-sms/delivery-receipts/{self.secret}"
+
+    @property
+    def inbound_url(self) -> str:
+        """The inbound-message receiver URL, secret included."""
+        return f"{self.url}/orange-sms/inbound-messages/{self.secret}"
+
+    def inbound_events(self, sender: str) -> list[dict[str, Any]]:
+        """Every inbound-message event (GET /api/v2/assets/events) from ``sender``."""
+        response = requests.get(
+            f"{self.url}/api/v2/assets/events",
+            params={"name_pattern": INBOUND_ASSET_NAME, "limit": 100},
+            headers=self.headers(),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return [
+            e
+            for e in response.json()["asset_events"]
+            if e["name"] == INBOUND_ASSET_NAME and e["extra"].get("sender") == sender
+        ]
+
+    def variable(self, key: str) -> str | None:
+        """A Variable's value through the REST API (GET /api/v2/variables/{key}); None when absent."""
+        response = requests.get(f"{self.url}/api/v2/variables/{key}", headers=self.headers(), timeout=30)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        value: str = response.json()["value"]
+        return value
 
     def headers(self) -> dict[str, str]:
         """Bearer auth for the REST API (simple auth manager, everyone admin)."""
@@ -84,6 +114,30 @@ def receipt(
             "deliveryInfo": {"address": address, "deliveryStatus": status},
         }
     }
+
+
+def inbound(
+    sender: str,
+    message: str,
+    *,
+    message_id: str | None = "",
+    destination: str = "tel:+2250000",
+    date_time: str = "2026-02-10T14:30:00Z",
+    callback_data: str | None = None,
+) -> dict:
+    """An Orange inbound-SMS body (OneAPI); ``message_id=""`` makes a unique one, None leaves it out."""
+    sms: dict[str, Any] = {
+        "senderAddress": sender,
+        "destinationAddress": destination,
+        "message": message,
+        "dateTime": date_time,
+    }
+    if message_id is not None:
+        sms["messageId"] = message_id or f"m-{uuid.uuid4()}"
+    notification: dict[str, Any] = {"inboundSMSMessage": sms}
+    if callback_data is not None:
+        notification["callbackData"] = callback_data
+    return {"inboundSMSMessageNotification": notification}
 
 
 def unique_prefix() -> str:

@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_orange_sms.receipts import ASSET_NAME, ASSET_URI, DEFAULT_DEDUP_HOURS, dedup
 from airflow_provider_orange_sms.receipts.quiet_log import OnceLogger, RepeatLimiter
@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 SECTION = "orange_sms"
 #: The ``orange_sms_dedup`` kind of delivery receipts.
 KIND = "receipt"
+#: The ``orange_sms_dedup`` kind of inbound messages (subscribers' replies).
+INBOUND_KIND = "inbound"
+#: The kinds whose expired rows the sweep deletes (both kept for the same retention).
+SWEPT_KINDS = (KIND, INBOUND_KIND)
 #: The shortest accepted retention: Orange's receipt window.
 MIN_DEDUP_HOURS = 24.0
 #: The same for receipts without ``callbackData``: recipient + status alone also match a later SMS
@@ -70,20 +74,27 @@ _SQLITE_LOCK = threading.Lock()
 _sweep_lock = threading.Lock()
 _last_sweep = -math.inf
 _failures = RepeatLimiter(60.0)
+T = TypeVar("T")
 
 
 class StoreUnavailableError(RuntimeError):
     """The metadata database could not store the receipt; nothing was stored (answer 503)."""
 
 
-def normalised_uri() -> str:
-    """The asset's uri as Airflow stores it (``Asset(...)`` adds a trailing ``/``)."""
-    from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
+@functools.lru_cache(maxsize=4)
+def normalised_uri(name: str = ASSET_NAME, uri: str = ASSET_URI) -> str:
+    """
+    An asset's uri as Airflow stores it (``Asset(...)`` adds a trailing ``/``).
 
-    uri: str = DELIVERY_RECEIPTS.uri
-    if DELIVERY_RECEIPTS.name != ASSET_NAME or not uri.startswith(ASSET_URI):  # pragma: no cover
-        raise RuntimeError(f"Unexpected asset {DELIVERY_RECEIPTS!r}")
-    return uri
+    :param name: The asset's name (default: the delivery receipts').
+    :param uri: Its uri as written.
+    """
+    from airflow.sdk import Asset
+
+    stored: str = Asset(name=name, uri=uri).uri
+    if not stored.startswith(uri):  # pragma: no cover
+        raise RuntimeError(f"Unexpected uri {stored!r} for the asset {name!r}")
+    return stored
 
 
 def dedup_retention() -> timedelta:
@@ -127,24 +138,49 @@ def store_receipt(receipt: Receipt, *, now: datetime | None = None) -> bool:
     :param receipt: The validated receipt.
     :param now: The time of receipt (defaults to now, UTC).
     """
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
     received = now or datetime.now(timezone.utc)
     retention = dedup_retention()
     window = retention if receipt.resource_id else WINDOW_WITHOUT_ID
+
+    def work(session: Session, callbacks: list[Callable[[], None]]) -> bool:
+        parts = (receipt.resource_id, receipt.recipient, receipt.status)
+        if not dedup.claim(session, KIND, parts, now=received, window=window):
+            return False
+        add_event(session, ASSET_NAME, ASSET_URI, receipt.to_extra(received.isoformat()), callbacks)
+        return True
+
+    return run_in_transaction(work, "delivery receipt", retention)
+
+
+def run_in_transaction(
+    work: Callable[[Session, list[Callable[[], None]]], T], what: str, retention: timedelta
+) -> T:
+    """
+    Run ``work(session, callbacks)`` in one transaction with bounded waits, retried on database
+    errors within :data:`MAX_WAIT`, then run the listener ``callbacks`` it collected (once committed)
+    and sweep expired ``orange_sms_dedup`` rows when due.
+
+    Raises :class:`StoreUnavailableError` when no try committed; each failed try is rolled back.
+
+    :param work: The transaction's work; returns the caller's result.
+    :param what: What is stored, for messages ("delivery receipt").
+    :param retention: How long dedup rows are kept (for the sweep).
+    """
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
     started = time.monotonic()
     deadline = started + MAX_WAIT.total_seconds()
     last_error: Exception | None = None
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            stored, callbacks = _store_once(receipt, received, window, deadline)
-        except IntegrityError as exc:  # another worker created the asset row at the same moment
+            result, callbacks = _transaction_once(work, deadline)
+        except IntegrityError as exc:  # another worker created the same row (asset, Variable) meanwhile
             last_error = exc
             continue
         except SQLAlchemyError as exc:  # lock timeout, busy, unreachable, failed over…
             last_error = exc
             dedup.forget_table()  # it may have been dropped (airflow db reset)
-            _warn_failure(exc, attempt)
+            _warn_failure(exc, attempt, what)
             backoff = 0.05 * 4**attempt
             if time.monotonic() + backoff + LOCK_TIMEOUT.total_seconds() > deadline:
                 break
@@ -155,21 +191,22 @@ def store_receipt(receipt: Receipt, *, now: datetime | None = None) -> bool:
                 try:
                     callback()
                 except Exception:
-                    log.exception("An asset listener failed on a delivery receipt event")
+                    log.exception("An asset listener failed on a %s event", what)
             _sweep_if_due(retention)
-            return stored
+            return result
     raise StoreUnavailableError(
-        f"the metadata database did not store the receipt ({type(last_error).__name__}, "
+        f"the metadata database did not store the {what} ({type(last_error).__name__}, "
         f"{time.monotonic() - started:.1f} s)"
     )
 
 
-def _warn_failure(exc: Exception, attempt: int) -> None:
+def _warn_failure(exc: Exception, attempt: int, what: str = "delivery receipt") -> None:
     skipped = _failures.allow(type(exc).__name__)
     if skipped is None:
         return
     log.warning(
-        "Cannot store a delivery receipt (attempt %d of %d): %s: %s%s",
+        "Cannot store a %s (attempt %d of %d): %s: %s%s",
+        what,
         attempt,
         ATTEMPTS,
         type(exc).__name__,
@@ -178,9 +215,9 @@ def _warn_failure(exc: Exception, attempt: int) -> None:
     )
 
 
-def _store_once(
-    receipt: Receipt, received: datetime, window: timedelta, deadline: float
-) -> tuple[bool, list[Callable[[], None]]]:
+def _transaction_once(
+    work: Callable[[Session, list[Callable[[], None]]], T], deadline: float
+) -> tuple[T, list[Callable[[], None]]]:
     from airflow.utils.session import create_session
 
     callbacks: list[Callable[[], None]] = []
@@ -190,20 +227,31 @@ def _store_once(
                 dedup.ensure_table(session)
         with create_session() as session:
             with _bounded_waits(session):
-                parts = (receipt.resource_id, receipt.recipient, receipt.status)
-                if not dedup.claim(session, KIND, parts, now=received, window=window):
-                    return False, []
-                extra = receipt.to_extra(received.isoformat())
-                # Airflow looks the asset's row up by name and uri: no need to load it first.
-                key = AssetKey(ASSET_NAME, normalised_uri())
-                event = register_event(key, extra, session=session, callback_sink=callbacks)
-                if event is None:  # no row yet (no DAG declares the asset): create it, then again
-                    _create_asset(session)
-                    event = register_event(key, extra, session=session, callback_sink=callbacks)
-                if event is None:
-                    raise StoreUnavailableError("Airflow did not create the asset event")
+                result = work(session, callbacks)
             session.commit()
-    return True, callbacks
+    return result, callbacks
+
+
+def add_event(
+    session: Session, name: str, uri: str, extra: dict[str, Any], callbacks: list[Callable[[], None]]
+) -> None:
+    """
+    Register one event of the asset ``name`` in ``session``, creating the asset's row if missing.
+
+    :param session: The transaction's session (the caller commits).
+    :param name: The asset's name.
+    :param uri: Its uri as written in ``Asset(...)`` (normalised here).
+    :param extra: The event's ``extra``.
+    :param callbacks: Receives the listener notifications to run after the commit.
+    """
+    # Airflow looks the asset's row up by name and uri: no need to load it first.
+    key = AssetKey(name, normalised_uri(name, uri))
+    event = register_event(key, extra, session=session, callback_sink=callbacks)
+    if event is None:  # no row yet (no DAG declares the asset): create it, then again
+        _create_asset(session, key)
+        event = register_event(key, extra, session=session, callback_sink=callbacks)
+    if event is None:
+        raise StoreUnavailableError("Airflow did not create the asset event")
 
 
 @contextlib.contextmanager
@@ -270,17 +318,16 @@ class AssetKey:
     uri: str
 
 
-def _create_asset(session: Session) -> None:
+def _create_asset(session: Session, key: AssetKey) -> None:
     """Create the asset's row: no DAG has declared the asset yet."""
     from airflow.models.asset import AssetModel
     from sqlalchemy import select
 
-    uri = normalised_uri()
-    where = (AssetModel.name == ASSET_NAME, AssetModel.uri == uri)
+    where = (AssetModel.name == key.name, AssetModel.uri == key.uri)
     if session.scalar(select(AssetModel.id).where(*where)) is not None:
         return
-    log.info("Creating the asset %s (%s): no DAG has declared it yet", ASSET_NAME, uri)
-    session.add(AssetModel(name=ASSET_NAME, uri=uri, group="asset"))
+    log.info("Creating the asset %s (%s): no DAG has declared it yet", key.name, key.uri)
+    session.add(AssetModel(name=key.name, uri=key.uri, group="asset"))
     session.flush()  # IntegrityError if another worker just created it: the caller retries
 
 
@@ -303,8 +350,10 @@ def _sweep(retention: timedelta) -> None:
         before = datetime.now(timezone.utc) - retention
         for _ in range(10):
             deadline = time.monotonic() + MAX_WAIT.total_seconds()
-            with _one_writer(deadline), create_session() as session, _bounded_waits(session):
-                deleted = dedup.sweep(session, KIND, before=before)
+            deleted = 0
+            for kind in SWEPT_KINDS:
+                with _one_writer(deadline), create_session() as session, _bounded_waits(session):
+                    deleted = max(deleted, dedup.sweep(session, kind, before=before))
             if deleted < dedup.SWEEP_BATCH:
                 return
         _last_sweep = -math.inf  # more to delete: go on after the next receipt
