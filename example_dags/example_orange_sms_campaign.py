@@ -1,5 +1,5 @@
 """
-Example: a weekly SMS campaign with the Orange SMS provider.
+Example: an SMS campaign with the Orange SMS provider, triggered by hand.
 
 Reading top to bottom:
 
@@ -39,7 +39,9 @@ from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor
 with DAG(
     dag_id="example_orange_sms_campaign",
     description="Load recipients, make sure the SMS credit covers them, send, summarize.",
-    schedule="0 9 * * 1",  # Mondays at 09:00
+    # Manual only: an example that texts people must never also run on a schedule (the UI's Trigger
+    # with "unpause on trigger" would otherwise start the scheduled run too, sending it twice).
+    schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["orange_sms", "example"],

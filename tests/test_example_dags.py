@@ -20,6 +20,29 @@ DAG_IDS = {
 CAMPAIGN_ADDRESSES = [f"tel:+22507000000{n:02d}" for n in range(1, 9)]
 
 
+def _example_dags():
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.2
+        from airflow.models.dagbag import DagBag
+
+    return DagBag(dag_folder=str(EXAMPLE_DAGS)).dags
+
+
+def test_examples_that_send_sms_never_run_on_a_time_schedule():
+    """The campaign example ran on a cron schedule: one click on Trigger with "unpause on trigger"
+    also started the scheduled run, texting everyone twice. An example that sends runs by hand (or
+    on an asset event, which a click does not produce)."""
+    from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
+
+    dags = _example_dags()
+    senders = {d for d, dag in dags.items() if any(isinstance(t, SendSMSOperator) for t in dag.tasks)}
+    assert "example_orange_sms_campaign" in senders
+    for dag_id in senders:
+        timetable = type(dags[dag_id].timetable).__name__
+        assert timetable in {"NullTimetable", "AssetTriggeredTimetable"}, f"{dag_id} sends on {timetable}"
+
+
 def test_example_dags_load_without_import_errors():
     try:
         from airflow.dag_processing.dagbag import DagBag
