@@ -141,11 +141,12 @@ class BatchReport:
 
 class Progress:
     """
-    Logs sent/total, rate and ETA every 10% of the batch (at least every 10 SMS, so small batches
-    log once at the end) or every 30 s, whichever comes first.
+    Logs sent/total, rate and ETA every 10% of the batch but at most every 10 SMS (a 50-SMS batch
+    logs every 20%; under 10, once at the end), and at least every 30 s.
 
     The rate is measured between the first and the latest SMS (sends per interval between them),
-    so a small batch paced at 5/s reads 5/s, not more.
+    so it never reads above the pace the throttle allows, and reads below it when the sends are
+    slower than their spacing.
 
     :param total: SMS in the batch.
     :param logger: Where the lines go.
