@@ -235,8 +235,8 @@ class OrangeSMSConfig:
         default=None,
         metadata=_extra(
             "Sender Address",
-            "Your sender number with country code, no '+': 2250000 (Côte d'Ivoire), 2210000 "
-            "(Senegal), 200000 (Egypt)…",
+            "Your sender number with country code: 2250000 (Côte d'Ivoire), 2210000 (Senegal), "
+            "200000 (Egypt)…; +2250000 and tel:+2250000 work too.",
             read=_sender,
             # Examples: a datalist of Orange's sender numbers (the form has no placeholder).
             schema={**_TEXT, "examples": ["2250000", "2210000", "2370000", "200000", "2160000"]},
