@@ -121,22 +121,30 @@ class RedisTokenCache:
             raw = self._encryptor.decrypt(raw)
         return json.loads(raw)
 
-    def get(self, key: str) -> AccessToken | None:
-        """
-        Return the shared token for ``key``; none stored, unreadable or Redis down count as none.
-
-        :param key: Cache key.
-        """
+    def _read_live(self, redis_key: str) -> tuple[Any, int] | None:
+        """Return a key's value and milliseconds left; ``None`` when absent, expired or Redis is down."""
         try:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.get(self.token_key(key))
-            pipe.pttl(self.token_key(key))
+            pipe.get(redis_key)
+            pipe.pttl(redis_key)
             value, left_ms = pipe.execute()
         except REDIS_ERRORS as exc:
             self._unreachable(exc)
             return None
         if value is None or left_ms is None or left_ms <= 0:
             return None
+        return value, int(left_ms)
+
+    def get(self, key: str) -> AccessToken | None:
+        """
+        Return the shared token for ``key``; none stored, unreadable or Redis down count as none.
+
+        :param key: Cache key.
+        """
+        stored = self._read_live(self.token_key(key))
+        if stored is None:
+            return None
+        value, left_ms = stored
         try:
             text = value.decode() if isinstance(value, bytes) else str(value)
             data = self._open(text.split(":", 1)[1])  # after the token's fingerprint
@@ -227,16 +235,10 @@ class RedisTokenCache:
 
         :param key: Cache key.
         """
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.get(self.failure_key(key))
-            pipe.pttl(self.failure_key(key))
-            value, left_ms = pipe.execute()
-        except REDIS_ERRORS as exc:
-            self._unreachable(exc)
+        stored = self._read_live(self.failure_key(key))
+        if stored is None:
             return None
-        if value is None or left_ms is None or left_ms <= 0:
-            return None
+        value, left_ms = stored
         try:
             data = json.loads(value)
         except ValueError:
