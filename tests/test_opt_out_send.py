@@ -177,3 +177,12 @@ def test_respect_opt_out_false_texts_everyone_without_reading_the_list(fast_conn
     assert dag_run.get_task_instance("send").state == "success"
     assert received(sandbox) == Counter(ADDRESSES)
     assert opt_out_reads == Counter()
+
+
+def test_the_notifier_skips_an_opted_out_recipient(fast_conn, sandbox):
+    write_record(NUMBERS[0], opted_out=True)
+
+    dag_run = run("test_opt_out_notifier")
+
+    assert dag_run.get_task_instance("done").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:2])

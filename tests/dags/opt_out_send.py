@@ -18,3 +18,13 @@ with DAG("test_opt_out_dry_run", schedule=None, start_date=START):
 
 with DAG("test_opt_out_ignored", schedule=None, start_date=START):
     SendSMSOperator(task_id="send", recipients=NUMBERS, message="Your code is 493021", respect_opt_out=False)
+
+with DAG("test_opt_out_notifier", schedule=None, start_date=START):
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    from airflow_provider_orange_sms.notifications.orange_sms import OrangeSMSNotifier
+
+    EmptyOperator(
+        task_id="done",
+        on_success_callback=OrangeSMSNotifier(recipients=NUMBERS[:2], message="{{ ti.task_id }} done"),
+    )
