@@ -15,6 +15,9 @@ __all__ = ["get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider to Airflow: package, connection type and connection form."""
+    from airflow_provider_orange_sms.opt_out import DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS
+    from airflow_provider_orange_sms.receipts import DEFAULT_DEDUP_HOURS
+
     return {
         "package-name": "airflow-provider-orange-sms",
         "name": "Orange SMS",
@@ -56,8 +59,8 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "config": {
             "orange_sms": {
-                "description": "The delivery-receipt receiver that the provider's plugin mounts on the "
-                "API server at POST /orange-sms/delivery-receipts/{secret}.",
+                "description": "The receiver that the provider's plugin mounts on the API server at "
+                "POST /orange-sms/delivery-receipts/{secret} and /orange-sms/inbound-messages/{secret}.",
                 "options": {
                     "delivery_receipts_secret": {
                         "description": "The secret path segment of the receipt URL registered with "
@@ -87,6 +90,34 @@ def get_provider_info() -> dict[str, Any]:
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "127.0.0.1,10.0.0.0/8",
+                        "default": "",
+                    },
+                    "delivery_receipts_dedup_hours": {
+                        "description": "How long (hours, at least 24) a stored delivery receipt is "
+                        "remembered, so that Orange's repeats of it are acknowledged without a second "
+                        "event. Its row in the provider's orange_sms_dedup table is deleted afterwards "
+                        "(swept by the receiver in batches). Receipts without callbackData are matched "
+                        "over 10 minutes only.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "72",
+                        "default": f"{DEFAULT_DEDUP_HOURS:g}",
+                    },
+                    "opt_out_keywords": {
+                        "description": "Comma-separated replies that put their sender on the opt-out "
+                        "list (POST /orange-sms/inbound-messages/{secret}); compared without case, "
+                        "accents, punctuation or extra spaces. Empty: the defaults.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": ", ".join(DEFAULT_OPT_OUT_KEYWORDS),
+                        "default": "",
+                    },
+                    "opt_in_keywords": {
+                        "description": "Comma-separated replies that take their sender off the opt-out "
+                        "list again. Empty: the defaults.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": ", ".join(DEFAULT_OPT_IN_KEYWORDS),
                         "default": "",
                     },
                 },

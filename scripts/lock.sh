@@ -11,7 +11,9 @@ lock() {
     printf '%s\n' "$@" | uv pip compile pyproject.toml - --extra test \
         --universal --python-version 3.10 --no-annotate --no-header -o "$output"
 }
-lock constraints.txt "apache-airflow==$AIRFLOW_VERSION"
+# The PostgreSQL drivers: only scripts/test-postgres.sh installs them (psycopg2 for Airflow's engine,
+# asyncpg for its async one), pinned here all the same.
+lock constraints.txt "apache-airflow==$AIRFLOW_VERSION" psycopg2-binary asyncpg
 # Airflow 3.0.6 does not cap fastapi/cadwyn; their later releases break its in-process execution API
 # (every `dags test` task gets a 422), so pin the last versions it works with.
 lock constraints-airflow-3.0.txt "apache-airflow==3.0.6" "fastapi<0.116" "cadwyn<6"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 ASSET_NAME = "orange_sms_delivery_receipts"
+INBOUND_ASSET_NAME = "orange_sms_inbound_messages"
 #: Orange's callers (from its DR documentation) plus loopback, where the tests and sandbox post from.
 ALLOWED_IPS = "127.0.0.1,80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97"
 
@@ -36,6 +38,35 @@ class ReceiptsServer:
     def receipt_url(self) -> str:
         """The full receiver URL, secret included."""
         return f"{self.url}/orange-sms/delivery-receipts/{self.secret}"
+
+    @property
+    def inbound_url(self) -> str:
+        """The inbound-message receiver URL, secret included."""
+        return f"{self.url}/orange-sms/inbound-messages/{self.secret}"
+
+    def inbound_events(self, sender: str) -> list[dict[str, Any]]:
+        """Every inbound-message event (GET /api/v2/assets/events) from ``sender``."""
+        response = requests.get(
+            f"{self.url}/api/v2/assets/events",
+            params={"name_pattern": INBOUND_ASSET_NAME, "limit": 100},
+            headers=self.headers(),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return [
+            e
+            for e in response.json()["asset_events"]
+            if e["name"] == INBOUND_ASSET_NAME and e["extra"].get("sender") == sender
+        ]
+
+    def variable(self, key: str) -> str | None:
+        """A Variable's value through the REST API (GET /api/v2/variables/{key}); None when absent."""
+        response = requests.get(f"{self.url}/api/v2/variables/{key}", headers=self.headers(), timeout=30)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        value: str = response.json()["value"]
+        return value
 
     def headers(self) -> dict[str, str]:
         """Bearer auth for the REST API (simple auth manager, everyone admin)."""
@@ -85,9 +116,101 @@ def receipt(
     }
 
 
+def inbound(
+    sender: str,
+    message: str,
+    *,
+    message_id: str | None = "",
+    destination: str = "tel:+2250000",
+    date_time: str = "2026-02-10T14:30:00Z",
+    callback_data: str | None = None,
+) -> dict:
+    """An Orange inbound-SMS body (OneAPI); ``message_id=""`` makes a unique one, None leaves it out."""
+    sms: dict[str, Any] = {
+        "senderAddress": sender,
+        "destinationAddress": destination,
+        "message": message,
+        "dateTime": date_time,
+    }
+    if message_id is not None:
+        sms["messageId"] = message_id or f"m-{uuid.uuid4()}"
+    notification: dict[str, Any] = {"inboundSMSMessage": sms}
+    if callback_data is not None:
+        notification["callbackData"] = callback_data
+    return {"inboundSMSMessageNotification": notification}
+
+
 def unique_prefix() -> str:
     """A resource-id prefix no other test uses."""
     return f"t{uuid.uuid4().hex[:10]}-"
+
+
+@contextlib.contextmanager
+def hold_lock(held: str, body: dict) -> Iterator[None]:
+    """
+    Hold, in another transaction, a lock that storing ``body`` needs, until the block ends.
+
+    SQLite: an exclusive transaction on the database (``held="same_receipt"`` is skipped: SQLite has
+    no row locks). PostgreSQL: ``"database"`` locks the dedup table (ACCESS EXCLUSIVE, as a
+    migration or a long maintenance job would); ``"same_receipt"`` inserts the receipt's own dedup
+    row without committing (as a worker stuck mid-transaction would).
+
+    ``"asset_row"`` locks the asset's row (``SELECT … FOR UPDATE``), which receipts no longer need.
+
+    :param held: ``"database"``, ``"same_receipt"`` or ``"asset_row"``.
+    :param body: The receipt body the receiver will be sent.
+    """
+    import sqlalchemy as sa
+    from airflow.configuration import conf
+    from airflow.utils.session import create_session
+
+    from airflow_provider_orange_sms.receipts import dedup
+    from airflow_provider_orange_sms.receipts.store import KIND
+
+    url = conf.get("database", "sql_alchemy_conn")
+    if url.startswith("sqlite"):
+        if held != "database":
+            pytest.skip("SQLite locks the whole database, not rows")
+        import sqlite3
+
+        lock = sqlite3.connect(url.split(":///", 1)[1], timeout=60, isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            yield
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        return
+    with create_session() as session:
+        dedup.ensure_table(session)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            if held == "database":
+                connection.execute(sa.text(f"LOCK TABLE {dedup.TABLE_NAME} IN ACCESS EXCLUSIVE MODE"))
+            elif held == "asset_row":
+                connection.execute(
+                    sa.text("SELECT id FROM asset WHERE name = :name FOR UPDATE"), {"name": ASSET_NAME}
+                )
+            else:
+                notification = body["deliveryInfoNotification"]
+                parts = (
+                    notification["callbackData"],
+                    notification["deliveryInfo"]["address"],
+                    notification["deliveryInfo"]["deliveryStatus"],
+                )
+                connection.execute(
+                    sa.insert(dedup.dedup_table()).values(
+                        kind=KIND, key_digest=dedup.key_digest(parts), seen_at=int(time.time())
+                    )
+                )
+            try:
+                yield
+            finally:
+                transaction.rollback()
+    finally:
+        engine.dispose()
 
 
 def _free_port() -> int:

@@ -159,6 +159,24 @@ def test_database_unavailable_answers_503_with_retry_after(client, monkeypatch):
     assert response.headers["Retry-After"] == "30"
 
 
+def test_a_lasting_database_failure_is_logged_once_not_per_receipt(client, monkeypatch, caplog):
+    def down(parsed, **kwargs):
+        raise store.StoreUnavailableError("the metadata database did not store the receipt")
+
+    monkeypatch.setattr(store, "store_receipt", down)
+    monkeypatch.setattr(receiver, "_UNSTORED", receiver.RepeatLimiter(60.0))
+    with caplog.at_level("ERROR", logger=receiver.__name__):
+        json_type = {"Content-Type": "application/json"}
+        codes = [
+            client.post(f"/delivery-receipts/{SECRET}", content=body(f"r-{n}"), headers=json_type).status_code
+            for n in range(5)
+        ]
+    assert codes == [503] * 5
+    lines = [r.getMessage() for r in caplog.records if r.name == receiver.__name__]
+    assert len(lines) == 1, lines
+    assert "'r-0' not stored, answered 503" in lines[0]
+
+
 def test_the_secret_is_masked_in_the_scope_path():
     scope = {
         "path": f"/orange-sms/delivery-receipts/{SECRET}",

@@ -8,8 +8,8 @@ slash, ``//``, ``..``, percent-encoding) never reaches the receiver's app, so th
 :class:`MaskSecretPathMiddleware` on the API server's root app: it rewrites the path of every
 request in place, before the response starts, replacing with ``***``
 
-- the segment after any ``delivery-receipts`` segment (whatever was sent there: the secret, a
-  truncated secret, a guess), and
+- the segment after any ``delivery-receipts`` or ``inbound-messages`` segment (whatever was sent
+  there: the secret, a truncated secret, a guess), and
 - any path segment or query value that contains the configured secret, compared case-insensitively
   after percent-decoding.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, unquote_plus
 
 from airflow_provider_orange_sms.receipts.app import SECTION
-from airflow_provider_orange_sms.receipts.urls import RECEIVER_SEGMENT
+from airflow_provider_orange_sms.receipts.urls import RECEIVER_SEGMENTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,9 +60,10 @@ def mask_path(path: str, secret: str) -> str:
         if not segment:
             continue  # "//": the next non-empty segment still follows delivery-receipts
         plain = _plain(segment)
-        if after_receiver or f"{RECEIVER_SEGMENT}/" in plain or (folded_secret and folded_secret in plain):
+        follows_receiver = any(f"{name}/" in plain for name in RECEIVER_SEGMENTS)
+        if after_receiver or follows_receiver or (folded_secret and folded_secret in plain):
             segments[index] = MASK
-        after_receiver = plain.rstrip("/").endswith(RECEIVER_SEGMENT)
+        after_receiver = plain.rstrip("/").endswith(RECEIVER_SEGMENTS)
     return "/".join(segments)
 
 

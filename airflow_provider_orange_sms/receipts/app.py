@@ -1,8 +1,11 @@
 """
-The delivery-receipt receiver: a FastAPI app the plugin mounts on the API server at ``/orange-sms``.
+The callback receiver: a FastAPI app the plugin mounts on the API server at ``/orange-sms``.
 
 ``POST /orange-sms/delivery-receipts/{secret}`` accepts one Orange delivery receipt and stores it as
-an event of :data:`~airflow_provider_orange_sms.receipts.DELIVERY_RECEIPTS`.
+an event of :data:`~airflow_provider_orange_sms.receipts.DELIVERY_RECEIPTS`;
+``POST /orange-sms/inbound-messages/{secret}`` accepts one SMS a subscriber sent to the account's
+number and stores it as an event of :data:`~airflow_provider_orange_sms.receipts.INBOUND_MESSAGES`.
+Both routes share every check below (:func:`admit`) and the error contract.
 
 Airflow applies no authentication to plugin apps, so this app is its own guard, in this order:
 
@@ -40,7 +43,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
+from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ SECTION = "orange_sms"
 MAX_BODY_BYTES = 64 * 1024
 #: Seconds a sender is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 30
+_UNSTORED = RepeatLimiter(60.0)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -184,22 +190,40 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
+@dataclass(frozen=True)
+class Admitted:
     """
-    Accept one delivery receipt (see the module docstring for every answer).
+    A request that passed every check before parsing: its body and the address it came from.
+
+    :param body: The raw body (at most :data:`MAX_BODY_BYTES`).
+    :param source: The client address checked against the allowlist.
+    """
+
+    body: bytes
+    source: object
+
+
+async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResponse:
+    """
+    Apply the checks every callback route shares, in the module docstring's order (1 to 4).
+
+    Returns the admitted body, or the refusal to answer. Both routes (receipts and inbound
+    messages) use the same secret, allowlist and proxy settings.
 
     :param secret: The path's secret.
     :param request: The HTTP request.
+    :param what: What the route receives, for log lines ("delivery receipt", "inbound message").
     """
     try:
         settings = load_settings()
     except SettingsError as exc:
-        log.error("Refusing delivery receipts: %s", exc)
+        log.error("Refusing %ss: %s", what, exc)
         return _error(403, "The receiver's address allowlist is misconfigured")
     if not settings.secret:
         log.warning(
-            "Refusing a delivery receipt: [%s] delivery_receipts_secret is not set "
+            "Refusing a %s: [%s] delivery_receipts_secret is not set "
             "(env AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET)",
+            what,
             SECTION,
         )
         return _error(404, _NOT_FOUND)
@@ -207,13 +231,11 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     peer = request.client.host if request.client else None
     source = client_address(peer, forwarded_for(request), settings.trusted_proxies)
     if settings.allowed is not None and (source is None or not _in(source, settings.allowed)):
-        log.warning(
-            "Refusing a delivery receipt from %s: not in delivery_receipts_allowed_ips", source or peer
-        )
+        log.warning("Refusing a %s from %s: not in delivery_receipts_allowed_ips", what, source or peer)
         return _error(403, f"Source address {source or peer} is not allowed")
 
     if not hmac.compare_digest(secret.encode(), settings.secret.encode()):
-        log.warning("Refusing a delivery receipt from %s: wrong secret in the URL", source)
+        log.warning("Refusing a %s from %s: wrong secret in the URL", what, source)
         return _error(404, _NOT_FOUND)
 
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -230,11 +252,44 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     body = await _read_body(request)
     if body is None:
         return _error(413, f"Body is over the limit of {MAX_BODY_BYTES} bytes")
+    return Admitted(body=body, source=source)
 
+
+def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
+    """
+    The 503 answered when the database could not store a callback; logged once a minute.
+
+    :param what: "delivery receipt" or "inbound message".
+    :param identity: What identifies it in the log line (no secret, no message text).
+    :param exc: The store's error.
+    """
+    skipped = _UNSTORED.allow(what)  # one line a minute while the DB is down
+    if skipped is not None:
+        log.error(
+            "%s %s not stored, answered 503: %s%s",
+            what.capitalize(),
+            identity,
+            exc,
+            f" ({skipped} more {what}s answered 503 in the last minute)" if skipped else "",
+        )
+    retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return _error(503, f"The {what} could not be stored; try again later", **retry_after)
+
+
+async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
+    """
+    Accept one delivery receipt (see the module docstring for every answer).
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    """
+    admitted = await admit(secret, request, "delivery receipt")
+    if isinstance(admitted, JSONResponse):
+        return admitted
     try:
-        receipt = parse_receipt(body)
+        receipt = parse_receipt(admitted.body)
     except ReceiptError as exc:
-        log.warning("Refusing a delivery receipt from %s: %s", source, exc.message)
+        log.warning("Refusing a delivery receipt from %s: %s", admitted.source, exc.message)
         return _error(exc.status_code, exc.message)
 
     from airflow_provider_orange_sms.receipts.store import StoreUnavailableError, store_receipt
@@ -242,9 +297,7 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     try:
         stored = await run_in_threadpool(store_receipt, receipt)
     except StoreUnavailableError as exc:
-        log.error("Delivery receipt for resource id %r not stored: %s", receipt.resource_id, exc)
-        retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-        return _error(503, "The receipt could not be stored; try again later", **retry_after)
+        return unavailable("delivery receipt", f"for resource id {receipt.resource_id!r}", exc)
     log.info(
         "Delivery receipt %s: resource id %r, status %s",
         "stored" if stored else "already stored (repeat)",
@@ -252,6 +305,45 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
         receipt.status,
     )
     return JSONResponse({"status": "stored" if stored else "duplicate"}, status_code=200)
+
+
+async def receive_inbound_message(secret: str, request: Request) -> JSONResponse:
+    """
+    Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service).
+
+    The same checks and answers as receipts; an opt-out or opt-in keyword also updates the
+    sender's entry on the opt-out list, in the same transaction as the event.
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    """
+    admitted = await admit(secret, request, "inbound message")
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    try:
+        message = parse_inbound_message(admitted.body)
+    except ReceiptError as exc:
+        log.warning("Refusing an inbound message from %s: %s", admitted.source, exc.message)
+        return _error(exc.status_code, exc.message)
+
+    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
+
+    try:
+        outcome = await run_in_threadpool(store_inbound_message, message)
+    except StoreUnavailableError as exc:
+        return unavailable("inbound message", f"from {message.sender}", exc)
+    log.info(
+        "Inbound message %s: from %s, message id %r%s",
+        "stored" if outcome.stored else "already stored (repeat)",
+        message.sender,
+        message.message_id,
+        f", opt-out list: {outcome.opt_out}" if outcome.opt_out else "",
+    )
+    answer: dict[str, str] = {"status": "stored" if outcome.stored else "duplicate"}
+    if outcome.opt_out:
+        answer["opt_out"] = outcome.opt_out
+    return JSONResponse(answer, status_code=200)
 
 
 def create_app() -> FastAPI:
@@ -265,6 +357,13 @@ def create_app() -> FastAPI:
     app.add_api_route(
         "/delivery-receipts/{secret}",
         receive_delivery_receipt,
+        methods=["POST"],
+        response_class=JSONResponse,
+        include_in_schema=False,
+    )
+    app.add_api_route(
+        "/inbound-messages/{secret}",
+        receive_inbound_message,
         methods=["POST"],
         response_class=JSONResponse,
         include_in_schema=False,

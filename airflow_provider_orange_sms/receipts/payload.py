@@ -90,14 +90,24 @@ class Receipt:
         }
 
 
-def _object(value: Any, where: str) -> dict[str, Any]:
+def json_object(value: Any, where: str) -> dict[str, Any]:
+    """
+    ``value`` if it is a JSON object, else :class:`ReceiptError` 422 naming ``where``.
+
+    :param value: A parsed JSON value.
+    :param where: Its place in the body, for the message.
+    """
     if not isinstance(value, dict):
-        raise ReceiptError(422, f"Invalid {where}: expected a JSON object, got {_shown(value)}")
+        raise ReceiptError(422, f"Invalid {where}: expected a JSON object, got {shown(value)}")
     return value
 
 
-def _shown(value: Any) -> str:
-    """A short description of a JSON value for an error message, whatever its size or depth."""
+def shown(value: Any) -> str:
+    """
+    A short description of a JSON value for an error message, whatever its size or depth.
+
+    :param value: A parsed JSON value.
+    """
     if isinstance(value, list):
         return f"a list of {len(value)} items"
     if isinstance(value, dict):
@@ -109,38 +119,46 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
+def load_json(body: bytes, what: str) -> Any:
+    """
+    The JSON document in ``body``, or :class:`ReceiptError` 400 saying why it is not JSON.
+
+    :param body: The raw request body (UTF-8 JSON).
+    :param what: What the body should be, for the message ("delivery receipt").
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        # A few kilobytes of "[[[[…" exhaust the parser's recursion limit.
+        raise ReceiptError(400, f"Invalid {what}: the body's JSON is nested too deeply to be one") from None
+    except ValueError as exc:
+        # JSONDecodeError and UnicodeDecodeError, but also Python's limit on integer digits
+        # (a 5,000-digit number): all are bad input, none is the receiver's failure.
+        reason = str(exc)[:200]
+        raise ReceiptError(400, f"Invalid {what}: the body is not JSON ({reason})") from None
+
+
 def parse_receipt(body: bytes) -> Receipt:
     """
     Parse a receipt body, or raise :class:`ReceiptError` saying what is wrong.
 
     :param body: The raw request body (UTF-8 JSON).
     """
-    try:
-        document = json.loads(body)
-    except RecursionError:
-        # A few kilobytes of "[[[[…" exhaust the parser's recursion limit.
-        raise ReceiptError(
-            400, "Invalid delivery receipt: the body's JSON is nested too deeply to be a receipt"
-        ) from None
-    except ValueError as exc:
-        # JSONDecodeError and UnicodeDecodeError, but also Python's limit on integer digits
-        # (a 5,000-digit number): all are bad input, none is the receiver's failure.
-        reason = str(exc)[:200]
-        raise ReceiptError(400, f"Invalid delivery receipt: the body is not JSON ({reason})") from None
-    body_object = _object(document, "body")
-    notification = _object(body_object.get("deliveryInfoNotification"), "deliveryInfoNotification")
-    info = _object(notification.get("deliveryInfo"), "deliveryInfoNotification.deliveryInfo")
+    document = load_json(body, "delivery receipt")
+    body_object = json_object(document, "body")
+    notification = json_object(body_object.get("deliveryInfoNotification"), "deliveryInfoNotification")
+    info = json_object(notification.get("deliveryInfo"), "deliveryInfoNotification.deliveryInfo")
 
     address = info.get("address")
     match = _ADDRESS_RE.match(address) if isinstance(address, str) else None
     if match is None:
         raise ReceiptError(
-            422, f"Invalid deliveryInfo.address {_shown(address)}: expected 'tel:+' and 8 to 15 digits"
+            422, f"Invalid deliveryInfo.address {shown(address)}: expected 'tel:+' and 8 to 15 digits"
         )
     status = info.get("deliveryStatus")
     if not isinstance(status, str) or status not in STATUSES:
         raise ReceiptError(
-            422, f"Invalid deliveryInfo.deliveryStatus {_shown(status)}: expected one of {sorted(STATUSES)}"
+            422, f"Invalid deliveryInfo.deliveryStatus {shown(status)}: expected one of {sorted(STATUSES)}"
         )
     callback_data = notification.get("callbackData")
     if callback_data is None:
@@ -152,7 +170,7 @@ def parse_receipt(body: bytes) -> Receipt:
     ):
         raise ReceiptError(
             422,
-            f"Invalid callbackData {_shown(callback_data)}: expected the send's resource id (letters, "
+            f"Invalid callbackData {shown(callback_data)}: expected the send's resource id (letters, "
             f"digits, '-', at most {MAX_RESOURCE_ID_LENGTH} characters) or an empty string",
         )
     return Receipt(resource_id=callback_data.strip(), recipient=f"tel:+{match.group(1)}", status=status)

@@ -1,8 +1,9 @@
 """
-The Airflow plugin that mounts the delivery-receipt receiver on the API server.
+The Airflow plugin that mounts the receiver (delivery receipts, inbound SMS) on the API server.
 
 Registered through the ``airflow.plugins`` entry point (``pyproject.toml``), so installing the
-provider is enough: ``POST /orange-sms/delivery-receipts/{secret}`` answers on every API server once
+provider is enough: ``POST /orange-sms/delivery-receipts/{secret}`` and
+``POST /orange-sms/inbound-messages/{secret}`` answer on every API server once
 ``[orange_sms] delivery_receipts_secret`` is set.
 """
 

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 #: The path segment the receiver's secret follows.
 RECEIVER_SEGMENT = "delivery-receipts"
+#: Every path segment a receiver secret follows (receipts, inbound messages).
+RECEIVER_SEGMENTS = (RECEIVER_SEGMENT, "inbound-messages")
 
 
 def url_secrets(url: str) -> list[str]:

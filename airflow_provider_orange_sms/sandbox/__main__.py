@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--dr-no-callback-data", action="store_true", help="send receipts with an empty callbackData"
     )
+    parser.add_argument(
+        "--inbound-url",
+        default=None,
+        help="where POST /_sandbox/inbound posts subscribers' SMS (the receiver's inbound-messages URL)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         dr_statuses=tuple(s.strip() for s in args.dr_statuses.split(",") if s.strip()),
         dr_impossible_every=args.dr_impossible_every,
         dr_callback_data=not args.dr_no_callback_data,
+        inbound_url=args.inbound_url,
     )
     if args.balances:
         config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}

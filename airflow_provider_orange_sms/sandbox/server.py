@@ -28,6 +28,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_orange_sms.sandbox.inbound import (
+    DEFAULT_DESTINATION,
+    InboundRequestError,
+    inbound_notification,
+    post_inbound,
+)
 from airflow_provider_orange_sms.sandbox.state import (
     COUNTRY_OF_SENDER,
     Fault,
@@ -586,7 +592,32 @@ class SandboxHandler(BaseHTTPRequestHandler):
             with state.lock:
                 state.rejected_recipients.update({str(k): str(v) for k, v in body.items()})
             return Reply(204)
+        if path == "/_sandbox/inbound-url" and method == "PUT":
+            url = body.get("url")
+            if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+                return Reply(400, {"error": f"'url' must be an http(s) URL or null, got {url!r}"})
+            with state.lock:
+                state.inbound_url = url
+            return Reply(204)
+        if path == "/_sandbox/inbound" and method == "POST":
+            return self._inbound(body)
         return Reply(404, {"error": f"no control endpoint {method} {path}"})
+
+    def _inbound(self, body: dict[str, Any]) -> Reply:
+        """A subscriber sends an SMS: post it to the registered inbound URL, answer the outcome."""
+        state = self.state
+        with state.lock:
+            url = state.inbound_url
+        if not url:
+            return Reply(409, {"error": "no inbound URL registered (PUT /_sandbox/inbound-url)"})
+        try:
+            notification = inbound_notification(body, DEFAULT_DESTINATION)
+        except InboundRequestError as exc:
+            return Reply(400, {"error": str(exc)})
+        outcome = post_inbound(url, notification)
+        with state.lock:
+            state.callbacks.append({"url": _mask_url(url), "notification": notification, **outcome})
+        return Reply(200, {"notification": notification, **outcome})
 
 
 class _Server(ThreadingHTTPServer):
@@ -711,4 +742,5 @@ class SandboxServer:
 def _mask_url(url: str) -> str:
     """A notify URL without its last path segment (the receiver's secret) for the state snapshot."""
     head, _, tail = url.rpartition("/")
-    return f"{head}/***" if head and tail and "delivery-receipts" in head else url
+    secret_follows = "delivery-receipts" in head or "inbound-messages" in head
+    return f"{head}/***" if head and tail and secret_follows else url

@@ -124,6 +124,8 @@ class SandboxConfig:
     :param https_callbacks_only: Refuse non-HTTPS notify URLs, as Orange does.
     :param path_prefix: Serve the API under this path (``/base``), as behind a reverse proxy;
         requests outside it get a 404.
+    :param inbound_url: Where ``POST /_sandbox/inbound`` posts subscribers' SMS (Orange takes it
+        through a request form); ``PUT /_sandbox/inbound-url`` changes it.
     """
 
     clients: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
@@ -141,6 +143,7 @@ class SandboxConfig:
     dr_callback_data: bool = True
     https_callbacks_only: bool = False
     path_prefix: str = ""
+    inbound_url: str | None = None
 
 
 class SandboxState:
@@ -171,6 +174,7 @@ class SandboxState:
             self.rejected_recipients: dict[str, str] = {}
             self.delivery_statuses: dict[str, str] = {}
             self.callbacks: list[dict[str, Any]] = []
+            self.inbound_url = self.config.inbound_url
             self.rate_limited = 0
             self._send_times: dict[str, deque[float]] = {}
 
@@ -285,5 +289,6 @@ class SandboxState:
                 "messages": [asdict(m) for m in self.messages],
                 "subscriptions": [asdict(s) for s in self.subscriptions.values()],
                 "callbacks": list(self.callbacks),
+                "inbound_url_registered": bool(self.inbound_url),
                 "pending_faults": [asdict(f) for f in self.faults if f.count > 0],
             }

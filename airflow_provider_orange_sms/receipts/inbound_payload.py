@@ -1,0 +1,164 @@
+"""
+Parse and validate an inbound SMS (a subscriber's reply). Pure: no Airflow, no I/O.
+
+Orange's "SMS response" service posts, in the OneAPI shape::
+
+    {"inboundSMSMessageNotification": {
+        "inboundSMSMessage": {"senderAddress": "tel:+2250700000001", "destinationAddress": "tel:+2250000",
+                              "message": "STOP", "messageId": "…", "dateTime": "2026-02-10T14:30:00Z"},
+        "callbackData": "…"}}
+
+Addresses come with or without ``tel:`` and ``+``; ``messageId``, ``dateTime`` and ``callbackData``
+may be absent. Unknown keys are ignored; everything the provider relies on is checked, and a bad
+value is answered with :class:`~airflow_provider_orange_sms.receipts.payload.ReceiptError` naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from airflow_provider_orange_sms.receipts.payload import ReceiptError, json_object, load_json, shown
+
+#: The keys of every inbound-message event's ``extra``.
+INBOUND_EXTRA_KEYS = (
+    "sender",
+    "destination",
+    "message",
+    "message_id",
+    "sent_at",
+    "callback_data",
+    "received_at",
+)
+#: Longest accepted ``messageId`` / ``callbackData``.
+MAX_ID_LENGTH = 128
+#: Longest accepted text: a concatenated SMS of 255 parts of 153 characters.
+MAX_MESSAGE_LENGTH = 255 * 153
+_SENDER_RE = re.compile(r"^(?:tel:)?\+?([1-9]\d{6,14})$")
+# Destinations include short codes (e.g. 4 digits), with or without the country code.
+_DESTINATION_RE = re.compile(r"^(?:tel:)?\+?(\d{3,15})$")
+_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+_WHERE = "inboundSMSMessageNotification.inboundSMSMessage"
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """
+    One validated inbound SMS.
+
+    :param sender: Who sent it: E.164 with ``+`` (``+2250700000001``).
+    :param destination: The number it was sent to, ``+`` and digits, whichever form Orange used.
+    :param message: Its text, as received.
+    :param message_id: Orange's ``messageId``; ``""`` when absent.
+    :param sent_at: Orange's ``dateTime`` (ISO 8601, UTC); ``None`` when absent.
+    :param callback_data: Orange's ``callbackData``; ``""`` when absent.
+    """
+
+    sender: str
+    destination: str
+    message: str
+    message_id: str = ""
+    sent_at: datetime | None = None
+    callback_data: str = ""
+
+    def identity(self) -> tuple[str, ...]:
+        """
+        What makes two posts the same message: the ``messageId``, else sender, text and
+        ``dateTime`` (``dateTime`` empty when absent: then only close repeats match).
+        """
+        if self.message_id:
+            return ("id", self.message_id)
+        return ("text", self.sender, self.message, self.sent_at.isoformat() if self.sent_at else "")
+
+    def to_extra(self, received_at: str) -> dict[str, str]:
+        """
+        The asset event's ``extra`` for this message (keys :data:`INBOUND_EXTRA_KEYS`).
+
+        :param received_at: When the receiver accepted it (ISO 8601, UTC).
+        """
+        return {
+            "sender": self.sender,
+            "destination": self.destination,
+            "message": self.message,
+            "message_id": self.message_id,
+            "sent_at": self.sent_at.isoformat() if self.sent_at else "",
+            "callback_data": self.callback_data,
+            "received_at": received_at,
+        }
+
+
+def _optional_id(value: object, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_ID_LENGTH or not _ID_RE.match(value.strip()):
+        raise ReceiptError(
+            422,
+            f"Invalid {name} {shown(value)}: expected text without control characters, at most "
+            f"{MAX_ID_LENGTH} characters, or no {name}",
+        )
+    return value.strip()
+
+
+def _date_time(value: object) -> datetime | None:
+    if value is None or value == "":
+        return None
+    moment = None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    if moment is None:
+        raise ReceiptError(
+            422, f"Invalid {_WHERE}.dateTime {shown(value)}: expected ISO 8601 such as 2026-02-10T14:30:00Z"
+        )
+    if moment.tzinfo is None:  # OneAPI times are UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def parse_inbound_message(body: bytes) -> InboundMessage:
+    """
+    Parse an inbound SMS body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
+    saying what is wrong.
+
+    :param body: The raw request body (UTF-8 JSON).
+    """
+    document = load_json(body, "inbound message")
+    notification = json_object(
+        json_object(document, "body").get("inboundSMSMessageNotification"), "inboundSMSMessageNotification"
+    )
+    sms = json_object(notification.get("inboundSMSMessage"), _WHERE)
+
+    sender = sms.get("senderAddress")
+    sender_match = _SENDER_RE.match(sender.strip()) if isinstance(sender, str) else None
+    if sender_match is None:
+        raise ReceiptError(
+            422,
+            f"Invalid {_WHERE}.senderAddress {shown(sender)}: expected an international number such "
+            "as tel:+2250700000001 (7 to 15 digits)",
+        )
+    destination = sms.get("destinationAddress")
+    destination_match = _DESTINATION_RE.match(destination.strip()) if isinstance(destination, str) else None
+    if destination_match is None:
+        raise ReceiptError(
+            422,
+            f"Invalid {_WHERE}.destinationAddress {shown(destination)}: expected a number such as "
+            "tel:+2250000 or 2250000",
+        )
+    text = sms.get("message")
+    if not isinstance(text, str) or len(text) > MAX_MESSAGE_LENGTH:
+        raise ReceiptError(
+            422,
+            f"Invalid {_WHERE}.message {shown(text)}: expected text of at most {MAX_MESSAGE_LENGTH} "
+            "characters",
+        )
+    return InboundMessage(
+        sender="+" + sender_match.group(1),
+        destination="+" + destination_match.group(1),
+        message=text,
+        message_id=_optional_id(sms.get("messageId"), f"{_WHERE}.messageId"),
+        sent_at=_date_time(sms.get("dateTime")),
+        callback_data=_optional_id(notification.get("callbackData"), "callbackData"),
+    )

@@ -1,0 +1,130 @@
+"""
+Store an inbound SMS (a subscriber's reply) as an asset event, and apply its opt-out keyword.
+
+Built on :mod:`.store`'s transaction (bounded waits, retries, 503 when the database cannot store)
+and :mod:`.dedup`'s table with its own kind, ``"inbound"``: a repeat of a stored message (same
+``messageId``; without one, same sender, text and ``dateTime``) is acknowledged without a second
+event. Without ``messageId`` and ``dateTime``, only repeats within
+:data:`~.store.WINDOW_WITHOUT_ID` count as one message (a subscriber may send "YES" twice).
+
+A reply that is an opt-out or opt-in keyword (:func:`~airflow_provider_orange_sms.opt_out.keyword_action`,
+keywords from ``[orange_sms] opt_out_keywords`` / ``opt_in_keywords``) also records the sender's
+decision on the opt-out list (:mod:`.opt_out_variables`), in the same transaction as the event.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from airflow_provider_orange_sms import opt_out
+from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_ASSET_URI, dedup
+from airflow_provider_orange_sms.receipts.opt_out_variables import WRITTEN, record_decision
+from airflow_provider_orange_sms.receipts.store import (
+    INBOUND_KIND,
+    SECTION,
+    WINDOW_WITHOUT_ID,
+    StoreUnavailableError,
+    add_event,
+    dedup_retention,
+    run_in_transaction,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+
+#: ``opt_out`` of :class:`InboundOutcome`: what the reply did to the opt-out list.
+OPTED_OUT = "opted_out"
+OPTED_IN = "opted_in"
+#: A keyword older than the stored decision: the list is unchanged.
+SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    """
+    What storing an inbound message did.
+
+    :param stored: Whether an event was created (False for a repeat).
+    :param opt_out: :data:`OPTED_OUT`, :data:`OPTED_IN`, :data:`SUPERSEDED`, or None when the
+        message is no keyword (or a repeat).
+    """
+
+    stored: bool
+    opt_out: str | None = None
+
+
+def keywords() -> tuple[frozenset[str], frozenset[str]]:
+    """
+    The opt-out and opt-in keywords: ``[orange_sms] opt_out_keywords`` / ``opt_in_keywords``.
+
+    Raises :class:`StoreUnavailableError` naming the value when one is set but holds no keyword
+    (replies are then answered 503 until it is fixed: none is lost).
+    """
+    from airflow.configuration import conf
+
+    return _parse_keywords(
+        conf.get(SECTION, "opt_out_keywords", fallback=None),
+        conf.get(SECTION, "opt_in_keywords", fallback=None),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_keywords(out_value: str | None, in_value: str | None) -> tuple[frozenset[str], frozenset[str]]:
+    try:
+        out_words = opt_out.parse_keywords(out_value, opt_out.DEFAULT_OPT_OUT_KEYWORDS, "opt_out_keywords")
+        in_words = opt_out.parse_keywords(in_value, opt_out.DEFAULT_OPT_IN_KEYWORDS, "opt_in_keywords")
+    except ValueError as exc:
+        raise StoreUnavailableError(str(exc)) from None
+    both = out_words & in_words
+    if both:
+        raise StoreUnavailableError(
+            f"[{SECTION}] opt_out_keywords and opt_in_keywords share {sorted(both)}: a keyword "
+            "cannot both add and remove a number"
+        )
+    return out_words, in_words
+
+
+def store_inbound_message(message: InboundMessage, *, now: datetime | None = None) -> InboundOutcome:
+    """
+    Store ``message`` as one event of the inbound-messages asset unless it repeats a stored one,
+    and record its opt-out or opt-in keyword.
+
+    Raises :class:`StoreUnavailableError` when the database failed; nothing was stored then.
+
+    :param message: The validated message.
+    :param now: The time of receipt (defaults to now, UTC).
+    """
+    received = now or datetime.now(timezone.utc)
+    retention = dedup_retention()
+    opt_out_words, opt_in_words = keywords()
+    action = opt_out.keyword_action(message.message, opt_out_words, opt_in_words)
+    window = retention if message.message_id or message.sent_at else WINDOW_WITHOUT_ID
+
+    def work(session: Session, callbacks: list[Callable[[], None]]) -> InboundOutcome:
+        # The dedup insert first: on SQLite it takes the write lock that serialises the opt-out update.
+        if not dedup.claim(session, INBOUND_KIND, message.identity(), now=received, window=window):
+            return InboundOutcome(stored=False)
+        extra = message.to_extra(received.isoformat())
+        add_event(session, INBOUND_ASSET_NAME, INBOUND_ASSET_URI, extra, callbacks)
+        if action is None:
+            return InboundOutcome(stored=True)
+        record = opt_out.OptOutRecord(
+            number=message.sender,
+            opted_out=action == opt_out.OPT_OUT,
+            at=(message.sent_at or received).astimezone(timezone.utc).isoformat(),
+            source="inbound",
+            keyword=opt_out.normalize_keyword(message.message),
+            message_id=message.message_id or None,
+        )
+        if record_decision(session, record) != WRITTEN:
+            return InboundOutcome(stored=True, opt_out=SUPERSEDED)
+        return InboundOutcome(stored=True, opt_out=OPTED_OUT if record.opted_out else OPTED_IN)
+
+    return run_in_transaction(work, "inbound message", retention)

@@ -1,0 +1,91 @@
+"""
+Write the opt-out list from the API server: the ONE module of this provider that touches Airflow's
+``variable`` table directly (``airflow.models.Variable``); ``tests/test_inbound_store.py`` fails
+loudly when Airflow changes what it relies on.
+
+The receiver records a keyword reply in the transaction that stores the reply's event, so both are
+committed or neither. ``Variable.set`` cannot be used there: it has no compare-and-set, and a STOP
+and a START from one number arriving together must end in the later one's state
+(:meth:`~airflow_provider_orange_sms.opt_out.OptOutRecord.supersedes`), whichever transaction
+commits last. So the number's row is read with ``SELECT … FOR UPDATE`` (PostgreSQL, MySQL; on
+SQLite the transaction already holds the database's write lock, taken by its dedup insert), compared,
+and written only when the new record supersedes it. Two first writes for one number race on the
+unique key: the loser's insert fails inside a savepoint, and it reads and compares again.
+
+The value is encrypted with the Fernet key like any Variable, so workers read it with
+``Variable.get`` (through the execution API) as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+#: The Variable's description, shown in the UI's Variables list.
+DESCRIPTION = "Orange SMS opt-out list entry (written by the inbound-message receiver)"
+#: Outcomes of :func:`record_decision`.
+WRITTEN = "written"
+SUPERSEDED = "superseded"
+
+
+def record_decision(session: Session, record: OptOutRecord) -> str:
+    """
+    Store ``record`` as its number's Variable unless the stored record is newer.
+
+    Returns :data:`WRITTEN` or :data:`SUPERSEDED` (a later decision is stored; nothing changed).
+    Inside the caller's transaction, which commits.
+
+    :param session: The transaction's session.
+    :param record: The decision to record.
+    """
+    from airflow.models.variable import Variable
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    key = variable_key(record.number)
+    for _ in range(2):
+        row = session.scalar(select(Variable).where(Variable.key == key).with_for_update())
+        if row is not None:
+            if not record.supersedes(_stored_record(row, key)):
+                return SUPERSEDED
+            row.set_val(record.to_json())
+            session.flush()
+            _forget_cached(key)
+            return WRITTEN
+        try:
+            with session.begin_nested():
+                session.add(Variable(key=key, val=record.to_json(), description=DESCRIPTION))
+        except IntegrityError:
+            continue  # another transaction wrote this number's first record: compare with it
+        _forget_cached(key)
+        return WRITTEN
+    raise IntegrityError(f"INSERT {key}", {}, RuntimeError("the Variable row kept changing"))
+
+
+def _stored_record(row: object, key: str) -> OptOutRecord | None:
+    """The stored record, or None when the Variable holds something else (it is then replaced)."""
+    value = row.get_val()  # type: ignore[attr-defined]
+    if value is None:
+        return None
+    try:
+        return OptOutRecord.from_json(value)
+    except ValueError:
+        log.warning("Variable %s did not hold an opt-out record; replacing it", key)
+        return None
+
+
+def _forget_cached(key: str) -> None:
+    """Drop the API server's cached copy of the Variable (``[secrets] use_cache``), if any."""
+    try:
+        from airflow.sdk import SecretCache
+
+        SecretCache.invalidate_variable(key)
+    except Exception:  # the cache is an optimisation; a stale entry expires on its own
+        log.debug("Could not invalidate the cached Variable %s", key, exc_info=True)

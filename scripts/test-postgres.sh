@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The tests of the receiver and the sent ledger that go through Airflow's metadata database, on
+# PostgreSQL (a throwaway cluster, see _postgres.sh) instead of SQLite. Extra arguments go to pytest
+# (default: the receipt store, the receiver over HTTP, the ledger's fault tests). A few minutes.
+source "$(dirname "$0")/_env.sh"
+source "$(dirname "$0")/_postgres.sh"
+if [ "$#" = 0 ]; then
+    set -- tests/test_receipts_store.py tests/test_receipts_http.py tests/test_inbound.py tests/test_inbound_http.py tests/reliability/test_ledger_faults.py
+fi
+echo "==> pytest on PostgreSQL"
+pytest -q "$@"

@@ -1,0 +1,263 @@
+"""
+Inbound messages in-process: parsing Orange's OneAPI body, storing events once, the opt-out list
+written by keywords, and the guard on the Airflow internals ``receipts/opt_out_variables.py`` uses.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
+from airflow_provider_orange_sms.receipts import store as store_module
+from airflow_provider_orange_sms.receipts.inbound_payload import (
+    INBOUND_EXTRA_KEYS,
+    InboundMessage,
+    parse_inbound_message,
+)
+from airflow_provider_orange_sms.receipts.inbound_store import (
+    OPTED_IN,
+    OPTED_OUT,
+    SUPERSEDED,
+    _parse_keywords,
+    store_inbound_message,
+)
+from airflow_provider_orange_sms.receipts.payload import ReceiptError
+from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
+from tests.receipts_server import inbound
+
+
+def unique_number() -> str:
+    return "+22507" + str(uuid.uuid4().int)[:8]
+
+
+def test_parse_orange_s_oneapi_body():
+    raw = json.dumps(inbound("tel:+2250700000001", "STOP", message_id="m-1", callback_data="cb")).encode()
+    parsed = parse_inbound_message(raw)
+    assert parsed == InboundMessage(
+        sender="+2250700000001",
+        destination="+2250000",
+        message="STOP",
+        message_id="m-1",
+        sent_at=datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc),
+        callback_data="cb",
+    )
+    extra = parsed.to_extra("2026-02-10T14:30:01+00:00")
+    assert tuple(extra) == INBOUND_EXTRA_KEYS
+    assert extra["sender"] == "+2250700000001"
+    assert extra["received_at"] == "2026-02-10T14:30:01+00:00"
+
+
+@pytest.mark.parametrize("destination", ["tel:+2250000", "2250000", "+2250000", "tel:2250000"])
+def test_the_destination_with_and_without_tel_plus(destination):
+    raw = json.dumps(inbound("tel:+2250700000001", "hi", destination=destination)).encode()
+    assert parse_inbound_message(raw).destination == "+2250000"
+
+
+def test_message_id_date_time_and_callback_data_may_be_absent():
+    document = inbound("+2250700000001", "YES", message_id=None)
+    sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
+    del sms["dateTime"]
+    parsed = parse_inbound_message(json.dumps(document).encode())
+    assert (parsed.message_id, parsed.sent_at, parsed.callback_data) == ("", None, "")
+    assert parsed.identity() == ("text", "+2250700000001", "YES", "")
+
+
+def _with(**changes: object) -> bytes:
+    document = inbound("tel:+2250700000001", "STOP", message_id="m-1")
+    sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
+    for key, value in changes.items():
+        if value is ...:
+            del sms[key]
+        else:
+            sms[key] = value
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "names"),
+    [
+        (b"{", 400, "not JSON"),
+        (b"[" * 30_000 + b"]" * 30_000, 400, "nested too deeply"),
+        (b"[]", 422, "list"),
+        (json.dumps({"inboundSMSMessageNotification": {}}).encode(), 422, "inboundSMSMessage"),
+        (_with(senderAddress="0700000001"), 422, "senderAddress '0700000001'"),
+        (_with(senderAddress=...), 422, "senderAddress None"),
+        (_with(destinationAddress="tel:+22a"), 422, "destinationAddress 'tel:+22a'"),
+        (_with(message=...), 422, "message None"),
+        (_with(message=5), 422, "message 5"),
+        (_with(messageId=["x"]), 422, "messageId a list of 1 items"),
+        (_with(messageId="a\nb"), 422, "messageId 'a\\nb'"),
+        (_with(dateTime="yesterday"), 422, "dateTime 'yesterday'"),
+    ],
+)
+def test_bad_bodies_name_what_is_wrong(raw, status, names):
+    with pytest.raises(ReceiptError) as caught:
+        parse_inbound_message(raw)
+    assert caught.value.status_code == status
+    assert names in caught.value.message
+
+
+def test_the_inbound_asset_is_pinned_and_built_lazily():
+    assert INBOUND_MESSAGES.name == "orange_sms_inbound_messages"
+    assert INBOUND_MESSAGES.uri == "orange-sms://inbound-messages/"
+    uri = store_module.normalised_uri(INBOUND_ASSET_NAME, "orange-sms://inbound-messages")
+    assert uri == INBOUND_MESSAGES.uri
+
+
+def test_airflow_internals_the_opt_out_writer_relies_on_are_still_there(airflow_db):
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+
+    for column in ("id", "key", "val", "description", "is_encrypted"):
+        assert column in Variable.__table__.columns, f"Variable lost {column!r}"
+    assert Variable.__table__.columns["key"].unique, "variable.key is no longer unique"
+    assert callable(Variable.set_val)
+    assert callable(Variable.get_val)
+    # What the receiver writes is what Airflow's own Variable.get reads back (Fernet included).
+    from airflow_provider_orange_sms.receipts.opt_out_variables import WRITTEN, record_decision
+
+    record = OptOutRecord(unique_number(), True, "2026-02-10T14:30:00+00:00", "inbound", "stop", "m")
+    with create_session() as session:
+        assert record_decision(session, record) == WRITTEN
+    assert OptOutRecord.from_json(Variable.get(variable_key(record.number))) == record
+
+
+def _events(sender: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.extra, AssetModel.uri)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == INBOUND_ASSET_NAME)
+        ).all()
+    assert {uri for _, uri in rows} <= {INBOUND_MESSAGES.uri}
+    mine = (extra for extra, _ in rows if extra.get("sender") == sender)
+    return sorted(mine, key=lambda e: e["received_at"])
+
+
+def _stored_record(number: str) -> OptOutRecord | None:
+    from airflow.models.variable import Variable
+
+    value = Variable.get(variable_key(number), default_var=None)
+    return None if value is None else OptOutRecord.from_json(value)
+
+
+def test_a_message_is_stored_once_per_message_id(airflow_db):
+    sender = unique_number()
+    now = datetime.now(timezone.utc)
+    message = InboundMessage(sender, "+2250000", "Hello", "id-" + sender, now)
+    assert store_inbound_message(message, now=now).stored is True
+    assert store_inbound_message(message, now=now + timedelta(minutes=5)).stored is False
+    again = InboundMessage(sender, "+2250000", "Hello", "id2-" + sender, now)  # same text, new id
+    assert store_inbound_message(again, now=now + timedelta(minutes=6)).stored is True
+    assert [e["message_id"] for e in _events(sender)] == ["id-" + sender, "id2-" + sender]
+
+
+def test_without_message_id_sender_text_and_time_identify_a_message(airflow_db):
+    sender = unique_number()
+    now = datetime.now(timezone.utc)
+    first = InboundMessage(sender, "+2250000", "YES", "", now)
+    assert store_inbound_message(first, now=now).stored is True
+    assert store_inbound_message(first, now=now + timedelta(hours=1)).stored is False
+    later_yes = InboundMessage(sender, "+2250000", "YES", "", now + timedelta(minutes=2))
+    assert store_inbound_message(later_yes, now=now + timedelta(hours=1)).stored is True
+    assert len(_events(sender)) == 2
+
+
+def test_stop_then_start_update_the_opt_out_list(airflow_db):
+    sender = unique_number()
+    at = datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc)
+    stop = InboundMessage(sender, "+2250000", " Stop! ", "s-" + sender, at)
+    assert store_inbound_message(stop).opt_out == OPTED_OUT
+    record = _stored_record(sender)
+    assert record is not None
+    assert (record.opted_out, record.source, record.keyword, record.message_id) == (
+        True,
+        "inbound",
+        "stop",
+        "s-" + sender,
+    )
+    assert record.decided_at() == at
+    start = InboundMessage(sender, "+2250000", "START", "a-" + sender, at + timedelta(minutes=1))
+    assert store_inbound_message(start).opt_out == OPTED_IN
+    assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
+    # A STOP sent before that START but delivered after it does not undo it.
+    late_stop = InboundMessage(sender, "+2250000", "ARRÊT", "l-" + sender, at + timedelta(seconds=30))
+    assert store_inbound_message(late_stop).opt_out == SUPERSEDED
+    assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
+    assert len(_events(sender)) == 3  # every reply is still an event
+
+
+def test_a_reply_that_is_no_keyword_leaves_the_list_alone(airflow_db):
+    sender = unique_number()
+    outcome = store_inbound_message(InboundMessage(sender, "+2250000", "stop sending me ads", "n-" + sender))
+    assert (outcome.stored, outcome.opt_out) == (True, None)
+    assert _stored_record(sender) is None
+
+
+def test_configured_keywords_replace_the_defaults(airflow_db, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__OPT_OUT_KEYWORDS", "NON MERCI, halt")
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__OPT_IN_KEYWORDS", "oui")
+    sender = unique_number()
+    assert store_inbound_message(InboundMessage(sender, "+2250000", "STOP", "k1-" + sender)).opt_out is None
+    assert store_inbound_message(InboundMessage(sender, "+2250000", "non merci", "k2-" + sender)).opt_out == (
+        OPTED_OUT
+    )
+
+
+def test_unusable_keyword_settings_answer_503_naming_the_value():
+    with pytest.raises(StoreUnavailableError, match="' , '"):
+        _parse_keywords(" , ", None)
+    with pytest.raises(StoreUnavailableError, match="share \\['stop'\\]"):
+        _parse_keywords("stop", "Stop")
+
+
+SECRET = "a-long-random-secret-for-tests"
+
+
+@pytest.fixture
+def app_client(monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.receipts import app as receiver
+    from airflow_provider_orange_sms.receipts import inbound_store
+
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", SECRET)
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.13.0/24")
+
+    def down(message, **kwargs):
+        raise StoreUnavailableError("the metadata database did not store the inbound message")
+
+    monkeypatch.setattr(inbound_store, "store_inbound_message", down)
+    with TestClient(receiver.create_app(), client=("80.12.13.2", 1234)) as test_client:
+        yield test_client
+
+
+def test_the_inbound_route_shares_the_receipt_route_s_guards(app_client, monkeypatch):
+    json_type = {"Content-Type": "application/json"}
+    raw = json.dumps(inbound("+2250700000001", "STOP")).encode()
+    unavailable = app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type)
+    assert (unavailable.status_code, unavailable.headers["Retry-After"]) == (503, "30")
+    assert "inbound message could not be stored" in unavailable.json()["detail"]
+    assert (
+        app_client.post(f"/inbound-messages/{SECRET[:-1]}", content=raw, headers=json_type).status_code == 404
+    )
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.66.97")
+    assert app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type).status_code == 403
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", "")
+    assert app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type).status_code == 404
+
+
+def test_the_inbound_path_s_secret_is_masked_whatever_was_sent():
+    from airflow_provider_orange_sms.receipts.access_log import mask_path
+
+    assert mask_path(f"/orange-sms/inbound-messages/{SECRET}", SECRET) == "/orange-sms/inbound-messages/***"
+    assert mask_path("/orange-sms/Inbound-Messages/abc", SECRET) == "/orange-sms/Inbound-Messages/***"
