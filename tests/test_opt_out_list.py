@@ -52,7 +52,9 @@ def test_import_export_and_remove(tmp_path, monkeypatch):
     with exported.open() as handle:
         assert [row["number"] for row in csv.DictReader(handle) if row["number"] in NUMBERS] == NUMBERS
     removed = stored(NUMBERS[0])
-    assert removed is not None and not removed.opted_out and removed.source == "operator"
+    assert removed is not None
+    assert not removed.opted_out
+    assert removed.source == "operator"
     assert [(e["number"], e["opted_out"]) for e in mine(xcom(run, "export_after"))] == [
         (NUMBERS[0], False),
         (NUMBERS[1], True),
@@ -70,11 +72,12 @@ def test_a_bad_number_fails_the_import_before_any_write():
 def test_every_bad_number_is_named_with_where_it_is():
     from airflow_provider_orange_sms.operators._opt_out_list import _normalized_numbers
 
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match="invalid number") as error:
         _normalized_numbers(["+2250700004101", "+22507000041xx"], None, "number\n12\n", "number", None)
     message = str(error.value)
     assert message.startswith("2 invalid number(s)")
-    assert "numbers[1] '+22507000041xx'" in message and "CSV line 2 '12'" in message
+    assert "numbers[1] '+22507000041xx'" in message
+    assert "CSV line 2 '12'" in message
 
 
 def test_a_csv_without_the_number_column_is_refused():
