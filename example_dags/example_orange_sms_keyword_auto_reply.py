@@ -43,7 +43,10 @@ with DAG(
     @task
     def help_requests(**context: Any) -> list[str]:
         """The senders of the triggering replies that are a help keyword (each once)."""
-        from airflow.sdk.exceptions import AirflowSkipException
+        try:
+            from airflow.sdk.exceptions import AirflowSkipException
+        except ImportError:  # Airflow < 3.2
+            from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef,unused-ignore]
 
         events = context["triggering_asset_events"][INBOUND_MESSAGES]
         senders = sorted(

@@ -54,3 +54,35 @@ def test_reply_to_confirm(fast_conn, sandbox):
 
     assert run.state == "success"
     assert xcom(run, "confirmed") == CUSTOMERS[:2]
+
+
+def test_the_auto_reply_answers_only_help_keywords():
+    from types import SimpleNamespace
+
+    try:
+        from airflow.sdk.exceptions import AirflowSkipException
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import AirflowSkipException
+    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
+
+    dag = load_dag(
+        EXAMPLE_DAGS / "example_orange_sms_keyword_auto_reply.py", "example_orange_sms_keyword_auto_reply"
+    )
+    help_requests = dag.get_task("help_requests").python_callable
+
+    def replies(*pairs):
+        events = [SimpleNamespace(extra={"sender": s, "message": m}) for s, m in pairs]
+        return {"triggering_asset_events": {INBOUND_MESSAGES: events}}
+
+    senders = help_requests(
+        **replies(
+            ("+2250700000002", " help! "),
+            ("+2250700000001", "Aide"),
+            ("+2250700000002", "HELP"),
+            ("+2250700000003", "help me with my order"),  # a question, not the keyword
+            ("+2250700000004", "STOP"),
+        )
+    )
+    assert senders == ["+2250700000001", "+2250700000002"]
+    with pytest.raises(AirflowSkipException):
+        help_requests(**replies(("+2250700000001", "merci")))
