@@ -186,3 +186,25 @@ def test_the_notifier_skips_an_opted_out_recipient(fast_conn, sandbox):
 
     assert dag_run.get_task_instance("done").state == "success"
     assert received(sandbox) == Counter(ADDRESSES[1:2])
+
+
+def test_stop_and_start_replies_stored_by_the_receiver_are_honoured(fast_conn, sandbox):
+    """The receiver's own path (store_inbound_message) writes the record the send task reads."""
+    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+
+    def reply(number: str, text: str, minutes_ago: int) -> None:
+        sent_at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        store_inbound_message(
+            InboundMessage(sender=number, destination="+2250000", message=text, sent_at=sent_at)
+        )
+
+    reply(NUMBERS[1], "Stop!", minutes_ago=5)
+    first = run("test_opt_out_send")
+    assert statuses(xcom(first, "send"))[ADDRESSES[1]] == "opted_out"
+    assert received(sandbox) == Counter([ADDRESSES[0], ADDRESSES[2]])
+
+    reply(NUMBERS[1], "START", minutes_ago=1)
+    second = run("test_opt_out_send")
+    assert set(statuses(xcom(second, "send")).values()) == {"sent"}
+    assert received(sandbox) == Counter({ADDRESSES[0]: 2, ADDRESSES[1]: 1, ADDRESSES[2]: 2})
