@@ -59,3 +59,63 @@ def test_bad_input_fails_naming_it(bad):
     sensor = SMSReplySensor(task_id="wait", **bad)
     with pytest.raises(AirflowFailException, match=r"22507000042xx|missing \)"):
         sensor.poke({"dag_run": SimpleNamespace(start_date=None, run_after=None, logical_date=None)})
+
+
+class Events:
+    """Stands in for ``context["inlet_events"]``: INBOUND_MESSAGES events with ``after``/``limit``."""
+
+    def __init__(self, start):
+        self.start, self.events = start, []
+
+    def add(self, seconds, sender, message):
+        from datetime import timedelta
+        from types import SimpleNamespace
+
+        extra = {"sender": sender, "message": message, "received_at": "x", "destination": "+2250000"}
+        stamp = self.start + timedelta(seconds=seconds)
+        self.events.append(SimpleNamespace(id=len(self.events) + 1, timestamp=stamp, extra=extra))
+
+    def __getitem__(self, asset):
+        from datetime import datetime
+
+        assert asset.name == "orange_sms_inbound_messages"
+        events, chosen = self.events, {}
+
+        class Accessor:
+            def ascending(self, _=True):
+                return self
+
+            def after(self, moment):
+                chosen["after"] = datetime.fromisoformat(moment)
+                return self
+
+            def limit(self, n):
+                chosen["limit"] = n
+                return self
+
+            def __iter__(self):
+                picked = [e for e in events if e.timestamp >= chosen["after"]]
+                return iter(picked[: chosen["limit"]])
+
+        return Accessor()
+
+
+def test_replies_before_since_do_not_count_and_require_all_false_takes_the_first():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from airflow_provider_orange_sms.sensors.orange_sms import SMSReplySensor
+
+    start = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
+    events = Events(start)
+    events.add(-60, NUMBERS[0], "yes")  # an answer to an earlier campaign
+    context = {"inlet_events": events, "dag_run": SimpleNamespace(start_date=start, run_after=start)}
+    sensor = SMSReplySensor(task_id="wait", numbers=NUMBERS, pattern="yes", require_all=False)
+
+    assert not sensor.poke(context).is_done
+    events.add(5, NUMBERS[1], "no")
+    assert not sensor.poke(context).is_done
+    events.add(9, NUMBERS[1], "YES")
+    done = sensor.poke(context)
+    assert done.is_done
+    assert {n: a["message"] for n, a in done.xcom_value.items()} == {NUMBERS[1]: "YES"}
