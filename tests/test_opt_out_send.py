@@ -208,3 +208,23 @@ def test_stop_and_start_replies_stored_by_the_receiver_are_honoured(fast_conn, s
     second = run("test_opt_out_send")
     assert set(statuses(xcom(second, "send")).values()) == {"sent"}
     assert received(sandbox) == Counter({ADDRESSES[0]: 2, ADDRESSES[1]: 1, ADDRESSES[2]: 2})
+
+
+def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
+    fast_conn, sandbox, monkeypatch
+):
+    from airflow.models.variable import Variable
+
+    original = Variable.get
+
+    def unavailable(key, *args, **kwargs):
+        if key.startswith(KEY_PREFIX):
+            raise RuntimeError("injected: the metadata database is unreachable")
+        return original(key, *args, **kwargs)
+
+    monkeypatch.setattr(Variable, "get", staticmethod(unavailable))
+
+    dag_run = run("test_opt_out_dry_run")
+
+    assert dag_run.get_task_instance("send").state == "failed"
+    assert received(sandbox) == Counter()
