@@ -99,5 +99,24 @@ if grep -q -- "$AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET" "$DEMO/api-server
     echo "!! the receiver's secret appears in .demo/api-server.log"; exit 1
 fi
 echo "  (the API server's log shows the receipt path as /orange-sms/delivery-receipts/***)"
+
+# -- two-way: a subscriber replies STOP, and the next campaign skips them ------------------------------
+echo "==> a subscriber replies STOP: the sandbox posts it to $API/orange-sms/inbound-messages/***"
+python - "$SANDBOX" "$API/orange-sms/inbound-messages/$AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET" <<'PY'
+import json, sys, urllib.request
+sandbox, url = sys.argv[1], sys.argv[2]
+def call(method, path, body):
+    request = urllib.request.Request(sandbox + path, data=json.dumps(body).encode(), method=method,
+                                     headers={"Content-Type": "application/json"})
+    body = urllib.request.urlopen(request, timeout=60).read()
+    return json.loads(body) if body else None
+call("PUT", "/_sandbox/inbound-url", {"url": url})
+answer = call("POST", "/_sandbox/inbound", {"sender": "+2250700000002", "message": "Stop"})
+print(f"  +2250700000002 replied 'Stop'; the receiver answered {answer['status']} {json.dumps(answer['response'])}")
+PY
+echo "==> airflow dags test example_orange_sms_opt_out_campaign (imports +2250700000003 as opted out)"
+airflow dags test example_orange_sms_opt_out_campaign >"$DEMO/opt-out-dag.log" 2>&1 \
+    || { tail -50 "$DEMO/opt-out-dag.log"; exit 1; }
+grep -E "Not sending to|Opt-out list: " "$DEMO/opt-out-dag.log" | sed -E 's/^.*(Not sending to|Opt-out list: )/  \1/; s/ \[airflow[^]]*\].*$//'
 echo
 python -m airflow_provider_orange_sms.sandbox.report "$SANDBOX"

@@ -16,6 +16,9 @@ DAG_IDS = {
     "example_orange_sms_undelivered_followup",
     "example_orange_sms_receipts_subscription",
     "example_orange_sms_personalised_campaign",
+    "example_orange_sms_keyword_auto_reply",
+    "example_orange_sms_opt_out_campaign",
+    "example_orange_sms_reply_to_confirm",
 }
 CAMPAIGN_ADDRESSES = [f"tel:+22507000000{n:02d}" for n in range(1, 9)]
 

@@ -11,6 +11,7 @@ from airflow_provider_orange_sms._compat import AirflowException
 from airflow_provider_orange_sms.addresses import check_message, validate_recipients
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,11 +41,18 @@ class OrangeSMSNotifier(BaseNotifier):
     list-looking string or a comma-separated string). Every recipient is tried; if any
     send fails the notifier raises listing them.
 
+    Like ``SendSMSOperator``, it honours the opt-out list by default: a recipient who replied STOP
+    to the sender number is not texted (its record is read right before its send; a record that
+    cannot be read counts as a failed send, never as "not opted out"). Alerts to your own on-call
+    staff are service messages they agreed to: pass ``respect_opt_out=False`` when a STOP sent by
+    mistake must not silence them.
+
     :param recipients: Phone numbers: international (``+225…``), or national in the connection's
         ``country``. Templated.
     :param message: The SMS text. Templated (the context has ``dag``, ``ti``, ``run_id``…).
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
     :param sender_name: Whitelisted sender name; defaults to the connection's. Templated.
+    :param respect_opt_out: Skip recipients on the opt-out list (the default).
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
@@ -57,6 +65,7 @@ class OrangeSMSNotifier(BaseNotifier):
         message: str,
         sender_address: str | None = None,
         sender_name: str | None = None,
+        respect_opt_out: bool = True,
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
     ) -> None:
         super().__init__()
@@ -64,6 +73,7 @@ class OrangeSMSNotifier(BaseNotifier):
         self.message = message
         self.sender_address = sender_address
         self.sender_name = sender_name
+        self.respect_opt_out = respect_opt_out
         self.orange_sms_conn_id = orange_sms_conn_id
 
     @cached_property
@@ -83,7 +93,18 @@ class OrangeSMSNotifier(BaseNotifier):
             client = self.hook.client
             addresses = validate_recipients(self.recipients, self.log, default_country=client.country)
             message = check_message(self.message, client.max_message_length)
+            opt_out = OptOutCheck.for_task(respect=self.respect_opt_out)
+            if self.respect_opt_out and not opt_out.enabled:
+                self.log.warning("Opt-out list not checked (%s)", opt_out.reason_off)
             for address in addresses:
+                try:
+                    record = opt_out.opted_out(address)
+                except OptOutListUnreadableError as exc:
+                    failures.append(f"{address}: not sent, {exc}")
+                    continue
+                if record is not None:
+                    self.log.info("Notification not sent to %s: opted out since %s", address, record.at)
+                    continue
                 try:
                     resource_id = self.hook.send_sms(
                         address, message, sender_address=self.sender_address, sender_name=self.sender_name

@@ -8,7 +8,9 @@ is not durable. A failure
 decides whether the batch goes on: a refusal about one recipient does not stop it; a refusal of
 the message, the sender or the credentials stops it at once (every further send would be refused
 the same way); failures that look like an outage stop it after ``max_consecutive_failures`` in a
-row.
+row. Before each send the recipient's opt-out record is read (when the list is honoured): an opted-out
+recipient is reported ``opted_out`` and skipped; a record that cannot be read stops the batch
+before that recipient's send.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSError,
     OrangeSMSNotFoundError,
     OrangeSMSSendUncertainError,
+)
+from airflow_provider_orange_sms.operators._opt_out_check import (
+    OPTED_OUT,
+    OptOutCheck,
+    OptOutListUnreadableError,
 )
 from airflow_provider_orange_sms.operators._sent_ledger import (
     FAILED,
@@ -50,8 +57,12 @@ STOP_LEDGER = "ledger"
 STOP_INPUT = "input"
 #: The send window closed for the next recipient: not a failure, the task waits for it to open.
 STOP_WINDOW = "window"
+#: A recipient's opt-out record could not be read: retryable (never taken for "not opted out").
+STOP_OPT_OUT_UNREADABLE = "opt_out_unreadable"
+#: A recipient's opt-out Variable holds something that is not a record: no Airflow retry.
+STOP_OPT_OUT_INVALID = "opt_out_invalid"
 #: Stops after which an Airflow retry would fail the same way.
-FINAL_STOPS = frozenset({STOP_AUTH, STOP_REQUEST, STOP_INPUT})
+FINAL_STOPS = frozenset({STOP_AUTH, STOP_REQUEST, STOP_INPUT, STOP_OPT_OUT_INVALID})
 
 # Service errors about the message itself (SVC0280: too long), and those naming the part of the
 # request they refuse in their variables ("senderAddress", "outboundSMSTextMessage.message", "address").
@@ -65,7 +76,7 @@ def result_entry(recipient: str, resource_id: str | None, status: str) -> dict[s
 
     :param recipient: Normalised address (``tel:+…``).
     :param resource_id: Orange's id of the SMS when it was sent, else ``None``.
-    :param status: ``sent``, ``failed`` or ``uncertain``.
+    :param status: ``sent``, ``failed``, ``uncertain`` or ``opted_out``.
     """
     return {"recipient": recipient, "resource_id": resource_id, "status": status}
 
@@ -131,9 +142,11 @@ class BatchReport:
     :param failures: ``(recipient, error)`` for each failed send.
     :param not_attempted: Recipients left unsent after an early stop.
     :param stop: Why the batch stopped early, if it did.
+    :param opted_out: Recipients not sent because they are on the opt-out list.
     """
 
     sent_now: int = 0
+    opted_out: int = 0
     failures: list[tuple[str, Exception]] = field(default_factory=list)
     not_attempted: int = 0
     stop: BatchStop | None = None
@@ -207,6 +220,7 @@ def send_batch(
     max_consecutive_failures: int,
     logger: Any,
     may_send: Callable[[str], bool] | None = None,
+    opt_out: OptOutCheck | None = None,
 ) -> BatchReport:
     """
     Send to each pending recipient in order, each bracketed by the ledger; fill ``results``.
@@ -221,6 +235,8 @@ def send_batch(
     :param logger: Where progress and failures are logged.
     :param may_send: Asked before each recipient after the first; ``False`` stops the batch with
         :data:`STOP_WINDOW` (e.g. quiet hours began).
+    :param opt_out: Reads each recipient's opt-out record right before its send (before its token
+        fetch and throttle wait, so a skipped recipient costs no throttle slot).
     """
     report = BatchReport()
     progress = Progress(len(pending), logger) if pending else None
@@ -231,6 +247,26 @@ def send_batch(
             report.not_attempted = len(pending) - index
             logger.info("The send window closed; %d SMS wait for it to open", report.not_attempted)
             break
+        if opt_out is not None and opt_out.enabled:
+            try:
+                record = opt_out.opted_out(address)
+            except OptOutListUnreadableError as exc:
+                kind = STOP_OPT_OUT_UNREADABLE if exc.retryable else STOP_OPT_OUT_INVALID
+                report.stop = BatchStop(kind, f"{exc}; the SMS to {address} was not sent")
+                report.not_attempted = len(pending) - index
+                logger.error(
+                    "Stopping the batch: %s; %d SMS not attempted", report.stop.reason, report.not_attempted
+                )
+                break
+            if record is not None:
+                logger.info(
+                    "Not sending to %s: on the opt-out list since %s (%s)", address, record.at, record.source
+                )
+                results[address] = result_entry(address, None, OPTED_OUT)
+                report.opted_out += 1
+                if progress is not None:
+                    progress.step()
+                continue
         in_flight = False
 
         def record_in_flight(address: str = address) -> None:

@@ -7,14 +7,24 @@ contract of the sender address, whoever the recipient is).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.addresses import contract_country, country_of
+from airflow_provider_orange_sms.operators._opt_out_check import opted_out_entry
 from airflow_provider_orange_sms.segments import gsm7_lookalikes, message_cost
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from airflow_provider_orange_sms.opt_out import OptOutRecord
 
 
 def build_plan(
-    texts: dict[str, str], senders: dict[str, str], *, dry_run: bool
+    texts: dict[str, str],
+    senders: dict[str, str],
+    *,
+    dry_run: bool,
+    opted_out: Mapping[str, OptOutRecord] | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[str | None, int]]]:
     """
     Return what the batch will send, and each recipient's contract country and segments.
@@ -25,9 +35,14 @@ def build_plan(
     in a dry run also each message. The costs (``{recipient: (contract country or None, segments)}``)
     feed the balance check.
 
+    ``opted_out`` (``None``: not read yet, as before a real batch, which reads each record right
+    before its send) leaves those recipients out of every sum: the plan's ``opted_out`` counts them
+    and ``opted_out_recipients`` lists them.
+
     :param texts: The text sent to each normalised recipient.
     :param senders: The sender number of each recipient.
     :param dry_run: List every message too (a real send's plan stays a summary).
+    :param opted_out: The records of the recipients on the opt-out list, when read.
     """
     rows: list[dict[str, Any]] = []
     costs: dict[str, tuple[str | None, int]] = {}
@@ -36,6 +51,8 @@ def build_plan(
     contracts: dict[str, str | None] = {}
     lookalikes: list[dict[str, Any]] = []
     for address, text in texts.items():
+        if opted_out is not None and address in opted_out:
+            continue
         country = country_of(address) or "unknown"
         cost = message_cost(text)
         sender = senders[address]
@@ -78,7 +95,10 @@ def build_plan(
         "by_country": by_country,
         "by_contract": by_contract,
         "lookalike_messages": lookalikes,
+        "opted_out": None if opted_out is None else len(opted_out),
     }
+    if opted_out is not None:
+        plan["opted_out_recipients"] = [opted_out_entry(a, r) for a, r in opted_out.items()]
     if dry_run:
         plan["messages"] = rows
     return plan, costs
@@ -108,6 +128,12 @@ def log_plan(plan: dict[str, Any], logger: Any) -> None:
             ", ".join(billed["senders"]),
             billed["sms"],
             billed["segments"],
+        )
+    if plan["opted_out"]:
+        logger.info(
+            "Opt-out list: %d recipient(s) opted out, not sent (e.g. %s)",
+            plan["opted_out"],
+            ", ".join(e["recipient"] for e in plan.get("opted_out_recipients", [])[:5]),
         )
     if plan["lookalike_messages"]:
         first = plan["lookalike_messages"][0]

@@ -16,6 +16,11 @@ from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSend
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
+from airflow_provider_orange_sms.operators._opt_out_check import (
+    OPTED_OUT,
+    OptOutCheck,
+    OptOutListUnreadableError,
+)
 from airflow_provider_orange_sms.operators._send_batch import (
     STOP_WINDOW,
     BatchReport,
@@ -95,6 +100,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     database query work as they are), e.g. an upstream task's XCom. One task instance then sends
     them all, with the same ledger, throttle and failure report.
 
+    **The opt-out list.** By default (``respect_opt_out=True``) a recipient on the opt-out list
+    (it replied STOP, or was imported or added by an operator: see
+    :mod:`airflow_provider_orange_sms.opt_out`) is never sent: it appears in the results with status
+    ``opted_out`` (``resource_id`` ``None``) and does not fail the task. Its record is read right
+    before its send, one Airflow Variable read (execution-API request) per recipient, so a STOP
+    that arrives mid-batch applies to every later recipient. A record that cannot be read stops the
+    batch before that recipient's send and fails the task (retryable): an unreadable list is never
+    taken for "not opted out". The check needs Airflow to run the task (with
+    ``op.execute(context={})`` it is off, with a warning).
+
     **Senders.** Each SMS goes out from ``sender_address`` when given, else from the connection's
     ``sender_addresses`` entry for the recipient's country (a recipient of a country without one
     fails the task before any send, naming both), else from the connection's ``sender_address``.
@@ -105,9 +120,15 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     (``by_country``) and per contract billed, the sender's country (``by_contract``), and names
     the messages that are UCS-2 only because of a look-alike character.
 
+    The plan of a real send is pushed before the batch, with ``opted_out`` ``None`` (the list is
+    read per recipient during the batch; the sums include every recipient), then again at the end
+    with ``opted_out`` the number of recipients not sent because of the list.
+
     **Dry run.** With ``dry_run=True`` every number is validated and normalised, senders are routed
-    and every message checked, then the plan is logged and returned: nothing is sent, no token is
-    requested, and the ledger is not touched.
+    and every message checked, each recipient's opt-out record is read (once), then the plan is
+    logged and returned: its sums leave the opted-out recipients out, ``opted_out`` counts them and
+    ``opted_out_recipients`` lists them. Nothing is sent, no token is requested, and the ledger is
+    not touched.
 
     :param recipients: Phone numbers: a list, a string that looks like a list (as
         ``{{ ti.xcom_pull(...) }}`` renders one), a comma-separated string or one number. Templated.
@@ -157,6 +178,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         may do: a clear after it resends.
     :param ledger_store: Storage of the sent ledger; Airflow Variables when ``None`` (tests
         inject an in-memory store).
+    :param respect_opt_out: Skip recipients on the opt-out list (the default). ``False`` sends to
+        them too: only for transactional messages the recipient asked for and must receive (a
+        one-time code, a receipt of their own purchase), never for marketing. See the README.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
@@ -190,6 +214,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         fail_on_uncertain: bool = True,
         ledger_retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
         ledger_store: LedgerStore | None = None,
+        respect_opt_out: bool = True,
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -230,6 +255,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.fail_on_uncertain = fail_on_uncertain
         self.ledger_retention = ledger_retention
         self.ledger_store = ledger_store
+        self.respect_opt_out = respect_opt_out
         self._ledger: SentLedger | None = None
 
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
@@ -240,11 +266,11 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         """
         texts, senders = self._validated_input()
         addresses = list(texts)
-        plan, costs = build_plan(texts, senders, dry_run=self.is_dry_run)
-        log_plan(plan, self.log)
+        opt_out = self._opt_out_check()
         if self.is_dry_run:
-            self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
-            return plan
+            return self._dry_run(texts, senders, opt_out)
+        plan, costs = build_plan(texts, senders, dry_run=False)
+        log_plan(plan, self.log)
         self._push(context, PLAN_KEY, plan)
         ledger = SentLedger.from_context(
             context if self.retry_guard else {},
@@ -285,8 +311,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             max_consecutive_failures=self.max_consecutive_failures,
             logger=self.log,
             may_send=None if window is None else lambda address: window.is_open(address, self.clock()),
+            opt_out=opt_out,
         )
         handled = [results[address] for address in addresses if address in results]
+        if opt_out.enabled:
+            plan["opted_out"] = sum(1 for entry in handled if entry["status"] == OPTED_OUT)
+            self._push(context, PLAN_KEY, plan)
         stopped = report.stop is not None and report.stop.kind != STOP_WINDOW
         if stopped or any(not isinstance(exc, OrangeSMSSendUncertainError) for _, exc in report.failures):
             report.not_attempted += len(waiting)
@@ -415,6 +445,34 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             raise AirflowException(f"Waiting to send failed: {event.get('message')}")
         return self.execute(context)
 
+    def _opt_out_check(self) -> OptOutCheck:
+        """The opt-out check of this run; says so when it is off."""
+        check = OptOutCheck.for_task(respect=self.respect_opt_out)
+        if not self.respect_opt_out:
+            self.log.info(
+                "respect_opt_out=False: recipients on the opt-out list are texted too (transactional "
+                "messages they asked for only, never marketing)"
+            )
+        elif not check.enabled:
+            self.log.warning("Opt-out list not checked (%s)", check.reason_off)
+        return check
+
+    def _dry_run(
+        self, texts: dict[str, str], senders: dict[str, str], opt_out: OptOutCheck
+    ) -> dict[str, Any]:
+        """Plan with the opt-out list read once per recipient; send nothing."""
+        opted_out = None
+        if opt_out.enabled:
+            try:
+                opted_out = opt_out.opted_out_among(texts)
+            except OptOutListUnreadableError as exc:
+                error = AirflowException if exc.retryable else AirflowFailException
+                raise error(f"Dry run: {exc}") from exc
+        plan, _ = build_plan(texts, senders, dry_run=True, opted_out=opted_out)
+        log_plan(plan, self.log)
+        self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
+        return plan
+
     def _lookalike_rewrite(self) -> Callable[[str], str] | None:
         """What ``replace_lookalikes`` does to a text before it is checked and sent, if anything."""
         if not self.replace_lookalikes:
@@ -539,6 +597,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             f"{sent} of {total} recipient(s) sent ({report.sent_now} by this try, "
             f"{sent - report.sent_now} by earlier tries), {len(uncertain)} uncertain, {failed} failed, "
             f"{report.not_attempted} not attempted"
+            + (f", {report.opted_out} opted out (not sent)" if report.opted_out else "")
         )
         lines = "".join(f"\n  {address}: {exc}" for address, exc in report.failures)
         if uncertain:

@@ -22,6 +22,13 @@ class VariableReadError(RuntimeError):
     """A Variable could not be read (as opposed to: it does not exist)."""
 
 
+def can_read_variables() -> bool:
+    """Whether this process runs under Airflow's supervisor (a task, or a DAG processor callback)."""
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
 def read_variable(key: str) -> str | None:
     """
     Return the raw value of Variable ``key``, ``None`` only when the API server says it does not exist.

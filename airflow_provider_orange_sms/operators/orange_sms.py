@@ -1,5 +1,5 @@
 """Operators for the Orange SMS API: send SMS, read the account's balance, usage and orders, manage
-delivery-receipt subscriptions.
+delivery-receipt subscriptions, manage the opt-out list.
 
 They stay thin: every HTTP detail lives in
 :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`. This module is where they are
@@ -13,6 +13,11 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_orange_sms._compat import mask_secret
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
+from airflow_provider_orange_sms.operators._opt_out_list import (
+    ExportOptOutListOperator,
+    ImportOptOutListOperator,
+    RemoveFromOptOutListOperator,
+)
 from airflow_provider_orange_sms.operators._send_sms import (
     DEFAULT_LEDGER_RETENTION,
     PARTIAL_RESULTS_KEY,
@@ -33,10 +38,13 @@ __all__ = [
     "PLAN_KEY",
     "CreateDeliveryReceiptSubscriptionOperator",
     "DeleteDeliveryReceiptSubscriptionOperator",
+    "ExportOptOutListOperator",
     "GetDeliveryReceiptSubscriptionOperator",
     "GetPurchaseOrdersOperator",
     "GetSMSBalanceOperator",
     "GetSMSStatisticsOperator",
+    "ImportOptOutListOperator",
+    "RemoveFromOptOutListOperator",
     "SendSMSOperator",
 ]
 

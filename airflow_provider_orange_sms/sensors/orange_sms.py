@@ -1,4 +1,4 @@
-"""Sensors for the Orange SMS API: wait for SMS credit, wait for delivery receipts."""
+"""Sensors for the Orange SMS API: wait for SMS credit, for delivery receipts, for replies."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from airflow_provider_orange_sms._compat import AirflowException, conf
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.sensors._delivery_receipts import DeliveryReceiptSensor
+from airflow_provider_orange_sms.sensors._replies import SMSReplySensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-__all__ = ["BalanceSensor", "DeliveryReceiptSensor"]
+__all__ = ["BalanceSensor", "DeliveryReceiptSensor", "SMSReplySensor"]
 
 
 def _to_units(value: object) -> int:

@@ -1,0 +1,87 @@
+"""The opt-out list's operators, run through Airflow (``dag.test``): import, export, remove."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from tests.conftest import TEST_DAGS, load_dag, xcom
+
+NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
+
+
+@pytest.fixture(autouse=True)
+def clean_list(airflow_db):
+    from airflow.models.variable import Variable
+
+    for number in NUMBERS:
+        Variable.delete(variable_key(number))
+    yield
+    for number in NUMBERS:
+        Variable.delete(variable_key(number))
+
+
+def stored(number: str) -> OptOutRecord | None:
+    from airflow.models.variable import Variable
+
+    raw = Variable.get(variable_key(number), default_var=None)
+    return None if raw is None else OptOutRecord.from_json(raw)
+
+
+def mine(entries):
+    return [e for e in entries if e["number"] in NUMBERS]
+
+
+def test_import_export_and_remove(tmp_path, monkeypatch):
+    from airflow.sdk import Variable
+
+    if not hasattr(Variable, "keys"):
+        pytest.skip("exporting needs Airflow 3.3 (Variable.keys)")
+    exported = tmp_path / "opt_out.csv"
+    monkeypatch.setenv("OPT_OUT_EXPORT_CSV", str(exported))
+
+    run = load_dag(TEST_DAGS / "opt_out_list.py", "test_opt_out_list").test()
+
+    assert run.state == "success"
+    assert xcom(run, "import") == NUMBERS  # normalised, the CSV's repeat of the first once
+    assert [(e["number"], e["opted_out"], e["source"]) for e in mine(xcom(run, "export"))] == [
+        (n, True, "import") for n in NUMBERS
+    ]
+    with exported.open() as handle:
+        assert [row["number"] for row in csv.DictReader(handle) if row["number"] in NUMBERS] == NUMBERS
+    removed = stored(NUMBERS[0])
+    assert removed is not None
+    assert not removed.opted_out
+    assert removed.source == "operator"
+    assert [(e["number"], e["opted_out"]) for e in mine(xcom(run, "export_after"))] == [
+        (NUMBERS[0], False),
+        (NUMBERS[1], True),
+        (NUMBERS[2], True),
+    ]
+
+
+def test_a_bad_number_fails_the_import_before_any_write():
+    run = load_dag(TEST_DAGS / "opt_out_list.py", "test_opt_out_import_bad").test()
+
+    assert run.get_task_instance("import").state == "failed"
+    assert stored(NUMBERS[0]) is None  # the good one is not written either
+
+
+def test_every_bad_number_is_named_with_where_it_is():
+    from airflow_provider_orange_sms.operators._opt_out_list import _normalized_numbers
+
+    with pytest.raises(ValueError, match="invalid number") as error:
+        _normalized_numbers(["+2250700004101", "+22507000041xx"], None, "number\n12\n", "number", None)
+    message = str(error.value)
+    assert message.startswith("2 invalid number(s)")
+    assert "numbers[1] '+22507000041xx'" in message
+    assert "CSV line 2 '12'" in message
+
+
+def test_a_csv_without_the_number_column_is_refused():
+    from airflow_provider_orange_sms.operators._opt_out_list import _normalized_numbers
+
+    with pytest.raises(ValueError, match="without a 'number' column"):
+        _normalized_numbers(None, None, "phone\n+2250700004101\n", "number", None)

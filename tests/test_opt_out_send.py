@@ -1,0 +1,230 @@
+"""SendSMSOperator honours the opt-out list: tasks run through Airflow (``dag.test``) against the sandbox.
+
+The opt-out records are written in the metadata database the way the receiver (in the API server)
+writes them; the sandbox's count per recipient says who was texted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, PLAN_KEY
+from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, variable_key
+from tests.airflow_runs import xcom_value
+from tests.conftest import TEST_DAGS, load_dag, xcom
+
+NUMBERS = ["+2250700004001", "+2250700004002", "+2250700004003"]  # as in tests/dags/opt_out_send.py
+ADDRESSES = [f"tel:{n}" for n in NUMBERS]
+
+
+def write_record(number: str, *, opted_out: bool, minutes_ago: int = 0, source: str = "inbound") -> None:
+    """Write ``number``'s record in the metadata database, as the receiver does for STOP/START."""
+    from airflow.models.variable import Variable
+
+    at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    record = OptOutRecord(
+        number=number,
+        opted_out=opted_out,
+        at=at.isoformat(),
+        source=source,
+        keyword="stop" if opted_out else "start",
+    )
+    Variable.set(variable_key(number), record.to_json())
+
+
+@pytest.fixture(autouse=True)
+def clean_list(airflow_db):
+    """No record of the test numbers before or after a test (the metadata DB lives for the session)."""
+    from airflow.models.variable import Variable
+
+    for number in NUMBERS:
+        Variable.delete(variable_key(number))
+    yield
+    for number in NUMBERS:
+        Variable.delete(variable_key(number))
+
+
+@pytest.fixture
+def opt_out_reads(monkeypatch):
+    """Count the execution API's reads of opt-out Variables, per key (the API server's side)."""
+    from airflow.models.variable import Variable
+
+    reads: Counter = Counter()
+    original = Variable.get
+
+    def counting(key, *args, **kwargs):
+        if key.startswith(KEY_PREFIX):
+            reads[key] += 1
+        return original(key, *args, **kwargs)
+
+    monkeypatch.setattr(Variable, "get", staticmethod(counting))
+    return reads
+
+
+def received(sandbox) -> Counter:
+    """SMS the sandbox accepted, per recipient."""
+    return Counter(m.address for m in sandbox.state.messages)
+
+
+def run(dag_id: str):
+    return load_dag(TEST_DAGS / "opt_out_send.py", dag_id).test()
+
+
+def statuses(results) -> dict[str, str]:
+    return {entry["recipient"]: entry["status"] for entry in results}
+
+
+def test_a_stop_then_a_send_texts_only_the_others_and_reports_it_opted_out(fast_conn, sandbox, opt_out_reads):
+    write_record(NUMBERS[0], opted_out=True)
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:])
+    results = xcom(dag_run, "send")
+    assert statuses(results) == {ADDRESSES[0]: "opted_out", ADDRESSES[1]: "sent", ADDRESSES[2]: "sent"}
+    assert results[0]["resource_id"] is None
+    assert xcom_value(dag_run, "send", PLAN_KEY)["opted_out"] == 1
+    # The cost rule: one execution-API read per recipient, right before its send.
+    assert opt_out_reads == Counter(variable_key(n) for n in NUMBERS)
+
+
+def test_a_start_after_the_stop_texts_the_number_again(fast_conn, sandbox):
+    write_record(NUMBERS[0], opted_out=True, minutes_ago=10)
+    first = run("test_opt_out_send")
+    assert statuses(xcom(first, "send"))[ADDRESSES[0]] == "opted_out"
+
+    write_record(NUMBERS[0], opted_out=False)  # START
+    second = run("test_opt_out_send")
+
+    assert second.get_task_instance("send").state == "success"
+    assert set(statuses(xcom(second, "send")).values()) == {"sent"}
+    assert received(sandbox) == Counter({ADDRESSES[0]: 1, ADDRESSES[1]: 2, ADDRESSES[2]: 2})
+
+
+def test_an_opt_out_arriving_mid_batch_applies_to_later_recipients(fast_conn, sandbox):
+    original = sandbox.state.record_message
+
+    def stop_arrives_after_the_first_send(**fields):
+        message = original(**fields)
+        if message.address == ADDRESSES[0]:
+            write_record(NUMBERS[2], opted_out=True)  # replied STOP while the batch runs
+        return message
+
+    sandbox.state.record_message = stop_arrives_after_the_first_send
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[:2])
+    assert statuses(xcom(dag_run, "send"))[ADDRESSES[2]] == "opted_out"
+
+
+def test_a_failing_read_fails_the_task_before_sending_to_that_recipient(
+    fast_conn, sandbox, opt_out_reads, monkeypatch
+):
+    from airflow.models.variable import Variable
+
+    counting = Variable.get
+
+    def unavailable_for_the_second(key, *args, **kwargs):
+        if key == variable_key(NUMBERS[1]):
+            raise RuntimeError("injected: the metadata database is unreachable")
+        return counting(key, *args, **kwargs)
+
+    monkeypatch.setattr(Variable, "get", staticmethod(unavailable_for_the_second))
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "failed"
+    assert received(sandbox) == Counter(ADDRESSES[:1])  # never "not opted out": nothing after it
+    assert statuses(xcom_value(dag_run, "send", PARTIAL_RESULTS_KEY)) == {ADDRESSES[0]: "sent"}
+
+
+def test_a_variable_that_is_not_a_record_fails_the_task_before_that_send(fast_conn, sandbox):
+    from airflow.models.variable import Variable
+
+    Variable.set(variable_key(NUMBERS[1]), "yes please")
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "failed"
+    assert received(sandbox) == Counter(ADDRESSES[:1])
+
+
+def test_the_dry_run_reads_the_list_once_and_shows_the_opted_out(fast_conn, sandbox, opt_out_reads):
+    write_record(NUMBERS[1], opted_out=True, source="import")
+
+    dag_run = run("test_opt_out_dry_run")
+
+    plan = xcom(dag_run, "send")
+    assert plan["opted_out"] == 1
+    assert [(e["recipient"], e["source"]) for e in plan["opted_out_recipients"]] == [(ADDRESSES[1], "import")]
+    assert plan["recipients"] == 2
+    assert [m["recipient"] for m in plan["messages"]] == [ADDRESSES[0], ADDRESSES[2]]
+    assert received(sandbox) == Counter()
+    assert opt_out_reads == Counter(variable_key(n) for n in NUMBERS)
+
+
+def test_respect_opt_out_false_texts_everyone_without_reading_the_list(fast_conn, sandbox, opt_out_reads):
+    write_record(NUMBERS[0], opted_out=True)
+
+    dag_run = run("test_opt_out_ignored")
+
+    assert dag_run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES)
+    assert opt_out_reads == Counter()
+
+
+def test_the_notifier_skips_an_opted_out_recipient(fast_conn, sandbox):
+    write_record(NUMBERS[0], opted_out=True)
+
+    dag_run = run("test_opt_out_notifier")
+
+    assert dag_run.get_task_instance("done").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:2])
+
+
+def test_stop_and_start_replies_stored_by_the_receiver_are_honoured(fast_conn, sandbox):
+    """The receiver's own path (store_inbound_message) writes the record the send task reads."""
+    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+
+    def reply(number: str, text: str, minutes_ago: int) -> None:
+        sent_at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        store_inbound_message(
+            InboundMessage(sender=number, destination="+2250000", message=text, sent_at=sent_at)
+        )
+
+    reply(NUMBERS[1], "Stop!", minutes_ago=5)
+    first = run("test_opt_out_send")
+    assert statuses(xcom(first, "send"))[ADDRESSES[1]] == "opted_out"
+    assert received(sandbox) == Counter([ADDRESSES[0], ADDRESSES[2]])
+
+    reply(NUMBERS[1], "START", minutes_ago=1)
+    second = run("test_opt_out_send")
+    assert set(statuses(xcom(second, "send")).values()) == {"sent"}
+    assert received(sandbox) == Counter({ADDRESSES[0]: 2, ADDRESSES[1]: 1, ADDRESSES[2]: 2})
+
+
+def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
+    fast_conn, sandbox, monkeypatch
+):
+    from airflow.models.variable import Variable
+
+    original = Variable.get
+
+    def unavailable(key, *args, **kwargs):
+        if key.startswith(KEY_PREFIX):
+            raise RuntimeError("injected: the metadata database is unreachable")
+        return original(key, *args, **kwargs)
+
+    monkeypatch.setattr(Variable, "get", staticmethod(unavailable))
+
+    dag_run = run("test_opt_out_dry_run")
+
+    assert dag_run.get_task_instance("send").state == "failed"
+    assert received(sandbox) == Counter()
