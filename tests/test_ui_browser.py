@@ -213,6 +213,8 @@ def test_form_saves_what_the_user_set_and_test_succeeds(api_server, browser_sand
         "sender_address": "2250000",
         "country": "CIV",
         "rate_limit_per_second": 5,
+        "rate_limit_backend": "file",
+        "redis_conn_id": "redis_default",
         "connect_timeout": 10,
         "read_timeout": 30,
         "max_attempts": 5,
