@@ -29,7 +29,15 @@ from airflow_provider_orange_sms.operators.orange_sms import (
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.airflow_runs import cleared_not_recreated
-from tests.conftest import TEST_DAGS, connection_json, load_dag, send_requests, xcom
+from tests.conftest import (
+    NO_REAL_CLEAR_ON_3_0,
+    TEST_DAGS,
+    connection_json,
+    load_dag,
+    send_requests,
+    skip_on_airflow_3_0,
+    xcom,
+)
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]
@@ -546,6 +554,7 @@ def test_a_failed_task_leaves_its_results_for_an_all_done_task(airflow_db, fast_
     ]
 
 
+@skip_on_airflow_3_0(NO_REAL_CLEAR_ON_3_0)
 def test_clearing_a_failed_task_sends_only_to_recipients_not_reached(airflow_db, fast_conn, sandbox):
     """The ledger outlives a final failure in real Variables: a cleared task does not text anyone twice."""
     import pendulum

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 import pytest
 import requests
 
+from tests.conftest import skip_on_airflow_3_0
 from tests.receipts_server import ReceiptsServer, hold_lock, receipt, unique_prefix
 
 ORANGE_IP = "80.12.102.66"
@@ -290,6 +291,7 @@ def test_the_secret_never_appears_in_the_api_server_output(receipts_server):
     assert "status_code=500" not in output
 
 
+@skip_on_airflow_3_0("3.0's asset manager logs a second, different warning once ('AssetModel not found')")
 def test_the_inactive_asset_warning_is_logged_once_not_per_receipt(receipts_server):
     """Airflow warns "Emitting event for inactive AssetModel" for each event of an asset no DAG
     declares (the tests' case): the receiver lets it through once per API server process."""

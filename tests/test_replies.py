@@ -8,7 +8,7 @@ import pytest
 from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
 from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
 from tests.airflow_runs import xcom_value
-from tests.conftest import TEST_DAGS, load_dag, xcom
+from tests.conftest import INACTIVE_INLETS_ON_3_0, TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
 
 NUMBERS = ["+2250700004201", "+2250700004202"]  # as in tests/dags/replies.py
 
@@ -27,6 +27,7 @@ def reply_when_texted(sandbox, answers: dict[str, list[str]]) -> None:
     sandbox.state.record_message = texted_then_reply
 
 
+@skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
 def test_the_sensor_returns_the_matching_replies(airflow_db, fast_conn, sandbox):
     reply_when_texted(sandbox, {NUMBERS[0]: ["Yes!"], NUMBERS[1]: ["what is this?", "oui merci"]})
 
@@ -39,6 +40,7 @@ def test_the_sensor_returns_the_matching_replies(airflow_db, fast_conn, sandbox)
     assert [r["message"] for r in replies if r["sender"] == NUMBERS[1]] == ["what is this?", "oui merci"]
 
 
+@skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
 def test_the_sensor_times_out_naming_who_did_not_answer(airflow_db, fast_conn, sandbox, monkeypatch):
     reply_when_texted(sandbox, {NUMBERS[0]: ["YES"], NUMBERS[1]: ["no"]})
     monkeypatch.setenv("REPLIES_TEST_TIMEOUT", "3")

@@ -27,7 +27,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerSto
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
-from tests.conftest import TEST_DAGS, load_dag, send_requests
+from tests.conftest import NO_REAL_CLEAR_ON_3_0, TEST_DAGS, load_dag, send_requests, skip_on_airflow_3_0
 
 NUMBERS = [f"+22507000030{n:02d}" for n in range(10)]  # as in tests/dags/reliability_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]
@@ -302,6 +302,7 @@ def test_a_failed_xcom_push_of_the_return_value_never_resends(airflow_db, fast_c
     assert received(sandbox) == Counter(ADDRESSES)
 
 
+@skip_on_airflow_3_0(NO_REAL_CLEAR_ON_3_0)
 def test_kill_9_between_an_accepted_send_and_its_record_then_a_clear(airflow_db, fast_conn, sandbox):
     """The task process dies while Orange's 201 for the 4th SMS is on its way; the run is cleared."""
     when = pendulum.datetime(2026, 5, 1, 9, tz="UTC")

@@ -24,7 +24,15 @@ from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerSto
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker
-from tests.conftest import TEST_DAGS, load_dag, send_requests, task_deferred, xcom
+from tests.conftest import (
+    NO_REAL_CLEAR_ON_3_0,
+    TEST_DAGS,
+    load_dag,
+    send_requests,
+    skip_on_airflow_3_0,
+    task_deferred,
+    xcom,
+)
 from tests.reliability.test_ledger_faults import ADDRESSES, NUMBERS, fake_ti, received
 
 ROOT = TEST_DAGS.parent.parent
@@ -134,6 +142,7 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
     return subprocess.Popen([sys.executable, "-c", script], pass_fds=(signal_fd,))
 
 
+@skip_on_airflow_3_0(NO_REAL_CLEAR_ON_3_0)
 def test_kill_9_in_the_throttle_wait_then_a_clear_sends_each_once(airflow_db, fast_conn, sandbox):
     when = pendulum.datetime(2026, 5, 2, 9, tz="UTC")
     read_end, write_end = os.pipe()
@@ -189,6 +198,7 @@ def test_uncertain_recipients_fail_the_task_after_the_rest_and_are_never_resent(
 # -- mapped sends: keyed on what they send, not on map_index ---------------------------------------
 
 
+@skip_on_airflow_3_0(NO_REAL_CLEAR_ON_3_0)
 def test_a_clear_of_mapped_sends_with_the_rows_reordered_resends_nothing(airflow_db, fast_conn, sandbox):
     dag = load_dag(TEST_DAGS / "mapped_reorder.py", "test_sms_mapped_reorder")
     when = pendulum.datetime(2026, 6, 1, 9, tz="UTC")
