@@ -6,14 +6,15 @@ this test starts one on a free port and puts its URL there. Each block runs in a
 the README's ``AIRFLOW_CONN_ORANGE_SMS_DEFAULT`` for the sandbox:
 
 * a block that defines a DAG (``DAG(`` or ``@dag``) is saved as a DAG file and run with
-  ``dag.test()``, which must end in ``success``;
+  ``dag.test()``, which must end in ``success``; its tasks may use only ``default_pool`` (a missing
+  pool leaves a task "scheduled" in a real Airflow, silently, while ``dag.test()`` ignores pools);
 * any other ``python`` block is run with ``python -c``.
 
 Markers, an HTML comment on the line right before the fence (invisible on GitHub):
 
 * ``<!-- readme-test: skip (why) -->`` before a ``python`` block that cannot run (a fragment);
 * ``<!-- readme-test: run -->`` before a ``bash`` block: it is run once, before the Python blocks
-  (e.g. ``airflow pools set``);
+  (a setup step the reader does once);
 * ``<!-- readme-test: sandbox-connection -->`` before the ``bash`` block exporting the sandbox's
   ``AIRFLOW_CONN_ORANGE_SMS_DEFAULT``, which every block then uses.
 """
@@ -161,6 +162,10 @@ bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
 assert bag.dags, "the block defines no DAG"
 for dag in bag.dags.values():
+    # dag.test() ignores pools, a real scheduler does not: a task whose pool is missing stays
+    # "scheduled" with nothing in its log, so a DAG copied from the README must not need one.
+    pools = {task.task_id: task.pool for task in dag.tasks if task.pool != "default_pool"}
+    assert not pools, f"{dag.dag_id} uses pools a fresh Airflow lacks: {pools}"
     run = dag.test()
     assert run.state == "success", f"{dag.dag_id}: {run.state}"
 """
