@@ -13,6 +13,7 @@ country) and returns it, ready to be mailed or stored. Nothing is sent: these ca
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pendulum
@@ -23,6 +24,9 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     GetSMSBalanceOperator,
     GetSMSStatisticsOperator,
 )
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="example_orange_sms_account_report",
@@ -56,7 +60,7 @@ with DAG(
         for order in purchase_orders.get("purchaseOrders", []):
             row(order["orderExecutioninformation"]["country"])["orders"] += 1
         for country, values in sorted(summary.items()):
-            print(f"{country}: {values}")
+            log.info(f"{country}: {values}")
         return summary
 
     report(balance.output, statistics.output, purchase_orders.output)

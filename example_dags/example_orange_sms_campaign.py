@@ -28,6 +28,7 @@ sandbox::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pendulum
@@ -35,6 +36,9 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_orange_sms.operators.orange_sms import GetSMSBalanceOperator, SendSMSOperator
 from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="example_orange_sms_campaign",
@@ -79,7 +83,7 @@ with DAG(
         counts = {"total": len(results), "sent": 0, "uncertain": 0}
         for result in results:
             counts[result["status"]] = counts.get(result["status"], 0) + 1
-        print(f"Campaign finished: {counts['sent']} of {counts['total']} SMS sent ({counts})")
+        log.info(f"Campaign finished: {counts['sent']} of {counts['total']} SMS sent ({counts})")
         return counts
 
     recipients >> check_balance >> wait_for_credit >> send_campaign

@@ -21,11 +21,16 @@ sandbox.
 
 from __future__ import annotations
 
+import logging
+
 import pendulum
 from airflow.sdk import DAG, task
 
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sensors.orange_sms import DeliveryReceiptSensor
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="example_orange_sms_delivery_receipts",
@@ -60,7 +65,7 @@ with DAG(
                 counts["impossible"] += 1
             else:
                 counts["other"] += 1
-        print(
+        log.info(
             f"Delivery report: {counts['delivered']} delivered, {counts['impossible']} impossible, "
             f"{counts['other']} uncertain, of {counts['total']} SMS"
         )

@@ -26,6 +26,7 @@ The connection ``orange_sms_default`` needs ``sender_addresses``, e.g.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pendulum
@@ -33,6 +34,9 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sensors.orange_sms import DeliveryReceiptSensor
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="example_orange_sms_personalised_campaign",
@@ -99,7 +103,7 @@ with DAG(
                 counts["impossible"] += 1
             else:
                 counts["other"] += 1
-        print(f"Campaign delivered: {counts}")
+        log.info(f"Campaign delivered: {counts}")
         return counts
 
     plan >> send >> wait_for_receipts

@@ -19,10 +19,15 @@ Reading top to bottom:
 
 from __future__ import annotations
 
+import logging
+
 import pendulum
 from airflow.sdk import DAG, Variable, task
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 
 def _secret() -> str:
@@ -60,7 +65,7 @@ with DAG(
         base = Variable.get("orange_sms_receipts_public_url").rstrip("/")
         url = f"{base}/orange-sms/delivery-receipts/{_secret()}"
         subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(url)
-        print(f"Subscribed {base}/orange-sms/delivery-receipts/*** as {subscription_id}")
+        log.info(f"Subscribed {base}/orange-sms/delivery-receipts/*** as {subscription_id}")
         return subscription_id
 
     @task
@@ -70,7 +75,7 @@ with DAG(
         body = subscription.get("deliveryReceiptSubscription", subscription)
         url = str(body.get("callbackReference", {}).get("notifyURL", ""))
         shown = url.replace(_secret(), "***")
-        print(f"Orange posts delivery receipts to {shown} (subscription {subscription_id})")
+        log.info(f"Orange posts delivery receipts to {shown} (subscription {subscription_id})")
         return shown
 
     show_subscription(subscribe())

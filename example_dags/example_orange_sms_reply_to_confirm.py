@@ -17,6 +17,7 @@ Run it by hand (``schedule=None``).
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pendulum
@@ -24,6 +25,9 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sensors.orange_sms import SMSReplySensor
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 CUSTOMERS = ["+2250700000001", "+2250700000002"]
 
@@ -52,7 +56,7 @@ with DAG(
     def confirmed(answers: dict[str, dict[str, str]]) -> list[str]:
         """The customers who confirmed (here: print them)."""
         for number, reply in answers.items():
-            print(f"{number} confirmed at {reply['received_at']}: {reply['message']!r}")
+            log.info(f"{number} confirmed at {reply['received_at']}: {reply['message']!r}")
         return sorted(answers)
 
     confirmed(wait_for_yes.output)

@@ -17,12 +17,16 @@ Reading top to bottom:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, task
 
 from airflow_provider_orange_sms.receipts import DELIVERY_IMPOSSIBLE, DELIVERY_RECEIPTS
+
+# The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
+log = logging.getLogger(__name__)
 
 with DAG(
     dag_id="example_orange_sms_undelivered_followup",
@@ -38,14 +42,14 @@ with DAG(
         """The DeliveryImpossible receipts among the events that triggered this run."""
         events = context["triggering_asset_events"][DELIVERY_RECEIPTS]
         failed = [dict(e.extra) for e in events if (e.extra or {}).get("status") == DELIVERY_IMPOSSIBLE]
-        print(f"{len(failed)} undelivered SMS among {len(events)} receipt(s)")
+        log.info(f"{len(failed)} undelivered SMS among {len(events)} receipt(s)")
         return failed
 
     @task
     def follow_up(receipts: list[dict[str, str]]) -> int:
         """Queue each undelivered recipient for another channel (here: print it)."""
         for receipt in receipts:
-            print(
+            log.info(
                 f"Would notify {receipt['recipient']} by e-mail: SMS {receipt['resource_id']} "
                 f"was not delivered ({receipt['received_at']})"
             )

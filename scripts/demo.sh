@@ -81,7 +81,7 @@ wait_for "$API/api/v2/version" 120 api-server
 echo "==> airflow dags test example_orange_sms_delivery_receipts (send 8 SMS, wait for receipts, report)"
 airflow dags test example_orange_sms_delivery_receipts >"$DEMO/receipts-dag.log" 2>&1 \
     || { tail -50 "$DEMO/receipts-dag.log"; exit 1; }
-grep -E "Delivery receipts: |Delivery report: " "$DEMO/receipts-dag.log" | sed -E 's/.*(Delivery (receipts|report): )/  \1/; s/ \[airflow[^]]*\].*$//' | tail -4
+grep -E "Delivery receipts: |Delivery report: " "$DEMO/receipts-dag.log" | sed -E 's/.*(Delivery (receipts|report): )/  \1/; s/ \[[^] ]*\]( loc=.*)?$//' | tail -4
 echo "==> receipts stored as events of the asset orange_sms_delivery_receipts (GET /api/v2/assets/events)"
 python - "$API" <<'PY'
 import collections, json, sys, urllib.request
@@ -117,6 +117,6 @@ PY
 echo "==> airflow dags test example_orange_sms_opt_out_campaign (imports +2250700000003 as opted out)"
 airflow dags test example_orange_sms_opt_out_campaign >"$DEMO/opt-out-dag.log" 2>&1 \
     || { tail -50 "$DEMO/opt-out-dag.log"; exit 1; }
-grep -E "Not sending to|Opt-out list: " "$DEMO/opt-out-dag.log" | sed -E 's/^.*(Not sending to|Opt-out list: )/  \1/; s/ \[airflow[^]]*\].*$//'
+grep -E "Not sending to|Opt-out list: " "$DEMO/opt-out-dag.log" | sed -E 's/^.*(Not sending to|Opt-out list: )/  \1/; s/ \[[^] ]*\]( loc=.*)?$//'
 echo
 python -m airflow_provider_orange_sms.sandbox.report "$SANDBOX"

@@ -46,6 +46,20 @@ def test_examples_that_send_sms_never_run_on_a_time_schedule():
         assert timetable in {"NullTimetable", "AssetTriggeredTimetable"}, f"{dag_id} sends on {timetable}"
 
 
+def test_examples_report_through_the_task_log_not_print():
+    """A task's print() reaches Airflow 3's supervisor on the stdout socket, its log lines on
+    another: the supervisor writes whichever it reads first, so the receipts report and the
+    campaign summary printed at the end of a task showed up inside the collapsed "Post Execute"
+    group. Log lines share the channel of Airflow's own, so they keep their place."""
+    printing = {
+        f"{path.name}:{node.lineno}"
+        for path in sorted(EXAMPLE_DAGS.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+    }
+    assert not printing, f"print() in example DAGs (use the task log): {sorted(printing)}"
+
+
 def test_example_dags_load_without_import_errors():
     try:
         from airflow.dag_processing.dagbag import DagBag
