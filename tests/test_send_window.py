@@ -132,6 +132,34 @@ def test_outside_every_window_nothing_is_sent_and_no_worker_is_held(two_country_
     assert deferred.value.trigger.moment == at(6) + datetime.timedelta(days=1)  # 08:00 in Cairo
 
 
+def test_the_wait_is_announced_before_any_send_in_local_time(two_country_conn, sandbox, monkeypatch):
+    """A campaign triggered at 07:00 UTC said it was deferring only after sending to whoever was
+    already in their window, and in UTC: users saw no reason it waited for 08:00. The task now says
+    so first, before its first send, in the window's own terms."""
+    said: list[tuple[str, int]] = []  # each message with the sends the sandbox had seen by then
+    op = operator(InMemoryLedgerStore(), lambda: at(7))
+    real = op.log
+
+    class Listen:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def info(self, message, *args, **kwargs):
+            said.append((message % args if args else message, len(send_requests(sandbox))))
+            real.info(message, *args, **kwargs)
+
+    spy = Listen()
+    monkeypatch.setattr(SendSMSOperator, "log", property(lambda self: spy))
+    with pytest.raises(task_deferred()):
+        op.execute({"ti": fake_ti(1)})
+    expected = (
+        "1 recipient(s) outside the send window 08:00-20:00: deferring until it opens at 08:00 "
+        "(each recipient's local time), next at 2026-11-25 08:00 UTC"
+    )
+    assert (expected, 0) in said  # before the first send
+    assert received(sandbox) == Counter([EGY])  # the one in its window was still sent
+
+
 def test_a_batch_the_window_end_interrupts_resumes_at_the_next_opening(two_country_conn, sandbox):
     """The window closes after the first SMS (the clock reads 20:00 from the second look on): the
     second SMS waits for the next opening, then goes."""

@@ -303,6 +303,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             len(addresses),
             f", {len(waiting)} outside the send window" if waiting else "",
         )
+        if window is not None and waiting:  # said at the start: a run triggered at night waits hours
+            self.log.info(
+                "%d recipient(s) outside the send window %s: deferring until it opens at %s (%s), "
+                "next at %s UTC",
+                len(waiting),
+                f"{window.start:%H:%M}-{window.end:%H:%M}",
+                f"{window.start:%H:%M}",
+                "each recipient's local time" if window.per_recipient else f"{window.timezone} time",
+                f"{min(window.next_opening(a, self.clock()) for a in waiting):%Y-%m-%d %H:%M}",
+            )
         report = send_batch(
             self._sender(texts),
             pending,
