@@ -27,7 +27,13 @@ from airflow_provider_orange_sms.exceptions import (
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["created_id", "describe_response", "error_from_response", "request_error_in"]
+__all__ = [
+    "created_id",
+    "describe_network_failure",
+    "describe_response",
+    "error_from_response",
+    "request_error_in",
+]
 
 
 def _fill_placeholders(text: str, variables: list[str]) -> str:
@@ -152,3 +158,46 @@ def _id_in(url: str, marker: str) -> str:
     if marker not in path:
         return ""
     return path.rsplit(marker, 1)[1].strip("/").split("/")[0].strip()
+
+
+#: The root causes worth naming, most specific first: (exception type name, words).
+_NETWORK_CAUSES = (
+    ("ConnectionRefusedError", "connection refused"),
+    ("gaierror", "host name not found"),
+    ("ConnectTimeoutError", "no answer while connecting"),
+    ("ConnectTimeout", "no answer while connecting"),
+    ("ReadTimeoutError", "no answer within the read timeout"),
+    ("ReadTimeout", "no answer within the read timeout"),
+    ("ConnectionResetError", "connection reset"),
+    ("SSLError", "TLS handshake failed"),
+    ("RemoteDisconnected", "the server closed the connection without answering"),
+)
+
+_CONNECT_CAUSES = {"connection refused", "host name not found", "no answer while connecting"}
+
+
+def describe_network_failure(exc: BaseException, url: str) -> str:
+    """
+    Say in one short line why a request to ``url`` failed on the network.
+
+    ``requests`` wraps urllib3's ~300-character message around the real cause; this names the
+    origin and the cause (``cannot connect to http://127.0.0.1:8099 (connection refused)``).
+
+    :param exc: The ``requests`` exception.
+    :param url: The request's URL (only its scheme, host and port are shown).
+    """
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    seen: list[str] = []
+    todo: list[object] = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if not isinstance(current, BaseException):
+            continue
+        seen.append(type(current).__name__)
+        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    cause = next((words for name, words in _NETWORK_CAUSES if name in seen), type(exc).__name__)
+    if cause in _CONNECT_CAUSES:
+        return f"cannot connect to {origin} ({cause})"
+    return f"request to {origin} failed ({cause})"

@@ -37,7 +37,7 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF_MAX,
 )
-from airflow_provider_orange_sms._errors import error_from_response
+from airflow_provider_orange_sms._errors import describe_network_failure, error_from_response
 from airflow_provider_orange_sms.exceptions import (
     TRANSIENT_ERRORS,
     OrangeSMSConnectionError,
@@ -148,7 +148,7 @@ class Transport:
             what = f"{method} {urlsplit(url).path}"
             if _never_sent(exc) or idempotent:
                 raise OrangeSMSConnectionError(
-                    None, None, f"{what} failed: {type(exc).__name__}: {exc}"
+                    None, None, f"{what}: {describe_network_failure(exc, url)}"
                 ) from exc
             raise OrangeSMSSendUncertainError(
                 None,

@@ -183,6 +183,33 @@ def test_test_connection_unreachable(monkeypatch, cache_dir):
     assert "OrangeSMSConnectionError" in message
 
 
+def test_test_connection_to_a_wrong_host_says_why_in_one_short_line(monkeypatch, cache_dir):
+    """A wrong host showed urllib3's ~300-character message, the cause at its far end."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conn = {"conn_type": "orange_sms", "host": f"http://127.0.0.1:{port}", "login": "i", "password": "s"}
+    use_connection(monkeypatch, json.dumps({**conn, "extra": {"retry_backoff": 0.01}}))
+    ok, message = OrangeSMSHook().test_connection()
+    assert not ok
+    assert f"cannot connect to http://127.0.0.1:{port} (connection refused)" in message
+    assert "HTTPConnectionPool" not in message
+    assert len(message) < 150
+
+
+def test_test_connection_tries_twice_not_max_attempts(sandbox, monkeypatch, cache_dir):
+    """The UI's Test waited through a task's five tries and their backoff (about 16 s)."""
+    use_connection(monkeypatch, connection_json(sandbox, max_attempts=5, retry_backoff=0.01))
+    sandbox.state.add_fault(kind="status", status=503, path="/oauth/v3/token", count=10)
+    ok, message = OrangeSMSHook().test_connection()
+    assert not ok
+    assert "503" in message
+    token_requests = [r for r in sandbox.state.requests if r["path"].startswith("/oauth/v3/token")]
+    assert len(token_requests) == 2
+
+
 def test_hook_repr_hides_secrets(orange_conn, sandbox):
     hook = OrangeSMSHook()
     hook.get_available_units()

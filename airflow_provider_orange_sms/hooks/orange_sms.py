@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["OrangeSMSHook", "VariableTokenCache"]
+
+#: Tries per API call of a connection Test (a task's calls use ``max_attempts``).
+TEST_CONNECTION_ATTEMPTS = 2
 
 
 def _mask_secret(value: str) -> None:
@@ -336,9 +339,22 @@ class OrangeSMSHook(BaseHook):
         :return: ``(True, message)`` on success, ``(False, reason)`` otherwise; never the secret.
         """
         try:
-            client = self.client
-            client.get_token()
-            units = client.get_available_units()
+            config = self.config
+            # The UI's Test waits for this: two tries, short waits, not a task's patience.
+            quick = replace(
+                config,
+                max_attempts=min(config.max_attempts, TEST_CONNECTION_ATTEMPTS),
+                retry_backoff=min(config.retry_backoff, 0.5),
+                connect_timeout=min(config.connect_timeout, 5.0),
+            )
+            client = OrangeSMSClient.from_config(
+                quick, token_cache=self._token_cache(config.token_cache), on_secret=_mask_secret
+            )
+            try:
+                client.get_token()
+                units = client.get_available_units()
+            finally:
+                client.close()
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"Connected to the Orange SMS API at {client.base_url}: {units} SMS units available"
