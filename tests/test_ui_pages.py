@@ -18,7 +18,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -222,7 +224,8 @@ def secured_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 ENDPOINTS = ("delivery", "api/delivery", "api/delivery.csv", "account", "api/account")
-CONN_ID = "orange_sms_ui_pages"
+#: The connection the "Orange SMS" page shows by default (stored in the metadata DB for the API server).
+CONN_ID = "orange_sms_default"
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +238,7 @@ def ui_run(
     """
     A run of tests/dags/ui_delivery.py against a sandbox subscribed to the real receiver: of its seven
     SMS, one is impossible to deliver and one never gets a receipt. The API server reads the account
-    from the connection ``orange_sms_ui_pages`` (stored in the metadata DB).
+    from the connection ``orange_sms_default`` stored in the metadata DB.
     """
     from airflow.models import Connection
     from airflow.utils.session import create_session
@@ -430,3 +433,86 @@ def test_a_viewer_sees_receipts_but_not_the_account_behind_the_connection(ui_run
     for section in ("balance", "orange_usage", "subscription"):
         assert view[section] == {"forbidden": f"needs read access to the connection {CONN_ID!r}"}
     assert view["receipts"]["rows"]
+
+
+# -- in the browser: Airflow's UI with the tabs and the menu entry -----------------------------------
+
+CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium (never a downloaded browser) holding an admin's Airflow session cookie."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
+    server = ui_run["server"]
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            # What the login form leaves behind: the session cookie the UI and the iframes send.
+            context.add_cookies([{"name": "_token", "value": server.token("admin"), "url": server.url}])
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
+    target = os.environ.get("ORANGE_SMS_SCREENSHOTS")
+    directory = Path(target) if target else tmp_path
+    directory.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(directory / name))
+
+
+def _tile(frame: Any, label: str) -> str:
+    return str(frame.locator(f"[data-tile='{label}'] b").first.inner_text())
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views")
+def test_the_run_tab_and_the_menu_page_render_the_real_numbers(ui_run, signed_in_page, tmp_path):
+    server, run, page = ui_run["server"], ui_run["run"], signed_in_page
+    _settled_view(server, run)
+    # The run page's "SMS delivery" tab (its route is the plugin's url_route).
+    page.goto(f"{server.url}/dags/{run.dag_id}/runs/{quote(run.run_id, safe='')}/plugin/orange-sms-delivery")
+    frame = page.frame_locator("iframe[title='SMS delivery']")
+    frame.locator("body[data-loaded='true']").wait_for(timeout=60_000)
+    assert {label: _tile(frame, label) for label in ("Planned", "Sent", "Delivered", "Impossible")} == {
+        "Planned": "7",
+        "Sent": "7",
+        "Delivered": "5",
+        "Impossible": "1",
+    }
+    assert _tile(frame, "Still waiting") == "1"
+    rows = frame.locator("[data-table='undelivered'] tbody tr")
+    assert rows.count() == 2
+    assert "+22177•••••02" in rows.all_inner_texts()[0] + rows.all_inner_texts()[1]
+    assert frame.locator("#live").count() == 1  # one SMS still waits: the view keeps polling
+    _screenshot(page, "delivery-view.png", tmp_path)
+
+    page.goto(f"{server.url}/plugin/orange-sms")
+    frame = page.frame_locator("iframe[title='Orange SMS']")
+    frame.locator("body[data-loaded='true']").wait_for(timeout=60_000)
+    balance = frame.locator("[data-table='balance'] tbody tr").all_inner_texts()
+    assert any(
+        row.startswith("CIV") and str(ui_run["sandbox"].state.balances["CIV"]) in row for row in balance
+    )
+    assert frame.locator("svg.chart rect title").count() >= 2  # CIV and SEN bars today
+    assert "configured" in frame.locator("[data-table='receiver']").inner_text()
+    assert frame.locator("[data-table='receipts'] tbody tr").count() >= 1
+    _screenshot(page, "account-page.png", tmp_path)
