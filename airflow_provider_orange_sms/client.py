@@ -67,6 +67,8 @@ SUBSCRIPTION_PATH = "/smsmessaging/v1/outbound/subscriptions/{subscription_id}"
 CONTRACTS_PATH = "/sms/admin/v1/contracts"
 STATISTICS_PATH = "/sms/admin/v1/statistics"
 PURCHASE_ORDERS_PATH = "/sms/admin/v1/purchaseorders"
+#: ``country`` value asking for every country, even when the connection has a ``country``.
+ALL_COUNTRIES = "*"
 
 
 class OrangeSMSClient:
@@ -366,6 +368,8 @@ class OrangeSMSClient:
         return describe_response(response, (token, self._authorization.split(" ", 1)[-1]))
 
     def _country_params(self, country: str | None) -> dict[str, str]:
+        if country == ALL_COUNTRIES:
+            return {}
         chosen = country or self.country
         return {"country": normalize_country(chosen)} if chosen else {}
 
@@ -438,7 +442,7 @@ class OrangeSMSClient:
         """
         Return the SMS balance (``partnerContracts``) as Orange sends it.
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         """
         return self._request("GET", CONTRACTS_PATH, params=self._country_params(country)).json()
 
@@ -446,7 +450,7 @@ class OrangeSMSClient:
         """
         Return the SMS units left: the sum of ``availableUnits`` for one country or all.
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         """
         wanted = self._country_params(country).get("country")
         total = 0
@@ -462,7 +466,7 @@ class OrangeSMSClient:
         """
         Return usage statistics (``partnerStatistics``) as Orange sends them.
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         :param app_id: Application id filter.
         """
         params = self._country_params(country)
@@ -474,7 +478,7 @@ class OrangeSMSClient:
         """
         Return the purchase history (``purchaseOrders``) as Orange sends it.
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
+        :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         """
         return self._request("GET", PURCHASE_ORDERS_PATH, params=self._country_params(country)).json()
 

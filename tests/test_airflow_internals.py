@@ -9,6 +9,9 @@ Each internal is used in one fenced module, which names its guard here:
   comparison (the bug apache/airflow#73298 fixes).
 - ``receipts/store.py``: the metadata-DB models and ``asset_manager``; its guard is in
   ``test_receipts_store.py``.
+- ``ui/_airflow_auth.py``: the REST API's ``get_user`` dependency, the auth manager and its
+  ``is_authorized_*`` checks (who may see the pages).
+- ``ui/_airflow_data.py``: the models the pages read (XCom, task instances, runs, asset events).
 
 If one fails after an Airflow upgrade, read the fenced module against the new Airflow before
 releasing: the provider may otherwise silently resend SMS (the ledger) or break the connection form.
@@ -151,3 +154,69 @@ def test_airflow_still_warns_about_a_short_extra_it_does_not_mask():
     output = result.stdout + result.stderr
     assert "redacted: country CIV" in result.stdout  # not treated as a secret
     assert "Skipping masking for a secret as it's too short" in output
+
+
+# -- the pages' security and data (ui/_airflow_auth.py, ui/_airflow_data.py) ------------------------
+
+
+def test_the_rest_apis_user_dependency_still_reads_the_bearer_header_and_the_session_cookie():
+    import inspect
+
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+    from airflow.api_fastapi.core_api.security import get_user
+
+    source = inspect.getsource(get_user)
+    assert "bearer" in source.lower(), "get_user no longer reads the Authorization header"
+    assert "COOKIE_NAME_JWT_TOKEN" in source, "get_user no longer reads the session cookie"
+    assert COOKIE_NAME_JWT_TOKEN == "_token"
+
+
+def test_the_auth_manager_still_answers_the_checks_the_pages_ask():
+    import inspect
+
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+    from airflow.api_fastapi.auth.managers.models.resource_details import (
+        ConnectionDetails,
+        DagAccessEntity,
+        DagDetails,
+    )
+
+    for name, params in (
+        ("is_authorized_dag", {"method", "user", "access_entity", "details"}),
+        ("is_authorized_connection", {"method", "user", "details"}),
+        ("is_authorized_asset", {"method", "user"}),
+    ):
+        assert params <= set(inspect.signature(getattr(BaseAuthManager, name)).parameters), name
+    assert {DagAccessEntity.RUN, DagAccessEntity.XCOM} <= set(DagAccessEntity)
+    assert DagDetails(id="d").id == "d"
+    assert ConnectionDetails(conn_id="c").conn_id == "c"
+
+
+def test_the_models_the_pages_read_still_have_their_columns():
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+
+    for model, columns in (
+        (XComModel, ("dag_id", "run_id", "task_id", "map_index", "key", "timestamp")),
+        (TaskInstance, ("dag_id", "run_id", "task_id", "map_index", "state", "operator", "end_date")),
+        (DagRun, ("dag_id", "run_id", "state", "run_after", "start_date")),
+        (AssetEvent, ("asset_id", "extra", "timestamp")),
+        (AssetModel, ("id", "name")),
+    ):
+        for column in columns:
+            assert hasattr(model, column), f"{model.__name__}.{column} is gone"
+    assert callable(XComModel.deserialize_value)
+
+
+def test_the_pages_plugin_declares_the_views_airflow_lists():
+    from airflow_provider_orange_sms.ui.plugin import EXTERNAL_VIEWS, OrangeSMSPagesPlugin
+
+    if "external_views" not in vars(__import__("airflow.plugins_manager").plugins_manager.AirflowPlugin):
+        pytest.skip("Airflow 3.0 has no external views")
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    for view in EXTERNAL_VIEWS:
+        ExternalViewResponse.model_validate(view)  # destination and fields as the UI expects
+    assert OrangeSMSPagesPlugin.external_views == EXTERNAL_VIEWS

@@ -272,7 +272,7 @@ class OrangeSMSHook(BaseHook):
         """
         Return the SMS balance JSON (``partnerContracts``).
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``; ``"*"``: all.
         """
         return self.client.get_contracts(country)
 
@@ -280,7 +280,7 @@ class OrangeSMSHook(BaseHook):
         """
         Return the SMS units available, for one country or summed over all.
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``; ``"*"``: all.
         """
         return self.client.get_available_units(country)
 
@@ -288,7 +288,7 @@ class OrangeSMSHook(BaseHook):
         """
         Return the usage statistics JSON (``partnerStatistics``).
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``; ``"*"``: all.
         :param app_id: Application id filter.
         """
         return self.client.get_statistics(country, app_id)
@@ -297,7 +297,7 @@ class OrangeSMSHook(BaseHook):
         """
         Return the purchase history JSON (``purchaseOrders``).
 
-        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``.
+        :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``; ``"*"``: all.
         """
         return self.client.get_purchase_orders(country)
 

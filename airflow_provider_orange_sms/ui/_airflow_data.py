@@ -1,0 +1,317 @@
+"""
+What the pages read from Airflow's metadata database: the ONE module of the pages that touches
+Airflow's models (``tests/test_airflow_internals.py`` guards them).
+
+It reads, never writes: the XComs the send operator pushes (``sms_plan`` before its batch, its
+result list as ``return_value`` on success or ``sms_results`` on failure), its task instances'
+states, the events of the delivery-receipts and inbound-messages assets, one Variable and the
+receiver's configuration. The plugin runs inside the API server, which has the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_orange_sms.receipts import ASSET_NAME, INBOUND_ASSET_NAME
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+#: XCom keys of SendSMSOperator (``operators/_send_sms.py``'s PLAN_KEY and PARTIAL_RESULTS_KEY).
+PLAN_KEY = "sms_plan"
+RESULTS_KEYS = ("return_value", "sms_results")
+#: The class whose tasks' results are delivery-receipt subscription ids.
+SUBSCRIPTION_OPERATOR = "CreateDeliveryReceiptSubscriptionOperator"
+#: A Variable naming the subscription to show, when it was not created by that operator.
+SUBSCRIPTION_VARIABLE = "orange_sms_receipts_subscription_id"
+#: The Variable the subscription examples build the receiver's public URL from.
+PUBLIC_URL_VARIABLE = "orange_sms_receipts_public_url"
+
+
+@dataclass
+class SendTask:
+    """
+    One SendSMSOperator task instance of a run, as its XComs and state say.
+
+    :param dag_id: Its DAG.
+    :param run_id: Its run.
+    :param task_id: The task.
+    :param map_index: Its map index (-1 when not mapped).
+    :param state: The task instance's state (``None`` if unknown).
+    :param plan: Its ``sms_plan`` XCom.
+    :param results: Its result list (``return_value`` or ``sms_results``), ``None`` while sending.
+    :param when: When it last ran (end, else start), for daily usage.
+    """
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str | None = None
+    plan: dict[str, Any] | None = None
+    results: list[dict[str, Any]] | None = None
+    when: datetime | None = None
+    _results_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """
+    A DAG run's times: receipts are looked for from ``since`` on.
+
+    :param state: The run's state.
+    :param since: ``run_after`` (kept by a clear), else its start.
+    """
+
+    state: str | None
+    since: datetime | None
+
+
+def _deserialize(row: Any) -> Any:
+    from airflow.models.xcom import XComModel
+
+    return XComModel.deserialize_value(row)
+
+
+def _collect(rows: Any) -> dict[tuple[str, str, str, int], SendTask]:
+    tasks: dict[tuple[str, str, str, int], SendTask] = {}
+    others: list[Any] = []
+    for row in rows:
+        if row.key == PLAN_KEY:
+            plan = _deserialize(row)
+            if isinstance(plan, dict) and not plan.get("dry_run"):
+                key = (row.dag_id, row.run_id, row.task_id, row.map_index)
+                tasks[key] = SendTask(row.dag_id, row.run_id, row.task_id, row.map_index, plan=plan)
+        else:
+            others.append(row)
+    for row in others:
+        task = tasks.get((row.dag_id, row.run_id, row.task_id, row.map_index))
+        if task is None or task._results_key == "return_value":
+            continue  # return_value (success) wins over sms_results (an earlier failed try)
+        value = _deserialize(row)
+        if isinstance(value, list):
+            task.results = [entry for entry in value if isinstance(entry, dict)]
+            task._results_key = row.key
+    return tasks
+
+
+def _ti_key(ti: Any) -> tuple[Any, Any, Any, Any]:
+    return (ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
+
+
+def _add_states(session: Any, tasks: dict[tuple[str, str, str, int], SendTask]) -> None:
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select, tuple_
+
+    if not tasks:
+        return
+    keys = list(tasks)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        query = select(
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.map_index,
+            TaskInstance.state,
+            TaskInstance.start_date,
+            TaskInstance.end_date,
+        ).where(
+            tuple_(
+                TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index
+            ).in_(chunk)
+        )
+        for dag_id, run_id, task_id, map_index, state, started, ended in session.execute(query):
+            task = tasks[(dag_id, run_id, task_id, map_index)]
+            task.state = None if state is None else str(getattr(state, "value", state))
+            task.when = ended or started
+
+
+def run_send_tasks(
+    dag_id: str, run_id: str, task_id: str | None = None, map_index: int | None = None
+) -> tuple[RunInfo | None, list[SendTask]]:
+    """
+    The run (``None`` if there is none) and its send tasks, in task order.
+
+    :param dag_id: The DAG.
+    :param run_id: The run.
+    :param task_id: Only this task.
+    :param map_index: Only this map index (with ``task_id``; -1 for an unmapped task).
+    """
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.execute(
+            select(DagRun.state, DagRun.run_after, DagRun.start_date).where(
+                DagRun.dag_id == dag_id, DagRun.run_id == run_id
+            )
+        ).first()
+        if run is None:
+            return None, []
+        state, run_after, started = run
+        info = RunInfo(None if state is None else str(getattr(state, "value", state)), run_after or started)
+        query = select(XComModel).where(
+            XComModel.dag_id == dag_id,
+            XComModel.run_id == run_id,
+            XComModel.key.in_((PLAN_KEY, *RESULTS_KEYS)),
+        )
+        if task_id is not None:
+            query = query.where(XComModel.task_id == task_id)
+            if map_index is not None:
+                query = query.where(XComModel.map_index == map_index)
+        tasks = _collect(session.scalars(query))
+        _add_states(session, tasks)
+    return info, sorted(tasks.values(), key=lambda t: (t.task_id, t.map_index))
+
+
+def send_tasks_since(since: datetime) -> list[SendTask]:
+    """
+    Every send task that pushed its plan since ``since`` (any DAG), for the usage chart.
+
+    :param since: The oldest XCom time to include.
+    """
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        plans = session.execute(
+            select(XComModel.dag_id, XComModel.run_id).where(
+                XComModel.key == PLAN_KEY, XComModel.timestamp >= since
+            )
+        ).all()
+        runs = {(dag_id, run_id) for dag_id, run_id in plans}
+        tasks: dict[tuple[str, str, str, int], SendTask] = {}
+        for dag_id, run_id in sorted(runs):
+            rows = session.scalars(
+                select(XComModel).where(
+                    XComModel.dag_id == dag_id,
+                    XComModel.run_id == run_id,
+                    XComModel.key.in_((PLAN_KEY, *RESULTS_KEYS)),
+                )
+            )
+            tasks.update(_collect(rows))
+        _add_states(session, tasks)
+    return list(tasks.values())
+
+
+def asset_events(
+    name: str, *, since: datetime | None = None, limit: int = 1000, newest_first: bool = False
+) -> list[dict[str, Any]]:
+    """
+    Events of the asset ``name``: ``{"timestamp": datetime, "extra": {...}}``.
+
+    :param name: The asset's name.
+    :param since: Only events from then on.
+    :param limit: At most this many.
+    :param newest_first: Newest first (else oldest first).
+    """
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetEvent.timestamp, AssetEvent.extra)
+        .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+        .where(AssetModel.name == name)
+    )
+    if since is not None:
+        query = query.where(AssetEvent.timestamp >= since)
+    order = AssetEvent.timestamp.desc() if newest_first else AssetEvent.timestamp.asc()
+    query = query.order_by(order, AssetEvent.id.desc() if newest_first else AssetEvent.id.asc()).limit(limit)
+    with create_session() as session:
+        return [
+            {"timestamp": timestamp, "extra": extra if isinstance(extra, dict) else {}}
+            for timestamp, extra in session.execute(query)
+        ]
+
+
+def receipt_events(since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    """
+    Delivery-receipt events from ``since`` on, oldest first.
+
+    :param since: Only events from then on.
+    :param limit: At most this many.
+    """
+    return asset_events(ASSET_NAME, since=since, limit=limit)
+
+
+def latest_receipts(limit: int) -> list[dict[str, Any]]:
+    """
+    The newest delivery-receipt events.
+
+    :param limit: How many.
+    """
+    return asset_events(ASSET_NAME, limit=limit, newest_first=True)
+
+
+def latest_replies(limit: int) -> list[dict[str, Any]]:
+    """
+    The newest inbound-message events (subscribers' replies).
+
+    :param limit: How many.
+    """
+    return asset_events(INBOUND_ASSET_NAME, limit=limit, newest_first=True)
+
+
+def variable(key: str) -> str | None:
+    """
+    A Variable's value, or ``None`` when it is not set.
+
+    :param key: The Variable's key.
+    """
+    from airflow.models import Variable
+
+    value = Variable.get(key, default_var=None)
+    return None if value is None else str(value)
+
+
+def latest_subscription_id() -> tuple[str | None, str]:
+    """
+    The delivery-receipt subscription to show, and where its id came from.
+
+    The Variable ``orange_sms_receipts_subscription_id`` when set, else the result of the latest
+    successful ``CreateDeliveryReceiptSubscriptionOperator`` task.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    pinned = variable(SUBSCRIPTION_VARIABLE)
+    if pinned:
+        return pinned.strip(), f"Variable {SUBSCRIPTION_VARIABLE}"
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel)
+            .join(
+                TaskInstance,
+                (TaskInstance.dag_id == XComModel.dag_id)
+                & (TaskInstance.run_id == XComModel.run_id)
+                & (TaskInstance.task_id == XComModel.task_id)
+                & (TaskInstance.map_index == XComModel.map_index),
+            )
+            .where(
+                TaskInstance.operator == SUBSCRIPTION_OPERATOR,
+                TaskInstance.state == "success",
+                XComModel.key == "return_value",
+            )
+            .order_by(XComModel.timestamp.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None, "no successful CreateDeliveryReceiptSubscriptionOperator task yet"
+        value = _deserialize(row)
+        where = f"task {row.dag_id}.{row.task_id} of {row.run_id}"
+    return (str(value) if value else None), where
+
+
+def receiver_secret_set() -> bool:
+    """Whether ``[orange_sms] delivery_receipts_secret`` is set (the receiver answers)."""
+    from airflow.configuration import conf
+
+    return bool((conf.get("orange_sms", "delivery_receipts_secret", fallback="") or "").strip())

@@ -1,0 +1,242 @@
+"""
+The delivery view's numbers: what each send task of a run planned and sent, and what the receipts
+say since. Pure: the records come from :mod:`._airflow_data`.
+
+Per send task, and per recipient country: planned (the plan's recipients, with the encodings and
+segments of their messages), sent / failed / uncertain / opted out (the task's result list), then
+for the sent ones delivered / delivered to the network only / impossible / delivery uncertain /
+still waiting (the newest receipt of each SMS: matched on its resource id, or on the recipient when
+Orange sent no ``callbackData``). Phone numbers leave this module masked (:func:`mask_number`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_orange_sms.addresses import country_of
+from airflow_provider_orange_sms.receipts.payload import (
+    DELIVERED_TO_NETWORK,
+    DELIVERED_TO_TERMINAL,
+    DELIVERY_IMPOSSIBLE,
+    DELIVERY_UNCERTAIN,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+
+    from airflow_provider_orange_sms.ui._airflow_data import SendTask
+
+#: Send outcomes, as in SendSMSOperator's results.
+SEND_STATUSES = ("sent", "failed", "uncertain", "opted_out")
+#: Delivery outcomes of a sent SMS, from its newest receipt.
+DELIVERED = "delivered"
+NETWORK = "network"
+IMPOSSIBLE = "impossible"
+RECEIPT_UNCERTAIN = "receipt_uncertain"
+WAITING = "waiting"
+DELIVERY_OUTCOMES = (DELIVERED, NETWORK, IMPOSSIBLE, RECEIPT_UNCERTAIN, WAITING)
+_OUTCOME_OF = {
+    DELIVERED_TO_TERMINAL: DELIVERED,
+    DELIVERED_TO_NETWORK: NETWORK,
+    DELIVERY_IMPOSSIBLE: IMPOSSIBLE,
+    DELIVERY_UNCERTAIN: RECEIPT_UNCERTAIN,
+}
+#: Digits shown at each end of a masked number (after the ``+``).
+_SHOWN_HEAD = 5
+_SHOWN_TAIL = 2
+
+
+def mask_number(address: str) -> str:
+    """
+    A phone number with its middle digits hidden: ``tel:+2250700000101`` → ``+22507•••••01``.
+
+    :param address: A ``tel:+…`` address (or any text: only its digits are kept).
+    """
+    digits = "".join(ch for ch in address if ch.isdigit())
+    if len(digits) <= _SHOWN_HEAD + _SHOWN_TAIL:
+        return "+" + digits[:2] + "•" * max(len(digits) - 2, 0)
+    hidden = len(digits) - _SHOWN_HEAD - _SHOWN_TAIL
+    return f"+{digits[:_SHOWN_HEAD]}{'•' * hidden}{digits[-_SHOWN_TAIL:]}"
+
+
+@dataclass(frozen=True)
+class LatestReceipt:
+    """
+    The newest receipt of one SMS.
+
+    :param status: Orange's delivery status.
+    :param received_at: When the receiver accepted it (ISO 8601).
+    """
+
+    status: str
+    received_at: str
+
+
+def latest_receipts(
+    events: Iterable[dict[str, Any]],
+) -> tuple[dict[str, LatestReceipt], dict[str, LatestReceipt]]:
+    """
+    The newest receipt per resource id, and per recipient for receipts without one.
+
+    A final status is not replaced by a later ``MessageWaiting`` (receipts may arrive out of order).
+
+    :param events: Receipt events, oldest first (``{"extra": {...}}``).
+    """
+    by_id: dict[str, LatestReceipt] = {}
+    by_recipient: dict[str, LatestReceipt] = {}
+    for event in events:
+        extra = event.get("extra") or {}
+        status = extra.get("status")
+        if not isinstance(status, str):
+            continue
+        receipt = LatestReceipt(status, str(extra.get("received_at") or event.get("timestamp") or ""))
+        resource_id = extra.get("resource_id")
+        recipient = extra.get("recipient")
+        target, key = (
+            (by_id, resource_id)
+            if resource_id
+            else (by_recipient, recipient if isinstance(recipient, str) else "")
+        )
+        if not key:
+            continue
+        previous = target.get(key)
+        if previous is not None and previous.status in _OUTCOME_OF and status not in _OUTCOME_OF:
+            continue
+        target[key] = receipt
+    return by_id, by_recipient
+
+
+def _counts() -> dict[str, int]:
+    return dict.fromkeys(("planned", "segments", *SEND_STATUSES, *DELIVERY_OUTCOMES), 0)
+
+
+def task_summary(
+    task: SendTask, by_id: dict[str, LatestReceipt], by_recipient: dict[str, LatestReceipt]
+) -> dict[str, Any]:
+    """
+    The delivery view of one send task: totals, per-country rows and one row per recipient.
+
+    :param task: The send task's record.
+    :param by_id: Newest receipt per resource id (:func:`latest_receipts`).
+    :param by_recipient: Newest receipt per recipient, of receipts without a resource id.
+    """
+    plan = task.plan or {}
+    totals = _counts()
+    countries: dict[str, dict[str, Any]] = {}
+    for country, summary in sorted((plan.get("by_country") or {}).items()):
+        row = countries.setdefault(country, {**_counts(), "encodings": {}})
+        row["planned"] = int(summary.get("recipients", 0))
+        row["segments"] = int(summary.get("segments", 0))
+        row["encodings"] = dict(summary.get("encodings") or {})
+    recipients: list[dict[str, Any]] = []
+    for entry in task.results or []:
+        address = str(entry.get("recipient") or "")
+        status = str(entry.get("status") or "")
+        country = country_of(address) or "unknown"
+        row = countries.setdefault(country, {**_counts(), "encodings": {}})
+        if status in SEND_STATUSES:
+            row[status] += 1
+        outcome = None
+        receipt = None
+        if status == "sent":
+            resource_id = entry.get("resource_id")
+            receipt = by_id.get(resource_id) if resource_id else None
+            receipt = receipt or by_recipient.get(address)
+            outcome = _OUTCOME_OF.get(receipt.status, WAITING) if receipt else WAITING
+            row[outcome] += 1
+        recipients.append(
+            {
+                "recipient": mask_number(address),
+                "country": country,
+                "status": status,
+                "resource_id": entry.get("resource_id"),
+                "delivery": outcome,
+                "receipt_status": receipt.status if receipt else None,
+                "received_at": receipt.received_at if receipt else None,
+            }
+        )
+    for row in countries.values():
+        for key in totals:
+            totals[key] += row[key]
+    totals["planned"] = int(plan.get("recipients", totals["planned"]))
+    totals["segments"] = int(plan.get("segments", totals["segments"]))
+    encodings: dict[str, int] = {}
+    for row in countries.values():
+        for encoding, n in row["encodings"].items():
+            encodings[encoding] = encodings.get(encoding, 0) + int(n)
+    return {
+        "task_id": task.task_id,
+        "map_index": task.map_index,
+        "state": task.state,
+        "reported": task.results is not None,
+        "totals": totals,
+        "encodings": encodings,
+        "by_country": countries,
+        "undelivered": [r for r in recipients if r["delivery"] != DELIVERED and r["status"] != "opted_out"],
+        "recipients": recipients,
+    }
+
+
+def run_view(
+    dag_id: str, run_id: str, run_state: str | None, tasks: list[SendTask], events: Iterable[dict[str, Any]]
+) -> dict[str, Any]:
+    """
+    The delivery view of a run (or of one task instance when ``tasks`` holds one).
+
+    ``live`` tells the page to keep polling: a task still sending, or SMS still waiting for a receipt.
+
+    :param dag_id: The DAG.
+    :param run_id: The run.
+    :param run_state: The run's state.
+    :param tasks: Its send tasks.
+    :param events: Receipt events since the run began, oldest first.
+    """
+    by_id, by_recipient = latest_receipts(events)
+    summaries = [task_summary(task, by_id, by_recipient) for task in tasks]
+    finished = {"success", "failed", "skipped", "upstream_failed", "removed"}
+    live = any(
+        (task.state not in finished) or summary["totals"][WAITING]
+        for task, summary in zip(tasks, summaries, strict=True)
+    )
+    return {"dag_id": dag_id, "run_id": run_id, "run_state": run_state, "live": live, "tasks": summaries}
+
+
+CSV_COLUMNS = (
+    "task_id",
+    "map_index",
+    "recipient",
+    "country",
+    "status",
+    "resource_id",
+    "delivery",
+    "receipt_status",
+    "received_at",
+)
+
+
+def to_csv(view: dict[str, Any]) -> str:
+    """
+    One CSV line per recipient of the view (numbers masked as on the page).
+
+    :param view: From :func:`run_view`.
+    """
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for task in view["tasks"]:
+        for row in task["recipients"]:
+            writer.writerow({**row, "task_id": task["task_id"], "map_index": task["map_index"]})
+    return out.getvalue()
+
+
+def day_of(moment: datetime | None) -> str | None:
+    """
+    ``YYYY-MM-DD`` of ``moment`` (UTC), or ``None``.
+
+    :param moment: A time.
+    """
+    return None if moment is None else moment.strftime("%Y-%m-%d")

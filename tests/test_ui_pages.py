@@ -1,0 +1,518 @@
+"""
+The delivery view and the "Orange SMS" page: their numbers (pure), then served by the real API
+server (tests/receipts_server.py) after a real send to the sandbox whose receipts reach the real
+receiver: what each endpoint answers a signed-in user, and that anonymous callers get nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
+from airflow_provider_orange_sms.ui import account, delivery
+from airflow_provider_orange_sms.ui._airflow_data import SendTask
+from tests.conftest import TEST_DAGS, connection_json, load_dag, skip_on_airflow_3_0
+from tests.receipts_server import _free_port
+
+# -- the numbers (pure) --------------------------------------------------------------------------
+
+
+def test_numbers_are_masked_in_the_middle():
+    assert delivery.mask_number("tel:+2250700000101") == "+22507••••••01"
+    assert delivery.mask_number("+221770000001") == "+22177•••••01"
+    assert "0700000101" not in delivery.mask_number("tel:+2250700000101")
+
+
+def test_a_final_receipt_is_not_replaced_by_a_late_waiting_one():
+    events = [
+        {"extra": {"resource_id": "a", "recipient": "tel:+1", "status": "DeliveryImpossible"}},
+        {"extra": {"resource_id": "a", "recipient": "tel:+1", "status": "MessageWaiting"}},
+        {"extra": {"resource_id": "", "recipient": "tel:+2", "status": "DeliveredToTerminal"}},
+    ]
+    by_id, by_recipient = delivery.latest_receipts(events)
+    assert by_id["a"].status == "DeliveryImpossible"
+    assert by_recipient["tel:+2"].status == "DeliveredToTerminal"
+
+
+def _task() -> SendTask:
+    plan = {
+        "recipients": 4,
+        "segments": 5,
+        "by_country": {
+            "CIV": {"recipients": 3, "segments": 3, "encodings": {"GSM-7": 3}},
+            "SEN": {"recipients": 1, "segments": 2, "encodings": {"UCS-2": 1}},
+        },
+    }
+    results = [
+        {"recipient": "tel:+2250700000001", "resource_id": "r1", "status": "sent"},
+        {"recipient": "tel:+2250700000002", "resource_id": "r2", "status": "sent"},
+        {"recipient": "tel:+2250700000003", "resource_id": None, "status": "opted_out"},
+        {"recipient": "tel:+221770000001", "resource_id": "r4", "status": "sent"},
+    ]
+    return SendTask("d", "r", "send", -1, state="success", plan=plan, results=results)
+
+
+def test_task_summary_counts_per_country_and_lists_the_undelivered():
+    events = [
+        {"extra": {"resource_id": "r1", "recipient": "tel:+2250700000001", "status": "DeliveredToTerminal"}},
+        {"extra": {"resource_id": "r4", "recipient": "tel:+221770000001", "status": "DeliveryImpossible"}},
+    ]
+    view = delivery.run_view("d", "r", "success", [_task()], events)
+    [task] = view["tasks"]
+    assert task["totals"] == {
+        "planned": 4,
+        "segments": 5,
+        "sent": 3,
+        "failed": 0,
+        "uncertain": 0,
+        "opted_out": 1,
+        "delivered": 1,
+        "network": 0,
+        "impossible": 1,
+        "receipt_uncertain": 0,
+        "waiting": 1,
+    }
+    assert task["encodings"] == {"GSM-7": 3, "UCS-2": 1}
+    assert task["by_country"]["SEN"]["impossible"] == 1
+    assert task["by_country"]["CIV"]["waiting"] == 1
+    assert [(r["recipient"], r["delivery"]) for r in task["undelivered"]] == [
+        ("+22507••••••02", "waiting"),
+        ("+22177•••••01", "impossible"),
+    ]
+    assert view["live"] is True  # r2 still waits for its receipt
+
+
+def test_csv_has_one_masked_line_per_recipient():
+    view = delivery.run_view("d", "r", "success", [_task()], [])
+    rows = list(csv.DictReader(io.StringIO(delivery.to_csv(view))))
+    assert [r["status"] for r in rows] == ["sent", "sent", "opted_out", "sent"]
+    assert all("0700000001" not in r["recipient"] for r in rows)
+
+
+def test_usage_counts_sent_sms_per_day_and_country_and_charts_them():
+    task = _task()
+    task.when = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    days = account.daily_usage([task], datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert days == {"2026-03-02": {"CIV": 2, "SEN": 1}}
+    svg = account.usage_chart(days, datetime(2026, 3, 15, tzinfo=timezone.utc))
+    assert svg.startswith("<svg")
+    assert "http" not in svg.replace("http://www.w3.org/2000/svg", "")
+    assert "2026-03-02 CIV: 2 SMS" in svg
+    assert "2026-03-02 SEN: 1 SMS" in svg
+
+
+def test_orange_answers_are_kept_for_a_while_per_connection():
+    calls: list[str] = []
+    key = f"c-{uuid.uuid4()}"
+
+    def fetch() -> str:
+        calls.append("x")
+        return f"answer {len(calls)}"
+
+    assert account.cached(key, "contracts", fetch, now=1000.0) == "answer 1"
+    assert account.cached(key, "contracts", fetch, now=1000.0 + account.CACHE_SECONDS - 1) == "answer 1"
+    assert account.cached(key, "contracts", fetch, now=1000.0 + account.CACHE_SECONDS + 1) == "answer 2"
+
+
+def test_the_notify_url_is_shown_without_its_secret():
+    shown = account.subscription_view(
+        {
+            "deliveryReceiptSubscription": {
+                "callbackReference": {
+                    "notifyURL": "https://af.example/orange-sms/delivery-receipts/s3cr3t-xyz"
+                }
+            }
+        }
+    )
+    assert shown == {"notify_url": "https://af.example/orange-sms/delivery-receipts/***"}
+
+
+# -- served by the real API server -----------------------------------------------------------------
+
+
+@dataclass
+class SecuredServer:
+    """An API server whose users must sign in (simple auth manager: an admin and a viewer)."""
+
+    url: str
+    passwords: dict[str, str]
+    secret: str
+
+    def token(self, user: str = "admin") -> str:
+        """A JWT for ``user``, from the login endpoint the UI's form posts to."""
+        response = requests.post(
+            f"{self.url}/auth/token",
+            json={"username": user, "password": self.passwords[user]},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def headers(self, user: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+
+@pytest.fixture(scope="module")
+def secured_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredServer]:
+    """
+    ``airflow api-server`` on the tests' metadata DB with sign-in required (no all-admins
+    shortcut, which makes every anonymous request an admin's).
+    """
+    home = tmp_path_factory.mktemp("secured-api-server")
+    passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
+    (home / "passwords.json").write_text(json.dumps(passwords))
+    secret = secrets.token_urlsafe(24)
+    port = _free_port()
+    env = dict(os.environ)
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+    env.update(
+        AIRFLOW__CORE__AUTH_MANAGER=(
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__API_AUTH__JWT_ISSUER="airflow",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(64),
+        AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET=secret,
+    )
+    log_path = home / "api-server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # a startup limit, not a measured expectation
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"airflow api-server did not start:\n{log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{url}/api/v2/version", timeout=2).status_code in (200, 401):
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        yield SecuredServer(url=url, passwords=passwords, secret=secret)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+ENDPOINTS = ("delivery", "api/delivery", "api/delivery.csv", "account", "api/account")
+#: The connection the "Orange SMS" page shows by default (stored in the metadata DB for the API server).
+CONN_ID = "orange_sms_default"
+
+
+@pytest.fixture(scope="module")
+def ui_run(
+    airflow_db: str,
+    receipts_server: Any,
+    secured_server: SecuredServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict]:
+    """
+    A run of tests/dags/ui_delivery.py against a sandbox subscribed to the real receiver: of its seven
+    SMS, one is impossible to deliver and one never gets a receipt. The API server reads the account
+    from the connection ``orange_sms_default`` stored in the metadata DB.
+    """
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    config = SandboxConfig(dr_delay=0.05, dr_statuses=("MessageWaiting", "DeliveredToTerminal"))
+    with SandboxServer(config=config) as sandbox, pytest.MonkeyPatch.context() as patch:
+        conn = connection_json(sandbox, rate_limit_per_second=1000)
+        patch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", conn)
+        patch.setenv("ORANGE_SMS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
+            fields = json.loads(conn)
+            session.add(
+                Connection(
+                    conn_id=CONN_ID,
+                    conn_type="orange_sms",
+                    host=fields["host"],
+                    login=fields["login"],
+                    password=fields["password"],
+                    extra=json.dumps(fields["extra"]),
+                )
+            )
+        from airflow.models import Variable
+
+        from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+
+        subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(receipts_server.receipt_url)
+        Variable.set("orange_sms_receipts_subscription_id", subscription_id)  # the page shows this one
+        sandbox.state.delivery_statuses["tel:+2250700000203"] = "DeliveryImpossible"
+        sandbox.state.delivery_statuses["tel:+221770000002"] = "none"  # Orange never reports it
+        run = load_dag(TEST_DAGS / "ui_delivery.py", "ui_delivery").test()
+        assert run.state == "success"
+        try:
+            yield {
+                "run": run,
+                "sandbox": sandbox,
+                "server": secured_server,
+                "receiver_secret": receipts_server.secret,
+            }
+        finally:
+            Variable.delete("orange_sms_receipts_subscription_id")
+            with create_session() as session:
+                session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
+
+
+def _params(run: Any) -> dict[str, str]:
+    return {"dag_id": run.dag_id, "run_id": run.run_id}
+
+
+def _settled_view(server: Any, run: Any) -> dict[str, Any]:
+    """The delivery JSON once every receipt the sandbox posts has been stored (5 delivered, 1 impossible)."""
+    deadline = time.monotonic() + 120  # a limit for a loaded machine, not an expectation
+    while True:
+        response = requests.get(
+            f"{server.url}/orange-sms-ui/api/delivery",
+            params=_params(run),
+            headers=server.headers(),
+            timeout=30,
+        )
+        response.raise_for_status()
+        view: dict[str, Any] = response.json()
+        totals = view["tasks"][0]["totals"]
+        if totals["delivered"] + totals["impossible"] == 6 or time.monotonic() > deadline:
+            return view
+        time.sleep(0.2)
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_the_delivery_view_counts_what_was_sent_and_what_the_receipts_say(ui_run):
+    server, run, sandbox = ui_run["server"], ui_run["run"], ui_run["sandbox"]
+    view = _settled_view(server, run)
+    [task] = view["tasks"]
+    assert len(sandbox.state.messages) == 7  # what the sandbox received is the truth
+    assert task["totals"] == {
+        "planned": 7,
+        "segments": 7,
+        "sent": 7,
+        "failed": 0,
+        "uncertain": 0,
+        "opted_out": 0,
+        "delivered": 5,
+        "network": 0,
+        "impossible": 1,
+        "receipt_uncertain": 0,
+        "waiting": 1,
+    }
+    assert task["encodings"] == {"GSM-7": 5, "UCS-2": 2}
+    assert task["by_country"]["SEN"]["waiting"] == 1
+    assert task["by_country"]["CIV"]["impossible"] == 1
+    assert sorted((r["recipient"], r["delivery"]) for r in task["undelivered"]) == [
+        ("+22177•••••02", "waiting"),
+        ("+22507••••••03", "impossible"),
+    ]
+    assert view["live"] is True  # one SMS still waits: the page keeps polling
+    body = json.dumps(view)
+    assert "0700000203" not in body
+    assert "770000002" not in body
+
+    csv_text = requests.get(
+        f"{server.url}/orange-sms-ui/api/delivery.csv",
+        params=_params(run),
+        headers=server.headers(),
+        timeout=30,
+    ).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert len(rows) == 7
+    assert sum(r["delivery"] == "delivered" for r in rows) == 5
+
+    one = requests.get(
+        f"{server.url}/orange-sms-ui/api/delivery",
+        params={**_params(run), "task_id": "send", "map_index": "-1"},
+        headers=server.headers(),
+        timeout=30,
+    ).json()
+    assert [t["task_id"] for t in one["tasks"]] == ["send"]
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_the_account_page_shows_balance_usage_receiver_and_receipts(ui_run):
+    server, run = ui_run["server"], ui_run["run"]
+    _settled_view(server, run)
+    response = requests.get(
+        f"{server.url}/orange-sms-ui/api/account",
+        params={"conn_id": CONN_ID},
+        headers=server.headers(),
+        timeout=60,
+    )
+    response.raise_for_status()
+    view = response.json()
+    balance = {row["country"]: row for row in view["balance"]["rows"]}
+    assert set(balance) >= {"CIV", "SEN"}
+    assert balance["CIV"]["expires"]
+    sandbox_balance = ui_run["sandbox"].state.balances
+    assert balance["CIV"]["units"] == sandbox_balance["CIV"]
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert view["usage"]["days"][today]["CIV"] >= 5
+    assert view["usage"]["days"][today]["SEN"] >= 2
+    assert view["usage"]["chart"].startswith("<svg")
+    assert view["receiver"]["secret_configured"] is True
+    assert view["subscription"]["source"]
+    statuses = {row["status"] for row in view["receipts"]["rows"]}
+    assert statuses & {"DeliveredToTerminal", "DeliveryImpossible"}
+    body = json.dumps(view)
+    assert server.secret not in body
+    assert ui_run["receiver_secret"] not in body
+    assert view["subscription"]["notify_url"].endswith("/orange-sms/delivery-receipts/***")
+    assert ui_run["sandbox"].client_secret not in body
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_anonymous_and_forged_callers_get_nothing(ui_run, endpoint):
+    server, run = ui_run["server"], ui_run["run"]
+    url = f"{server.url}/orange-sms-ui/{endpoint}"
+    params = _params(run) if "delivery" in endpoint else {"conn_id": CONN_ID}
+    anonymous = requests.get(url, params=params, timeout=30)
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"detail": "Not authenticated"}
+    forged = requests.get(url, params=params, headers={"Authorization": "Bearer not.a.token"}, timeout=30)
+    assert forged.status_code == 403
+    assert "sms" not in forged.text.lower() or forged.json() == {"detail": "Invalid JWT token"}
+    cookie = requests.get(url, params=params, cookies={"_token": "not.a.token"}, timeout=30)
+    assert cookie.status_code == 403
+    token = server.headers()["Authorization"].split(" ", 1)[1]
+    signed_in = requests.get(url, params=params, cookies={"_token": token}, timeout=60)
+    assert signed_in.status_code == 200, signed_in.text
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_an_unknown_run_is_404_for_a_signed_in_user(ui_run):
+    server = ui_run["server"]
+    response = requests.get(
+        f"{server.url}/orange-sms-ui/api/delivery",
+        params={"dag_id": "ui_delivery", "run_id": "no-such-run"},
+        headers=server.headers(),
+        timeout=30,
+    )
+    assert response.status_code == 404
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_a_viewer_sees_receipts_but_not_the_account_behind_the_connection(ui_run):
+    server = ui_run["server"]
+    response = requests.get(
+        f"{server.url}/orange-sms-ui/api/account",
+        params={"conn_id": CONN_ID},
+        headers=server.headers("viewer"),
+        timeout=60,
+    )
+    response.raise_for_status()
+    view = response.json()
+    for section in ("balance", "orange_usage", "subscription"):
+        assert view[section] == {"forbidden": f"needs read access to the connection {CONN_ID!r}"}
+    assert view["receipts"]["rows"]
+
+
+# -- in the browser: Airflow's UI with the tabs and the menu entry -----------------------------------
+
+CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium (never a downloaded browser) holding an admin's Airflow session cookie."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
+    server = ui_run["server"]
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            # What the login form leaves behind: the session cookie the UI and the iframes send.
+            context.add_cookies([{"name": "_token", "value": server.token("admin"), "url": server.url}])
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
+    target = os.environ.get("ORANGE_SMS_SCREENSHOTS")
+    directory = Path(target) if target else tmp_path
+    directory.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(directory / name))
+
+
+def _tile(frame: Any, label: str) -> str:
+    return str(frame.locator(f"[data-tile='{label}'] b").first.inner_text())
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views")
+def test_the_run_tab_and_the_menu_page_render_the_real_numbers(ui_run, signed_in_page, tmp_path):
+    server, run, page = ui_run["server"], ui_run["run"], signed_in_page
+    _settled_view(server, run)
+    # The run page's "SMS delivery" tab (its route is the plugin's url_route).
+    page.goto(f"{server.url}/dags/{run.dag_id}/runs/{quote(run.run_id, safe='')}/plugin/orange-sms-delivery")
+    frame = page.frame_locator("iframe[title='SMS delivery']")
+    frame.locator("body[data-loaded='true']").wait_for(timeout=60_000)
+    assert {label: _tile(frame, label) for label in ("Planned", "Sent", "Delivered", "Impossible")} == {
+        "Planned": "7",
+        "Sent": "7",
+        "Delivered": "5",
+        "Impossible": "1",
+    }
+    assert _tile(frame, "Still waiting") == "1"
+    rows = frame.locator("[data-table='undelivered'] tbody tr")
+    assert rows.count() == 2
+    assert "+22177•••••02" in rows.all_inner_texts()[0] + rows.all_inner_texts()[1]
+    assert frame.locator("#live").count() == 1  # one SMS still waits: the view keeps polling
+    _screenshot(page, "delivery-view.png", tmp_path)
+
+    page.goto(f"{server.url}/plugin/orange-sms")
+    frame = page.frame_locator("iframe[title='Orange SMS']")
+    frame.locator("body[data-loaded='true']").wait_for(timeout=60_000)
+    balance = frame.locator("[data-table='balance'] tbody tr").all_inner_texts()
+    assert any(
+        row.startswith("CIV") and str(ui_run["sandbox"].state.balances["CIV"]) in row for row in balance
+    )
+    assert frame.locator("svg.chart rect title").count() >= 2  # CIV and SEN bars today
+    assert "configured" in frame.locator("[data-table='receiver']").inner_text()
+    assert frame.locator("[data-table='receipts'] tbody tr").count() >= 1
+    _screenshot(page, "account-page.png", tmp_path)
