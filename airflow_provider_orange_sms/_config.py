@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_orange_sms.addresses import (
-    DEFAULT_MAX_MESSAGE_LENGTH,
     normalize_country,
     normalize_sender,
     normalize_sender_addresses,
 )
+from airflow_provider_orange_sms.messages import DEFAULT_MAX_MESSAGE_LENGTH
 from airflow_provider_orange_sms.throttle import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_orange_sms._compat import AirflowFailException
-from airflow_provider_orange_sms.addresses import load_literal, normalize_recipient, parse_recipients
+from airflow_provider_orange_sms.addresses import normalize_recipient
+from airflow_provider_orange_sms.recipient_lists import load_literal, parse_recipients
 from airflow_provider_orange_sms.sensors._delivery_receipts import PAGE_SIZE, _to_datetime
 
 try:
