@@ -94,9 +94,7 @@ class OrangeSMSNotifier(BaseNotifier):
             client = self.hook.client
             addresses = validate_recipients(self.recipients, self.log, default_country=client.country)
             message = check_message(self.message, client.max_message_length)
-            opt_out = OptOutCheck.for_task(respect=self.respect_opt_out)
-            if self.respect_opt_out and not opt_out.enabled:
-                self.log.warning("Opt-out list not checked (%s)", opt_out.reason_off)
+            opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
             for address in addresses:
                 try:
                     record = opt_out.opted_out(address)

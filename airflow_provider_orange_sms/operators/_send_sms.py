@@ -246,7 +246,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         :param context: The task context (may be empty: the sent ledger is then off).
         """
         texts, senders = self._validated_input()
-        opt_out = self._opt_out_check()
+        opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
         if self.is_dry_run:
             return self._dry_run(texts, senders, opt_out)
         batch = self._batch = SMSBatch(
@@ -390,18 +390,6 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         if isinstance(event, dict) and event.get("status") == "error":
             raise AirflowException(f"Waiting to send failed: {event.get('message')}")
         return self.execute(context)
-
-    def _opt_out_check(self) -> OptOutCheck:
-        """The opt-out check of this run; says so when it is off."""
-        check = OptOutCheck.for_task(respect=self.respect_opt_out)
-        if not self.respect_opt_out:
-            self.log.info(
-                "respect_opt_out=False: recipients on the opt-out list are texted too (transactional "
-                "messages they asked for only, never marketing)"
-            )
-        elif not check.enabled:
-            self.log.warning("Opt-out list not checked (%s)", check.reason_off)
-        return check
 
     def _dry_run(
         self, texts: dict[str, str], senders: dict[str, str], opt_out: OptOutCheck
