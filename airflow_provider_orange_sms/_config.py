@@ -3,27 +3,21 @@
 :class:`OrangeSMSConfig` holds everything a connection says; :func:`config_from_connection` builds
 it, validating every field and naming the bad one. Each extra is a field of the config whose
 metadata (:class:`Extra`) says how it is read and how the connection form shows it, so adding an
-extra is adding one field here: the hook reads it, the form offers it (:func:`form_fields`) with
-the same default.
+extra is adding one field here: the hook reads it, the form offers it with the same default
+(:mod:`._connection_form`). How each extra's value is read is in :mod:`._extra_readers`.
 
 Cheap to import (standard library and the package's own cheap modules): ``get_provider_info``
-reads the form from here.
+builds the form from it.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_orange_sms.addresses import (
-    DEFAULT_MAX_MESSAGE_LENGTH,
-    normalize_country,
-    normalize_sender,
-    normalize_sender_addresses,
-)
-from airflow_provider_orange_sms.throttle import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
+from airflow_provider_orange_sms import _extra_readers as readers
+from airflow_provider_orange_sms.messages import DEFAULT_MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -50,8 +44,6 @@ __all__ = [
     "base_url_of",
     "config_from_connection",
     "extra_fields",
-    "form_fields",
-    "form_placeholders",
     "normalize_base_url",
 ]
 
@@ -91,88 +83,6 @@ class ConnectionLike(Protocol):
         """The extras as a dict."""
 
 
-# -- reading one extra -----------------------------------------------------------------------------
-# Each reader gets the extra's name and its value (never None or ""; those mean the default) and
-# returns the value the config holds, or raises ValueError naming the extra and the value.
-
-
-def _invalid(name: str, value: object, expected: str) -> ValueError:
-    return ValueError(f"Invalid connection extra {name}={value!r}: {expected}")
-
-
-def _text(name: str, value: object) -> str | None:
-    if not isinstance(value, str):
-        raise _invalid(name, value, "expected a string")
-    return value.strip() or None
-
-
-def _number(minimum: float = 0) -> Callable[[str, object], float]:
-    def read(name: str, value: object) -> float:
-        try:
-            number = float(value) if not isinstance(value, bool) else float("nan")  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            number = float("nan")
-        if not number >= minimum or not math.isfinite(number):  # NaN fails the first test
-            raise _invalid(name, value, f"expected a finite number >= {minimum:g}")
-        return number
-
-    return read
-
-
-def _whole_number(minimum: int, truncate: bool = False) -> Callable[[str, object], int]:
-    def read(name: str, value: object) -> int:
-        number = _number(minimum)(name, value)
-        if not truncate and not number.is_integer():
-            raise _invalid(name, value, "expected a whole number")
-        return int(number)
-
-    return read
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[str, object], str | None]:
-    def read(name: str, value: object) -> str | None:
-        text = _text(name, value)
-        choice = text.lower() if text is not None else None
-        if choice is not None and choice not in choices:
-            raise _invalid(name, value, f"expected one of {', '.join(choices)}")
-        return choice
-
-    return read
-
-
-def _rate(name: str, value: object) -> float:
-    rate = _number()(name, value)
-    if rate and not MIN_RATE_PER_SECOND <= rate <= MAX_RATE_PER_SECOND:
-        raise _invalid(
-            name, value, f"expected {MIN_RATE_PER_SECOND:g} to {MAX_RATE_PER_SECOND:g}, or 0 for no limit"
-        )
-    return rate
-
-
-def _country(name: str, value: object) -> str | None:
-    text = _text(name, value)
-    try:
-        return normalize_country(text) if text is not None else None
-    except ValueError as exc:
-        raise _invalid(name, text, str(exc)) from None
-
-
-def _sender(name: str, value: object) -> str | None:
-    # A JSON number (2250000) is its digits; a float or a bool is refused as not a string.
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _text(name, value)
-    try:
-        return normalize_sender(text) if text is not None else None
-    except ValueError as exc:
-        raise _invalid(name, text, str(exc)) from None
-
-
-def _sender_map(name: str, value: object) -> dict[str, str]:
-    try:
-        return normalize_sender_addresses(value)
-    except ValueError as exc:
-        raise ValueError(f"Invalid connection extra {name}: {exc}") from None
-
-
 _TEXT: dict[str, Any] = {"type": ["string", "null"]}
 
 
@@ -190,12 +100,16 @@ class Extra:
 
     label: str
     description: str
-    read: Callable[[str, object], Any] = _text
+    read: Callable[[str, object], Any] = readers.as_text
     schema: Mapping[str, Any] = field(default_factory=lambda: _TEXT)
     placeholder: str | None = None
 
 
-def _extra(label: str, description: str, **kwargs: Any) -> dict[str, Extra]:
+def _extra(
+    label: str, description: str, *, choices: tuple[str, ...] | None = None, **kwargs: Any
+) -> dict[str, Extra]:
+    if choices is not None:  # a select; no null in the enum, or the select shows "null"
+        kwargs.update(read=readers.as_choice(choices), schema={**_TEXT, "enum": list(choices)})
     return {"extra": Extra(label, description, **kwargs)}
 
 
@@ -237,7 +151,7 @@ class OrangeSMSConfig:
             "Sender Address",
             "Your sender number with country code: 2250000 (Côte d'Ivoire), 2210000 (Senegal), "
             "200000 (Egypt)…; +2250000 and tel:+2250000 work too.",
-            read=_sender,
+            read=readers.as_sender,
             # Examples: a datalist of Orange's sender numbers (the form has no placeholder).
             schema={**_TEXT, "examples": ["2250000", "2210000", "2370000", "200000", "2160000"]},
             placeholder="2250000",
@@ -259,7 +173,7 @@ class OrangeSMSConfig:
             "balance, statistics and orders; picks the sender if none is set; numbers without a "
             "country code (0700000001) are read as national numbers of this country (without it "
             "they are refused).",
-            read=_country,
+            read=readers.as_country,
             schema={**_TEXT, "examples": ["CIV", "SEN", "CMR", "EGY", "JOR", "TUN"]},
             placeholder="CIV",
         ),
@@ -278,7 +192,7 @@ class OrangeSMSConfig:
             "Rate Limit (SMS per second)",
             "Sends per second, shared by every process on a machine (by every machine with Rate Limit "
             f"Shared Through 'redis'); {DEFAULT_RATE_LIMIT_PER_SECOND:g} is Orange's limit.",
-            read=_rate,
+            read=readers.as_rate,
             schema=_number_schema(),
         ),
     )
@@ -289,9 +203,7 @@ class OrangeSMSConfig:
             f"Optional. Empty means '{DEFAULT_TOKEN_CACHE}'. 'file': shared by the processes of one "
             "machine; 'redis': one token for every machine, in the Redis of Redis Connection Id; "
             "'variable': an Airflow Variable, shared by all machines; 'none': one task only.",
-            read=_choice(TOKEN_CACHE_CHOICES),
-            # No null in the enum, or the select shows "null".
-            schema={**_TEXT, "enum": list(TOKEN_CACHE_CHOICES)},
+            choices=TOKEN_CACHE_CHOICES,
         ),
     )
     rate_limit_backend: str = field(
@@ -301,8 +213,7 @@ class OrangeSMSConfig:
             f"Optional. Empty means '{DEFAULT_RATE_LIMIT_BACKEND}': the rate limit is shared by the "
             "processes of one machine. 'redis': by every machine, through the Redis of Redis "
             "Connection Id (pip install 'airflow-provider-orange-sms[redis]').",
-            read=_choice(RATE_LIMIT_BACKEND_CHOICES),
-            schema={**_TEXT, "enum": list(RATE_LIMIT_BACKEND_CHOICES)},
+            choices=RATE_LIMIT_BACKEND_CHOICES,
         ),
     )
     redis_conn_id: str = field(
@@ -318,7 +229,7 @@ class OrangeSMSConfig:
         metadata=_extra(
             "Connect Timeout (seconds)",
             "Seconds to wait for a connection.",
-            read=_number(minimum=0.001),
+            read=readers.as_number(minimum=0.001),
             schema=_number_schema(),
         ),
     )
@@ -327,7 +238,7 @@ class OrangeSMSConfig:
         metadata=_extra(
             "Read Timeout (seconds)",
             "Seconds to wait for Orange's answer.",
-            read=_number(minimum=0.001),
+            read=readers.as_number(minimum=0.001),
             schema=_number_schema(),
         ),
     )
@@ -337,7 +248,7 @@ class OrangeSMSConfig:
             "Max Attempts",
             "Tries per API call, the first included, for failures that are safe to retry (429, 503, "
             "connection refused…).",
-            read=_whole_number(minimum=1, truncate=True),
+            read=readers.as_whole_number(minimum=1, truncate=True),
             schema=_number_schema(minimum=1, kind="integer"),
         ),
     )
@@ -346,7 +257,7 @@ class OrangeSMSConfig:
         metadata=_extra(
             "Retry Backoff (seconds)",
             f"First wait between tries, doubled on each retry (at most {DEFAULT_RETRY_BACKOFF_MAX:g} s).",
-            read=_number(),
+            read=readers.as_number(),
             schema=_number_schema(),
         ),
     )
@@ -357,7 +268,7 @@ class OrangeSMSConfig:
             f"Longest SMS text accepted before sending; default {DEFAULT_MAX_MESSAGE_LENGTH} (10 "
             "concatenated GSM-7 segments). Orange does not document its true maximum; it may refuse "
             "shorter texts (SVC0280), e.g. non-GSM ones (670 characters in 10 UCS-2 segments).",
-            read=_whole_number(minimum=1),
+            read=readers.as_whole_number(minimum=1),
             schema=_number_schema(minimum=1, kind="integer"),
         ),
     )
@@ -368,7 +279,7 @@ class OrangeSMSConfig:
             'Optional. JSON object of country to sender number, e.g. {"CIV": "2250000", "SEN": '
             '"2210000"}: each SMS goes out from the sender of its recipient\'s country; a recipient '
             "of another country is refused before sending.",
-            read=_sender_map,
+            read=readers.as_sender_map,
         ),
     )
 
@@ -466,43 +377,3 @@ def base_url_of(host: str | None, port: int | None) -> str:
         raise ValueError(
             f"Invalid connection host {host!r}: expected e.g. 'https://api.orange.com'"
         ) from None
-
-
-# -- the connection form ---------------------------------------------------------------------------
-
-
-def _shown(value: object) -> object:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _default_of(f: Field[Any]) -> object:
-    return None if f.default is MISSING else f.default
-
-
-def form_fields() -> dict[str, dict[str, Any]]:
-    """
-    Return the connection form's extra fields (``conn-fields`` in provider info).
-
-    A field shows its config default as its value, except extras whose name contains "token":
-    Airflow masks their value and would show (and store) ``***``.
-    """
-    form: dict[str, dict[str, Any]] = {}
-    for f, spec in extra_fields():
-        schema = dict(spec.schema)
-        default = _default_of(f)
-        if default is not None and "token" not in f.name:
-            schema["default"] = _shown(default)
-        form[f.name] = {"label": spec.label, "description": spec.description, "schema": schema}
-    return form
-
-
-def form_placeholders() -> dict[str, str]:
-    """Return the placeholders of the extra fields: the given one, else the default."""
-    placeholders: dict[str, str] = {}
-    for f, spec in extra_fields():
-        default = _default_of(f)
-        if spec.placeholder is not None:
-            placeholders[f.name] = spec.placeholder
-        elif default is not None:
-            placeholders[f.name] = str(_shown(default))
-    return placeholders

@@ -1,6 +1,7 @@
-"""Validation and normalisation of what the caller passes in: phone numbers, senders, countries, texts.
+"""Validation and normalisation of phone numbers, senders and countries.
 
 Everything here runs before a request is made, so bad input fails fast with the bad value named.
+Lists of recipients are parsed in :mod:`.recipient_lists`, SMS texts checked in :mod:`.messages`.
 
 Phone numbers: one written with ``+``, ``00`` or ``tel:+`` is international; one without is a
 national number of the default country (the connection's ``country`` extra), read by
@@ -10,38 +11,18 @@ Digits are never guessed to start with a country code: ``771234567`` is not ``+7
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import re
 import reprlib
-import unicodedata
-from typing import TYPE_CHECKING, Any
 
 # phonenumbers and iso3166 are imported inside the functions that use them: phonenumbers' metadata
 # would be the biggest share of the hook's own import time, and importing the hook parses no number.
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
 _SEPARATORS = re.compile(r"[\s\-.()/]")
-_LIST_SEPARATORS = re.compile(r"[,;\n]")
 _DIGITS = re.compile(r"^\+?[0-9]+$")
-
-#: Longest SMS text accepted by default, in characters. Orange does not document its maximum. Long
-#: texts travel as concatenated SMS, and a common operator cap is 10 segments: 10 x 153 = 1,530
-#: GSM-7 characters (only 670 for texts needing UCS-2, which Orange refuses itself with SVC0280).
-#: The point is to stop a runaway text (a pasted log) before it costs units, not to second-guess
-#: Orange: raise or lift it with the connection extra ``max_message_length``.
-DEFAULT_MAX_MESSAGE_LENGTH = 1530
-# Characters that render as nothing: a text made only of these (and whitespace) is empty to the
-# reader. Format characters (category Cf: U+200B-U+200F, U+2060, U+FEFF…) plus the Hangul fillers.
-_INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-_ALLOWED_CONTROLS = frozenset("\n\r\t")
-# A rendered recipients string bigger than this is not a list of phone numbers (a list of 20,000
-# numbers is about 400 kB); refusing it keeps json/ast from chewing on megabytes.
-MAX_RECIPIENTS_TEXT = 1_000_000
 
 _short = reprlib.Repr()
 _short.maxstring = 80
@@ -313,206 +294,3 @@ def normalize_country(country: object) -> str:
             "(or alpha-2 such as 'CI')"
         )
     return found.alpha3
-
-
-def _is_invisible(char: str) -> bool:
-    return char.isspace() or unicodedata.category(char) == "Cf" or char in _INVISIBLE_EXTRA
-
-
-def check_message(message: object, max_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH) -> str:
-    """
-    Return ``message`` unchanged after checking it is a text an SMS can carry.
-
-    :param message: The SMS text (any Unicode).
-    :param max_length: Longest text accepted, in characters (Unicode code points); ``None`` for no
-        limit. Orange does not document its maximum: see :data:`DEFAULT_MAX_MESSAGE_LENGTH`.
-    :raises ValueError: When it is not a string; is empty, blank or made only of invisible
-        characters (zero-width spaces and joiners, word joiner, BOM…); contains a control character
-        other than newline, carriage return and tab (NUL…); or is longer than ``max_length``.
-    """
-    if not isinstance(message, str):
-        raise ValueError(f"Invalid message {short_repr(message)}: expected a string")
-    if not message.strip():
-        raise ValueError(f"Invalid message {short_repr(message)}: the SMS text is empty")
-    for index, char in enumerate(message):
-        # Category Cc: C0 controls (NUL…), DEL and C1 controls; no phone displays them.
-        if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS:
-            raise ValueError(
-                f"Invalid message {short_repr(message)}: control character U+{ord(char):04X} at "
-                f"position {index} (only newline, carriage return and tab are allowed)"
-            )
-    if all(_is_invisible(char) for char in message):
-        raise ValueError(
-            f"Invalid message {short_repr(message)}: the SMS text is empty (only invisible characters "
-            "such as zero-width spaces)"
-        )
-    if max_length is not None and len(message) > max_length:
-        raise ValueError(
-            f"Invalid message {short_repr(message)}: {len(message)} characters, longer than the limit "
-            f"of {max_length} (the connection extra max_message_length sets it)"
-        )
-    return message
-
-
-def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting of ``text``, outside quoted strings (stops counting past 2)."""
-    depth = deepest = 0
-    quote = ""
-    escaped = False
-    for char in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char in "[(":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > 2:
-                break
-        elif char in "])":
-            depth -= 1
-    return deepest
-
-
-def load_literal(text: str) -> object:
-    """
-    Parse ``text`` as JSON, else as a Python literal (what a template renders for a list), never
-    with ``eval``.
-
-    :param text: The rendered text.
-    :raises ValueError: Naming the kind of parse failure, when it is neither.
-    """
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-        raise ValueError(type(exc).__name__) from None
-
-
-def _parse_list_text(value: str, text: str) -> list[object] | None:
-    """
-    ``text`` parsed as a list (``[…]``, JSON or Python) or a tuple (``(…, …)``); ``None`` when it is
-    not list syntax after all, such as ``(+225) 07 00 00 00 01``.
-    """
-    if len(text) > MAX_RECIPIENTS_TEXT:
-        raise ValueError(
-            f"Invalid recipients {short_repr(value)}: {len(text)} characters, more than the "
-            f"{MAX_RECIPIENTS_TEXT} accepted"
-        )
-    if _nesting_depth(text) > 1:
-        raise ValueError(
-            f"Invalid recipients {short_repr(value)}: nested lists are not accepted (a recipient must "
-            "be a phone number string)"
-        )
-    parsed: object = None
-    if text.startswith("["):
-        try:
-            parsed = load_literal(text)
-        except ValueError as exc:
-            raise ValueError(
-                f"Invalid recipients {short_repr(value)}: it looks like a list but cannot be parsed ({exc})"
-            ) from None
-        if not isinstance(parsed, list):
-            raise ValueError(f"Invalid recipients {short_repr(value)}: expected a list of phone numbers")
-        return parsed
-    # "(": a Python tuple as a rendered template shows one, or a number with its country code in
-    # parentheses. Only a literal that evaluates to a tuple is a list.
-    try:
-        parsed = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    if isinstance(parsed, tuple):
-        return list(parsed)
-    if isinstance(parsed, int):
-        return None  # "(+2250700000001)"
-    raise ValueError(f"Invalid recipients {short_repr(value)}: expected a list of phone numbers")
-
-
-def parse_recipients(value: object) -> list[str]:
-    """
-    Turn a (rendered) ``recipients`` value into a list of raw phone numbers, in order.
-
-    Accepts a list or tuple of strings; a string that looks like a list
-    (``"['+2250700000001', '+2250700000002']"``, as ``{{ ti.xcom_pull(...) }}`` renders one, or
-    JSON; a tuple ``"('+225…', '+225…')"``); a comma-, semicolon- or newline-separated string; a
-    single number (``"(+225) 07 00 00 00 01"`` is one number, not a tuple). Integers are turned
-    into strings. Nested lists are refused. Nothing is validated here: see
-    :func:`validate_recipients`.
-
-    :param value: The ``recipients`` argument after template rendering.
-    :raises ValueError: When the value is empty or has an unusable shape; the message shows it.
-    """
-    items: Iterable[object]
-    if isinstance(value, str):
-        text = value.strip()
-        parsed = _parse_list_text(value, text) if text[:1] in ("[", "(") else None
-        items = parsed if parsed is not None else _LIST_SEPARATORS.split(text)
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = value
-    else:
-        raise ValueError(
-            f"Invalid recipients {short_repr(value)}: expected a phone number, a comma-separated string "
-            "or a list"
-        )
-    recipients: list[str] = []
-    for item in items:
-        if isinstance(item, int) and not isinstance(item, bool):
-            item = str(item)
-        if isinstance(item, str):
-            if item.strip():
-                recipients.append(item.strip())
-            continue
-        nested = " (a recipient must be a string: nested lists are not accepted)"
-        raise ValueError(
-            f"Invalid recipient {short_repr(item)} in {short_repr(value)}: expected a phone number "
-            f"string{nested if isinstance(item, (list, tuple, set, frozenset)) else ''}"
-        )
-    if not recipients:
-        raise ValueError(f"Invalid recipients {short_repr(value)}: no phone number given")
-    return recipients
-
-
-def validate_recipients(value: object, logger: Any = None, default_country: str | None = None) -> list[str]:
-    """
-    Parse, normalise (``tel:+…``) and de-duplicate ``recipients``, keeping the first occurrence's order.
-
-    Shared by ``SendSMSOperator`` and ``OrangeSMSNotifier``. Every number is checked before the caller
-    sends anything.
-
-    :param value: The ``recipients`` argument after template rendering (see :func:`parse_recipients`).
-    :param logger: Logs one line per duplicate dropped.
-    :param default_country: ISO 3166 code of numbers written without a country code (see
-        :func:`normalize_recipient`); ``None`` refuses them.
-    :raises ValueError: Naming every invalid number, or the unusable value.
-    """
-    if default_country is not None:
-        default_country = normalize_country(default_country)
-    unique: dict[str, str] = {}
-    invalid: list[str] = []
-    for raw in parse_recipients(value):
-        try:
-            address = normalize_recipient(raw, default_country)
-        except ValueError as exc:
-            invalid.append(str(exc))
-            continue
-        if address in unique:
-            if logger is not None:
-                logger.info(
-                    "Recipient %r is the same number as %r (%s): sending to it once",
-                    raw,
-                    unique[address],
-                    address,
-                )
-            continue
-        unique[address] = raw
-    if invalid:
-        raise ValueError(f"{len(invalid)} invalid recipient(s), nothing was sent: " + "; ".join(invalid))
-    return list(unique)

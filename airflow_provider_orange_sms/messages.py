@@ -1,26 +1,72 @@
 """Per-recipient messages: ``SendSMSOperator(messages=[{"recipient": …, "message": …}, …])``.
 
-Parsed and validated before anything is sent, like recipients (:mod:`.addresses`): every bad row is
+Parsed and validated before anything is sent, like recipients (:mod:`.recipient_lists`): every bad row is
 named by its position and value.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_orange_sms.addresses import (
-    DEFAULT_MAX_MESSAGE_LENGTH,
-    check_message,
-    load_literal,
-    normalize_recipient,
-    short_repr,
-)
+from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
+from airflow_provider_orange_sms.recipient_lists import load_literal
+
+#: Longest SMS text accepted by default, in characters. Orange does not document its maximum. Long
+#: texts travel as concatenated SMS, and a common operator cap is 10 segments: 10 x 153 = 1,530
+#: GSM-7 characters (only 670 for texts needing UCS-2, which Orange refuses itself with SVC0280).
+#: The point is to stop a runaway text (a pasted log) before it costs units, not to second-guess
+#: Orange: raise or lift it with the connection extra ``max_message_length``.
+DEFAULT_MAX_MESSAGE_LENGTH = 1530
+# Characters that render as nothing: a text made only of these (and whitespace) is empty to the
+# reader. Format characters (category Cf: U+200B-U+200F, U+2060, U+FEFF…) plus the Hangul fillers.
+_INVISIBLE_EXTRA = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_ALLOWED_CONTROLS = frozenset("\n\r\t")
 
 #: Longest rendered ``messages`` text parsed (a list of rows as an XCom template renders it).
 MAX_MESSAGES_TEXT = 50_000_000
 #: Errors listed in one failure message; the rest are counted.
 _MAX_ERRORS_SHOWN = 20
+
+
+def _is_invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Cf" or char in _INVISIBLE_EXTRA
+
+
+def check_message(message: object, max_length: int | None = DEFAULT_MAX_MESSAGE_LENGTH) -> str:
+    """
+    Return ``message`` unchanged after checking it is a text an SMS can carry.
+
+    :param message: The SMS text (any Unicode).
+    :param max_length: Longest text accepted, in characters (Unicode code points); ``None`` for no
+        limit. Orange does not document its maximum: see :data:`DEFAULT_MAX_MESSAGE_LENGTH`.
+    :raises ValueError: When it is not a string; is empty, blank or made only of invisible
+        characters (zero-width spaces and joiners, word joiner, BOM…); contains a control character
+        other than newline, carriage return and tab (NUL…); or is longer than ``max_length``.
+    """
+    if not isinstance(message, str):
+        raise ValueError(f"Invalid message {short_repr(message)}: expected a string")
+    if not message.strip():
+        raise ValueError(f"Invalid message {short_repr(message)}: the SMS text is empty")
+    for index, char in enumerate(message):
+        # Category Cc: C0 controls (NUL…), DEL and C1 controls; no phone displays them.
+        if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS:
+            raise ValueError(
+                f"Invalid message {short_repr(message)}: control character U+{ord(char):04X} at "
+                f"position {index} (only newline, carriage return and tab are allowed)"
+            )
+    if all(_is_invisible(char) for char in message):
+        raise ValueError(
+            f"Invalid message {short_repr(message)}: the SMS text is empty (only invisible characters "
+            "such as zero-width spaces)"
+        )
+    if max_length is not None and len(message) > max_length:
+        raise ValueError(
+            f"Invalid message {short_repr(message)}: {len(message)} characters, longer than the limit "
+            f"of {max_length} (the connection extra max_message_length sets it)"
+        )
+    return message
 
 
 def check_text_as_sent(
@@ -30,7 +76,7 @@ def check_text_as_sent(
 ) -> str:
     """
     Return the text that will be sent, checked: ``rewrite`` (e.g. look-alike replacement) first,
-    then :func:`~airflow_provider_orange_sms.addresses.check_message`, so the length limit applies
+    then :func:`~airflow_provider_orange_sms.messages.check_message`, so the length limit applies
     to what is sent (``…`` becomes ``...``: a text at the limit grows past it).
 
     :param message: The text as written.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -214,6 +215,49 @@ def task_deferred() -> type[BaseException]:
     except ImportError:  # Airflow < 3.2
         from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
     return TaskDeferred
+
+
+@contextlib.contextmanager
+def top_up_after_balance_reads(
+    sandbox: SandboxServer, reads: int, country: str, units: int
+) -> Iterator[None]:
+    """
+    While the block runs, set ``country``'s balance to ``units`` once the sandbox has answered
+    ``reads`` balance requests (e.g. the operator's check, then a trigger's first poll): a top-up
+    that lands while a task waits for credit, awaited on the requests rather than on time.
+    """
+    stop = threading.Event()
+
+    def top_up() -> None:
+        while not stop.is_set():
+            with sandbox.state.lock:
+                seen = sum(r["path"].endswith("/contracts") for r in sandbox.state.requests)
+            if seen >= reads:
+                sandbox.state.balances[country] = units
+                return
+            stop.wait(0.05)
+
+    helper = threading.Thread(target=top_up, daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        helper.join()
+
+
+@contextlib.contextmanager
+def opt_out_records_cleared(numbers: list[str]) -> Iterator[None]:
+    """No opt-out record of ``numbers`` before or after the block (the metadata DB lives for the session)."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_orange_sms.opt_out import variable_key
+
+    for number in numbers:
+        Variable.delete(variable_key(number))
+    yield
+    for number in numbers:
+        Variable.delete(variable_key(number))
 
 
 def send_requests(sandbox: SandboxServer) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from typing import get_args
 import pytest
 
 from airflow_provider_orange_sms.ui_plugin import CONN_TYPE, rewrite_body
-from tests.conftest import TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
+from tests.conftest import TEST_DAGS, load_dag, xcom
 
 # -- the Task SDK's supervisor protocol (operators/_strict_variables.py) -------------------------
 
@@ -50,7 +50,6 @@ def guard_variables(airflow_db):
     Variable.delete("orange_sms_guard_present")
 
 
-@skip_on_airflow_3_0("the guard DAG's run fails under 3.0's dag.test (not investigated yet)")
 def test_a_running_task_tells_a_missing_variable_from_a_present_one(guard_variables):
     dag = load_dag(TEST_DAGS / "strict_variables.py", "test_strict_variables")
     run = dag.test()

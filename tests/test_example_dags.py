@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ast
-import threading
 from pathlib import Path
 
-from tests.conftest import EXAMPLE_DAGS, load_dag, xcom
+from tests.conftest import EXAMPLE_DAGS, load_dag, top_up_after_balance_reads, xcom
 
 DAG_IDS = {
     "example_orange_sms_campaign",
@@ -98,26 +97,10 @@ def test_campaign_runs_end_to_end(airflow_db, orange_conn, sandbox):
 def test_campaign_waits_for_credit_in_the_trigger(airflow_db, orange_conn, sandbox):
     """Low credit: the sensor defers; the trigger (run in-process by dag.test) sees the top-up."""
     sandbox.state.balances["CIV"] = 3
-    stop = threading.Event()
-
-    def top_up_after_the_trigger_polled() -> None:
-        # Balance reads: check_balance, the sensor's own check, then the trigger's first poll.
-        while not stop.is_set():
-            with sandbox.state.lock:
-                reads = sum(r["path"].endswith("/contracts") for r in sandbox.state.requests)
-            if reads >= 3:
-                sandbox.state.balances["CIV"] = 20
-                return
-            stop.wait(0.05)
-
-    helper = threading.Thread(target=top_up_after_the_trigger_polled, daemon=True)
-    helper.start()
-    try:
+    # Balance reads: check_balance, the sensor's own check, then the trigger's first poll.
+    with top_up_after_balance_reads(sandbox, reads=3, country="CIV", units=20):
         dag = load_dag(EXAMPLE_DAGS / "example_orange_sms_campaign.py", "example_orange_sms_campaign")
         run = dag.test()
-    finally:
-        stop.set()
-        helper.join()
 
     assert run.state == "success"
     assert xcom(run, "wait_for_credit") == 20

@@ -11,7 +11,7 @@ import pytest
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
 from airflow_provider_orange_sms.operators import _sent_ledger
-from airflow_provider_orange_sms.operators._send_batch import Progress
+from airflow_provider_orange_sms.operators._batch_report import Progress
 from airflow_provider_orange_sms.operators._sent_ledger import (
     CHUNK_SIZE,
     InMemoryLedgerStore,

@@ -7,20 +7,15 @@ import csv
 import pytest
 
 from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
-from tests.conftest import TEST_DAGS, load_dag, xcom
+from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
 
 NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
 
 
 @pytest.fixture(autouse=True)
 def clean_list(airflow_db):
-    from airflow.models.variable import Variable
-
-    for number in NUMBERS:
-        Variable.delete(variable_key(number))
-    yield
-    for number in NUMBERS:
-        Variable.delete(variable_key(number))
+    with opt_out_records_cleared(NUMBERS):
+        yield
 
 
 def stored(number: str) -> OptOutRecord | None:

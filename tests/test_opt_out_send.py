@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, PLAN_KEY
 from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, variable_key
 from tests.airflow_runs import xcom_value
-from tests.conftest import TEST_DAGS, load_dag, xcom
+from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
 
 NUMBERS = ["+2250700004001", "+2250700004002", "+2250700004003"]  # as in tests/dags/opt_out_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]
@@ -38,13 +38,8 @@ def write_record(number: str, *, opted_out: bool, minutes_ago: int = 0, source: 
 @pytest.fixture(autouse=True)
 def clean_list(airflow_db):
     """No record of the test numbers before or after a test (the metadata DB lives for the session)."""
-    from airflow.models.variable import Variable
-
-    for number in NUMBERS:
-        Variable.delete(variable_key(number))
-    yield
-    for number in NUMBERS:
-        Variable.delete(variable_key(number))
+    with opt_out_records_cleared(NUMBERS):
+        yield
 
 
 @pytest.fixture

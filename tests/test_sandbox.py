@@ -264,7 +264,7 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
             )
             client.create_delivery_receipt_subscription(f"http://127.0.0.1:{receiver.server_address[1]}/dr")
             client.send_sms("+2250700000002", "hi")  # its receipt is queued before the 201
-            sandbox._callbacks.shutdown(wait=True)  # every post and repost of it is done
+            sandbox._receipts.shutdown(wait=True)  # every post and repost of it is done
             assert [c["outcome"] for c in sandbox.state.callbacks] == outcomes
     finally:
         receiver.shutdown()

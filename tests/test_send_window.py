@@ -14,7 +14,14 @@ from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerSto
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.send_window import SendWindow
-from tests.conftest import TEST_DAGS, connection_json, load_dag, send_requests, task_deferred
+from tests.conftest import (
+    TEST_DAGS,
+    connection_json,
+    load_dag,
+    send_requests,
+    task_deferred,
+    top_up_after_balance_reads,
+)
 from tests.reliability.test_ledger_faults import fake_ti, received
 
 UTC = datetime.timezone.utc
@@ -234,28 +241,10 @@ def test_enough_units_sends(fast_conn, sandbox):
 
 def test_short_balance_waits_in_the_trigger_inside_airflow(airflow_db, fast_conn, sandbox):
     """dags test: the task defers on BalanceTrigger, the balance is topped up, the task resumes and sends."""
-    import threading
-
     sandbox.state.balances["CIV"] = 1
-    stop = threading.Event()
-
-    def top_up_after_the_trigger_polled() -> None:
-        # Balance reads: the operator's check, then the trigger's first poll.
-        while not stop.is_set():
-            with sandbox.state.lock:
-                reads = sum(r["path"].endswith("/contracts") for r in sandbox.state.requests)
-            if reads >= 2:
-                sandbox.state.balances["CIV"] = 10
-                return
-            stop.wait(0.05)
-
-    helper = threading.Thread(target=top_up_after_the_trigger_polled, daemon=True)
-    helper.start()
-    try:
+    # Balance reads: the operator's check, then the trigger's first poll.
+    with top_up_after_balance_reads(sandbox, reads=2, country="CIV", units=10):
         run = load_dag(TEST_DAGS / "send_window.py", "test_sms_check_balance").test()
-    finally:
-        stop.set()
-        helper.join()
 
     assert run.get_task_instance("send").state == "success"
     assert received(sandbox) == Counter(["tel:+2250700000001", "tel:+2250700000002"])

@@ -6,10 +6,16 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms.opt_out import variable_key
 from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
 from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
-from tests.conftest import EXAMPLE_DAGS, INACTIVE_INLETS_ON_3_0, load_dag, skip_on_airflow_3_0, xcom
+from tests.conftest import (
+    EXAMPLE_DAGS,
+    INACTIVE_INLETS_ON_3_0,
+    load_dag,
+    opt_out_records_cleared,
+    skip_on_airflow_3_0,
+    xcom,
+)
 
 CUSTOMERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 
@@ -17,13 +23,8 @@ CUSTOMERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 @pytest.fixture(autouse=True)
 def clean_list(airflow_db):
     """The examples' numbers are also other examples' recipients: leave no record behind."""
-    from airflow.models.variable import Variable
-
-    for number in CUSTOMERS:
-        Variable.delete(variable_key(number))
-    yield
-    for number in CUSTOMERS:
-        Variable.delete(variable_key(number))
+    with opt_out_records_cleared(CUSTOMERS):
+        yield
 
 
 def test_the_campaign_skips_the_imported_opt_out(fast_conn, sandbox):

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 from airflow.sdk import BaseNotifier
 
 from airflow_provider_orange_sms._compat import AirflowException
-from airflow_provider_orange_sms.addresses import check_message, validate_recipients
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.messages import check_message
 from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
+from airflow_provider_orange_sms.recipient_lists import validate_recipients
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,9 +94,7 @@ class OrangeSMSNotifier(BaseNotifier):
             client = self.hook.client
             addresses = validate_recipients(self.recipients, self.log, default_country=client.country)
             message = check_message(self.message, client.max_message_length)
-            opt_out = OptOutCheck.for_task(respect=self.respect_opt_out)
-            if self.respect_opt_out and not opt_out.enabled:
-                self.log.warning("Opt-out list not checked (%s)", opt_out.reason_off)
+            opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
             for address in addresses:
                 try:
                     record = opt_out.opted_out(address)

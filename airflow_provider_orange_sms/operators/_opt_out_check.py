@@ -69,17 +69,27 @@ class OptOutCheck:
         self.reads = 0
 
     @classmethod
-    def for_task(cls, *, respect: bool) -> OptOutCheck:
+    def for_task(cls, *, respect: bool, logger: Any = None) -> OptOutCheck:
         """
         The check for a task or callback: on when ``respect`` and Airflow's supervisor runs this
         process (the execution API can be asked); off otherwise (``op.execute(context={})``).
 
         :param respect: The operator's ``respect_opt_out``.
+        :param logger: Where to say that the check is off, and why.
         """
         if not respect:
-            return cls(None, "respect_opt_out=False")
+            check = cls(None, "respect_opt_out=False")
+            if logger is not None:
+                logger.info(
+                    "respect_opt_out=False: recipients on the opt-out list are texted too (transactional "
+                    "messages they asked for only, never marketing)"
+                )
+            return check
         if not can_read_variables():
-            return cls(None, "not run by Airflow: no execution API to read Airflow Variables through")
+            check = cls(None, "not run by Airflow: no execution API to read Airflow Variables through")
+            if logger is not None:
+                logger.warning("Opt-out list not checked (%s)", check.reason_off)
+            return check
         return cls(read_variable)
 
     @property

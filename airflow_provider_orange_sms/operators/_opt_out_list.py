@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
-from airflow_provider_orange_sms.addresses import normalize_recipient, parse_recipients, short_repr
+from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.operators._strict_variables import (
     VariableReadError,
     read_variable,
     variable_keys,
 )
 from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, variable_key
+from airflow_provider_orange_sms.recipient_lists import parse_recipients
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -1,8 +1,9 @@
 """SendSMSOperator: one SMS per recipient, exactly once, at the account's rate limit.
 
-The HTTP details live in :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`; the
-send loop and the sent ledger in :mod:`._send_batch` and :mod:`._sent_ledger`. A private module:
-import the operator from :mod:`airflow_provider_orange_sms.operators.orange_sms`.
+The HTTP details live in :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`; a
+batch (its plan, sent ledger, send window, send loop and report) in :class:`._sms_batch.SMSBatch`,
+the input checks in :mod:`._send_input`. A private module: import the operator from
+:mod:`airflow_provider_orange_sms.operators.orange_sms`.
 """
 
 from __future__ import annotations
@@ -11,35 +12,19 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
-from airflow_provider_orange_sms.addresses import validate_recipients
-from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
-from airflow_provider_orange_sms.operators._opt_out_check import (
-    OPTED_OUT,
-    OptOutCheck,
-    OptOutListUnreadableError,
-)
-from airflow_provider_orange_sms.operators._send_batch import (
-    STOP_WINDOW,
-    BatchReport,
-    refused_for_good,
-    result_entry,
-    send_batch,
-)
+from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
+from airflow_provider_orange_sms.operators._send_input import validated_input
 from airflow_provider_orange_sms.operators._send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.operators._sent_ledger import (
     DEFAULT_LEDGER_RETENTION,
-    FAILED,
-    SENT,
-    UNCERTAIN,
-    LedgerEntry,
     LedgerStore,
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, to_gsm7
+from airflow_provider_orange_sms.operators._sms_batch import PARTIAL_RESULTS_KEY, SMSBatch
+from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.send_window import SendWindow
 
 if TYPE_CHECKING:
@@ -47,13 +32,9 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-#: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
-PARTIAL_RESULTS_KEY = "sms_results"
 #: XCom key of SendSMSOperator's plan (recipients, SMS and segments per country), pushed before sending.
 PLAN_KEY = "sms_plan"
 __all__ = ["DEFAULT_LEDGER_RETENTION", "PARTIAL_RESULTS_KEY", "PLAN_KEY", "SendSMSOperator"]
-#: Uncertain recipients named in a task failure (all of them are in XCom ``sms_results``).
-_NAMED_UNCERTAIN = 20
 
 
 class SendSMSOperator(_OrangeSMSBaseOperator):
@@ -256,7 +237,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.ledger_retention = ledger_retention
         self.ledger_store = ledger_store
         self.respect_opt_out = respect_opt_out
-        self._ledger: SentLedger | None = None
+        self._batch: SMSBatch | None = None
 
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
         """
@@ -265,83 +246,37 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         :param context: The task context (may be empty: the sent ledger is then off).
         """
         texts, senders = self._validated_input()
-        addresses = list(texts)
-        opt_out = self._opt_out_check()
+        opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
         if self.is_dry_run:
             return self._dry_run(texts, senders, opt_out)
-        plan, costs = build_plan(texts, senders, dry_run=False)
-        log_plan(plan, self.log)
-        self._push(context, PLAN_KEY, plan)
-        ledger = SentLedger.from_context(
-            context if self.retry_guard else {},
-            self.ledger_store,
-            logger=self.log,
-            texts=texts,
-            retention=self.ledger_retention,
-        )
-        self._ledger = ledger
-        try:
-            earlier = ledger.load()
-        except LedgerUnavailableError as exc:
-            raise AirflowException(
-                f"Not sending any SMS: {exc}. Without the sent ledger, recipients an earlier try reached "
-                "could be texted twice, so this try fails before any send (Airflow may retry it)."
-            ) from exc
-        results = self._handled_by_earlier_tries(ledger, earlier, addresses)
-        pending = [address for address in addresses if address not in results]
-        if self.check_balance:
-            self._check_balance(costs, pending)
-        window = self.window
-        waiting: list[str] = []
-        if window is not None:
-            now = self.clock()
-            waiting = [address for address in pending if not window.is_open(address, now)]
-            pending = [address for address in pending if window.is_open(address, now)]
-        self.log.info(
-            "Sending %d SMS (%d recipient(s) in total%s)",
-            len(pending),
-            len(addresses),
-            f", {len(waiting)} outside the send window" if waiting else "",
-        )
-        if window is not None and waiting:  # said at the start: a run triggered at night waits hours
-            self.log.info(
-                "%d recipient(s) outside the send window %s: deferring until it opens at %s (%s), "
-                "next at %s UTC",
-                len(waiting),
-                f"{window.start:%H:%M}-{window.end:%H:%M}",
-                f"{window.start:%H:%M}",
-                "each recipient's local time" if window.per_recipient else f"{window.timezone} time",
-                f"{min(window.next_opening(a, self.clock()) for a in waiting):%Y-%m-%d %H:%M}",
-            )
-        report = send_batch(
-            self._sender(texts),
-            pending,
-            ledger,
-            results,
-            max_consecutive_failures=self.max_consecutive_failures,
-            logger=self.log,
-            may_send=None if window is None else lambda address: window.is_open(address, self.clock()),
+        batch = self._batch = SMSBatch(
+            texts,
+            senders,
+            self._sent_ledger(context, texts),
             opt_out=opt_out,
+            window=self.window,
+            clock=self.clock,
+            logger=self.log,
+            max_consecutive_failures=self.max_consecutive_failures,
         )
-        handled = [results[address] for address in addresses if address in results]
+        self._push(context, PLAN_KEY, batch.plan())
+        batch.skip_handled_by_earlier_tries()
+        if self.check_balance:
+            self._check_balance(batch.costs, batch.pending)
+        batch.hold_back_outside_window()
+        batch.send(self._sender(texts))
         if opt_out.enabled:
-            plan["opted_out"] = sum(1 for entry in handled if entry["status"] == OPTED_OUT)
-            self._push(context, PLAN_KEY, plan)
-        stopped = report.stop is not None and report.stop.kind != STOP_WINDOW
-        if stopped or any(not isinstance(exc, OrangeSMSSendUncertainError) for _, exc in report.failures):
-            report.not_attempted += len(waiting)
-            self._push(context, PARTIAL_RESULTS_KEY, handled)
-            self._fail(report, handled, len(addresses))
-        left = [address for address in addresses if address not in results]
-        if window is not None and left:
-            self._wait_for_window(window, left, len(handled))
-        uncertain = [entry["recipient"] for entry in handled if entry["status"] == UNCERTAIN]
-        if uncertain and self.fail_on_uncertain:
-            self._push(context, PARTIAL_RESULTS_KEY, handled)
-            self._fail(report, handled, len(addresses))
-        if ledger.enabled:
-            ledger.expire()
-        return handled
+            self._push(context, PLAN_KEY, batch.plan_with_opted_out())
+        if batch.failed:
+            self._push(context, PARTIAL_RESULTS_KEY, batch.results)
+            batch.fail()
+        if batch.left:
+            self._wait_for_window(batch.left, len(batch.results))
+        if batch.uncertain and self.fail_on_uncertain:
+            self._push(context, PARTIAL_RESULTS_KEY, batch.results)
+            batch.fail()
+        batch.expire_old_ledgers()
+        return batch.results
 
     def defer(
         self,
@@ -362,11 +297,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         :param kwargs: Keyword arguments for ``method_name``.
         :param timeout: How long to wait at most.
         """
-        ledger = self._ledger
-        if ledger is not None:
+        if self._batch is not None:
             moment = getattr(trigger, "moment", None)
             try:
-                ledger.hold(moment.timestamp() if isinstance(moment, datetime) else None)
+                self._batch.ledger.hold(moment.timestamp() if isinstance(moment, datetime) else None)
             except LedgerUnavailableError as exc:
                 raise AirflowException(
                     f"Not deferring: {exc}. Without the hold, the sent ledger could expire during the "
@@ -374,10 +308,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 ) from exc
         super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
-    def _wait_for_window(self, window: SendWindow, left: list[str], done: int) -> None:
+    def _wait_for_window(self, left: list[str], done: int) -> None:
         """Defer until the send window opens for the first of the recipients still to text."""
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
+        window = self.window
+        assert window is not None  # only recipients held back by a window are left
         now = self.clock()
         opening = min(window.next_opening(address, now) for address in left)
         self.log.info(
@@ -455,18 +391,6 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             raise AirflowException(f"Waiting to send failed: {event.get('message')}")
         return self.execute(context)
 
-    def _opt_out_check(self) -> OptOutCheck:
-        """The opt-out check of this run; says so when it is off."""
-        check = OptOutCheck.for_task(respect=self.respect_opt_out)
-        if not self.respect_opt_out:
-            self.log.info(
-                "respect_opt_out=False: recipients on the opt-out list are texted too (transactional "
-                "messages they asked for only, never marketing)"
-            )
-        elif not check.enabled:
-            self.log.warning("Opt-out list not checked (%s)", check.reason_off)
-        return check
-
     def _dry_run(
         self, texts: dict[str, str], senders: dict[str, str], opt_out: OptOutCheck
     ) -> dict[str, Any]:
@@ -483,64 +407,26 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
         return plan
 
-    def _lookalike_rewrite(self) -> Callable[[str], str] | None:
-        """What ``replace_lookalikes`` does to a text before it is checked and sent, if anything."""
-        if not self.replace_lookalikes:
-            return None
-        transliterate = self.replace_lookalikes == TRANSLITERATE
-
-        def rewrite(text: str) -> str:
-            # Only a text the replacement makes GSM-7: one that stays UCS-2 costs the same as written.
-            if gsm7_lookalikes(text, transliterate=transliterate):
-                return to_gsm7(text, transliterate=transliterate)
-            return text
-
-        return rewrite
-
     def _validated_input(self) -> tuple[dict[str, str], dict[str, str]]:
         """
         The text and the sender of each normalised recipient, in order; or a task failure (no
         retries) naming every bad value.
         """
         try:
-            client = self.hook.client  # a bad connection extra is bad input too: no retries
-            country = self.default_country or client.country
-            rewrite = self._lookalike_rewrite()
-            if self.messages is not None:
-                texts = validate_messages(
-                    self.messages,
-                    self.log,
-                    default_country=country,
-                    max_length=client.max_message_length,
-                    rewrite=rewrite,
-                )
-            else:
-                message = check_text_as_sent(self.message, client.max_message_length, rewrite)
-                recipients = validate_recipients(self.recipients, self.log, default_country=country)
-                texts = dict.fromkeys(recipients, message)
-            senders: dict[str, str] = {}
-            unrouted = []
-            for address in texts:
-                try:
-                    senders[address] = client.sender_for(address, self.sender_address)
-                except ValueError as exc:
-                    unrouted.append(str(exc))
-            if unrouted:
-                raise ValueError(
-                    f"{len(unrouted)} recipient(s) without a sender: " + "; ".join(unrouted[:20])
-                )
-            if self.window is not None and self.window.per_recipient:
-                # Before any send: a recipient the window never lets through would otherwise be
-                # found only after the others were texted, as an error Airflow retries.
-                unreachable = self.window.unreachable(texts, self.clock())
-                if unreachable:
-                    raise ValueError(
-                        f"Invalid send_window {self.window.start:%H:%M}-{self.window.end:%H:%M} for these "
-                        "recipients: " + "; ".join(unreachable[:20])
-                    )
+            return validated_input(
+                self.hook.client,  # a bad connection extra is bad input too: no retries
+                recipients=self.recipients,
+                message=self.message,
+                messages=self.messages,
+                sender_address=self.sender_address,
+                default_country=self.default_country,
+                replace_lookalikes=self.replace_lookalikes,
+                window=self.window,
+                now=self.clock,
+                logger=self.log,
+            )
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
-        return texts, senders
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str, Callable[[], None]], str]:
         def send(address: str, before_send: Callable[[], None]) -> str:
@@ -554,38 +440,21 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         return send
 
-    def _handled_by_earlier_tries(
-        self, ledger: SentLedger, earlier: dict[str, LedgerEntry], addresses: list[str]
-    ) -> dict[str, dict[str, Any]]:
-        """Results of the recipients an earlier try of this task instance sent to (or may have)."""
+    def _sent_ledger(self, context: Context, texts: dict[str, str]) -> SentLedger:
+        """The sent ledger of this task instance; says so when it is off."""
+        ledger = SentLedger.from_context(
+            context if self.retry_guard else {},
+            self.ledger_store,
+            logger=self.log,
+            texts=texts,
+            retention=self.ledger_retention,
+        )
         if not ledger.enabled:
             self.log.warning(
                 "Sent ledger off (%s): a retry of this task may text its recipients again",
                 "retry_guard=False" if not self.retry_guard else "no task instance in the context",
             )
-            return {}
-        results: dict[str, dict[str, Any]] = {}
-        for address in addresses:
-            entry = earlier.get(address)
-            if entry is None or not entry.may_have_been_sent:
-                continue
-            if entry.status == SENT:
-                results[address] = result_entry(address, entry.resource_id, SENT)
-                continue
-            results[address] = result_entry(address, None, UNCERTAIN)
-            self.log.warning(
-                "Not sending to %s again: an earlier try's send to it has no recorded outcome (%s); "
-                "check its delivery receipt or Orange's statistics",
-                address,
-                entry.status,
-            )
-        if results:
-            self.log.info(
-                "Sent ledger: %d of %d recipient(s) were handled by an earlier try and are skipped",
-                len(results),
-                len(addresses),
-            )
-        return results
+        return ledger
 
     def _push(self, context: Context, key: str, value: Any) -> None:
         """Push ``value`` to XCom under ``key``; a failure is logged, never raised."""
@@ -596,49 +465,3 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             ti.xcom_push(key=key, value=value)
         except Exception as exc:  # the task's own outcome must not be hidden by this one
             self.log.warning("Could not push %s to XCom: %s", key, exc)
-
-    @staticmethod
-    def _fail(report: BatchReport, handled: list[dict[str, Any]], total: int) -> NoReturn:
-        """Fail the task with exact counts, without Airflow retries when they cannot help."""
-        sent = sum(1 for entry in handled if entry["status"] == SENT)
-        uncertain = [entry["recipient"] for entry in handled if entry["status"] == UNCERTAIN]
-        failed = sum(1 for entry in handled if entry["status"] == FAILED)
-        summary = (
-            f"{sent} of {total} recipient(s) sent ({report.sent_now} by this try, "
-            f"{sent - report.sent_now} by earlier tries), {len(uncertain)} uncertain, {failed} failed, "
-            f"{report.not_attempted} not attempted"
-            + (f", {report.opted_out} opted out (not sent)" if report.opted_out else "")
-        )
-        lines = "".join(f"\n  {address}: {exc}" for address, exc in report.failures)
-        if uncertain:
-            named = ", ".join(uncertain[:_NAMED_UNCERTAIN])
-            more = len(uncertain) - _NAMED_UNCERTAIN
-            lines += (
-                f"\n  Uncertain (the request left, Orange's answer never arrived: never sent again "
-                f"automatically; check each one's delivery receipt): {named}"
-                + (f" and {more} more (all in XCom {PARTIAL_RESULTS_KEY})" if more > 0 else "")
-            )
-        stop = report.stop
-        if stop is not None and stop.kind != STOP_WINDOW:
-            message = f"Batch stopped: {stop.reason}. {summary}."
-            if not stop.retryable:
-                raise AirflowFailException(f"{message} Not retried: a retry would fail the same way.{lines}")
-            raise AirflowException(
-                f"{message} A retry sends only to recipients not reached yet, never to uncertain ones.{lines}"
-            )
-        if all(
-            isinstance(exc, OrangeSMSSendUncertainError)
-            or (isinstance(exc, OrangeSMSError) and refused_for_good(exc))
-            for _, exc in report.failures
-        ):
-            reasons = []
-            if failed:
-                reasons.append("Orange refused the failed requests as invalid")
-            if uncertain:
-                reasons.append(
-                    "Uncertain recipients are never sent again (fail_on_uncertain=False accepts them)"
-                )
-            raise AirflowFailException(f"{summary}. {'; '.join(reasons)}: the task is not retried:{lines}")
-        raise AirflowException(
-            f"{summary}. A retry sends only to the failed recipients, never to uncertain ones:{lines}"
-        )

@@ -49,12 +49,11 @@ __all__ = [
 ]
 
 
-class GetSMSBalanceOperator(_OrangeSMSBaseOperator):
+class _CountryFilterOperator(_OrangeSMSBaseOperator):
     """
-    Return the account's SMS balance JSON (``partnerContracts``: ``availableUnits`` per country).
+    Base of the account operators that filter by country.
 
-    :param country: ISO 3166 alpha-3 filter (``CIV``); defaults to the connection's ``country``.
-        Templated.
+    :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``. Templated.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
@@ -69,6 +68,37 @@ class GetSMSBalanceOperator(_OrangeSMSBaseOperator):
     ) -> None:
         super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
         self.country = country
+
+
+class _SubscriptionOperator(_OrangeSMSBaseOperator):
+    """
+    Base of the operators acting on one delivery-receipt subscription.
+
+    :param subscription_id: Id returned when it was created. Templated.
+    :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
+    """
+
+    template_fields: Sequence[str] = ("subscription_id",)
+
+    def __init__(
+        self,
+        *,
+        subscription_id: str,
+        orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
+        self.subscription_id = subscription_id
+
+
+class GetSMSBalanceOperator(_CountryFilterOperator):
+    """
+    Return the account's SMS balance JSON (``partnerContracts``: ``availableUnits`` per country).
+
+    :param country: ISO 3166 alpha-3 filter (``CIV``); defaults to the connection's ``country``.
+        Templated.
+    :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
+    """
 
     def execute(self, context: Context) -> dict[str, Any]:
         """
@@ -88,7 +118,7 @@ class GetSMSBalanceOperator(_OrangeSMSBaseOperator):
         return contracts
 
 
-class GetSMSStatisticsOperator(_OrangeSMSBaseOperator):
+class GetSMSStatisticsOperator(_CountryFilterOperator):
     """
     Return the account's usage statistics JSON (``partnerStatistics``).
 
@@ -107,8 +137,7 @@ class GetSMSStatisticsOperator(_OrangeSMSBaseOperator):
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
-        self.country = country
+        super().__init__(country=country, orange_sms_conn_id=orange_sms_conn_id, **kwargs)
         self.app_id = app_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -120,25 +149,13 @@ class GetSMSStatisticsOperator(_OrangeSMSBaseOperator):
         return self.hook.get_statistics(self.country or None, self.app_id or None)
 
 
-class GetPurchaseOrdersOperator(_OrangeSMSBaseOperator):
+class GetPurchaseOrdersOperator(_CountryFilterOperator):
     """
     Return the account's purchase history JSON (``purchaseOrders``).
 
     :param country: ISO 3166 alpha-3 filter; defaults to the connection's ``country``. Templated.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
-
-    template_fields: Sequence[str] = ("country",)
-
-    def __init__(
-        self,
-        *,
-        country: str | None = None,
-        orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
-        self.country = country
 
     def execute(self, context: Context) -> dict[str, Any]:
         """
@@ -215,25 +232,13 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
         return subscription_id
 
 
-class GetDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
+class GetDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
     """
     Return a delivery-receipt subscription's JSON (``deliveryReceiptSubscription``).
 
     :param subscription_id: Id returned when it was created. Templated.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
-
-    template_fields: Sequence[str] = ("subscription_id",)
-
-    def __init__(
-        self,
-        *,
-        subscription_id: str,
-        orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
-        self.subscription_id = subscription_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         """
@@ -244,7 +249,7 @@ class GetDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
         return self.hook.get_delivery_receipt_subscription(self.subscription_id)
 
 
-class DeleteDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
+class DeleteDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
     """
     Delete a delivery-receipt subscription (Orange stops posting receipts).
 
@@ -263,8 +268,7 @@ class DeleteDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
         orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(orange_sms_conn_id=orange_sms_conn_id, **kwargs)
-        self.subscription_id = subscription_id
+        super().__init__(subscription_id=subscription_id, orange_sms_conn_id=orange_sms_conn_id, **kwargs)
         self.sender_address = sender_address
 
     def execute(self, context: Context) -> None:

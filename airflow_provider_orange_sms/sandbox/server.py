@@ -5,7 +5,10 @@ faults the way networks produce them (a TCP reset before or after a send is proc
 longer than the client's read timeout) needs the socket, which ASGI hides.
 
 Besides Orange's endpoints it serves a control API under ``/_sandbox`` (state, faults, tokens,
-reset) for tests and the demo. See :class:`SandboxServer`.
+reset) for tests and the demo (:mod:`.control`). Here: the server, the request handling (faults,
+authentication, routing) and the messaging endpoints; the admin endpoints are in :mod:`.admin`,
+the answer formats in :mod:`.replies`, the delivery receipts posted back in
+:mod:`.delivery_receipts`. See :class:`SandboxServer`.
 """
 
 from __future__ import annotations
@@ -19,20 +22,21 @@ import socket
 import struct
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_orange_sms.sandbox.inbound import (
-    DEFAULT_DESTINATION,
-    InboundRequestError,
-    inbound_notification,
-    post_inbound,
+from airflow_provider_orange_sms.sandbox import admin
+from airflow_provider_orange_sms.sandbox.control import control
+from airflow_provider_orange_sms.sandbox.delivery_receipts import ReceiptPoster
+from airflow_provider_orange_sms.sandbox.replies import (
+    GATEWAY_ERRORS,
+    Reply,
+    StopProcessing,
+    gateway_error,
+    invalid_input,
+    service_error,
 )
 from airflow_provider_orange_sms.sandbox.state import (
     COUNTRY_OF_SENDER,
@@ -61,71 +65,6 @@ SEND_KEYS = {
     "clientCorrelator",
     "receiptRequest",
 }
-GATEWAY_ERRORS = {
-    401: (
-        42,
-        "Expired credentials",
-        "The requested service needs credentials, and the ones provided were out-of-date.",
-    ),
-    403: (50, "Access denied", "The application is not subscribed to the SMS API."),
-    429: (
-        53,
-        "Too many requests",
-        "The application has made too many calls and has exceeded the rate limit.",
-    ),
-    500: (1, "Internal error", "An internal error occurred while processing the request."),
-    502: (1, "Internal error", "The gateway got an invalid answer from the backend."),
-    503: (5, "The service is temporarily unavailable", "Try again later."),
-    504: (1, "Internal error", "The gateway timed out waiting for the backend."),
-}
-
-
-@dataclass
-class Reply:
-    """An answer the handler writes (or, for a ``drop_after`` fault, throws away)."""
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    #: Bytes sent as they are instead of ``body`` as JSON (with ``content_type``), for odd answers.
-    raw: bytes | None = None
-    content_type: str = "application/json"
-
-
-def gateway_error(status: int, code: int, message: str, description: str = "") -> Reply:
-    """Orange's gateway error format: ``{"code", "message", "description"}``."""
-    return Reply(status, {"code": code, "message": message, "description": description})
-
-
-def service_error(message_id: str, text: str, variables: list[str], *, status: int | None = None) -> Reply:
-    """
-    Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``.
-
-    Service errors (``SVC…``) are 400, policy errors (``POL…``) 403 unless ``status`` says otherwise
-    (Orange's page answers an unlisted sender name with "400 requestError").
-
-    :param message_id: ``SVC0004``, ``POL0001``…
-    :param text: Orange's text with ``%1``-style placeholders.
-    :param variables: The values of the placeholders.
-    :param status: HTTP status, when not the default of the error's kind.
-    """
-    is_policy = message_id.startswith("POL")
-    kind = "policyException" if is_policy else "serviceException"
-    if status is None:
-        status = 403 if is_policy else 400
-    return Reply(
-        status, {"requestError": {kind: {"messageId": message_id, "text": text, "variables": variables}}}
-    )
-
-
-def invalid_input(part: str) -> Reply:
-    """SVC0002 naming the message part that is wrong."""
-    return service_error("SVC0002", "Invalid input value for message part %1", [part])
-
-
-class _StopProcessing(Exception):
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
 
 
 class SandboxHandler(BaseHTTPRequestHandler):
@@ -173,7 +112,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             # Outside the prefix nothing matches: the routes below answer 404.
             self.raw_path = self.raw_path[len(prefix) :] if inside else "/outside-prefix" + self.raw_path
         if self.raw_path.startswith("/_sandbox"):
-            self._write(self._control(method))
+            self._write(control(self.state, method, self.raw_path, self.raw_body))
             return
         entry = self._record(method)
         fault = self.state.take_fault(method, self.raw_path)
@@ -188,7 +127,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         else:
             try:
                 reply = self._route(method)
-            except _StopProcessing as stop:
+            except StopProcessing as stop:
                 reply = stop.reply
         if fault is not None and fault.kind == "drop_after":
             entry["status"] = f"{reply.status} then reset"
@@ -246,22 +185,22 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _json_body(self) -> dict[str, Any]:
         content_type = self.headers.get("Content-Type", "")
         if not content_type.startswith("application/json"):
-            raise _StopProcessing(invalid_input("Content-Type (expected application/json)"))
+            raise StopProcessing(invalid_input("Content-Type (expected application/json)"))
         try:
             body = json.loads(self.raw_body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise _StopProcessing(
+            raise StopProcessing(
                 service_error("SVC0001", "A service error occurred: %1", ["malformed JSON"])
             ) from None
         if not isinstance(body, dict):
-            raise _StopProcessing(invalid_input("body"))
+            raise StopProcessing(invalid_input("body"))
         return body
 
     def _authenticate(self) -> str:
         """Return the client id behind the bearer token, or stop with Orange's 401."""
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
-            raise _StopProcessing(
+            raise StopProcessing(
                 gateway_error(
                     401,
                     40,
@@ -272,7 +211,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             info = self.state.tokens.get(header[7:].strip())
         if info is None or info["revoked"]:
-            raise _StopProcessing(
+            raise StopProcessing(
                 gateway_error(
                     401,
                     41,
@@ -281,7 +220,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 )
             )
         if info["expires_at"] <= time.time():
-            raise _StopProcessing(
+            raise StopProcessing(
                 gateway_error(
                     401,
                     42,
@@ -296,7 +235,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if not values:
             return None
         if not COUNTRY_RE.match(values[0]):
-            raise _StopProcessing(invalid_input("country"))
+            raise StopProcessing(invalid_input("country"))
         return values[0]
 
     # -- routing ---------------------------------------------------------------------------------
@@ -315,13 +254,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
             match = pattern.match(path)
             if match and method == route_method:
                 return handler(self._authenticate(), *match.groups())
-        admin = {
-            "/sms/admin/v1/contracts": self._contracts,
-            "/sms/admin/v1/statistics": self._statistics,
-            "/sms/admin/v1/purchaseorders": self._purchase_orders,
-        }
-        if path in admin and method == "GET":
-            return admin[path](self._authenticate())
+        if path == "/sms/admin/v1/contracts" and method == "GET":
+            return admin.contracts(self.state, self._authenticate(), self._country_filter())
+        if path == "/sms/admin/v1/statistics" and method == "GET":
+            app_id = self.query.get("appid", [""])[0]
+            return admin.statistics(self.state, self._authenticate(), self._country_filter(), app_id)
+        if path == "/sms/admin/v1/purchaseorders" and method == "GET":
+            return admin.purchase_orders(self.state, self._authenticate(), self._country_filter())
         if ANY_OUTBOUND_RE.match(path):
             # e.g. "tel:+2250000" not URL-encoded, or a sender that is not digits.
             self._authenticate()
@@ -468,7 +407,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             subscription = self.state.subscriptions.get(subscription_id)
         if subscription is None or subscription.client_id != client_id:
-            raise _StopProcessing(
+            raise StopProcessing(
                 gateway_error(404, 60, "Resource not found", f"No subscription {subscription_id}")
             )
         return subscription
@@ -483,145 +422,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.subscriptions.pop(subscription_id, None)
         return Reply(204)
-
-    def _contracts(self, client_id: str) -> Reply:
-        country = self._country_filter()
-        with self.state.lock:
-            balances = dict(self.state.balances)
-        service_contracts = [
-            {
-                "country": code,
-                "service": "SMS_OCB",
-                "contractId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{client_id}/{code}")),
-                "availableUnits": max(units, 0),
-                "expires": "2027-12-31T23:59:59",
-                "scDescription": f"{code} - {max(units, 0)} SMS",
-            }
-            for code, units in sorted(balances.items())
-            if country is None or code == country
-        ]
-        contracts = [
-            {
-                "service": "SMS_OCB",
-                "contractDescription": "Your SMS balance (per country)",
-                "serviceContracts": service_contracts,
-            }
-        ]
-        return Reply(200, {"partnerContracts": {"partnerId": f"{client_id}@sandbox", "contracts": contracts}})
-
-    def _statistics(self, client_id: str) -> Reply:
-        country = self._country_filter()
-        app_id = self.query.get("appid", [""])[0]
-        usage: dict[str, dict[str, int]] = {}
-        with self.state.lock:
-            for message in self.state.messages:
-                if (country and message.country != country) or (app_id and message.client_id != app_id):
-                    continue
-                per_app = usage.setdefault(message.country, {})
-                per_app[message.client_id] = per_app.get(message.client_id, 0) + 1
-        service_statistics = [
-            {
-                "country": code,
-                "countryStatistics": [{"applicationId": a, "usage": n} for a, n in sorted(apps.items())],
-            }
-            for code, apps in sorted(usage.items())
-        ]
-        statistics = [{"service": "SMS_OCB", "serviceStatistics": service_statistics}]
-        return Reply(
-            200, {"partnerStatistics": {"partnerId": f"{client_id}@sandbox", "statistics": statistics}}
-        )
-
-    def _purchase_orders(self, client_id: str) -> Reply:
-        country = self._country_filter()
-        orders = []
-        for index, (code, units) in enumerate(sorted(self.state.config.balances.items())):
-            if country and code != country:
-                continue
-            bundle = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bundle/{code}/{units}"))
-            orders.append(
-                {
-                    "purchaseOrderId": str(24031977 + index),
-                    "mode": "OCB",
-                    "bundleId": bundle,
-                    "bundleDescription": f"Bundle - {units} SMS",
-                    "partnerId": f"{client_id}@sandbox",
-                    "inputs": [{"type": "bundleId", "value": bundle}],
-                    "orderExecutioninformation": {
-                        "date": "2026-01-01T12:00:00",
-                        "amount": units * 30,
-                        "currency": "XOF",
-                        "service": "SMS_OCB",
-                        "country": code,
-                        "contractId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{client_id}/{code}")),
-                    },
-                }
-            )
-        return Reply(200, {"purchaseOrders": orders})
-
-    # -- control API -----------------------------------------------------------------------------
-
-    def _control(self, method: str) -> Reply:
-        state = self.state
-        path = self.raw_path
-        if path == "/_sandbox/state" and method == "GET":
-            return Reply(200, state.snapshot())
-        if path == "/_sandbox/requests" and method == "GET":
-            with state.lock:
-                return Reply(200, {"requests": list(state.requests)})
-        body = json.loads(self.raw_body or b"{}")
-        if path == "/_sandbox/reset" and method == "POST":
-            state.reset()
-            return Reply(204)
-        if path == "/_sandbox/faults" and method == "POST":
-            try:
-                state.add_fault(**body)
-            except (TypeError, ValueError) as exc:
-                return Reply(400, {"error": str(exc)})
-            return Reply(204)
-        if path == "/_sandbox/tokens/expire" and method == "POST":
-            state.expire_tokens()
-            return Reply(204)
-        if path == "/_sandbox/tokens/revoke" and method == "POST":
-            state.revoke_tokens()
-            return Reply(204)
-        if path == "/_sandbox/balances" and method == "PUT":
-            with state.lock:
-                state.balances.update({str(k): int(v) for k, v in body.items()})
-            return Reply(204)
-        if path == "/_sandbox/delivery-statuses" and method == "PUT":
-            with state.lock:
-                state.delivery_statuses.update({str(k): str(v) for k, v in body.items()})
-            return Reply(204)
-        if path == "/_sandbox/rejected-recipients" and method == "PUT":
-            with state.lock:
-                state.rejected_recipients.update({str(k): str(v) for k, v in body.items()})
-            return Reply(204)
-        if path == "/_sandbox/inbound-url" and method == "PUT":
-            url = body.get("url")
-            if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
-                return Reply(400, {"error": f"'url' must be an http(s) URL or null, got {url!r}"})
-            with state.lock:
-                state.inbound_url = url
-            return Reply(204)
-        if path == "/_sandbox/inbound" and method == "POST":
-            return self._inbound(body)
-        return Reply(404, {"error": f"no control endpoint {method} {path}"})
-
-    def _inbound(self, body: dict[str, Any]) -> Reply:
-        """A subscriber sends an SMS: post it to the registered inbound URL, answer the outcome."""
-        state = self.state
-        with state.lock:
-            url = state.inbound_url
-        if not url:
-            return Reply(409, {"error": "no inbound URL registered (PUT /_sandbox/inbound-url)"})
-        try:
-            notification = inbound_notification(body, DEFAULT_DESTINATION)
-        except InboundRequestError as exc:
-            return Reply(400, {"error": str(exc)})
-        outcome = post_inbound(url, notification)
-        with state.lock:
-            state.callbacks.append({"url": _mask_url(url), "notification": notification, **outcome})
-        return Reply(200, {"notification": notification, **outcome})
 
 
 class _Server(ThreadingHTTPServer):
@@ -650,9 +450,9 @@ class SandboxServer:
         self.state = SandboxState(config)
         self._server = _Server((host, port), SandboxHandler)
         self._server.state = self.state
-        self._server.schedule_receipt = self._schedule_receipt
+        self._receipts = ReceiptPoster(self.state)
+        self._server.schedule_receipt = self._receipts.schedule
         self._thread: threading.Thread | None = None
-        self._callbacks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-dr")
 
     @property
     def url(self) -> str:
@@ -686,74 +486,10 @@ class SandboxServer:
         """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
-        self._callbacks.shutdown(wait=False, cancel_futures=True)
+        self._receipts.shutdown()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # -- delivery receipts -----------------------------------------------------------------------
-
-    def _schedule_receipt(self, client_id: str, resource_id: str, address: str) -> None:
-        delay = self.state.config.dr_delay
-        with self.state.lock:
-            subscription = next(
-                (s for s in self.state.subscriptions.values() if s.client_id == client_id), None
-            )
-        statuses = self.state.receipt_statuses(address)
-        if delay is None or subscription is None or not statuses:
-            return
-        callback_data = resource_id if self.state.config.dr_callback_data else ""
-        notifications = [
-            {
-                "deliveryInfoNotification": {
-                    "callbackData": callback_data,
-                    "deliveryInfo": {"address": address, "deliveryStatus": status},
-                }
-            }
-            for status in statuses
-        ]
-        self._callbacks.submit(self._post_receipts, subscription.notify_url, notifications, delay)
-
-    def _post_receipts(self, url: str, notifications: list[dict[str, Any]], delay: float) -> None:
-        for notification in notifications:
-            self._post_receipt(url, notification, delay)
-
-    def _post_receipt(self, url: str, notification: dict[str, Any], delay: float) -> None:
-        time.sleep(delay)
-        for _ in range(self.state.config.dr_retries):
-            if self._post_receipt_once(url, notification):
-                return
-            time.sleep(self.state.config.dr_retry_delay)
-        self._post_receipt_once(url, notification)
-
-    def _post_receipt_once(self, url: str, notification: dict[str, Any]) -> bool:
-        """Post one receipt, record the outcome; False when it may be worth posting again."""
-        request = urllib.request.Request(
-            url,
-            data=json.dumps(notification).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        outcome: int | str
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                outcome = response.status
-        except urllib.error.HTTPError as exc:
-            outcome = exc.code
-        except Exception as exc:
-            outcome = type(exc).__name__
-        with self.state.lock:
-            self.state.callbacks.append(
-                {"url": _mask_url(url), "notification": notification, "outcome": outcome}
-            )
-        return isinstance(outcome, int) and outcome < 500
-
-
-def _mask_url(url: str) -> str:
-    """A notify URL without its last path segment (the receiver's secret) for the state snapshot."""
-    head, _, tail = url.rpartition("/")
-    secret_follows = "delivery-receipts" in head or "inbound-messages" in head
-    return f"{head}/***" if head and tail and secret_follows else url

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -17,7 +17,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_orange_sms._compat import AirflowFailException
 from airflow_provider_orange_sms.receipts import (
     DELIVERY_IMPOSSIBLE,
+    DELIVERY_RECEIPTS,
     FINAL_STATUSES,
+)
+from airflow_provider_orange_sms.sensors._asset_events import (
+    AssetEventReader,
+    earliest_run_moment,
+    to_datetime,
 )
 
 try:
@@ -33,8 +39,6 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-#: Events fetched per request to the execution API.
-PAGE_SIZE = 500
 #: Resource ids named in a timeout message (all of them go to XCom ``missing_resource_ids``).
 MAX_IDS_IN_MESSAGE = 100
 #: Orange sends receipts within 24 hours of a send.
@@ -107,22 +111,6 @@ def parse_resource_ids(value: Any) -> tuple[dict[str, str | None], list[Any]]:
     return targets, skipped
 
 
-def _to_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"Invalid since {value!r}: expected an ISO 8601 date and time such as "
-                "2026-01-05T09:00:00+00:00"
-            ) from None
-    else:
-        raise ValueError(f"Invalid since {value!r}: expected a datetime or an ISO 8601 string")
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 class DeliveryReceiptSensor(BaseSensorOperator):
     """
     Wait until every given SMS has a final delivery receipt; return ``{resource_id: status}``.
@@ -187,15 +175,12 @@ class DeliveryReceiptSensor(BaseSensorOperator):
         self.resource_ids = resource_ids
         self.fail_on_impossible = fail_on_impossible
         self.since = since
-        from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
-
         if not any(getattr(inlet, "name", None) == DELIVERY_RECEIPTS.name for inlet in self.inlets):
             self.inlets.append(DELIVERY_RECEIPTS)
         self._reset_progress()
 
     def _reset_progress(self) -> None:
-        self._watermark: datetime | None = None
-        self._seen_at_watermark: set[int] = set()
+        self._events = AssetEventReader(DELIVERY_RECEIPTS)
         self._final: dict[str, dict[str, Any]] = {}
         self._latest: dict[str, str] = {}
         self._targets: dict[str, str | None] | None = None
@@ -217,48 +202,13 @@ class DeliveryReceiptSensor(BaseSensorOperator):
 
     def _since(self, context: Context) -> datetime:
         if self.since:
-            return _to_datetime(self.since)
-        dag_run = context.get("dag_run")
-        moments = [
-            getattr(dag_run, name, None) for name in ("start_date", "run_after", "queued_at", "logical_date")
-        ]
-        candidates = [_to_datetime(m) for m in moments if isinstance(m, (datetime, str)) and m]
-        if not candidates:
+            return to_datetime(self.since)
+        earliest = earliest_run_moment(context, ("start_date", "run_after", "queued_at", "logical_date"))
+        if earliest is None:
             raise ValueError("Cannot tell when the send happened: pass since= to DeliveryReceiptSensor")
-        return min(candidates)
+        return earliest
 
     # -- reading receipts ------------------------------------------------------------------------
-
-    def _new_events(self, context: Context, since: datetime) -> list[Any]:
-        """Events newer than the last seen (ascending), fetched afresh through the Task SDK."""
-        from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
-
-        after = self._watermark or since
-        page_size = PAGE_SIZE
-        fresh: list[Any] = []
-        while True:
-            # after()/limit() reset the accessor's per-try cache: every call is a real fetch.
-            accessor = context["inlet_events"][DELIVERY_RECEIPTS]
-            if not hasattr(accessor, "after"):
-                # Airflow 3.0: a fresh list of every event of the asset on each lookup; no filters.
-                listed = sorted(accessor, key=lambda e: (_to_datetime(e.timestamp), e.id))
-                page = [e for e in listed if _to_datetime(e.timestamp) >= after]
-                page_size = len(page) + 1
-            else:
-                page = list(accessor.ascending(True).after(after.isoformat()).limit(page_size))
-            new = [e for e in page if e.id not in self._seen_at_watermark]
-            for event in new:
-                stamp = _to_datetime(event.timestamp)
-                if self._watermark is None or stamp > self._watermark:
-                    self._watermark = stamp
-                    self._seen_at_watermark = set()
-                self._seen_at_watermark.add(event.id)
-            fresh.extend(new)
-            if len(page) < page_size:
-                return fresh
-            if not new:  # a full page of one timestamp, all seen: widen the page
-                page_size *= 2
-            after = self._watermark or after
 
     def _apply(self, event: Any, targets: dict[str, str | None], by_recipient: dict[str, str]) -> None:
         extra = event.extra or {}
@@ -313,7 +263,7 @@ class DeliveryReceiptSensor(BaseSensorOperator):
                 counts[recipient] = counts.get(recipient, 0) + 1
         by_recipient = {r: i for i, r in targets.items() if r and counts[r] == 1}
 
-        events = self._new_events(context, self._since(context))
+        events = self._events.new_events(context, self._since(context))
         for event in events:
             self._apply(event, targets, by_recipient)
         pending = [i for i in targets if i not in self._final]

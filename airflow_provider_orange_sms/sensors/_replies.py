@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_orange_sms._compat import AirflowFailException
-from airflow_provider_orange_sms.addresses import load_literal, normalize_recipient, parse_recipients
-from airflow_provider_orange_sms.sensors._delivery_receipts import PAGE_SIZE, _to_datetime
+from airflow_provider_orange_sms.addresses import normalize_recipient
+from airflow_provider_orange_sms.recipient_lists import load_literal, parse_recipients
+from airflow_provider_orange_sms.sensors._asset_events import (
+    AssetEventReader,
+    earliest_run_moment,
+    to_datetime,
+)
 
 try:
     from airflow.sdk.exceptions import AirflowSensorTimeout
@@ -119,8 +124,9 @@ class SMSReplySensor(BaseSensorOperator):
         self._reset()
 
     def _reset(self) -> None:
-        self._watermark: datetime | None = None
-        self._seen_at_watermark: set[int] = set()
+        from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
+
+        self._events = AssetEventReader(INBOUND_MESSAGES)
         self._answers: dict[str, dict[str, Any]] = {}
         self._replies: list[dict[str, Any]] = []
         self._targets: list[str] | None = None
@@ -128,42 +134,11 @@ class SMSReplySensor(BaseSensorOperator):
 
     def _since(self, context: Context) -> datetime:
         if self.since:
-            return _to_datetime(self.since)
-        dag_run = context.get("dag_run")
-        moments = [getattr(dag_run, name, None) for name in ("start_date", "run_after", "logical_date")]
-        candidates = [_to_datetime(m) for m in moments if isinstance(m, (datetime, str)) and m]
-        if not candidates:
+            return to_datetime(self.since)
+        earliest = earliest_run_moment(context, ("start_date", "run_after", "logical_date"))
+        if earliest is None:
             raise ValueError("Cannot tell when to read replies from: pass since= to SMSReplySensor")
-        return min(candidates)
-
-    def _new_events(self, context: Context, since: datetime) -> list[Any]:
-        """Events newer than the last seen (ascending), fetched afresh through the Task SDK, in pages."""
-        from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
-
-        after = self._watermark or since
-        page_size = PAGE_SIZE
-        fresh: list[Any] = []
-        while True:
-            accessor = context["inlet_events"][INBOUND_MESSAGES]
-            if not hasattr(accessor, "after"):  # Airflow 3.0: every event, no filters
-                listed = sorted(accessor, key=lambda e: (_to_datetime(e.timestamp), e.id))
-                page = [e for e in listed if _to_datetime(e.timestamp) >= after]
-                page_size = len(page) + 1
-            else:
-                page = list(accessor.ascending(True).after(after.isoformat()).limit(page_size))
-            new = [e for e in page if e.id not in self._seen_at_watermark]
-            for event in new:
-                stamp = _to_datetime(event.timestamp)
-                if self._watermark is None or stamp > self._watermark:
-                    self._watermark = stamp
-                    self._seen_at_watermark = set()
-                self._seen_at_watermark.add(event.id)
-            fresh.extend(new)
-            if len(page) < page_size:
-                return fresh
-            if not new:
-                page_size *= 2
-            after = self._watermark or after
+        return earliest
 
     def poke(self, context: Context) -> PokeReturnValue:
         """
@@ -181,7 +156,7 @@ class SMSReplySensor(BaseSensorOperator):
         if not targets:
             self.log.info("No number to wait for")
             return PokeReturnValue(is_done=True, xcom_value={})
-        for event in self._new_events(context, self._since(context)):
+        for event in self._events.new_events(context, self._since(context)):
             extra = event.extra or {}
             sender = extra.get("sender")
             if sender not in targets:

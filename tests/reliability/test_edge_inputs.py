@@ -6,10 +6,9 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms.addresses import (
-    DEFAULT_MAX_MESSAGE_LENGTH,
+from airflow_provider_orange_sms.messages import DEFAULT_MAX_MESSAGE_LENGTH, check_message
+from airflow_provider_orange_sms.recipient_lists import (
     MAX_RECIPIENTS_TEXT,
-    check_message,
     parse_recipients,
     validate_recipients,
 )

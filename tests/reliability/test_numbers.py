@@ -10,7 +10,8 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient, validate_recipients
+from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient
+from airflow_provider_orange_sms.recipient_lists import validate_recipients
 
 
 def received(sandbox):

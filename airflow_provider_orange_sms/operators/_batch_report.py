@@ -1,16 +1,9 @@
-"""The send loop of :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator`.
+"""What a :class:`~._sms_batch.SMSBatch` did: why it stopped, its report, its progress lines.
 
-One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight" right
-before its request leaves (after the token fetch and the throttle wait: a try killed while waiting
-leaves the recipient unsent, and the next try sends it), and its outcome right after the answer,
-while the throttle's next slot approaches. No request leaves while the record of the previous one
-is not durable. A failure
-decides whether the batch goes on: a refusal about one recipient does not stop it; a refusal of
-the message, the sender or the credentials stops it at once (every further send would be refused
+A failed send is classified here: a refusal about one recipient does not stop the batch; a refusal
+of the message, the sender or the credentials stops it at once (every further send would be refused
 the same way); failures that look like an outage stop it after ``max_consecutive_failures`` in a
-row. Before each send the recipient's opt-out record is read (when the list is honoured): an opted-out
-recipient is reported ``opted_out`` and skipped; a record that cannot be read stops the batch
-before that recipient's send.
+row. Which stops an Airflow retry can get past decides whether the task is retried.
 """
 
 from __future__ import annotations
@@ -24,20 +17,6 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSBadRequestError,
     OrangeSMSError,
     OrangeSMSNotFoundError,
-    OrangeSMSSendUncertainError,
-)
-from airflow_provider_orange_sms.operators._opt_out_check import (
-    OPTED_OUT,
-    OptOutCheck,
-    OptOutListUnreadableError,
-)
-from airflow_provider_orange_sms.operators._sent_ledger import (
-    FAILED,
-    IN_FLIGHT,
-    SENT,
-    UNCERTAIN,
-    LedgerUnavailableError,
-    SentLedger,
 )
 
 if TYPE_CHECKING:
@@ -211,131 +190,13 @@ class Progress:
         )
 
 
-def send_batch(
-    send: Callable[[str, Callable[[], None]], str],
-    pending: list[str],
-    ledger: SentLedger,
-    results: dict[str, dict[str, Any]],
-    *,
-    max_consecutive_failures: int,
-    logger: Any,
-    may_send: Callable[[str], bool] | None = None,
-    opt_out: OptOutCheck | None = None,
-) -> BatchReport:
+def stop_reason(kind: str, error: OrangeSMSError) -> str:
     """
-    Send to each pending recipient in order, each bracketed by the ledger; fill ``results``.
+    Say why a batch stops after ``error`` of stop kind ``kind``, for the task's failure message.
 
-    :param send: Sends one SMS to a recipient and returns Orange's resource id; calls its second
-        argument right before the request leaves (after the token fetch and the throttle wait),
-        which records the recipient "in flight" (if that raises, nothing is sent).
-    :param pending: Normalised recipients not handled by an earlier try.
-    :param ledger: The task instance's ledger, already loaded.
-    :param results: Filled with one :func:`result_entry` per recipient attempted.
-    :param max_consecutive_failures: Stop after this many outage-like failures in a row (0: never).
-    :param logger: Where progress and failures are logged.
-    :param may_send: Asked before each recipient after the first; ``False`` stops the batch with
-        :data:`STOP_WINDOW` (e.g. quiet hours began).
-    :param opt_out: Reads each recipient's opt-out record right before its send (before its token
-        fetch and throttle wait, so a skipped recipient costs no throttle slot).
+    :param kind: :data:`STOP_AUTH`, :data:`STOP_POLICY` or :data:`STOP_REQUEST`.
+    :param error: The error the send raised.
     """
-    report = BatchReport()
-    progress = Progress(len(pending), logger) if pending else None
-    consecutive = 0
-    for index, address in enumerate(pending):
-        if index and may_send is not None and not may_send(address):
-            report.stop = BatchStop(STOP_WINDOW, "the send window closed")
-            report.not_attempted = len(pending) - index
-            logger.info("The send window closed; %d SMS wait for it to open", report.not_attempted)
-            break
-        if opt_out is not None and opt_out.enabled:
-            try:
-                record = opt_out.opted_out(address)
-            except OptOutListUnreadableError as exc:
-                kind = STOP_OPT_OUT_UNREADABLE if exc.retryable else STOP_OPT_OUT_INVALID
-                report.stop = BatchStop(kind, f"{exc}; the SMS to {address} was not sent")
-                report.not_attempted = len(pending) - index
-                logger.error(
-                    "Stopping the batch: %s; %d SMS not attempted", report.stop.reason, report.not_attempted
-                )
-                break
-            if record is not None:
-                logger.info(
-                    "Not sending to %s: on the opt-out list since %s (%s)", address, record.at, record.source
-                )
-                results[address] = result_entry(address, None, OPTED_OUT)
-                report.opted_out += 1
-                if progress is not None:
-                    progress.step()
-                continue
-        in_flight = False
-
-        def record_in_flight(address: str = address) -> None:
-            nonlocal in_flight
-            ledger.append([(address, None, IN_FLIGHT)])
-            in_flight = True
-
-        resource_id: str | None = None
-        stop: BatchStop | None = None
-        try:
-            resource_id = send(address, record_in_flight)
-            status = SENT
-        except LedgerUnavailableError as exc:  # "in flight" could not be recorded: nothing left
-            report.stop = BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")
-            report.not_attempted = len(pending) - index
-            logger.error(
-                "Stopping the batch: %s; %d SMS not attempted", report.stop.reason, report.not_attempted
-            )
-            break
-        except OrangeSMSSendUncertainError as exc:
-            logger.warning("Outcome unknown for the SMS to %s (not retried): %s", address, exc)
-            status = UNCERTAIN
-            report.failures.append((address, exc))
-            consecutive += 1
-        except OrangeSMSError as exc:
-            logger.error("SMS to %s failed: %s", address, exc)
-            status = FAILED
-            report.failures.append((address, exc))
-            kind = failure_kind(exc)
-            if kind == "recipient":
-                consecutive = 0
-            elif kind != STOP_OUTAGE:
-                stop = BatchStop(kind, _stop_reason(kind, exc))
-            else:
-                consecutive += 1
-        except ValueError as exc:  # refused by the client before any request
-            status = FAILED
-            report.failures.append((address, exc))
-            stop = BatchStop(STOP_INPUT, str(exc))
-        else:
-            consecutive = 0
-            report.sent_now += 1
-        if stop is None and max_consecutive_failures and consecutive >= max_consecutive_failures:
-            stop = BatchStop(
-                STOP_OUTAGE,
-                f"{consecutive} sends in a row failed for reasons that are not about one recipient "
-                "(Orange unreachable or failing?)",
-            )
-        results[address] = result_entry(address, resource_id, status)
-        if progress is not None:
-            progress.step()
-        if in_flight:  # no request left otherwise: nothing to correct in the ledger
-            try:
-                ledger.append([(address, resource_id, status)])
-            except LedgerUnavailableError as exc:
-                stop = BatchStop(
-                    STOP_LEDGER,
-                    f"{exc}; the outcome for {address} ({status}) is not recorded, so later tries report "
-                    "it uncertain",
-                )
-        if stop is not None:
-            report.not_attempted = len(pending) - index - 1
-            report.stop = stop
-            logger.error("Stopping the batch: %s; %d SMS not attempted", stop.reason, report.not_attempted)
-            break
-    return report
-
-
-def _stop_reason(kind: str, error: OrangeSMSError) -> str:
     if kind == STOP_AUTH:
         return f"Orange refused the credentials ({error}); every further send would fail too"
     if kind == STOP_POLICY:

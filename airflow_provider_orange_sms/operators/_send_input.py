@@ -1,0 +1,99 @@
+"""What a :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator` is asked to send,
+validated before anything is sent: each normalised recipient's text and sender."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
+from airflow_provider_orange_sms.recipient_lists import validate_recipients
+from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, to_gsm7
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
+
+    from airflow_provider_orange_sms.client import OrangeSMSClient
+    from airflow_provider_orange_sms.send_window import SendWindow
+
+
+def lookalike_rewrite(replace_lookalikes: bool | str) -> Callable[[str], str] | None:
+    """
+    Return what ``replace_lookalikes`` does to a text before it is checked and sent, if anything.
+
+    :param replace_lookalikes: ``True``, ``False`` or ``"transliterate"`` (SendSMSOperator's).
+    """
+    if not replace_lookalikes:
+        return None
+    transliterate = replace_lookalikes == TRANSLITERATE
+
+    def rewrite(text: str) -> str:
+        # Only a text the replacement makes GSM-7: one that stays UCS-2 costs the same as written.
+        if gsm7_lookalikes(text, transliterate=transliterate):
+            return to_gsm7(text, transliterate=transliterate)
+        return text
+
+    return rewrite
+
+
+def validated_input(
+    client: OrangeSMSClient,
+    *,
+    recipients: str | Sequence[str] | None,
+    message: str | None,
+    messages: str | Sequence[Mapping[str, Any]] | None,
+    sender_address: str | None,
+    default_country: str | None,
+    replace_lookalikes: bool | str,
+    window: SendWindow | None,
+    now: Callable[[], datetime],
+    logger: Any,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """
+    Return the text and the sender of each normalised recipient, in order.
+
+    :param client: The connection's client (its country, message length limit and senders).
+    :param recipients: SendSMSOperator's ``recipients`` (with ``message``), or ``None``.
+    :param message: The text for every recipient, or ``None``.
+    :param messages: Instead: one ``{"recipient", "message"}`` row per SMS, or ``None``.
+    :param sender_address: The operator's sender number, if given.
+    :param default_country: Country of numbers written without a country code.
+    :param replace_lookalikes: What to do with look-alike characters (see :func:`lookalike_rewrite`).
+    :param window: The send window, checked for recipients it would never let through.
+    :param now: The current time.
+    :param logger: Where dropped duplicates and rewrites are logged.
+    :raises ValueError: Naming every bad value.
+    """
+    country = default_country or client.country
+    rewrite = lookalike_rewrite(replace_lookalikes)
+    if messages is not None:
+        texts = validate_messages(
+            messages,
+            logger,
+            default_country=country,
+            max_length=client.max_message_length,
+            rewrite=rewrite,
+        )
+    else:
+        text = check_text_as_sent(message, client.max_message_length, rewrite)
+        addresses = validate_recipients(recipients, logger, default_country=country)
+        texts = dict.fromkeys(addresses, text)
+    senders: dict[str, str] = {}
+    unrouted = []
+    for address in texts:
+        try:
+            senders[address] = client.sender_for(address, sender_address)
+        except ValueError as exc:
+            unrouted.append(str(exc))
+    if unrouted:
+        raise ValueError(f"{len(unrouted)} recipient(s) without a sender: " + "; ".join(unrouted[:20]))
+    if window is not None and window.per_recipient:
+        # Before any send: a recipient the window never lets through would otherwise be
+        # found only after the others were texted, as an error Airflow retries.
+        unreachable = window.unreachable(texts, now())
+        if unreachable:
+            raise ValueError(
+                f"Invalid send_window {window.start:%H:%M}-{window.end:%H:%M} for these "
+                "recipients: " + "; ".join(unreachable[:20])
+            )
+    return texts, senders

@@ -1,0 +1,75 @@
+"""The sandbox's answers: Orange's error formats and the gateway's canned errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GATEWAY_ERRORS = {
+    401: (
+        42,
+        "Expired credentials",
+        "The requested service needs credentials, and the ones provided were out-of-date.",
+    ),
+    403: (50, "Access denied", "The application is not subscribed to the SMS API."),
+    429: (
+        53,
+        "Too many requests",
+        "The application has made too many calls and has exceeded the rate limit.",
+    ),
+    500: (1, "Internal error", "An internal error occurred while processing the request."),
+    502: (1, "Internal error", "The gateway got an invalid answer from the backend."),
+    503: (5, "The service is temporarily unavailable", "Try again later."),
+    504: (1, "Internal error", "The gateway timed out waiting for the backend."),
+}
+
+
+@dataclass
+class Reply:
+    """An answer the handler writes (or, for a ``drop_after`` fault, throws away)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Bytes sent as they are instead of ``body`` as JSON (with ``content_type``), for odd answers.
+    raw: bytes | None = None
+    content_type: str = "application/json"
+
+
+def gateway_error(status: int, code: int, message: str, description: str = "") -> Reply:
+    """Orange's gateway error format: ``{"code", "message", "description"}``."""
+    return Reply(status, {"code": code, "message": message, "description": description})
+
+
+def service_error(message_id: str, text: str, variables: list[str], *, status: int | None = None) -> Reply:
+    """
+    Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``.
+
+    Service errors (``SVC…``) are 400, policy errors (``POL…``) 403 unless ``status`` says otherwise
+    (Orange's page answers an unlisted sender name with "400 requestError").
+
+    :param message_id: ``SVC0004``, ``POL0001``…
+    :param text: Orange's text with ``%1``-style placeholders.
+    :param variables: The values of the placeholders.
+    :param status: HTTP status, when not the default of the error's kind.
+    """
+    is_policy = message_id.startswith("POL")
+    kind = "policyException" if is_policy else "serviceException"
+    if status is None:
+        status = 403 if is_policy else 400
+    return Reply(
+        status, {"requestError": {kind: {"messageId": message_id, "text": text, "variables": variables}}}
+    )
+
+
+def invalid_input(part: str) -> Reply:
+    """SVC0002 naming the message part that is wrong."""
+    return service_error("SVC0002", "Invalid input value for message part %1", [part])
+
+
+class StopProcessing(Exception):
+    """Raised while handling a request: answer ``reply`` at once."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
