@@ -5,7 +5,7 @@
 source "$(dirname "$0")/_env.sh"
 source "$(dirname "$0")/_postgres.sh"
 if [ "$#" = 0 ]; then
-    set -- tests/test_receipts_store.py tests/test_receipts_http.py tests/test_inbound.py tests/test_inbound_http.py tests/reliability/test_ledger_faults.py
+    set -- tests/unit/receipts/test_receipts_store.py tests/integration/api_server/test_receipts_http.py tests/unit/receipts/test_inbound.py tests/integration/api_server/test_inbound_http.py tests/integration/dag_runs/test_ledger_faults.py
 fi
 echo "==> pytest on PostgreSQL"
 pytest -q "$@"

@@ -323,4 +323,4 @@ def xcom(run: Any, task_id: str) -> Any:
 
 
 # The session's real API server with the delivery-receipt receiver (tests/receipts_server.py).
-from tests.receipts_server import receipts_server  # noqa: E402, F401
+from tests.support.receipts_server import receipts_server  # noqa: E402, F401

@@ -35,7 +35,7 @@ import pytest
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import EXAMPLE_DAGS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 README_SANDBOX_URL = "http://127.0.0.1:8089"
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARKER = re.compile(r"^<!--\s*readme-test:\s*([\w-]+)\s*(?:\((.*)\))?\s*-->\s*$")

@@ -12,7 +12,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerSto
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.conftest import connection_json
-from tests.reliability.test_ledger_faults import FaultyStore, fake_ti, received
+from tests.integration.dag_runs.test_ledger_faults import FaultyStore, fake_ti, received
 
 ROWS = [
     {"recipient": "+2250700000001", "message": "Bonjour Awa, votre colis arrive demain", "id": 1},

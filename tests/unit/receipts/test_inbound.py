@@ -28,7 +28,7 @@ from airflow_provider_orange_sms.receipts.inbound_store import (
 )
 from airflow_provider_orange_sms.receipts.payload import ReceiptError
 from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
-from tests.receipts_server import inbound
+from tests.support.receipts_server import inbound
 
 
 def unique_number() -> str:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from airflow_provider_orange_sms.receipts import access_log, store
 from airflow_provider_orange_sms.receipts import app as receiver
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
-from tests.receipts_server import receipt
+from tests.support.receipts_server import receipt
 
 SECRET = "a-long-random-secret-for-tests"
 

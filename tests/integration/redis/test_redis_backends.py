@@ -22,7 +22,7 @@ from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.throttle import SendThrottle
 from airflow_provider_orange_sms.token_cache import AccessToken, TokenLockTimeout, cache_key
 from tests.conftest import FAST_RETRY, connection_json, jitter_tolerant, send_requests
-from tests.redis_server import RedisServer, redis_client, running_redis
+from tests.support.redis_server import RedisServer, redis_client, running_redis
 
 ACCOUNT = "http://sandbox\0client"
 

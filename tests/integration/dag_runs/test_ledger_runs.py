@@ -23,7 +23,6 @@ from airflow_provider_orange_sms._compat import AirflowFailException
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker
 from tests.conftest import (
     NO_REAL_CLEAR_ON_3_0,
     TEST_DAGS,
@@ -33,7 +32,8 @@ from tests.conftest import (
     task_deferred,
     xcom,
 )
-from tests.reliability.test_ledger_faults import ADDRESSES, NUMBERS, fake_ti, received
+from tests.integration.dag_runs.test_ledger_faults import ADDRESSES, NUMBERS, fake_ti, received
+from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker
 
 ROOT = TEST_DAGS.parent.parent
 UTC = datetime.timezone.utc

@@ -26,8 +26,8 @@ from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
 from tests.conftest import NO_REAL_CLEAR_ON_3_0, TEST_DAGS, load_dag, send_requests, skip_on_airflow_3_0
+from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
 
 NUMBERS = [f"+22507000030{n:02d}" for n in range(10)]  # as in tests/dags/reliability_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.conftest import skip_on_airflow_3_0
-from tests.receipts_server import ReceiptsServer, hold_lock, receipt, unique_prefix
+from tests.support.receipts_server import ReceiptsServer, hold_lock, receipt, unique_prefix
 
 ORANGE_IP = "80.12.102.66"
 

@@ -7,8 +7,8 @@ import pytest
 
 from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
 from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
-from tests.airflow_runs import xcom_value
 from tests.conftest import INACTIVE_INLETS_ON_3_0, TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
+from tests.support.airflow_runs import xcom_value
 
 NUMBERS = ["+2250700004201", "+2250700004202"]  # as in tests/dags/replies.py
 

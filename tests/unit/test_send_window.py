@@ -22,7 +22,7 @@ from tests.conftest import (
     task_deferred,
     top_up_after_balance_reads,
 )
-from tests.reliability.test_ledger_faults import fake_ti, received
+from tests.integration.dag_runs.test_ledger_faults import fake_ti, received
 
 UTC = datetime.timezone.utc
 CIV = "tel:+2250700000001"  # Africa/Abidjan, UTC+0

@@ -28,7 +28,6 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     SendSMSOperator,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.airflow_runs import cleared_not_recreated
 from tests.conftest import (
     NO_REAL_CLEAR_ON_3_0,
     TEST_DAGS,
@@ -38,6 +37,7 @@ from tests.conftest import (
     skip_on_airflow_3_0,
     xcom,
 )
+from tests.support.airflow_runs import cleared_not_recreated
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import requests
 
 from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
-from tests.receipts_server import ReceiptsServer, inbound
+from tests.support.receipts_server import ReceiptsServer, inbound
 
 
 def post(server: ReceiptsServer, body: object, **kwargs: object) -> requests.Response:

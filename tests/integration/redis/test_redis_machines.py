@@ -19,10 +19,10 @@ import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.conftest import connection_json, jitter_tolerant
-from tests.redis_server import FAKETIME, RedisServer, running_redis
+from tests.support.redis_server import FAKETIME, RedisServer, running_redis
 
 MACHINE = Path(__file__).with_name("redis_machine.py")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 #: Clock offset of each machine, seconds.
 SKEWS = (0.0, 0.0, 1.5, -1.5)
 PER_MACHINE = 10

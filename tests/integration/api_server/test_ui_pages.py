@@ -29,7 +29,7 @@ from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.ui import account, delivery
 from airflow_provider_orange_sms.ui._airflow_data import SendTask
 from tests.conftest import TEST_DAGS, connection_json, load_dag, skip_on_airflow_3_0
-from tests.receipts_server import _free_port
+from tests.support.receipts_server import _free_port
 
 # -- the numbers (pure) --------------------------------------------------------------------------
 
