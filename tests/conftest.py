@@ -173,7 +173,7 @@ def on_airflow_3_0() -> bool:
     return version("apache-airflow").startswith("3.0.")
 
 
-#: Why tests that clear a run through tests/airflow_runs.py skip on 3.0.
+#: Why tests that clear a run through tests/support/airflow_runs.py skip on 3.0.
 NO_REAL_CLEAR_ON_3_0 = "the test's real clear needs airflow.models.dagrun.get_or_create_dagrun (3.1+)"
 #: Why tests whose task reads an asset's inlet events through dag.test() skip on 3.0.
 INACTIVE_INLETS_ON_3_0 = "dag.test() leaves inlet assets inactive and 3.0 refuses the task"
@@ -322,5 +322,5 @@ def xcom(run: Any, task_id: str) -> Any:
         return XComModel.deserialize_value(row)
 
 
-# The session's real API server with the delivery-receipt receiver (tests/receipts_server.py).
+# The session's real API server with the delivery-receipt receiver (tests/support/receipts_server.py).
 from tests.support.receipts_server import receipts_server  # noqa: E402, F401

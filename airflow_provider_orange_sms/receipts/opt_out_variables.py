@@ -1,6 +1,6 @@
 """
 Write the opt-out list from the API server: the ONE module of this provider that touches Airflow's
-``variable`` table directly (``airflow.models.Variable``); ``tests/test_inbound_store.py`` fails
+``variable`` table directly (``airflow.models.Variable``); ``tests/unit/receipts/test_inbound.py`` fails
 loudly when Airflow changes what it relies on.
 
 The receiver records a keyword reply in the transaction that stores the reply's event, so both are

@@ -1,6 +1,6 @@
 """
 Store a delivery receipt as an asset event. The ONE module of this provider that touches Airflow
-internals (the metadata DB models and ``asset_manager``); ``tests/test_receipts_store.py`` fails
+internals (the metadata DB models and ``asset_manager``); ``tests/unit/receipts/test_receipts_store.py`` fails
 loudly when Airflow changes what it relies on.
 
 It does what ``POST /api/v2/assets/events`` does (``asset_manager.register_asset_change``: the

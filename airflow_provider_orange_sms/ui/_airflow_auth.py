@@ -1,6 +1,6 @@
 """
 Who is calling the provider's pages, and what they may see: the ONE module of the pages that touches
-Airflow's security internals (``tests/test_airflow_internals.py`` guards them).
+Airflow's security internals (``tests/unit/test_airflow_internals.py`` guards them).
 
 Airflow does not authenticate plugin apps. These pages use the dependency Airflow's own REST API
 uses, ``airflow.api_fastapi.core_api.security.get_user``: an ``Authorization: Bearer`` token, else

@@ -1,6 +1,6 @@
 """
 What the pages read from Airflow's metadata database: the ONE module of the pages that touches
-Airflow's models (``tests/test_airflow_internals.py`` guards them).
+Airflow's models (``tests/unit/test_airflow_internals.py`` guards them).
 
 It reads, never writes: the XComs the send operator pushes (``sms_plan`` before its batch, its
 result list as ``return_value`` on success or ``sms_results`` on failure), its task instances'

@@ -1,4 +1,7 @@
-"""Send six SMS, wait for their delivery receipts, report (run by tests/test_delivery_receipt_sensor.py)."""
+"""Send six SMS, wait for their delivery receipts, report.
+
+Run by tests/unit/sensors/test_delivery_receipt_sensor.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Import, export and remove numbers of the opt-out list (run by tests/test_opt_out_list.py)."""
+"""Import, export and remove numbers of the opt-out list.
+
+Run by tests/integration/dag_runs/test_opt_out_list.py.
+"""
 
 from __future__ import annotations
 

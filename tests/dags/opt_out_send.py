@@ -1,4 +1,4 @@
-"""Send tasks that honour the opt-out list (run by tests/test_opt_out_send.py)."""
+"""Send tasks that honour the opt-out list (run by tests/integration/dag_runs/test_opt_out_send.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Send, then wait for the recipients' replies (run by tests/test_replies.py)."""
+"""Send, then wait for the recipients' replies (run by tests/integration/dag_runs/test_replies.py)."""
 
 from __future__ import annotations
 

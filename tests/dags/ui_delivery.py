@@ -1,4 +1,7 @@
-"""Send seven SMS to two countries in both encodings (run by tests/test_ui_pages.py)."""
+"""Send seven SMS to two countries in both encodings.
+
+Run by tests/integration/api_server/test_ui_pages.py.
+"""
 
 from __future__ import annotations
 

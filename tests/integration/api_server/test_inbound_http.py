@@ -1,5 +1,5 @@
 """The inbound-message receiver over real HTTP, on a real ``airflow api-server``
-(tests/receipts_server.py): events, repeats, bad input, and the opt-out list it writes."""
+(tests/support/receipts_server.py): events, repeats, bad input, and the opt-out list it writes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The receiver over real HTTP, on a real ``airflow api-server`` (see tests/receipts_server.py)."""
+"""The receiver over real HTTP, on a real ``airflow api-server`` (see tests/support/receipts_server.py)."""
 
 from __future__ import annotations
 

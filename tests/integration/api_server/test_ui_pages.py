@@ -1,6 +1,6 @@
 """
 The delivery view and the "Orange SMS" page: their numbers (pure), then served by the real API
-server (tests/receipts_server.py) after a real send to the sandbox whose receipts reach the real
+server (tests/support/receipts_server.py) after a real send to the sandbox whose receipts reach the real
 receiver: what each endpoint answers a signed-in user, and that anonymous callers get nothing.
 """
 
