@@ -7,10 +7,13 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -48,6 +51,7 @@ os.environ.setdefault(
 )
 
 from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy  # noqa: E402
+from airflow_provider_orange_sms.operators._ledger_stores import InMemoryLedgerStore  # noqa: E402
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 #: Fast backoff so retry tests take milliseconds, not seconds.
@@ -320,6 +324,72 @@ def xcom(run: Any, task_id: str) -> Any:
             .one()
         )
         return XComModel.deserialize_value(row)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (loopback)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fake_ti(try_number: int = 1) -> SimpleNamespace:
+    """A task instance for ``execute`` called outside Airflow: its identity, and what it pushed."""
+    pushed: dict[str, Any] = {}
+    return SimpleNamespace(
+        dag_id="campaign",
+        task_id="send",
+        run_id="manual__2026-01-01",
+        map_index=-1,
+        try_number=try_number,
+        pushed=pushed,
+        xcom_push=lambda key, value: pushed.__setitem__(key, value),
+    )
+
+
+def received(sandbox: SandboxServer) -> Counter[str]:
+    """SMS the sandbox accepted, per recipient."""
+    return Counter(m.address for m in sandbox.state.messages)
+
+
+class FaultyStore(InMemoryLedgerStore):
+    """
+    An in-memory ledger store whose reads or writes fail when told to (as the execution API or a
+    locked metadata database would).
+
+    :param fail_reads: 1-based numbers of the ``get`` calls that fail.
+    :param fail_writes: 1-based numbers of the ``set`` calls that fail.
+    :param fail_writes_from: Every ``set`` call from this number on fails.
+    """
+
+    def __init__(
+        self,
+        *,
+        fail_reads: Iterable[int] = (),
+        fail_writes: Iterable[int] = (),
+        fail_writes_from: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.fail_reads, self.fail_writes, self.fail_writes_from = (
+            set(fail_reads),
+            set(fail_writes),
+            fail_writes_from,
+        )
+        self.reads = self.write_calls = 0
+
+    def get(self, key: str) -> Any:
+        self.reads += 1
+        if self.reads in self.fail_reads:
+            raise RuntimeError("injected: execution API unavailable")
+        return super().get(key)
+
+    def set(self, key: str, value: Any, description: str) -> None:
+        self.write_calls += 1
+        if self.write_calls in self.fail_writes or (
+            self.fail_writes_from is not None and self.write_calls >= self.fail_writes_from
+        ):
+            raise RuntimeError("injected: database is locked")
+        super().set(key, value, description)
 
 
 # The session's real API server with the delivery-receipt receiver (tests/support/receipts_server.py).

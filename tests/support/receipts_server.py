@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.conftest import free_port
 
 ASSET_NAME = "orange_sms_delivery_receipts"
 INBOUND_ASSET_NAME = "orange_sms_inbound_messages"
@@ -213,16 +214,10 @@ def hold_lock(held: str, body: dict) -> Iterator[None]:
         engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def receipts_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReceiptsServer]:
     """Start ``airflow api-server`` (sqlite, simple auth manager) once per session, with the receiver."""
-    port = _free_port()
+    port = free_port()
     secret = secrets.token_urlsafe(24)
     log_path = tmp_path_factory.mktemp("api-server") / "api-server.log"
     env = dict(os.environ)

@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 FAKETIME = shutil.which("faketime") or "/usr/bin/faketime"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (loopback)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RedisServer:

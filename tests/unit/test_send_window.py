@@ -17,12 +17,13 @@ from airflow_provider_orange_sms.send_window import SendWindow
 from tests.conftest import (
     TEST_DAGS,
     connection_json,
+    fake_ti,
     load_dag,
+    received,
     send_requests,
     task_deferred,
     top_up_after_balance_reads,
 )
-from tests.integration.dag_runs.test_ledger_faults import fake_ti, received
 
 UTC = datetime.timezone.utc
 CIV = "tel:+2250700000001"  # Africa/Abidjan, UTC+0

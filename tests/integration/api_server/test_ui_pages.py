@@ -28,8 +28,7 @@ import requests
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.ui import account, delivery
 from airflow_provider_orange_sms.ui._airflow_data import SendTask
-from tests.conftest import TEST_DAGS, connection_json, load_dag, skip_on_airflow_3_0
-from tests.support.receipts_server import _free_port
+from tests.conftest import TEST_DAGS, connection_json, free_port, load_dag, skip_on_airflow_3_0
 
 # -- the numbers (pure) --------------------------------------------------------------------------
 
@@ -179,7 +178,7 @@ def secured_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) ->
     passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
     (home / "passwords.json").write_text(json.dumps(passwords))
     secret = secrets.token_urlsafe(24)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     env.update(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxServer
+from tests.conftest import free_port
 
 CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
 # The flags this machine's closed network needs (no background connections, no sandbox as root).
@@ -59,12 +59,6 @@ pytestmark = [
     ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +102,7 @@ def api_server(browser_sandbox: SandboxServer) -> Iterator[dict[str, Any]]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (home / "api-server.log").open("wb")
     proc = subprocess.Popen(

@@ -16,7 +16,6 @@ import sys
 import textwrap
 from collections import Counter
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pendulum
 import pytest
@@ -26,7 +25,16 @@ from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import NO_REAL_CLEAR_ON_3_0, TEST_DAGS, load_dag, send_requests, skip_on_airflow_3_0
+from tests.conftest import (
+    NO_REAL_CLEAR_ON_3_0,
+    TEST_DAGS,
+    FaultyStore,
+    fake_ti,
+    load_dag,
+    received,
+    send_requests,
+    skip_on_airflow_3_0,
+)
 from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
 
 NUMBERS = [f"+22507000030{n:02d}" for n in range(10)]  # as in tests/dags/reliability_send.py
@@ -37,40 +45,6 @@ ROOT = TEST_DAGS.parent.parent
 @pytest.fixture
 def sandbox_config():
     return SandboxConfig(dr_delay=None, rate_limit=1000)
-
-
-class FaultyStore(InMemoryLedgerStore):
-    """
-    An in-memory ledger store whose reads or writes fail when told to (as the execution API or a
-    locked metadata database would).
-
-    :param fail_reads: 1-based numbers of the ``get`` calls that fail.
-    :param fail_writes: 1-based numbers of the ``set`` calls that fail.
-    :param fail_writes_from: Every ``set`` call from this number on fails.
-    """
-
-    def __init__(self, *, fail_reads=(), fail_writes=(), fail_writes_from=None):
-        super().__init__()
-        self.fail_reads, self.fail_writes, self.fail_writes_from = (
-            set(fail_reads),
-            set(fail_writes),
-            fail_writes_from,
-        )
-        self.reads = self.write_calls = 0
-
-    def get(self, key):
-        self.reads += 1
-        if self.reads in self.fail_reads:
-            raise RuntimeError("injected: execution API unavailable")
-        return super().get(key)
-
-    def set(self, key, value, description):
-        self.write_calls += 1
-        if self.write_calls in self.fail_writes or (
-            self.fail_writes_from is not None and self.write_calls >= self.fail_writes_from
-        ):
-            raise RuntimeError("injected: database is locked")
-        super().set(key, value, description)
 
 
 def dag_test_in_a_child_process(when, **env):
@@ -86,24 +60,6 @@ def dag_test_in_a_child_process(when, **env):
         """
     )
     return subprocess.Popen([sys.executable, "-c", script], env={**os.environ, **env})
-
-
-def fake_ti(try_number=1):
-    pushed = {}
-    return SimpleNamespace(
-        dag_id="campaign",
-        task_id="send",
-        run_id="manual__2026-01-01",
-        map_index=-1,
-        try_number=try_number,
-        pushed=pushed,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-    )
-
-
-def received(sandbox) -> Counter:
-    """SMS the sandbox accepted, per recipient."""
-    return Counter(m.address for m in sandbox.state.messages)
 
 
 def operator(store, recipients=NUMBERS[:5], **kwargs):

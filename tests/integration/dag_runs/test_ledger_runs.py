@@ -26,13 +26,15 @@ from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.conftest import (
     NO_REAL_CLEAR_ON_3_0,
     TEST_DAGS,
+    fake_ti,
     load_dag,
+    received,
     send_requests,
     skip_on_airflow_3_0,
     task_deferred,
     xcom,
 )
-from tests.integration.dag_runs.test_ledger_faults import ADDRESSES, NUMBERS, fake_ti, received
+from tests.integration.dag_runs.test_ledger_faults import ADDRESSES, NUMBERS
 from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker
 
 ROOT = TEST_DAGS.parent.parent

@@ -11,8 +11,7 @@ from airflow_provider_orange_sms._compat import AirflowException, AirflowFailExc
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import connection_json
-from tests.integration.dag_runs.test_ledger_faults import FaultyStore, fake_ti, received
+from tests.conftest import FaultyStore, connection_json, fake_ti, received
 
 ROWS = [
     {"recipient": "+2250700000001", "message": "Bonjour Awa, votre colis arrive demain", "id": 1},

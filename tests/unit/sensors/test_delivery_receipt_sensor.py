@@ -13,6 +13,7 @@ from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sensors._delivery_receipts import parse_resource_ids
 from airflow_provider_orange_sms.sensors.orange_sms import DeliveryReceiptSensor
 from tests.conftest import TEST_DAGS, load_dag, xcom
+from tests.support.airflow_runs import xcom_value
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 RESULTS = [
@@ -203,19 +204,6 @@ def sandbox_config():
     return SandboxConfig(dr_delay=0.05, dr_statuses=("MessageWaiting", "DeliveredToTerminal"))
 
 
-def _xcom(run, task_id, key):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key)
-            .one()
-        )
-        return XComModel.deserialize_value(row)
-
-
 @needs_active_inlets_in_dag_test
 def test_the_sensor_completes_from_the_sandboxs_callbacks(
     airflow_db, orange_conn, sandbox, client, receipts_server
@@ -249,4 +237,4 @@ def test_the_sensor_times_out_naming_the_missing_ids(
 
     assert run.state == "failed"
     [silent] = [m.resource_id for m in sandbox.state.messages if m.address == "tel:+2250700000105"]
-    assert _xcom(run, "wait_for_receipts", "missing_resource_ids") == [silent]
+    assert xcom_value(run, "wait_for_receipts", "missing_resource_ids") == [silent]
