@@ -1,4 +1,4 @@
-"""Issue 14: full speed without 429s - the margin against arrival jitter (and the sandbox's model of
+"""Full speed without 429s - the margin against arrival jitter (and the sandbox's model of
 that jitter), and the ledger's write timed to end with the throttle's wait instead of costing a slot."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 7: numbers without a country code go to the right country, or nowhere.
+"""Numbers without a country code go to the right country, or nowhere.
 
 Each send is checked against what the sandbox received, counted per recipient.
 """

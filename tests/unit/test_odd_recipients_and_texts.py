@@ -1,4 +1,4 @@
-"""Issue 7: odd recipients values and message texts fail clearly, before any request."""
+"""Odd recipients values and message texts fail clearly, before any request."""
 
 from __future__ import annotations
 

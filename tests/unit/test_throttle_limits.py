@@ -1,4 +1,4 @@
-"""Issue 7: the throttle distrusts slots booked impossibly far ahead, says when it waits long, and
+"""The throttle distrusts slots booked impossibly far ahead, says when it waits long, and
 refuses rates that would silently disable it."""
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ def test_a_sender_woken_late_keeps_its_turn(tmp_path, frozen_clock, monkeypatch)
 
 
 def test_a_lone_sender_woken_a_few_ms_late_loses_no_slot(tmp_path, frozen_clock, monkeypatch):
-    """Issue 14: every sleep overshooting by 3 ms made each send wait two intervals (0.76 x the limit)."""
+    """Every sleep overshooting by 3 ms once made each send wait two intervals (0.76 x the limit)."""
     monkeypatch.setattr(
         throttle_module.time,
         "sleep",

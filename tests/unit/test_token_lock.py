@@ -1,4 +1,4 @@
-"""Issue 7: the token lock is held for one request at a time, waited for boundedly, and a failed
+"""The token lock is held for one request at a time, waited for boundedly, and a failed
 token request is remembered so other processes do not each pay the full retry budget.
 
 Clients built with ``make_client`` share only the cache directory, as separate processes do. Counts

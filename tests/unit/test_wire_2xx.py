@@ -1,4 +1,4 @@
-"""Issue 7: only a 201 with a resource id counts as sent; any other 2xx is an error.
+"""Only a 201 with a resource id counts as sent; any other 2xx is an error.
 
 The sandbox answers the send with an odd 2xx, either instead of processing it (``reply``: a proxy
 or captive portal) or after recording the SMS (``reply_after``: Orange took it, the answer got

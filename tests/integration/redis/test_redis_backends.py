@@ -1,4 +1,4 @@
-"""Issue 14: the send limit and the token shared through a real redis-server, and what happens when
+"""The send limit and the token shared through a real redis-server, and what happens when
 Redis goes away or restarts in the middle of a batch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14, "done when": four machines (own cache directories, two with clocks skewed by +-1.5 s)
+"""Four machines (own cache directories, two with clocks skewed by +-1.5 s)
 sending 10 SMS each at once through one account, with rate_limit_backend and token_cache "redis",
 make one token request and get no 429. The time they take against the ideal is measured by
 ``scripts/benchmark.sh``, not asserted here."""

@@ -1,4 +1,4 @@
-"""Issue 7: the hook validates and normalises the whole connection when it builds the client,
+"""The hook validates and normalises the whole connection when it builds the client,
 naming the bad field, instead of failing (or misrouting) at the first request."""
 
 from __future__ import annotations
