@@ -1,8 +1,7 @@
-"""One "machine" of test_redis_machines.py (next to it): builds OrangeSMSHook from the environment's
+"""One "machine" of tests/test_redis_machines.py: builds OrangeSMSHook from the environment's
 connections, says it is ready (with its own clock's time), sends when told to, reports.
 
-Run as ``python tests/integration/redis/redis_machine.py <count> <first number>``, possibly under
-``faketime``.
+Run as ``python tests/redis_machine.py <count> <first number>``, possibly under ``faketime``.
 """
 
 from __future__ import annotations
