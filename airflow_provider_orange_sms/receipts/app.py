@@ -38,6 +38,7 @@ import hmac
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -47,6 +48,15 @@ from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_m
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.inbound_store import InboundOutcome
+    from airflow_provider_orange_sms.receipts.payload import Receipt
+
+P = TypeVar("P")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 SECTION = "orange_sms"
@@ -276,6 +286,62 @@ def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
     return _error(503, f"The {what} could not be stored; try again later", **retry_after)
 
 
+async def receive(
+    secret: str,
+    request: Request,
+    what: str,
+    parse: Callable[[bytes], P],
+    store: Callable[[P], R],
+    identity: Callable[[P], str],
+) -> tuple[P, R] | JSONResponse:
+    """
+    The body every callback route shares: :func:`admit`, ``parse`` (400/422 on bad input), then
+    ``store`` in a worker thread (503 + ``Retry-After`` when the database cannot store).
+
+    Returns what was parsed and what storing it returned, or the refusal to answer. Nothing is
+    logged per accepted callback at INFO (the access log has one line per request already): a
+    problem is logged, rate-limited, not each receipt.
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    :param what: What the route receives, for log lines ("delivery receipt", "inbound message").
+    :param parse: Validates the body; raises :class:`ReceiptError`.
+    :param store: Stores the parsed callback; raises ``StoreUnavailableError``.
+    :param identity: What names the callback in a log line (no secret, no message text).
+    """
+    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
+
+    admitted = await admit(secret, request, what)
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    try:
+        parsed = parse(admitted.body)
+    except ReceiptError as exc:
+        log.warning("Refusing %s %s from %s: %s", _article(what), what, admitted.source, exc.message)
+        return _error(exc.status_code, exc.message)
+    try:
+        outcome = await run_in_threadpool(store, parsed)
+    except StoreUnavailableError as exc:
+        return unavailable(what, identity(parsed), exc)
+    return parsed, outcome
+
+
+def _article(what: str) -> str:
+    return "an" if what[:1] in "aeiou" else "a"
+
+
+def _store_receipt(receipt: Receipt) -> bool:
+    from airflow_provider_orange_sms.receipts.store import store_receipt
+
+    return store_receipt(receipt)
+
+
+def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
+    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+
+    return store_inbound_message(message)
+
+
 async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
     """
     Accept one delivery receipt (see the module docstring for every answer).
@@ -283,22 +349,18 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     :param secret: The path's secret.
     :param request: The HTTP request.
     """
-    admitted = await admit(secret, request, "delivery receipt")
-    if isinstance(admitted, JSONResponse):
-        return admitted
-    try:
-        receipt = parse_receipt(admitted.body)
-    except ReceiptError as exc:
-        log.warning("Refusing a delivery receipt from %s: %s", admitted.source, exc.message)
-        return _error(exc.status_code, exc.message)
-
-    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError, store_receipt
-
-    try:
-        stored = await run_in_threadpool(store_receipt, receipt)
-    except StoreUnavailableError as exc:
-        return unavailable("delivery receipt", f"for resource id {receipt.resource_id!r}", exc)
-    log.info(
+    received = await receive(
+        secret,
+        request,
+        "delivery receipt",
+        parse_receipt,
+        _store_receipt,
+        lambda receipt: f"for resource id {receipt.resource_id!r}",
+    )
+    if isinstance(received, JSONResponse):
+        return received
+    receipt, stored = received
+    log.debug(
         "Delivery receipt %s: resource id %r, status %s",
         "stored" if stored else "already stored (repeat)",
         receipt.resource_id,
@@ -317,23 +379,20 @@ async def receive_inbound_message(secret: str, request: Request) -> JSONResponse
     :param secret: The path's secret.
     :param request: The HTTP request.
     """
-    admitted = await admit(secret, request, "inbound message")
-    if isinstance(admitted, JSONResponse):
-        return admitted
-    try:
-        message = parse_inbound_message(admitted.body)
-    except ReceiptError as exc:
-        log.warning("Refusing an inbound message from %s: %s", admitted.source, exc.message)
-        return _error(exc.status_code, exc.message)
-
-    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
-    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
-
-    try:
-        outcome = await run_in_threadpool(store_inbound_message, message)
-    except StoreUnavailableError as exc:
-        return unavailable("inbound message", f"from {message.sender}", exc)
-    log.info(
+    received = await receive(
+        secret,
+        request,
+        "inbound message",
+        parse_inbound_message,
+        _store_inbound_message,
+        lambda message: f"from {message.sender}",
+    )
+    if isinstance(received, JSONResponse):
+        return received
+    message, outcome = received
+    # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
+    log.log(
+        logging.INFO if outcome.opt_out else logging.DEBUG,
         "Inbound message %s: from %s, message id %r%s",
         "stored" if outcome.stored else "already stored (repeat)",
         message.sender,
