@@ -11,11 +11,12 @@ and their ``orange_sms_dedup`` rows, never through HTTP), then:
 * concurrent: 1,000 connections opened at once (raw sockets, one POST each), 30 % of them repeats
   of others.
 
-plus, first, two yardsticks on the same server: a trivial FastAPI endpoint mounted by a plugin of
-the benchmark's own (it reads the body and answers 200, sequential and concurrent), and receipts
-refused by validation (422: the receiver's HTTP path without the database). On a machine shared with
-other jobs the absolute rates say how much CPU was left over; the ratio of a row's rate to the
-trivial endpoint's, measured minutes apart in the same run, says what the receiver costs.
+plus two yardsticks on the same server: right before each row, the same number of requests to a
+trivial FastAPI endpoint mounted by a plugin of the benchmark's own (it reads the body and answers
+200), and, once, receipts refused by validation (422: the receiver's HTTP path without the
+database). On a machine shared with other jobs the absolute rates say how much CPU was left over;
+the ratio of a row's rate to the trivial endpoint's, measured seconds apart, says what the receiver
+costs, and "vs empty, each per trivial endpoint" compares sizes with the load drift taken out.
 
 Each row: receipts/s, p50/p99 latency, 5xx answers, requests that got no answer within 120 s,
 whether every distinct receipt answered 200 was stored exactly once, the 1-minute load average
@@ -430,12 +431,6 @@ def main() -> None:
         )
         warm.raise_for_status()
         concurrent(server, "warm-up-", 50)  # the first requests of each thread pay one-time costs
-        for mode in ("sequential", "concurrent"):
-            count = args.sequential if mode == "sequential" else args.concurrent
-            if count:
-                runner = sequential if mode == "sequential" else concurrent
-                run = measured(server, engine, db_pids, runner, "yardstick-", count, server.yardstick_path)
-                report(summarise(backend, 0, f"{YARDSTICK}, {mode}", run, (0, 0)))
         baseline = measured(server, engine, db_pids, refused, args.sequential)
         if set(baseline["codes"]) != {422}:
             raise RuntimeError(f"expected 422 for the baseline, got {set(baseline['codes'])}")
@@ -448,34 +443,47 @@ def main() -> None:
                 count = args.sequential if mode == "sequential" else args.concurrent
                 if not count:
                     continue
+                runner = sequential if mode == "sequential" else concurrent
+                # The yardstick right before each row: the load drifts over a run of many minutes.
+                run = measured(server, engine, db_pids, runner, "yardstick-", count, server.yardstick_path)
+                report(summarise(backend, size, f"{YARDSTICK}, {mode}", run, (0, 0)))
                 prefix = f"b{uuid.uuid4().hex[:8]}-"
                 mark(engine, prefix)
-                run = measured(
-                    server, engine, db_pids, sequential if mode == "sequential" else concurrent, prefix, count
-                )
+                run = measured(server, engine, db_pids, runner, prefix, count)
                 report(summarise(backend, size, mode, run, stored(engine, prefix)))
         log = server.log_path.read_text(errors="replace")
         inactive_warnings = log.count("Emitting event for inactive AssetModel")
     finally:
         server.stop()
-    base = {r["mode"]: r["receipts_per_s"] for r in rows if r["stored_before"] == sizes[0]}
-    yardstick = {mode: base.get(f"{YARDSTICK}, {mode}") for mode in ("sequential", "concurrent")}
+
+    def rate(size: int, mode: str) -> float | None:
+        found = [r["receipts_per_s"] for r in rows if r["stored_before"] == size and r["mode"] == mode]
+        return found[0] if found else None
+
     for row in rows:
-        mode = row["mode"]
-        empty = base.get(mode) if mode in ("sequential", "concurrent") else None
-        row["ratio_to_empty"] = round(row["receipts_per_s"] / empty, 2) if empty else None
-        stick = yardstick.get(mode if mode != REFUSED else "sequential")
+        mode, size = row["mode"], row["stored_before"]
+        receipts_mode = mode in ("sequential", "concurrent")
+        stick = rate(size, f"{YARDSTICK}, {mode if receipts_mode else 'sequential'}")
         row["ratio_to_yardstick"] = round(row["receipts_per_s"] / stick, 2) if stick else None
+        empty = rate(sizes[0], mode) if receipts_mode else None
+        row["ratio_to_empty"] = round(row["receipts_per_s"] / empty, 2) if empty else None
+        empty_stick = rate(sizes[0], f"{YARDSTICK}, {mode}") if receipts_mode else None
+        row["ratio_to_empty_per_yardstick"] = (
+            round((row["receipts_per_s"] / stick) / (empty / empty_stick), 2)
+            if empty and stick and empty_stick
+            else None
+        )
     if args.json:
         print(json.dumps({"rows": rows, "inactive_asset_warnings": inactive_warnings}, indent=2))
         return
     print(f"\n{backend}, one api-server (--workers {args.workers})")
     print(f"'Emitting event for inactive AssetModel' lines in its log: {inactive_warnings}")
     print(
-        "| stored before | mode | requests | per s | vs empty | vs trivial endpoint | p50 ms | p99 ms | 5xx "
+        "| stored before | mode | requests | per s | vs empty | vs trivial endpoint | vs empty, each per "
+        "trivial endpoint | p50 ms | p99 ms | 5xx "
         "| no answer | stored once | load | API server CPU ms/req | DB CPU ms/req |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         once = (
             ""
@@ -485,6 +493,7 @@ def main() -> None:
         print(
             f"| {r['stored_before']:,} | {r['mode']} | {r['receipts']} | {r['receipts_per_s']} | "
             f"{r['ratio_to_empty'] or ''} | {r['ratio_to_yardstick'] or ''} | "
+            f"{r['ratio_to_empty_per_yardstick'] or ''} | "
             f"{r['p50_ms']} | {r['p99_ms']} | "
             f"{r['http_5xx']} | {r['no_answer']} | {once} | {r['load_1min']} | {r['server_cpu_ms']} | "
             f"{'' if r['db_cpu_ms'] is None else r['db_cpu_ms']} |"

@@ -65,6 +65,7 @@ MAX_BODY_BYTES = 64 * 1024
 #: Seconds a sender is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 30
 _UNSTORED = RepeatLimiter(60.0)
+_REFUSED = RepeatLimiter(60.0)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -181,6 +182,17 @@ def forwarded_for(request: Request) -> str | None:
     return ", ".join(lines) if lines else None
 
 
+def _refused(problem: str, message: str, *args: object) -> None:
+    """
+    Log a refused request once a minute per problem (with a count), not once per request: a
+    misconfigured sender or a scanner would otherwise write a line for each of its requests.
+    """
+    skipped = _REFUSED.allow(problem)
+    if skipped is not None:
+        suffix = f" ({skipped} more refused for this reason in the last minute)" if skipped else ""
+        log.warning(message + "%s", *args, suffix)
+
+
 def _error(status_code: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers or None)
 
@@ -230,7 +242,8 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
         log.error("Refusing %ss: %s", what, exc)
         return _error(403, "The receiver's address allowlist is misconfigured")
     if not settings.secret:
-        log.warning(
+        _refused(
+            f"{what}: no secret",
             "Refusing a %s: [%s] delivery_receipts_secret is not set "
             "(env AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET)",
             what,
@@ -241,11 +254,16 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
     peer = request.client.host if request.client else None
     source = client_address(peer, forwarded_for(request), settings.trusted_proxies)
     if settings.allowed is not None and (source is None or not _in(source, settings.allowed)):
-        log.warning("Refusing a %s from %s: not in delivery_receipts_allowed_ips", what, source or peer)
+        _refused(
+            f"{what}: not allowed",
+            "Refusing a %s from %s: not in delivery_receipts_allowed_ips",
+            what,
+            source or peer,
+        )
         return _error(403, f"Source address {source or peer} is not allowed")
 
     if not hmac.compare_digest(secret.encode(), settings.secret.encode()):
-        log.warning("Refusing a %s from %s: wrong secret in the URL", what, source)
+        _refused(f"{what}: wrong secret", "Refusing a %s from %s: wrong secret in the URL", what, source)
         return _error(404, _NOT_FOUND)
 
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -317,7 +335,14 @@ async def receive(
     try:
         parsed = parse(admitted.body)
     except ReceiptError as exc:
-        log.warning("Refusing %s %s from %s: %s", _article(what), what, admitted.source, exc.message)
+        _refused(
+            f"{what}: {exc.status_code}",
+            "Refusing %s %s from %s: %s",
+            _article(what),
+            what,
+            admitted.source,
+            exc.message,
+        )
         return _error(exc.status_code, exc.message)
     try:
         outcome = await run_in_threadpool(store, parsed)
