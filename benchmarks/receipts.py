@@ -463,7 +463,8 @@ def main() -> None:
     for row in rows:
         mode, size = row["mode"], row["stored_before"]
         receipts_mode = mode in ("sequential", "concurrent")
-        stick = rate(size, f"{YARDSTICK}, {mode if receipts_mode else 'sequential'}")
+        stick_mode = mode if receipts_mode else "sequential" if mode == REFUSED else None
+        stick = rate(size, f"{YARDSTICK}, {stick_mode}") if stick_mode else None
         row["ratio_to_yardstick"] = round(row["receipts_per_s"] / stick, 2) if stick else None
         empty = rate(sizes[0], mode) if receipts_mode else None
         row["ratio_to_empty"] = round(row["receipts_per_s"] / empty, 2) if empty else None
