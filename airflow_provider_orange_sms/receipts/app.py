@@ -38,7 +38,7 @@ import hmac
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -304,36 +304,46 @@ def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
     return _error(503, f"The {what} could not be stored; try again later", **retry_after)
 
 
-async def receive(
-    secret: str,
-    request: Request,
-    what: str,
-    parse: Callable[[bytes], P],
-    store: Callable[[P], R],
-    identity: Callable[[P], str],
-) -> tuple[P, R] | JSONResponse:
+@dataclass(frozen=True)
+class Callback(Generic[P, R]):
     """
-    The body every callback route shares: :func:`admit`, ``parse`` (400/422 on bad input), then
-    ``store`` in a worker thread (503 + ``Retry-After`` when the database cannot store).
+    What a callback route receives and how: the parts :func:`receive` does not share.
 
-    Returns what was parsed and what storing it returned, or the refusal to answer. Nothing is
+    :param what: For log lines ("delivery receipt", "inbound message").
+    :param parse: Validates the body; raises :class:`ReceiptError`.
+    :param store: Stores the parsed callback; raises ``StoreUnavailableError``.
+    :param identity: What names the callback in a log line (no secret, no message text).
+    :param answer: The 200 answer's JSON for what was parsed and stored.
+    """
+
+    what: str
+    parse: Callable[[bytes], P]
+    store: Callable[[P], R]
+    identity: Callable[[P], str]
+    answer: Callable[[P, R], dict[str, str]]
+
+
+async def receive(secret: str, request: Request, callback: Callback[P, R]) -> JSONResponse:
+    """
+    The body every callback route shares: :func:`admit`, parsing (400/422 on bad input), then
+    storing in a worker thread (503 + ``Retry-After`` when the database cannot store).
+
+    Returns the answer: 200 with ``callback.answer``, or the refusal. Nothing is
     logged per accepted callback at INFO (the access log has one line per request already): a
     problem is logged, rate-limited, not each receipt.
 
     :param secret: The path's secret.
     :param request: The HTTP request.
-    :param what: What the route receives, for log lines ("delivery receipt", "inbound message").
-    :param parse: Validates the body; raises :class:`ReceiptError`.
-    :param store: Stores the parsed callback; raises ``StoreUnavailableError``.
-    :param identity: What names the callback in a log line (no secret, no message text).
+    :param callback: The route's kind of callback.
     """
     from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
 
+    what = callback.what
     admitted = await admit(secret, request, what)
     if isinstance(admitted, JSONResponse):
         return admitted
     try:
-        parsed = parse(admitted.body)
+        parsed = callback.parse(admitted.body)
     except ReceiptError as exc:
         _refused(
             f"{what}: {exc.status_code}",
@@ -345,10 +355,10 @@ async def receive(
         )
         return _error(exc.status_code, exc.message)
     try:
-        outcome = await run_in_threadpool(store, parsed)
+        outcome = await run_in_threadpool(callback.store, parsed)
     except StoreUnavailableError as exc:
-        return unavailable(what, identity(parsed), exc)
-    return parsed, outcome
+        return unavailable(what, callback.identity(parsed), exc)
+    return JSONResponse(callback.answer(parsed, outcome), status_code=200)
 
 
 def _article(what: str) -> str:
@@ -367,54 +377,17 @@ def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
     return store_inbound_message(message)
 
 
-async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
-    """
-    Accept one delivery receipt (see the module docstring for every answer).
-
-    :param secret: The path's secret.
-    :param request: The HTTP request.
-    """
-    received = await receive(
-        secret,
-        request,
-        "delivery receipt",
-        parse_receipt,
-        _store_receipt,
-        lambda receipt: f"for resource id {receipt.resource_id!r}",
-    )
-    if isinstance(received, JSONResponse):
-        return received
-    receipt, stored = received
+def _receipt_answer(receipt: Receipt, stored: bool) -> dict[str, str]:
     log.debug(
         "Delivery receipt %s: resource id %r, status %s",
         "stored" if stored else "already stored (repeat)",
         receipt.resource_id,
         receipt.status,
     )
-    return JSONResponse({"status": "stored" if stored else "duplicate"}, status_code=200)
+    return {"status": "stored" if stored else "duplicate"}
 
 
-async def receive_inbound_message(secret: str, request: Request) -> JSONResponse:
-    """
-    Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service).
-
-    The same checks and answers as receipts; an opt-out or opt-in keyword also updates the
-    sender's entry on the opt-out list, in the same transaction as the event.
-
-    :param secret: The path's secret.
-    :param request: The HTTP request.
-    """
-    received = await receive(
-        secret,
-        request,
-        "inbound message",
-        parse_inbound_message,
-        _store_inbound_message,
-        lambda message: f"from {message.sender}",
-    )
-    if isinstance(received, JSONResponse):
-        return received
-    message, outcome = received
+def _inbound_answer(message: InboundMessage, outcome: InboundOutcome) -> dict[str, str]:
     # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
     log.log(
         logging.INFO if outcome.opt_out else logging.DEBUG,
@@ -424,10 +397,48 @@ async def receive_inbound_message(secret: str, request: Request) -> JSONResponse
         message.message_id,
         f", opt-out list: {outcome.opt_out}" if outcome.opt_out else "",
     )
-    answer: dict[str, str] = {"status": "stored" if outcome.stored else "duplicate"}
+    answer = {"status": "stored" if outcome.stored else "duplicate"}
     if outcome.opt_out:
         answer["opt_out"] = outcome.opt_out
-    return JSONResponse(answer, status_code=200)
+    return answer
+
+
+_RECEIPTS: Callback[Receipt, bool] = Callback(
+    "delivery receipt",
+    parse_receipt,
+    _store_receipt,
+    lambda receipt: f"for resource id {receipt.resource_id!r}",
+    _receipt_answer,
+)
+_INBOUND_MESSAGES: Callback[InboundMessage, InboundOutcome] = Callback(
+    "inbound message",
+    parse_inbound_message,
+    _store_inbound_message,
+    lambda message: f"from {message.sender}",
+    _inbound_answer,
+)
+
+
+async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
+    """
+    Accept one delivery receipt (see the module docstring for every answer).
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    """
+    return await receive(secret, request, _RECEIPTS)
+
+
+async def receive_inbound_message(secret: str, request: Request) -> JSONResponse:
+    """
+    Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service):
+    the same checks and answers as receipts; an opt-out or opt-in keyword also updates the
+    sender's entry on the opt-out list, in the same transaction as the event.
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    """
+    return await receive(secret, request, _INBOUND_MESSAGES)
 
 
 def create_app() -> FastAPI:
