@@ -38,6 +38,7 @@ import hmac
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -47,6 +48,15 @@ from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_m
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.inbound_store import InboundOutcome
+    from airflow_provider_orange_sms.receipts.payload import Receipt
+
+P = TypeVar("P")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 SECTION = "orange_sms"
@@ -55,6 +65,7 @@ MAX_BODY_BYTES = 64 * 1024
 #: Seconds a sender is asked to wait after a 503.
 RETRY_AFTER_SECONDS = 30
 _UNSTORED = RepeatLimiter(60.0)
+_REFUSED = RepeatLimiter(60.0)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -171,6 +182,17 @@ def forwarded_for(request: Request) -> str | None:
     return ", ".join(lines) if lines else None
 
 
+def _refused(problem: str, message: str, *args: object) -> None:
+    """
+    Log a refused request once a minute per problem (with a count), not once per request: a
+    misconfigured sender or a scanner would otherwise write a line for each of its requests.
+    """
+    skipped = _REFUSED.allow(problem)
+    if skipped is not None:
+        suffix = f" ({skipped} more refused for this reason in the last minute)" if skipped else ""
+        log.warning(message + "%s", *args, suffix)
+
+
 def _error(status_code: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status_code, headers=headers or None)
 
@@ -220,7 +242,8 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
         log.error("Refusing %ss: %s", what, exc)
         return _error(403, "The receiver's address allowlist is misconfigured")
     if not settings.secret:
-        log.warning(
+        _refused(
+            f"{what}: no secret",
             "Refusing a %s: [%s] delivery_receipts_secret is not set "
             "(env AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET)",
             what,
@@ -231,11 +254,16 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
     peer = request.client.host if request.client else None
     source = client_address(peer, forwarded_for(request), settings.trusted_proxies)
     if settings.allowed is not None and (source is None or not _in(source, settings.allowed)):
-        log.warning("Refusing a %s from %s: not in delivery_receipts_allowed_ips", what, source or peer)
+        _refused(
+            f"{what}: not allowed",
+            "Refusing a %s from %s: not in delivery_receipts_allowed_ips",
+            what,
+            source or peer,
+        )
         return _error(403, f"Source address {source or peer} is not allowed")
 
     if not hmac.compare_digest(secret.encode(), settings.secret.encode()):
-        log.warning("Refusing a %s from %s: wrong secret in the URL", what, source)
+        _refused(f"{what}: wrong secret", "Refusing a %s from %s: wrong secret in the URL", what, source)
         return _error(404, _NOT_FOUND)
 
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -276,6 +304,121 @@ def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
     return _error(503, f"The {what} could not be stored; try again later", **retry_after)
 
 
+@dataclass(frozen=True)
+class Callback(Generic[P, R]):
+    """
+    What a callback route receives and how: the parts :func:`receive` does not share.
+
+    :param what: For log lines ("delivery receipt", "inbound message").
+    :param parse: Validates the body; raises :class:`ReceiptError`.
+    :param store: Stores the parsed callback; raises ``StoreUnavailableError``.
+    :param identity: What names the callback in a log line (no secret, no message text).
+    :param answer: The 200 answer's JSON for what was parsed and stored.
+    """
+
+    what: str
+    parse: Callable[[bytes], P]
+    store: Callable[[P], R]
+    identity: Callable[[P], str]
+    answer: Callable[[P, R], dict[str, str]]
+
+
+async def receive(secret: str, request: Request, callback: Callback[P, R]) -> JSONResponse:
+    """
+    The body every callback route shares: :func:`admit`, parsing (400/422 on bad input), then
+    storing in a worker thread (503 + ``Retry-After`` when the database cannot store).
+
+    Returns the answer: 200 with ``callback.answer``, or the refusal. Nothing is
+    logged per accepted callback at INFO (the access log has one line per request already): a
+    problem is logged, rate-limited, not each receipt.
+
+    :param secret: The path's secret.
+    :param request: The HTTP request.
+    :param callback: The route's kind of callback.
+    """
+    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
+
+    what = callback.what
+    admitted = await admit(secret, request, what)
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    try:
+        parsed = callback.parse(admitted.body)
+    except ReceiptError as exc:
+        _refused(
+            f"{what}: {exc.status_code}",
+            "Refusing %s %s from %s: %s",
+            _article(what),
+            what,
+            admitted.source,
+            exc.message,
+        )
+        return _error(exc.status_code, exc.message)
+    try:
+        outcome = await run_in_threadpool(callback.store, parsed)
+    except StoreUnavailableError as exc:
+        return unavailable(what, callback.identity(parsed), exc)
+    return JSONResponse(callback.answer(parsed, outcome), status_code=200)
+
+
+def _article(what: str) -> str:
+    return "an" if what[:1] in "aeiou" else "a"
+
+
+def _store_receipt(receipt: Receipt) -> bool:
+    from airflow_provider_orange_sms.receipts.store import store_receipt
+
+    return store_receipt(receipt)
+
+
+def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
+    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+
+    return store_inbound_message(message)
+
+
+def _receipt_answer(receipt: Receipt, stored: bool) -> dict[str, str]:
+    log.debug(
+        "Delivery receipt %s: resource id %r, status %s",
+        "stored" if stored else "already stored (repeat)",
+        receipt.resource_id,
+        receipt.status,
+    )
+    return {"status": "stored" if stored else "duplicate"}
+
+
+def _inbound_answer(message: InboundMessage, outcome: InboundOutcome) -> dict[str, str]:
+    # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
+    log.log(
+        logging.INFO if outcome.opt_out else logging.DEBUG,
+        "Inbound message %s: from %s, message id %r%s",
+        "stored" if outcome.stored else "already stored (repeat)",
+        message.sender,
+        message.message_id,
+        f", opt-out list: {outcome.opt_out}" if outcome.opt_out else "",
+    )
+    answer = {"status": "stored" if outcome.stored else "duplicate"}
+    if outcome.opt_out:
+        answer["opt_out"] = outcome.opt_out
+    return answer
+
+
+_RECEIPTS: Callback[Receipt, bool] = Callback(
+    "delivery receipt",
+    parse_receipt,
+    _store_receipt,
+    lambda receipt: f"for resource id {receipt.resource_id!r}",
+    _receipt_answer,
+)
+_INBOUND_MESSAGES: Callback[InboundMessage, InboundOutcome] = Callback(
+    "inbound message",
+    parse_inbound_message,
+    _store_inbound_message,
+    lambda message: f"from {message.sender}",
+    _inbound_answer,
+)
+
+
 async def receive_delivery_receipt(secret: str, request: Request) -> JSONResponse:
     """
     Accept one delivery receipt (see the module docstring for every answer).
@@ -283,67 +426,19 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     :param secret: The path's secret.
     :param request: The HTTP request.
     """
-    admitted = await admit(secret, request, "delivery receipt")
-    if isinstance(admitted, JSONResponse):
-        return admitted
-    try:
-        receipt = parse_receipt(admitted.body)
-    except ReceiptError as exc:
-        log.warning("Refusing a delivery receipt from %s: %s", admitted.source, exc.message)
-        return _error(exc.status_code, exc.message)
-
-    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError, store_receipt
-
-    try:
-        stored = await run_in_threadpool(store_receipt, receipt)
-    except StoreUnavailableError as exc:
-        return unavailable("delivery receipt", f"for resource id {receipt.resource_id!r}", exc)
-    log.info(
-        "Delivery receipt %s: resource id %r, status %s",
-        "stored" if stored else "already stored (repeat)",
-        receipt.resource_id,
-        receipt.status,
-    )
-    return JSONResponse({"status": "stored" if stored else "duplicate"}, status_code=200)
+    return await receive(secret, request, _RECEIPTS)
 
 
 async def receive_inbound_message(secret: str, request: Request) -> JSONResponse:
     """
-    Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service).
-
-    The same checks and answers as receipts; an opt-out or opt-in keyword also updates the
+    Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service):
+    the same checks and answers as receipts; an opt-out or opt-in keyword also updates the
     sender's entry on the opt-out list, in the same transaction as the event.
 
     :param secret: The path's secret.
     :param request: The HTTP request.
     """
-    admitted = await admit(secret, request, "inbound message")
-    if isinstance(admitted, JSONResponse):
-        return admitted
-    try:
-        message = parse_inbound_message(admitted.body)
-    except ReceiptError as exc:
-        log.warning("Refusing an inbound message from %s: %s", admitted.source, exc.message)
-        return _error(exc.status_code, exc.message)
-
-    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
-    from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
-
-    try:
-        outcome = await run_in_threadpool(store_inbound_message, message)
-    except StoreUnavailableError as exc:
-        return unavailable("inbound message", f"from {message.sender}", exc)
-    log.info(
-        "Inbound message %s: from %s, message id %r%s",
-        "stored" if outcome.stored else "already stored (repeat)",
-        message.sender,
-        message.message_id,
-        f", opt-out list: {outcome.opt_out}" if outcome.opt_out else "",
-    )
-    answer: dict[str, str] = {"status": "stored" if outcome.stored else "duplicate"}
-    if outcome.opt_out:
-        answer["opt_out"] = outcome.opt_out
-    return JSONResponse(answer, status_code=200)
+    return await receive(secret, request, _INBOUND_MESSAGES)
 
 
 def create_app() -> FastAPI:

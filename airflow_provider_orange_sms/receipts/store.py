@@ -395,20 +395,39 @@ def register_event(
     :param session: The open session (the caller commits).
     :param callback_sink: Receives the notifications to run after the commit.
     """
+    register, with_sink, from_api = _registration()
+    kwargs: dict[str, Any] = {"asset": asset, "extra": extra, "session": session}
+    if with_sink:
+        kwargs["callback_sink"] = callback_sink
+    if from_api:
+        kwargs["source_is_api"] = True  # from outside Airflow, like POST /api/v2/assets/events
+    return register(**kwargs)
+
+
+_registration_cache: dict[Any, tuple[Callable[..., Any], bool, bool]] = {}
+
+
+def _registration() -> tuple[Callable[..., Any], bool, bool]:
+    """
+    ``register_asset_change`` of the configured asset manager (its quiet subclass when it is a
+    classmethod), and whether it takes ``callback_sink`` and ``source_is_api``: worked out once per
+    manager, not per receipt (``inspect.signature`` is not free).
+    """
     from airflow.assets.manager import asset_manager
+
+    manager_class: Any = type(asset_manager)
+    cached = _registration_cache.get(manager_class)
+    if cached is not None:
+        return cached
     from sqlalchemy.orm import configure_mappers
 
     # Airflow 3.0's register_asset_change names backref attributes (AssetModel.aliases) that exist
     # only once the mappers are configured, which a first ORM query would have done.
     configure_mappers()
     register = asset_manager.register_asset_change
-    manager_class: Any = type(asset_manager)
     if isinstance(inspect.getattr_static(manager_class, "register_asset_change"), classmethod):
         register = _quiet_manager_class(manager_class).register_asset_change
-    kwargs: dict[str, Any] = {"asset": asset, "extra": extra, "session": session}
     parameters = inspect.signature(register).parameters
-    if "callback_sink" in parameters:
-        kwargs["callback_sink"] = callback_sink
-    if "source_is_api" in parameters:
-        kwargs["source_is_api"] = True  # from outside Airflow, like POST /api/v2/assets/events
-    return register(**kwargs)
+    cached = (register, "callback_sink" in parameters, "source_is_api" in parameters)
+    _registration_cache[manager_class] = cached
+    return cached

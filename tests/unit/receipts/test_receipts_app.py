@@ -177,6 +177,28 @@ def test_a_lasting_database_failure_is_logged_once_not_per_receipt(client, monke
     assert "'r-0' not stored, answered 503" in lines[0]
 
 
+def test_refusals_are_logged_once_per_problem_not_per_request(client, monkeypatch, caplog):
+    monkeypatch.setattr(receiver, "_REFUSED", receiver.RepeatLimiter(60.0))
+    json_type = {"Content-Type": "application/json"}
+    with caplog.at_level("WARNING", logger=receiver.__name__):
+        codes = [client.post("/delivery-receipts/wrong", content=body(), headers=json_type).status_code]
+        codes += [
+            client.post(
+                f"/delivery-receipts/{SECRET}", content=body(address=f"07{n}"), headers=json_type
+            ).status_code
+            for n in range(5)
+        ]
+        codes += [
+            client.post("/delivery-receipts/wrong-again", content=body(), headers=json_type).status_code
+        ]
+    assert codes == [404] + [422] * 5 + [404]
+    lines = [r.getMessage() for r in caplog.records if r.name == receiver.__name__]
+    assert len(lines) == 2, lines
+    assert "wrong secret in the URL" in lines[0]
+    assert "'070'" in lines[1]
+    assert client.calls == []
+
+
 def test_the_secret_is_masked_in_the_scope_path():
     scope = {
         "path": f"/orange-sms/delivery-receipts/{SECRET}",
