@@ -1,10 +1,14 @@
 """The send loop of :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator`.
 
 One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight" right
-before its request leaves (after the token fetch and the throttle wait: a try killed while waiting
-leaves the recipient unsent, and the next try sends it), and its outcome right after the answer,
-while the throttle's next slot approaches. No request leaves while the record of the previous one
-is not durable. A failure
+before its request leaves (after the token fetch, at the end of the throttle wait: a try killed
+while waiting leaves the recipient unsent, and the next try sends it), and its outcome in the same
+ledger write as the next recipient's "in flight" (one write per SMS, timed by the throttle so it
+costs no slot), or at the end of the batch; when the next slot is far enough (a long throttle
+wait), the outcome is written on its own first, at the start of the wait. No request leaves while
+the record of the previous one is not durable, and the batch does not return before every outcome
+is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
+(reported uncertain, never sent twice). A failure
 decides whether the batch goes on: a refusal about one recipient does not stop it; a refusal of
 the message, the sender or the credentials stops it at once (every further send would be refused
 the same way); failures that look like an outage stop it after ``max_consecutive_failures`` in a
@@ -15,6 +19,7 @@ before that recipient's send.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +44,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
+from airflow_provider_orange_sms.throttle import SendRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -239,6 +245,52 @@ def send_batch(
         fetch and throttle wait, so a skipped recipient costs no throttle slot).
     """
     report = BatchReport()
+    # Outcomes not written yet: they go with the next "in flight" write, or at the end.
+    unwritten: list[tuple[str, str | None, str]] = []
+    try:
+        _send_each(
+            send,
+            pending,
+            ledger,
+            results,
+            report,
+            unwritten,
+            max_consecutive_failures,
+            logger,
+            may_send,
+            opt_out,
+        )
+    except BaseException:
+        with contextlib.suppress(LedgerUnavailableError):
+            if unwritten:
+                ledger.append(unwritten)
+        raise
+    if unwritten:
+        try:
+            ledger.append(unwritten)
+        except LedgerUnavailableError as exc:
+            report.stop = BatchStop(
+                STOP_LEDGER,
+                f"{exc}; the outcome of {len(unwritten)} SMS is not recorded, so later tries report them "
+                "uncertain",
+            )
+            logger.error("Stopping the batch: %s", report.stop.reason)
+    return report
+
+
+def _send_each(
+    send: Callable[[str, Callable[[], None]], str],
+    pending: list[str],
+    ledger: SentLedger,
+    results: dict[str, dict[str, Any]],
+    report: BatchReport,
+    unwritten: list[tuple[str, str | None, str]],
+    max_consecutive_failures: int,
+    logger: Any,
+    may_send: Callable[[str], bool] | None,
+    opt_out: OptOutCheck | None,
+) -> None:
+    """The loop of :func:`send_batch`; leaves the outcomes not yet written in ``unwritten``."""
     progress = Progress(len(pending), logger) if pending else None
     consecutive = 0
     for index, address in enumerate(pending):
@@ -271,15 +323,26 @@ def send_batch(
 
         def record_in_flight(address: str = address) -> None:
             nonlocal in_flight
-            ledger.append([(address, None, IN_FLIGHT)])
+            ledger.append([*unwritten, (address, None, IN_FLIGHT)])
+            unwritten.clear()
             in_flight = True
+
+        def record_outcomes() -> bool:
+            if not unwritten:
+                return False
+            ledger.append(unwritten)
+            unwritten.clear()
+            return True
 
         resource_id: str | None = None
         stop: BatchStop | None = None
         try:
-            resource_id = send(address, record_in_flight)
+            resource_id = send(address, SendRecord(record_in_flight, record_outcomes))
             status = SENT
         except LedgerUnavailableError as exc:  # "in flight" could not be recorded: nothing left
+            # Its write carried the outcome before it: not retried (it would record this one "in
+            # flight" too), so later tries report that one uncertain.
+            unwritten.clear()
             report.stop = BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")
             report.not_attempted = len(pending) - index
             logger.error(
@@ -319,20 +382,12 @@ def send_batch(
         if progress is not None:
             progress.step()
         if in_flight:  # no request left otherwise: nothing to correct in the ledger
-            try:
-                ledger.append([(address, resource_id, status)])
-            except LedgerUnavailableError as exc:
-                stop = BatchStop(
-                    STOP_LEDGER,
-                    f"{exc}; the outcome for {address} ({status}) is not recorded, so later tries report "
-                    "it uncertain",
-                )
+            unwritten.append((address, resource_id, status))
         if stop is not None:
             report.not_attempted = len(pending) - index - 1
             report.stop = stop
             logger.error("Stopping the batch: %s; %d SMS not attempted", stop.reason, report.not_attempted)
             break
-    return report
 
 
 def _stop_reason(kind: str, error: OrangeSMSError) -> str:
