@@ -276,10 +276,12 @@ def start_dags_test(
     :param count: Recipients of the batch.
     :param dag_id: One of the DAGs in ``dags/``.
     :param limit: The connection's rate limit; 0: lifted.
-    :param extra: More connection extras; ``redis_url`` becomes the ``redis_default`` connection.
+    :param extra: More connection extras; ``redis_url`` becomes the ``redis_default`` connection,
+        ``fernet_key`` the deployment's Fernet key (the Redis token cache encrypts with it).
     """
     root = os.path.dirname(os.path.abspath(__file__))
     redis_url = extra.pop("redis_url", None)
+    fernet_key = extra.pop("fernet_key", None)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
     env.update(
         AIRFLOW_HOME=os.path.join(home, "airflow"),
@@ -302,6 +304,8 @@ def start_dags_test(
     )
     if redis_url:
         env["AIRFLOW_CONN_REDIS_DEFAULT"] = redis_url
+    if fernet_key:
+        env["AIRFLOW__CORE__FERNET_KEY"] = fernet_key
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
     )
