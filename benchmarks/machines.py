@@ -75,6 +75,17 @@ def start_machine(settings: dict[str, Any], skew: float = 0.0) -> subprocess.Pop
     return proc
 
 
+def run_all(procs: list[subprocess.Popen[str]]) -> tuple[float, list[dict[str, Any]]]:
+    """Tell every machine to go at once; return when (Unix time) and their final reports."""
+    told = time.time()
+    for proc in procs:
+        go(proc)
+    reports = [_read(proc) for proc in procs]
+    for proc in procs:
+        proc.wait(60)
+    return told, reports
+
+
 def machine_settings(
     url: str,
     redis_url: str,
@@ -125,12 +136,7 @@ def machines_at_once(
             )
             for n in range(count)
         ]
-        told = time.time()
-        for proc in procs:
-            go(proc)
-        reports = [_read(proc) for proc in procs]
-        for proc in procs:
-            proc.wait(60)
+        told, reports = run_all(procs)
         final = state(url)
     arrivals = sorted(m["received_at"] for m in final["messages"])
     sent = len(arrivals)
@@ -183,12 +189,7 @@ def real_task_beside_machines(task_sends: int, machines: int, per_machine: int) 
         )
         while not state(url)["messages"] and task.poll() is None:
             time.sleep(0.05)
-        told = time.time()
-        for proc in procs:
-            go(proc)
-        reports = [_read(proc) for proc in procs]
-        for proc in procs:
-            proc.wait(60)
+        told, reports = run_all(procs)
         task_result(task)
         final = state(url)
     busy = sorted(m["received_at"] for m in final["messages"] if m["received_at"] >= told)
