@@ -35,6 +35,7 @@ from airflow_provider_orange_sms.throttle import (
     SendThrottle,
     check_rate,
     interval_for,
+    wait_for_turn,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ RETRY_REDIS_AFTER = 2.0
 # concurrency. A next free slot further ahead is corrupt (or Redis's clock stepped back): start over.
 _MAX_AHEAD_INTERVALS = 256
 _LONG_WAIT_SECONDS = 5.0
-_MAX_LATE_ROUNDS = 3
 _US = 1_000_000
 # Errors meaning "Redis cannot be used right now": connection refused or lost, timeouts, a Redis
 # still loading its data after a restart, refused credentials.
@@ -85,9 +85,10 @@ return {slot, slot - now, reset}
 )
 
 # A sender woken late after its slot ARGV[1] keeps its turn (throttle.keep_turn, in Lua): it sends now
-# and the slots nobody has booked yet move back by its lateness, unless more senders are booked
-# behind it than one window holds; then it takes a fresh slot.
-# ARGV: slot, interval, window, furthest trusted slot ahead (µs). Returns {kept, slot, wait}.
+# and the slots nobody has booked yet move back by its lateness beyond the free lateness ARGV[5],
+# unless more senders are booked behind it than one window holds; then it takes a fresh slot.
+# ARGV: slot, interval, window, furthest trusted slot ahead, free lateness (µs).
+# Returns {kept, slot, wait}.
 KEEP_TURN_SCRIPT = (
     _NOW
     + """
@@ -100,7 +101,7 @@ if next_free <= now then
   stored = now + interval
   result = {1, now, 0}
 elseif next_free - slot <= math.max(tonumber(ARGV[3]), interval) then
-  stored = next_free + (now - slot)
+  stored = next_free + math.max(now - slot - tonumber(ARGV[5]), 0)
   result = {1, now, 0}
 else
   if next_free - now > tonumber(ARGV[4]) then next_free = now end
@@ -112,6 +113,10 @@ redis.call('SET', KEYS[1], string.format('%d', stored), 'PX',
 return result
 """
 )
+
+
+class _RedisLost(Exception):
+    """Redis failed during a wait: the send takes a slot of the fallback instead."""
 
 
 def slot_key(account: str) -> str:
@@ -158,6 +163,7 @@ class RedisSendThrottle:
         self._interval_us = round(self.interval * _US)
         self._max_ahead_us = round(self.max_ahead * _US)
         self._window_us = round(RATE_WINDOW_SECONDS * _US)
+        self._late_wake_up_us = round(LATE_WAKE_UP * _US)
         self._long_wait = max(_LONG_WAIT_SECONDS, 4 * self.interval)
         # monotonic time until which Redis is not tried again; None while Redis works.
         self._down_until: float | None = None
@@ -169,6 +175,8 @@ class RedisSendThrottle:
         self.last_mode = ""
         self._last_sent: float | None = None
         self._early = EarlyWork()
+        #: When the last send was let go: on Redis's clock, or the fallback's while Redis was down.
+        self.last_release: float | None = None
 
     def __repr__(self) -> str:
         return f"RedisSendThrottle(rate_per_second={self.rate_per_second!r}, redis={self.where!r})"
@@ -251,41 +259,58 @@ class RedisSendThrottle:
         waited = self._after_a_mode_change(booking.mode)
         if booking.mode != "redis":
             waited += self.fallback.wait(booking, before_send)
+            self.last_release = self.fallback.last_release
             self._count(booking.mode)
             return waited
-        if before_send is not None:
-            waited += self._early.run(before_send, booking.deadline, time.monotonic, self.interval / 2)
-        for _ in range(_MAX_LATE_ROUNDS):
-            wait = booking.deadline - time.monotonic()
-            if wait > 0:
-                if wait > self._long_wait:
-                    log.warning(
-                        "Orange SMS send limit: waiting %.1f s for a send slot (%g SMS/s shared through "
-                        "Redis %s by every machine)",
-                        wait,
-                        self.rate_per_second,
-                        self.where,
-                    )
-                time.sleep(wait)
-                waited += wait
-            if time.monotonic() - booking.deadline <= LATE_WAKE_UP:
-                break
-            try:
-                kept, slot_us, wait_us = self._keep_turn(
-                    keys=[self.key],
-                    args=[round(booking.slot * _US), self._interval_us, self._window_us, self._max_ahead_us],
-                )
-            except REDIS_ERRORS as exc:
-                self._redis_failed(exc)
-                fresh = self.fallback.book()
-                waited += self._after_a_mode_change(fresh.mode) + self.fallback.wait(fresh)
-                self._count(fresh.mode)
-                return waited
-            if int(kept):
-                break
-            booking = Booking(int(slot_us) / _US, time.monotonic() + int(wait_us) / _US, "redis")
+        try:
+            more, released = wait_for_turn(
+                booking,
+                clock=time.monotonic,
+                keep_turn=self._keep_turn_in_redis,
+                long_wait=self._long_wait,
+                on_long_wait=self._log_long_wait,
+                early=self._early,
+                before_send=before_send,
+                head_start=self.interval,
+            )
+        except _RedisLost:
+            fresh = self.fallback.book()
+            waited += self._after_a_mode_change(fresh.mode) + self.fallback.wait(fresh)
+            self.last_release = self.fallback.last_release
+            self._count(fresh.mode)
+            return waited
+        self.last_release = released.slot
         self._count("redis")
-        return waited
+        return waited + more
+
+    def _keep_turn_in_redis(self, late: Booking) -> Booking | None:
+        """Keep a late sender's turn in Redis (``None``: send now) or book it a fresh slot there."""
+        try:
+            kept, slot_us, wait_us = self._keep_turn(
+                keys=[self.key],
+                args=[
+                    round(late.slot * _US),
+                    self._interval_us,
+                    self._window_us,
+                    self._max_ahead_us,
+                    self._late_wake_up_us,
+                ],
+            )
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+            raise _RedisLost from exc
+        if int(kept):
+            return None
+        return Booking(int(slot_us) / _US, time.monotonic() + int(wait_us) / _US, "redis")
+
+    def _log_long_wait(self, wait: float) -> None:
+        log.warning(
+            "Orange SMS send limit: waiting %.1f s for a send slot (%g SMS/s shared through Redis %s by "
+            "every machine)",
+            wait,
+            self.rate_per_second,
+            self.where,
+        )
 
     def _after_a_mode_change(self, mode: str) -> float:
         """

@@ -35,6 +35,7 @@ import os
 import struct
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -71,7 +72,8 @@ _LONG_WAIT_SECONDS = 5.0
 _LONG_WAIT_INTERVALS = 4
 _STATE = struct.Struct("<d")
 #: Waking up at most this late after a slot's time needs nothing (time.sleep overshoots ~0.1 ms;
-#: the safety margin covers it). Later, the sender keeps its turn by pushing the unbooked slots.
+#: the safety margin covers it). Later, the sender keeps its turn by pushing the unbooked slots back
+#: by the rest of its lateness.
 LATE_WAKE_UP = 0.002
 # Fresh slots a late sender books (only when many senders are queued behind it) before it sends.
 _MAX_LATE_ROUNDS = 3
@@ -115,10 +117,11 @@ def keep_turn(next_free: float, slot: float, now: float, interval: float) -> flo
     What a sender woken late (at ``now``, after its ``slot``) writes back so it may send at once.
 
     Sending late only brings the sender closer to the sends after it. Those not booked yet are
-    pushed back by its lateness (``next_free + now - slot``); those already booked are safe as long
-    as they all fall within one window after its slot (at most ``rate - 1`` of them, whatever their
-    lateness): then any one-second window still holds at most ``rate`` sends. Nothing booked ahead
-    (``next_free <= now``): the late send is just a send now.
+    pushed back by its lateness beyond :data:`LATE_WAKE_UP` (the lateness any send may have within
+    the safety margin, so pushing it too would only lose time); those already booked are safe as
+    long as they all fall within one window after its slot (at most ``rate - 1`` of them, whatever
+    their lateness): then any one-second window still holds at most ``rate`` sends. Nothing booked
+    ahead (``next_free <= now``): the late send is just a send now.
 
     :param next_free: The shared next free slot.
     :param slot: The late sender's slot.
@@ -130,7 +133,7 @@ def keep_turn(next_free: float, slot: float, now: float, interval: float) -> flo
     if next_free <= now:
         return now + interval
     if next_free - slot <= max(RATE_WINDOW_SECONDS, interval) + 1e-9:
-        return next_free + (now - slot)
+        return next_free + max(now - slot - LATE_WAKE_UP, 0.0)
     return None
 
 
@@ -139,7 +142,8 @@ class Booking:
     """
     A send slot taken from a limiter.
 
-    :param slot: When the send may go, on the limiter's shared clock (seconds).
+    :param slot: When the send may go, on the limiter's shared clock (seconds). For a sender that
+        kept its turn (:func:`keep_turn`), when it was let go.
     :param deadline: The same instant on the clock the limiter sleeps with.
     :param mode: Which limiter booked it: ``file`` (this machine's state file), ``process`` (this
         process only), ``redis`` (every machine sharing the Redis).
@@ -150,21 +154,51 @@ class Booking:
     mode: str
 
 
+@dataclass(frozen=True)
+class SendRecord:
+    """
+    A sender's bookkeeping around one send, in two parts, as ``before_send`` of a limiter's wait.
+
+    :param due: Runs right before the send leaves (the "in flight" write); calling the record
+        calls it. When there was no time for ``pending`` on its own, ``due`` does that work too.
+    :param pending: Earlier bookkeeping (the previous send's outcome) that runs at the start of the
+        wait when the slot is far enough for it to run on its own first; returns whether it had
+        anything to do. So a sender killed during a long wait has its earlier outcomes recorded.
+    """
+
+    due: Callable[[], object]
+    pending: Callable[[], bool]
+
+    def __call__(self) -> None:
+        self.due()
+
+
 class EarlyWork:
     """
     Runs a sender's own work (the ledger's "in flight" write) at the end of its wait, timed to end
-    about when the slot comes, so the work neither costs a slot nor leaves before the wait is over.
+    before the slot comes, so the work neither costs a slot nor leaves long before the wait is over.
 
-    The work must happen after the wait (a sender killed while waiting has sent nothing, and its
-    ledger must say so), but run after the slot it would make every send late by its duration. So
-    the wait ends early by the work's recent duration (a moving average, capped at half an
-    interval), the work runs, and the caller then sleeps what is left of the slot as usual: the
-    send never leaves before its slot, and lateness the estimate missed is handled like any late
-    wake-up (:func:`keep_turn`).
+    The work must happen after the booking (a sender killed while waiting for a long turn has sent
+    nothing, and its ledger should say so), but run after the slot it would make every send late
+    by its duration, and lateness is lost throughput (:func:`keep_turn` pushes the next slots back
+    by it). So the wait ends early by the longest of the work's recent durations (capped), the work
+    runs, and the caller then sleeps what is left of the slot as usual: the send never leaves
+    before its slot. Starting early costs nothing but a slightly longer window in which a killed
+    sender leaves an "in flight" record for an SMS it never sent (reported uncertain, never sent
+    twice); starting late costs the whole miss, and such writes vary (a loaded execution API: 50 ms
+    typical, 90 ms one in ten), so the estimate is a recent maximum, not an average.
     """
 
+    #: Recent durations kept for the estimate.
+    HISTORY = 16
+
     def __init__(self) -> None:
-        self.estimate = 0.0
+        self._recent: deque[float] = deque(maxlen=self.HISTORY)
+
+    @property
+    def estimate(self) -> float:
+        """The head start the work gets (before the cap): its longest recent duration, seconds."""
+        return max(self._recent, default=0.0)
 
     def run(
         self, work: Callable[[], object], deadline: float, clock: Callable[[], float], cap: float
@@ -172,26 +206,83 @@ class EarlyWork:
         """
         Sleep until ``deadline`` less the expected duration of ``work``, then run it.
 
-        :param work: The caller's work; its exception propagates (the caller then sends nothing).
+        :param work: The caller's work; its exception propagates (the caller then sends nothing). A
+            :class:`SendRecord`'s pending part runs first, at once, when the slot leaves time for it.
         :param deadline: The slot's instant on ``clock``.
         :param clock: The clock ``deadline`` is on.
         :param cap: The longest head start given to ``work`` (seconds).
         :return: The seconds slept.
         """
+        if isinstance(work, SendRecord) and deadline - min(self.estimate, cap) - clock() > self.estimate:
+            started = clock()
+            if work.pending():  # time for it on its own before the due work
+                self._recent.append(max(clock() - started, 0.0))
         pause = deadline - min(self.estimate, cap) - clock()
         if pause > 0:
             time.sleep(pause)
         started = clock()
         work()
-        took = max(clock() - started, 0.0)
-        self.estimate = took if self.estimate == 0.0 else 0.7 * self.estimate + 0.3 * took
+        self._recent.append(max(clock() - started, 0.0))
         return max(pause, 0.0)
+
+
+def wait_for_turn(
+    booking: Booking,
+    *,
+    clock: Callable[[], float],
+    keep_turn: Callable[[Booking], Booking | None],
+    long_wait: float,
+    on_long_wait: Callable[[float], None],
+    early: EarlyWork,
+    before_send: Callable[[], object] | None,
+    head_start: float,
+) -> tuple[float, Booking]:
+    """
+    Sleep until ``booking``'s slot, keeping the turn when woken late: the wait of every limiter.
+
+    A sender woken late (a loaded machine, or work done between booking and waiting) keeps its
+    turn: ``keep_turn`` lets it send at once and pushes the slots not yet booked back by its
+    lateness; only when more senders are queued behind it than fit in one window does it book a
+    fresh slot (a few rounds at most).
+
+    :param booking: The booked slot; its ``deadline`` is on ``clock``.
+    :param clock: The clock the limiter sleeps with.
+    :param keep_turn: Given the late booking, returns ``None`` when the limiter lets it go now, or
+        a fresh booking to wait for; it may raise to end the wait (the caller handles it).
+    :param long_wait: A wait longer than this (seconds) is reported to ``on_long_wait``.
+    :param on_long_wait: Logs a long wait (seconds).
+    :param early: Times ``before_send``.
+    :param before_send: Work to run at the end of the wait (:class:`EarlyWork`).
+    :param head_start: The longest head start ``before_send`` gets (seconds).
+    :return: The seconds waited, and the booking the send goes out in, its ``slot`` the instant
+        (on the limiter's shared clock) the send was let go at the earliest.
+    """
+    waited = 0.0
+    if before_send is not None:
+        waited += early.run(before_send, booking.deadline, clock, head_start)
+    for _ in range(_MAX_LATE_ROUNDS):
+        wait = booking.deadline - clock()
+        if wait > 0:
+            if wait > long_wait:
+                on_long_wait(wait)
+            time.sleep(wait)
+            waited += wait
+        late = clock() - booking.deadline
+        if late <= LATE_WAKE_UP:
+            return waited, booking
+        fresh = keep_turn(booking)
+        if fresh is None:
+            return waited, Booking(booking.slot + late, booking.deadline + late, booking.mode)
+        booking = fresh
+    return waited, booking
 
 
 class SendLimiter(Protocol):
     """What the client needs from a limiter of sends per second."""
 
     rate_per_second: float
+    #: When the last send was let go, on the limiter's shared clock (``None`` before the first).
+    last_release: float | None
 
     def book(self) -> Booking:
         """Take the next free send slot without waiting for it."""
@@ -238,6 +329,7 @@ class SendThrottle:
         self._fd_pid = 0
         self._shared = True
         self._early = EarlyWork()
+        self.last_release: float | None = None
 
     def __repr__(self) -> str:
         return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
@@ -343,39 +435,32 @@ class SendThrottle:
 
     def wait(self, booking: Booking, before_send: Callable[[], object] | None = None) -> float:
         """
-        Sleep until ``booking``'s slot; return the seconds waited.
-
-        A sender woken late (a loaded machine, or work done between booking and waiting) keeps its
-        turn: it sends at once and pushes the slots not yet booked back by its lateness. Only when
-        more senders are queued behind it than fit in one window does it book a fresh slot (a few
-        rounds at most).
+        Sleep until ``booking``'s slot; return the seconds waited (see :func:`wait_for_turn`).
 
         :param booking: What :meth:`book` returned.
         :param before_send: Work to run at the end of the wait (:class:`EarlyWork`).
         """
-        waited = 0.0
-        if before_send is not None:
-            waited += self._early.run(before_send, booking.deadline, time.time, self.interval / 2)
-        for _ in range(_MAX_LATE_ROUNDS):
-            wait = booking.deadline - time.time()
-            if wait > 0:
-                if wait > self._long_wait:
-                    log.warning(
-                        "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every "
-                        "process on this machine, state %s)",
-                        wait,
-                        self.rate_per_second,
-                        self._state_path,
-                    )
-                time.sleep(wait)
-                waited += wait
-            if time.time() - booking.deadline <= LATE_WAKE_UP:
-                return waited
-            fresh = self._keep_turn(booking.slot)
-            if fresh is None:
-                return waited
-            booking = fresh
+        waited, released = wait_for_turn(
+            booking,
+            clock=time.time,
+            keep_turn=lambda late: self._keep_turn(late.slot),
+            long_wait=self._long_wait,
+            on_long_wait=self._log_long_wait,
+            early=self._early,
+            before_send=before_send,
+            head_start=self.interval,
+        )
+        self.last_release = released.slot
         return waited
+
+    def _log_long_wait(self, wait: float) -> None:
+        log.warning(
+            "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every process on "
+            "this machine, state %s)",
+            wait,
+            self.rate_per_second,
+            self._state_path,
+        )
 
     def acquire(self) -> float:
         """Block until this caller may send (:meth:`book`, then :meth:`wait`); return the seconds waited."""

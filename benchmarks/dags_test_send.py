@@ -7,12 +7,14 @@ Counts every request the task makes to Airflow's execution API (Variables, XComâ
 operator's ledger uses) by wrapping the in-process supervisor's message handler, with the time spent
 in them, and the peak memory growth of the process from the start of ``SendSMSOperator.execute``.
 Prints one JSON object. Called by run.py, which sets up AIRFLOW_HOME, the sandbox and the connection.
+With ``ORANGE_SMS_BENCH_PROFILE=<file>`` it also records the steps of each send (``profile_task.py``).
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import os
 import resource
 import sys
 import time
@@ -56,6 +58,10 @@ def measured_execute(self: Any, context: Any) -> Any:
 
 supervisor.InProcessSupervisorComms.send = counted_send  # type: ignore[method-assign]
 SendSMSOperator.execute = measured_execute  # type: ignore[method-assign]
+if os.environ.get("ORANGE_SMS_BENCH_PROFILE"):
+    from profile_task import record_send_steps
+
+    record_send_steps(os.environ["ORANGE_SMS_BENCH_PROFILE"])
 
 
 def main() -> None:

@@ -241,47 +241,15 @@ def dags_test_batch(
     :param limit: The rate limit of the sandbox and of the connection; 0: lifted.
     :param arrival_jitter_ms: The sandbox's arrival jitter.
     """
-    root = os.path.dirname(os.path.abspath(__file__))
     with (
         sandbox_process(
             rate_limit=int(limit) or 10**9, balance=10 * count + 1000, arrival_jitter_ms=arrival_jitter_ms
         ) as url,
         tempfile.TemporaryDirectory() as home,
     ):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
-        env.update(
-            AIRFLOW_HOME=os.path.join(home, "airflow"),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__DAGS_FOLDER=os.path.join(root, "dags"),
-            AIRFLOW__CORE__UNIT_TEST_MODE="True",
-            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
-            ORANGE_SMS_CACHE_DIR=os.path.join(home, "cache"),
-            ORANGE_SMS_BENCH_RECIPIENTS=str(count),
-            AIRFLOW_CONN_ORANGE_SMS_DEFAULT=json.dumps(
-                {
-                    "conn_type": "orange_sms",
-                    "host": url,
-                    "login": DEFAULT_CLIENT_ID,
-                    "password": DEFAULT_CLIENT_SECRET,
-                    # rate limit 0: no throttle (the limit lifted)
-                    "extra": {"sender_address": SENDER, "rate_limit_per_second": limit},
-                }
-            ),
-        )
-        airflow = [sys.executable, "-m", "airflow"]
-        subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True)
         start = time.perf_counter()
-        result = subprocess.run(
-            [sys.executable, os.path.join(root, "dags_test_send.py"), dag_id],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        figures = task_result(start_dags_test(url, home, count, dag_id, limit))
         wall = time.perf_counter() - start
-        lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
-        if result.returncode or not lines:
-            raise RuntimeError(f"dags test failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        figures: dict[str, Any] = json.loads(lines[-1].split(" ", 1)[1])
         final = state(url)
     arrivals = sorted(m["received_at"] for m in final["messages"])
     sent = len(arrivals)
@@ -295,6 +263,68 @@ def dags_test_batch(
         sandbox_noise_ms=final["arrival_noise_max_ms"],
     )
     return figures
+
+
+def start_dags_test(
+    url: str, home: str, count: int, dag_id: str = "bench_send_batch", limit: float = 0, **extra: Any
+) -> subprocess.Popen[str]:
+    """
+    Start ``dags_test_send.py`` (``airflow dags test``) in a fresh Airflow home, its DB migrated.
+
+    :param url: The sandbox.
+    :param home: A directory for the Airflow home and the cache.
+    :param count: Recipients of the batch.
+    :param dag_id: One of the DAGs in ``dags/``.
+    :param limit: The connection's rate limit; 0: lifted.
+    :param extra: More connection extras; ``redis_url`` becomes the ``redis_default`` connection,
+        ``fernet_key`` the deployment's Fernet key (the Redis token cache encrypts with it).
+    """
+    root = os.path.dirname(os.path.abspath(__file__))
+    redis_url = extra.pop("redis_url", None)
+    fernet_key = extra.pop("fernet_key", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(
+        AIRFLOW_HOME=os.path.join(home, "airflow"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=os.path.join(root, "dags"),
+        AIRFLOW__CORE__UNIT_TEST_MODE="True",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+        ORANGE_SMS_CACHE_DIR=os.path.join(home, "cache"),
+        ORANGE_SMS_BENCH_RECIPIENTS=str(count),
+        AIRFLOW_CONN_ORANGE_SMS_DEFAULT=json.dumps(
+            {
+                "conn_type": "orange_sms",
+                "host": url,
+                "login": DEFAULT_CLIENT_ID,
+                "password": DEFAULT_CLIENT_SECRET,
+                # rate limit 0: no throttle (the limit lifted)
+                "extra": {"sender_address": SENDER, "rate_limit_per_second": limit, **extra},
+            }
+        ),
+    )
+    if redis_url:
+        env["AIRFLOW_CONN_REDIS_DEFAULT"] = redis_url
+    if fernet_key:
+        env["AIRFLOW__CORE__FERNET_KEY"] = fernet_key
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
+    )
+    return subprocess.Popen(
+        [sys.executable, os.path.join(root, "dags_test_send.py"), dag_id],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def task_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """Wait for a :func:`start_dags_test` process; return what it reported."""
+    stdout, stderr = proc.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("BENCH-RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"dags test failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+    return dict(json.loads(lines[-1].split(" ", 1)[1]))
 
 
 def batch_rows(label: str, batch: dict[str, Any]) -> list[tuple[str, str, str, str]]:

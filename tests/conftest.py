@@ -119,24 +119,22 @@ SLOT_HEADER = "X-Test-Throttle-Slot"
 
 def tag_sends_with_their_slot(client: OrangeSMSClient) -> None:
     """
-    Make ``client`` send, on each request, the throttle slot it last reserved (``SLOT_HEADER``).
+    Make ``client`` send, on each request, the instant its throttle let it go (``SLOT_HEADER``):
+    ``last_release``, on the limiter's shared clock (the machine's wall clock, or Redis's).
 
-    A send goes out in the last slot its throttle booked (a sender woken late behind too many others
-    books a fresh one).
+    That is the send's booked slot, or, for a sender woken late that kept its turn, when it woke.
     Works in any process: spawned test processes call it on their own clients.
     """
     throttle = client.throttle
     assert throttle is not None
-    book, keep_turn = throttle.book, throttle._keep_turn  # type: ignore[attr-defined]
+    wait = throttle.wait
 
-    def tagged(booking: Any) -> Any:
-        if booking is not None:
-            client.session.headers[SLOT_HEADER] = repr(booking.slot)
-        return booking
+    def wait_and_tag(booking: Any, before_send: Any = None) -> float:
+        waited = wait(booking, before_send)
+        client.session.headers[SLOT_HEADER] = repr(throttle.last_release)
+        return waited
 
-    throttle.book = lambda: tagged(book())  # type: ignore[method-assign]
-    # A sender woken late behind too many others books a fresh slot and goes out in that one.
-    throttle._keep_turn = lambda slot: tagged(keep_turn(slot))  # type: ignore[attr-defined]
+    throttle.wait = wait_and_tag  # type: ignore[method-assign]
 
 
 def judge_rate_at_release(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> list[float]:

@@ -52,7 +52,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     **Exactly once (the sent ledger).** Right before each request leaves (after the token fetch and
     the throttle wait) the recipient is recorded as "in flight" in a ledger kept in Airflow
     Variables (``orange_sms_sent_<hash>_<n>``, keyed on ``dag_id/task_id/run_id``, and for a mapped
-    task on what the instance sends instead of its map index); right after the answer, its outcome.
+    task on what the instance sends instead of its map index); its outcome goes with the next
+    recipient's "in flight" write, or at the end of the batch.
     No request leaves while the record of the previous one is not durable: a write is tried a few
     times, then the batch stops and the try fails (retryable). Every try reads the ledger first, and
     a recipient recorded ``sent``, in flight or ``uncertain`` is never sent to again by a later try

@@ -2,17 +2,22 @@
 its sent ledger, its send window, the send loop and its report.
 
 One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight" right
-before its request leaves (after the token fetch and the throttle wait: a try killed while waiting
-leaves the recipient unsent, and the next try sends it), and its outcome right after the answer,
-while the throttle's next slot approaches. No request leaves while the record of the previous one
-is not durable. A failure decides whether the batch goes on (see :mod:`._batch_report`). Before
-each send the recipient's opt-out record is read (when the list is honoured): an opted-out
+before its request leaves (after the token fetch, at the end of the throttle wait: a try killed
+while waiting leaves the recipient unsent, and the next try sends it). Its outcome is written on its
+own at the start of the next wait when the next slot leaves time for that write (so a try killed
+while waiting has it recorded), otherwise in the same write as the next recipient's "in flight"
+(then the write costs no slot), and at the latest at the end of the batch. No request leaves while
+the record of the previous one is not durable, and the batch does not return before every outcome
+is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
+(reported uncertain, never sent twice). A failure decides whether the batch goes on (see
+:mod:`._batch_report`). Before each send the recipient's opt-out record is read (when the list is honoured): an opted-out
 recipient is reported ``opted_out`` and skipped; a record that cannot be read stops the batch
 before that recipient's send.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
@@ -46,6 +51,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
+from airflow_provider_orange_sms.throttle import SendRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -110,6 +116,8 @@ class SMSBatch:
         self._plan: dict[str, Any] = {}
         self._results: dict[str, dict[str, Any]] = {}
         self._consecutive = 0
+        # Outcomes not written yet: they go with the next ledger write, or at the end of the batch.
+        self._unwritten: list[tuple[str, str | None, str]] = []
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -188,8 +196,37 @@ class SMSBatch:
 
         :param send_one: Sends one SMS to a recipient and returns Orange's resource id; calls its
             second argument right before the request leaves (after the token fetch and the throttle
-            wait), which records the recipient "in flight" (if that raises, nothing is sent).
+            wait), which records the recipient "in flight" (if that raises, nothing is sent); it
+            is a :class:`~airflow_provider_orange_sms.throttle.SendRecord`, so the limiter can also
+            write the previous outcome on its own when the wait leaves time for it.
         """
+        try:
+            self._send_each(send_one)
+        except BaseException:
+            with contextlib.suppress(LedgerUnavailableError):
+                self._write_outcomes()
+            raise
+        try:
+            self._write_outcomes()
+        except LedgerUnavailableError as exc:
+            count = len(self._unwritten)
+            self.report.stop = BatchStop(
+                STOP_LEDGER,
+                f"{exc}; the outcome of {count} SMS is not recorded, so later tries report them uncertain",
+            )
+            self.log.error("Stopping the batch: %s", self.report.stop.reason)
+        return self.report
+
+    def _write_outcomes(self) -> bool:
+        """Write the outcomes not written yet; return whether there were any."""
+        if not self._unwritten:
+            return False
+        self.ledger.append(self._unwritten)
+        self._unwritten = []
+        return True
+
+    def _send_each(self, send_one: Callable[[str, Callable[[], None]], str]) -> None:
+        """The loop of :meth:`send`; leaves the outcomes not written yet in ``_unwritten``."""
         self.log.info(
             "Sending %d SMS (%d recipient(s) in total%s)",
             len(self.pending),
@@ -215,7 +252,6 @@ class SMSBatch:
             if stop is not None:
                 self._stop(stop, left - 1)
                 break
-        return self.report
 
     def _opted_out(self, address: str) -> bool:
         """Whether ``address`` is on the opt-out list (then it is reported ``opted_out``)."""
@@ -241,15 +277,19 @@ class SMSBatch:
 
         def record_in_flight() -> None:
             nonlocal in_flight
-            self.ledger.append([(address, None, IN_FLIGHT)])
+            self.ledger.append([*self._unwritten, (address, None, IN_FLIGHT)])
+            self._unwritten = []
             in_flight = True
 
         resource_id: str | None = None
         stop: BatchStop | None = None
         try:
-            resource_id = send_one(address, record_in_flight)
+            resource_id = send_one(address, SendRecord(record_in_flight, self._write_outcomes))
             status = SENT
         except LedgerUnavailableError as exc:  # "in flight" could not be recorded: nothing left
+            # That write carried the outcomes before it: not retried (it would record this recipient
+            # "in flight" too), so later tries report those uncertain.
+            self._unwritten = []
             raise _NotSent(BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")) from exc
         except (OrangeSMSError, ValueError) as exc:
             status, stop = self._failed(address, exc)
@@ -265,14 +305,7 @@ class SMSBatch:
             )
         self._results[address] = result_entry(address, resource_id, status)
         if in_flight:  # no request left otherwise: nothing to correct in the ledger
-            try:
-                self.ledger.append([(address, resource_id, status)])
-            except LedgerUnavailableError as exc:
-                stop = BatchStop(
-                    STOP_LEDGER,
-                    f"{exc}; the outcome for {address} ({status}) is not recorded, so later tries report "
-                    "it uncertain",
-                )
+            self._unwritten.append((address, resource_id, status))
         return stop
 
     def _failed(self, address: str, exc: OrangeSMSError | ValueError) -> tuple[str, BatchStop | None]:

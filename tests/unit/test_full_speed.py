@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_orange_sms import throttle as throttle_module
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
-from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, EarlyWork, SendThrottle
+from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, EarlyWork, SendRecord, SendThrottle
 from tests.conftest import send_requests
 
 
@@ -81,8 +81,8 @@ def test_the_ledger_write_runs_after_the_booking_and_before_the_send(client, san
 
 
 def test_early_work_ends_the_wait_early_by_its_recent_duration(monkeypatch):
-    """The write gets a head start equal to its moving-average duration (capped), so it does not
-    make every send late by its own length."""
+    """The write gets a head start equal to its recent duration (capped), so it does not make every
+    send late by its own length."""
     now = [100.0]
     sleeps: list[float] = []
 
@@ -122,3 +122,47 @@ def test_the_sandbox_reports_its_own_delay_before_the_rate_window(client, sandbo
     assert len(sandbox.state.arrival_noise) == 1
     assert sandbox.state.arrival_noise[0] >= 0
     assert sandbox.state.snapshot()["arrival_noise_max_ms"] == 1000 * sandbox.state.arrival_noise[0]
+
+
+def test_early_work_starts_by_the_longest_recent_duration_not_the_average(monkeypatch):
+    """Execution-API writes vary (50 ms typical, 90 ms one in ten on a loaded machine): a head start
+    of their average made half of them late, and each late send pushed the schedule back."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 6))
+        now[0] += seconds
+
+    monkeypatch.setattr(throttle_module.time, "sleep", sleep)
+    early = EarlyWork()
+    for took in (0.09, 0.01, 0.01, 0.01):
+        now[0] = 10.0
+        early.run(lambda took=took: now.__setitem__(0, now[0] + took), 11.0, lambda: now[0], cap=0.2)
+    assert sleeps[-1] == pytest.approx(1.0 - 0.09)
+    assert now[0] <= 11.0  # the last write ended before its slot
+    for _ in range(EarlyWork.HISTORY):  # the slow one has left the recent history
+        early.run(lambda: now.__setitem__(0, now[0] + 0.01), now[0] + 1, lambda: now[0], cap=0.2)
+    assert early.estimate == pytest.approx(0.01)
+
+
+def test_a_send_record_writes_the_pending_outcome_at_once_when_the_slot_is_far(monkeypatch):
+    """A long wait (a shared limit, a queue): the previous outcome is written at its start, so a
+    worker killed while waiting leaves it recorded; a short one: it goes with the due write."""
+    now = [0.0]
+    monkeypatch.setattr(throttle_module.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    calls: list[tuple[str, float]] = []
+
+    def write(what: str) -> bool:
+        calls.append((what, now[0]))
+        now[0] += 0.05
+        return True
+
+    record = SendRecord(lambda: write("due"), lambda: write("pending"))
+    early = EarlyWork()
+    early.run(record, 10.0, lambda: now[0], cap=0.2)
+    assert calls == [("pending", 0.0), ("due", pytest.approx(10.0 - 0.05))]
+    calls.clear()
+    now[0] = 20.0
+    early.run(record, 20.08, lambda: now[0], cap=0.2)  # no time for two writes: only the due one
+    assert calls == [("due", pytest.approx(20.08 - 0.05))]

@@ -117,26 +117,32 @@ def test_the_client_calls_before_send_once_with_the_token_and_slot_in_hand(clien
 
 
 def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
-    """``dag.test()`` of ``test_sms_batch`` in a child process that says, on ``signal_fd``, when it
-    waits for the throttle slot of send number ``wait_number``, and then waits for good."""
+    """``dag.test()`` of ``test_sms_batch`` in a child process whose send number ``wait_number`` gets
+    a slot an hour away; it says, on ``signal_fd``, when the throttle sleeps for it."""
     script = textwrap.dedent(
         f"""
-        import os, sys, time
+        import os, sys, time, types
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
-        from airflow_provider_orange_sms.throttle import SendThrottle
+        from airflow_provider_orange_sms import throttle
+        from airflow_provider_orange_sms.throttle import Booking, SendThrottle
         from tests.conftest import TEST_DAGS, load_dag
 
         original, calls = SendThrottle.wait, []
 
         def wait(self, booking, before_send=None):
             calls.append(1)
-            if len(calls) == {wait_number}:
-                os.write({signal_fd}, b"w")
-                time.sleep(3600)  # a slot far away: killed while waiting for it
+            if len(calls) == {wait_number}:  # a slot far away: killed while waiting for it
+                booking = Booking(booking.slot + 3600, booking.deadline + 3600, booking.mode)
             return original(self, booking, before_send)
 
+        def sleep(seconds):
+            if seconds > 1000:
+                os.write({signal_fd}, b"w")
+            time.sleep(seconds)
+
         SendThrottle.wait = wait
+        throttle.time = types.SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=sleep)
         when = pendulum.parse({when.isoformat()!r})
         load_dag(TEST_DAGS / "reliability_send.py", "test_sms_batch").test(logical_date=when, run_after=when)
         """

@@ -1,7 +1,11 @@
 """One "machine" of tests/test_redis_machines.py: builds OrangeSMSHook from the environment's
 connections, says it is ready (with its own clock's time), sends when told to, reports.
 
-Run as ``python tests/redis_machine.py <count> <first number>``, possibly under ``faketime``.
+Each send carries the instant its limiter let it go, on Redis's clock (``tag_sends_with_their_slot``),
+so the sandbox judges every machine's sends on that one clock.
+
+Run as ``python tests/integration/redis/redis_machine.py <count> <first number>``, possibly under
+``faketime``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ def report(**figures: object) -> None:
 def main() -> None:
     count, first = int(sys.argv[1]), int(sys.argv[2])
     from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+    from tests.conftest import tag_sends_with_their_slot
 
     hook = OrangeSMSHook()
     client = hook.client
+    tag_sends_with_their_slot(client)
     report(ready=time.time())
     sys.stdin.readline()  # "go": every machine starts at once
     report(go=time.time())
