@@ -11,8 +11,8 @@ the record of the previous one is not durable, and the batch does not return bef
 is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
 (reported uncertain, never sent twice). A failure decides whether the batch goes on (see
 :mod:`._batch_report`). Before each send the recipient's opt-out record is read (when the list
-is honoured): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot be read stops the batch
-before that recipient's send.
+is honoured): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot
+be read stops the batch before that recipient's send.
 """
 
 from __future__ import annotations
