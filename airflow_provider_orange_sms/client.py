@@ -30,7 +30,7 @@ from airflow_provider_orange_sms._config import (
     OrangeSMSConfig,
     normalize_base_url,
 )
-from airflow_provider_orange_sms._errors import created_id, describe_response, request_error_in
+from airflow_provider_orange_sms._errors import created_id, describe_response, json_object, request_error_in
 from airflow_provider_orange_sms._senders import SenderRouting
 from airflow_provider_orange_sms._token import SharedToken, basic_authorization, client_id_of
 from airflow_provider_orange_sms._transport import RetryPolicy, Transport
@@ -365,6 +365,11 @@ class OrangeSMSClient:
         token = self._tokens.current.access_token if self._tokens.current is not None else ""
         return describe_response(response, (token, self._authorization.split(" ", 1)[-1]))
 
+    def _read(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET ``path`` and return its JSON object; any other 2xx body raises :class:`OrangeSMSError`."""
+        response = self._request("GET", path, params=params)
+        return json_object(response, f"GET {path}", self._describe)
+
     def _country_params(self, country: str | None) -> dict[str, str]:
         chosen = country or self.country
         return {"country": normalize_country(chosen)} if chosen else {}
@@ -440,7 +445,7 @@ class OrangeSMSClient:
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
         """
-        return self._request("GET", CONTRACTS_PATH, params=self._country_params(country)).json()
+        return self._read(CONTRACTS_PATH, self._country_params(country))
 
     def get_available_units(self, country: str | None = None) -> int:
         """
@@ -468,7 +473,7 @@ class OrangeSMSClient:
         params = self._country_params(country)
         if app_id:
             params["appid"] = app_id
-        return self._request("GET", STATISTICS_PATH, params=params).json()
+        return self._read(STATISTICS_PATH, params)
 
     def get_purchase_orders(self, country: str | None = None) -> dict[str, Any]:
         """
@@ -476,7 +481,7 @@ class OrangeSMSClient:
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any.
         """
-        return self._request("GET", PURCHASE_ORDERS_PATH, params=self._country_params(country)).json()
+        return self._read(PURCHASE_ORDERS_PATH, self._country_params(country))
 
     def create_delivery_receipt_subscription(
         self, notify_url: str, *, sender_address: str | None = None
@@ -524,7 +529,7 @@ class OrangeSMSClient:
         :param subscription_id: Id returned when it was created.
         """
         path = SUBSCRIPTION_PATH.format(subscription_id=self._check_id(subscription_id))
-        return self._request("GET", path).json()
+        return self._read(path)
 
     def delete_delivery_receipt_subscription(
         self, subscription_id: str, *, sender_address: str | None = None
