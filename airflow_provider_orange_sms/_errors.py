@@ -25,6 +25,8 @@ from airflow_provider_orange_sms.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import requests
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "describe_network_failure",
     "describe_response",
     "error_from_response",
+    "json_object",
     "request_error_in",
 ]
 
@@ -128,6 +131,37 @@ def describe_response(response: requests.Response, secrets: tuple[str, ...] = ()
             snippet = snippet.replace(secret, "***")
     body = f"body {snippet[:120]!r}" if snippet else "an empty body"
     return f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f", {content_type}, {body}"
+
+
+def json_object(
+    response: requests.Response,
+    endpoint: str,
+    describe: Callable[[requests.Response], str] = describe_response,
+) -> dict[str, Any]:
+    """
+    The JSON object a successful read answered, or an :class:`OrangeSMSError` naming what came back.
+
+    A proxy or captive portal may answer 200 with an HTML page: ``response.json()`` would raise a
+    bare ``ValueError``. Not retried: the same proxy would answer the same.
+
+    :param response: A 2xx response of a read endpoint.
+    :param endpoint: What was called, e.g. ``GET /sms/admin/v1/contracts`` (no query: no secrets).
+    :param describe: Describes the response without secrets (status, content type, a short excerpt
+        of the body with the access token and credentials blanked out: :func:`describe_response`).
+    :raises OrangeSMSError: When the body is not a JSON object.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    raise OrangeSMSError(
+        response.status_code,
+        None,
+        f"{endpoint} answered something that is not Orange's JSON ({describe(response)}); "
+        "a proxy or captive portal between Airflow and Orange may have answered instead",
+    )
 
 
 def request_error_in(response: requests.Response) -> OrangeSMSError | None:

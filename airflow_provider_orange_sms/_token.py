@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SharedToken", "basic_authorization", "client_id_of"]
+__all__ = ["SharedToken", "basic_authorization", "client_id_of", "token_lifetime"]
 
 
 def basic_authorization(
@@ -89,6 +89,53 @@ def client_id_of(authorization: str) -> str:
     if ":" not in decoded:
         raise ValueError("Invalid authorization_header: expected 'Basic <base64 of client_id:client_secret>'")
     return decoded.split(":", 1)[0]
+
+
+#: Lifetime assumed when the token endpoint gives none (OAuth2 makes ``expires_in`` optional).
+DEFAULT_TOKEN_LIFETIME = 3600.0
+#: Longest lifetime believed: a token is asked for again at least daily (Orange's live an hour).
+MAX_TOKEN_LIFETIME = 86400.0
+
+
+def token_lifetime(expires_in: object, token_url: str) -> float:
+    """
+    The seconds a new token lives, from the token endpoint's ``expires_in``.
+
+    Missing (or ``null``): :data:`DEFAULT_TOKEN_LIFETIME`. A number or numeric string (Orange sends
+    ``"3600"``) above :data:`MAX_TOKEN_LIFETIME`, ``inf`` included, is capped with a warning: a
+    token believed forever would be kept past its real expiry by every process sharing it.
+
+    :param expires_in: The value as the endpoint answered it.
+    :param token_url: The endpoint, named in the error.
+    :raises OrangeSMSError: When it is not a number of seconds of at least 1 (text, a boolean,
+        ``NaN``, 0, a negative number): such a token would be fetched again before every call.
+    """
+    if expires_in is None:
+        return DEFAULT_TOKEN_LIFETIME
+    seconds = float("nan")
+    if isinstance(expires_in, (int, float, str)) and not isinstance(expires_in, bool):
+        try:
+            seconds = float(expires_in)
+        except OverflowError:  # an integer too long for a float: a lifetime beyond any cap
+            seconds = float("inf")
+        except ValueError:
+            pass
+    if not seconds >= 1:  # NaN too
+        raise OrangeSMSError(
+            None,
+            None,
+            f"the token endpoint {token_url} answered expires_in={repr(expires_in)[:40]}: "
+            "not a token lifetime (expected a number of seconds of at least 1)",
+        )
+    if seconds > MAX_TOKEN_LIFETIME:
+        log.warning(
+            "The token endpoint %s answered expires_in=%s: using the token for %g s at most",
+            token_url,
+            repr(expires_in)[:40],
+            MAX_TOKEN_LIFETIME,
+        )
+        return MAX_TOKEN_LIFETIME
+    return seconds
 
 
 class SharedToken:
@@ -277,7 +324,7 @@ class SharedToken:
             body = response.json()
             return AccessToken.from_lifetime(
                 str(body["access_token"]),
-                float(body.get("expires_in", 3600)),
+                token_lifetime(body.get("expires_in"), self.token_url),
                 body.get("token_type", "Bearer"),
             )
         except (ValueError, KeyError, TypeError):

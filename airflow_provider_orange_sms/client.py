@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_orange_sms._client_base import ClientBase
-from airflow_provider_orange_sms._errors import created_id, describe_response, request_error_in
+from airflow_provider_orange_sms._errors import created_id, describe_response, json_object, request_error_in
 from airflow_provider_orange_sms._transport import RetryPolicy
 from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
@@ -29,7 +29,7 @@ from airflow_provider_orange_sms.messages import check_message
 from airflow_provider_orange_sms.token_cache import FileTokenCache
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import requests
 
@@ -149,6 +149,11 @@ class OrangeSMSClient(ClientBase):
         token = self._tokens.current.access_token if self._tokens.current is not None else ""
         return describe_response(response, (token, self._authorization.split(" ", 1)[-1]))
 
+    def _read(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET ``path`` and return its JSON object; any other 2xx body raises :class:`OrangeSMSError`."""
+        response = self._request("GET", path, params=params)
+        return json_object(response, f"GET {path}", self._describe)
+
     def _country_params(self, country: str | None) -> dict[str, str]:
         if country == ALL_COUNTRIES:
             return {}
@@ -226,7 +231,7 @@ class OrangeSMSClient(ClientBase):
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         """
-        return self._request("GET", CONTRACTS_PATH, params=self._country_params(country)).json()
+        return self._read(CONTRACTS_PATH, self._country_params(country))
 
     def get_available_units(self, country: str | None = None) -> int:
         """
@@ -254,7 +259,7 @@ class OrangeSMSClient(ClientBase):
         params = self._country_params(country)
         if app_id:
             params["appid"] = app_id
-        return self._request("GET", STATISTICS_PATH, params=params).json()
+        return self._read(STATISTICS_PATH, params)
 
     def get_purchase_orders(self, country: str | None = None) -> dict[str, Any]:
         """
@@ -262,7 +267,7 @@ class OrangeSMSClient(ClientBase):
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         """
-        return self._request("GET", PURCHASE_ORDERS_PATH, params=self._country_params(country)).json()
+        return self._read(PURCHASE_ORDERS_PATH, self._country_params(country))
 
     def create_delivery_receipt_subscription(
         self, notify_url: str, *, sender_address: str | None = None
@@ -310,7 +315,7 @@ class OrangeSMSClient(ClientBase):
         :param subscription_id: Id returned when it was created.
         """
         path = SUBSCRIPTION_PATH.format(subscription_id=self._check_id(subscription_id))
-        return self._request("GET", path).json()
+        return self._read(path)
 
     def delete_delivery_receipt_subscription(
         self, subscription_id: str, *, sender_address: str | None = None

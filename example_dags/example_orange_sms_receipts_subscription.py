@@ -8,10 +8,12 @@ server; expose that path through your reverse proxy (see the README) and run thi
 Reading top to bottom:
 
 1. ``subscribe`` builds ``<public base URL>/orange-sms/delivery-receipts/<secret>`` from the Airflow
-   Variable ``orange_sms_receipts_public_url`` (e.g. ``https://airflow.example.com``) and the
+   Variable ``orange_sms_receipts_public_url`` (e.g. ``https://airflow.example.com``; set it with
+   ``airflow variables set orange_sms_receipts_public_url https://airflow.example.com``) and the
    ``[orange_sms] delivery_receipts_secret`` setting, registers it with Orange and returns the
-   subscription id. The secret is registered with Airflow's log masker first, and the URL is never
-   put in a templated field or XCom, so it does not show in the UI.
+   subscription id. Either missing fails the task saying what to set. The secret is registered
+   with Airflow's log masker first, and the URL is never put in a templated field or XCom, so it
+   does not show in the UI.
 2. ``show_subscription`` reads the subscription back from Orange and prints it, secret masked.
    Keep the id: deleting the subscription needs it
    (:class:`DeleteDeliveryReceiptSubscriptionOperator`).
@@ -44,10 +46,29 @@ def _secret() -> str:
     secret = conf.get("orange_sms", "delivery_receipts_secret", fallback="") or ""
     if not secret:
         raise ValueError(
-            "Set [orange_sms] delivery_receipts_secret (AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET)"
+            "Set [orange_sms] delivery_receipts_secret (AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET) "
+            "on the API server and here: the secret path segment of the receiver's URL"
         )
     mask_secret(secret)
     return secret
+
+
+#: The Airflow Variable holding the public base URL Orange posts receipts to.
+PUBLIC_URL_VARIABLE = "orange_sms_receipts_public_url"
+
+
+def _public_base_url() -> str:
+    """The receiver's public base URL from the Variable, or an error saying what to set."""
+    base = str(Variable.get(PUBLIC_URL_VARIABLE, default="") or "").strip().rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        found = f"it holds {base!r}" if base else "it is not set"
+        raise ValueError(
+            f"Set the Airflow Variable {PUBLIC_URL_VARIABLE} ({found}) to the public base URL at "
+            "which Orange reaches this Airflow's API server, e.g. https://airflow.example.com (your "
+            "reverse proxy; http://127.0.0.1:8080 with the sandbox): `airflow variables set "
+            f"{PUBLIC_URL_VARIABLE} https://airflow.example.com` or Admin -> Variables"
+        )
+    return base
 
 
 with DAG(
@@ -62,7 +83,7 @@ with DAG(
     @task
     def subscribe() -> str:
         """Subscribe the receiver's public URL; return the subscription id."""
-        base = Variable.get("orange_sms_receipts_public_url").rstrip("/")
+        base = _public_base_url()
         url = f"{base}/orange-sms/delivery-receipts/{_secret()}"
         subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(url)
         log.info(f"Subscribed {base}/orange-sms/delivery-receipts/*** as {subscription_id}")

@@ -98,6 +98,9 @@ class SandboxConfig:
 
     :param clients: Accepted ``client_id -> client_secret`` pairs.
     :param token_lifetime: Seconds a token lives (``expires_in``).
+    :param token_expires_in: When not ``None``, the token endpoint answers this as ``expires_in``, as
+        is (``"inf"``, ``-5``, ``"soon"``, ``1e12``: a gateway that rewrote it), while the token still
+        lives ``token_lifetime`` seconds.
     :param rate_limit: Sends per account allowed in any ``rate_window`` before 429.
     :param rate_window: Length of that window in seconds: 1.0 as Orange. Tests that check a client
         stays under the limit over real HTTP on a loaded machine may shorten it a little, to tolerate
@@ -134,6 +137,7 @@ class SandboxConfig:
 
     clients: dict[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
     token_lifetime: int = 3600
+    token_expires_in: object = None
     rate_limit: int = 5
     rate_window: float = 1.0
     arrival_jitter_ms: float = 0.0
@@ -189,7 +193,7 @@ class SandboxState:
 
     # -- tokens ----------------------------------------------------------------------------------
 
-    def issue_token(self, client_id: str) -> dict[str, str]:
+    def issue_token(self, client_id: str) -> dict[str, object]:
         """Create a token for ``client_id`` and return the token endpoint's answer."""
         with self.lock:
             self.token_requests += 1
@@ -200,7 +204,12 @@ class SandboxState:
                 "expires_at": time.time() + lifetime,
                 "revoked": False,
             }
-            return {"token_type": "Bearer", "access_token": token, "expires_in": str(lifetime)}
+            expires_in = self.config.token_expires_in
+            return {
+                "token_type": "Bearer",
+                "access_token": token,
+                "expires_in": str(lifetime) if expires_in is None else expires_in,
+            }
 
     def expire_tokens(self) -> None:
         """Make every issued token expired (next calls answer 401 code 42)."""

@@ -16,7 +16,10 @@ Markers, an HTML comment on the line right before the fence (invisible on GitHub
 * ``<!-- readme-test: run -->`` before a ``bash`` block: it is run once, before the Python blocks
   (a setup step the reader does once);
 * ``<!-- readme-test: sandbox-connection -->`` before the ``bash`` block exporting the sandbox's
-  ``AIRFLOW_CONN_ORANGE_SMS_DEFAULT``, which every block then uses.
+  ``AIRFLOW_CONN_ORANGE_SMS_DEFAULT``, which every block then uses;
+* ``<!-- readme-test: walkthrough -->`` before a ``bash`` block of "Run it in a real Airflow": those
+  blocks run together, in order, as one script in a fresh ``AIRFLOW_HOME`` with nothing of the
+  tests' Airflow settings (see :func:`test_the_walkthrough_commands_run_in_a_fresh_airflow_home`).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.conftest import EXAMPLE_DAGS
+from tests.conftest import EXAMPLE_DAGS, PROCESS_DEADLINE
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 README_SANDBOX_URL = "http://127.0.0.1:8089"
+#: The walkthrough's Airflow home, replaced by a temporary one.
+WALKTHROUGH_HOME = "export AIRFLOW_HOME=~/airflow"
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARKER = re.compile(r"^<!--\s*readme-test:\s*([\w-]+)\s*(?:\((.*)\))?\s*-->\s*$")
 
@@ -96,11 +101,11 @@ PYTHON_BLOCKS = [b for b in readme_blocks() if b.language == "python"]
 
 def test_readme_markers_are_known_and_skips_say_why():
     for block in readme_blocks():
-        assert block.marker in (None, "skip", "run", "sandbox-connection"), block.id
+        assert block.marker in (None, "skip", "run", "sandbox-connection", "walkthrough"), block.id
         if block.marker == "skip":
             assert block.language == "python", block.id
             assert block.reason, f"{block.id}: skip needs (a reason)"
-        if block.marker in ("run", "sandbox-connection"):
+        if block.marker in ("run", "sandbox-connection", "walkthrough"):
             assert block.language == "bash", block.id
     assert sum(b.marker == "sandbox-connection" for b in readme_blocks()) == 1
     assert PYTHON_BLOCKS, "the README has Python blocks"
@@ -186,3 +191,48 @@ def test_readme_python_block_runs(block, readme_env, readme_sandbox):
         command = [sys.executable, "-c", code]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=README.parent)
     assert result.returncode == 0, f"{block.id} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+
+
+def test_the_walkthrough_commands_run_in_a_fresh_airflow_home(tmp_path):
+    """
+    "Run it in a real Airflow", as a reader types it: settings file, ``db migrate``, the connection
+    and its Test, the public URL Variable, the subscription example and the optional pool, in a
+    fresh ``AIRFLOW_HOME`` with no ``AIRFLOW_*`` variable of the tests'. The steps that start
+    long-running processes (the sandbox, ``airflow standalone``) are not run: the test's own
+    sandbox stands for the first, and ``airflow dags test`` needs no scheduler.
+    """
+    blocks = [b for b in readme_blocks() if b.marker == "walkthrough"]
+    script = "\n".join(b.code for b in blocks)
+    assert script.count(WALKTHROUGH_HOME) == 1, "the walkthrough sets AIRFLOW_HOME once"
+    home = tmp_path / "airflow"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ORANGE_SMS_"))}
+    env.update(
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),  # airflow, python
+        ORANGE_SMS_CACHE_DIR=str(tmp_path / "cache"),  # not the user's token cache
+    )
+    with SandboxServer(config=SandboxConfig(dr_delay=None)) as sandbox:
+        script = script.replace(WALKTHROUGH_HOME, f"export AIRFLOW_HOME={home}")
+        script = script.replace(README_SANDBOX_URL, sandbox.url)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            env=env,
+            cwd=README.parent,
+            capture_output=True,
+            text=True,
+            timeout=PROCESS_DEADLINE,
+        )
+        subscriptions = list(sandbox.state.subscriptions.values())
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"the walkthrough failed:\n{output[-6000:]}"
+    assert "Connection success!" in output
+    settings = (home / "orange-sms.env").read_text()
+    match = re.search(r"DELIVERY_RECEIPTS_SECRET=(\S+)", settings)
+    assert match, settings
+    secret = match.group(1)
+    assert len(secret) >= 32  # token_urlsafe(32): 43 characters
+    [subscription] = subscriptions
+    assert subscription.notify_url == f"http://127.0.0.1:8080/orange-sms/delivery-receipts/{secret}"
+    assert (
+        "Orange posts delivery receipts to http://127.0.0.1:8080/orange-sms/delivery-receipts/***" in output
+    )
+    assert secret not in output

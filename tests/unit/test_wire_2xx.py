@@ -163,3 +163,54 @@ def test_subscription_request_error_in_a_2xx_is_a_bad_request(client, sandbox):
     with pytest.raises(OrangeSMSBadRequestError, match="SVC0004"):
         client.create_delivery_receipt_subscription("https://example.invalid/dr")
     assert sandbox.state.subscriptions == {}
+
+
+READS = [
+    pytest.param(lambda c: c.get_contracts(), "/sms/admin/v1/contracts", id="contracts"),
+    pytest.param(lambda c: c.get_available_units("CIV"), "/sms/admin/v1/contracts", id="balance"),
+    pytest.param(lambda c: c.get_statistics(country="CIV"), "/sms/admin/v1/statistics", id="usage"),
+    pytest.param(lambda c: c.get_purchase_orders(), "/sms/admin/v1/purchaseorders", id="orders"),
+    pytest.param(
+        lambda c: c.get_delivery_receipt_subscription("sub-1"),
+        "/smsmessaging/v1/outbound/subscriptions/sub-1",
+        id="subscription",
+    ),
+]
+NOT_AN_OBJECT = [
+    pytest.param(200, HTML, "text/html; charset=utf-8", "text/html", id="html-200"),
+    pytest.param(200, "[1, 2]", "application/json", "application/json", id="json-list-200"),
+    pytest.param(204, "", "", "no content type", id="204-empty"),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "content_type", "named_type"), NOT_AN_OBJECT)
+@pytest.mark.parametrize(("read", "path"), READS)
+def test_a_read_answered_by_something_else_is_an_orange_error_naming_it(
+    client, sandbox, read, path, status, body, content_type, named_type
+):
+    """A proxy's HTML 200 on a balance read raised a bare ValueError from ``response.json()``."""
+    token = client.get_token()
+    sandbox.state.add_fault(
+        kind="reply",
+        status=status,
+        body=body.replace("Wi-Fi", f"Wi-Fi {token}"),
+        content_type=content_type,
+        path=path,
+    )
+    with pytest.raises(OrangeSMSError) as err:
+        read(client)
+    text = str(err.value)
+    assert f"GET {path} answered something that is not Orange's JSON" in text
+    assert f"HTTP {status}" in text
+    assert named_type in text
+    assert token not in text  # the excerpt is cleaned of the access token
+    assert err.value.status_code == status
+    assert not isinstance(err.value, TRANSIENT_ERRORS)
+    assert len([r for r in sandbox.state.requests if r["path"] == path]) == 1  # not retried
+
+
+def test_a_read_after_the_proxy_is_gone_returns_orange_s_json(client, sandbox):
+    # The control case: the same reads without the fault return the sandbox's JSON objects.
+    assert client.get_available_units("CIV") == sandbox.state.balances["CIV"]
+    assert "partnerStatistics" in client.get_statistics()
+    assert "purchaseOrders" in client.get_purchase_orders()

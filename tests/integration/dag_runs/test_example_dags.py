@@ -183,3 +183,45 @@ def test_personalised_campaign_runs_end_to_end(airflow_db, sandbox, cache_dir, m
         "Bonjour Koffi, votre commande A-1002 arrive lundi. Merci d'avoir choisi notre boutique.",
     )
     assert xcom(run, "report") == {"delivered": 4, "impossible": 0, "other": 0}
+
+
+def test_subscription_without_its_variable_says_which_to_set(
+    airflow_db, orange_conn, sandbox, monkeypatch, capfd
+):
+    """The subscription example read its Variable with a bare Variable.get: a new user saw only
+    VARIABLE_NOT_FOUND. It must name the Variable, what it holds and how to set it, and subscribe
+    nothing."""
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", "walkthrough-secret-0123456789")
+    monkeypatch.delenv("AIRFLOW_VAR_ORANGE_SMS_RECEIPTS_PUBLIC_URL", raising=False)
+    dag = load_dag(
+        EXAMPLE_DAGS / "example_orange_sms_receipts_subscription.py",
+        "example_orange_sms_receipts_subscription",
+    )
+    run = dag.test()
+
+    output = "".join(capfd.readouterr())
+    assert run.state == "failed"
+    assert "Set the Airflow Variable orange_sms_receipts_public_url (it is not set)" in output
+    assert "public base URL" in output
+    assert "airflow variables set orange_sms_receipts_public_url https://" in output
+    assert sandbox.state.subscriptions == {}
+
+
+def test_subscription_registers_the_public_url_from_its_variable(
+    airflow_db, orange_conn, sandbox, monkeypatch
+):
+    """The same DAG with the Variable set (the walkthrough's value) subscribes the receiver's URL."""
+    secret = "walkthrough-secret-0123456789"
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", secret)
+    monkeypatch.setenv("AIRFLOW_VAR_ORANGE_SMS_RECEIPTS_PUBLIC_URL", "http://127.0.0.1:8080/")
+    dag = load_dag(
+        EXAMPLE_DAGS / "example_orange_sms_receipts_subscription.py",
+        "example_orange_sms_receipts_subscription",
+    )
+    run = dag.test()
+
+    assert run.state == "success"
+    [subscription] = sandbox.state.subscriptions.values()
+    assert subscription.notify_url == f"http://127.0.0.1:8080/orange-sms/delivery-receipts/{secret}"
+    assert xcom(run, "subscribe") == subscription.subscription_id
+    assert xcom(run, "show_subscription") == "http://127.0.0.1:8080/orange-sms/delivery-receipts/***"
