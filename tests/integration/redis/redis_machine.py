@@ -1,5 +1,5 @@
-"""One "machine" of tests/integration/redis/test_redis_machines.py: builds OrangeSMSHook from the environment's
-connections, says it is ready (with its own clock's time), sends when told to, reports.
+"""One "machine" of tests/integration/redis/test_redis_machines.py: builds OrangeSMSHook from the
+environment's connections, says it is ready (with its own clock's time), sends when told to, reports.
 
 Each send carries the instant its limiter let it go, on Redis's clock (``tag_sends_with_their_slot``),
 so the sandbox judges every machine's sends on that one clock.
