@@ -83,6 +83,7 @@ def test_task_summary_counts_per_country_and_lists_the_undelivered():
         "failed": 0,
         "uncertain": 0,
         "opted_out": 1,
+        "in_flight": 0,
         "delivered": 1,
         "network": 0,
         "impossible": 1,
@@ -97,6 +98,116 @@ def test_task_summary_counts_per_country_and_lists_the_undelivered():
         ("+22177•••••01", "impossible"),
     ]
     assert view["live"] is True  # r2 still waits for its receipt
+    # Results without encoding and segments (older ones): taken from the plan's one encoding per country.
+    civ, sen = task["by_country_encoding"]
+    assert (civ["country"], civ["encoding"], civ["sms"]["planned"], civ["segments"]["planned"]) == (
+        "CIV",
+        "GSM-7",
+        3,
+        3,
+    )
+    assert (sen["sms"]["impossible"], sen["segments"]["impossible"]) == (1, 2)
+
+
+def _entry(number: str, resource_id: str | None, status: str, encoding: str, segments: int) -> dict:
+    return {
+        "recipient": number,
+        "resource_id": resource_id,
+        "status": status,
+        "country": "CIV",
+        "encoding": encoding,
+        "segments": segments,
+    }
+
+
+def test_outcomes_and_their_cost_are_split_by_country_and_encoding():
+    plan = {
+        "recipients": 3,
+        "segments": 5,
+        "by_country": {
+            "CIV": {
+                "recipients": 3,
+                "segments": 5,
+                "encodings": {"GSM-7": 2, "UCS-2": 1},
+                "segments_by_encoding": {"GSM-7": 2, "UCS-2": 3},
+            }
+        },
+    }
+    results = [
+        _entry("tel:+2250700000001", "r1", "sent", "GSM-7", 1),
+        _entry("tel:+2250700000002", "r2", "sent", "GSM-7", 1),
+        _entry("tel:+2250700000003", "r3", "sent", "UCS-2", 3),
+    ]
+    task = SendTask("d", "r", "send", -1, state="success", plan=plan, results=results)
+    events = [
+        {"extra": {"resource_id": "r1", "status": "DeliveredToTerminal"}},
+        {"extra": {"resource_id": "r3", "status": "DeliveryImpossible"}},
+    ]
+    [summary] = delivery.run_view("d", "r", "success", [task], events)["tasks"]
+    rows = {(g["country"], g["encoding"]): g for g in summary["by_country_encoding"]}
+    gsm, ucs = rows["CIV", "GSM-7"], rows["CIV", "UCS-2"]
+    assert (gsm["sms"]["planned"], gsm["segments"]["planned"]) == (2, 2)
+    assert (gsm["sms"]["delivered"], gsm["sms"]["waiting"], gsm["sms"]["impossible"]) == (1, 1, 0)
+    assert (ucs["sms"]["planned"], ucs["segments"]["planned"]) == (1, 3)
+    assert (ucs["sms"]["impossible"], ucs["segments"]["impossible"]) == (1, 3)
+    assert summary["segments"]["sent"] == 5
+    rows_csv = list(csv.DictReader(io.StringIO(delivery.to_csv({"tasks": [summary]}))))
+    assert [(r["encoding"], r["segments"]) for r in rows_csv] == [
+        ("GSM-7", "1"),
+        ("GSM-7", "1"),
+        ("UCS-2", "3"),
+    ]
+
+
+def _chunk(entries: list, try_number: int, run_after: str = "2026-03-02T10:00:00+00:00") -> dict:
+    mark = {
+        "run_after": run_after,
+        "clear_number": 0,
+        "map_index": -1,
+        "try_number": try_number,
+        "ti_id": f"t{try_number}",
+    }
+    return {"version": 3, "run": mark, "entries": entries}
+
+
+def test_a_task_still_sending_shows_what_its_sent_ledger_holds():
+    run_after = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    chunks = [
+        _chunk([["tel:+2250700000001", None, "in_flight"], ["tel:+2250700000001", "r1", "sent"]], 1),
+        _chunk([["tel:+2250700000002", None, "in_flight"], ["tel:+2250700000002", None, "failed"]], 2),
+        _chunk([["tel:+2250700000003", None, "in_flight"]], 2),
+    ]
+    plan = {
+        "recipients": 4,
+        "segments": 4,
+        "by_country": {"CIV": {"recipients": 4, "segments": 4, "encodings": {"GSM-7": 4}}},
+    }
+    task = SendTask("d", "r", "send", -1, state="running", plan=plan, ledger_chunks=chunks)
+    events = [{"extra": {"resource_id": "r1", "status": "DeliveredToTerminal"}}]
+    view = delivery.run_view("d", "r", "running", [task], events, run_after=run_after, clear_number=0)
+    [summary] = view["tasks"]
+    assert summary["reported"] is False
+    assert summary["progress"] == {"handled": 3, "from": "sent ledger"}
+    totals = summary["totals"]
+    assert (totals["sent"], totals["failed"], totals["in_flight"], totals["delivered"]) == (1, 1, 1, 1)
+    [group] = summary["by_country_encoding"]
+    assert (group["encoding"], group["segments"]["sent"]) == ("GSM-7", 1)
+    assert view["live"] is True
+    assert "0700000003" not in json.dumps(view)
+
+    # A ledger left by an earlier incarnation of the run (deleted, re-created): nothing sent yet.
+    older = [_chunk(c["entries"], 1, run_after="2026-03-01T10:00:00+00:00") for c in chunks]
+    task.ledger_chunks = older
+    [summary] = delivery.run_view("d", "r", "running", [task], [], run_after=run_after, clear_number=0)[
+        "tasks"
+    ]
+    assert summary["totals"]["sent"] == 0
+    # Chunks of an older incarnation followed by this one's: only this one's count.
+    task.ledger_chunks = [*older, _chunk([["tel:+2250700000004", "r4", "sent"]], 1)]
+    [summary] = delivery.run_view("d", "r", "running", [task], [], run_after=run_after, clear_number=0)[
+        "tasks"
+    ]
+    assert [(r["recipient"], r["status"]) for r in summary["recipients"]] == [("+22507••••••04", "sent")]
 
 
 def test_csv_has_one_masked_line_per_recipient():
@@ -319,6 +430,7 @@ def test_the_delivery_view_counts_what_was_sent_and_what_the_receipts_say(ui_run
         "failed": 0,
         "uncertain": 0,
         "opted_out": 0,
+        "in_flight": 0,
         "delivered": 5,
         "network": 0,
         "impossible": 1,
