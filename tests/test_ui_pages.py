@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -545,6 +547,110 @@ def test_a_viewer_sees_receipts_but_not_the_account_behind_the_connection(ui_run
     for section in ("balance", "orange_usage", "subscription"):
         assert view[section] == {"forbidden": f"needs read access to the connection {CONN_ID!r}"}
     assert view["receipts"]["rows"]
+
+
+@dataclass
+class HeldSend:
+    """The sandbox holds the ``held``-th send request until :attr:`release` is set."""
+
+    held: int
+    arrived: threading.Event
+    release: threading.Event
+
+
+@pytest.fixture
+def sandbox_holding_the_third_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[SandboxServer, HeldSend]]:
+    from airflow_provider_orange_sms.sandbox.server import SandboxHandler
+
+    hold = HeldSend(3, threading.Event(), threading.Event())
+    send = SandboxHandler._send
+    count = itertools.count(1)
+
+    def held_send(handler: SandboxHandler, client_id: str, sender: str) -> Any:
+        if next(count) == hold.held:
+            hold.arrived.set()
+            hold.release.wait(timeout=300)  # the test sets it; the timeout only frees a broken run
+        return send(handler, client_id, sender)
+
+    monkeypatch.setattr(SandboxHandler, "_send", held_send)
+    with SandboxServer(config=SandboxConfig(dr_delay=None)) as sandbox:
+        yield sandbox, hold
+    hold.release.set()
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_a_task_still_sending_shows_its_progress_from_the_sent_ledger(
+    ui_run, sandbox_holding_the_third_send, monkeypatch
+):
+    """While the sandbox holds the third of four sends, the view shows 2 sent and 1 in flight (the
+    task's results are not pushed yet), and after the batch its results."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    server = ui_run["server"]
+    sandbox, hold = sandbox_holding_the_third_send
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000)
+    )
+    seen: dict[str, Any] = {}
+
+    def watch() -> None:
+        try:
+            if not hold.arrived.wait(timeout=300):
+                return
+            with create_session() as session:
+                run_id = (
+                    session.query(DagRun.run_id)
+                    .filter(DagRun.dag_id == "ui_sending")
+                    .order_by(DagRun.id.desc())
+                    .limit(1)
+                    .scalar()
+                )
+            deadline = time.monotonic() + 120  # a limit for a loaded machine, not an expectation
+            while time.monotonic() < deadline:
+                view = requests.get(
+                    f"{server.url}/orange-sms-ui/api/delivery",
+                    params={"dag_id": "ui_sending", "run_id": run_id},
+                    headers=server.headers(),
+                    timeout=30,
+                ).json()
+                seen["view"] = view
+                if view["tasks"] and view["tasks"][0]["totals"]["in_flight"] == 1:
+                    return
+                time.sleep(0.2)
+        finally:
+            hold.release.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    run = load_dag(TEST_DAGS / "ui_sending.py", "ui_sending").test()
+    watcher.join()
+    assert run.state == "success"
+    assert len(sandbox.state.messages) == 4  # what the sandbox received: each SMS once
+
+    [task] = seen["view"]["tasks"]
+    assert task["reported"] is False
+    assert task["state"] == "running"
+    assert task["progress"] == {"handled": 3, "from": "sent ledger"}
+    totals = task["totals"]
+    assert (totals["planned"], totals["sent"], totals["in_flight"]) == (4, 2, 1)
+    assert [
+        (g["country"], g["encoding"], g["sms"]["sent"], g["segments"]["sent"])
+        for g in task["by_country_encoding"]
+    ] == [("CIV", "GSM-7", 2, 2)]
+    assert seen["view"]["live"] is True
+    assert "0700000401" not in json.dumps(seen["view"])
+
+    [done] = requests.get(
+        f"{server.url}/orange-sms-ui/api/delivery",
+        params=_params(run),
+        headers=server.headers(),
+        timeout=30,
+    ).json()["tasks"]
+    assert done["reported"] is True
+    assert (done["totals"]["sent"], done["totals"]["in_flight"]) == (4, 0)
 
 
 # -- in the browser: Airflow's UI with the tabs and the menu entry -----------------------------------
