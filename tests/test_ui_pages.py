@@ -30,7 +30,7 @@ import requests
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.ui import account, delivery
 from airflow_provider_orange_sms.ui._airflow_data import SendTask
-from tests.conftest import TEST_DAGS, connection_json, load_dag, skip_on_airflow_3_0
+from tests.conftest import EXAMPLE_DAGS, TEST_DAGS, connection_json, load_dag, skip_on_airflow_3_0, xcom
 from tests.receipts_server import _free_port
 
 # -- the numbers (pure) --------------------------------------------------------------------------
@@ -286,21 +286,24 @@ class SecuredServer:
 def secured_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredServer]:
     """
     ``airflow api-server`` on the tests' metadata DB with sign-in required (no all-admins
-    shortcut, which makes every anonymous request an admin's).
+    shortcut, which makes every anonymous request an admin's). Its auth manager is the simple one
+    with one per-DAG denial: the viewer ``outsider`` may not see the DAG ``ui_delivery``.
     """
     home = tmp_path_factory.mktemp("secured-api-server")
-    passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
+    passwords = {name: secrets.token_urlsafe(12) for name in ("admin", "viewer", "outsider")}
     (home / "passwords.json").write_text(json.dumps(passwords))
     secret = secrets.token_urlsafe(24)
     port = _free_port()
     env = dict(os.environ)
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     env.update(
-        AIRFLOW__CORE__AUTH_MANAGER=(
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        AIRFLOW__CORE__AUTH_MANAGER="tests.denying_auth_manager.DenyingAuthManager",
+        ORANGE_SMS_TEST_DENIED_DAGS="outsider:ui_delivery",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")))
         ),
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer,outsider:viewer",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
         AIRFLOW__API_AUTH__JWT_ISSUER="airflow",
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(64),
@@ -376,16 +379,21 @@ def ui_run(
             )
         from airflow.models import Variable
 
-        from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-
-        subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(receipts_server.receipt_url)
-        Variable.set("orange_sms_receipts_subscription_id", subscription_id)  # the page shows this one
+        # Subscribed as a user would: the example DAG records the id where the page finds it.
+        patch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", receipts_server.secret)
+        Variable.set("orange_sms_receipts_public_url", receipts_server.url)
+        Variable.delete("orange_sms_receipts_subscription_id")
+        example = "example_orange_sms_receipts_subscription"
+        subscribed = load_dag(EXAMPLE_DAGS / f"{example}.py", example).test()
+        assert subscribed.state == "success"
+        subscription_id = xcom(subscribed, "subscribe")
         sandbox.state.delivery_statuses["tel:+2250700000203"] = "DeliveryImpossible"
         sandbox.state.delivery_statuses["tel:+221770000002"] = "none"  # Orange never reports it
         run = load_dag(TEST_DAGS / "ui_delivery.py", "ui_delivery").test()
         assert run.state == "success"
         try:
             yield {
+                "subscription_id": subscription_id,
                 "run": run,
                 "sandbox": sandbox,
                 "server": secured_server,
@@ -393,6 +401,7 @@ def ui_run(
             }
         finally:
             Variable.delete("orange_sms_receipts_subscription_id")
+            Variable.delete("orange_sms_receipts_public_url")
             with create_session() as session:
                 session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
 
@@ -442,6 +451,20 @@ def test_the_delivery_view_counts_what_was_sent_and_what_the_receipts_say(ui_run
     assert task["encodings"] == {"GSM-7": 5, "UCS-2": 2}
     assert task["by_country"]["SEN"]["waiting"] == 1
     assert task["by_country"]["CIV"]["impossible"] == 1
+    groups = {(g["country"], g["encoding"]): g for g in task["by_country_encoding"]}
+    assert set(groups) == {("CIV", "GSM-7"), ("SEN", "UCS-2")}
+    civ, sen = groups["CIV", "GSM-7"], groups["SEN", "UCS-2"]
+    assert (civ["sms"]["delivered"], civ["sms"]["impossible"], civ["sms"]["waiting"]) == (4, 1, 0)
+    assert (civ["segments"]["planned"], civ["segments"]["sent"], civ["segments"]["delivered"]) == (5, 5, 4)
+    assert (sen["sms"]["delivered"], sen["sms"]["waiting"]) == (1, 1)
+    assert (sen["segments"]["planned"], sen["segments"]["waiting"]) == (2, 1)
+    # The operator's results carry what the groups are made of (the keys users read are unchanged).
+    results = xcom(run, "send")
+    assert {(r["country"], r["encoding"], r["segments"]) for r in results} == {
+        ("CIV", "GSM-7", 1),
+        ("SEN", "UCS-2", 1),
+    }
+    assert all({"recipient", "resource_id", "status"} <= set(r) for r in results)
     assert sorted((r["recipient"], r["delivery"]) for r in task["undelivered"]) == [
         ("+22177•••••02", "waiting"),
         ("+22507••••••03", "impossible"),
@@ -492,7 +515,10 @@ def test_the_account_page_shows_balance_usage_receiver_and_receipts(ui_run):
     assert view["usage"]["days"][today]["SEN"] >= 2
     assert view["usage"]["chart"].startswith("<svg")
     assert view["receiver"]["secret_configured"] is True
-    assert view["subscription"]["source"]
+    # The subscription the example DAG made (a @task, not the operator): found through its Variable.
+    assert view["subscription"]["id"] == ui_run["subscription_id"]
+    assert view["subscription"]["source"] == "Variable orange_sms_receipts_subscription_id"
+    assert ui_run["subscription_id"] in ui_run["sandbox"].state.subscriptions
     statuses = {row["status"] for row in view["receipts"]["rows"]}
     assert statuses & {"DeliveredToTerminal", "DeliveryImpossible"}
     body = json.dumps(view)
@@ -547,6 +573,36 @@ def test_a_viewer_sees_receipts_but_not_the_account_behind_the_connection(ui_run
     for section in ("balance", "orange_usage", "subscription"):
         assert view[section] == {"forbidden": f"needs read access to the connection {CONN_ID!r}"}
     assert view["receipts"]["rows"]
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_a_user_denied_the_dag_gets_403_and_none_of_its_numbers(ui_run):
+    """The auth manager denies ``outsider`` the DAG ui_delivery (tests/denying_auth_manager.py); the
+    viewer, with the same role, may see it: the pages follow the auth manager per DAG."""
+    server, run = ui_run["server"], ui_run["run"]
+    _settled_view(server, run)
+    outsider = server.headers("outsider")
+    runs = requests.get(f"{server.url}/api/v2/dags/{run.dag_id}/dagRuns", headers=outsider, timeout=30)
+    assert runs.status_code == 403  # Airflow's own API refuses the same DAG
+    for endpoint in ("delivery", "api/delivery", "api/delivery.csv"):
+        url = f"{server.url}/orange-sms-ui/{endpoint}"
+        denied = requests.get(url, params=_params(run), headers=outsider, timeout=30)
+        assert denied.status_code == 403, (endpoint, denied.text)
+        assert denied.json() == {"detail": f"Forbidden: the runs and XComs of DAG {run.dag_id!r}, and assets"}
+        allowed = requests.get(url, params=_params(run), headers=server.headers("viewer"), timeout=30)
+        assert allowed.status_code == 200, (endpoint, allowed.text)
+    account_view = requests.get(
+        f"{server.url}/orange-sms-ui/api/account", params={"conn_id": CONN_ID}, headers=outsider, timeout=60
+    ).json()
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    hidden = account_view["usage"]["days"].get(today, {}).get("SEN", 0)
+    viewer_view = requests.get(
+        f"{server.url}/orange-sms-ui/api/account",
+        params={"conn_id": CONN_ID},
+        headers=server.headers("viewer"),
+        timeout=60,
+    ).json()
+    assert viewer_view["usage"]["days"][today]["SEN"] - hidden == 2  # ui_delivery's two, not counted
 
 
 @dataclass
@@ -670,7 +726,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
-    """Headless Debian Chromium (never a downloaded browser) holding an admin's Airflow session cookie."""
+    """Headless Debian Chromium (never a downloaded browser), signed in through Airflow's login form."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
@@ -684,9 +740,16 @@ def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
             viewport={"width": 1400, "height": 1000},
         )
         try:
-            # What the login form leaves behind: the session cookie the UI and the iframes send.
-            context.add_cookies([{"name": "_token", "value": server.token("admin"), "url": server.url}])
-            yield context.new_page()
+            page = context.new_page()
+            # Signed in as a user is: Airflow's own login form (the simple auth manager's page).
+            page.goto(f"{server.url}/auth/login")
+            page.locator("input[name='username']").fill("admin")
+            page.locator("input[name='password']").fill(server.passwords["admin"])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+            # What the form leaves behind: the session cookie the UI and the pages' iframes send.
+            assert "_token" in {cookie["name"] for cookie in context.cookies(server.url)}
+            yield page
         finally:
             context.close()
 
@@ -721,6 +784,8 @@ def test_the_run_tab_and_the_menu_page_render_the_real_numbers(ui_run, signed_in
     assert rows.count() == 2
     assert "+22177•••••02" in rows.all_inner_texts()[0] + rows.all_inner_texts()[1]
     assert frame.locator("#live").count() == 1  # one SMS still waits: the view keeps polling
+    groups = frame.locator("[data-table='by-country-encoding'] tbody tr").all_inner_texts()
+    assert [row.split("\t")[:3] for row in groups] == [["CIV", "GSM-7", "5 (5)"], ["SEN", "UCS-2", "2 (2)"]]
     _screenshot(page, "delivery-view.png", tmp_path)
 
     page.goto(f"{server.url}/plugin/orange-sms")
