@@ -13,7 +13,9 @@ Reading top to bottom:
    ``[orange_sms] delivery_receipts_secret`` setting, registers it with Orange and returns the
    subscription id. Either missing fails the task saying what to set. The secret is registered
    with Airflow's log masker first, and the URL is never put in a templated field or XCom, so it
-   does not show in the UI.
+   does not show in the UI. It also records the id in the Variable
+   ``orange_sms_receipts_subscription_id``: the provider's "Orange SMS" page shows the
+   subscription that Variable names (Orange's API cannot list subscriptions).
 2. ``show_subscription`` reads the subscription back from Orange and prints it, secret masked.
    Keep the id: deleting the subscription needs it
    (:class:`DeleteDeliveryReceiptSubscriptionOperator`).
@@ -87,6 +89,11 @@ with DAG(
         url = f"{base}/orange-sms/delivery-receipts/{_secret()}"
         subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(url)
         log.info(f"Subscribed {base}/orange-sms/delivery-receipts/*** as {subscription_id}")
+        Variable.set(
+            "orange_sms_receipts_subscription_id",
+            subscription_id,
+            description="The delivery-receipt subscription the Orange SMS page shows",
+        )
         return subscription_id
 
     @task

@@ -29,9 +29,10 @@ def build_plan(
     """
     Return what the batch will send, and each recipient's contract country and segments.
 
-    The plan holds, per recipient country, the recipients, senders, SMS and segments by encoding
-    (``by_country``); per contract (the sender's country, which Orange bills) the senders, SMS and
-    segments (``by_contract``); the messages that are UCS-2 only because of a look-alike character;
+    The plan holds, per recipient country, the recipients, senders, SMS and segments, and per
+    encoding the SMS (``encodings``) and segments (``segments_by_encoding``) (``by_country``); per
+    contract (the sender's country, which Orange bills) the senders, SMS and segments
+    (``by_contract``); the messages that are UCS-2 only because of a look-alike character;
     in a dry run also each message. The costs (``{recipient: (contract country or None, segments)}``)
     feed the balance check.
 
@@ -78,11 +79,14 @@ def build_plan(
         if sender not in billed["senders"]:
             billed["senders"].append(sender)
         summary = by_country.setdefault(
-            country, {"recipients": 0, "senders": [], "segments": 0, "encodings": {}}
+            country,
+            {"recipients": 0, "senders": [], "segments": 0, "encodings": {}, "segments_by_encoding": {}},
         )
         summary["recipients"] += 1
         summary["segments"] += cost.segments
         summary["encodings"][cost.encoding] = summary["encodings"].get(cost.encoding, 0) + 1
+        by_encoding = summary["segments_by_encoding"]
+        by_encoding[cost.encoding] = by_encoding.get(cost.encoding, 0) + cost.segments
         if sender not in summary["senders"]:
             summary["senders"].append(sender)
         found = gsm7_lookalikes(text)

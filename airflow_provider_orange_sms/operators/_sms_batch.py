@@ -21,6 +21,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
+from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
 from airflow_provider_orange_sms.operators._batch_report import (
     STOP_INPUT,
@@ -51,6 +52,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
+from airflow_provider_orange_sms.segments import message_cost
 from airflow_provider_orange_sms.throttle import SendRecord
 
 if TYPE_CHECKING:
@@ -118,15 +120,35 @@ class SMSBatch:
         self._consecutive = 0
         # Outcomes not written yet: they go with the next ledger write, or at the end of the batch.
         self._unwritten: list[tuple[str, str | None, str]] = []
+        self._shapes: dict[str, dict[str, Any]] = {}
 
     @property
     def results(self) -> list[dict[str, Any]]:
-        """One ``{"recipient", "resource_id", "status"}`` per recipient handled, in input order."""
+        """
+        One ``{"recipient", "resource_id", "status", "country", "encoding", "segments"}`` per
+        recipient handled, in input order.
+        """
         return [self._results[address] for address in self.addresses if address in self._results]
 
+    def _entry(self, address: str, resource_id: str | None, status: str) -> dict[str, Any]:
+        """The result of ``address``, with its country and its message's encoding and segments."""
+        shape = self._shapes.get(address)
+        if shape is None:
+            cost = message_cost(self.texts[address])
+            shape = self._shapes[address] = {
+                "country": country_of(address) or "unknown",
+                "encoding": cost.encoding,
+                "segments": cost.segments,
+            }
+        return {**result_entry(address, resource_id, status), **shape}
+
     def plan(self) -> dict[str, Any]:
-        """Log and return the plan (recipients, SMS and segments per country and per contract)."""
+        """
+        Log and return the plan (recipients, SMS and segments per country and per contract, and the
+        sent ledger's key: ``ledger``, ``None`` when it is off).
+        """
         self._plan, self.costs = build_plan(self.texts, self.senders, dry_run=False)
+        self._plan["ledger"] = self.ledger.key  # where the delivery view reads progress while it sends
         log_plan(self._plan, self.log)
         return self._plan
 
@@ -154,9 +176,9 @@ class SMSBatch:
             if entry is None or not entry.may_have_been_sent:
                 continue
             if entry.status == SENT:
-                self._results[address] = result_entry(address, entry.resource_id, SENT)
+                self._results[address] = self._entry(address, entry.resource_id, SENT)
                 continue
-            self._results[address] = result_entry(address, None, UNCERTAIN)
+            self._results[address] = self._entry(address, None, UNCERTAIN)
             self.log.warning(
                 "Not sending to %s again: an earlier try's send to it has no recorded outcome (%s); "
                 "check its delivery receipt or Orange's statistics",
@@ -267,7 +289,7 @@ class SMSBatch:
         self.log.info(
             "Not sending to %s: on the opt-out list since %s (%s)", address, record.at, record.source
         )
-        self._results[address] = result_entry(address, None, OPTED_OUT)
+        self._results[address] = self._entry(address, None, OPTED_OUT)
         self.report.opted_out += 1
         return True
 
@@ -303,7 +325,7 @@ class SMSBatch:
                 f"{self._consecutive} sends in a row failed for reasons that are not about one recipient "
                 "(Orange unreachable or failing?)",
             )
-        self._results[address] = result_entry(address, resource_id, status)
+        self._results[address] = self._entry(address, resource_id, status)
         if in_flight:  # no request left otherwise: nothing to correct in the ledger
             self._unwritten.append((address, resource_id, status))
         return stop

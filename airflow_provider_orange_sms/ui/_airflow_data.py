@@ -3,16 +3,19 @@ What the pages read from Airflow's metadata database: the ONE module of the page
 Airflow's models (``tests/unit/test_airflow_internals.py`` guards them).
 
 It reads, never writes: the XComs the send operator pushes (``sms_plan`` before its batch, its
-result list as ``return_value`` on success or ``sms_results`` on failure), its task instances'
-states, the events of the delivery-receipts and inbound-messages assets, one Variable and the
+result list as ``return_value`` on success or ``sms_results`` on failure), the sent ledger of a send
+task that has not reported yet (its Variables: what it sent so far), its task instances' states,
+the events of the delivery-receipts and inbound-messages assets, one Variable and the
 receiver's configuration. The plugin runs inside the API server, which has the database.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_orange_sms.operators._ledger_identity import ledger_key
 from airflow_provider_orange_sms.receipts import ASSET_NAME, INBOUND_ASSET_NAME
 
 if TYPE_CHECKING:
@@ -42,6 +45,8 @@ class SendTask:
     :param plan: Its ``sms_plan`` XCom.
     :param results: Its result list (``return_value`` or ``sms_results``), ``None`` while sending.
     :param when: When it last ran (end, else start), for daily usage.
+    :param ledger_chunks: While it has no results: its sent ledger's chunks, in order (``None`` when
+        it has none yet, or its key is unknown).
     """
 
     dag_id: str
@@ -52,6 +57,7 @@ class SendTask:
     plan: dict[str, Any] | None = None
     results: list[dict[str, Any]] | None = None
     when: datetime | None = None
+    ledger_chunks: list[Any] | None = None
     _results_key: str | None = field(default=None, repr=False)
 
 
@@ -62,10 +68,14 @@ class RunInfo:
 
     :param state: The run's state.
     :param since: ``run_after`` (kept by a clear), else its start.
+    :param run_after: The run's ``run_after`` (what its sent ledgers are marked with).
+    :param clear_number: How many times the run was cleared.
     """
 
     state: str | None
     since: datetime | None
+    run_after: datetime | None = None
+    clear_number: int | None = None
 
 
 def _deserialize(row: Any) -> Any:
@@ -146,14 +156,19 @@ def run_send_tasks(
 
     with create_session() as session:
         run = session.execute(
-            select(DagRun.state, DagRun.run_after, DagRun.start_date).where(
+            select(DagRun.state, DagRun.run_after, DagRun.start_date, DagRun.clear_number).where(
                 DagRun.dag_id == dag_id, DagRun.run_id == run_id
             )
         ).first()
         if run is None:
             return None, []
-        state, run_after, started = run
-        info = RunInfo(None if state is None else str(getattr(state, "value", state)), run_after or started)
+        state, run_after, started, clear_number = run
+        info = RunInfo(
+            None if state is None else str(getattr(state, "value", state)),
+            run_after or started,
+            run_after,
+            clear_number,
+        )
         query = select(XComModel).where(
             XComModel.dag_id == dag_id,
             XComModel.run_id == run_id,
@@ -165,7 +180,43 @@ def run_send_tasks(
                 query = query.where(XComModel.map_index == map_index)
         tasks = _collect(session.scalars(query))
         _add_states(session, tasks)
+        for task in tasks.values():
+            if task.results is None:
+                task.ledger_chunks = _ledger_chunks(session, task)
     return info, sorted(tasks.values(), key=lambda t: (t.task_id, t.map_index))
+
+
+def _ledger_chunks(session: Any, task: SendTask) -> list[Any] | None:
+    """
+    The chunks of ``task``'s sent ledger (Variables ``<key>_0``, ``<key>_1`` …), in order, up to the
+    first missing or unreadable one, as the operator reads them; ``None`` when it has none.
+
+    The key is in the plan (``ledger``); an unmapped task's is also derived from its identity.
+    """
+    from airflow.models.crypto import get_fernet
+    from airflow.models.variable import Variable
+    from sqlalchemy import select
+
+    key = (task.plan or {}).get("ledger")
+    if not isinstance(key, str) and task.map_index < 0:
+        key = ledger_key(task.dag_id, task.task_id, task.run_id, -1)
+    if not isinstance(key, str):
+        return None
+    rows = session.execute(
+        select(Variable.key, Variable._val, Variable.is_encrypted).where(
+            Variable.key.like(key.replace("_", "\\_") + "\\_%", escape="\\")
+        )
+    ).all()
+    stored = {name: (value, encrypted) for name, value, encrypted in rows}
+    chunks: list[Any] = []
+    while f"{key}_{len(chunks)}" in stored:
+        value, encrypted = stored[f"{key}_{len(chunks)}"]
+        try:
+            text = get_fernet().decrypt(value.encode()).decode() if encrypted else value
+            chunks.append(json.loads(text))
+        except Exception:  # another Fernet key, or not JSON: what follows cannot be placed
+            break
+    return chunks or None
 
 
 def send_tasks_since(since: datetime) -> list[SendTask]:

@@ -43,7 +43,9 @@ def _delivery_view(user: Any, dag_id: str, run_id: str, task_id: str | None, map
     if info is None:
         raise HTTPException(status_code=404, detail=f"No run {run_id!r} of DAG {dag_id!r}")
     events = data.receipt_events(info.since, MAX_RECEIPTS) if tasks else []
-    return delivery.run_view(dag_id, run_id, info.state, tasks, events)
+    return delivery.run_view(
+        dag_id, run_id, info.state, tasks, events, run_after=info.run_after, clear_number=info.clear_number
+    )
 
 
 def _account_view(user: Any, conn_id: str, now: datetime) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 The delivery view's numbers: what each send task of a run planned and sent, and what the receipts
 say since. Pure: the records come from :mod:`._airflow_data`.
 
-Per send task, and per recipient country: planned (the plan's recipients, with the encodings and
-segments of their messages), sent / failed / uncertain / opted out (the task's result list), then
-for the sent ones delivered / delivered to the network only / impossible / delivery uncertain /
-still waiting (the newest receipt of each SMS: matched on its resource id, or on the recipient when
-Orange sent no ``callbackData``). Phone numbers leave this module masked (:func:`mask_number`).
+Per send task, per recipient country, and per country and encoding with the segments of each
+outcome: planned (the plan's recipients, with the encodings and segments of their messages), sent /
+failed / uncertain / opted out (the task's result list; while it sends, its sent ledger, with those
+in flight), then for the sent ones delivered / delivered to the network only / impossible /
+delivery uncertain / still waiting (the newest receipt of each SMS: matched on its resource id, or
+on the recipient when Orange sent no ``callbackData``). Phone numbers leave this module masked
+(:func:`mask_number`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from airflow_provider_orange_sms.receipts.payload import (
     DELIVERY_IMPOSSIBLE,
     DELIVERY_UNCERTAIN,
 )
+from airflow_provider_orange_sms.ui.progress import IN_FLIGHT, ledger_results
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -111,35 +114,91 @@ def latest_receipts(
 
 
 def _counts() -> dict[str, int]:
-    return dict.fromkeys(("planned", "segments", *SEND_STATUSES, *DELIVERY_OUTCOMES), 0)
+    return dict.fromkeys(("planned", "segments", *SEND_STATUSES, IN_FLIGHT, *DELIVERY_OUTCOMES), 0)
+
+
+def _group_counts() -> dict[str, int]:
+    return dict.fromkeys(("planned", *SEND_STATUSES, IN_FLIGHT, *DELIVERY_OUTCOMES), 0)
+
+
+def _only_encoding(summary: dict[str, Any]) -> str | None:
+    encodings = [e for e, n in (summary.get("encodings") or {}).items() if n]
+    return encodings[0] if len(encodings) == 1 else None
+
+
+def _shape(entry: dict[str, Any], address: str, plan_countries: dict[str, Any]) -> tuple[str, str, int]:
+    """
+    A result's country, encoding and segments: from the entry (the operator's results carry them), else
+    from the plan when the recipient's country was sent in one encoding (a ledger entry, an older
+    result), else ``"unknown"`` and 0 segments.
+    """
+    country = str(entry.get("country") or country_of(address) or "unknown")
+    encoding = entry.get("encoding")
+    segments = entry.get("segments")
+    if isinstance(encoding, str) and isinstance(segments, int):
+        return country, encoding, segments
+    summary = plan_countries.get(country) or {}
+    only = _only_encoding(summary)
+    recipients = int(summary.get("recipients") or 0)
+    total = int(summary.get("segments") or 0)
+    if only is None or not recipients or total % recipients:
+        return country, "unknown", 0
+    return country, only, total // recipients
+
+
+def _group(groups: dict[tuple[str, str], dict[str, Any]], country: str, encoding: str) -> dict[str, Any]:
+    return groups.setdefault(
+        (country, encoding),
+        {"country": country, "encoding": encoding, "sms": _group_counts(), "segments": _group_counts()},
+    )
 
 
 def task_summary(
-    task: SendTask, by_id: dict[str, LatestReceipt], by_recipient: dict[str, LatestReceipt]
+    task: SendTask,
+    by_id: dict[str, LatestReceipt],
+    by_recipient: dict[str, LatestReceipt],
+    sending: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """
-    The delivery view of one send task: totals, per-country rows and one row per recipient.
+    The delivery view of one send task: totals, per-country rows, per country and encoding rows
+    (SMS and segments of each outcome) and one row per recipient.
 
     :param task: The send task's record.
     :param by_id: Newest receipt per resource id (:func:`latest_receipts`).
     :param by_recipient: Newest receipt per recipient, of receipts without a resource id.
+    :param sending: While the task has no results: what its sent ledger holds so far
+        (:func:`~airflow_provider_orange_sms.ui.progress.ledger_results`).
     """
     plan = task.plan or {}
+    plan_countries: dict[str, Any] = plan.get("by_country") or {}
     totals = _counts()
     countries: dict[str, dict[str, Any]] = {}
-    for country, summary in sorted((plan.get("by_country") or {}).items()):
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for country, summary in sorted(plan_countries.items()):
         row = countries.setdefault(country, {**_counts(), "encodings": {}})
         row["planned"] = int(summary.get("recipients", 0))
         row["segments"] = int(summary.get("segments", 0))
         row["encodings"] = dict(summary.get("encodings") or {})
+        by_encoding = summary.get("segments_by_encoding") or {}
+        for encoding, n in row["encodings"].items():
+            group = _group(groups, country, encoding)
+            group["sms"]["planned"] = int(n)
+            segments = by_encoding.get(encoding)
+            if segments is None and _only_encoding(summary) == encoding:
+                segments = row["segments"]
+            group["segments"]["planned"] = int(segments or 0)
+    entries = task.results if task.results is not None else (sending or [])
     recipients: list[dict[str, Any]] = []
-    for entry in task.results or []:
+    for entry in entries:
         address = str(entry.get("recipient") or "")
         status = str(entry.get("status") or "")
-        country = country_of(address) or "unknown"
+        country, encoding, segments = _shape(entry, address, plan_countries)
         row = countries.setdefault(country, {**_counts(), "encodings": {}})
-        if status in SEND_STATUSES:
+        group = _group(groups, country, encoding)
+        if status in (*SEND_STATUSES, IN_FLIGHT):
             row[status] += 1
+            group["sms"][status] += 1
+            group["segments"][status] += segments
         outcome = None
         receipt = None
         if status == "sent":
@@ -148,10 +207,14 @@ def task_summary(
             receipt = receipt or by_recipient.get(address)
             outcome = _OUTCOME_OF.get(receipt.status, WAITING) if receipt else WAITING
             row[outcome] += 1
+            group["sms"][outcome] += 1
+            group["segments"][outcome] += segments
         recipients.append(
             {
                 "recipient": mask_number(address),
                 "country": country,
+                "encoding": encoding,
+                "segments": segments,
                 "status": status,
                 "resource_id": entry.get("resource_id"),
                 "delivery": outcome,
@@ -168,21 +231,39 @@ def task_summary(
     for row in countries.values():
         for encoding, n in row["encodings"].items():
             encodings[encoding] = encodings.get(encoding, 0) + int(n)
+    segments_by_status = _group_counts()
+    for group in groups.values():
+        for key, n in group["segments"].items():
+            segments_by_status[key] += n
     return {
         "task_id": task.task_id,
         "map_index": task.map_index,
         "state": task.state,
         "reported": task.results is not None,
+        "progress": None if task.results is not None else {"handled": len(entries), "from": "sent ledger"},
         "totals": totals,
+        "segments": segments_by_status,
         "encodings": encodings,
         "by_country": countries,
-        "undelivered": [r for r in recipients if r["delivery"] != DELIVERED and r["status"] != "opted_out"],
+        "by_country_encoding": [groups[key] for key in sorted(groups)],
+        "undelivered": [
+            r
+            for r in recipients
+            if r["delivery"] != DELIVERED and r["status"] not in ("opted_out", IN_FLIGHT)
+        ],
         "recipients": recipients,
     }
 
 
 def run_view(
-    dag_id: str, run_id: str, run_state: str | None, tasks: list[SendTask], events: Iterable[dict[str, Any]]
+    dag_id: str,
+    run_id: str,
+    run_state: str | None,
+    tasks: list[SendTask],
+    events: Iterable[dict[str, Any]],
+    *,
+    run_after: datetime | None = None,
+    clear_number: int | None = None,
 ) -> dict[str, Any]:
     """
     The delivery view of a run (or of one task instance when ``tasks`` holds one).
@@ -194,9 +275,21 @@ def run_view(
     :param run_state: The run's state.
     :param tasks: Its send tasks.
     :param events: Receipt events since the run began, oldest first.
+    :param run_after: The run's ``run_after`` (which incarnation's sent ledger counts).
+    :param clear_number: The run's ``clear_number``.
     """
     by_id, by_recipient = latest_receipts(events)
-    summaries = [task_summary(task, by_id, by_recipient) for task in tasks]
+    summaries = [
+        task_summary(
+            task,
+            by_id,
+            by_recipient,
+            None
+            if task.results is not None or not task.ledger_chunks
+            else ledger_results(task.ledger_chunks, run_after, clear_number),
+        )
+        for task in tasks
+    ]
     finished = {"success", "failed", "skipped", "upstream_failed", "removed"}
     live = any(
         (task.state not in finished) or summary["totals"][WAITING]
@@ -210,6 +303,8 @@ CSV_COLUMNS = (
     "map_index",
     "recipient",
     "country",
+    "encoding",
+    "segments",
     "status",
     "resource_id",
     "delivery",

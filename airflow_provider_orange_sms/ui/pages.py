@@ -58,10 +58,10 @@ _DELIVERY_SCRIPT = """
 const query = window.location.search;
 const root = document.getElementById("root");
 const LABELS = {planned: "Planned", sent: "Sent", failed: "Failed", uncertain: "Uncertain",
-  opted_out: "Opted out", delivered: "Delivered", network: "To network only", impossible: "Impossible",
-  receipt_uncertain: "Receipt uncertain", waiting: "Still waiting"};
+  opted_out: "Opted out", in_flight: "In flight", delivered: "Delivered", network: "To network only",
+  impossible: "Impossible", receipt_uncertain: "Receipt uncertain", waiting: "Still waiting"};
 const KIND = {sent: "ok", delivered: "ok", failed: "bad", impossible: "bad", uncertain: "warn",
-  receipt_uncertain: "warn", waiting: "warn"};
+  receipt_uncertain: "warn", waiting: "warn", in_flight: "warn"};
 function render(view) {
   const head = el("div", {}, [
     el("h1", {}, "SMS delivery"),
@@ -74,24 +74,30 @@ function render(view) {
   for (const task of view.tasks) {
     const t = task.totals;
     const title = task.task_id + (task.map_index >= 0 ? " [" + task.map_index + "]" : "");
-    const sendKeys = ["planned", "sent", "failed", "uncertain", "opted_out"];
+    const sendKeys = ["planned", "sent", "failed", "uncertain", "opted_out"]
+      .concat(task.reported ? [] : ["in_flight"]);
     const deliveryKeys = ["delivered", "network", "impossible", "receipt_uncertain", "waiting"];
     const encodings = Object.entries(task.encodings).map(([e, n]) => n + " " + e).join(", ");
-    const countries = Object.entries(task.by_country);
+    const groupKeys = ["planned", "sent", "failed", "uncertain", "opted_out", "in_flight", "delivered", "network",
+      "impossible", "receipt_uncertain", "waiting"];
+    const shown = groupKeys.filter(k => k === "planned" || task.by_country_encoding.some(g => g.sms[k]));
+    const status = task.reported ? "" : task.progress && task.progress.handled
+      ? " — sending: " + task.progress.handled + " of " + t.planned + " recipient(s) handled so far (sent ledger)"
+      : " — sending, nothing recorded yet";
     parts.push(el("div", {class: "card", "data-task": task.task_id}, [
-      el("h2", {}, [title, el("span", {class: "muted"}, "  " + (task.state || "not started") +
-        (task.reported ? "" : " — sending, results not reported yet"))]),
+      el("h2", {}, [title, el("span", {class: "muted", "data-progress": task.reported ? "reported" : "sending"},
+        "  " + (task.state || "not started") + status)]),
       el("div", {class: "tiles"}, sendKeys.map(k => tile(LABELS[k], t[k], KIND[k]))),
       el("div", {class: "tiles"}, deliveryKeys.map(k => tile(LABELS[k], t[k], KIND[k]))),
-      el("p", {class: "muted"}, "Cost: " + t.segments + " segment(s)" + (encodings ? " (" + encodings + ")" : "")),
-      table(["Country", "Planned", "GSM-7", "UCS-2", "Segments", "Sent", "Failed", "Uncertain", "Opted out",
-             "Delivered", "Network only", "Impossible", "Receipt uncertain", "Waiting"],
-        countries.map(([c, r]) => [c, r.planned, r.encodings["GSM-7"] || 0, r.encodings["UCS-2"] || 0,
-          r.segments, r.sent, r.failed, r.uncertain, r.opted_out, r.delivered, r.network, r.impossible,
-          r.receipt_uncertain, r.waiting]), "by-country"),
+      el("p", {class: "muted", "data-cost": ""}, "Cost: " + t.segments + " segment(s) planned" +
+        (encodings ? " (" + encodings + ")" : "") + ", " + task.segments.sent + " sent"),
+      el("p", {class: "muted"}, "Per country and encoding: SMS (segments)."),
+      table(["Country", "Encoding"].concat(shown.map(k => LABELS[k])),
+        task.by_country_encoding.map(g => [g.country, g.encoding].concat(
+          shown.map(k => g.sms[k] + " (" + g.segments[k] + ")"))), "by-country-encoding"),
       el("h2", {}, "Not delivered (" + task.undelivered_count + ")"),
-      task.undelivered.length ? table(["Recipient", "Country", "Send", "Delivery", "Last receipt", "Received"],
-        task.undelivered.map(r => [r.recipient, r.country, r.status, r.delivery || "—",
+      task.undelivered.length ? table(["Recipient", "Country", "Encoding", "Send", "Delivery", "Last receipt",
+        "Received"], task.undelivered.map(r => [r.recipient, r.country, r.encoding, r.status, r.delivery || "—",
           r.receipt_status || "—", r.received_at || "—"]), "undelivered")
         : el("p", {class: "muted"}, "None."),
       task.undelivered_count > task.undelivered.length

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +30,15 @@ import requests
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.ui import account, delivery
 from airflow_provider_orange_sms.ui._airflow_data import SendTask
-from tests.conftest import TEST_DAGS, connection_json, free_port, load_dag, skip_on_airflow_3_0
+from tests.conftest import (
+    EXAMPLE_DAGS,
+    TEST_DAGS,
+    connection_json,
+    free_port,
+    load_dag,
+    skip_on_airflow_3_0,
+    xcom,
+)
 
 # -- the numbers (pure) --------------------------------------------------------------------------
 
@@ -82,6 +92,7 @@ def test_task_summary_counts_per_country_and_lists_the_undelivered():
         "failed": 0,
         "uncertain": 0,
         "opted_out": 1,
+        "in_flight": 0,
         "delivered": 1,
         "network": 0,
         "impossible": 1,
@@ -96,6 +107,116 @@ def test_task_summary_counts_per_country_and_lists_the_undelivered():
         ("+22177•••••01", "impossible"),
     ]
     assert view["live"] is True  # r2 still waits for its receipt
+    # Results without encoding and segments (older ones): taken from the plan's one encoding per country.
+    civ, sen = task["by_country_encoding"]
+    assert (civ["country"], civ["encoding"], civ["sms"]["planned"], civ["segments"]["planned"]) == (
+        "CIV",
+        "GSM-7",
+        3,
+        3,
+    )
+    assert (sen["sms"]["impossible"], sen["segments"]["impossible"]) == (1, 2)
+
+
+def _entry(number: str, resource_id: str | None, status: str, encoding: str, segments: int) -> dict:
+    return {
+        "recipient": number,
+        "resource_id": resource_id,
+        "status": status,
+        "country": "CIV",
+        "encoding": encoding,
+        "segments": segments,
+    }
+
+
+def test_outcomes_and_their_cost_are_split_by_country_and_encoding():
+    plan = {
+        "recipients": 3,
+        "segments": 5,
+        "by_country": {
+            "CIV": {
+                "recipients": 3,
+                "segments": 5,
+                "encodings": {"GSM-7": 2, "UCS-2": 1},
+                "segments_by_encoding": {"GSM-7": 2, "UCS-2": 3},
+            }
+        },
+    }
+    results = [
+        _entry("tel:+2250700000001", "r1", "sent", "GSM-7", 1),
+        _entry("tel:+2250700000002", "r2", "sent", "GSM-7", 1),
+        _entry("tel:+2250700000003", "r3", "sent", "UCS-2", 3),
+    ]
+    task = SendTask("d", "r", "send", -1, state="success", plan=plan, results=results)
+    events = [
+        {"extra": {"resource_id": "r1", "status": "DeliveredToTerminal"}},
+        {"extra": {"resource_id": "r3", "status": "DeliveryImpossible"}},
+    ]
+    [summary] = delivery.run_view("d", "r", "success", [task], events)["tasks"]
+    rows = {(g["country"], g["encoding"]): g for g in summary["by_country_encoding"]}
+    gsm, ucs = rows["CIV", "GSM-7"], rows["CIV", "UCS-2"]
+    assert (gsm["sms"]["planned"], gsm["segments"]["planned"]) == (2, 2)
+    assert (gsm["sms"]["delivered"], gsm["sms"]["waiting"], gsm["sms"]["impossible"]) == (1, 1, 0)
+    assert (ucs["sms"]["planned"], ucs["segments"]["planned"]) == (1, 3)
+    assert (ucs["sms"]["impossible"], ucs["segments"]["impossible"]) == (1, 3)
+    assert summary["segments"]["sent"] == 5
+    rows_csv = list(csv.DictReader(io.StringIO(delivery.to_csv({"tasks": [summary]}))))
+    assert [(r["encoding"], r["segments"]) for r in rows_csv] == [
+        ("GSM-7", "1"),
+        ("GSM-7", "1"),
+        ("UCS-2", "3"),
+    ]
+
+
+def _chunk(entries: list, try_number: int, run_after: str = "2026-03-02T10:00:00+00:00") -> dict:
+    mark = {
+        "run_after": run_after,
+        "clear_number": 0,
+        "map_index": -1,
+        "try_number": try_number,
+        "ti_id": f"t{try_number}",
+    }
+    return {"version": 3, "run": mark, "entries": entries}
+
+
+def test_a_task_still_sending_shows_what_its_sent_ledger_holds():
+    run_after = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    chunks = [
+        _chunk([["tel:+2250700000001", None, "in_flight"], ["tel:+2250700000001", "r1", "sent"]], 1),
+        _chunk([["tel:+2250700000002", None, "in_flight"], ["tel:+2250700000002", None, "failed"]], 2),
+        _chunk([["tel:+2250700000003", None, "in_flight"]], 2),
+    ]
+    plan = {
+        "recipients": 4,
+        "segments": 4,
+        "by_country": {"CIV": {"recipients": 4, "segments": 4, "encodings": {"GSM-7": 4}}},
+    }
+    task = SendTask("d", "r", "send", -1, state="running", plan=plan, ledger_chunks=chunks)
+    events = [{"extra": {"resource_id": "r1", "status": "DeliveredToTerminal"}}]
+    view = delivery.run_view("d", "r", "running", [task], events, run_after=run_after, clear_number=0)
+    [summary] = view["tasks"]
+    assert summary["reported"] is False
+    assert summary["progress"] == {"handled": 3, "from": "sent ledger"}
+    totals = summary["totals"]
+    assert (totals["sent"], totals["failed"], totals["in_flight"], totals["delivered"]) == (1, 1, 1, 1)
+    [group] = summary["by_country_encoding"]
+    assert (group["encoding"], group["segments"]["sent"]) == ("GSM-7", 1)
+    assert view["live"] is True
+    assert "0700000003" not in json.dumps(view)
+
+    # A ledger left by an earlier incarnation of the run (deleted, re-created): nothing sent yet.
+    older = [_chunk(c["entries"], 1, run_after="2026-03-01T10:00:00+00:00") for c in chunks]
+    task.ledger_chunks = older
+    [summary] = delivery.run_view("d", "r", "running", [task], [], run_after=run_after, clear_number=0)[
+        "tasks"
+    ]
+    assert summary["totals"]["sent"] == 0
+    # Chunks of an older incarnation followed by this one's: only this one's count.
+    task.ledger_chunks = [*older, _chunk([["tel:+2250700000004", "r4", "sent"]], 1)]
+    [summary] = delivery.run_view("d", "r", "running", [task], [], run_after=run_after, clear_number=0)[
+        "tasks"
+    ]
+    assert [(r["recipient"], r["status"]) for r in summary["recipients"]] == [("+22507••••••04", "sent")]
 
 
 def test_csv_has_one_masked_line_per_recipient():
@@ -143,6 +264,19 @@ def test_the_notify_url_is_shown_without_its_secret():
     assert shown == {"notify_url": "https://af.example/orange-sms/delivery-receipts/***"}
 
 
+def test_the_airflow_internals_the_ledger_reading_uses_are_still_there(airflow_db):
+    """ui/_airflow_data.py reads a running task's sent ledger from the Variable table (encrypted
+    values, decrypted with Airflow's Fernet) and the run's clear_number: fail loudly if they move."""
+    from airflow.models.crypto import get_fernet
+    from airflow.models.dagrun import DagRun
+    from airflow.models.variable import Variable
+
+    assert {"key", "_val", "is_encrypted"} <= set(vars(Variable))
+    assert "clear_number" in vars(DagRun)
+    fernet = get_fernet()
+    assert fernet.decrypt(fernet.encrypt(b"[]")) == b"[]"
+
+
 # -- served by the real API server -----------------------------------------------------------------
 
 
@@ -172,21 +306,24 @@ class SecuredServer:
 def secured_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredServer]:
     """
     ``airflow api-server`` on the tests' metadata DB with sign-in required (no all-admins
-    shortcut, which makes every anonymous request an admin's).
+    shortcut, which makes every anonymous request an admin's). Its auth manager is the simple one
+    with one per-DAG denial: the viewer ``outsider`` may not see the DAG ``ui_delivery``.
     """
     home = tmp_path_factory.mktemp("secured-api-server")
-    passwords = {"admin": secrets.token_urlsafe(12), "viewer": secrets.token_urlsafe(12)}
+    passwords = {name: secrets.token_urlsafe(12) for name in ("admin", "viewer", "outsider")}
     (home / "passwords.json").write_text(json.dumps(passwords))
     secret = secrets.token_urlsafe(24)
     port = free_port()
     env = dict(os.environ)
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     env.update(
-        AIRFLOW__CORE__AUTH_MANAGER=(
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        AIRFLOW__CORE__AUTH_MANAGER="tests.support.denying_auth_manager.DenyingAuthManager",
+        ORANGE_SMS_TEST_DENIED_DAGS="outsider:ui_delivery",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")))
         ),
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin,viewer:viewer,outsider:viewer",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
         AIRFLOW__API_AUTH__JWT_ISSUER="airflow",
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(64),
@@ -262,16 +399,21 @@ def ui_run(
             )
         from airflow.models import Variable
 
-        from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-
-        subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(receipts_server.receipt_url)
-        Variable.set("orange_sms_receipts_subscription_id", subscription_id)  # the page shows this one
+        # Subscribed as a user would: the example DAG records the id where the page finds it.
+        patch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", receipts_server.secret)
+        Variable.set("orange_sms_receipts_public_url", receipts_server.url)
+        Variable.delete("orange_sms_receipts_subscription_id")
+        example = "example_orange_sms_receipts_subscription"
+        subscribed = load_dag(EXAMPLE_DAGS / f"{example}.py", example).test()
+        assert subscribed.state == "success"
+        subscription_id = xcom(subscribed, "subscribe")
         sandbox.state.delivery_statuses["tel:+2250700000203"] = "DeliveryImpossible"
         sandbox.state.delivery_statuses["tel:+221770000002"] = "none"  # Orange never reports it
         run = load_dag(TEST_DAGS / "ui_delivery.py", "ui_delivery").test()
         assert run.state == "success"
         try:
             yield {
+                "subscription_id": subscription_id,
                 "run": run,
                 "sandbox": sandbox,
                 "server": secured_server,
@@ -279,6 +421,7 @@ def ui_run(
             }
         finally:
             Variable.delete("orange_sms_receipts_subscription_id")
+            Variable.delete("orange_sms_receipts_public_url")
             with create_session() as session:
                 session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
 
@@ -318,6 +461,7 @@ def test_the_delivery_view_counts_what_was_sent_and_what_the_receipts_say(ui_run
         "failed": 0,
         "uncertain": 0,
         "opted_out": 0,
+        "in_flight": 0,
         "delivered": 5,
         "network": 0,
         "impossible": 1,
@@ -327,6 +471,20 @@ def test_the_delivery_view_counts_what_was_sent_and_what_the_receipts_say(ui_run
     assert task["encodings"] == {"GSM-7": 5, "UCS-2": 2}
     assert task["by_country"]["SEN"]["waiting"] == 1
     assert task["by_country"]["CIV"]["impossible"] == 1
+    groups = {(g["country"], g["encoding"]): g for g in task["by_country_encoding"]}
+    assert set(groups) == {("CIV", "GSM-7"), ("SEN", "UCS-2")}
+    civ, sen = groups["CIV", "GSM-7"], groups["SEN", "UCS-2"]
+    assert (civ["sms"]["delivered"], civ["sms"]["impossible"], civ["sms"]["waiting"]) == (4, 1, 0)
+    assert (civ["segments"]["planned"], civ["segments"]["sent"], civ["segments"]["delivered"]) == (5, 5, 4)
+    assert (sen["sms"]["delivered"], sen["sms"]["waiting"]) == (1, 1)
+    assert (sen["segments"]["planned"], sen["segments"]["waiting"]) == (2, 1)
+    # The operator's results carry what the groups are made of (the keys users read are unchanged).
+    results = xcom(run, "send")
+    assert {(r["country"], r["encoding"], r["segments"]) for r in results} == {
+        ("CIV", "GSM-7", 1),
+        ("SEN", "UCS-2", 1),
+    }
+    assert all({"recipient", "resource_id", "status"} <= set(r) for r in results)
     assert sorted((r["recipient"], r["delivery"]) for r in task["undelivered"]) == [
         ("+22177•••••02", "waiting"),
         ("+22507••••••03", "impossible"),
@@ -377,7 +535,10 @@ def test_the_account_page_shows_balance_usage_receiver_and_receipts(ui_run):
     assert view["usage"]["days"][today]["SEN"] >= 2
     assert view["usage"]["chart"].startswith("<svg")
     assert view["receiver"]["secret_configured"] is True
-    assert view["subscription"]["source"]
+    # The subscription the example DAG made (a @task, not the operator): found through its Variable.
+    assert view["subscription"]["id"] == ui_run["subscription_id"]
+    assert view["subscription"]["source"] == "Variable orange_sms_receipts_subscription_id"
+    assert ui_run["subscription_id"] in ui_run["sandbox"].state.subscriptions
     statuses = {row["status"] for row in view["receipts"]["rows"]}
     assert statuses & {"DeliveredToTerminal", "DeliveryImpossible"}
     body = json.dumps(view)
@@ -434,6 +595,140 @@ def test_a_viewer_sees_receipts_but_not_the_account_behind_the_connection(ui_run
     assert view["receipts"]["rows"]
 
 
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_a_user_denied_the_dag_gets_403_and_none_of_its_numbers(ui_run):
+    """The auth manager denies ``outsider`` the DAG ui_delivery (tests/support/denying_auth_manager.py); the
+    viewer, with the same role, may see it: the pages follow the auth manager per DAG."""
+    server, run = ui_run["server"], ui_run["run"]
+    _settled_view(server, run)
+    outsider = server.headers("outsider")
+    runs = requests.get(f"{server.url}/api/v2/dags/{run.dag_id}/dagRuns", headers=outsider, timeout=30)
+    assert runs.status_code == 403  # Airflow's own API refuses the same DAG
+    for endpoint in ("delivery", "api/delivery", "api/delivery.csv"):
+        url = f"{server.url}/orange-sms-ui/{endpoint}"
+        denied = requests.get(url, params=_params(run), headers=outsider, timeout=30)
+        assert denied.status_code == 403, (endpoint, denied.text)
+        assert denied.json() == {"detail": f"Forbidden: the runs and XComs of DAG {run.dag_id!r}, and assets"}
+        allowed = requests.get(url, params=_params(run), headers=server.headers("viewer"), timeout=30)
+        assert allowed.status_code == 200, (endpoint, allowed.text)
+    account_view = requests.get(
+        f"{server.url}/orange-sms-ui/api/account", params={"conn_id": CONN_ID}, headers=outsider, timeout=60
+    ).json()
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    hidden = account_view["usage"]["days"].get(today, {}).get("SEN", 0)
+    viewer_view = requests.get(
+        f"{server.url}/orange-sms-ui/api/account",
+        params={"conn_id": CONN_ID},
+        headers=server.headers("viewer"),
+        timeout=60,
+    ).json()
+    assert viewer_view["usage"]["days"][today]["SEN"] - hidden == 2  # ui_delivery's two, not counted
+
+
+@dataclass
+class HeldSend:
+    """The sandbox holds the ``held``-th send request until :attr:`release` is set."""
+
+    held: int
+    arrived: threading.Event
+    release: threading.Event
+
+
+@pytest.fixture
+def sandbox_holding_the_third_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[SandboxServer, HeldSend]]:
+    from airflow_provider_orange_sms.sandbox.server import SandboxHandler
+
+    hold = HeldSend(3, threading.Event(), threading.Event())
+    send = SandboxHandler._send
+    count = itertools.count(1)
+
+    def held_send(handler: SandboxHandler, client_id: str, sender: str) -> Any:
+        if next(count) == hold.held:
+            hold.arrived.set()
+            hold.release.wait(timeout=300)  # the test sets it; the timeout only frees a broken run
+        return send(handler, client_id, sender)
+
+    monkeypatch.setattr(SandboxHandler, "_send", held_send)
+    with SandboxServer(config=SandboxConfig(dr_delay=None)) as sandbox:
+        yield sandbox, hold
+    hold.release.set()
+
+
+@skip_on_airflow_3_0("Airflow 3.0 has no external views: the pages are not served")
+def test_a_task_still_sending_shows_its_progress_from_the_sent_ledger(
+    ui_run, sandbox_holding_the_third_send, monkeypatch
+):
+    """While the sandbox holds the third of four sends, the view shows 2 sent and 1 in flight (the
+    task's results are not pushed yet), and after the batch its results."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    server = ui_run["server"]
+    sandbox, hold = sandbox_holding_the_third_send
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000)
+    )
+    seen: dict[str, Any] = {}
+
+    def watch() -> None:
+        try:
+            if not hold.arrived.wait(timeout=300):
+                return
+            with create_session() as session:
+                run_id = (
+                    session.query(DagRun.run_id)
+                    .filter(DagRun.dag_id == "ui_sending")
+                    .order_by(DagRun.id.desc())
+                    .limit(1)
+                    .scalar()
+                )
+            deadline = time.monotonic() + 120  # a limit for a loaded machine, not an expectation
+            while time.monotonic() < deadline:
+                view = requests.get(
+                    f"{server.url}/orange-sms-ui/api/delivery",
+                    params={"dag_id": "ui_sending", "run_id": run_id},
+                    headers=server.headers(),
+                    timeout=30,
+                ).json()
+                seen["view"] = view
+                if view["tasks"] and view["tasks"][0]["totals"]["in_flight"] == 1:
+                    return
+                time.sleep(0.2)
+        finally:
+            hold.release.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    run = load_dag(TEST_DAGS / "ui_sending.py", "ui_sending").test()
+    watcher.join()
+    assert run.state == "success"
+    assert len(sandbox.state.messages) == 4  # what the sandbox received: each SMS once
+
+    [task] = seen["view"]["tasks"]
+    assert task["reported"] is False
+    assert task["state"] == "running"
+    assert task["progress"] == {"handled": 3, "from": "sent ledger"}
+    totals = task["totals"]
+    assert (totals["planned"], totals["sent"], totals["in_flight"]) == (4, 2, 1)
+    assert [
+        (g["country"], g["encoding"], g["sms"]["sent"], g["segments"]["sent"])
+        for g in task["by_country_encoding"]
+    ] == [("CIV", "GSM-7", 2, 2)]
+    assert seen["view"]["live"] is True
+    assert "0700000401" not in json.dumps(seen["view"])
+
+    [done] = requests.get(
+        f"{server.url}/orange-sms-ui/api/delivery",
+        params=_params(run),
+        headers=server.headers(),
+        timeout=30,
+    ).json()["tasks"]
+    assert done["reported"] is True
+    assert (done["totals"]["sent"], done["totals"]["in_flight"]) == (4, 0)
+
+
 # -- in the browser: Airflow's UI with the tabs and the menu entry -----------------------------------
 
 CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
@@ -451,7 +746,7 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
-    """Headless Debian Chromium (never a downloaded browser) holding an admin's Airflow session cookie."""
+    """Headless Debian Chromium (never a downloaded browser), signed in through Airflow's login form."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
@@ -465,9 +760,16 @@ def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
             viewport={"width": 1400, "height": 1000},
         )
         try:
-            # What the login form leaves behind: the session cookie the UI and the iframes send.
-            context.add_cookies([{"name": "_token", "value": server.token("admin"), "url": server.url}])
-            yield context.new_page()
+            page = context.new_page()
+            # Signed in as a user is: Airflow's own login form (the simple auth manager's page).
+            page.goto(f"{server.url}/auth/login")
+            page.locator("input[name='username']").fill("admin")
+            page.locator("input[name='password']").fill(server.passwords["admin"])
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(lambda url: "/auth/login" not in url, timeout=60_000)
+            # What the form leaves behind: the session cookie the UI and the pages' iframes send.
+            assert "_token" in {cookie["name"] for cookie in context.cookies(server.url)}
+            yield page
         finally:
             context.close()
 
@@ -502,6 +804,8 @@ def test_the_run_tab_and_the_menu_page_render_the_real_numbers(ui_run, signed_in
     assert rows.count() == 2
     assert "+22177•••••02" in rows.all_inner_texts()[0] + rows.all_inner_texts()[1]
     assert frame.locator("#live").count() == 1  # one SMS still waits: the view keeps polling
+    groups = frame.locator("[data-table='by-country-encoding'] tbody tr").all_inner_texts()
+    assert [row.split("\t")[:3] for row in groups] == [["CIV", "GSM-7", "5 (5)"], ["SEN", "UCS-2", "2 (2)"]]
     _screenshot(page, "delivery-view.png", tmp_path)
 
     page.goto(f"{server.url}/plugin/orange-sms")

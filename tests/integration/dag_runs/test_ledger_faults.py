@@ -126,7 +126,12 @@ def test_a_ledger_write_failing_after_an_accepted_send_stops_the_batch(fast_conn
     assert received(sandbox) == Counter(ADDRESSES[:5])  # #1 was not texted again
     # Its "sent" never became durable: only "in flight" was, so it is reported uncertain.
     results = ti.pushed[PARTIAL_RESULTS_KEY]
-    assert results[0] == {"recipient": ADDRESSES[0], "resource_id": None, "status": "uncertain"}
+    assert results[0] == {
+        "recipient": ADDRESSES[0],
+        "resource_id": None,
+        "status": "uncertain",
+        **{"country": "CIV", "encoding": "GSM-7", "segments": 1},
+    }
     assert [r["status"] for r in results[1:]] == ["sent"] * 4
 
 

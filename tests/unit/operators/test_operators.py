@@ -333,10 +333,16 @@ def test_retry_guard_skips_recipients_an_earlier_try_reached(fast_conn, sandbox)
     assert [m.address for m in sandbox.state.messages] == [ADDRESSES[1], ADDRESSES[2], ADDRESSES[0]]
     assert len(send_requests(sandbox)) == 4  # 3 in try 1, only the refused one again in try 2
     results = run(3, fail_on_uncertain=False)  # accepted: the task succeeds, nothing is sent
+    hi = {"country": "CIV", "encoding": "GSM-7", "segments": 1}  # each recipient's SMS, as the plan counts it
     assert results == [
-        {"recipient": ADDRESSES[0], "resource_id": sandbox.state.messages[2].resource_id, "status": "sent"},
-        {"recipient": ADDRESSES[1], "resource_id": None, "status": "uncertain"},
-        {"recipient": ADDRESSES[2], "resource_id": resource_id_3, "status": "sent"},
+        {
+            "recipient": ADDRESSES[0],
+            "resource_id": sandbox.state.messages[2].resource_id,
+            "status": "sent",
+            **hi,
+        },
+        {"recipient": ADDRESSES[1], "resource_id": None, "status": "uncertain", **hi},
+        {"recipient": ADDRESSES[2], "resource_id": resource_id_3, "status": "sent", **hi},
     ]
     # The ledger outlives the success (Airflow may fail to record it): a clear reports, never resends.
     assert run(4, fail_on_uncertain=False) == results
@@ -549,9 +555,10 @@ def test_a_failed_task_leaves_its_results_for_an_all_done_task(airflow_db, fast_
 
     assert run.get_task_instance("send").state == "failed"
     [message] = sandbox.state.messages
+    hi = {"country": "CIV", "encoding": "GSM-7", "segments": 1}
     assert xcom(run, "report") == [
-        {"recipient": ADDRESSES[0], "resource_id": message.resource_id, "status": "sent"},
-        {"recipient": REJECTED, "resource_id": None, "status": "failed"},
+        {"recipient": ADDRESSES[0], "resource_id": message.resource_id, "status": "sent", **hi},
+        {"recipient": REJECTED, "resource_id": None, "status": "failed", **hi},
     ]
 
 
