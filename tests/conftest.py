@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 from collections import Counter
@@ -322,6 +323,16 @@ def xcom(run: Any, task_id: str) -> Any:
             .one()
         )
         return XComModel.deserialize_value(row)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Terminate a server process started by a test, killing it if it does not stop in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def free_port() -> int:

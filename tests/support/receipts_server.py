@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 ASSET_NAME = "orange_sms_delivery_receipts"
 INBOUND_ASSET_NAME = "orange_sms_inbound_messages"
@@ -259,9 +259,4 @@ def receipts_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -
             time.sleep(0.5)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

@@ -37,8 +37,10 @@ from tests.conftest import (
     free_port,
     load_dag,
     skip_on_airflow_3_0,
+    stop_process,
     xcom,
 )
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
 
 # -- the numbers (pure) --------------------------------------------------------------------------
 
@@ -351,12 +353,7 @@ def secured_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) ->
             time.sleep(0.5)
         yield SecuredServer(url=url, passwords=passwords, secret=secret)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 ENDPOINTS = ("delivery", "api/delivery", "api/delivery.csv", "account", "api/account")
@@ -730,18 +727,6 @@ def test_a_task_still_sending_shows_its_progress_from_the_sent_ledger(
 
 
 # -- in the browser: Airflow's UI with the tabs and the menu entry -----------------------------------
-
-CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture

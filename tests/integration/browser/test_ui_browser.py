@@ -27,19 +27,7 @@ import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxServer
 from tests.conftest import free_port
-
-CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
-# The flags this machine's closed network needs (no background connections, no sandbox as root).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
 
 
 def _airflow_version() -> tuple[int, ...]:
