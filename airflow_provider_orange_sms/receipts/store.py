@@ -1,7 +1,7 @@
 """
-Store a delivery receipt as an asset event. The ONE module of this provider that touches Airflow
-internals (the metadata DB models and ``asset_manager``); ``tests/unit/receipts/test_receipts_store.py`` fails
-loudly when Airflow changes what it relies on.
+Store a delivery receipt as an asset event. The receiver's fence around Airflow's asset models and
+``asset_manager`` (the other fences are listed in ``tests/unit/test_airflow_internals.py``);
+``tests/unit/receipts/test_receipts_store.py`` fails loudly when Airflow changes what it relies on.
 
 It does what ``POST /api/v2/assets/events`` does (``asset_manager.register_asset_change``: the
 event, the DAG runs it queues, the listeners it notifies), plus three things that endpoint does not:

@@ -11,7 +11,12 @@ Each internal is used in one fenced module, which names its guard here:
   ``test_receipts_store.py``.
 - ``ui/_airflow_auth.py``: the REST API's ``get_user`` dependency, the auth manager and its
   ``is_authorized_*`` checks (who may see the pages).
-- ``ui/_airflow_data.py``: the models the pages read (XCom, task instances, runs, asset events).
+- ``ui/_airflow_data.py``: the models the pages read (XCom, task instances, runs, asset events,
+  the sent ledger's Variable rows read without registering them with the masker).
+- ``receipts/dedup.py``: Airflow's metadata ``schema`` (the provider's own table sits beside
+  Airflow's); guarded by the PostgreSQL and SQLite receiver tests that create the table.
+- ``receipts/opt_out_variables.py``: the ``variable`` table written with a row lock (no
+  compare-and-set in ``Variable.set``); its guard is in ``tests/unit/receipts/test_inbound.py``.
 
 If one fails after an Airflow upgrade, read the fenced module against the new Airflow before
 releasing: the provider may otherwise silently resend SMS (the ledger) or break the connection form.
