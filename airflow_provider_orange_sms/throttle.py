@@ -191,6 +191,10 @@ class EarlyWork:
 
     #: Recent durations kept for the estimate.
     HISTORY = 16
+    #: The pending work runs on its own only in a wait with at least this much time to spare
+    #: (seconds): at 5/s it always does unless writes are slow, and at high rates (slots a few ms
+    #: apart) it never does, so which write carries an outcome does not hinge on a millisecond.
+    PENDING_MIN_SPARE = 0.05
 
     def __init__(self) -> None:
         self._recent: deque[float] = deque(maxlen=self.HISTORY)
@@ -213,7 +217,8 @@ class EarlyWork:
         :param cap: The longest head start given to ``work`` (seconds).
         :return: The seconds slept.
         """
-        if isinstance(work, SendRecord) and deadline - min(self.estimate, cap) - clock() > self.estimate:
+        spare = deadline - min(self.estimate, cap) - clock()
+        if isinstance(work, SendRecord) and spare > max(self.estimate, self.PENDING_MIN_SPARE):
             started = clock()
             if work.pending():  # time for it on its own before the due work
                 self._recent.append(max(clock() - started, 0.0))
