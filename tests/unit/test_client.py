@@ -336,7 +336,10 @@ def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, mon
     assert sandbox.state.rate_limited == 0
     assert Counter(m.address for m in sandbox.state.messages) == Counter(f"tel:{r}" for r in recipients)
     assert len(released) == 11  # no 429, so no retry
-    assert all(b - a >= client.throttle.interval - 1e-6 for a, b in itertools.pairwise(released))
+    # a late wake-up within LATE_WAKE_UP keeps its turn without pushing the next slot back
+    assert all(
+        b - a >= client.throttle.interval - LATE_WAKE_UP - 1e-6 for a, b in itertools.pairwise(released)
+    )
 
 
 def test_two_processes_share_the_limit(sandbox, cache_dir, monkeypatch):
