@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 CHROMIUM = os.environ.get("ORANGE_SMS_CHROMIUM", "/usr/bin/chromium")
 # The flags this machine's closed network needs (no background connections, no sandbox as root).
@@ -16,3 +18,14 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def launch(playwright: Any, profile: Path, width: int, height: int) -> Any:
+    """Debian's Chromium, headless, with :data:`CHROMIUM_FLAGS`, in its own profile directory."""
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": width, "height": height},
+    )

@@ -40,7 +40,8 @@ from tests.conftest import (
     stop_process,
     xcom,
 )
-from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
+from tests.support import chromium
+from tests.support.chromium import CHROMIUM
 
 # -- the numbers (pure) --------------------------------------------------------------------------
 
@@ -737,13 +738,7 @@ def signed_in_page(ui_run: dict, tmp_path: Path) -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
     server = ui_run["server"]
     with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
+        context = chromium.launch(playwright, tmp_path / "chromium-profile", 1400, 1000)
         try:
             page = context.new_page()
             # Signed in as a user is: Airflow's own login form (the simple auth manager's page).

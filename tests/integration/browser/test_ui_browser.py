@@ -27,7 +27,8 @@ import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxServer
 from tests.conftest import free_port
-from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
+from tests.support import chromium
+from tests.support.chromium import CHROMIUM
 
 
 def _airflow_version() -> tuple[int, ...]:
@@ -121,13 +122,7 @@ def api_server(browser_sandbox: SandboxServer) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
+        context = chromium.launch(playwright, tmp_path / "chromium-profile", 1280, 900)
         try:
             yield context.new_page()
         finally:
