@@ -153,20 +153,41 @@ def judge_rate_at_release(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatc
     from airflow_provider_orange_sms.sandbox.server import SandboxHandler
 
     released: list[float] = []
-    current = threading.local()
     send = SandboxHandler._send
 
     def send_judged_at_its_slot(handler: SandboxHandler, client_id: str, sender: str) -> Any:
         slot = handler.headers.get(SLOT_HEADER)
         assert slot is not None, "a send without its throttle slot: it bypassed the throttle"
-        current.slot = float(slot)
+        handler.reached_gateway = float(slot)  # the instant the window judges it at
         with sandbox.state.lock:
-            released.append(current.slot)
+            released.append(float(slot))
         return send(handler, client_id, sender)
 
     monkeypatch.setattr(SandboxHandler, "_send", send_judged_at_its_slot)
-    monkeypatch.setattr(sandbox.state, "clock", lambda: current.slot)
     return released
+
+
+def assert_windows_spaced(released: list[float], rate: int, interval: float) -> None:
+    """
+    Assert that any ``rate + 1`` consecutive releases span ``rate`` intervals, less LATE_WAKE_UP.
+
+    That, not the gap between two sends, is what keeps ``rate + 1`` arrivals out of Orange's one
+    second despite network jitter: a sender woken late keeps its turn and may send right beside a
+    sender booked after it (:func:`~airflow_provider_orange_sms.throttle.keep_turn`), and it pushes
+    the slots not yet booked back by its lateness beyond LATE_WAKE_UP.
+
+    :param released: The instants the limiter let sends go, in any order.
+    :param rate: The limit, sends per second.
+    :param interval: The limiter's interval between slots.
+    """
+    from airflow_provider_orange_sms.throttle import LATE_WAKE_UP
+
+    times = sorted(released)
+    spans = [round(last - first, 4) for first, last in zip(times, times[rate:], strict=False)]
+    assert all(span >= rate * interval - LATE_WAKE_UP - 1e-6 for span in spans), (
+        f"{rate + 1} sends within {min(spans)} s (at least {rate * interval - LATE_WAKE_UP:.4f} s "
+        f"expected); spans: {spans}"
+    )
 
 
 def on_airflow_3_0() -> bool:

@@ -99,9 +99,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.server.state
 
     def _handle(self, method: str) -> None:
-        # When the request's headers were read: the time from here to the rate window's look, beyond
-        # the arrival jitter asked for, is the sandbox's own scheduling noise (reported in the state).
+        # When the request's headers were read: a send is judged by the rate window at this instant
+        # plus its arrival jitter. The time from here to the window's look, beyond that jitter, is
+        # the sandbox's own scheduling noise (reported in the state, not counted against the client).
         self.received = time.monotonic()
+        self.reached_gateway = self.state.clock()
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length else b""
         split = urlsplit(self.path)
@@ -297,12 +299,13 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _send(self, client_id: str, sender: str) -> Reply:
         # The gateway counts every send request of the account, valid or not, before the service
-        # looks at it; with arrival jitter, as late as the network would have delivered it.
+        # looks at it; with arrival jitter, as late as the network would have delivered it. It is
+        # judged at that instant, whatever this (possibly busy) thread's delay in getting here.
         delay = self.state.arrival_delay()
         if delay:
             time.sleep(delay)
         self.state.record_arrival_noise(time.monotonic() - self.received - delay)
-        if self.state.over_rate_limit(client_id):
+        if self.state.over_rate_limit(client_id, arrived_at=self.reached_gateway + delay):
             code, text, description = GATEWAY_ERRORS[429]
             reply = gateway_error(429, code, text, description)
             reply.headers["Retry-After"] = "1"

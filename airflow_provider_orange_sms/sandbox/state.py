@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -186,9 +186,10 @@ class SandboxState:
             self.callbacks: list[dict[str, Any]] = []
             self.inbound_url = self.config.inbound_url
             self.rate_limited = 0
-            self._send_times: dict[str, deque[float]] = {}
+            self._send_times: dict[str, list[float]] = {}
             #: Per send, seconds between reading the request and the rate window's look, beyond the
             #: arrival jitter asked for: the sandbox's own delay (a loaded machine makes it large).
+            #: Reported only: the window judges each send at its arrival, whatever this delay.
             self.arrival_noise: list[float] = []
 
     # -- tokens ----------------------------------------------------------------------------------
@@ -259,21 +260,34 @@ class SandboxState:
         with self.lock:
             self.arrival_noise.append(seconds)
 
-    def over_rate_limit(self, client_id: str) -> bool:
+    def over_rate_limit(self, client_id: str, arrived_at: float | None = None) -> bool:
         """
         Record a send attempt; return True when it is over the limit (the sandbox answers 429).
 
+        A send is judged at the instant it reached the gateway, not when this thread got to look
+        at it: on a loaded machine the two differ by tens of milliseconds, and a 429 must mean the
+        client sent too close, not that the sandbox was slow. Attempts may therefore be judged out
+        of order; an accepted one is refused when it would put more than ``rate_limit`` accepted
+        sends in any ``rate_window`` around it, earlier or later.
+
         :param client_id: The account sending.
+        :param arrived_at: When it reached the gateway on :attr:`clock` (default: now).
         """
-        now = self.clock()
+        at = self.clock() if arrived_at is None else arrived_at
+        limit, span = self.config.rate_limit, self.config.rate_window
         with self.lock:
-            window = self._send_times.setdefault(client_id, deque())
-            while window and now - window[0] >= self.config.rate_window:
-                window.popleft()
-            if len(window) >= self.config.rate_limit:
-                self.rate_limited += 1
-                return True
-            window.append(now)
+            accepted = self._send_times.setdefault(client_id, [])
+            # Judged late by at most the sandbox's own delay: a second of slack is plenty.
+            while accepted and at - accepted[0] >= span + 1.0:
+                accepted.pop(0)
+            where = bisect.bisect_right(accepted, at)
+            around = [*accepted[:where], at, *accepted[where:]]
+            for first in range(max(where - limit, 0), where + 1):
+                last = first + limit
+                if last < len(around) and around[last] - around[first] < span:
+                    self.rate_limited += 1
+                    return True
+            accepted.insert(where, at)
             return False
 
     def record_message(self, **fields: Any) -> Message:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
 
 SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
@@ -171,6 +171,26 @@ def test_rate_limit_is_enforced_per_second(sandbox):
     clock[0] += 0.002
     assert send_one(9).status_code == 201  # the first five left the window
     assert sandbox.state.rate_limited == 4
+
+
+def test_the_rate_window_judges_sends_at_their_arrival_even_out_of_order():
+    """A send the sandbox looks at late is judged at its arrival, against sends on both sides."""
+    state = SandboxState(SandboxConfig(rate_limit=5))
+    for arrival in (0.0, 0.2, 0.4, 0.6, 1.0):
+        assert not state.over_rate_limit("client", arrived_at=arrival)
+    assert not state.over_rate_limit("client", arrived_at=0.8)  # 0.0 .. 1.0: six, but not within 1 s
+    assert state.over_rate_limit("client", arrived_at=0.9)  # 0.0 .. 0.9 would hold six
+    assert state.over_rate_limit("client", arrived_at=0.1)  # 0.0 .. 0.8 would hold six
+    assert not state.over_rate_limit("client", arrived_at=1.21)  # refused ones do not count
+    assert state.rate_limited == 2
+
+
+def test_the_rate_window_forgets_sends_long_past():
+    state = SandboxState(SandboxConfig(rate_limit=1, rate_window=1.0))
+    for second in range(100):
+        assert not state.over_rate_limit("client", arrived_at=float(second))
+    assert len(state._send_times["client"]) <= 3
+    assert state.over_rate_limit("client", arrived_at=99.5)
 
 
 def test_unknown_resource(sandbox):
