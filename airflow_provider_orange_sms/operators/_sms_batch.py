@@ -232,10 +232,18 @@ class SMSBatch:
             self._write_outcomes()
         except LedgerUnavailableError as exc:
             count = len(self._unwritten)
-            self.report.stop = BatchStop(
-                STOP_LEDGER,
-                f"{exc}; the outcome of {count} SMS is not recorded, so later tries report them uncertain",
-            )
+            lost = f"{exc}; the outcome of {count} SMS is not recorded, so later tries report them uncertain"
+            earlier = self.report.stop
+            if earlier is None or earlier.kind == STOP_WINDOW:
+                self.report.stop = BatchStop(
+                    STOP_LEDGER, lost if earlier is None else f"{earlier.reason}, then {lost}"
+                )
+            else:
+                # Keep the stop the user must act on, and let its kind decide the retry: after a final
+                # one (credentials, the message) every retry would fail the same way; after a
+                # retryable one a retry goes on. The lost outcomes change neither: any later try skips
+                # those recipients and reports them uncertain, never sends them twice.
+                self.report.stop = BatchStop(earlier.kind, f"{earlier.reason}; then {lost}")
             self.log.error("Stopping the batch: %s", self.report.stop.reason)
         return self.report
 
