@@ -34,9 +34,23 @@ __all__ = [
     "describe_network_failure",
     "describe_response",
     "error_from_response",
+    "error_object_in",
     "json_object",
     "request_error_in",
 ]
+
+#: The status each gateway ``code`` comes with (Orange's table): a 2xx carrying one is the same error.
+_GATEWAY_CODE_STATUS = {40: 401, 41: 401, 42: 401, 50: 403, 53: 429, 60: 404, 1: 500, 5: 503}
+#: The same for the OAuth2 ``error`` names.
+_OAUTH_ERROR_STATUS = {
+    "invalid_client": 401,
+    "invalid_grant": 401,
+    "invalid_token": 401,
+    "unauthorized_client": 401,
+    "access_denied": 403,
+    "server_error": 500,
+    "temporarily_unavailable": 503,
+}
 
 
 def _fill_placeholders(text: str, variables: list[str]) -> str:
@@ -59,7 +73,7 @@ def _retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-def error_from_response(response: requests.Response) -> OrangeSMSError:
+def error_from_response(response: requests.Response, endpoint: str | None = None) -> OrangeSMSError:
     """
     Turn an error response from Orange into the matching :class:`OrangeSMSError` subclass.
 
@@ -67,8 +81,12 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
     ``description``), service and policy exceptions (``requestError``) and OAuth2 errors
     (``error``/``error_description``).
 
-    :param response: A response with a status of 400 or more, or a 2xx whose body carries
-        Orange's ``requestError`` (then an :class:`OrangeSMSBadRequestError`).
+    :param response: A response with a status of 400 or more, or a 2xx whose body is one of
+        Orange's errors: a ``requestError`` gives an :class:`OrangeSMSBadRequestError`, a gateway
+        ``code`` or OAuth2 ``error`` the class of the status it comes with (``42``: 401, an
+        :class:`OrangeSMSAuthError`); ``status_code`` stays the 2xx.
+    :param endpoint: What was called (``GET /sms/admin/v1/contracts``), named in the message of a
+        2xx error.
     """
     status = response.status_code
     code: int | str | None = None
@@ -101,18 +119,27 @@ def error_from_response(response: requests.Response) -> OrangeSMSError:
     elif response.text:
         description = response.text[:200]
 
-    if (status in (400, 403) or status < 400) and is_service_error:
+    # The status that decides the class: a 2xx carrying an error is the error its code comes with.
+    kind = status
+    if status < 400:
+        if isinstance(code, int):
+            kind = _GATEWAY_CODE_STATUS.get(code, status)
+        elif isinstance(code, str):
+            kind = _OAUTH_ERROR_STATUS.get(code, status)
+        if endpoint:
+            message = f"{endpoint} answered HTTP {status} with Orange's error: {message}"
+    if (kind in (400, 403) or kind < 400) and is_service_error:
         return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
-    if status in (401, 403):
+    if kind in (401, 403):
         return OrangeSMSAuthError(status, code, message, description)
-    if status == 404:
+    if kind == 404:
         return OrangeSMSNotFoundError(status, code, message, description)
-    if status == 429:
+    if kind == 429:
         retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
         return OrangeSMSRateLimitError(status, code, message, description, retry_after=retry_after)
-    if status >= 500:
+    if kind >= 500:
         return OrangeSMSServerError(status, code, message, description)
-    if status == 400:
+    if kind == 400:
         return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
     return OrangeSMSError(status, code, message, description)
 
@@ -125,10 +152,11 @@ def describe_response(response: requests.Response, secrets: tuple[str, ...] = ()
     :param secrets: Values blanked out of the snippet (the access token, should a proxy echo it).
     """
     content_type = response.headers.get("Content-Type") or "no content type"
-    snippet = " ".join(response.text[:200].split())
-    for secret in secrets:
+    text = response.text
+    for secret in secrets:  # before cutting: a secret across the cut would leave its start
         if secret:
-            snippet = snippet.replace(secret, "***")
+            text = text.replace(secret, "***")
+    snippet = " ".join(text[:200].split())
     body = f"body {snippet[:120]!r}" if snippet else "an empty body"
     return f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f", {content_type}, {body}"
 
@@ -172,6 +200,29 @@ def request_error_in(response: requests.Response) -> OrangeSMSError | None:
         return None
     if isinstance(body, Mapping) and isinstance(body.get("requestError"), Mapping):
         return error_from_response(response)
+    return None
+
+
+def error_object_in(response: requests.Response, endpoint: str) -> OrangeSMSError | None:
+    """
+    The error of a 2xx answer whose JSON body is one of Orange's error objects (else ``None``):
+    ``requestError``, a gateway ``code`` with its ``message``, or an OAuth2 ``error``.
+
+    :param response: A 2xx response.
+    :param endpoint: What was called, named in the error's message.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, Mapping):
+        return None
+    if (
+        isinstance(body.get("requestError"), Mapping)
+        or ("code" in body and "message" in body)
+        or isinstance(body.get("error"), str)
+    ):
+        return error_from_response(response, endpoint)
     return None
 
 

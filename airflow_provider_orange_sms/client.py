@@ -7,7 +7,13 @@ and error formats: ``_client_base`` (the client's parts wired together, its sett
 goes out from). None imports Airflow: the hook builds an :class:`OrangeSMSClient`
 from a connection, and the sandbox tests and benchmarks use it directly.
 
-A send (or a DR subscription) counts as done only on a 201 whose ``resourceURL`` or ``Location``
+A read counts as done only on a 2xx whose JSON object holds the endpoint's answer
+(``partnerContracts``, ``partnerStatistics``, ``purchaseOrders``, ``deliveryReceiptSubscription``,
+of the shape ``_read_shapes`` checks). A 2xx whose JSON is one of Orange's error objects raises the
+error the same body with its usual status would (``{"code": 42, …}``: an
+:class:`~airflow_provider_orange_sms.exceptions.OrangeSMSAuthError`), not retried; any other body
+raises :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSError` naming the endpoint and what
+is wrong. A send (or a DR subscription) counts as done only on a 201 whose ``resourceURL`` or ``Location``
 yields an id. A 2xx carrying Orange's ``requestError`` raises the bad request it carries; any other
 2xx (an HTML page from a proxy, 200/202/204 without an id, an empty 201) raises
 :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` for a send (Orange may
@@ -21,10 +27,27 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_orange_sms._client_base import ClientBase
-from airflow_provider_orange_sms._errors import created_id, describe_response, json_object, request_error_in
+from airflow_provider_orange_sms._errors import (
+    created_id,
+    describe_response,
+    error_object_in,
+    json_object,
+    request_error_in,
+)
+from airflow_provider_orange_sms._read_shapes import (
+    WrongShape,
+    check_purchase_orders,
+    check_statistics,
+    check_subscription,
+    contract_units,
+)
 from airflow_provider_orange_sms._transport import RetryPolicy
 from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient
-from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
+from airflow_provider_orange_sms.exceptions import (
+    OrangeSMSAuthError,
+    OrangeSMSError,
+    OrangeSMSSendUncertainError,
+)
 from airflow_provider_orange_sms.messages import check_message
 from airflow_provider_orange_sms.token_cache import FileTokenCache
 
@@ -146,13 +169,53 @@ class OrangeSMSClient(ClientBase):
         )
 
     def _describe(self, response: requests.Response) -> str:
-        token = self._tokens.current.access_token if self._tokens.current is not None else ""
-        return describe_response(response, (token, self._authorization.split(" ", 1)[-1]))
+        return describe_response(response, self._secrets(response))
 
-    def _read(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """GET ``path`` and return its JSON object; any other 2xx body raises :class:`OrangeSMSError`."""
+    def _secrets(self, response: requests.Response) -> tuple[str, ...]:
+        """The values no error may show: the token the request carried, the current one, the credentials."""
+        sent = str(response.request.headers.get("Authorization", "")) if response.request is not None else ""
+        current = self._tokens.current.access_token if self._tokens.current is not None else ""
+        return (sent.removeprefix("Bearer "), current, self._authorization.split(" ", 1)[-1])
+
+    def _read(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        answer: str,
+        check: Callable[[dict[str, Any]], object],
+    ) -> dict[str, Any]:
+        """
+        GET ``path`` and return its JSON object once ``check`` accepts it.
+
+        :param path: The endpoint's path.
+        :param params: Query parameters.
+        :param answer: The key of the endpoint's answer (``partnerContracts``); a body without it
+            may be one of Orange's errors, which is raised.
+        :param check: Raises :class:`WrongShape` when the body is not the endpoint's answer.
+        :raises OrangeSMSError: When the 2xx carries an Orange error (its class, as with its usual
+            status) or anything but the endpoint's answer (naming the endpoint and what is wrong).
+        """
         response = self._request("GET", path, params=params)
-        return json_object(response, f"GET {path}", self._describe)
+        endpoint = f"GET {path}"
+        body = json_object(response, endpoint, self._describe)
+        error = error_object_in(response, endpoint) if answer not in body else None
+        if error is not None:
+            if isinstance(error, OrangeSMSAuthError) and error.code in (41, 42):
+                # Like a 401 41/42: that token is no good, so the next call fetches another.
+                self.invalidate_token(self._secrets(response)[0] or None)
+            raise error
+        try:
+            check(body)
+        except WrongShape as exc:
+            what = exc.describe(self._secrets(response))
+            raise OrangeSMSError(
+                response.status_code,
+                None,
+                f"{endpoint} answered JSON that is not its {answer} answer: {what} "
+                f"({self._describe(response)})",
+            ) from None
+        return body
 
     def _country_params(self, country: str | None) -> dict[str, str]:
         if country == ALL_COUNTRIES:
@@ -230,24 +293,24 @@ class OrangeSMSClient(ClientBase):
         Return the SMS balance (``partnerContracts``) as Orange sends it.
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
+        :raises OrangeSMSError: On an error, or a 2xx that is not a balance (no
+            ``partnerContracts.contracts[].serviceContracts[]``, an ``availableUnits`` that is not a
+            whole number): it names the endpoint and where the answer is wrong.
         """
-        return self._read(CONTRACTS_PATH, self._country_params(country))
+        return self._read(
+            CONTRACTS_PATH, self._country_params(country), answer="partnerContracts", check=contract_units
+        )
 
     def get_available_units(self, country: str | None = None) -> int:
         """
         Return the SMS units left: the sum of ``availableUnits`` for one country or all.
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
+        :raises OrangeSMSError: As :meth:`get_contracts`.
         """
         wanted = self._country_params(country).get("country")
-        total = 0
-        contracts = self.get_contracts(country).get("partnerContracts", {}).get("contracts", [])
-        for contract in contracts:
-            for service_contract in contract.get("serviceContracts", []):
-                if wanted and str(service_contract.get("country", "")).upper() != wanted:
-                    continue
-                total += int(service_contract.get("availableUnits", 0))
-        return total
+        units = contract_units(self.get_contracts(country))  # checked by get_contracts: cannot raise
+        return sum(count for code, count in units if not wanted or code == wanted)
 
     def get_statistics(self, country: str | None = None, app_id: str | None = None) -> dict[str, Any]:
         """
@@ -259,7 +322,7 @@ class OrangeSMSClient(ClientBase):
         params = self._country_params(country)
         if app_id:
             params["appid"] = app_id
-        return self._read(STATISTICS_PATH, params)
+        return self._read(STATISTICS_PATH, params, answer="partnerStatistics", check=check_statistics)
 
     def get_purchase_orders(self, country: str | None = None) -> dict[str, Any]:
         """
@@ -267,7 +330,12 @@ class OrangeSMSClient(ClientBase):
 
         :param country: ISO 3166 alpha-3 filter; defaults to the client's country, if any; ``"*"``: all.
         """
-        return self._read(PURCHASE_ORDERS_PATH, self._country_params(country))
+        return self._read(
+            PURCHASE_ORDERS_PATH,
+            self._country_params(country),
+            answer="purchaseOrders",
+            check=check_purchase_orders,
+        )
 
     def create_delivery_receipt_subscription(
         self, notify_url: str, *, sender_address: str | None = None
@@ -315,7 +383,7 @@ class OrangeSMSClient(ClientBase):
         :param subscription_id: Id returned when it was created.
         """
         path = SUBSCRIPTION_PATH.format(subscription_id=self._check_id(subscription_id))
-        return self._read(path)
+        return self._read(path, answer="deliveryReceiptSubscription", check=check_subscription)
 
     def delete_delivery_receipt_subscription(
         self, subscription_id: str, *, sender_address: str | None = None
