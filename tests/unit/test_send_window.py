@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 
-import pendulum
 import pytest
 
 from airflow_provider_orange_sms._compat import AirflowException
@@ -15,14 +14,11 @@ from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.send_window import SendWindow
 from tests.conftest import (
-    TEST_DAGS,
     connection_json,
     fake_ti,
-    load_dag,
     received,
     send_requests,
     task_deferred,
-    top_up_after_balance_reads,
 )
 
 UTC = datetime.timezone.utc
@@ -190,18 +186,6 @@ def test_a_batch_the_window_end_interrupts_resumes_at_the_next_opening(two_count
     assert received(sandbox) == Counter([CIV, "tel:+2250700000002"])
 
 
-def test_the_window_opens_inside_airflow(airflow_db, fast_conn, sandbox):
-    """dags test: the task defers on a DateTimeTrigger, resumes when it fires and sends then."""
-    dag = load_dag(TEST_DAGS / "send_window.py", "test_sms_send_window")
-    # Whole seconds: the window is written as HH:MM:SS, so it opens exactly at this instant.
-    opening = pendulum.now("UTC").add(seconds=3).replace(microsecond=0)
-    closes = opening.add(hours=1)  # across midnight too
-    run = dag.test(run_conf={"opens": opening.format("HH:mm:ss"), "closes": closes.format("HH:mm:ss")})
-    assert run.get_task_instance("send").state == "success"
-    assert len(sandbox.state.messages) == 2
-    assert min(m.received_at for m in sandbox.state.messages) >= opening.timestamp()
-
-
 # -- check_balance --------------------------------------------------------------------------------
 
 
@@ -238,15 +222,3 @@ def test_not_enough_units_defers_on_the_balance_trigger(fast_conn, sandbox):
 def test_enough_units_sends(fast_conn, sandbox):
     op = SendSMSOperator(task_id="send", recipients=["+2250700000001"], message="Hi", check_balance=True)
     assert op.execute({})[0]["status"] == "sent"
-
-
-def test_short_balance_waits_in_the_trigger_inside_airflow(airflow_db, fast_conn, sandbox):
-    """dags test: the task defers on BalanceTrigger, the balance is topped up, the task resumes and sends."""
-    sandbox.state.balances["CIV"] = 1
-    # Balance reads: the operator's check, then the trigger's first poll.
-    with top_up_after_balance_reads(sandbox, reads=2, country="CIV", units=10):
-        run = load_dag(TEST_DAGS / "send_window.py", "test_sms_check_balance").test()
-
-    assert run.get_task_instance("send").state == "success"
-    assert received(sandbox) == Counter(["tel:+2250700000001", "tel:+2250700000002"])
-    assert sandbox.state.balances["CIV"] == 8

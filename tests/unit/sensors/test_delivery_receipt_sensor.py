@@ -1,4 +1,4 @@
-"""DeliveryReceiptSensor: input parsing and matching in-process, then the whole loop in dag.test()."""
+"""DeliveryReceiptSensor: input parsing and matching in-process (its whole loop: dag_runs tests)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
-from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sensors._delivery_receipts import parse_resource_ids
 from airflow_provider_orange_sms.sensors.orange_sms import DeliveryReceiptSensor
-from tests.conftest import TEST_DAGS, load_dag, xcom
-from tests.support.airflow_runs import xcom_value
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 RESULTS = [
@@ -181,60 +178,3 @@ def test_timeout_names_the_ids_without_a_final_receipt():
 def test_nothing_sent_means_nothing_to_wait_for():
     sensor = DeliveryReceiptSensor(task_id="w", resource_ids=RESULTS[2:], mode="poke")
     assert sensor.poke(make_context(FakeInletEvents())).xcom_value == {}
-
-
-# -- the whole loop: sandbox -> real API server -> asset events -> the sensor in dag.test() ----------
-
-
-def _airflow_3_0() -> bool:
-    from importlib.metadata import version
-
-    return version("apache-airflow").startswith("3.0.")
-
-
-# Airflow 3.0's dag.test() does not mark the DAG's assets active (the DAG processor does that in a
-# deployment), and 3.0 refuses to run a task whose inlet asset is inactive.
-needs_active_inlets_in_dag_test = pytest.mark.skipif(
-    _airflow_3_0(), reason="Airflow 3.0's dag.test() leaves inlet assets inactive and then refuses the task"
-)
-
-
-@pytest.fixture
-def sandbox_config():
-    return SandboxConfig(dr_delay=0.05, dr_statuses=("MessageWaiting", "DeliveredToTerminal"))
-
-
-@needs_active_inlets_in_dag_test
-def test_the_sensor_completes_from_the_sandboxs_callbacks(
-    airflow_db, orange_conn, sandbox, client, receipts_server
-):
-    client.create_delivery_receipt_subscription(receipts_server.receipt_url)
-    sandbox.state.delivery_statuses["tel:+2250700000103"] = "DeliveryImpossible"
-
-    run = load_dag(TEST_DAGS / "delivery_receipts_loop.py", "delivery_receipts_loop").test()
-
-    assert run.state == "success"
-    sent = {m.resource_id: m.address for m in sandbox.state.messages}
-    statuses = xcom(run, "wait_for_receipts")
-    assert set(statuses) == set(sent)
-    assert {sent[i]: s for i, s in statuses.items()} == {
-        f"tel:+22507000001{n:02d}": "DeliveryImpossible" if n == 3 else "DeliveredToTerminal"
-        for n in range(1, 7)
-    }
-    assert xcom(run, "report") == {"DeliveredToTerminal": 5, "DeliveryImpossible": 1}
-
-
-@needs_active_inlets_in_dag_test
-def test_the_sensor_times_out_naming_the_missing_ids(
-    airflow_db, orange_conn, sandbox, client, receipts_server, monkeypatch
-):
-    client.create_delivery_receipt_subscription(receipts_server.receipt_url)
-    sandbox.state.delivery_statuses["tel:+2250700000105"] = "none"  # Orange never reports this one
-    monkeypatch.setenv("RECEIPTS_TEST_TIMEOUT", "8")
-    monkeypatch.setenv("RECEIPTS_TEST_MODE", "poke")
-
-    run = load_dag(TEST_DAGS / "delivery_receipts_loop.py", "delivery_receipts_loop").test()
-
-    assert run.state == "failed"
-    [silent] = [m.resource_id for m in sandbox.state.messages if m.address == "tel:+2250700000105"]
-    assert xcom_value(run, "wait_for_receipts", "missing_resource_ids") == [silent]
