@@ -242,6 +242,18 @@ class ClientBase:
         """
         return self._senders.sender_for(recipient, sender_address)
 
+    def default_sender(self, sender_address: str | None = None) -> str:
+        """
+        Return the sender number of a call without a recipient (a receipt subscription), bare digits.
+
+        ``sender_address`` wins; then the client's ``sender_address``; then Orange's sender of the
+        client's ``country``.
+
+        :param sender_address: An explicit sender.
+        :raises ValueError: When none applies.
+        """
+        return self._senders.default_sender(sender_address)
+
     def close(self) -> None:
         """Close the HTTP session and the throttle's state file."""
         self._transport.close()

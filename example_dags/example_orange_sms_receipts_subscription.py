@@ -7,18 +7,20 @@ server; expose that path through your reverse proxy (see the README) and run thi
 
 Reading top to bottom:
 
-1. ``subscribe`` builds ``<public base URL>/orange-sms/delivery-receipts/<secret>`` from the Airflow
-   Variable ``orange_sms_receipts_public_url`` (e.g. ``https://airflow.example.com``; set it with
+1. ``subscribe`` is :class:`CreateDeliveryReceiptSubscriptionOperator`. Its ``notify_url`` renders
+   ``<public base URL>/orange-sms/delivery-receipts/<secret>`` through the DAG's ``receiver_url``
+   macro, from the Airflow Variable ``orange_sms_receipts_public_url`` (e.g.
+   ``https://airflow.example.com``; set it with
    ``airflow variables set orange_sms_receipts_public_url https://airflow.example.com``) and the
-   ``[orange_sms] delivery_receipts_secret`` setting, registers it with Orange and returns the
-   subscription id. Either missing fails the task saying what to set. The secret is registered
-   with Airflow's log masker first, and the URL is never put in a templated field or XCom, so it
-   does not show in the UI. It also records the id in the Variable
-   ``orange_sms_receipts_subscription_id``: the provider's "Orange SMS" page shows the
-   subscription that Variable names (Orange's API cannot list subscriptions).
+   ``[orange_sms] delivery_receipts_secret`` setting. Either missing fails the task saying what to
+   set. The secret is registered with Airflow's log masker as the URL renders, so the rendered
+   field, the log and the record show ``***``. The operator registers the URL with Orange, returns
+   the subscription id (XCom) and records it for the connection in the Variable
+   ``orange_sms_receipts_subscription.orange_sms_default``: the provider's "Orange SMS" page shows
+   that record (Orange's API cannot list subscriptions).
 2. ``show_subscription`` reads the subscription back from Orange and prints it, secret masked.
    Keep the id: deleting the subscription needs it
-   (:class:`DeleteDeliveryReceiptSubscriptionOperator`).
+   (:class:`DeleteDeliveryReceiptSubscriptionOperator`, which marks the record deleted).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pendulum
 from airflow.sdk import DAG, Variable, task
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.operators.orange_sms import CreateDeliveryReceiptSubscriptionOperator
 
 # The task log, not print(): stdout reaches it on another channel and can land in "Post Execute".
 log = logging.getLogger(__name__)
@@ -73,6 +76,11 @@ def _public_base_url() -> str:
     return base
 
 
+def _receiver_url() -> str:
+    """The receiver's public URL (secret included, and masked in logs); a template macro."""
+    return f"{_public_base_url()}/orange-sms/delivery-receipts/{_secret()}"
+
+
 with DAG(
     dag_id="example_orange_sms_receipts_subscription",
     description="Register the receiver's public URL with Orange and show the subscription.",
@@ -80,21 +88,11 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     tags=["orange_sms", "example"],
+    user_defined_macros={"receiver_url": _receiver_url},
 ) as dag:
-
-    @task
-    def subscribe() -> str:
-        """Subscribe the receiver's public URL; return the subscription id."""
-        base = _public_base_url()
-        url = f"{base}/orange-sms/delivery-receipts/{_secret()}"
-        subscription_id = OrangeSMSHook().create_delivery_receipt_subscription(url)
-        log.info(f"Subscribed {base}/orange-sms/delivery-receipts/*** as {subscription_id}")
-        Variable.set(
-            "orange_sms_receipts_subscription_id",
-            subscription_id,
-            description="The delivery-receipt subscription the Orange SMS page shows",
-        )
-        return subscription_id
+    subscribe = CreateDeliveryReceiptSubscriptionOperator(
+        task_id="subscribe", notify_url="{{ receiver_url() }}"
+    )
 
     @task
     def show_subscription(subscription_id: str) -> str:
@@ -106,4 +104,4 @@ with DAG(
         log.info(f"Orange posts delivery receipts to {shown} (subscription {subscription_id})")
         return shown
 
-    show_subscription(subscribe())
+    show_subscription(subscribe.output)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms._compat import mask_secret
+from airflow_provider_orange_sms.addresses import contract_country
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._opt_out_list import (
@@ -24,6 +25,7 @@ from airflow_provider_orange_sms.operators._send_sms import (
     PLAN_KEY,
     SendSMSOperator,
 )
+from airflow_provider_orange_sms.operators._subscription_record import record_created, record_deleted
 from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
 
 if TYPE_CHECKING:
@@ -172,6 +174,12 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
 
     Orange keeps one callback URL per account: this replaces any previous subscription.
 
+    Orange's API cannot list subscriptions: the task records what it created (id, sender and its
+    country, the notify URL with its secrets as ``***``, the task) in the Airflow Variable
+    ``orange_sms_receipts_subscription.<conn id>``, which the "Orange SMS" page shows. If that write
+    fails, the task still succeeds and returns the id, logging a WARNING that names the Variable:
+    Orange already holds the subscription, and a retry would create another one.
+
     The URL's secrets (the receiver's secret after ``delivery-receipts/``, a password, query values)
     are registered with Airflow's secrets masker as soon as the URL is rendered, so the rendered
     template fields, the task log and errors show ``***`` in their place; the log names only the
@@ -221,6 +229,7 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
         :param context: The task context.
         """
         self._mask_url_secrets()  # also when execute() is called without rendering
+        sender = self.hook.client.default_sender(self.sender_address)
         subscription_id = self.hook.create_delivery_receipt_subscription(
             self.notify_url, sender_address=self.sender_address
         )
@@ -228,6 +237,15 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
             "Delivery receipts for %s (path not shown): subscription %s",
             url_origin(self.notify_url),
             subscription_id,
+        )
+        record_created(
+            self.orange_sms_conn_id,
+            subscription_id,
+            sender_address=sender,
+            country=contract_country(sender),
+            notify_url=self.notify_url,
+            context=context,
+            log=self.log,
         )
         return subscription_id
 
@@ -252,6 +270,10 @@ class GetDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
 class DeleteDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
     """
     Delete a delivery-receipt subscription (Orange stops posting receipts).
+
+    When the connection's record (see :class:`CreateDeliveryReceiptSubscriptionOperator`) names this
+    subscription, it is marked deleted; a record of another subscription is left as it is. Failing
+    to update it logs a WARNING and does not fail the task (Orange has deleted the subscription).
 
     :param subscription_id: Id returned when it was created. Templated.
     :param sender_address: Sender number; defaults to the connection's ``sender_address``. Templated.
@@ -281,3 +303,4 @@ class DeleteDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
             self.subscription_id, sender_address=self.sender_address
         )
         self.log.info("Deleted delivery-receipt subscription %s", self.subscription_id)
+        record_deleted(self.orange_sms_conn_id, self.subscription_id.strip(), context=context, log=self.log)

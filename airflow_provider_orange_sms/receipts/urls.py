@@ -38,6 +38,18 @@ def url_secrets(url: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def shown_url(url: str) -> str:
+    """
+    ``url`` with its secrets (:func:`url_secrets`) replaced by ``***``: what may be shown or stored.
+
+    :param url: A notify URL.
+    """
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        if secret:
+            url = url.replace(secret, "***")
+    return url
+
+
 def url_origin(url: str) -> str:
     """
     ``scheme://host[:port]`` of ``url``, safe to log (no path, query or userinfo).

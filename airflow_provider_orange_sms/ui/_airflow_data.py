@@ -5,8 +5,8 @@ Airflow's models (``tests/unit/test_airflow_internals.py`` guards them).
 It reads, never writes: the XComs the send operator pushes (``sms_plan`` before its batch, its
 result list as ``return_value`` on success or ``sms_results`` on failure), the sent ledger of a send
 task that has not reported yet (its Variables: what it sent so far), its task instances' states,
-the events of the delivery-receipts and inbound-messages assets, one Variable and the
-receiver's configuration. The plugin runs inside the API server, which has the database.
+the events of the delivery-receipts and inbound-messages assets, the subscription records and a few
+Variables, and the receiver's configuration. The plugin runs inside the API server, which has the database.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.operators._ledger_identity import ledger_key
+from airflow_provider_orange_sms.operators._subscription_record import (
+    LEGACY_VARIABLE,
+    VARIABLE_PREFIX,
+    SubscriptionRecord,
+    variable_key,
+)
 from airflow_provider_orange_sms.receipts import ASSET_NAME, INBOUND_ASSET_NAME
 
 if TYPE_CHECKING:
@@ -26,8 +32,6 @@ PLAN_KEY = "sms_plan"
 RESULTS_KEYS = ("return_value", "sms_results")
 #: The class whose tasks' results are delivery-receipt subscription ids.
 SUBSCRIPTION_OPERATOR = "CreateDeliveryReceiptSubscriptionOperator"
-#: A Variable naming the subscription to show, when it was not created by that operator.
-SUBSCRIPTION_VARIABLE = "orange_sms_receipts_subscription_id"
 #: The Variable the subscription examples build the receiver's public URL from.
 PUBLIC_URL_VARIABLE = "orange_sms_receipts_public_url"
 
@@ -321,21 +325,69 @@ def variable(key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def latest_subscription_id() -> tuple[str | None, str]:
+@dataclass(frozen=True)
+class SubscriptionSource:
     """
-    The delivery-receipt subscription to show, and where its id came from.
+    The delivery-receipt subscription the page shows for a connection, and where it was found.
 
-    The Variable ``orange_sms_receipts_subscription_id`` when set, else the result of the latest
-    successful ``CreateDeliveryReceiptSubscriptionOperator`` task.
+    :param subscription_id: Its id (``None``: none to show).
+    :param source: Where the id came from, or why there is none.
+    :param record: The connection's record, when it has one.
     """
+
+    subscription_id: str | None
+    source: str
+    record: SubscriptionRecord | None = None
+
+
+def connection_subscription(conn_id: str) -> SubscriptionSource:
+    """
+    The subscription of connection ``conn_id``: its record (the Variable
+    ``orange_sms_receipts_subscription.<conn_id>``, written by the subscription operators), else
+    the legacy Variable ``orange_sms_receipts_subscription_id``, else, while no connection has a
+    record yet (tasks run before records existed), the result of the latest successful
+    ``CreateDeliveryReceiptSubscriptionOperator`` task.
+
+    :param conn_id: The connection shown.
+    """
+    key = variable_key(conn_id)
+    raw = variable(key)
+    if raw is not None:
+        record = SubscriptionRecord.from_json(raw)
+        if record is None:
+            return SubscriptionSource(None, f"Variable {key} does not hold a subscription record")
+        if record.subscription_id:
+            return SubscriptionSource(record.subscription_id, f"Variable {key}", record)
+        return SubscriptionSource(
+            None, f"subscription {record.deleted_subscription_id} was deleted (Variable {key})", record
+        )
+    legacy = variable(LEGACY_VARIABLE)
+    if legacy and legacy.strip():
+        return SubscriptionSource(legacy.strip(), f"Variable {LEGACY_VARIABLE}, not tied to a connection")
+    if _any_subscription_record():
+        return SubscriptionSource(None, f"none recorded for this connection (Variable {key})")
+    return _latest_created_subscription()
+
+
+def _any_subscription_record() -> bool:
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    pattern = VARIABLE_PREFIX.replace("_", "\\_") + "%"
+    with create_session() as session:
+        found = session.execute(
+            select(Variable.key).where(Variable.key.like(pattern, escape="\\")).limit(1)
+        ).first()
+    return found is not None
+
+
+def _latest_created_subscription() -> SubscriptionSource:
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    pinned = variable(SUBSCRIPTION_VARIABLE)
-    if pinned:
-        return pinned.strip(), f"Variable {SUBSCRIPTION_VARIABLE}"
     with create_session() as session:
         row = session.scalars(
             select(XComModel)
@@ -355,10 +407,10 @@ def latest_subscription_id() -> tuple[str | None, str]:
             .limit(1)
         ).first()
         if row is None:
-            return None, "no successful CreateDeliveryReceiptSubscriptionOperator task yet"
+            return SubscriptionSource(None, "no subscription recorded yet")
         value = _deserialize(row)
-        where = f"task {row.dag_id}.{row.task_id} of {row.run_id}"
-    return (str(value) if value else None), where
+        where = f"task {row.dag_id}.{row.task_id} of {row.run_id}, connection unknown"
+    return SubscriptionSource(str(value) if value else None, where)
 
 
 def receiver_secret_set() -> bool:

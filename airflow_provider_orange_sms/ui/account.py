@@ -1,6 +1,6 @@
 """
 The "Orange SMS" page's numbers: the account's balance per country, its usage, its delivery-receipt
-subscription and the receiver, the newest receipts and replies.
+subscription (as recorded, and as Orange reads it back) and the receiver, the newest receipts and replies.
 
 Orange's answers go through :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook` and
 are kept :data:`CACHE_SECONDS` per connection, so page views (and their polling) do not call the
@@ -19,12 +19,13 @@ from xml.sax.saxutils import escape
 
 from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.client import ALL_COUNTRIES
-from airflow_provider_orange_sms.receipts.urls import url_secrets
+from airflow_provider_orange_sms.receipts.urls import shown_url
 from airflow_provider_orange_sms.ui.delivery import day_of, mask_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from airflow_provider_orange_sms.operators._subscription_record import SubscriptionRecord
     from airflow_provider_orange_sms.ui._airflow_data import SendTask
 
 #: How long one answer of Orange's API is shown before it is asked again.
@@ -184,18 +185,6 @@ def usage_chart(days: dict[str, dict[str, int]], month: datetime) -> str:
     return "".join(parts)
 
 
-def shown_url(url: str) -> str:
-    """
-    ``url`` with its secrets (receiver secret, password, query values) replaced by ``***``.
-
-    :param url: A notify URL.
-    """
-    for secret in sorted(url_secrets(url), key=len, reverse=True):
-        if secret:
-            url = url.replace(secret, "***")
-    return url
-
-
 def subscription_view(subscription: dict[str, Any]) -> dict[str, Any]:
     """
     What the page shows of a subscription: its notify URL, secrets masked.
@@ -205,6 +194,28 @@ def subscription_view(subscription: dict[str, Any]) -> dict[str, Any]:
     body = subscription.get("deliveryReceiptSubscription") or {}
     url = str((body.get("callbackReference") or {}).get("notifyURL") or "")
     return {"notify_url": shown_url(url) if url else None}
+
+
+def record_view(record: SubscriptionRecord | None) -> dict[str, Any]:
+    """
+    What the page shows of a connection's subscription record: ``{"sender_address", "country",
+    "recorded_notify_url", "recorded_at", "recorded_by"}`` (``{}`` without a record).
+
+    :param record: The record, if any.
+    """
+    if record is None:
+        return {}
+    by = record.recorded_by or {}
+    task = f"{by.get('dag_id')}.{by.get('task_id')}" if by.get("dag_id") and by.get("task_id") else None
+    if task and isinstance(by.get("map_index"), int) and by["map_index"] >= 0:
+        task += f"[{by['map_index']}]"
+    return {
+        "sender_address": record.sender_address,
+        "country": record.country,
+        "recorded_notify_url": shown_url(record.notify_url) if record.notify_url else None,
+        "recorded_at": record.recorded_at,
+        "recorded_by": f"{task} of {by.get('run_id')}" if task else None,
+    }
 
 
 def receipt_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -257,6 +268,7 @@ __all__ = [
     "month_start",
     "orange_usage",
     "receipt_rows",
+    "record_view",
     "reply_rows",
     "subscription_view",
     "usage_chart",

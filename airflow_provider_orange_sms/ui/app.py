@@ -64,8 +64,13 @@ def _account_view(user: Any, conn_id: str, now: datetime) -> dict[str, Any]:
                 account.cached(conn_id, "statistics", lambda: hook.get_statistics(account.ALL_COUNTRIES))
             )
         )
-        subscription_id, source = data.latest_subscription_id()
-        subscription: dict[str, Any] = {"id": subscription_id, "source": source}
+        found = data.connection_subscription(conn_id)
+        subscription_id = found.subscription_id
+        subscription: dict[str, Any] = {
+            "id": subscription_id,
+            "source": found.source,
+            **account.record_view(found.record),
+        }
         if subscription_id:
             subscription.update(
                 _section(

@@ -144,8 +144,11 @@ function render(view) {
         ["Receiver secret ([orange_sms] delivery_receipts_secret)", receiver.secret_configured ? "configured" : "NOT configured"],
         ["Public URL (Variable orange_sms_receipts_public_url)", receiver.public_url || "not set"],
         ["Subscription", s.id ? s.id + " (" + s.source + ")" : "none found (" + s.source + ")"],
-        ["Orange posts receipts to", s.notify_url || (s.error ? "unknown: " + s.error : "—")],
-      ], "receiver")])),
+        ["Sender", s.sender_address ? s.sender_address + (s.country ? " (" + s.country + ")" : "") : null],
+        ["Recorded", s.recorded_at ? s.recorded_at + (s.recorded_by ? " by " + s.recorded_by : "") : null],
+        ["Orange posts receipts to", s.notify_url || (s.error ? "unknown: " + s.error +
+          (s.recorded_notify_url ? " (recorded: " + s.recorded_notify_url + ")" : "") : "—")],
+      ].filter(row => row[1] != null), "receiver")])),
     section("Latest receipts", view.receipts, p => p.rows.length ? table(["Received", "Recipient", "Status", "Resource id"],
       p.rows.map(r => [r.time, r.recipient, r.status, r.resource_id || "—"]), "receipts") : el("p", {}, "None yet.")),
     section("Latest replies", view.replies, p => p.rows.length ? table(["Received", "From", "Message"],

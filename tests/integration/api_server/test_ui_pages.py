@@ -27,6 +27,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from airflow_provider_orange_sms.operators._subscription_record import LEGACY_VARIABLE, variable_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.ui import account, delivery
 from airflow_provider_orange_sms.ui._airflow_data import SendTask
@@ -397,10 +398,11 @@ def ui_run(
             )
         from airflow.models import Variable
 
-        # Subscribed as a user would: the example DAG records the id where the page finds it.
+        # Subscribed as a user would: the example DAG's operator records the id where the page finds it.
         patch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", receipts_server.secret)
         Variable.set("orange_sms_receipts_public_url", receipts_server.url)
-        Variable.delete("orange_sms_receipts_subscription_id")
+        Variable.delete(LEGACY_VARIABLE)
+        Variable.delete(variable_key(CONN_ID))
         example = "example_orange_sms_receipts_subscription"
         subscribed = load_dag(EXAMPLE_DAGS / f"{example}.py", example).test()
         assert subscribed.state == "success"
@@ -418,7 +420,7 @@ def ui_run(
                 "receiver_secret": receipts_server.secret,
             }
         finally:
-            Variable.delete("orange_sms_receipts_subscription_id")
+            Variable.delete(variable_key(CONN_ID))
             Variable.delete("orange_sms_receipts_public_url")
             with create_session() as session:
                 session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
@@ -533,9 +535,13 @@ def test_the_account_page_shows_balance_usage_receiver_and_receipts(ui_run):
     assert view["usage"]["days"][today]["SEN"] >= 2
     assert view["usage"]["chart"].startswith("<svg")
     assert view["receiver"]["secret_configured"] is True
-    # The subscription the example DAG made (a @task, not the operator): found through its Variable.
+    # The subscription the example DAG made with the operator: found through the connection's record.
     assert view["subscription"]["id"] == ui_run["subscription_id"]
-    assert view["subscription"]["source"] == "Variable orange_sms_receipts_subscription_id"
+    assert view["subscription"]["source"] == f"Variable {variable_key(CONN_ID)}"
+    assert (view["subscription"]["sender_address"], view["subscription"]["country"]) == ("2250000", "CIV")
+    assert view["subscription"]["recorded_notify_url"].endswith("/orange-sms/delivery-receipts/***")
+    example_task = "example_orange_sms_receipts_subscription.subscribe"
+    assert view["subscription"]["recorded_by"].startswith(f"{example_task} of ")
     assert ui_run["subscription_id"] in ui_run["sandbox"].state.subscriptions
     statuses = {row["status"] for row in view["receipts"]["rows"]}
     assert statuses & {"DeliveredToTerminal", "DeliveryImpossible"}
@@ -796,6 +802,9 @@ def test_the_run_tab_and_the_menu_page_render_the_real_numbers(ui_run, signed_in
         row.startswith("CIV") and str(ui_run["sandbox"].state.balances["CIV"]) in row for row in balance
     )
     assert frame.locator("svg.chart rect title").count() >= 2  # CIV and SEN bars today
-    assert "configured" in frame.locator("[data-table='receiver']").inner_text()
+    receiver = frame.locator("[data-table='receiver']").inner_text()
+    assert "configured" in receiver
+    assert ui_run["subscription_id"] in receiver
+    assert "Sender\t2250000 (CIV)" in receiver  # from the subscription operator's record
     assert frame.locator("[data-table='receipts'] tbody tr").count() >= 1
     _screenshot(page, "account-page.png", tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 from tests.conftest import EXAMPLE_DAGS, load_dag, skip_on_airflow_3_0, top_up_after_balance_reads, xcom
@@ -229,3 +230,14 @@ def test_subscription_registers_the_public_url_from_its_variable(
     assert subscription.notify_url == f"http://127.0.0.1:8080/orange-sms/delivery-receipts/{secret}"
     assert xcom(run, "subscribe") == subscription.subscription_id
     assert xcom(run, "show_subscription") == "http://127.0.0.1:8080/orange-sms/delivery-receipts/***"
+    # The operator recorded it for the page (no Variable write of the example's own), secret masked.
+    from airflow.models import Variable
+
+    from airflow_provider_orange_sms.operators._subscription_record import variable_key
+
+    record = Variable.get(variable_key(orange_conn), deserialize_json=True)
+    assert (record["subscription_id"], record["notify_url"]) == (
+        subscription.subscription_id,
+        "http://127.0.0.1:8080/orange-sms/delivery-receipts/***",
+    )
+    assert secret not in json.dumps(record)
