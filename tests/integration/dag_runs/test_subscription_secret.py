@@ -11,21 +11,7 @@ import pytest
 
 from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
 from tests.conftest import TEST_DAGS, load_dag, xcom
-
-
-def _without_comms_debug(output: str) -> str:
-    """
-    ``output`` without Airflow 3.0's DEBUG lines of the in-process supervisor messages.
-
-    Airflow 3.0's dag.test() logs every message between task and supervisor at DEBUG, the very
-    values sent to the secrets masker (``MaskSecret(value=…)``: a Variable's, a connection's) and
-    the rendered fields before the server redacts them. Airflow's own logging of any secret, not
-    something an operator can change; 3.1+ does not log them.
-    """
-    comms = ("Sending request", "Received message from task runner")
-    return "\n".join(
-        line for line in output.splitlines() if not ("[debug" in line and any(c in line for c in comms))
-    )
+from tests.support.airflow_runs import without_comms_debug
 
 
 def test_the_notify_url_secret_is_masked(airflow_db, fast_conn, sandbox, monkeypatch, capfd):
@@ -41,7 +27,7 @@ def test_the_notify_url_secret_is_masked(airflow_db, fast_conn, sandbox, monkeyp
     [subscription] = sandbox.state.subscriptions.values()
     assert subscription.notify_url == url  # Orange got the whole URL
     captured = capfd.readouterr()
-    task_log = _without_comms_debug(captured.out + captured.err)  # dag.test() logs to stdout
+    task_log = without_comms_debug(captured.out + captured.err)  # dag.test() logs to stdout
 
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.utils.session import create_session
