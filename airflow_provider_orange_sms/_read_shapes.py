@@ -84,7 +84,7 @@ def _objects_in(
     parent: Mapping[str, Any], key: str, where: str, *, required: bool = True
 ) -> list[Mapping[str, Any]]:
     value = parent.get(key, _MISSING)
-    if value is _MISSING and not required:
+    if (value is _MISSING or value is None) and not required:
         return []
     if not isinstance(value, list):
         raise WrongShape(where, value, "a list")
@@ -109,18 +109,20 @@ def contract_units(body: Mapping[str, Any]) -> list[tuple[str, int]]:
     """
     ``(country, availableUnits)`` of every service contract of a contracts (balance) answer.
 
-    A missing ``availableUnits`` is wrong too: read as 0 it would hold back every send, and as
-    anything else it would let them through.
+    A missing or null ``contracts`` or ``serviceContracts`` is no contract (an account without a
+    bundle yet): 0 units. A missing ``availableUnits`` inside a service contract is wrong: read as 0
+    it would hold back every send, and as anything else it would let them through.
 
     :param body: The answer's JSON object.
     :raises WrongShape: When the answer is not ``partnerContracts.contracts[].serviceContracts[]``
-        with a whole number of ``availableUnits`` each.
+        (lists, when present) with a whole number of ``availableUnits`` each.
     """
     partner = _object_in(body, "partnerContracts", "partnerContracts")
     units = []
-    for index, contract in enumerate(_objects_in(partner, "contracts", "partnerContracts.contracts")):
+    contracts = _objects_in(partner, "contracts", "partnerContracts.contracts", required=False)
+    for index, contract in enumerate(contracts):
         where = f"partnerContracts.contracts[{index}].serviceContracts"
-        for position, service in enumerate(_objects_in(contract, "serviceContracts", where)):
+        for position, service in enumerate(_objects_in(contract, "serviceContracts", where, required=False)):
             count = _whole_number_in(service, "availableUnits", f"{where}[{position}].availableUnits")
             units.append((str(service.get("country", "")).upper(), count))
     return units
@@ -145,7 +147,7 @@ def check_statistics(body: Mapping[str, Any]) -> None:
             for number, app in enumerate(
                 _objects_in(per_country, "countryStatistics", apps_where, required=False)
             ):
-                if "usage" in app:
+                if app.get("usage") is not None:  # absent or null: no usage counted yet
                     _whole_number_in(app, "usage", f"{apps_where}[{number}].usage")
 
 

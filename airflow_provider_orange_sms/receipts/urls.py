@@ -35,6 +35,8 @@ def url_secrets(url: str) -> list[str]:
         if unquote(before).lower() == RECEIVER_SEGMENT:
             found += [segment, unquote(segment)]
     found += [value for _, value in parse_qsl(parts.query, keep_blank_values=False)]
+    # As written too: parse_qsl decodes (%2B, +), and the URL is hidden by replacing its text.
+    found += [raw for _, _, raw in (pair.partition("=") for pair in parts.query.split("&")) if raw]
     return list(dict.fromkeys(found))
 
 

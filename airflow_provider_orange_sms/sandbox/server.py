@@ -103,6 +103,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         # plus its arrival jitter. The time from here to the window's look, beyond that jitter, is
         # the sandbox's own scheduling noise (reported in the state, not counted against the client).
         self.received = time.monotonic()
+        self.held = 0.0  # seconds a delay fault held this request before it was looked at
         self.reached_gateway = self.state.clock()
         length = int(self.headers.get("Content-Length") or 0)
         self.raw_body = self.rfile.read(length) if length else b""
@@ -124,6 +125,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.delay)
+            self.held = fault.delay
         if fault is not None and fault.kind in ("status", "reply"):
             reply = self._fault_reply(fault)
         else:
@@ -304,7 +306,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         delay = self.state.arrival_delay()
         if delay:
             time.sleep(delay)
-        self.state.record_arrival_noise(time.monotonic() - self.received - delay)
+        self.state.record_arrival_noise(time.monotonic() - self.received - self.held - delay)
         if self.state.over_rate_limit(client_id, arrived_at=self.reached_gateway + delay):
             code, text, description = GATEWAY_ERRORS[429]
             reply = gateway_error(429, code, text, description)

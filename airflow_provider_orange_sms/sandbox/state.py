@@ -156,6 +156,10 @@ class SandboxConfig:
     inbound_url: str | None = None
 
 
+# How much later than its arrival a send may be judged (a busy thread, a slow body, a delay fault).
+_JUDGED_LATE_AT_MOST = 120.0
+
+
 class SandboxState:
     """
     Everything the sandbox knows, guarded by one lock (the server is multi-threaded).
@@ -277,14 +281,16 @@ class SandboxState:
         limit, span = self.config.rate_limit, self.config.rate_window
         with self.lock:
             accepted = self._send_times.setdefault(client_id, [])
-            # Judged late by at most the sandbox's own delay: a second of slack is plenty.
-            while accepted and at - accepted[0] >= span + 1.0:
-                accepted.pop(0)
+            stale = bisect.bisect_left(accepted, at - span - _JUDGED_LATE_AT_MOST)
+            del accepted[:stale]
             where = bisect.bisect_right(accepted, at)
-            around = [*accepted[:where], at, *accepted[where:]]
+
+            def nth(index: int) -> float:  # the accepted sends with this one inserted at ``where``
+                return accepted[index] if index < where else at if index == where else accepted[index - 1]
+
             for first in range(max(where - limit, 0), where + 1):
                 last = first + limit
-                if last < len(around) and around[last] - around[first] < span:
+                if last <= len(accepted) and nth(last) - nth(first) < span:
                     self.rate_limited += 1
                     return True
             accepted.insert(where, at)

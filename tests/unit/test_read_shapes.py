@@ -56,9 +56,6 @@ WRONG_BALANCES = [
     pytest.param({"x": 1}, "partnerContracts is missing", id="no-partner-contracts"),
     pytest.param({"partnerContracts": []}, "partnerContracts is a list, not an object", id="partner-list"),
     pytest.param(
-        {"partnerContracts": {"partnerId": "p"}}, "partnerContracts.contracts is missing", id="no-contracts"
-    ),
-    pytest.param(
         {"partnerContracts": {"contracts": {"CIV": 3}}},
         "partnerContracts.contracts is an object, not a list",
         id="contracts-object",
@@ -67,11 +64,6 @@ WRONG_BALANCES = [
         {"partnerContracts": {"contracts": [1]}},
         "partnerContracts.contracts[0] is the int 1, not an object",
         id="contract-number",
-    ),
-    pytest.param(
-        {"partnerContracts": {"contracts": [{"service": "SMS_OCB"}]}},
-        "partnerContracts.contracts[0].serviceContracts is missing",
-        id="no-service-contracts",
     ),
     pytest.param(
         contracts({"country": "CIV", "availableUnits": 5}, {"country": "CIV", "availableUnits": "lots"}),
@@ -213,6 +205,15 @@ def test_a_balance_of_the_right_shape_is_summed(client, sandbox):
     assert client.get_available_units("CIV") == 15
     answer(client, sandbox, CONTRACTS, {"partnerContracts": {"contracts": []}})
     assert client.get_available_units("CIV") == 0
+    # An account without a bundle yet: no contracts listed, or none for the service: 0 units.
+    for no_contract in (
+        {"partnerContracts": {"partnerId": "p"}},
+        {"partnerContracts": {"contracts": None}},
+        {"partnerContracts": {"contracts": [{"service": "SMS_OCB"}]}},
+        {"partnerContracts": {"contracts": [{"service": "SMS_OCB", "serviceContracts": None}]}},
+    ):
+        answer(client, sandbox, CONTRACTS, no_contract)
+        assert client.get_available_units("CIV") == 0, no_contract
     assert client.get_available_units("CIV") == sandbox.state.balances["CIV"]  # the sandbox's own answer
     assert client.get_statistics()["partnerStatistics"]["statistics"] is not None
     answer(client, sandbox, STATISTICS, {"partnerStatistics": {"partnerId": "p"}})

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import secrets
 
-import pytest
-
-from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
 from tests.conftest import TEST_DAGS, load_dag, xcom
 from tests.support.airflow_runs import without_comms_debug
 
@@ -39,22 +36,3 @@ def test_the_notify_url_secret_is_masked(airflow_db, fast_conn, sandbox, monkeyp
     assert (secret in task_log, secret in json.dumps(rendered), secret in returned) == (False, False, False)
     assert "Delivery receipts for http://127.0.0.1:9 (path not shown): subscription" in task_log
     assert rendered["notify_url"] == "http://127.0.0.1:9/orange-sms/delivery-receipts/***"
-
-
-@pytest.mark.parametrize(
-    ("url", "hidden", "origin"),
-    [
-        (
-            "https://h.example/orange-sms/delivery-receipts/s3cr3t-value",
-            ["s3cr3t-value"],
-            "https://h.example",
-        ),
-        ("https://h.example:8443/a/Delivery-Receipts/x%2Dy/", ["x%2Dy", "x-y"], "https://h.example:8443"),
-        ("https://u:pa55word@h.example/dr?token=t0k3n&v=", ["pa55word", "t0k3n"], "https://h.example"),
-        ("https://h.example/receipts", [], "https://h.example"),
-        ("http://[::1/delivery-receipts/abcdef", ["abcdef"], "(an unparsable URL)"),
-    ],
-)
-def test_url_secrets_and_origin(url, hidden, origin):
-    assert url_secrets(url) == hidden
-    assert url_origin(url) == origin
