@@ -1,13 +1,21 @@
 """
 The opt-out list: who said STOP, in one format shared by the receiver and the send tasks.
 
-Each number on the list has its own Airflow Variable, ``orange_sms_opt_out_<digits>`` (E.164
-digits, no ``+``), holding an :class:`OptOutRecord` as JSON. Variables are what both sides can
-reach: the receiver runs in the API server and writes them in the metadata database; send tasks run
-on any worker, where the Task SDK reads them through the execution API, one request per recipient,
-right before its send (so a STOP that arrives mid-batch applies from then on). A record is never
-deleted by a keyword: an opt-in is stored as ``opted_out: false`` so that the later of two
-concurrent keywords wins by time (:meth:`OptOutRecord.supersedes`), whichever is written last.
+Each number on the list has up to two Airflow Variables, each holding an :class:`OptOutRecord` as
+JSON: ``orange_sms_opt_out_<digits>`` (E.164 digits, no ``+``), written only by the receiver from
+the subscriber's own replies, and ``orange_sms_opt_out_<digits>.operator``, written only by the list
+operators (import, remove). The number's state is the later of the two decisions
+(:func:`latest_decision`). Two keys because the writers cannot share one safely: the receiver
+compares and sets in the metadata database, but a task can only write a Variable blindly through the
+execution API, and a blind write would replace a STOP that arrived while the task ran. With one
+writer per key, a STOP stored during a removal is never overwritten, and the later decision wins
+whichever is written last.
+
+Variables are what both sides can reach: the receiver runs in the API server and writes them in the
+metadata database; send tasks run on any worker, where the Task SDK reads them through the
+execution API, right before each recipient's send (so a STOP that arrives mid-batch applies from
+then on). A record is never deleted by a keyword: an opt-in is stored as ``opted_out: false`` so
+that the later of two concurrent keywords wins by time (:meth:`OptOutRecord.supersedes`).
 
 Keywords are compared after :func:`normalize_keyword` (case, accents, punctuation and spacing
 ignored), so ``Stop``, ``stop!``, `` ARRÊT `` and ``arret`` are the same keyword. The defaults can
@@ -22,24 +30,31 @@ import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
     "DEFAULT_OPT_IN_KEYWORDS",
     "DEFAULT_OPT_OUT_KEYWORDS",
     "KEY_PREFIX",
+    "OPERATOR_KEY_SUFFIX",
     "OPT_IN",
     "OPT_OUT",
     "OptOutRecord",
     "keyword_action",
+    "latest_decision",
     "normalize_keyword",
+    "number_of_key",
+    "operator_variable_key",
     "parse_keywords",
+    "reply_decided_at",
     "variable_key",
 ]
 
 #: Prefix of the Variables of the opt-out list.
 KEY_PREFIX = "orange_sms_opt_out_"
+#: Suffix of the Variable holding the list operators' decision on a number.
+OPERATOR_KEY_SUFFIX = ".operator"
 #: What a keyword does: put the sender on the list, or take it off.
 OPT_OUT = "opt_out"
 OPT_IN = "opt_in"
@@ -56,6 +71,9 @@ DEFAULT_OPT_OUT_KEYWORDS = (
 )
 #: Replies that take their sender off the list again.
 DEFAULT_OPT_IN_KEYWORDS = ("START", "UNSTOP", "SUBSCRIBE", "YES START", "REPRENDRE", "ابدأ")
+#: How far ahead of its receipt a reply's own ``dateTime`` may be: Orange's clock and ours differ a
+#: little, but a reply dated in the future must not outrank every later decision.
+MAX_REPLY_CLOCK_SKEW = timedelta(minutes=5)
 _DIGITS = re.compile(r"^[1-9][0-9]{6,14}$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -108,6 +126,27 @@ def keyword_action(message: str, opt_out: frozenset[str], opt_in: frozenset[str]
     return None
 
 
+def reply_decided_at(sent_at: datetime | None, received_at: datetime) -> datetime:
+    """
+    Return when a keyword reply decided: its own ``dateTime``; its receipt when it has none, or when
+    it claims to be more than :data:`MAX_REPLY_CLOCK_SKEW` after its receipt (a reply dated in the
+    future must not outrank every later decision). An old ``dateTime`` stays: Orange may deliver
+    replies late.
+
+    Orange gives ``dateTime`` to the second: a whole-second time stands for the end of its second
+    (the reply was sent within it), so a STOP sent in the second a list operator started is not
+    taken for an older decision than the operator's.
+
+    :param sent_at: The reply's ``dateTime`` (aware), if it had one.
+    :param received_at: When the receiver accepted it (aware).
+    """
+    if sent_at is None or sent_at > received_at + MAX_REPLY_CLOCK_SKEW:
+        return received_at
+    if sent_at.microsecond == 0:
+        return sent_at + timedelta(seconds=1) - timedelta(microseconds=1)
+    return sent_at
+
+
 def variable_key(number: str) -> str:
     """
     Return the Variable key of ``number`` on the list.
@@ -116,9 +155,31 @@ def variable_key(number: str) -> str:
     :raises ValueError: When ``number`` is not an E.164 number.
     """
     digits = number.removeprefix("tel:").removeprefix("+")
-    if not _DIGITS.match(digits):
+    if not _DIGITS.fullmatch(digits):
         raise ValueError(f"Invalid phone number for the opt-out list: {number!r} (E.164 expected)")
     return KEY_PREFIX + digits
+
+
+def operator_variable_key(number: str) -> str:
+    """
+    Return the key of the Variable holding the list operators' decision on ``number``.
+
+    :param number: E.164 with or without ``+`` or ``tel:`` (``+2250700000001``).
+    :raises ValueError: When ``number`` is not an E.164 number.
+    """
+    return variable_key(number) + OPERATOR_KEY_SUFFIX
+
+
+def number_of_key(key: str) -> str | None:
+    """
+    Return the number (E.164 with ``+``) whose opt-out Variable ``key`` is, or ``None`` for another key.
+
+    :param key: A Variable key (either of a number's two keys).
+    """
+    digits = key.removeprefix(KEY_PREFIX).removesuffix(OPERATOR_KEY_SUFFIX)
+    if not key.startswith(KEY_PREFIX) or not _DIGITS.fullmatch(digits):
+        return None
+    return "+" + digits
 
 
 @dataclass(frozen=True)
@@ -181,3 +242,15 @@ class OptOutRecord:
         :param other: The stored record, if any.
         """
         return other is None or self.decided_at() >= other.decided_at()
+
+
+def latest_decision(*records: OptOutRecord | None) -> OptOutRecord | None:
+    """
+    Return the decision that holds among a number's records: the latest; on a tie, an opt-out.
+
+    :param records: The number's records (the receiver's and the operators'), ``None`` when absent.
+    """
+    present = [r for r in records if r is not None]
+    if not present:
+        return None
+    return max(present, key=lambda r: (r.decided_at(), r.opted_out))

@@ -275,13 +275,14 @@ def opt_out_records_cleared(numbers: list[str]) -> Iterator[None]:
     """No opt-out record of ``numbers`` before or after the block (the metadata DB lives for the session)."""
     from airflow.models.variable import Variable
 
-    from airflow_provider_orange_sms.opt_out import variable_key
+    from airflow_provider_orange_sms.opt_out import operator_variable_key, variable_key
 
-    for number in numbers:
-        Variable.delete(variable_key(number))
+    keys = [key(number) for number in numbers for key in (variable_key, operator_variable_key)]
+    for key in keys:
+        Variable.delete(key)
     yield
-    for number in numbers:
-        Variable.delete(variable_key(number))
+    for key in keys:
+        Variable.delete(key)
 
 
 def send_requests(sandbox: SandboxServer) -> list[dict[str, Any]]:

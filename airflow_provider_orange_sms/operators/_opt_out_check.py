@@ -1,13 +1,17 @@
 """Honouring the opt-out list when sending: each recipient's record, read right before its send.
 
-The list is one Airflow Variable per number (:mod:`airflow_provider_orange_sms.opt_out`). A send
-task reads the recipient's Variable once, right before that recipient's send, so a STOP that
-arrives mid-batch applies to every later recipient, and the cost is one execution-API request per
-recipient (a dry run reads them all once, in its planning pass, and sends nothing).
+The list holds up to two Airflow Variables per number, the receiver's and the list operators'
+(:mod:`airflow_provider_orange_sms.opt_out`); the later decision holds. A send task reads the
+recipient's two Variables right before that recipient's send, so a STOP that arrives mid-batch
+applies to every later recipient, and the cost is two execution-API requests per recipient (a dry
+run reads them all once, in its planning pass, and sends nothing).
 
 A read that fails is an error, never "not opted out": the strict reader of
 :mod:`._strict_variables` tells "no such Variable" (not on the list) from "could not ask" (the task
-stops before that recipient's send).
+stops before that recipient's send). The API server also answers "no such Variable" for a Variable
+it cannot decrypt (another Fernet key): so the check lists the list's keys once (Airflow 3.3+, one
+request per 1,000 keys), and a listed key that reads as missing is confirmed by listing it alone; if
+it is still there, the record is unreadable and the recipient is not sent to.
 """
 
 from __future__ import annotations
@@ -18,8 +22,15 @@ from airflow_provider_orange_sms.operators._strict_variables import (
     VariableReadError,
     can_read_variables,
     read_variable,
+    variable_keys,
 )
-from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import (
+    KEY_PREFIX,
+    OptOutRecord,
+    latest_decision,
+    operator_variable_key,
+    variable_key,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -60,13 +71,23 @@ class OptOutCheck:
     :param read: Returns a Variable's raw value, ``None`` only when it does not exist, and raises
         :class:`VariableReadError` when it cannot tell; ``None`` turns the check off.
     :param reason_off: Why the check is off, for the warning (when ``read`` is ``None``).
+    :param list_keys: Returns the Variable keys starting with a prefix, ``None`` when this Airflow
+        cannot list them; without it, a record that cannot be decrypted reads as absent.
     """
 
-    def __init__(self, read: Callable[[str], str | None] | None, reason_off: str = "") -> None:
+    def __init__(
+        self,
+        read: Callable[[str], str | None] | None,
+        reason_off: str = "",
+        list_keys: Callable[[str], list[str] | None] | None = None,
+    ) -> None:
         self.read = read
         self.reason_off = reason_off
+        self.list_keys = list_keys
         #: Variable reads made so far.
         self.reads = 0
+        self._listed: set[str] | None = None
+        self._listed_yet = False
 
     @classmethod
     def for_task(cls, *, respect: bool, logger: Any = None) -> OptOutCheck:
@@ -90,7 +111,7 @@ class OptOutCheck:
             if logger is not None:
                 logger.warning("Opt-out list not checked (%s)", check.reason_off)
             return check
-        return cls(read_variable)
+        return cls(read_variable, list_keys=variable_keys)
 
     @property
     def enabled(self) -> bool:
@@ -106,10 +127,24 @@ class OptOutCheck:
         """
         if self.read is None:
             return None
-        key = variable_key(address)
+        records = [
+            self._record(address, key) for key in (variable_key(address), operator_variable_key(address))
+        ]
+        record = latest_decision(*records)
+        return record if record is not None and record.opted_out else None
+
+    def _record(self, address: str, key: str) -> OptOutRecord | None:
+        """One of ``address``'s records, ``None`` when it has none under ``key``."""
+        assert self.read is not None
         self.reads += 1
         try:
             raw = self.read(key)
+            if raw is None and self._exists(key):
+                raise OptOutListUnreadableError(
+                    f"Variable {key} exists but the API server could not read it (is it encrypted with "
+                    f"another Fernet key?); {address} is not sent to until it is readable or deleted",
+                    retryable=False,
+                )
         except VariableReadError as exc:
             raise OptOutListUnreadableError(
                 f"the opt-out list could not be read for {address} ({exc})", retryable=True
@@ -117,12 +152,29 @@ class OptOutCheck:
         if raw is None:
             return None
         try:
-            record = OptOutRecord.from_json(raw)
+            return OptOutRecord.from_json(raw)
         except ValueError as exc:
             raise OptOutListUnreadableError(
                 f"Variable {key} is not an opt-out record ({exc}); fix or delete it", retryable=False
             ) from None
-        return record if record.opted_out else None
+
+    def _exists(self, key: str) -> bool:
+        """Whether Variable ``key`` exists although it read as missing (listed once, then confirmed)."""
+        if self.list_keys is None:
+            return False
+        try:
+            if not self._listed_yet:
+                listed = self.list_keys(KEY_PREFIX)
+                self._listed = None if listed is None else set(listed)
+                self._listed_yet = True
+            if self._listed is None or key not in self._listed:
+                return False
+            # Listed at the start: it may have been erased since. Ask again for this key alone.
+            return key in (self.list_keys(key) or [])
+        except Exception as exc:
+            raise VariableReadError(
+                f"cannot list the opt-out list's Variables: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def opted_out_among(self, addresses: Iterable[str]) -> dict[str, OptOutRecord]:
         """

@@ -1,28 +1,40 @@
 """Operators that manage the opt-out list: import numbers, export the list, remove numbers.
 
 A private module: import them from :mod:`airflow_provider_orange_sms.operators.orange_sms`. The list's
-format is :mod:`airflow_provider_orange_sms.opt_out` (one Variable per number); these operators
-write it through the Task SDK (the execution API), as any task does.
+format is :mod:`airflow_provider_orange_sms.opt_out`; these operators write it through the Task SDK
+(the execution API), as any task does. They write only the operators' Variable of each number,
+never the receiver's: a task cannot compare and set, so a STOP the receiver stores while one of them
+runs stays stored, and the later decision wins. Erasing must delete the receiver's Variable too: it
+keeps a reply decided after the erase began, and afterwards reads the replies received meanwhile
+(their events) to record again any keyword a deletion raced with.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
+from airflow_provider_orange_sms import opt_out
+from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.operators._strict_variables import (
     VariableReadError,
     read_variable,
     variable_keys,
 )
-from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import (
+    KEY_PREFIX,
+    OptOutRecord,
+    latest_decision,
+    number_of_key,
+    operator_variable_key,
+    variable_key,
+)
 from airflow_provider_orange_sms.recipient_lists import parse_recipients
 
 if TYPE_CHECKING:
@@ -66,21 +78,122 @@ def _normalized_numbers(
     return list(found)
 
 
-def _write(numbers: list[str], *, opted_out: bool, source: str, log: Any) -> None:
-    """Write one record per number (now, ``source``); a failure says how many were written."""
+#: The description of the operators' Variables, shown in the UI's Variables list.
+OPERATOR_DESCRIPTION = "Orange SMS opt-out list entry (written by the opt-out list operators)"
+#: How far back the replies are read after an erase: the API server's clock may lag the task's.
+ERASE_REPLY_LOOKBACK = timedelta(minutes=10)
+
+
+def _read_record(key: str) -> OptOutRecord | None:
+    """The record under ``key``; ``None`` when absent or not a record (a task error when unreadable)."""
+    try:
+        raw = read_variable(key)
+    except VariableReadError as exc:
+        raise AirflowException(f"Could not read the opt-out list: {exc}") from exc
+    try:
+        return None if raw is None else OptOutRecord.from_json(raw)
+    except ValueError:
+        return None
+
+
+def _write(numbers: list[str], *, opted_out: bool, source: str, at: datetime, log: Any) -> None:
+    """
+    Record the decision (``at``, ``source``) in each number's operators' Variable, unless that
+    Variable holds a later operators' decision; a failure says how many were written.
+    """
     from airflow.sdk import Variable
 
-    at = datetime.now(timezone.utc).isoformat()
+    written = kept = 0
     for done, number in enumerate(numbers):
-        record = OptOutRecord(number=number, opted_out=opted_out, at=at, source=source)
+        record = OptOutRecord(number=number, opted_out=opted_out, at=at.isoformat(), source=source)
+        key = operator_variable_key(number)
         try:
-            Variable.set(variable_key(number), record.to_json(), description="Orange SMS opt-out list")
+            if not record.supersedes(_read_record(key)):
+                kept += 1
+                continue
+            Variable.set(key, record.to_json(), description=OPERATOR_DESCRIPTION)
         except Exception as exc:
             raise AirflowException(
                 f"Could not write the opt-out record of {number} ({type(exc).__name__}: {exc}); "
                 f"{done} of {len(numbers)} written before it (a retry writes them all again)"
             ) from exc
-    log.info("Opt-out list: %d number(s) written (opted_out=%s, source %s)", len(numbers), opted_out, source)
+        written += 1
+    log.info(
+        "Opt-out list: %d number(s) written (opted_out=%s, source %s)%s",
+        written,
+        opted_out,
+        source,
+        f", {kept} kept a later decision" if kept else "",
+    )
+
+
+def _erase(numbers: list[str], *, since: datetime, context: Context, log: Any) -> None:
+    """
+    Delete each number's records, but a reply decided after ``since``; then record again the
+    keyword replies received meanwhile whose record a deletion may have removed.
+    """
+    from airflow.sdk import Variable
+
+    kept: list[str] = []
+    for number in numbers:
+        Variable.delete(operator_variable_key(number))
+        reply = _read_record(variable_key(number))
+        if reply is not None and reply.decided_at() >= since:
+            kept.append(number)
+            continue
+        Variable.delete(variable_key(number))
+    log.info(
+        "Opt-out list: %d record(s) erased%s",
+        len(numbers) - len(kept),
+        f"; kept the replies of {', '.join(kept)}, decided after the erase began" if kept else "",
+    )
+    raced = _keyword_replies_since(set(numbers), since, context)
+    for number, record in raced.items():
+        # Its reply was stored while this task ran: keep the decision (in the operators' Variable,
+        # so the receiver's compare-and-set still rules its own).
+        Variable.set(operator_variable_key(number), record.to_json(), description=OPERATOR_DESCRIPTION)
+        log.info(
+            "Opt-out list: %s replied %r while it was erased; that decision stays", number, record.keyword
+        )
+
+
+def _keyword_replies_since(numbers: set[str], since: datetime, context: Context) -> dict[str, OptOutRecord]:
+    """The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record."""
+    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
+    from airflow_provider_orange_sms.sensors._asset_events import AssetEventReader, to_datetime
+
+    out_words = opt_out.parse_keywords(
+        conf.get("orange_sms", "opt_out_keywords", fallback=None),
+        opt_out.DEFAULT_OPT_OUT_KEYWORDS,
+        "opt_out_keywords",
+    )
+    in_words = opt_out.parse_keywords(
+        conf.get("orange_sms", "opt_in_keywords", fallback=None),
+        opt_out.DEFAULT_OPT_IN_KEYWORDS,
+        "opt_in_keywords",
+    )
+    found: dict[str, OptOutRecord] = {}
+    for event in AssetEventReader(INBOUND_MESSAGES).new_events(context, since - ERASE_REPLY_LOOKBACK):
+        extra = event.extra or {}
+        number = extra.get("sender")
+        action = opt_out.keyword_action(str(extra.get("message", "")), out_words, in_words)
+        if number not in numbers or action is None:
+            continue
+        received = to_datetime(extra.get("received_at") or event.timestamp)
+        sent_at = to_datetime(extra["sent_at"]) if extra.get("sent_at") else None
+        decided = opt_out.reply_decided_at(sent_at, received)
+        if decided < since:
+            continue
+        record = OptOutRecord(
+            number=number,
+            opted_out=action == opt_out.OPT_OUT,
+            at=decided.isoformat(),
+            source="inbound",
+            keyword=opt_out.normalize_keyword(str(extra["message"])),
+            message_id=extra.get("message_id") or None,
+        )
+        found[number] = latest_decision(found.get(number), record) or record
+    return found
 
 
 class ImportOptOutListOperator(BaseOperator):
@@ -88,8 +201,9 @@ class ImportOptOutListOperator(BaseOperator):
     Put numbers on the opt-out list (``source`` ``import``); return them (E.164, with ``+``).
 
     Every number is validated and normalised first: one bad value fails the task (without retries)
-    naming each bad value and where it is, before anything is written. A number already on the
-    list gets a new record (now). One Variable write per number.
+    naming each bad value and where it is, before anything is written. Each number's decision is
+    recorded as of when the task started: a START the number sends after that stays in force. One
+    Variable read and one write per number.
 
     :param numbers: Phone numbers: a list, a list-looking string or a comma-separated one. Templated.
     :param csv_path: A CSV file (UTF-8, with a header) whose ``number_column`` holds the numbers.
@@ -127,13 +241,14 @@ class ImportOptOutListOperator(BaseOperator):
 
         :param context: The task context.
         """
+        started = datetime.now(timezone.utc)
         try:
             numbers = _normalized_numbers(
                 self.numbers, self.csv_path, self.csv_text, self.number_column, self.default_country
             )
         except (ValueError, OSError) as exc:
             raise AirflowFailException(f"{exc} (nothing was written)") from exc
-        _write(numbers, opted_out=True, source="import", log=self.log)
+        _write(numbers, opted_out=True, source="import", at=started, log=self.log)
         return numbers
 
 
@@ -142,9 +257,13 @@ class RemoveFromOptOutListOperator(BaseOperator):
     Take numbers off the opt-out list (``source`` ``operator``); return them (E.164, with ``+``).
 
     Numbers are validated first, as by :class:`ImportOptOutListOperator`. By default each gets a
-    record ``opted_out: false`` (now), so that a STOP older than this decision, still being
-    processed, does not put it back; ``erase=True`` deletes the numbers' Variables instead (e.g. to
-    erase a person's data).
+    record ``opted_out: false`` (when the task started), so that a STOP older than this decision,
+    still being processed, does not put it back, while a STOP the number sends once the task has
+    started stays in force. ``erase=True`` deletes the numbers' records instead (e.g. to erase a
+    person's data), but for a keyword reply decided after the task started, which stays; it reads
+    the replies received while it ran (the task has
+    :data:`~airflow_provider_orange_sms.receipts.INBOUND_MESSAGES` as an inlet) to keep any STOP
+    that raced with a deletion.
 
     :param numbers: Phone numbers: a list, a list-looking string or a comma-separated one. Templated.
     :param default_country: Country of numbers written without a country code. Templated.
@@ -161,6 +280,10 @@ class RemoveFromOptOutListOperator(BaseOperator):
         erase: bool = False,
         **kwargs: Any,
     ) -> None:
+        if erase:
+            from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
+
+            kwargs["inlets"] = [*(kwargs.get("inlets") or []), INBOUND_MESSAGES]
         super().__init__(**kwargs)
         self.numbers = numbers
         self.default_country = default_country
@@ -172,18 +295,15 @@ class RemoveFromOptOutListOperator(BaseOperator):
 
         :param context: The task context.
         """
+        started = datetime.now(timezone.utc)
         try:
             numbers = _normalized_numbers(self.numbers, None, None, "number", self.default_country)
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was written)") from exc
-        if not self.erase:
-            _write(numbers, opted_out=False, source="operator", log=self.log)
-            return numbers
-        from airflow.sdk import Variable
-
-        for number in numbers:
-            Variable.delete(variable_key(number))
-        self.log.info("Opt-out list: %d record(s) erased", len(numbers))
+        if self.erase:
+            _erase(numbers, since=started, context=context, log=self.log)
+        else:
+            _write(numbers, opted_out=False, source="operator", at=started, log=self.log)
         return numbers
 
 
@@ -196,7 +316,8 @@ class ExportOptOutListOperator(BaseOperator):
     ``include_opted_in``. Lists the Variables by prefix, which a task can do from Airflow 3.3 on
     (``Variable.keys``): on Airflow 3.0 to 3.2 the task fails saying so (export the
     ``orange_sms_opt_out_*`` Variables with ``airflow variables export`` instead). One request per
-    1,000 keys, then one read per number; a read that fails fails the task.
+    1,000 keys, then one read per record (a number has up to two: its replies' and the operators';
+    the later decision is exported); a read that fails fails the task.
 
     :param csv_path: Also write the list to this CSV file (columns as above). Templated.
     :param include_opted_in: Also list numbers whose latest decision was to opt back in.
@@ -222,19 +343,32 @@ class ExportOptOutListOperator(BaseOperator):
                 f"from a task); on this Airflow use `airflow variables export` and keep the "
                 f"{KEY_PREFIX}* keys"
             )
+        by_number: dict[str, list[str]] = {}
+        for key in keys:
+            number = number_of_key(key)
+            if number is not None:
+                by_number.setdefault(number, []).append(key)
         entries: list[dict[str, Any]] = []
-        for key in sorted(keys):
-            try:
-                raw = read_variable(key)
-            except VariableReadError as exc:
-                raise AirflowException(f"Could not export the opt-out list: {exc}") from exc
-            if raw is None:  # removed since it was listed
-                continue
-            try:
-                record = OptOutRecord.from_json(raw)
-            except ValueError as exc:
-                raise AirflowFailException(f"Variable {key} is not an opt-out record: {exc}") from None
-            if record.opted_out or self.include_opted_in:
+        for number in sorted(by_number):
+            records = []
+            for key in by_number[number]:
+                try:
+                    raw = read_variable(key)
+                except VariableReadError as exc:
+                    raise AirflowException(f"Could not export the opt-out list: {exc}") from exc
+                if raw is None:  # removed since it was listed (or not readable: said, not guessed)
+                    if key in (variable_keys(key) or []):
+                        raise AirflowFailException(
+                            f"Variable {key} exists but the API server could not read it (is it encrypted "
+                            "with another Fernet key?)"
+                        )
+                    continue
+                try:
+                    records.append(OptOutRecord.from_json(raw))
+                except ValueError as exc:
+                    raise AirflowFailException(f"Variable {key} is not an opt-out record: {exc}") from None
+            record = latest_decision(*records)
+            if record is not None and (record.opted_out or self.include_opted_in):
                 entries.append({column: getattr(record, column) for column in EXPORT_COLUMNS})
         if self.csv_path:
             with open(self.csv_path, "w", newline="", encoding="utf-8") as handle:

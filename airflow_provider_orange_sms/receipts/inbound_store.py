@@ -118,7 +118,7 @@ def store_inbound_message(message: InboundMessage, *, now: datetime | None = Non
         record = opt_out.OptOutRecord(
             number=message.sender,
             opted_out=action == opt_out.OPT_OUT,
-            at=(message.sent_at or received).astimezone(timezone.utc).isoformat(),
+            at=opt_out.reply_decided_at(message.sent_at, received).astimezone(timezone.utc).isoformat(),
             source="inbound",
             keyword=opt_out.normalize_keyword(message.message),
             message_id=message.message_id or None,

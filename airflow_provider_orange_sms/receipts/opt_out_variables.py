@@ -12,6 +12,10 @@ SQLite the transaction already holds the database's write lock, taken by its ded
 and written only when the new record supersedes it. Two first writes for one number race on the
 unique key: the loser's insert fails inside a savepoint, and it reads and compares again.
 
+It writes only the number's receiver Variable (:func:`~airflow_provider_orange_sms.opt_out.variable_key`);
+the list operators write the other one (:func:`~airflow_provider_orange_sms.opt_out.operator_variable_key`),
+which it only reads, to answer :data:`SUPERSEDED` when an operator's decision is later than the reply.
+
 The value is encrypted with the Fernet key like any Variable, so workers read it with
 ``Variable.get`` (through the execution API) as usual.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import OptOutRecord, operator_variable_key, variable_key
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -39,8 +43,9 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
     """
     Store ``record`` as its number's Variable unless the stored record is newer.
 
-    Returns :data:`WRITTEN` or :data:`SUPERSEDED` (a later decision is stored; nothing changed).
-    Inside the caller's transaction, which commits.
+    Returns :data:`WRITTEN` or :data:`SUPERSEDED` (a later decision is stored, by a reply or by
+    the list operators: the number's state did not change). Inside the caller's transaction, which
+    commits.
 
     :param session: The transaction's session.
     :param record: The decision to record.
@@ -50,6 +55,11 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
     from sqlalchemy.exc import IntegrityError
 
     key = variable_key(record.number)
+    operators_key = operator_variable_key(record.number)
+    operators_row = session.scalar(select(Variable).where(Variable.key == operators_key))
+    outcome = WRITTEN
+    if operators_row is not None and not record.supersedes(_stored_record(operators_row, operators_key)):
+        outcome = SUPERSEDED  # still stored below: it may outlive the operators' decision (erase)
     for _ in range(2):
         row = session.scalar(select(Variable).where(Variable.key == key).with_for_update())
         if row is not None:
@@ -58,14 +68,14 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
             row.set_val(record.to_json())
             session.flush()
             _forget_cached(key)
-            return WRITTEN
+            return outcome
         try:
             with session.begin_nested():
                 session.add(Variable(key=key, val=record.to_json(), description=DESCRIPTION))
         except IntegrityError:
             continue  # another transaction wrote this number's first record: compare with it
         _forget_cached(key)
-        return WRITTEN
+        return outcome
     raise IntegrityError(f"INSERT {key}", {}, RuntimeError("the Variable row kept changing"))
 
 

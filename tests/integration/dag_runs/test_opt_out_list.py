@@ -6,7 +6,12 @@ import csv
 
 import pytest
 
-from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import (
+    OptOutRecord,
+    latest_decision,
+    operator_variable_key,
+    variable_key,
+)
 from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
 
 NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
@@ -19,10 +24,11 @@ def clean_list(airflow_db):
 
 
 def stored(number: str) -> OptOutRecord | None:
+    """The decision that holds for ``number``: the later of its replies' and the operators' record."""
     from airflow.models.variable import Variable
 
-    raw = Variable.get(variable_key(number), default_var=None)
-    return None if raw is None else OptOutRecord.from_json(raw)
+    raws = [Variable.get(key(number), default_var=None) for key in (variable_key, operator_variable_key)]
+    return latest_decision(*(None if raw is None else OptOutRecord.from_json(raw) for raw in raws))
 
 
 def mine(entries):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, PLAN_KEY
-from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, operator_variable_key, variable_key
 from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
 from tests.support.airflow_runs import xcom_value
 
@@ -83,8 +83,9 @@ def test_a_stop_then_a_send_texts_only_the_others_and_reports_it_opted_out(fast_
     assert statuses(results) == {ADDRESSES[0]: "opted_out", ADDRESSES[1]: "sent", ADDRESSES[2]: "sent"}
     assert results[0]["resource_id"] is None
     assert xcom_value(dag_run, "send", PLAN_KEY)["opted_out"] == 1
-    # The cost rule: one execution-API read per recipient, right before its send.
-    assert opt_out_reads == Counter(variable_key(n) for n in NUMBERS)
+    # The cost rule: two execution-API reads per recipient (its replies' and the operators' record),
+    # right before its send.
+    assert opt_out_reads == Counter(k(n) for n in NUMBERS for k in (variable_key, operator_variable_key))
 
 
 def test_a_start_after_the_stop_texts_the_number_again(fast_conn, sandbox):
@@ -161,7 +162,7 @@ def test_the_dry_run_reads_the_list_once_and_shows_the_opted_out(fast_conn, sand
     assert plan["recipients"] == 2
     assert [m["recipient"] for m in plan["messages"]] == [ADDRESSES[0], ADDRESSES[2]]
     assert received(sandbox) == Counter()
-    assert opt_out_reads == Counter(variable_key(n) for n in NUMBERS)
+    assert opt_out_reads == Counter(k(n) for n in NUMBERS for k in (variable_key, operator_variable_key))
 
 
 def test_respect_opt_out_false_texts_everyone_without_reading_the_list(fast_conn, sandbox, opt_out_reads):
@@ -223,3 +224,28 @@ def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
 
     assert dag_run.get_task_instance("send").state == "failed"
     assert received(sandbox) == Counter()
+
+
+def test_a_record_the_api_server_cannot_decrypt_is_never_read_as_not_opted_out(fast_conn, sandbox):
+    """A record encrypted with another Fernet key reads as "missing": the listed key says otherwise."""
+    from airflow.models.variable import Variable
+    from airflow.sdk import Variable as TaskVariable
+    from airflow.utils.session import create_session
+    from cryptography.fernet import Fernet
+
+    if not hasattr(TaskVariable, "keys"):
+        pytest.skip("telling an unreadable record from a missing one needs Airflow 3.3 (Variable.keys)")
+    stop = OptOutRecord(
+        number=NUMBERS[1], opted_out=True, at=datetime.now(timezone.utc).isoformat(), source="inbound"
+    )
+    with create_session() as session:
+        row = Variable(key=variable_key(NUMBERS[1]), val="placeholder")
+        row._val = Fernet(Fernet.generate_key()).encrypt(stop.to_json().encode()).decode()  # another key
+        row.is_encrypted = True
+        session.add(row)
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "failed"
+    assert received(sandbox) == Counter(ADDRESSES[:1])  # stopped before the unreadable one
+    assert statuses(xcom_value(dag_run, "send", PARTIAL_RESULTS_KEY)) == {ADDRESSES[0]: "sent"}
