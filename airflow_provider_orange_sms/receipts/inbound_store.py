@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from airflow_provider_orange_sms import opt_out
@@ -44,6 +44,10 @@ OPTED_OUT = "opted_out"
 OPTED_IN = "opted_in"
 #: A keyword older than the stored decision: the list is unchanged.
 SUPERSEDED = "superseded"
+#: How far a reply's ``dateTime`` may be ahead of its receipt and still be its decision time: clocks
+#: differ a little; a later one is wrong (a STOP dated 2099 would outrank every START), so the time
+#: of receipt is used instead. Old times are kept: Orange may hold replies back.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def store_inbound_message(message: InboundMessage, *, now: datetime | None = Non
         record = opt_out.OptOutRecord(
             number=message.sender,
             opted_out=action == opt_out.OPT_OUT,
-            at=(message.sent_at or received).astimezone(timezone.utc).isoformat(),
+            at=_decision_time(message.sent_at, received).isoformat(),
             source="inbound",
             keyword=opt_out.normalize_keyword(message.message),
             message_id=message.message_id or None,
@@ -128,3 +132,10 @@ def store_inbound_message(message: InboundMessage, *, now: datetime | None = Non
         return InboundOutcome(stored=True, opt_out=OPTED_OUT if record.opted_out else OPTED_IN)
 
     return run_in_transaction(work, "inbound message", retention)
+
+
+def _decision_time(sent_at: datetime | None, received: datetime) -> datetime:
+    """The reply's ``dateTime`` unless absent or more than :data:`MAX_CLOCK_SKEW` after ``received``."""
+    if sent_at is None or sent_at > received + MAX_CLOCK_SKEW:
+        return received.astimezone(timezone.utc)
+    return sent_at.astimezone(timezone.utc)

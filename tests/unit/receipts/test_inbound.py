@@ -20,6 +20,7 @@ from airflow_provider_orange_sms.receipts.inbound_payload import (
     parse_inbound_message,
 )
 from airflow_provider_orange_sms.receipts.inbound_store import (
+    MAX_CLOCK_SKEW,
     OPTED_IN,
     OPTED_OUT,
     SUPERSEDED,
@@ -319,6 +320,43 @@ def _post(client, body: dict):
 
 def _now_z() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_a_start_dated_in_the_future_does_not_outrank_a_stop_sent_now(live_client):
+    sender = unique_number()
+    start = _post(live_client, inbound(sender, "START", date_time="2099-01-01T00:00:00Z"))
+    assert start.json() == {"status": "stored", "opt_out": "opted_in"}
+    stop = _post(live_client, inbound(sender, "STOP", date_time=_now_z()))
+    assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
+    assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]
+    # The event still says what Orange sent.
+    assert [e["sent_at"][:4] for e in _events(sender)] == ["2099", _now_z()[:4]]
+
+
+def test_a_stop_dated_9999_does_not_block_every_later_start(live_client):
+    sender = unique_number()
+    stop = _post(live_client, inbound(sender, "STOP", date_time="9999-12-31T23:59:59Z"))
+    assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
+    record = _stored_record(sender)
+    assert record is not None
+    assert record.decided_at() <= datetime.now(timezone.utc) + MAX_CLOCK_SKEW
+    start = _post(live_client, inbound(sender, "START", date_time=_now_z()))
+    assert start.json() == {"status": "stored", "opt_out": "opted_in"}
+    assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
+
+
+def test_an_old_date_time_is_kept_as_the_decision_time(airflow_db):
+    # Orange may hold replies back: an old dateTime is the reply's own time, not a clock error.
+    sender = unique_number()
+    received = datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc)
+    sent = received - timedelta(days=2)
+    late = InboundMessage(sender, "+2250000", "STOP", "o-" + sender, sent)
+    assert store_inbound_message(late, now=received).opt_out == OPTED_OUT
+    assert _stored_record(sender).decided_at() == sent  # type: ignore[union-attr]
+    # Ahead of the receipt within the skew: believed (clocks differ a little).
+    ahead = InboundMessage(sender, "+2250000", "START", "a-" + sender, received + MAX_CLOCK_SKEW)
+    assert store_inbound_message(ahead, now=received).opt_out == OPTED_IN
+    assert _stored_record(sender).decided_at() == received + MAX_CLOCK_SKEW  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
