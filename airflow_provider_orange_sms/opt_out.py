@@ -58,6 +58,8 @@ DEFAULT_OPT_OUT_KEYWORDS = (
 DEFAULT_OPT_IN_KEYWORDS = ("START", "UNSTOP", "SUBSCRIBE", "YES START", "REPRENDRE", "ابدأ")
 _DIGITS = re.compile(r"^[1-9][0-9]{6,14}$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# Arabic tatweel only stretches a word (توقـف is توقف); it is a letter to Unicode, not a format mark.
+_TATWEEL = "\u0640"
 
 
 def normalize_keyword(text: str) -> str:
@@ -65,12 +67,19 @@ def normalize_keyword(text: str) -> str:
     Return ``text`` as a keyword compares: accents and case dropped, punctuation and runs of
     spaces made one space, trimmed (``" Arrêt ! "`` -> ``"arret"``).
 
-    Arabic letters with hamza compare equal to their bare forms, as accented letters do.
+    Arabic letters with hamza compare equal to their bare forms, as accented letters do. Invisible
+    characters are dropped, not made spaces: the tatweel (``توقـف`` is ``توقف``) and every format
+    character (zero-width joiner and non-joiner, zero-width space, BOM, left-to-right,
+    right-to-left and Arabic letter marks), so ``"ST\u200bOP"`` is ``"stop"``.
 
     :param text: The text of a reply, or a configured keyword.
     """
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = "".join(
+        c
+        for c in decomposed
+        if not unicodedata.combining(c) and c != _TATWEEL and unicodedata.category(c) != "Cf"
+    )
     return _NOT_WORD.sub(" ", bare.casefold()).strip()
 
 

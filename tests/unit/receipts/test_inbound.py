@@ -390,3 +390,23 @@ def test_a_stop_with_a_date_time_python_3_10_cannot_read_opts_out(live_client, d
     answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
     assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).decided_at() == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "توقـف",  # tatweel (U+0640) stretching توقف
+        "تـوقـــف",
+        "\u200fتوقف",  # right-to-left mark
+        "توقف\u061c",  # Arabic letter mark
+        "\ufeffSTOP",  # BOM
+        "ST\u200bOP",  # zero-width space
+        "S\u200dTOP\u200c",  # zero-width joiner / non-joiner
+        "\u200eStop",  # left-to-right mark
+    ],
+)
+def test_a_keyword_with_invisible_characters_opts_out(live_client, text):
+    sender = unique_number()
+    answer = _post(live_client, inbound(sender, text))
+    assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
+    assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]
