@@ -69,8 +69,8 @@ def _digits(value: object, what: str) -> str:
     # isascii: str.isdigit() and \d also accept Arabic-Indic and other Unicode digits.
     if not text.isascii() or not _DIGITS.match(text):
         raise ValueError(
-            f"Invalid {what} {short_repr(value)}: only digits, spaces, dashes, dots, parentheses and a "
-            "leading '+' are allowed"
+            f"Invalid {what} {short_repr(value)}: only digits 0-9, spaces, dashes, dots, parentheses "
+            "and a leading '+' are allowed"
         )
     return text
 

@@ -76,6 +76,8 @@ DEFAULT_OPT_IN_KEYWORDS = ("START", "UNSTOP", "SUBSCRIBE", "YES START", "REPREND
 MAX_REPLY_CLOCK_SKEW = timedelta(minutes=5)
 _DIGITS = re.compile(r"^[1-9][0-9]{6,14}$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# Arabic tatweel only stretches a word (توقـف is توقف); it is a letter to Unicode, not a format mark.
+_TATWEEL = "\u0640"
 
 
 def normalize_keyword(text: str) -> str:
@@ -83,12 +85,19 @@ def normalize_keyword(text: str) -> str:
     Return ``text`` as a keyword compares: accents and case dropped, punctuation and runs of
     spaces made one space, trimmed (``" Arrêt ! "`` -> ``"arret"``).
 
-    Arabic letters with hamza compare equal to their bare forms, as accented letters do.
+    Arabic letters with hamza compare equal to their bare forms, as accented letters do. Invisible
+    characters are dropped, not made spaces: the tatweel (``توقـف`` is ``توقف``) and every format
+    character (zero-width joiner and non-joiner, zero-width space, BOM, left-to-right,
+    right-to-left and Arabic letter marks), so ``"ST\u200bOP"`` is ``"stop"``.
 
     :param text: The text of a reply, or a configured keyword.
     """
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    bare = "".join(
+        c
+        for c in decomposed
+        if not unicodedata.combining(c) and c != _TATWEEL and unicodedata.category(c) != "Cf"
+    )
     return _NOT_WORD.sub(" ", bare.casefold()).strip()
 
 
@@ -133,17 +142,11 @@ def reply_decided_at(sent_at: datetime | None, received_at: datetime) -> datetim
     future must not outrank every later decision). An old ``dateTime`` stays: Orange may deliver
     replies late.
 
-    Orange gives ``dateTime`` to the second: a whole-second time stands for the end of its second
-    (the reply was sent within it), so a STOP sent in the second a list operator started is not
-    taken for an older decision than the operator's.
-
     :param sent_at: The reply's ``dateTime`` (aware), if it had one.
     :param received_at: When the receiver accepted it (aware).
     """
     if sent_at is None or sent_at > received_at + MAX_REPLY_CLOCK_SKEW:
         return received_at
-    if sent_at.microsecond == 0:
-        return sent_at + timedelta(seconds=1) - timedelta(microseconds=1)
     return sent_at
 
 
@@ -247,6 +250,9 @@ class OptOutRecord:
 def latest_decision(*records: OptOutRecord | None) -> OptOutRecord | None:
     """
     Return the decision that holds among a number's records: the latest; on a tie, an opt-out.
+
+    The list operators record their decisions to the whole second, as Orange dates replies: a STOP
+    sent in the second an operator started ties with it, and the opt-out holds.
 
     :param records: The number's records (the receiver's and the operators'), ``None`` when absent.
     """

@@ -84,6 +84,11 @@ OPERATOR_DESCRIPTION = "Orange SMS opt-out list entry (written by the opt-out li
 ERASE_REPLY_LOOKBACK = timedelta(minutes=10)
 
 
+def _decision_second() -> datetime:
+    """Now, to the whole second: Orange dates replies to the second, so a tie goes to the opt-out."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
 def _read_record(key: str) -> OptOutRecord | None:
     """The record under ``key``; ``None`` when absent or not a record (a task error when unreadable)."""
     try:
@@ -241,7 +246,7 @@ class ImportOptOutListOperator(BaseOperator):
 
         :param context: The task context.
         """
-        started = datetime.now(timezone.utc)
+        started = _decision_second()
         try:
             numbers = _normalized_numbers(
                 self.numbers, self.csv_path, self.csv_text, self.number_column, self.default_country
@@ -295,7 +300,7 @@ class RemoveFromOptOutListOperator(BaseOperator):
 
         :param context: The task context.
         """
-        started = datetime.now(timezone.utc)
+        started = _decision_second()
         try:
             numbers = _normalized_numbers(self.numbers, None, None, "number", self.default_country)
         except ValueError as exc:

@@ -1,8 +1,9 @@
 """
 The callback receiver: a FastAPI app the plugin mounts on the API server at ``/orange-sms``.
 
-``POST /orange-sms/delivery-receipts/{secret}`` accepts one Orange delivery receipt and stores it as
-an event of :data:`~airflow_provider_orange_sms.receipts.DELIVERY_RECEIPTS`;
+``POST /orange-sms/delivery-receipts/{secret}`` accepts one Orange delivery receipt (or a OneAPI
+``deliveryInfo`` list of several) and stores each as an event of
+:data:`~airflow_provider_orange_sms.receipts.DELIVERY_RECEIPTS`;
 ``POST /orange-sms/inbound-messages/{secret}`` accepts one SMS a subscriber sent to the account's
 number and stores it as an event of :data:`~airflow_provider_orange_sms.receipts.INBOUND_MESSAGES`.
 Both routes share every check below (:func:`admit`) and the error contract.
@@ -45,7 +46,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
-from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
+from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipts
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 
 if TYPE_CHECKING:
@@ -365,10 +366,12 @@ def _article(what: str) -> str:
     return "an" if what[:1] in "aeiou" else "a"
 
 
-def _store_receipt(receipt: Receipt) -> bool:
+def _store_receipts(receipts: list[Receipt]) -> bool:
+    """Store each receipt (each a repeat-safe transaction); whether any was new."""
     from airflow_provider_orange_sms.receipts.store import store_receipt
 
-    return store_receipt(receipt)
+    stored = [store_receipt(receipt) for receipt in receipts]  # a list: every one, not up to the first new
+    return any(stored)
 
 
 def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
@@ -377,12 +380,11 @@ def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
     return store_inbound_message(message)
 
 
-def _receipt_answer(receipt: Receipt, stored: bool) -> dict[str, str]:
+def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
     log.debug(
-        "Delivery receipt %s: resource id %r, status %s",
+        "Delivery receipt %s: %s",
         "stored" if stored else "already stored (repeat)",
-        receipt.resource_id,
-        receipt.status,
+        "; ".join(f"resource id {r.resource_id!r}, {r.recipient}, status {r.status}" for r in receipts),
     )
     return {"status": "stored" if stored else "duplicate"}
 
@@ -403,11 +405,11 @@ def _inbound_answer(message: InboundMessage, outcome: InboundOutcome) -> dict[st
     return answer
 
 
-_RECEIPTS: Callback[Receipt, bool] = Callback(
+_RECEIPTS: Callback[list[Receipt], bool] = Callback(
     "delivery receipt",
-    parse_receipt,
-    _store_receipt,
-    lambda receipt: f"for resource id {receipt.resource_id!r}",
+    parse_receipts,
+    _store_receipts,
+    lambda receipts: f"for resource id {receipts[0].resource_id!r}",
     _receipt_answer,
 )
 _INBOUND_MESSAGES: Callback[InboundMessage, InboundOutcome] = Callback(

@@ -17,9 +17,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from airflow_provider_orange_sms.receipts.payload import ReceiptError, json_object, load_json, shown
+from airflow_provider_orange_sms.receipts.payload import (
+    ReceiptError,
+    json_object,
+    load_json,
+    orange_date_time,
+    shown,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 #: The keys of every inbound-message event's ``extra``.
 INBOUND_EXTRA_KEYS = (
@@ -35,9 +44,10 @@ INBOUND_EXTRA_KEYS = (
 MAX_ID_LENGTH = 128
 #: Longest accepted text: a concatenated SMS of 255 parts of 153 characters.
 MAX_MESSAGE_LENGTH = 255 * 153
-_SENDER_RE = re.compile(r"^(?:tel:)?\+?([1-9]\d{6,14})$")
+# [0-9], not \d: \d also matches Arabic-Indic and other digits, which no number on the list is.
+_SENDER_RE = re.compile(r"^(?i:tel:)?\+?([1-9][0-9]{6,14})$")
 # Destinations include short codes (e.g. 4 digits), with or without the country code.
-_DESTINATION_RE = re.compile(r"^(?:tel:)?\+?(\d{3,15})$")
+_DESTINATION_RE = re.compile(r"^(?i:tel:)?\+?([0-9]{3,15})$")
 _ID_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 _WHERE = "inboundSMSMessageNotification.inboundSMSMessage"
 
@@ -100,24 +110,6 @@ def _optional_id(value: object, name: str) -> str:
     return value.strip()
 
 
-def _date_time(value: object) -> datetime | None:
-    if value is None or value == "":
-        return None
-    moment = None
-    if isinstance(value, str) and len(value) <= 64:
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-    if moment is None:
-        raise ReceiptError(
-            422, f"Invalid {_WHERE}.dateTime {shown(value)}: expected ISO 8601 such as 2026-02-10T14:30:00Z"
-        )
-    if moment.tzinfo is None:  # OneAPI times are UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 def parse_inbound_message(body: bytes) -> InboundMessage:
     """
     Parse an inbound SMS body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
@@ -132,7 +124,7 @@ def parse_inbound_message(body: bytes) -> InboundMessage:
     sms = json_object(notification.get("inboundSMSMessage"), _WHERE)
 
     sender = sms.get("senderAddress")
-    sender_match = _SENDER_RE.match(sender.strip()) if isinstance(sender, str) else None
+    sender_match = _SENDER_RE.fullmatch(sender.strip()) if isinstance(sender, str) else None
     if sender_match is None:
         raise ReceiptError(
             422,
@@ -140,7 +132,9 @@ def parse_inbound_message(body: bytes) -> InboundMessage:
             "as tel:+2250700000001 (7 to 15 digits)",
         )
     destination = sms.get("destinationAddress")
-    destination_match = _DESTINATION_RE.match(destination.strip()) if isinstance(destination, str) else None
+    destination_match = (
+        _DESTINATION_RE.fullmatch(destination.strip()) if isinstance(destination, str) else None
+    )
     if destination_match is None:
         raise ReceiptError(
             422,
@@ -159,6 +153,6 @@ def parse_inbound_message(body: bytes) -> InboundMessage:
         destination="+" + destination_match.group(1),
         message=text,
         message_id=_optional_id(sms.get("messageId"), f"{_WHERE}.messageId"),
-        sent_at=_date_time(sms.get("dateTime")),
+        sent_at=orange_date_time(sms.get("dateTime"), f"{_WHERE}.dateTime"),
         callback_data=_optional_id(notification.get("callbackData"), "callbackData"),
     )

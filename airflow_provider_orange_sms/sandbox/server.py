@@ -49,13 +49,14 @@ from airflow_provider_orange_sms.sandbox.state import (
 log = logging.getLogger(__name__)
 
 TOKEN_PATHS = ("/oauth/v3/token", "/oauth/v2/token")
-_SENDER = r"tel%3A%2B(\d+)"
+_SENDER = r"tel%3A%2B([0-9]+)"
 SEND_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/requests$", re.IGNORECASE)
 SUBSCRIBE_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/subscriptions$", re.IGNORECASE)
 UNSUBSCRIBE_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/subscriptions/([^/]+)$", re.IGNORECASE)
 SUBSCRIPTION_RE = re.compile(r"^/smsmessaging/v1/outbound/subscriptions/([^/]+)$")
 ANY_OUTBOUND_RE = re.compile(r"^/smsmessaging/v1/outbound/([^/]+)/(requests|subscriptions)(/.*)?$")
-ADDRESS_RE = re.compile(r"^tel:\+\d{8,15}$")
+# [0-9], not \d: Orange takes ASCII digits only (\d matches Arabic-Indic digits too).
+ADDRESS_RE = re.compile(r"^tel:\+[0-9]{8,15}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{3}$")
 SEND_KEYS = {
     "address",

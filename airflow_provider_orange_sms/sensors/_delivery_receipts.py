@@ -115,8 +115,9 @@ class DeliveryReceiptSensor(BaseSensorOperator):
     """
     Wait until every given SMS has a final delivery receipt; return ``{resource_id: status}``.
 
-    Final statuses are ``DeliveredToTerminal``, ``DeliveredToNetwork``, ``DeliveryImpossible`` and
-    ``DeliveryUncertain`` (``MessageWaiting`` is not). Receipts are the events of
+    Final statuses are ``DeliveredToTerminal``, ``DeliveredToNetwork``, ``DeliveryImpossible``,
+    ``DeliveryUncertain`` and ``DeliveryNotificationNotSupported`` (no receipt will follow: delivery
+    is unknown); ``MessageWaiting`` is not. Receipts are the events of
     :data:`~airflow_provider_orange_sms.receipts.DELIVERY_RECEIPTS`, stored by the receiver on the
     API server; the sensor adds the asset to its ``inlets`` and reads them through the Task SDK
     (``context["inlet_events"]``), never the metadata database. Each poke fetches only the events

@@ -23,6 +23,7 @@ from airflow_provider_orange_sms.receipts.payload import (
     DELIVERED_TO_NETWORK,
     DELIVERED_TO_TERMINAL,
     DELIVERY_IMPOSSIBLE,
+    DELIVERY_NOTIFICATION_NOT_SUPPORTED,
     DELIVERY_UNCERTAIN,
 )
 from airflow_provider_orange_sms.ui.progress import IN_FLIGHT, ledger_results
@@ -47,6 +48,7 @@ _OUTCOME_OF = {
     DELIVERED_TO_NETWORK: NETWORK,
     DELIVERY_IMPOSSIBLE: IMPOSSIBLE,
     DELIVERY_UNCERTAIN: RECEIPT_UNCERTAIN,
+    DELIVERY_NOTIFICATION_NOT_SUPPORTED: RECEIPT_UNCERTAIN,  # final: no receipt will say more
 }
 #: Digits shown at each end of a masked number (after the ``+``).
 _SHOWN_HEAD = 5

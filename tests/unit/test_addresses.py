@@ -103,3 +103,11 @@ def test_validate_recipients_normalises_and_drops_duplicates_in_order():
         "tel:+2250700000002",
         "tel:+2250700000001",
     ]
+
+
+@pytest.mark.parametrize("recipient", ["+2٢٥٠٧٠٠٠٠٠٠٠١", "٠٧٠٠٠٠٠٠٠١", "tel:+225०७००००००००१"])  # noqa: RUF001
+def test_a_recipient_in_non_ascii_digits_is_refused_naming_it(recipient):
+    # "only digits" alone would read as a contradiction: these are digits, not 0-9.
+    with pytest.raises(ValueError, match="only digits 0-9") as caught:
+        normalize_recipient(recipient, "CIV")
+    assert repr(recipient) in str(caught.value)

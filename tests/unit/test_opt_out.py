@@ -11,6 +11,7 @@ from airflow_provider_orange_sms.opt_out import (
     OPT_OUT,
     OptOutRecord,
     keyword_action,
+    normalize_keyword,
     parse_keywords,
     variable_key,
 )
@@ -89,3 +90,11 @@ def test_a_value_that_is_not_a_record_is_refused():
         OptOutRecord.from_json('{"number": "+2250700000001"}')
     with pytest.raises(ValueError, match="without 'at'"):
         OptOutRecord.from_json('{"number": "+1", "opted_out": true, "source": "import"}')
+
+
+@pytest.mark.parametrize(
+    "text", ["توقـف", "\u200fتوقف\u061c", "\ufeffSTOP", "ST\u200bOP", "S\u200dTO\u200cP", "\u200eStop\u00ad"]
+)
+def test_invisible_characters_do_not_split_or_hide_a_keyword(text):
+    assert keyword_action(text, frozenset({"stop", "توقف"}), frozenset()) == OPT_OUT
+    assert normalize_keyword(text) in {"stop", "توقف"}

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import OptOutRecord, operator_variable_key, variable_key
+from airflow_provider_orange_sms.sensors._asset_events import to_datetime
 from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, received
 
 ROUNDS = int(os.environ.get("ORANGE_SMS_RACE_ROUNDS", "2"))
@@ -43,6 +44,13 @@ def old_stop(number: str) -> None:
     Variable.set(variable_key(number), record.to_json())
 
 
+def operator_decision_second(number: str) -> datetime:
+    """When the operator's decision on ``number`` was made (its record's ``at``)."""
+    from airflow.models.variable import Variable
+
+    return OptOutRecord.from_json(Variable.get(operator_variable_key(number))).decided_at()
+
+
 class Replies:
     """Subscribers' replies sent through the sandbox, each right before a chosen operator step."""
 
@@ -58,7 +66,11 @@ class Replies:
             f"{self.control}/inbound", json={"sender": number, "message": message}, timeout=120
         )
         sent.raise_for_status()
-        self.answers.append({"number": number, "message": message, **sent.json()["response"]})
+        answer = sent.json()
+        sms = answer["notification"]["inboundSMSMessageNotification"]["inboundSMSMessage"]
+        self.answers.append(
+            {"number": number, "message": message, "sent_at": sms["dateTime"], **answer["response"]}
+        )
 
     def before_step(self, key: str | None = None) -> None:
         if key is not None and key in self.before_delete_of:
@@ -139,6 +151,13 @@ def test_no_sms_after_a_stop_that_races_an_opt_out_list_operator(
         assert len(answered) == STOPPERS + len(starters), replies.answers  # every reply landed mid-task
         assert all(a["status"] == "stored" for a in replies.answers), replies.answers
 
+        # The later decision wins, to the second (Orange dates replies to the second); a tie opts out.
+        imported_at = operator_decision_second(chosen[0]) if starters else None
+        texted_again = {
+            a["number"]: int(to_datetime(a["sent_at"]) > imported_at)
+            for a in replies.answers
+            if a["message"] == "START" and imported_at is not None
+        }
         campaign_run = run("test_opt_out_race_campaign")
 
     assert campaign_run.state == "success"
@@ -146,4 +165,4 @@ def test_no_sms_after_a_stop_that_races_an_opt_out_list_operator(
     assert {n: texted[f"tel:{n}"] for n in stoppers} == dict.fromkeys(stoppers, 0)
     expected_controls = 0 if operation == "import" else 1  # imported: opted out; removed: texted once
     assert {n: texted[f"tel:{n}"] for n in controls} == dict.fromkeys(controls, expected_controls)
-    assert {n: texted[f"tel:{n}"] for n in starters} == dict.fromkeys(starters, 1)  # START after import
+    assert {n: texted[f"tel:{n}"] for n in starters} == texted_again  # a START after the import

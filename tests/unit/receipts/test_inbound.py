@@ -11,7 +11,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
+from airflow_provider_orange_sms.opt_out import (
+    MAX_REPLY_CLOCK_SKEW as MAX_CLOCK_SKEW,
+)
+from airflow_provider_orange_sms.opt_out import (
+    OptOutRecord,
+    variable_key,
+)
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
 from airflow_provider_orange_sms.receipts import store as store_module
 from airflow_provider_orange_sms.receipts.inbound_payload import (
@@ -93,6 +99,16 @@ def _with(**changes: object) -> bytes:
         (_with(messageId=["x"]), 422, "messageId a list of 1 items"),
         (_with(messageId="a\nb"), 422, "messageId 'a\\nb'"),
         (_with(dateTime="yesterday"), 422, "dateTime 'yesterday'"),
+        (_with(dateTime="07:40:13"), 422, "dateTime '07:40:13'"),  # a time alone is no moment
+        (_with(dateTime="2014-W16"), 422, "dateTime '2014-W16'"),
+        (_with(dateTime="2014-04-15T07:40:13+24:00"), 422, "dateTime '2014-04-15T07:40:13+24:00'"),
+        # In range as written, out of datetime's range once in UTC (was an OverflowError: a 500).
+        (_with(dateTime="0001-01-01T00:00:00+14:00"), 422, "dateTime '0001-01-01T00:00:00+14:00'"),
+        (_with(dateTime="9999-12-31T23:59:59-12:00"), 422, "dateTime '9999-12-31T23:59:59-12:00'"),
+        # \d matches these digits; no number on the opt-out list or sent to is written with them.
+        (_with(senderAddress="tel:+2٢٥٠٧٠٠٠٠٠٠٠١"), 422, "senderAddress 'tel:+2٢٥٠٧٠٠٠٠٠٠٠١'"),  # noqa: RUF001
+        (_with(senderAddress="+225०७००००००००१"), 422, "senderAddress '+225०७००००००००१'"),  # noqa: RUF001
+        (_with(destinationAddress="tel:+٢٢٥٠٠٠٠"), 422, "destinationAddress 'tel:+٢٢٥٠٠٠٠'"),
     ],
 )
 def test_bad_bodies_name_what_is_wrong(raw, status, names):
@@ -100,6 +116,31 @@ def test_bad_bodies_name_what_is_wrong(raw, status, names):
         parse_inbound_message(raw)
     assert caught.value.status_code == status
     assert names in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("date_time", "expected"),
+    [
+        ("2014-04-15T07:40:13Z", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        ("2014-04-15T07:40:13+00:00", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        # The next two fail datetime.fromisoformat on Python 3.10: passing on 3.11 too shows the
+        # shared parser reads them.
+        ("2014-04-15T07:40:13+0000", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        ("2014-04-15T07:40:13.1Z", datetime(2014, 4, 15, 7, 40, 13, 100000, tzinfo=timezone.utc)),
+        ("2014-04-15T07:40:13.123456789Z", datetime(2014, 4, 15, 7, 40, 13, 123456, tzinfo=timezone.utc)),
+        ("2014-04-15T09:40:13+02:00", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        ("2014-04-15T09:40:13+0200", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        ("2014-04-15T07:40:13", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),  # OneAPI: UTC
+        ("2014-04-15 07:40:13Z", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        (" 2014-04-15T07:40:13Z ", datetime(2014, 4, 15, 7, 40, 13, tzinfo=timezone.utc)),
+        ("2014-04-15", datetime(2014, 4, 15, tzinfo=timezone.utc)),
+    ],
+)
+def test_orange_s_date_time_variants_are_read_as_utc(date_time, expected):
+    parsed = parse_inbound_message(_with(dateTime=date_time))
+    assert parsed.sent_at == expected
+    assert parsed.sent_at.utcoffset() == timedelta(0)  # type: ignore[union-attr]
+    assert type(parsed.sent_at) is datetime  # the standard class: extra and identity stay stable
 
 
 def test_the_inbound_asset_is_pinned_and_built_lazily():
@@ -261,3 +302,116 @@ def test_the_inbound_path_s_secret_is_masked_whatever_was_sent():
 
     assert mask_path(f"/orange-sms/inbound-messages/{SECRET}", SECRET) == "/orange-sms/inbound-messages/***"
     assert mask_path("/orange-sms/Inbound-Messages/abc", SECRET) == "/orange-sms/Inbound-Messages/***"
+
+
+@pytest.fixture
+def live_client(airflow_db, monkeypatch):
+    """The receiver app in-process, storing in the tests' metadata database."""
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.receipts import app as receiver
+
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", SECRET)
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "")
+    with TestClient(receiver.create_app(), client=("80.12.13.2", 1234)) as test_client:
+        yield test_client
+
+
+def _post(client, body: dict):
+    return client.post(
+        f"/inbound-messages/{SECRET}", content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+
+
+def _now_z() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_a_start_dated_in_the_future_does_not_outrank_a_stop_sent_now(live_client):
+    sender = unique_number()
+    start = _post(live_client, inbound(sender, "START", date_time="2099-01-01T00:00:00Z"))
+    assert start.json() == {"status": "stored", "opt_out": "opted_in"}
+    stop = _post(live_client, inbound(sender, "STOP", date_time=_now_z()))
+    assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
+    assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]
+    # The event still says what Orange sent.
+    assert [e["sent_at"][:4] for e in _events(sender)] == ["2099", _now_z()[:4]]
+
+
+def test_a_stop_dated_9999_does_not_block_every_later_start(live_client):
+    sender = unique_number()
+    stop = _post(live_client, inbound(sender, "STOP", date_time="9999-12-31T23:59:59Z"))
+    assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
+    record = _stored_record(sender)
+    assert record is not None
+    assert record.decided_at() <= datetime.now(timezone.utc) + MAX_CLOCK_SKEW
+    start = _post(live_client, inbound(sender, "START", date_time=_now_z()))
+    assert start.json() == {"status": "stored", "opt_out": "opted_in"}
+    assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
+
+
+def test_an_old_date_time_is_kept_as_the_decision_time(airflow_db):
+    # Orange may hold replies back: an old dateTime is the reply's own time, not a clock error.
+    sender = unique_number()
+    received = datetime(2026, 2, 10, 14, 30, 0, 250000, tzinfo=timezone.utc)  # a whole second is its end
+    sent = received - timedelta(days=2)
+    late = InboundMessage(sender, "+2250000", "STOP", "o-" + sender, sent)
+    assert store_inbound_message(late, now=received).opt_out == OPTED_OUT
+    assert _stored_record(sender).decided_at() == sent  # type: ignore[union-attr]
+    # Ahead of the receipt within the skew: believed (clocks differ a little).
+    ahead = InboundMessage(sender, "+2250000", "START", "a-" + sender, received + MAX_CLOCK_SKEW)
+    assert store_inbound_message(ahead, now=received).opt_out == OPTED_IN
+    assert _stored_record(sender).decided_at() == received + MAX_CLOCK_SKEW  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "date_time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "2014-04-15T07:40:13+24:00"]
+)
+def test_a_date_time_out_of_range_in_utc_is_a_422_not_a_500(live_client, date_time):
+    sender = unique_number()
+    answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
+    assert answer.status_code == 422
+    assert repr(date_time) in answer.json()["detail"]
+    assert _stored_record(sender) is None
+
+
+@pytest.mark.parametrize("text", ["STOP", "hello"])
+def test_a_sender_in_non_ascii_digits_is_a_422(live_client, text):
+    sender = "tel:+2٢٥٠٧" + "٠" * 7 + "١"  # noqa: RUF001
+    answer = _post(live_client, inbound(sender, text))
+    assert answer.status_code == 422  # was 500 with STOP, and an event under an unmatchable number
+    assert repr(sender) in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("date_time", "expected"),
+    [
+        ("2026-02-10T14:30:00+0000", datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc)),
+        ("2026-02-10T14:30:00.25Z", datetime(2026, 2, 10, 14, 30, 0, 250000, tzinfo=timezone.utc)),
+    ],
+)
+def test_a_stop_with_a_date_time_python_3_10_cannot_read_opts_out(live_client, date_time, expected):
+    sender = unique_number()
+    answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
+    assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
+    assert _stored_record(sender).decided_at() == expected  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "توقـف",  # tatweel (U+0640) stretching توقف
+        "تـوقـــف",
+        "\u200fتوقف",  # right-to-left mark
+        "توقف\u061c",  # Arabic letter mark
+        "\ufeffSTOP",  # BOM
+        "ST\u200bOP",  # zero-width space
+        "S\u200dTOP\u200c",  # zero-width joiner / non-joiner
+        "\u200eStop",  # left-to-right mark
+    ],
+)
+def test_a_keyword_with_invisible_characters_opts_out(live_client, text):
+    sender = unique_number()
+    answer = _post(live_client, inbound(sender, text))
+    assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
+    assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]

@@ -57,8 +57,10 @@ def test_an_empty_callback_data_is_accepted(callback_data):
         (b"[]", 422, "list"),
         (json.dumps({"deliveryInfoNotification": []}).encode(), 422, "deliveryInfoNotification"),
         (body(status="Delivered"), 422, "'Delivered'"),
-        (body(address="0700000001"), 422, "'0700000001'"),
-        (body(resource_id="a b"), 422, "'a b'"),
+        (body(address="0700000001"), 422, "'0700000001'"),  # national: never a recipient sent to
+        (body(address="tel:+2٢٥٠٧٠٠٠٠٠٠٠١"), 422, "'tel:+2٢٥٠٧٠٠٠٠٠٠٠١'"),  # Arabic-Indic digits  # noqa: RUF001
+        (body(address="tel:+225०७००००००००१"), 422, "'tel:+225०७००००००००१'"),  # Devanagari digits  # noqa: RUF001
+        (body(resource_id="a\x00b"), 422, "'a\\x00b'"),
         (body(resource_id="x" * 200), 422, "callbackData"),
     ],
 )
@@ -67,6 +69,110 @@ def test_bad_bodies_are_refused_naming_the_value(raw, status, names):
         parse_receipt(raw)
     assert info.value.status_code == status
     assert names in info.value.message
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tel:+2250700000001", "tel:2250700000001", "+2250700000001", "2250700000001", "TEL:+2250700000001"],
+)
+def test_every_address_form_is_stored_as_tel_plus_digits(client, address):
+    response = client.post(
+        f"/delivery-receipts/{SECRET}",
+        content=body(address=address),
+        headers={"Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json()) == (200, {"status": "stored"})
+    [stored] = client.calls
+    assert stored.to_extra("t")["recipient"] == "tel:+2250700000001"
+
+
+@pytest.mark.parametrize(
+    ("callback_data", "resource_id"),
+    [(123456, "123456"), ("12/34 ab", "12/34 ab"), (" 2b3c 9f ", "2b3c 9f"), (1.5, "1.5"), (7.0, "7")],
+)
+def test_callback_data_as_a_number_or_any_printable_text_is_the_resource_id(
+    client, callback_data, resource_id
+):
+    document = receipt("x")
+    document["deliveryInfoNotification"]["callbackData"] = callback_data
+    response = client.post(
+        f"/delivery-receipts/{SECRET}",
+        content=json.dumps(document),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert [r.resource_id for r in client.calls] == [resource_id]
+
+
+@pytest.mark.parametrize("callback_data", [True, float("nan"), 10**200, "a\tb"])
+def test_callback_data_that_is_no_id_is_refused_naming_it(callback_data):
+    document = receipt("x")
+    document["deliveryInfoNotification"]["callbackData"] = callback_data
+    with pytest.raises(ReceiptError) as info:
+        parse_receipt(json.dumps(document).encode())
+    assert (info.value.status_code, "Invalid callbackData" in info.value.message) == (422, True)
+
+
+def test_delivery_notification_not_supported_is_a_final_status(client):
+    raw = body(status="DeliveryNotificationNotSupported")
+    assert parse_receipt(raw).is_final is True
+    response = client.post(
+        f"/delivery-receipts/{SECRET}", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert [r.status for r in client.calls] == ["DeliveryNotificationNotSupported"]
+
+
+def _listed(*infos: dict) -> bytes:
+    return json.dumps(
+        {"deliveryInfoNotification": {"callbackData": "r-9", "deliveryInfo": list(infos)}}
+    ).encode()
+
+
+def test_a_delivery_info_list_stores_each_receipt(client):
+    one = {"address": "tel:+2250700000001", "deliveryStatus": "DeliveredToTerminal"}
+    two = {"address": "2250700000002", "deliveryStatus": "DeliveryImpossible"}
+    json_type = {"Content-Type": "application/json"}
+    # OneAPI's sample: a list of one.
+    assert (
+        client.post(f"/delivery-receipts/{SECRET}", content=_listed(one), headers=json_type).status_code
+        == 200
+    )
+    assert [(r.resource_id, r.recipient, r.status) for r in client.calls] == [
+        ("r-9", "tel:+2250700000001", "DeliveredToTerminal")
+    ]
+    client.calls.clear()
+    # Several: one event each (dropping any would leave its sensor waiting for a receipt it got).
+    assert (
+        client.post(f"/delivery-receipts/{SECRET}", content=_listed(one, two), headers=json_type).status_code
+        == 200
+    )
+    assert [(r.recipient, r.status) for r in client.calls] == [
+        ("tel:+2250700000001", "DeliveredToTerminal"),
+        ("tel:+2250700000002", "DeliveryImpossible"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        (_listed(), "empty list"),
+        (
+            _listed(
+                {"address": "tel:+2250700000001", "deliveryStatus": "DeliveredToTerminal"}, {"address": "x"}
+            ),
+            "deliveryInfo[1].address 'x'",
+        ),
+        (_listed("tel:+2250700000001"), "deliveryInfo[0]"),
+    ],
+)
+def test_a_bad_delivery_info_list_is_refused_whole(client, raw, names):
+    response = client.post(
+        f"/delivery-receipts/{SECRET}", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert names in response.json()["detail"]
+    assert client.calls == []
 
 
 def test_networks_and_client_address():

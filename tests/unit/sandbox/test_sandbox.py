@@ -64,6 +64,7 @@ def test_valid_send_answers_201_with_location_and_resource_url(sandbox):
         (SEND, message(sender="tel:+2210000"), "SVC0002", "senderAddress"),
         (SEND, message(address="+2250700000001"), "SVC0004", "address"),
         (SEND, message(address="tel:+22507"), "SVC0004", "address"),
+        (SEND, message(address="tel:+2٢٥٠٧٠٠٠٠٠٠٠١"), "SVC0004", "address"),  # Arabic-Indic digits  # noqa: RUF001
         (SEND, message(text=""), "SVC0002", "outboundSMSTextMessage.message"),
         (SEND, message(unexpected=1), "SVC0002", "unexpected"),
         (SEND, {"address": "tel:+2250700000001"}, "SVC0002", "outboundSMSMessageRequest"),

@@ -178,3 +178,13 @@ def test_timeout_names_the_ids_without_a_final_receipt():
 def test_nothing_sent_means_nothing_to_wait_for():
     sensor = DeliveryReceiptSensor(task_id="w", resource_ids=RESULTS[2:], mode="poke")
     assert sensor.poke(make_context(FakeInletEvents())).xcom_value == {}
+
+
+def test_delivery_notification_not_supported_ends_the_wait_without_failing_on_impossible():
+    events = FakeInletEvents()
+    events.add(1, "id-1", "DeliveredToTerminal")
+    events.add(1, "id-2", "DeliveryNotificationNotSupported", "tel:+2250700000002")
+    sensor = DeliveryReceiptSensor(task_id="w", resource_ids=RESULTS, mode="poke", fail_on_impossible=True)
+    done = sensor.poke(make_context(events))
+    assert done.is_done
+    assert done.xcom_value == {"id-1": "DeliveredToTerminal", "id-2": "DeliveryNotificationNotSupported"}
