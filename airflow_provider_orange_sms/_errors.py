@@ -41,6 +41,8 @@ __all__ = [
 
 #: The status each gateway ``code`` comes with (Orange's table): a 2xx carrying one is the same error.
 _GATEWAY_CODE_STATUS = {40: 401, 41: 401, 42: 401, 50: 403, 53: 429, 60: 404, 1: 500, 5: 503}
+#: Too many requests: Orange's older SDK answers it with 403, today's pages with 429.
+_RATE_LIMIT_CODE = 53
 #: The same for the OAuth2 ``error`` names.
 _OAUTH_ERROR_STATUS = {
     "invalid_client": 401,
@@ -84,7 +86,9 @@ def error_from_response(response: requests.Response, endpoint: str | None = None
     :param response: A response with a status of 400 or more, or a 2xx whose body is one of
         Orange's errors: a ``requestError`` gives an :class:`OrangeSMSBadRequestError`, a gateway
         ``code`` or OAuth2 ``error`` the class of the status it comes with (``42``: 401, an
-        :class:`OrangeSMSAuthError`); ``status_code`` stays the 2xx.
+        :class:`OrangeSMSAuthError`); ``status_code`` stays the 2xx. Gateway code ``53`` (too many
+        requests) is an :class:`OrangeSMSRateLimitError` whatever the status (Orange's older SDK
+        answers it with 403).
     :param endpoint: What was called (``GET /sms/admin/v1/contracts``), named in the message of a
         2xx error.
     """
@@ -121,7 +125,10 @@ def error_from_response(response: requests.Response, endpoint: str | None = None
 
     # The status that decides the class: a 2xx carrying an error is the error its code comes with.
     kind = status
-    if status < 400:
+    if code == _RATE_LIMIT_CODE and not is_service_error:
+        # "Wait and retry" whatever the status: Orange's older SDK lists it under 403.
+        kind = 429
+    elif status < 400:
         if isinstance(code, int):
             kind = _GATEWAY_CODE_STATUS.get(code, status)
         elif isinstance(code, str):

@@ -3,7 +3,8 @@
 Retry rules (each request):
 
 * connection refused / connect timeout - the request never left: retried for every call;
-* 429 - waits ``Retry-After`` (or backs off) and retries; a 429 means nothing was accepted;
+* 429, or gateway code 53 whatever the status (Orange's older SDK sends it with 403) - waits
+  ``Retry-After`` (or backs off) and retries; it means nothing was accepted;
 * 5xx - retried with exponential backoff, except on a send, where only 503 is (any other 5xx may
   come after Orange carried the request out: a gateway lost the answer of a backend that may have
   accepted the SMS);
@@ -11,7 +12,7 @@ Retry rules (each request):
   unknown, so :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` is
   raised instead of risking a duplicate SMS;
 * 401 with code 41/42 - the token is dropped, a new one fetched and the call retried once;
-* 400, 403, 404 - never retried;
+* 400, 403 (but code 53), 404 - never retried;
 * an error already retried by an inner loop (``retries_exhausted``, e.g. the token fetch inside a
   call) is not retried again by the outer one.
 

@@ -31,6 +31,7 @@ from airflow_provider_orange_sms.sandbox import admin
 from airflow_provider_orange_sms.sandbox.control import control
 from airflow_provider_orange_sms.sandbox.delivery_receipts import ReceiptPoster
 from airflow_provider_orange_sms.sandbox.replies import (
+    GATEWAY_CODES,
     GATEWAY_ERRORS,
     Reply,
     StopProcessing,
@@ -175,8 +176,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault.kind in ("reply", "reply_after"):
             raw = fault.body.encode()
             return Reply(fault.status, None, dict(fault.headers), raw=raw, content_type=fault.content_type)
-        code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
-        reply = gateway_error(fault.status, code, message, description)
+        if isinstance(fault.code, str):
+            reply = Reply(fault.status, {"error": fault.code, "error_description": "Injected error"})
+        elif fault.code is not None:
+            message, description = GATEWAY_CODES.get(fault.code, ("Injected error", ""))
+            reply = gateway_error(fault.status, fault.code, message, description)
+        else:
+            code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
+            reply = gateway_error(fault.status, code, message, description)
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = str(fault.retry_after)
         return reply

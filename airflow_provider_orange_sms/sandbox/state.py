@@ -37,6 +37,9 @@ class Fault:
         Orange's answer: an SMS sent whose answer came back odd).
     :param status: HTTP status for ``status``, ``reply`` and ``reply_after`` faults (429, 500, 200,
         202, 204 …).
+    :param code: The error of a ``status`` fault, when not the status's usual one: a gateway code
+        (``53`` with status 403: a rate limit as Orange's older SDK lists it) or an OAuth2 ``error``
+        (``"invalid_client"``: the token endpoint's other answer to wrong credentials).
     :param path: Only requests whose path contains this string ("" = any API request).
     :param method: Only requests with this method (``None`` = any).
     :param count: How many matching requests get the fault.
@@ -49,6 +52,7 @@ class Fault:
 
     kind: str = "status"
     status: int = 500
+    code: int | str | None = None
     path: str = ""
     method: str | None = None
     count: int = 1

@@ -475,6 +475,22 @@ def test_client_errors_never_retried(client, sandbox, status):
     assert len(api_requests(sandbox, "/sms/admin")) == 1
 
 
+@pytest.mark.parametrize("path", [SEND_PATH, "/oauth"])
+def test_code_53_under_403_is_a_rate_limit_retried_and_sent_once(client, sandbox, path):
+    """Orange's older SDK lists "too many requests, 53" under 403: code 53 means wait and retry."""
+    sandbox.state.add_fault(kind="status", status=403, code=53, path=path, retry_after=0)
+    client.send_sms("+2250700000001", "hi")
+    assert [r["status"] for r in api_requests(sandbox, path)] == [403, 201 if path == SEND_PATH else 200]
+    assert len(sandbox.state.messages) == 1
+
+
+def test_code_53_under_403_gives_up_as_a_rate_limit(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=403, code=53, path="/sms/admin", count=10, retry_after=0)
+    with pytest.raises(OrangeSMSRateLimitError, match="403 53"):
+        client.get_contracts()
+    assert len(api_requests(sandbox, "/sms/admin")) == FAST_RETRY.max_attempts
+
+
 def test_access_denied_is_an_auth_error(client, sandbox):
     sandbox.state.add_fault(kind="status", status=403, path="/sms/admin")
     with pytest.raises(OrangeSMSAuthError, match="403 50: Access denied"):
