@@ -35,6 +35,7 @@ __all__ = [
     "describe_response",
     "error_from_response",
     "error_object_in",
+    "is_name_resolution_failure",
     "json_object",
     "request_error_in",
 ]
@@ -268,6 +269,30 @@ _NETWORK_CAUSES = (
 _CONNECT_CAUSES = {"connection refused", "host name not found", "no answer while connecting"}
 
 
+def _causes(exc: BaseException) -> list[str]:
+    """The type names of ``exc`` and of everything it wraps (causes, contexts, urllib3 reasons)."""
+    seen: list[str] = []
+    todo: list[object] = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if not isinstance(current, BaseException):
+            continue
+        seen.append(type(current).__name__)
+        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return seen
+
+
+def is_name_resolution_failure(exc: BaseException) -> bool:
+    """
+    Whether a request failed because its host name did not resolve (``socket.gaierror``).
+
+    :param exc: The ``requests`` exception (urllib3's ``NameResolutionError`` wraps the cause).
+    """
+    seen = _causes(exc)
+    return "gaierror" in seen or "NameResolutionError" in seen
+
+
 def describe_network_failure(exc: BaseException, url: str) -> str:
     """
     Say in one short line why a request to ``url`` failed on the network.
@@ -280,16 +305,10 @@ def describe_network_failure(exc: BaseException, url: str) -> str:
     """
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    seen: list[str] = []
-    todo: list[object] = [exc]
-    while todo and len(seen) < 20:
-        current = todo.pop()
-        if not isinstance(current, BaseException):
-            continue
-        seen.append(type(current).__name__)
-        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    seen = _causes(exc)
     cause = next((words for name, words in _NETWORK_CAUSES if name in seen), type(exc).__name__)
+    if cause == "host name not found":
+        return f"cannot connect to {origin} (host name {parts.hostname!r} not found)"
     if cause in _CONNECT_CAUSES:
         return f"cannot connect to {origin} ({cause})"
     return f"request to {origin} failed ({cause})"

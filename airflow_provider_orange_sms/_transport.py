@@ -3,6 +3,7 @@
 Retry rules (each request):
 
 * connection refused / connect timeout - the request never left: retried for every call;
+* a host name that does not resolve - not retried: the next try would not resolve it either;
 * 429, or gateway code 53 whatever the status (Orange's older SDK sends it with 403) - waits
   ``Retry-After`` (or backs off) and retries; it means nothing was accepted;
 * 5xx - retried with exponential backoff, except on a send, where only 503 is (any other 5xx may
@@ -38,7 +39,11 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF_MAX,
 )
-from airflow_provider_orange_sms._errors import describe_network_failure, error_from_response
+from airflow_provider_orange_sms._errors import (
+    describe_network_failure,
+    error_from_response,
+    is_name_resolution_failure,
+)
 from airflow_provider_orange_sms.exceptions import (
     TRANSIENT_ERRORS,
     OrangeSMSConnectionError,
@@ -148,9 +153,10 @@ class Transport:
         except requests.RequestException as exc:
             what = f"{method} {urlsplit(url).path}"
             if _never_sent(exc) or idempotent:
-                raise OrangeSMSConnectionError(
-                    None, None, f"{what}: {describe_network_failure(exc, url)}"
-                ) from exc
+                error = OrangeSMSConnectionError(None, None, f"{what}: {describe_network_failure(exc, url)}")
+                # A wrong host name (a typo in the connection) is final: no retry loop resolves it.
+                error.retries_exhausted = is_name_resolution_failure(exc)
+                raise error from exc
             raise OrangeSMSSendUncertainError(
                 None,
                 None,

@@ -572,6 +572,32 @@ def test_connection_refused_is_retried_a_bounded_number_of_times(cache_dir):
     assert len(attempts) == 3
 
 
+def test_a_host_that_does_not_resolve_fails_at_once_naming_it(cache_dir):
+    """A name that does not resolve will not resolve on the next try: no retries, the host named."""
+    client = OrangeSMSClient(
+        base_url="https://orange-sms.invalid",  # RFC 2606: never resolves, no network needed
+        client_id="a",
+        client_secret="b",
+        sender_address="2250000",
+        retry=RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.02),
+        state_dir=str(cache_dir),
+    )
+    attempts = []
+    original = client.session.request
+
+    def counting(*args, **kwargs):
+        attempts.append(args[1])
+        return original(*args, **kwargs)
+
+    client.session.request = counting  # type: ignore[method-assign]
+    with pytest.raises(OrangeSMSConnectionError) as err:
+        client.send_sms("+2250700000001", "hi")
+    assert attempts == ["https://orange-sms.invalid/oauth/v3/token"]
+    assert "host name 'orange-sms.invalid' not found" in str(err.value)
+    assert "HTTPSConnectionPool" not in str(err.value)
+    client.close()
+
+
 def test_connection_refused_then_server_up_succeeds(cache_dir):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
