@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--balances", default=None, help="JSON, e.g. '{\"CIV\": 1000}'")
     parser.add_argument(
+        "--sender",
+        action="append",
+        default=[],
+        help="the account's own sender number (repeatable or comma-separated); given, only these and "
+        "Orange's country numbers are accepted; by default any well-formed number is",
+    )
+    parser.add_argument(
         "--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt (negative: none)"
     )
     parser.add_argument(
@@ -61,6 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    senders = tuple(
+        part.strip().removeprefix("tel:").lstrip("+")
+        for value in args.sender
+        for part in value.split(",")
+        if part.strip()
+    )
+    bad = [sender for sender in senders if not sender.isdigit()]
+    if bad:
+        parser.error(f"--sender {bad[0]!r}: expected a number with its country code, e.g. 2250700009999")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
     config = SandboxConfig(
         clients={args.client_id: args.client_secret},
@@ -74,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         dr_retries=args.dr_retries,
         dr_callback_data=not args.dr_no_callback_data,
         inbound_url=args.inbound_url,
+        sender_addresses=senders,
     )
     if args.balances:
         config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}

@@ -40,7 +40,6 @@ from airflow_provider_orange_sms.sandbox.replies import (
     service_error,
 )
 from airflow_provider_orange_sms.sandbox.state import (
-    COUNTRY_OF_SENDER,
     Fault,
     SandboxConfig,
     SandboxState,
@@ -331,7 +330,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return service_error("SVC0004", "No valid addresses provided in message part %1", ["address"])
         if request.get("senderAddress") != f"tel:+{sender}":
             return invalid_input("senderAddress")
-        country = COUNTRY_OF_SENDER.get(sender)
+        country = self.state.sender_country(sender)
         if country is None:
             return invalid_input("senderAddress")
         text_part = request.get("outboundSMSTextMessage")
@@ -405,7 +404,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "A policy error occurred. Error code is %1",
                 ["notifyURL must be https on port 443"],
             )
-        if sender not in COUNTRY_OF_SENDER:
+        if self.state.sender_country(sender) is None:
             return invalid_input("senderAddress")
         subscription = Subscription(str(uuid.uuid4()), client_id, notify_url, sender)
         with self.state.lock:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.addresses import SENDER_ADDRESSES
+from airflow_provider_orange_sms.addresses import SENDER_ADDRESSES, contract_country
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,6 +118,10 @@ class SandboxConfig:
     :param sender_names: Whitelisted sender names; any other is refused with 400 ``POL0001``. Empty:
         the account has no whitelist, and any sender name is replaced by the default one (as
         Orange's page says), recorded as ``None``.
+    :param sender_addresses: The account's own sender numbers (bare digits), accepted besides the
+        country numbers of Orange's table (``2250000``…). Empty (the default): any well-formed number
+        (6 to 15 digits, a known country code) is accepted, as a developer sends from their own. A
+        malformed sender is always refused with SVC0002. Sends are billed to the sender's country.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
         URL, and between the receipts of ``dr_statuses``; ``None`` posts none.
@@ -148,6 +152,7 @@ class SandboxConfig:
     arrival_jitter_seed: int | None = None
     balances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     sender_names: tuple[str, ...] = DEFAULT_SENDER_NAMES
+    sender_addresses: tuple[str, ...] = ()
     max_message_length: int = 1530
     dr_delay: float | None = 0.2
     dr_statuses: tuple[str, ...] = ("DeliveredToTerminal",)
@@ -255,6 +260,19 @@ class SandboxState:
             return None
 
     # -- sending ---------------------------------------------------------------------------------
+
+    def sender_country(self, sender: str) -> str | None:
+        """
+        The country a send from ``sender`` is billed to, or ``None`` when the account may not use it.
+
+        :param sender: The sender number, bare digits.
+        """
+        if sender in COUNTRY_OF_SENDER:
+            return COUNTRY_OF_SENDER[sender]
+        own = self.config.sender_addresses
+        if (own and sender not in own) or not (sender.isdigit() and 6 <= len(sender) <= 15):
+            return None
+        return contract_country(sender)
 
     def arrival_delay(self) -> float:
         """Seconds a send request is held before the rate window sees it (``arrival_jitter_ms``)."""

@@ -84,6 +84,37 @@ def test_malformed_sends_are_refused_like_orange(sandbox, path, body, message_id
     assert sandbox.state.messages == []
 
 
+OWN_NUMBER = "2250700009999"  # a developer's own number, not one of Orange's 12 country numbers
+
+
+def test_a_developer_own_sender_number_is_accepted_and_billed_to_its_country(sandbox):
+    path = f"/smsmessaging/v1/outbound/tel%3A%2B{OWN_NUMBER}/requests"
+    response = send(sandbox, token_for(sandbox), message(sender=f"tel:+{OWN_NUMBER}"), path=path)
+    assert response.status_code == 201, response.text
+    [stored] = sandbox.state.messages
+    assert (stored.sender_address, stored.country) == (OWN_NUMBER, "CIV")
+
+
+@pytest.mark.parametrize("sender", ["99900000000", "22500", "2250700009999123456"])
+def test_a_malformed_sender_number_is_still_refused(sandbox, sender):
+    path = f"/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
+    response = send(sandbox, token_for(sandbox), message(sender=f"tel:+{sender}"), path=path)
+    assert response.status_code == 400
+    assert service_error(response)["messageId"] == "SVC0002"
+    assert "senderAddress" in service_error(response)["variables"][0]
+    assert sandbox.state.messages == []
+
+
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(dr_delay=None, sender_addresses=(OWN_NUMBER,))])
+def test_configured_senders_limit_the_account_to_them_and_the_country_numbers(sandbox):
+    token = token_for(sandbox)
+    for sender, status in [(OWN_NUMBER, 201), ("2250000", 201), ("2250700001111", 400)]:
+        path = f"/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
+        response = send(sandbox, token, message(sender=f"tel:+{sender}"), path=path)
+        assert response.status_code == status, sender
+    assert [m.sender_address for m in sandbox.state.messages] == [OWN_NUMBER, "2250000"]
+
+
 def test_json_content_type_required(sandbox):
     token = token_for(sandbox)
     response = requests.post(
@@ -328,12 +359,14 @@ def test_command_line_sandbox_and_report(tmp_path):
     import sys
 
     from airflow_provider_orange_sms.client import OrangeSMSClient
+    from airflow_provider_orange_sms.exceptions import OrangeSMSBadRequestError
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     args = ["--port", str(port), "--balances", '{"CIV": 7}', "--client-id", "cli", "--client-secret", "s3"]
+    args += ["--sender", f"{OWN_NUMBER},2250700007777", "--sender", "+2250700006666"]
     server = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_orange_sms.sandbox", *args],
         stdout=subprocess.PIPE,
@@ -350,7 +383,10 @@ def test_command_line_sandbox_and_report(tmp_path):
             rate_limit_per_second=None,
         )
         client.send_sms("+2250700000001", "Bonjour à tous")
-        assert client.get_available_units() == 6
+        client.send_sms("+2250700000002", "hi", sender_address="2250700006666")
+        with pytest.raises(OrangeSMSBadRequestError, match="SVC0002"):
+            client.send_sms("+2250700000002", "hi", sender_address="2250700005555")  # not the account's
+        assert client.get_available_units() == 5
         report = subprocess.run(
             [sys.executable, "-m", "airflow_provider_orange_sms.sandbox.report", url],
             capture_output=True,
@@ -360,7 +396,7 @@ def test_command_line_sandbox_and_report(tmp_path):
     finally:
         server.terminate()
         server.wait(30)
-    assert "received 1 SMS" in report
+    assert "received 2 SMS" in report
     assert "tel:+2250700000001" in report
     assert "'Bonjour à tous'" in report
-    assert "Balances left: CIV=6" in report
+    assert "Balances left: CIV=5" in report
