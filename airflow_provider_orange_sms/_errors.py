@@ -126,16 +126,15 @@ def error_from_response(response: requests.Response, endpoint: str | None = None
 
     # The status that decides the class: a 2xx carrying an error is the error its code comes with.
     kind = status
-    if code == _RATE_LIMIT_CODE and not is_service_error:
-        # "Wait and retry" whatever the status: Orange's older SDK lists it under 403.
-        kind = 429
-    elif status < 400:
+    if status < 400:
         if isinstance(code, int):
             kind = _GATEWAY_CODE_STATUS.get(code, status)
         elif isinstance(code, str):
             kind = _OAUTH_ERROR_STATUS.get(code, status)
         if endpoint:
             message = f"{endpoint} answered HTTP {status} with Orange's error: {message}"
+    if code == _RATE_LIMIT_CODE and not is_service_error:
+        kind = 429  # "wait and retry" whatever the status: Orange's older SDK answers it with 403
     if (kind in (400, 403) or kind < 400) and is_service_error:
         return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
     if kind in (401, 403):
