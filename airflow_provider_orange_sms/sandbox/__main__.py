@@ -36,6 +36,17 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="hold each send a random 0..N ms before the rate window sees it (network jitter)",
     )
+    parser.add_argument(
+        "--token-rate-limit",
+        type=int,
+        default=50,
+        help="token requests per client id per minute before 429 code 53 (Orange: 50); 0 for no cap",
+    )
+    parser.add_argument(
+        "--accept-json-everywhere",
+        action="store_true",
+        help="answer 406 on every endpoint without Accept: application/json (always on the token one)",
+    )
     parser.add_argument("--balances", default=None, help="JSON, e.g. '{\"CIV\": 1000}'")
     parser.add_argument(
         "--sender",
@@ -91,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         dr_callback_data=not args.dr_no_callback_data,
         inbound_url=args.inbound_url,
         sender_addresses=senders,
+        token_rate_limit=args.token_rate_limit,
+        accept_json_everywhere=args.accept_json_everywhere,
     )
     if args.balances:
         config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}

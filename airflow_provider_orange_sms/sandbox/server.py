@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import re
 import socket
 import struct
@@ -250,8 +251,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     # -- routing ---------------------------------------------------------------------------------
 
+    def _accepts_json(self) -> bool:
+        ranges = self.headers.get("Accept", "").split(",")
+        return any(part.split(";")[0].strip().lower() == "application/json" for part in ranges)
+
     def _route(self, method: str) -> Reply:
         path = self.raw_path
+        if (path in TOKEN_PATHS or self.state.config.accept_json_everywhere) and not self._accepts_json():
+            # Orange's reference: without Accept: application/json the token endpoint answers 406.
+            # The body's shape is the gateway's (Orange documents the status, not this body).
+            return gateway_error(406, 1, "Not acceptable", "The Accept header must allow application/json")
         if path in TOKEN_PATHS:
             return self._token() if method == "POST" else gateway_error(405, 1, "Method not allowed")
         routes: list[tuple[str, re.Pattern[str], Any]] = [
@@ -282,16 +291,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # -- Orange endpoints ------------------------------------------------------------------------
 
     def _token(self) -> Reply:
-        invalid_client = Reply(
-            401, {"error": "invalid_client", "error_description": "Client authentication failed"}
-        )
+        # Orange's error page: wrong client credentials are 401 code 41 (the OAuth2 invalid_client
+        # shape, also seen, is a fault away: code="invalid_client").
+        invalid_client = gateway_error(401, 41, *GATEWAY_CODES[41])
         header = self.headers.get("Authorization", "")
         if not header.startswith("Basic "):
-            return invalid_client
+            return gateway_error(401, 40, *GATEWAY_CODES[40])
         try:
             client_id, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return invalid_client
+        wait = self.state.token_wait(client_id)
+        if wait is not None:
+            reply = gateway_error(429, 53, *GATEWAY_CODES[53])
+            reply.headers["Retry-After"] = str(math.ceil(wait))
+            return reply
         if self.state.config.clients.get(client_id) != secret or not secret:
             return invalid_client
         if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
