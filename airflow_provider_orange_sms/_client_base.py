@@ -188,13 +188,16 @@ class ClientBase:
 
     # -- token -----------------------------------------------------------------------------------
 
-    def get_token(self) -> str:
+    def get_token(self, *, ignore_recent_failure: bool = False) -> str:
         """
         Return a valid access token, fetching one only if no process on the machine has one.
 
+        :param ignore_recent_failure: Ask the token endpoint even when a token request failed moments
+            ago (remembered ``token_failure_ttl`` seconds, so sends fail fast instead of each asking);
+            for a connection test, which a person runs again expecting a fresh answer.
         :raises OrangeSMSAuthError: When Orange rejects the client id/secret.
         """
-        return self._tokens.get_token()
+        return self._tokens.get_token(ignore_recent_failure=ignore_recent_failure)
 
     def invalidate_token(self, access_token: str | None = None) -> None:
         """

@@ -35,12 +35,15 @@ __all__ = [
     "describe_response",
     "error_from_response",
     "error_object_in",
+    "is_name_resolution_failure",
     "json_object",
     "request_error_in",
 ]
 
 #: The status each gateway ``code`` comes with (Orange's table): a 2xx carrying one is the same error.
 _GATEWAY_CODE_STATUS = {40: 401, 41: 401, 42: 401, 50: 403, 53: 429, 60: 404, 1: 500, 5: 503}
+#: Too many requests: Orange's older SDK answers it with 403, today's pages with 429.
+_RATE_LIMIT_CODE = 53
 #: The same for the OAuth2 ``error`` names.
 _OAUTH_ERROR_STATUS = {
     "invalid_client": 401,
@@ -84,7 +87,9 @@ def error_from_response(response: requests.Response, endpoint: str | None = None
     :param response: A response with a status of 400 or more, or a 2xx whose body is one of
         Orange's errors: a ``requestError`` gives an :class:`OrangeSMSBadRequestError`, a gateway
         ``code`` or OAuth2 ``error`` the class of the status it comes with (``42``: 401, an
-        :class:`OrangeSMSAuthError`); ``status_code`` stays the 2xx.
+        :class:`OrangeSMSAuthError`); ``status_code`` stays the 2xx. Gateway code ``53`` (too many
+        requests) is an :class:`OrangeSMSRateLimitError` whatever the status (Orange's older SDK
+        answers it with 403).
     :param endpoint: What was called (``GET /sms/admin/v1/contracts``), named in the message of a
         2xx error.
     """
@@ -128,6 +133,8 @@ def error_from_response(response: requests.Response, endpoint: str | None = None
             kind = _OAUTH_ERROR_STATUS.get(code, status)
         if endpoint:
             message = f"{endpoint} answered HTTP {status} with Orange's error: {message}"
+    if code == _RATE_LIMIT_CODE and not is_service_error:
+        kind = 429  # "wait and retry" whatever the status: Orange's older SDK answers it with 403
     if (kind in (400, 403) or kind < 400) and is_service_error:
         return OrangeSMSBadRequestError(status, code, message, description, variables=variables)
     if kind in (401, 403):
@@ -261,6 +268,30 @@ _NETWORK_CAUSES = (
 _CONNECT_CAUSES = {"connection refused", "host name not found", "no answer while connecting"}
 
 
+def _causes(exc: BaseException) -> list[str]:
+    """The type names of ``exc`` and of everything it wraps (causes, contexts, urllib3 reasons)."""
+    seen: list[str] = []
+    todo: list[object] = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if not isinstance(current, BaseException):
+            continue
+        seen.append(type(current).__name__)
+        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return seen
+
+
+def is_name_resolution_failure(exc: BaseException) -> bool:
+    """
+    Whether a request failed because its host name did not resolve (``socket.gaierror``).
+
+    :param exc: The ``requests`` exception (urllib3's ``NameResolutionError`` wraps the cause).
+    """
+    seen = _causes(exc)
+    return "gaierror" in seen or "NameResolutionError" in seen
+
+
 def describe_network_failure(exc: BaseException, url: str) -> str:
     """
     Say in one short line why a request to ``url`` failed on the network.
@@ -273,16 +304,10 @@ def describe_network_failure(exc: BaseException, url: str) -> str:
     """
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    seen: list[str] = []
-    todo: list[object] = [exc]
-    while todo and len(seen) < 20:
-        current = todo.pop()
-        if not isinstance(current, BaseException):
-            continue
-        seen.append(type(current).__name__)
-        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    seen = _causes(exc)
     cause = next((words for name, words in _NETWORK_CAUSES if name in seen), type(exc).__name__)
+    if cause == "host name not found":
+        return f"cannot connect to {origin} (host name {parts.hostname!r} not found)"
     if cause in _CONNECT_CAUSES:
         return f"cannot connect to {origin} ({cause})"
     return f"request to {origin} failed ({cause})"

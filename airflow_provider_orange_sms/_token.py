@@ -178,10 +178,12 @@ class SharedToken:
         self._on_secret = on_secret
         self._lock = threading.Lock()
 
-    def get_token(self) -> str:
+    def get_token(self, *, ignore_recent_failure: bool = False) -> str:
         """
         Return a valid access token, fetching one only if no process sharing the cache has one.
 
+        :param ignore_recent_failure: Ask the token endpoint even when a token request failed in the
+            last :attr:`failure_ttl` seconds (the connection test: each press wants a fresh answer).
         :raises OrangeSMSAuthError: When Orange rejects the client id/secret.
         """
         token = self.current
@@ -190,7 +192,7 @@ class SharedToken:
         with self._lock:
             token = self.cache.get(self.cache_key)
             if token is None or not token.is_fresh():
-                token = self._fetch_shared_token()
+                token = self._fetch_shared_token(ignore_recent_failure)
             if self._on_secret is not None and token.access_token:
                 self._on_secret(token.access_token)
             self.current = token
@@ -211,13 +213,13 @@ class SharedToken:
                 except Exception as exc:
                     log.warning("Could not drop the Orange SMS token from the cache (%s)", exc)
 
-    def _fetch_shared_token(self) -> AccessToken:
+    def _fetch_shared_token(self, ignore_recent_failure: bool = False) -> AccessToken:
         """
         Request a token, one HTTP attempt per hold of the cache's lock, retrying between holds.
 
         Before each attempt, under the lock: a token another process stored meanwhile is used, and a
         failure another process met in the last :attr:`failure_ttl` seconds is raised again without
-        a request. Backoff sleeps happen outside the lock.
+        a request (unless ``ignore_recent_failure``). Backoff sleeps happen outside the lock.
         """
         fetch_id = uuid.uuid4().hex
         cache = self.cache
@@ -252,7 +254,8 @@ class SharedToken:
                 token = cache.get(self.cache_key)
                 if token is not None and token.is_fresh():
                     return token
-                self._raise_remembered_failure(fetch_id)
+                if not ignore_recent_failure:
+                    self._raise_remembered_failure(fetch_id)
                 try:
                     token = self._request_token()
                 except OrangeSMSError as exc:

@@ -3,7 +3,9 @@
 Retry rules (each request):
 
 * connection refused / connect timeout - the request never left: retried for every call;
-* 429 - waits ``Retry-After`` (or backs off) and retries; a 429 means nothing was accepted;
+* a host name that does not resolve - not retried: the next try would not resolve it either;
+* 429, or gateway code 53 whatever the status (Orange's older SDK sends it with 403) - waits
+  ``Retry-After`` (or backs off) and retries; it means nothing was accepted;
 * 5xx - retried with exponential backoff, except on a send, where only 503 is (any other 5xx may
   come after Orange carried the request out: a gateway lost the answer of a backend that may have
   accepted the SMS);
@@ -11,7 +13,7 @@ Retry rules (each request):
   unknown, so :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSSendUncertainError` is
   raised instead of risking a duplicate SMS;
 * 401 with code 41/42 - the token is dropped, a new one fetched and the call retried once;
-* 400, 403, 404 - never retried;
+* 400, 403 (but code 53), 404 - never retried;
 * an error already retried by an inner loop (``retries_exhausted``, e.g. the token fetch inside a
   call) is not retried again by the outer one.
 
@@ -37,7 +39,11 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF_MAX,
 )
-from airflow_provider_orange_sms._errors import describe_network_failure, error_from_response
+from airflow_provider_orange_sms._errors import (
+    describe_network_failure,
+    error_from_response,
+    is_name_resolution_failure,
+)
 from airflow_provider_orange_sms.exceptions import (
     TRANSIENT_ERRORS,
     OrangeSMSConnectionError,
@@ -147,9 +153,10 @@ class Transport:
         except requests.RequestException as exc:
             what = f"{method} {urlsplit(url).path}"
             if _never_sent(exc) or idempotent:
-                raise OrangeSMSConnectionError(
-                    None, None, f"{what}: {describe_network_failure(exc, url)}"
-                ) from exc
+                error = OrangeSMSConnectionError(None, None, f"{what}: {describe_network_failure(exc, url)}")
+                # A wrong host name (a typo in the connection) is final: no retry loop resolves it.
+                error.retries_exhausted = is_name_resolution_failure(exc)
+                raise error from exc
             raise OrangeSMSSendUncertainError(
                 None,
                 None,

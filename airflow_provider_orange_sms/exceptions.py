@@ -9,7 +9,7 @@ can help:
 * :class:`OrangeSMSBadRequestError` - Orange refused the request itself (400, or 403 with a
   ``policyException``). Carries the ``SVC…``/``POL…`` id. Never retried.
 * :class:`OrangeSMSNotFoundError` - 404.
-* :class:`OrangeSMSRateLimitError` - 429 after the retries ran out.
+* :class:`OrangeSMSRateLimitError` - 429 (or code 53 with another status) after the retries ran out.
 * :class:`OrangeSMSServerError` - 5xx after the retries ran out.
 * :class:`OrangeSMSConnectionError` - the network failed (refused, reset, timeout).
 * :class:`OrangeSMSSendUncertainError` - a send whose outcome is unknown: the request may have
@@ -132,7 +132,7 @@ class OrangeSMSNotFoundError(OrangeSMSError):
 
 class OrangeSMSRateLimitError(OrangeSMSError):
     """
-    Too many requests (429), still refused after waiting and retrying.
+    Too many requests (429, or gateway code 53 with another status), still refused after waiting and retrying.
 
     :param retry_after: Seconds Orange asked to wait (``Retry-After``), when it said.
     """

@@ -351,7 +351,8 @@ class OrangeSMSHook(BaseHook):
                 quick, token_cache=self._token_cache(config.token_cache), on_secret=_mask_secret
             )
             try:
-                client.get_token()
+                # Each press of Test asks again; sends keep failing fast on a remembered failure.
+                client.get_token(ignore_recent_failure=True)
                 units = client.get_available_units()
             finally:
                 client.close()

@@ -32,7 +32,10 @@ def build_plan(
     The plan holds, per recipient country, the recipients, senders, SMS and segments, and per
     encoding the SMS (``encodings``) and segments (``segments_by_encoding``) (``by_country``); per
     contract (the sender's country, which Orange bills) the senders, SMS and segments
-    (``by_contract``); the messages that are UCS-2 only because of a look-alike character;
+    (``by_contract``); the recipients outside their sender's country, counted per recipient country
+    (``outside_sender_country``: Orange may bill them differently or refuse them; they are still
+    sent), with the senders' countries; the messages that are UCS-2 only because of a look-alike
+    character;
     in a dry run also each message. The costs (``{recipient: (contract country or None, segments)}``)
     feed the balance check.
 
@@ -51,6 +54,8 @@ def build_plan(
     by_contract: dict[str, dict[str, Any]] = {}
     contracts: dict[str, str | None] = {}
     lookalikes: list[dict[str, Any]] = []
+    outside: dict[str, int] = {}
+    outside_senders: set[str] = set()
     for address, text in texts.items():
         if opted_out is not None and address in opted_out:
             continue
@@ -61,6 +66,9 @@ def build_plan(
             contracts[sender] = contract_country(sender)
         contract = contracts[sender]
         costs[address] = (contract, cost.segments)
+        if contract is not None and country not in ("unknown", contract):
+            outside[country] = outside.get(country, 0) + 1
+            outside_senders.add(contract)
         if dry_run:  # a real send's plan stays a summary: 10,000 rows need not sit in XCom
             rows.append(
                 {
@@ -99,6 +107,11 @@ def build_plan(
         "by_country": by_country,
         "by_contract": by_contract,
         "lookalike_messages": lookalikes,
+        "outside_sender_country": {
+            "recipients": sum(outside.values()),
+            "countries": dict(sorted(outside.items())),
+            "sender_countries": sorted(outside_senders),
+        },
         "opted_out": None if opted_out is None else len(opted_out),
     }
     if opted_out is not None:
@@ -110,8 +123,8 @@ def build_plan(
 
 def log_plan(plan: dict[str, Any], logger: Any) -> None:
     """
-    Log a plan from :func:`build_plan`: one line per recipient country and per contract, and a
-    warning naming look-alike characters.
+    Log a plan from :func:`build_plan`: one line per recipient country and per contract, a warning
+    counting the recipients outside their sender's country, and one naming look-alike characters.
 
     :param plan: The plan.
     :param logger: Where the lines go.
@@ -138,6 +151,15 @@ def log_plan(plan: dict[str, Any], logger: Any) -> None:
             "Opt-out list: %d recipient(s) opted out, not sent (e.g. %s)",
             plan["opted_out"],
             ", ".join(e["recipient"] for e in plan.get("opted_out_recipients", [])[:5]),
+        )
+    outside = plan["outside_sender_country"]
+    if outside["recipients"]:
+        logger.warning(
+            "%d recipient(s) outside their sender's country (%s; sender country %s): Orange may bill "
+            "them differently or refuse them; they are sent all the same",
+            outside["recipients"],
+            ", ".join(f"{country}: {n}" for country, n in outside["countries"].items()),
+            ", ".join(outside["sender_countries"]),
         )
     if plan["lookalike_messages"]:
         first = plan["lookalike_messages"][0]

@@ -36,7 +36,25 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="hold each send a random 0..N ms before the rate window sees it (network jitter)",
     )
+    parser.add_argument(
+        "--token-rate-limit",
+        type=int,
+        default=50,
+        help="token requests per client id per minute before 429 code 53 (Orange: 50); 0 for no cap",
+    )
+    parser.add_argument(
+        "--accept-json-everywhere",
+        action="store_true",
+        help="answer 406 on every endpoint without Accept: application/json (always on the token one)",
+    )
     parser.add_argument("--balances", default=None, help="JSON, e.g. '{\"CIV\": 1000}'")
+    parser.add_argument(
+        "--sender",
+        action="append",
+        default=[],
+        help="the account's own sender number (repeatable or comma-separated); given, only these and "
+        "Orange's country numbers are accepted; by default any well-formed number is",
+    )
     parser.add_argument(
         "--dr-delay", type=float, default=0.2, help="seconds before a delivery receipt (negative: none)"
     )
@@ -61,6 +79,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
+    senders = tuple(
+        part.strip().removeprefix("tel:").lstrip("+")
+        for value in args.sender
+        for part in value.split(",")
+        if part.strip()
+    )
+    bad = [sender for sender in senders if not sender.isdigit()]
+    if bad:
+        parser.error(f"--sender {bad[0]!r}: expected a number with its country code, e.g. 2250700009999")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
     config = SandboxConfig(
         clients={args.client_id: args.client_secret},
@@ -74,6 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         dr_retries=args.dr_retries,
         dr_callback_data=not args.dr_no_callback_data,
         inbound_url=args.inbound_url,
+        sender_addresses=senders,
+        token_rate_limit=args.token_rate_limit,
+        accept_json_everywhere=args.accept_json_everywhere,
     )
     if args.balances:
         config.balances = {str(k): int(v) for k, v in json.loads(args.balances).items()}

@@ -23,6 +23,25 @@ GATEWAY_ERRORS = {
     504: (1, "Internal error", "The gateway timed out waiting for the backend."),
 }
 
+#: Orange's gateway codes, whatever the status they come with (a fault may pair them freely: Orange's
+#: older SDK lists "too many requests, 53" under 403).
+GATEWAY_CODES = {
+    1: ("Internal error", "An internal error occurred while processing the request."),
+    5: ("The service is temporarily unavailable", "Try again later."),
+    40: ("Missing credentials", "The requested service needs credentials, but none were provided."),
+    41: (
+        "Invalid credentials",
+        "The requested service needs credentials, but the ones provided were invalid.",
+    ),
+    42: (
+        "Expired credentials",
+        "The requested service needs credentials, and the ones provided were out-of-date.",
+    ),
+    50: ("Access denied", "The application is not subscribed to the SMS API."),
+    53: ("Too many requests", "The application has made too many calls and has exceeded the rate limit."),
+    60: ("Resource not found", "The requested URI or resource does not exist."),
+}
+
 
 @dataclass
 class Reply:

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import re
 import socket
 import struct
@@ -31,6 +32,7 @@ from airflow_provider_orange_sms.sandbox import admin
 from airflow_provider_orange_sms.sandbox.control import control
 from airflow_provider_orange_sms.sandbox.delivery_receipts import ReceiptPoster
 from airflow_provider_orange_sms.sandbox.replies import (
+    GATEWAY_CODES,
     GATEWAY_ERRORS,
     Reply,
     StopProcessing,
@@ -39,7 +41,6 @@ from airflow_provider_orange_sms.sandbox.replies import (
     service_error,
 )
 from airflow_provider_orange_sms.sandbox.state import (
-    COUNTRY_OF_SENDER,
     Fault,
     SandboxConfig,
     SandboxState,
@@ -176,8 +177,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if fault.kind in ("reply", "reply_after"):
             raw = fault.body.encode()
             return Reply(fault.status, None, dict(fault.headers), raw=raw, content_type=fault.content_type)
-        code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
-        reply = gateway_error(fault.status, code, message, description)
+        if isinstance(fault.code, str):
+            reply = Reply(fault.status, {"error": fault.code, "error_description": "Injected error"})
+        elif fault.code is not None:
+            message, description = GATEWAY_CODES.get(fault.code, ("Injected error", ""))
+            reply = gateway_error(fault.status, fault.code, message, description)
+        else:
+            code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
+            reply = gateway_error(fault.status, code, message, description)
         if fault.retry_after is not None:
             reply.headers["Retry-After"] = str(fault.retry_after)
         return reply
@@ -245,8 +252,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     # -- routing ---------------------------------------------------------------------------------
 
+    def _accepts_json(self) -> bool:
+        ranges = self.headers.get("Accept", "").split(",")
+        return any(part.split(";")[0].strip().lower() == "application/json" for part in ranges)
+
     def _route(self, method: str) -> Reply:
         path = self.raw_path
+        if (path in TOKEN_PATHS or self.state.config.accept_json_everywhere) and not self._accepts_json():
+            # Orange's reference: without Accept: application/json the token endpoint answers 406.
+            # The body's shape is the gateway's (Orange documents the status, not this body).
+            return gateway_error(406, 1, "Not acceptable", "The Accept header must allow application/json")
         if path in TOKEN_PATHS:
             return self._token() if method == "POST" else gateway_error(405, 1, "Method not allowed")
         routes: list[tuple[str, re.Pattern[str], Any]] = [
@@ -277,16 +292,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # -- Orange endpoints ------------------------------------------------------------------------
 
     def _token(self) -> Reply:
-        invalid_client = Reply(
-            401, {"error": "invalid_client", "error_description": "Client authentication failed"}
-        )
+        # Orange's error page: wrong client credentials are 401 code 41 (the OAuth2 invalid_client
+        # shape, also seen, is a fault away: code="invalid_client").
+        invalid_client = gateway_error(401, 41, *GATEWAY_CODES[41])
         header = self.headers.get("Authorization", "")
         if not header.startswith("Basic "):
-            return invalid_client
+            return gateway_error(401, 40, *GATEWAY_CODES[40])
         try:
             client_id, _, secret = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return invalid_client
+        wait = self.state.token_wait(client_id)
+        if wait is not None:
+            reply = gateway_error(429, 53, *GATEWAY_CODES[53])
+            reply.headers["Retry-After"] = str(math.ceil(wait))
+            return reply
         if self.state.config.clients.get(client_id) != secret or not secret:
             return invalid_client
         if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
@@ -325,7 +345,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return service_error("SVC0004", "No valid addresses provided in message part %1", ["address"])
         if request.get("senderAddress") != f"tel:+{sender}":
             return invalid_input("senderAddress")
-        country = COUNTRY_OF_SENDER.get(sender)
+        country = self.state.sender_country(sender)
         if country is None:
             return invalid_input("senderAddress")
         text_part = request.get("outboundSMSTextMessage")
@@ -399,7 +419,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 "A policy error occurred. Error code is %1",
                 ["notifyURL must be https on port 443"],
             )
-        if sender not in COUNTRY_OF_SENDER:
+        if self.state.sender_country(sender) is None:
             return invalid_input("senderAddress")
         subscription = Subscription(str(uuid.uuid4()), client_id, notify_url, sender)
         with self.state.lock:

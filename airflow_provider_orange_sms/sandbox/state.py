@@ -11,7 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.addresses import SENDER_ADDRESSES
+from airflow_provider_orange_sms.addresses import SENDER_ADDRESSES, contract_country
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,6 +37,9 @@ class Fault:
         Orange's answer: an SMS sent whose answer came back odd).
     :param status: HTTP status for ``status``, ``reply`` and ``reply_after`` faults (429, 500, 200,
         202, 204 …).
+    :param code: The error of a ``status`` fault, when not the status's usual one: a gateway code
+        (``53`` with status 403: a rate limit as Orange's older SDK lists it) or an OAuth2 ``error``
+        (``"invalid_client"``: the token endpoint's other answer to wrong credentials).
     :param path: Only requests whose path contains this string ("" = any API request).
     :param method: Only requests with this method (``None`` = any).
     :param count: How many matching requests get the fault.
@@ -49,6 +52,7 @@ class Fault:
 
     kind: str = "status"
     status: int = 500
+    code: int | str | None = None
     path: str = ""
     method: str | None = None
     count: int = 1
@@ -114,6 +118,16 @@ class SandboxConfig:
     :param sender_names: Whitelisted sender names; any other is refused with 400 ``POL0001``. Empty:
         the account has no whitelist, and any sender name is replaced by the default one (as
         Orange's page says), recorded as ``None``.
+    :param sender_addresses: The account's own sender numbers (bare digits), accepted besides the
+        country numbers of Orange's table (``2250000``…). Empty (the default): any well-formed number
+        (6 to 15 digits, a known country code) is accepted, as a developer sends from their own. A
+        malformed sender is always refused with SVC0002. Sends are billed to the sender's country.
+    :param token_rate_limit: Token requests per client id allowed in any ``token_rate_window``
+        seconds before 429 code 53, as Orange caps them (50 a minute); 0 for no cap.
+    :param token_rate_window: Length of that window in seconds.
+    :param accept_json_everywhere: Answer 406 on every endpoint to a request whose ``Accept`` does
+        not name ``application/json``; Orange's reference documents it for the token endpoint, which
+        always checks it.
     :param max_message_length: Longest text accepted (longer gives SVC0280).
     :param dr_delay: Seconds after a send before the delivery receipt is posted to the subscribed
         URL, and between the receipts of ``dr_statuses``; ``None`` posts none.
@@ -144,6 +158,10 @@ class SandboxConfig:
     arrival_jitter_seed: int | None = None
     balances: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_BALANCES))
     sender_names: tuple[str, ...] = DEFAULT_SENDER_NAMES
+    sender_addresses: tuple[str, ...] = ()
+    token_rate_limit: int = 50
+    token_rate_window: float = 60.0
+    accept_json_everywhere: bool = False
     max_message_length: int = 1530
     dr_delay: float | None = 0.2
     dr_statuses: tuple[str, ...] = ("DeliveredToTerminal",)
@@ -191,6 +209,7 @@ class SandboxState:
             self.inbound_url = self.config.inbound_url
             self.rate_limited = 0
             self._send_times: dict[str, list[float]] = {}
+            self._token_times: dict[str, list[float]] = {}
             #: Per send, seconds between reading the request and the rate window's look, beyond the
             #: arrival jitter asked for: the sandbox's own delay (a loaded machine makes it large).
             #: Reported only: the window judges each send at its arrival, whatever this delay.
@@ -215,6 +234,25 @@ class SandboxState:
                 "access_token": token,
                 "expires_in": str(lifetime) if expires_in is None else expires_in,
             }
+
+    def token_wait(self, client_id: str) -> float | None:
+        """
+        Record a token request of ``client_id``; return the seconds to wait when it is over the cap.
+
+        :param client_id: The client id the request presented (counted whether or not it is known).
+        """
+        limit, span = self.config.token_rate_limit, self.config.token_rate_window
+        if limit <= 0:
+            return None
+        now = self.clock()
+        with self.lock:
+            times = [t for t in self._token_times.get(client_id, []) if t > now - span]
+            if len(times) >= limit:
+                self._token_times[client_id] = times
+                return max(times[-limit] + span - now, 0.001)
+            times.append(now)
+            self._token_times[client_id] = times
+            return None
 
     def expire_tokens(self) -> None:
         """Make every issued token expired (next calls answer 401 code 42)."""
@@ -251,6 +289,19 @@ class SandboxState:
             return None
 
     # -- sending ---------------------------------------------------------------------------------
+
+    def sender_country(self, sender: str) -> str | None:
+        """
+        The country a send from ``sender`` is billed to, or ``None`` when the account may not use it.
+
+        :param sender: The sender number, bare digits.
+        """
+        if sender in COUNTRY_OF_SENDER:
+            return COUNTRY_OF_SENDER[sender]
+        own = self.config.sender_addresses
+        if (own and sender not in own) or not (sender.isdigit() and 6 <= len(sender) <= 15):
+            return None
+        return contract_country(sender)
 
     def arrival_delay(self) -> float:
         """Seconds a send request is held before the rate window sees it (``arrival_jitter_ms``)."""

@@ -15,6 +15,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
     OrangeSMSBadRequestError,
     OrangeSMSConnectionError,
+    OrangeSMSError,
     OrangeSMSNotFoundError,
     OrangeSMSRateLimitError,
     OrangeSMSSendUncertainError,
@@ -22,6 +23,7 @@ from airflow_provider_orange_sms.exceptions import (
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, SAFETY_MARGIN
+from airflow_provider_orange_sms.token_cache import MemoryTokenCache
 from tests.conftest import (
     FAST_RETRY,
     PROCESS_DEADLINE,
@@ -280,6 +282,60 @@ def test_wrong_secret_fails_at_once_and_never_leaks(make_client, sandbox, caplog
     assert "wrong-secret-value" not in caplog.text
 
 
+def test_wrong_secret_in_oauth_shape_fails_at_once_too(make_client, sandbox):
+    """Orange documents 401 code 41 (the default); the OAuth invalid_client shape is also seen."""
+    sandbox.state.add_fault(kind="status", status=401, code="invalid_client", path="/oauth")
+    with pytest.raises(OrangeSMSAuthError, match="client id/secret"):
+        make_client(client_secret="wrong-secret-value").get_available_units()
+    assert len(api_requests(sandbox, "/oauth")) == 1
+
+
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(dr_delay=None, accept_json_everywhere=True)])
+def test_every_call_sends_accept_json(client, sandbox):
+    """Orange answers 406 without Accept: application/json; this sandbox checks it on every endpoint."""
+    client.send_sms("+2250700000001", "hi")
+    client.get_contracts()
+    client.get_statistics()
+    client.get_purchase_orders()
+    subscription_id = client.create_delivery_receipt_subscription("https://example.com/receipts")
+    client.get_delivery_receipt_subscription(subscription_id)
+    client.delete_delivery_receipt_subscription(subscription_id)
+    statuses = [r["status"] for r in sandbox.state.requests]
+    assert 406 not in statuses
+    assert len(statuses) == 8  # the token, then each call once
+
+
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(dr_delay=None, accept_json_everywhere=True)])
+def test_a_call_without_accept_json_is_refused_406(client, sandbox):
+    client.session.headers.pop("Accept")
+    with pytest.raises(OrangeSMSError, match="406"):
+        client.get_contracts()
+    assert [r["status"] for r in sandbox.state.requests] == [406]
+
+
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(dr_delay=None, token_rate_limit=1)])
+def test_token_cap_is_a_rate_limit_waited_as_orange_says(sandbox, cache_dir):
+    def own_token_client():  # no shared cache: each asks the token endpoint
+        return OrangeSMSClient(
+            base_url=sandbox.url,
+            client_id=sandbox.client_id,
+            client_secret=sandbox.client_secret,
+            token_cache=MemoryTokenCache(),
+            state_dir=str(cache_dir),
+            retry=FAST_RETRY,
+        )
+
+    own_token_client().get_token()
+    second = own_token_client()
+    waits = []
+    second.sleep = waits.append
+    with pytest.raises(OrangeSMSRateLimitError, match="429 53"):
+        second.get_token()
+    assert [r["status"] for r in api_requests(sandbox, "/oauth")] == [200] + [429] * FAST_RETRY.max_attempts
+    assert all(0 < wait <= 60 for wait in waits)
+    assert len(waits) == FAST_RETRY.max_attempts - 1
+
+
 def test_changed_secret_never_reuses_the_old_token(make_client, sandbox):
     sandbox.state.config.clients["second-app"] = "second-secret"
     make_client().get_available_units()
@@ -475,6 +531,22 @@ def test_client_errors_never_retried(client, sandbox, status):
     assert len(api_requests(sandbox, "/sms/admin")) == 1
 
 
+@pytest.mark.parametrize("path", [SEND_PATH, "/oauth"])
+def test_code_53_under_403_is_a_rate_limit_retried_and_sent_once(client, sandbox, path):
+    """Orange's older SDK lists "too many requests, 53" under 403: code 53 means wait and retry."""
+    sandbox.state.add_fault(kind="status", status=403, code=53, path=path, retry_after=0)
+    client.send_sms("+2250700000001", "hi")
+    assert [r["status"] for r in api_requests(sandbox, path)] == [403, 201 if path == SEND_PATH else 200]
+    assert len(sandbox.state.messages) == 1
+
+
+def test_code_53_under_403_gives_up_as_a_rate_limit(client, sandbox):
+    sandbox.state.add_fault(kind="status", status=403, code=53, path="/sms/admin", count=10, retry_after=0)
+    with pytest.raises(OrangeSMSRateLimitError, match="403 53"):
+        client.get_contracts()
+    assert len(api_requests(sandbox, "/sms/admin")) == FAST_RETRY.max_attempts
+
+
 def test_access_denied_is_an_auth_error(client, sandbox):
     sandbox.state.add_fault(kind="status", status=403, path="/sms/admin")
     with pytest.raises(OrangeSMSAuthError, match="403 50: Access denied"):
@@ -554,6 +626,32 @@ def test_connection_refused_is_retried_a_bounded_number_of_times(cache_dir):
         client.send_sms("+2250700000001", "hi")
     assert not isinstance(err.value, OrangeSMSSendUncertainError)  # nothing was sent: safe to retry
     assert len(attempts) == 3
+
+
+def test_a_host_that_does_not_resolve_fails_at_once_naming_it(cache_dir):
+    """A name that does not resolve will not resolve on the next try: no retries, the host named."""
+    client = OrangeSMSClient(
+        base_url="https://orange-sms.invalid",  # RFC 2606: never resolves, no network needed
+        client_id="a",
+        client_secret="b",
+        sender_address="2250000",
+        retry=RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.02),
+        state_dir=str(cache_dir),
+    )
+    attempts = []
+    original = client.session.request
+
+    def counting(*args, **kwargs):
+        attempts.append(args[1])
+        return original(*args, **kwargs)
+
+    client.session.request = counting  # type: ignore[method-assign]
+    with pytest.raises(OrangeSMSConnectionError) as err:
+        client.send_sms("+2250700000001", "hi")
+    assert attempts == ["https://orange-sms.invalid/oauth/v3/token"]
+    assert "host name 'orange-sms.invalid' not found" in str(err.value)
+    assert "HTTPSConnectionPool" not in str(err.value)
+    client.close()
 
 
 def test_connection_refused_then_server_up_succeeds(cache_dir):

@@ -170,6 +170,21 @@ def test_test_connection_wrong_secret_says_why_without_the_secret(sandbox, monke
     assert "a-wrong-secret-42" not in caplog.text
 
 
+def test_test_connection_asks_again_on_every_press(sandbox, monkeypatch, cache_dir):
+    """The second press said "a token request failed moments ago": a person pressing Test wants an answer."""
+    conn = json.loads(connection_json(sandbox))
+    conn["password"] = "a-wrong-secret-42"
+    use_connection(monkeypatch, json.dumps(conn))
+    messages = [OrangeSMSHook().test_connection()[1] for _ in range(2)]
+    token_requests = [r for r in sandbox.state.requests if r["path"].startswith("/oauth")]
+    assert len(token_requests) == 2
+    assert all("rejected" in message and "moments ago" not in message for message in messages)
+    # A send still meets the remembered failure instead of asking the token endpoint a third time.
+    with pytest.raises(OrangeSMSAuthError, match="moments ago"):
+        OrangeSMSHook().get_conn().get_available_units()
+    assert len([r for r in sandbox.state.requests if r["path"].startswith("/oauth")]) == 2
+
+
 def test_test_connection_unreachable(monkeypatch, cache_dir):
     use_connection(
         monkeypatch,

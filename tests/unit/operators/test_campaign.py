@@ -128,6 +128,44 @@ def test_dry_run_sends_nothing_and_returns_the_plan(routed_conn, sandbox):
     assert store.writes == 0
 
 
+def test_plan_names_recipients_outside_the_sender_country(sandbox, cache_dir, monkeypatch):
+    """A CIV sender texting +20... was sent without a word: Orange may bill or refuse it."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000, country="CIV")
+    )
+    recipients = ["+2250700000001", "+201001234567", "+221771234567", "+221771234568"]
+    op = SendSMSOperator(task_id="send", recipients=recipients, message="Bonjour", dry_run=True)
+    warnings: list[str] = []
+    real = op.log
+
+    class Listen:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def warning(self, message, *args, **kwargs):
+            warnings.append(message % args if args else message)
+            real.warning(message, *args, **kwargs)
+
+    monkeypatch.setattr(SendSMSOperator, "log", property(lambda self: Listen()))
+    plan = op.execute({})
+    assert plan["recipients"] == 4  # not blocked
+    assert plan["outside_sender_country"] == {
+        "recipients": 3,
+        "countries": {"EGY": 1, "SEN": 2},
+        "sender_countries": ["CIV"],
+    }
+    [warning] = [w for w in warnings if "outside" in w]
+    assert warning.startswith(
+        "3 recipient(s) outside their sender's country (EGY: 1, SEN: 2; sender country CIV)"
+    )
+    assert sandbox.state.requests == []
+
+
+def test_plan_of_recipients_in_their_sender_country_has_none_outside(routed_conn, sandbox):
+    plan = SendSMSOperator(task_id="send", messages=ROWS, dry_run=True).execute({})
+    assert plan["outside_sender_country"] == {"recipients": 0, "countries": {}, "sender_countries": []}
+
+
 def test_dry_run_still_fails_on_bad_input(routed_conn, sandbox):
     with pytest.raises(AirflowFailException, match="0700"):
         SendSMSOperator(task_id="send", recipients=["0700"], message="x", dry_run=True).execute({})

@@ -15,13 +15,15 @@ from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
 
 SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
+JSON = {"Accept": "application/json"}
+BASIC = "Basic " + base64.b64encode(b"sandbox-client-id:sandbox-client-secret").decode()
 
 
 def token_for(sandbox) -> str:
     basic = base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
     response = requests.post(
         sandbox.url + "/oauth/v3/token",
-        headers={"Authorization": f"Basic {basic}"},
+        headers={"Authorization": f"Basic {basic}", **JSON},
         data={"grant_type": "client_credentials"},
         timeout=5,
     )
@@ -85,6 +87,37 @@ def test_malformed_sends_are_refused_like_orange(sandbox, path, body, message_id
     assert sandbox.state.messages == []
 
 
+OWN_NUMBER = "2250700009999"  # a developer's own number, not one of Orange's 12 country numbers
+
+
+def test_a_developer_own_sender_number_is_accepted_and_billed_to_its_country(sandbox):
+    path = f"/smsmessaging/v1/outbound/tel%3A%2B{OWN_NUMBER}/requests"
+    response = send(sandbox, token_for(sandbox), message(sender=f"tel:+{OWN_NUMBER}"), path=path)
+    assert response.status_code == 201, response.text
+    [stored] = sandbox.state.messages
+    assert (stored.sender_address, stored.country) == (OWN_NUMBER, "CIV")
+
+
+@pytest.mark.parametrize("sender", ["99900000000", "22500", "2250700009999123456"])
+def test_a_malformed_sender_number_is_still_refused(sandbox, sender):
+    path = f"/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
+    response = send(sandbox, token_for(sandbox), message(sender=f"tel:+{sender}"), path=path)
+    assert response.status_code == 400
+    assert service_error(response)["messageId"] == "SVC0002"
+    assert "senderAddress" in service_error(response)["variables"][0]
+    assert sandbox.state.messages == []
+
+
+@pytest.mark.parametrize("sandbox_config", [SandboxConfig(dr_delay=None, sender_addresses=(OWN_NUMBER,))])
+def test_configured_senders_limit_the_account_to_them_and_the_country_numbers(sandbox):
+    token = token_for(sandbox)
+    for sender, status in [(OWN_NUMBER, 201), ("2250000", 201), ("2250700001111", 400)]:
+        path = f"/smsmessaging/v1/outbound/tel%3A%2B{sender}/requests"
+        response = send(sandbox, token, message(sender=f"tel:+{sender}"), path=path)
+        assert response.status_code == status, sender
+    assert [m.sender_address for m in sandbox.state.messages] == [OWN_NUMBER, "2250000"]
+
+
 def test_json_content_type_required(sandbox):
     token = token_for(sandbox)
     response = requests.post(
@@ -124,34 +157,99 @@ def test_expired_token_answers_code_42(sandbox):
             "Basic " + base64.b64encode(b"sandbox-client-id:wrong").decode(),
             {"grant_type": "client_credentials"},
             401,
-            "invalid_client",
+            41,
         ),
-        (None, {"grant_type": "client_credentials"}, 401, "invalid_client"),
         (
-            "Basic " + base64.b64encode(b"sandbox-client-id:sandbox-client-secret").decode(),
-            {"grant_type": "password"},
-            400,
-            "unsupported_grant_type",
+            "Basic " + base64.b64encode(b"someone-else:secret").decode(),
+            {"grant_type": "client_credentials"},
+            401,
+            41,
         ),
+        ("Basic not-base64!", {"grant_type": "client_credentials"}, 401, 41),
+        (None, {"grant_type": "client_credentials"}, 401, 40),
+        (BASIC, {"grant_type": "password"}, 400, "unsupported_grant_type"),
     ],
 )
 def test_token_endpoint_checks_basic_auth_and_grant(sandbox, authorization, data, status, error):
-    headers = {} if authorization is None else {"Authorization": authorization}
+    """Wrong credentials: 401 code 41, as Orange's error page documents (the gateway's shape)."""
+    headers = {**JSON} if authorization is None else {"Authorization": authorization, **JSON}
     response = requests.post(sandbox.url + "/oauth/v3/token", headers=headers, data=data, timeout=5)
     assert response.status_code == status
-    assert response.json()["error"] == error
+    body = response.json()
+    assert (body["code"] if isinstance(error, int) else body["error"]) == error
     assert sandbox.state.token_requests == 0
 
 
+def test_token_endpoint_answers_oauth_invalid_client_as_a_fault(sandbox):
+    sandbox.state.add_fault(kind="status", status=401, code="invalid_client", path="/oauth")
+    response = requests.post(
+        sandbox.url + "/oauth/v3/token",
+        headers={"Authorization": BASIC, **JSON},
+        data={"grant_type": "x"},
+        timeout=5,
+    )
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+
+
 def test_token_endpoint_wants_a_form_body(sandbox):
-    basic = base64.b64encode(f"{sandbox.client_id}:{sandbox.client_secret}".encode()).decode()
     response = requests.post(
         sandbox.url + "/oauth/v2/token",
-        headers={"Authorization": f"Basic {basic}"},
+        headers={"Authorization": BASIC, **JSON},
         json={"grant_type": "client_credentials"},
         timeout=5,
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/html", "application/xml"])
+def test_token_endpoint_answers_406_without_accept_json(sandbox, accept):
+    headers = {"Authorization": BASIC} if accept is None else {"Authorization": BASIC, "Accept": accept}
+    session = requests.Session()
+    session.headers.pop("Accept")  # requests adds */* by default
+    response = session.post(
+        sandbox.url + "/oauth/v3/token", headers=headers, data={"grant_type": "client_credentials"}, timeout=5
+    )
+    assert response.status_code == 406
+    assert "Accept" in response.json()["description"]
+    assert sandbox.state.token_requests == 0
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/json", "application/json;charset=utf-8", "text/html, application/json;q=0.9"]
+)
+def test_token_endpoint_takes_accept_json_among_others(sandbox, accept):
+    response = requests.post(
+        sandbox.url + "/oauth/v3/token",
+        headers={"Authorization": BASIC, "Accept": accept},
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
+    assert response.status_code == 200
+
+
+def test_token_requests_are_capped_per_client_at_50_a_minute(sandbox):
+    clock = [1000.0]
+    sandbox.state.clock = lambda: clock[0]
+    sandbox.state.config.clients["other-app"] = "other-secret"
+
+    def token_request(basic=BASIC):
+        return requests.post(
+            sandbox.url + "/oauth/v3/token",
+            headers={"Authorization": basic, **JSON},
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        )
+
+    assert [token_request().status_code for _ in range(50)] == [200] * 50
+    refused = token_request()
+    assert refused.status_code == 429
+    assert refused.json()["code"] == 53
+    assert 0 < float(refused.headers["Retry-After"]) <= 60
+    other = "Basic " + base64.b64encode(b"other-app:other-secret").decode()
+    assert token_request(other).status_code == 200  # per client id
+    clock[0] += 60
+    assert token_request().status_code == 200
+    assert sandbox.state.token_requests == 52
 
 
 def test_rate_limit_is_enforced_per_second(sandbox):
@@ -328,13 +426,22 @@ def test_command_line_sandbox_and_report(tmp_path):
     import subprocess
     import sys
 
-    from airflow_provider_orange_sms.client import OrangeSMSClient
+    from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy
+    from airflow_provider_orange_sms.exceptions import OrangeSMSBadRequestError, OrangeSMSRateLimitError
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     args = ["--port", str(port), "--balances", '{"CIV": 7}', "--client-id", "cli", "--client-secret", "s3"]
+    args += [
+        "--sender",
+        f"{OWN_NUMBER},2250700007777",
+        "--sender",
+        "+2250700006666",
+        "--token-rate-limit",
+        "2",
+    ]
     server = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_orange_sms.sandbox", *args],
         stdout=subprocess.PIPE,
@@ -351,7 +458,19 @@ def test_command_line_sandbox_and_report(tmp_path):
             rate_limit_per_second=None,
         )
         client.send_sms("+2250700000001", "Bonjour à tous")
-        assert client.get_available_units() == 6
+        client.send_sms("+2250700000002", "hi", sender_address="2250700006666")
+        with pytest.raises(OrangeSMSBadRequestError, match="SVC0002"):
+            client.send_sms("+2250700000002", "hi", sender_address="2250700005555")  # not the account's
+        assert client.get_available_units() == 5
+        tokens = [
+            OrangeSMSClient(
+                base_url=url, client_id="cli", client_secret="s3", retry=RetryPolicy(max_attempts=1)
+            )
+            for _ in range(2)
+        ]
+        tokens[0].get_token()  # the second token request of "cli" this minute
+        with pytest.raises(OrangeSMSRateLimitError, match="429 53"):
+            tokens[1].get_token()
         report = subprocess.run(
             [sys.executable, "-m", "airflow_provider_orange_sms.sandbox.report", url],
             capture_output=True,
@@ -361,7 +480,7 @@ def test_command_line_sandbox_and_report(tmp_path):
     finally:
         server.terminate()
         server.wait(30)
-    assert "received 1 SMS" in report
+    assert "received 2 SMS" in report
     assert "tel:+2250700000001" in report
     assert "'Bonjour à tous'" in report
-    assert "Balances left: CIV=6" in report
+    assert "Balances left: CIV=5" in report
