@@ -310,6 +310,60 @@ def test_the_default_redis_connection_is_redis_default(sandbox, redis_server, ca
     hook.close()
 
 
+REDIS_PASSWORD = "redis-pass-7f3a9c"
+
+
+@pytest.fixture
+def redis_with_password(tmp_path) -> Iterator[RedisServer]:
+    yield from running_redis(tmp_path, password=REDIS_PASSWORD)
+
+
+def _keys_by_database(server: RedisServer) -> dict[int, list[bytes]]:
+    return {db: sorted(redis_client(server, db).keys("*")) for db in range(3)}
+
+
+@pytest.mark.parametrize("path", ["/1", "/1?db=1", "?db=1"])
+def test_the_database_of_the_redis_connection_is_used(
+    sandbox, redis_with_password, cache_dir, monkeypatch, path
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
+        connection_json(sandbox, rate_limit_backend="redis", token_cache="redis"),
+    )
+    uri = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_with_password.port}{path}"
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", uri)
+    hook = OrangeSMSHook()
+    hook.send_sms("+2250700000001", "hello")
+    hook.close()
+
+    keys = _keys_by_database(redis_with_password)
+    assert keys[0] == keys[2] == []  # db 0: the Celery broker's, when sharing its Redis
+    assert keys[1]
+    assert all(key.startswith(b"orange_sms:") for key in keys[1])
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/1?db=2", "names two databases: '1' in the URI path (schema field) and '2' in the extra db"),
+        ("/one", "the URI path (schema field) holds 'one', not a database number"),
+    ],
+)
+def test_a_bad_redis_database_is_refused_naming_it(
+    sandbox, redis_with_password, cache_dir, monkeypatch, path, message
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_backend="redis")
+    )
+    uri = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_with_password.port}{path}"
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", uri)
+    with pytest.raises(ValueError, match=r"Redis connection 'redis_default'") as raised:
+        OrangeSMSHook().client  # noqa: B018
+    assert message in str(raised.value)
+    assert REDIS_PASSWORD not in str(raised.value)
+    assert _keys_by_database(redis_with_password) == {0: [], 1: [], 2: []}
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
