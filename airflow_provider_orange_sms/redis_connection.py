@@ -29,7 +29,7 @@ def redis_client(redis_conn_id: str) -> Any:
         from redis.retry import Retry
     except ImportError as exc:
         raise ImportError(
-            f"The Orange SMS connection uses Redis (rate_limit_backend or token_cache 'redis') but "
+            f"The Orange SMS connection uses Redis (rate_limit_backend or auth_cache 'redis') but "
             f"apache-airflow-providers-redis is not installed ({exc}): {_INSTALL_HINT}"
         ) from None
     hook = RedisHook(redis_conn_id=redis_conn_id)

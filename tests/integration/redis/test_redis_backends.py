@@ -286,7 +286,7 @@ def test_deleting_a_refused_token_keeps_a_newer_one(redis_server):
 def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache_dir, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
-        connection_json(sandbox, rate_limit_backend="redis", token_cache="redis", redis_conn_id="shared"),
+        connection_json(sandbox, rate_limit_backend="redis", auth_cache="redis", redis_conn_id="shared"),
     )
     monkeypatch.setenv("AIRFLOW_CONN_SHARED", redis_server.url)
     hook = OrangeSMSHook()
@@ -298,6 +298,21 @@ def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache
     account = f"{hook.client.base_url}\0{hook.client.client_id}"
     assert redis_client(redis_server).exists(slot_key(account))
     hook.close()
+
+
+def test_the_old_token_cache_extra_still_works_and_warns(sandbox, redis_server, cache_dir, monkeypatch):
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, token_cache="redis"))
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", redis_server.url)
+    hook = OrangeSMSHook()
+    with pytest.warns(
+        AirflowProviderDeprecationWarning, match="'token_cache' is deprecated: name it 'auth_cache'"
+    ):
+        hook.send_sms("+2250700000001", "hello")
+    hook.close()
+    assert redis_client(redis_server).keys("orange_sms:token:*")  # the token went through Redis
+    assert not list(cache_dir.glob("token-*.json"))
 
 
 def test_the_default_redis_connection_is_redis_default(sandbox, redis_server, cache_dir, monkeypatch):
@@ -328,7 +343,7 @@ def test_the_database_of_the_redis_connection_is_used(
 ):
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
-        connection_json(sandbox, rate_limit_backend="redis", token_cache="redis"),
+        connection_json(sandbox, rate_limit_backend="redis", auth_cache="redis"),
     )
     uri = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_with_password.port}{path}"
     monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", uri)
@@ -369,6 +384,10 @@ def test_a_bad_redis_database_is_refused_naming_it(
     [
         ({"rate_limit_backend": "memcached"}, "rate_limit_backend='memcached': expected one of file, redis"),
         ({"rate_limit_backend": 1}, "rate_limit_backend=1"),
+        (
+            {"auth_cache": "redis-cluster"},
+            "auth_cache='redis-cluster': expected one of file, redis, variable, none",
+        ),
         (
             {"token_cache": "redis-cluster"},
             "token_cache='redis-cluster': expected one of file, redis, variable, none",
