@@ -27,4 +27,16 @@ try:
 except ImportError:  # pragma: no cover - Airflow < 3.1
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
-__all__ = ["AirflowException", "AirflowFailException", "BaseHook", "conf", "mask_secret"]
+try:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+except ImportError:  # pragma: no cover - a worker with the Task SDK only
+    AirflowProviderDeprecationWarning = DeprecationWarning  # type: ignore[assignment,misc]
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowProviderDeprecationWarning",
+    "BaseHook",
+    "conf",
+    "mask_secret",
+]

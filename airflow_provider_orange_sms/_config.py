@@ -12,6 +12,7 @@ builds the form from it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import Field, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -68,6 +69,9 @@ RATE_LIMIT_BACKEND_CHOICES = ("file", "redis")
 DEFAULT_RATE_LIMIT_BACKEND = "file"
 #: The Airflow connection (type ``redis``) of the Redis back ends.
 DEFAULT_REDIS_CONN_ID = "redis_default"
+#: Extras read under an older name for now: new name to old name. Airflow masks the value of any
+#: extra whose name holds "token" in task logs: ``token_cache: redis`` turned every "redis" into ***.
+_DEPRECATED_EXTRA_NAMES = {"auth_cache": "token_cache"}
 
 
 class ConnectionLike(Protocol):
@@ -196,13 +200,14 @@ class OrangeSMSConfig:
             schema=_number_schema(),
         ),
     )
-    token_cache: str = field(
+    auth_cache: str = field(
         default=DEFAULT_TOKEN_CACHE,
         metadata=_extra(
-            "Token Cache",
-            f"Optional. Empty means '{DEFAULT_TOKEN_CACHE}'. 'file': shared by the processes of one "
-            "machine; 'redis': one token for every machine, in the Redis of Redis Connection Id; "
-            "'variable': an Airflow Variable, shared by all machines; 'none': one task only.",
+            "Auth Cache (OAuth2 token)",
+            f"Optional. Where the access token is kept; empty means '{DEFAULT_TOKEN_CACHE}'. 'file': "
+            "shared by the processes of one machine; 'redis': one token for every machine, in the "
+            "Redis of Redis Connection Id; 'variable': an Airflow Variable, shared by all machines; "
+            "'none': one task only.",
             choices=TOKEN_CACHE_CHOICES,
         ),
     )
@@ -220,7 +225,7 @@ class OrangeSMSConfig:
         default=DEFAULT_REDIS_CONN_ID,
         metadata=_extra(
             "Redis Connection Id",
-            "The Airflow connection (type redis) used when Token Cache or Rate Limit Shared Through "
+            "The Airflow connection (type redis) used when Auth Cache or Rate Limit Shared Through "
             f"is 'redis'; empty means {DEFAULT_REDIS_CONN_ID}.",
         ),
     )
@@ -283,6 +288,11 @@ class OrangeSMSConfig:
         ),
     )
 
+    @property
+    def token_cache(self) -> str:
+        """Deprecated name of :attr:`auth_cache`."""
+        return self.auth_cache
+
 
 def extra_fields() -> list[tuple[Field[Any], Extra]]:
     """Return the config's fields that are connection extras, in form order, with their metadata."""
@@ -295,9 +305,13 @@ def config_from_connection(
     """
     Read and validate a whole connection, so a bad one fails before any request, naming the field.
 
+    An extra under its old name (``token_cache``) is read as the new one, with an
+    ``AirflowProviderDeprecationWarning`` naming the new one.
+
     :param conn: The Airflow connection.
     :param on_secret: Called with each secret as soon as it is read (a log masker).
-    :raises ValueError: Naming the first bad field and its value (never a secret's value).
+    :raises ValueError: Naming the first bad field and its value (never a secret's value), or an
+        extra given under its old name and its new one with different values.
     """
     extra: object = conn.extra_dejson or {}
     if not isinstance(extra, dict):
@@ -306,12 +320,26 @@ def config_from_connection(
         on_secret(conn.password)
     values: dict[str, Any] = {}
     for f, spec in extra_fields():
-        raw = extra.get(f.name)
-        if raw is None or (isinstance(raw, (str, dict, list)) and not raw):
-            continue  # empty: the default
-        value = spec.read(f.name, raw)
+        value = _read_extra(extra, f.name, spec)
+        old_name = _DEPRECATED_EXTRA_NAMES.get(f.name)
+        old_value = _read_extra(extra, old_name, spec) if old_name is not None else None
+        if old_value is not None:
+            from airflow_provider_orange_sms._compat import AirflowProviderDeprecationWarning
+
+            warnings.warn(
+                f"The connection extra {old_name!r} is deprecated: name it {f.name!r} instead (Airflow "
+                f"hides the value of an extra named {old_name!r} in task logs)",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
+            if value is not None and value != old_value:
+                raise ValueError(
+                    f"Connection extras {f.name}={value!r} and {old_name}={old_value!r} disagree: keep "
+                    f"{f.name} only"
+                )
+            value = old_value
         if value is None:
-            continue
+            continue  # empty: the default
         if not f.repr and on_secret is not None:  # a secret: masked before anything else is read
             on_secret(value)
         values[f.name] = value
@@ -321,6 +349,13 @@ def config_from_connection(
         base_url=base_url_of(conn.host, conn.port),
         **values,
     )
+
+
+def _read_extra(extra: dict[str, Any], name: str, spec: Extra) -> Any:
+    raw = extra.get(name)
+    if raw is None or (isinstance(raw, (str, dict, list)) and not raw):
+        return None
+    return spec.read(name, raw)
 
 
 # -- the base URL ------------------------------------------------------------------------------------

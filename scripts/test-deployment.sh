@@ -154,9 +154,9 @@ configure() {
     PG_PASSWORD="$(random_secret)"
     REDIS_PASSWORD="$(random_secret)"
     if [ "$BACKEND" = redis ]; then
-        limiter='"rate_limit_backend": "redis", "token_cache": "redis", "redis_conn_id": "redis_default"'
+        limiter='"rate_limit_backend": "redis", "auth_cache": "redis", "redis_conn_id": "redis_default"'
     else
-        limiter='"rate_limit_backend": "file", "token_cache": "file"'
+        limiter='"rate_limit_backend": "file", "auth_cache": "file"'
     fi
     COMMON=(
         PATH="$VENV/bin:/usr/sbin:/usr/bin:/sbin:/bin"

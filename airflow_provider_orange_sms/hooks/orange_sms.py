@@ -148,7 +148,7 @@ class OrangeSMSHook(BaseHook):
     client secret, or the extra ``authorization_header`` with the portal's ready-made ``Basic …``
     value. Host is the base URL (``https://api.orange.com`` when empty). The extras are the fields
     of :class:`~airflow_provider_orange_sms._config.OrangeSMSConfig` (sender, country, token path,
-    rate limit, token cache, timeouts, retries, message length; the README's Connection section
+    rate limit, auth cache, timeouts, retries, message length; the README's Connection section
     lists them). The whole connection is validated when first used (:attr:`config`), with errors
     naming the field, so a bad connection fails before any request.
 
@@ -188,7 +188,7 @@ class OrangeSMSHook(BaseHook):
             return RedisTokenCache(self._redis, deployment_fernet(), where=self._redis_name)
         if choice == "none":
             return None
-        raise ValueError(f"Invalid token_cache {choice!r}")  # config_from_connection checked it
+        raise ValueError(f"Invalid auth_cache {choice!r}")  # config_from_connection checked it
 
     def _make_limiter(self, backend: str) -> Callable[[float, str], SendLimiter] | None:
         """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
@@ -219,7 +219,7 @@ class OrangeSMSHook(BaseHook):
         config = self.config
         return OrangeSMSClient.from_config(
             config,
-            token_cache=self._token_cache(config.token_cache),
+            token_cache=self._token_cache(config.auth_cache),
             on_secret=_mask_secret,
             make_limiter=self._make_limiter(config.rate_limit_backend),
         )
@@ -348,7 +348,7 @@ class OrangeSMSHook(BaseHook):
                 connect_timeout=min(config.connect_timeout, 5.0),
             )
             client = OrangeSMSClient.from_config(
-                quick, token_cache=self._token_cache(config.token_cache), on_secret=_mask_secret
+                quick, token_cache=self._token_cache(config.auth_cache), on_secret=_mask_secret
             )
             try:
                 # Each press of Test asks again; sends keep failing fast on a remembered failure.

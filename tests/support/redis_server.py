@@ -22,10 +22,12 @@ class RedisServer:
     One ``redis-server`` process without persistence (a restart forgets everything, the worst case).
 
     :param directory: Its working directory (log file).
+    :param password: Its ``requirepass``; none by default.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str | None = None) -> None:
         self.directory = directory
+        self.password = password
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -51,6 +53,7 @@ class RedisServer:
                 "no",
                 "--logfile",
                 str(self.directory / "redis.log"),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -65,8 +68,15 @@ class RedisServer:
     def _answers(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
+                auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
+                conn.sendall(auth + b"PING\r\n")
+                answer = b""
+                while answer.count(b"\r\n") < (2 if auth else 1):
+                    chunk = conn.recv(64)
+                    if not chunk:
+                        break
+                    answer += chunk
+                return answer.endswith(b"+PONG\r\n")
         except OSError:
             return False
 
@@ -83,13 +93,18 @@ class RedisServer:
         self.start()
 
 
-def running_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh redis-server for one test, killed at the end (a test module's ``redis_server`` fixture)."""
+def running_redis(tmp_path: Path, password: str | None = None) -> Iterator[RedisServer]:
+    """
+    A fresh redis-server for one test, killed at the end (a test module's ``redis_server`` fixture).
+
+    :param tmp_path: The test's temporary directory.
+    :param password: The server's ``requirepass``; none by default.
+    """
     if not Path(REDIS_SERVER).exists():
         pytest.skip("redis-server is not installed (Debian: apt-get install redis-server; .ci/run does)")
     directory = tmp_path / "redis"
     directory.mkdir()
-    server = RedisServer(directory)
+    server = RedisServer(directory, password)
     server.start()
     try:
         yield server
@@ -97,8 +112,13 @@ def running_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-def redis_client(server: RedisServer) -> object:
-    """A redis-py client of ``server`` with the provider's timeouts (as the hook builds it)."""
+def redis_client(server: RedisServer, db: int = 0) -> object:
+    """
+    A redis-py client of ``server`` with the provider's timeouts (as the hook builds it).
+
+    :param server: The server.
+    :param db: The database number.
+    """
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -106,6 +126,8 @@ def redis_client(server: RedisServer) -> object:
     return redis.Redis(
         host="127.0.0.1",
         port=server.port,
+        password=server.password,
+        db=db,
         socket_timeout=2,
         socket_connect_timeout=2,
         retry=Retry(NoBackoff(), 1),

@@ -59,8 +59,7 @@ def test_form_placeholders_of_extras_are_their_defaults_where_they_have_one():
 def test_the_client_and_the_retry_policy_default_to_the_config_defaults():
     defaults = _defaults()
     client_defaults = inspect.signature(OrangeSMSClient).parameters
-    # token_cache is a name there (the hook turns it into a store), a store here.
-    shared = (set(defaults) & set(client_defaults)) - {"token_cache"}
+    shared = set(defaults) & set(client_defaults)
     assert shared >= {
         "base_url",
         "token_path",
@@ -97,7 +96,7 @@ def test_every_extra_is_read_and_validated():
         "country": "sn",
         "token_path": "/oauth/v2/token",
         "rate_limit_per_second": "2",
-        "token_cache": "Variable",
+        "auth_cache": "Variable",
         "rate_limit_backend": " Redis ",
         "redis_conn_id": "shared_redis",
         "connect_timeout": 3,
@@ -119,7 +118,7 @@ def test_every_extra_is_read_and_validated():
         "country": "SEN",
         "token_path": "/oauth/v2/token",
         "rate_limit_per_second": 2.0,
-        "token_cache": "variable",
+        "auth_cache": "variable",
         "rate_limit_backend": "redis",
         "redis_conn_id": "shared_redis",
         "connect_timeout": 3.0,
@@ -151,9 +150,41 @@ def test_the_secrets_are_masked_before_a_bad_extra_stops_the_reading():
     assert seen == ["s3cr3t-pw", "Basic aWQ6c2VjcmV0"]
 
 
-def test_a_bad_token_cache_names_the_extra_and_the_choices():
-    with pytest.raises(ValueError, match=r"token_cache='memcached'.*file, redis, variable, none"):
-        config_from_connection(_Connection({"token_cache": "memcached"}))
+@pytest.mark.parametrize("name", ["auth_cache", "token_cache"])
+def test_a_bad_auth_cache_names_the_extra_and_the_choices(name):
+    with pytest.raises(ValueError, match=rf"{name}='memcached'.*file, redis, variable, none"):
+        config_from_connection(_Connection({name: "memcached"}))
+
+
+def test_the_old_token_cache_name_still_works_and_warns():
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    with pytest.warns(
+        AirflowProviderDeprecationWarning, match="'token_cache' is deprecated: name it 'auth_cache'"
+    ):
+        config = config_from_connection(_Connection({"token_cache": "Redis"}))
+    assert config.auth_cache == config.token_cache == "redis"
+    with pytest.warns(AirflowProviderDeprecationWarning):
+        same = config_from_connection(_Connection({"auth_cache": "redis", "token_cache": "redis"}))
+    assert same.auth_cache == "redis"
+
+
+def test_the_old_and_new_names_must_agree():
+    with (
+        pytest.warns(DeprecationWarning, match="name it .auth_cache."),
+        pytest.raises(
+            ValueError, match="auth_cache='file' and token_cache='redis' disagree: keep auth_cache only"
+        ),
+    ):
+        config_from_connection(_Connection({"auth_cache": "file", "token_cache": "redis"}))
+
+
+def test_only_secrets_have_names_airflow_masks():
+    from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+
+    masked = {f.name for f, _ in extra_fields() if should_hide_value_for_key(f.name)}
+    # token_path is not a secret, but its value (/oauth/v3/token) is hidden in task logs too.
+    assert masked == {"authorization_header", "token_path"}
 
 
 def test_extras_that_are_not_an_object_are_refused():

@@ -286,7 +286,7 @@ def test_deleting_a_refused_token_keeps_a_newer_one(redis_server):
 def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache_dir, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
-        connection_json(sandbox, rate_limit_backend="redis", token_cache="redis", redis_conn_id="shared"),
+        connection_json(sandbox, rate_limit_backend="redis", auth_cache="redis", redis_conn_id="shared"),
     )
     monkeypatch.setenv("AIRFLOW_CONN_SHARED", redis_server.url)
     hook = OrangeSMSHook()
@@ -300,6 +300,21 @@ def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache
     hook.close()
 
 
+def test_the_old_token_cache_extra_still_works_and_warns(sandbox, redis_server, cache_dir, monkeypatch):
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, token_cache="redis"))
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", redis_server.url)
+    hook = OrangeSMSHook()
+    with pytest.warns(
+        AirflowProviderDeprecationWarning, match="'token_cache' is deprecated: name it 'auth_cache'"
+    ):
+        hook.send_sms("+2250700000001", "hello")
+    hook.close()
+    assert redis_client(redis_server).keys("orange_sms:token:*")  # the token went through Redis
+    assert not list(cache_dir.glob("token-*.json"))
+
+
 def test_the_default_redis_connection_is_redis_default(sandbox, redis_server, cache_dir, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_backend="redis")
@@ -310,11 +325,69 @@ def test_the_default_redis_connection_is_redis_default(sandbox, redis_server, ca
     hook.close()
 
 
+REDIS_PASSWORD = "redis-pass-7f3a9c"
+
+
+@pytest.fixture
+def redis_with_password(tmp_path) -> Iterator[RedisServer]:
+    yield from running_redis(tmp_path, password=REDIS_PASSWORD)
+
+
+def _keys_by_database(server: RedisServer) -> dict[int, list[bytes]]:
+    return {db: sorted(redis_client(server, db).keys("*")) for db in range(3)}
+
+
+@pytest.mark.parametrize("path", ["/1", "/1?db=1", "?db=1"])
+def test_the_database_of_the_redis_connection_is_used(
+    sandbox, redis_with_password, cache_dir, monkeypatch, path
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT",
+        connection_json(sandbox, rate_limit_backend="redis", auth_cache="redis"),
+    )
+    uri = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_with_password.port}{path}"
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", uri)
+    hook = OrangeSMSHook()
+    hook.send_sms("+2250700000001", "hello")
+    hook.close()
+
+    keys = _keys_by_database(redis_with_password)
+    assert keys[0] == keys[2] == []  # db 0: the Celery broker's, when sharing its Redis
+    assert keys[1]
+    assert all(key.startswith(b"orange_sms:") for key in keys[1])
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/1?db=2", "names two databases: '1' in the URI path (schema field) and '2' in the extra db"),
+        ("/one", "the URI path (schema field) holds 'one', not a database number"),
+    ],
+)
+def test_a_bad_redis_database_is_refused_naming_it(
+    sandbox, redis_with_password, cache_dir, monkeypatch, path, message
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_backend="redis")
+    )
+    uri = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_with_password.port}{path}"
+    monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", uri)
+    with pytest.raises(ValueError, match=r"Redis connection 'redis_default'") as raised:
+        OrangeSMSHook().client  # noqa: B018
+    assert message in str(raised.value)
+    assert REDIS_PASSWORD not in str(raised.value)
+    assert _keys_by_database(redis_with_password) == {0: [], 1: [], 2: []}
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         ({"rate_limit_backend": "memcached"}, "rate_limit_backend='memcached': expected one of file, redis"),
         ({"rate_limit_backend": 1}, "rate_limit_backend=1"),
+        (
+            {"auth_cache": "redis-cluster"},
+            "auth_cache='redis-cluster': expected one of file, redis, variable, none",
+        ),
         (
             {"token_cache": "redis-cluster"},
             "token_cache='redis-cluster': expected one of file, redis, variable, none",

@@ -1,5 +1,5 @@
 """Four machines (own cache directories, two with clocks skewed by +-1.5 s)
-sending 10 SMS each at once through one account, with rate_limit_backend and token_cache "redis",
+sending 10 SMS each at once through one account, with rate_limit_backend and auth_cache "redis",
 make one token request and get no 429. The time they take against the ideal is measured by
 ``scripts/benchmark.sh``, not asserted here.
 
@@ -61,7 +61,7 @@ def test_four_machines_with_skewed_clocks_share_one_limit_and_one_token(
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env.update(
         AIRFLOW_CONN_ORANGE_SMS_DEFAULT=connection_json(
-            sandbox, rate_limit_backend="redis", token_cache="redis"
+            sandbox, rate_limit_backend="redis", auth_cache="redis"
         ),
         AIRFLOW_CONN_REDIS_DEFAULT=redis_server.url,
         PYTHONPATH=str(ROOT),

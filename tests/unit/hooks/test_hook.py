@@ -124,21 +124,21 @@ def test_authorization_header_extra(sandbox, monkeypatch, cache_dir):
 
 
 @pytest.mark.parametrize(("choice", "cls"), [("file", FileTokenCache), ("variable", VariableTokenCache)])
-def test_token_cache_setting(sandbox, monkeypatch, cache_dir, choice, cls):
-    use_connection(monkeypatch, connection_json(sandbox, token_cache=choice))
+def test_auth_cache_setting(sandbox, monkeypatch, cache_dir, choice, cls):
+    use_connection(monkeypatch, connection_json(sandbox, auth_cache=choice))
     assert isinstance(OrangeSMSHook().client._token_cache, cls)
 
 
-def test_token_cache_disabled_fetches_per_client(sandbox, monkeypatch, cache_dir):
-    use_connection(monkeypatch, connection_json(sandbox, token_cache="none"))
+def test_auth_cache_none_fetches_per_client(sandbox, monkeypatch, cache_dir):
+    use_connection(monkeypatch, connection_json(sandbox, auth_cache="none"))
     OrangeSMSHook().get_available_units()
     OrangeSMSHook().get_available_units()
     assert sandbox.state.token_requests == 2
     assert not list(cache_dir.glob("token-*.json"))
 
 
-def test_bad_token_cache_setting(sandbox, monkeypatch, cache_dir):
-    use_connection(monkeypatch, connection_json(sandbox, token_cache="memcached"))
+def test_bad_auth_cache_setting(sandbox, monkeypatch, cache_dir):
+    use_connection(monkeypatch, connection_json(sandbox, auth_cache="memcached"))
     with pytest.raises(ValueError, match="'memcached'"):
         _ = OrangeSMSHook().client
 
@@ -300,13 +300,14 @@ def test_provider_info_is_registered_with_airflow():
         "country",
         "token_path",
         "rate_limit_per_second",
-        "token_cache",
+        "auth_cache",
         "connect_timeout",
         "read_timeout",
         "max_attempts",
         "retry_backoff",
     ):
         assert f"extra__orange_sms__{field}" in widgets, field
+    assert "extra__orange_sms__token_cache" not in widgets  # still read, no longer offered
     assert widgets["extra__orange_sms__authorization_header"].is_sensitive
     assert widgets["extra__orange_sms__sender_address"].field["schema"]["title"] == "Sender Address"
 
