@@ -324,7 +324,7 @@ def config_from_connection(
         old_name = _DEPRECATED_EXTRA_NAMES.get(f.name)
         old_value = _read_extra(extra, old_name, spec) if old_name is not None else None
         if old_value is not None:
-            from airflow_provider_orange_sms._compat import AirflowProviderDeprecationWarning
+            from airflow_provider_orange_sms.version_compat import AirflowProviderDeprecationWarning
 
             warnings.warn(
                 f"The connection extra {old_name!r} is deprecated: name it {f.name!r} instead (Airflow "

@@ -24,7 +24,6 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from airflow_provider_orange_sms._errors import error_from_response
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
     OrangeSMSConnectionError,
@@ -37,11 +36,12 @@ from airflow_provider_orange_sms.token_cache import (
     TokenLockTimeout,
     cache_key,
 )
+from airflow_provider_orange_sms.wire.errors import error_from_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms._transport import Transport
+    from airflow_provider_orange_sms.wire.transport import Transport
 
 log = logging.getLogger(__name__)
 

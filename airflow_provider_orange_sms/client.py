@@ -26,22 +26,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_orange_sms._client_base import ClientBase
-from airflow_provider_orange_sms._errors import (
-    created_id,
-    describe_response,
-    error_object_in,
-    json_object,
-    request_error_in,
-)
-from airflow_provider_orange_sms._read_shapes import (
-    WrongShape,
-    check_purchase_orders,
-    check_statistics,
-    check_subscription,
-    contract_units,
-)
-from airflow_provider_orange_sms._transport import RetryPolicy
 from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
@@ -50,6 +34,22 @@ from airflow_provider_orange_sms.exceptions import (
 )
 from airflow_provider_orange_sms.messages import check_message
 from airflow_provider_orange_sms.token_cache import FileTokenCache
+from airflow_provider_orange_sms.wire.client_base import ClientBase
+from airflow_provider_orange_sms.wire.errors import (
+    created_id,
+    describe_response,
+    error_object_in,
+    json_object,
+    request_error_in,
+)
+from airflow_provider_orange_sms.wire.read_shapes import (
+    WrongShape,
+    check_purchase_orders,
+    check_statistics,
+    check_subscription,
+    contract_units,
+)
+from airflow_provider_orange_sms.wire.transport import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -104,7 +104,7 @@ class OrangeSMSClient(ClientBase):
         machine; by default the per-machine :class:`SendThrottle` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
-    :param retry: Retry policy (see :mod:`airflow_provider_orange_sms._transport` for the rules).
+    :param retry: Retry policy (see :mod:`airflow_provider_orange_sms.wire.transport` for the rules).
     :param max_message_length: Longest SMS text accepted, in characters; ``None`` for no limit.
         Orange does not document its maximum; the default (1,530: ten concatenated GSM-7 segments)
         catches runaway texts before they cost units.

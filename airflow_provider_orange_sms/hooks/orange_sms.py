@@ -7,7 +7,6 @@ from dataclasses import asdict, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms._compat import BaseHook
 from airflow_provider_orange_sms._config import OrangeSMSConfig, config_from_connection
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
@@ -18,6 +17,7 @@ from airflow_provider_orange_sms.token_cache import (
     TokenFailure,
     default_cache_dir,
 )
+from airflow_provider_orange_sms.version_compat import BaseHook
 
 if TYPE_CHECKING:
     from collections.abc import Callable

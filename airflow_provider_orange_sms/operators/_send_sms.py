@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
@@ -26,6 +25,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
 from airflow_provider_orange_sms.operators._sms_batch import PARTIAL_RESULTS_KEY, SMSBatch
 from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.send_window import SendWindow
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

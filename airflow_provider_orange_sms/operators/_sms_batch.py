@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
 from airflow_provider_orange_sms.operators._batch_report import (
@@ -54,6 +53,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
 )
 from airflow_provider_orange_sms.segments import message_cost
 from airflow_provider_orange_sms.throttle import SendRecord
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from collections.abc import Callable

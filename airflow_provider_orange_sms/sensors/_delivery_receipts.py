@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_orange_sms._compat import AirflowFailException
 from airflow_provider_orange_sms.receipts import (
     DELIVERY_IMPOSSIBLE,
     DELIVERY_RECEIPTS,
@@ -25,6 +24,7 @@ from airflow_provider_orange_sms.sensors._asset_events import (
     earliest_run_moment,
     to_datetime,
 )
+from airflow_provider_orange_sms.version_compat import AirflowFailException
 
 try:
     from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException

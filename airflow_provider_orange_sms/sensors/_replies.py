@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_orange_sms._compat import AirflowFailException
 from airflow_provider_orange_sms.addresses import normalize_recipient
 from airflow_provider_orange_sms.recipient_lists import load_literal, parse_recipients
 from airflow_provider_orange_sms.sensors._asset_events import (
@@ -20,6 +19,7 @@ from airflow_provider_orange_sms.sensors._asset_events import (
     earliest_run_moment,
     to_datetime,
 )
+from airflow_provider_orange_sms.version_compat import AirflowFailException
 
 try:
     from airflow.sdk.exceptions import AirflowSensorTimeout

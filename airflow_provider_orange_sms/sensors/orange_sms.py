@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_orange_sms._compat import AirflowException, conf
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.sensors._delivery_receipts import DeliveryReceiptSensor
 from airflow_provider_orange_sms.sensors._replies import SMSReplySensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
+from airflow_provider_orange_sms.version_compat import AirflowException, conf
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

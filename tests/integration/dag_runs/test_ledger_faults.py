@@ -20,11 +20,11 @@ from datetime import timedelta
 import pendulum
 import pytest
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 from tests.conftest import (
     NO_REAL_CLEAR_ON_3_0,
     TEST_DAGS,

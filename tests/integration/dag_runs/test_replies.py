@@ -55,8 +55,8 @@ def test_the_sensor_times_out_naming_who_did_not_answer(airflow_db, fast_conn, s
 def test_bad_input_fails_naming_it(bad):
     from types import SimpleNamespace
 
-    from airflow_provider_orange_sms._compat import AirflowFailException
     from airflow_provider_orange_sms.sensors.orange_sms import SMSReplySensor
+    from airflow_provider_orange_sms.version_compat import AirflowFailException
 
     sensor = SMSReplySensor(task_id="wait", **bad)
     with pytest.raises(AirflowFailException, match=r"22507000042xx|missing \)"):

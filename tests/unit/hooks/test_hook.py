@@ -313,7 +313,7 @@ def test_provider_info_is_registered_with_airflow():
 
 
 def test_connection_get_hook_builds_our_hook(orange_conn):
-    from airflow_provider_orange_sms._compat import BaseHook
+    from airflow_provider_orange_sms.version_compat import BaseHook
 
     conn = BaseHook.get_connection("orange_sms_default")
     hook = conn.get_hook()
@@ -345,7 +345,7 @@ def test_importing_the_hook_leaves_call_time_dependencies_unloaded():
     # What Airflow itself imports with BaseHook does not count (3.0 loads phonenumbers through
     # sqlalchemy_utils): only what importing the hook adds.
     code = (
-        "import sys, airflow_provider_orange_sms._compat; "
+        "import sys, airflow_provider_orange_sms.version_compat; "
         "before = set(sys.modules); "
         "import airflow_provider_orange_sms.hooks.orange_sms; "
         "lazy = ('phonenumbers', 'iso3166', 'filelock', 'platformdirs'); "

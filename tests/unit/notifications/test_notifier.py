@@ -8,11 +8,11 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_orange_sms._compat import AirflowException
 from airflow_provider_orange_sms.notifications.orange_sms import (
     OrangeSMSNotifier,
     send_orange_sms_notification,
 )
+from airflow_provider_orange_sms.version_compat import AirflowException
 
 
 @pytest.fixture

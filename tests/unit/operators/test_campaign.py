@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 from tests.conftest import FaultyStore, connection_json, fake_ti, received
 
 ROWS = [

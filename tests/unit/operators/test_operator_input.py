@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_orange_sms._compat import AirflowFailException
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.version_compat import AirflowFailException
 from tests.conftest import connection_json, send_requests
 
 

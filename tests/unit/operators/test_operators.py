@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
 from airflow_provider_orange_sms.operators import _sent_ledger
 from airflow_provider_orange_sms.operators._batch_report import Progress
@@ -28,6 +27,7 @@ from airflow_provider_orange_sms.operators.orange_sms import (
     SendSMSOperator,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 from tests.conftest import (
     connection_json,
     send_requests,

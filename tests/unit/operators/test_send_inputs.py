@@ -16,9 +16,9 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 from tests.conftest import connection_json, send_requests, task_deferred
 
 

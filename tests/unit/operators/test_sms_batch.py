@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 from tests.conftest import FaultyStore, fake_ti, received, send_requests
 
 NUMBERS = ["+2250700000401", "+2250700000402", "+2250700000403"]

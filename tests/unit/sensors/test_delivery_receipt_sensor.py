@@ -144,7 +144,7 @@ def test_receipts_without_callback_data_are_matched_by_recipient():
 
 
 def test_fail_on_impossible_names_the_undelivered():
-    from airflow_provider_orange_sms._compat import AirflowFailException
+    from airflow_provider_orange_sms.version_compat import AirflowFailException
 
     events = FakeInletEvents()
     events.add(1, "id-1", "DeliveredToTerminal")

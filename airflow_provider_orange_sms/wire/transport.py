@@ -39,17 +39,17 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF_MAX,
 )
-from airflow_provider_orange_sms._errors import (
-    describe_network_failure,
-    error_from_response,
-    is_name_resolution_failure,
-)
 from airflow_provider_orange_sms.exceptions import (
     TRANSIENT_ERRORS,
     OrangeSMSConnectionError,
     OrangeSMSError,
     OrangeSMSRateLimitError,
     OrangeSMSSendUncertainError,
+)
+from airflow_provider_orange_sms.wire.errors import (
+    describe_network_failure,
+    error_from_response,
+    is_name_resolution_failure,
 )
 
 if TYPE_CHECKING:

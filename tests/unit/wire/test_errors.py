@@ -8,7 +8,6 @@ import pickle
 import pytest
 import requests
 
-from airflow_provider_orange_sms._errors import error_from_response
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
     OrangeSMSBadRequestError,
@@ -17,6 +16,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSRateLimitError,
     OrangeSMSServerError,
 )
+from airflow_provider_orange_sms.wire.errors import error_from_response
 
 
 def response(status: int, body: object = None, headers: dict[str, str] | None = None) -> requests.Response:

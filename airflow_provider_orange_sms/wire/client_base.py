@@ -19,9 +19,7 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_TOKEN_PATH,
     normalize_base_url,
 )
-from airflow_provider_orange_sms._senders import SenderRouting
 from airflow_provider_orange_sms._token import SharedToken, basic_authorization, client_id_of
-from airflow_provider_orange_sms._transport import RetryPolicy, Transport
 from airflow_provider_orange_sms.addresses import (
     normalize_country,
     normalize_sender,
@@ -29,6 +27,8 @@ from airflow_provider_orange_sms.addresses import (
 )
 from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.token_cache import MemoryTokenCache, TokenCache, default_cache_dir
+from airflow_provider_orange_sms.wire.senders import SenderRouting
+from airflow_provider_orange_sms.wire.transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
