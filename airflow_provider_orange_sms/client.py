@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from airflow_provider_orange_sms._config import OrangeSMSConfig
+    from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig
     from airflow_provider_orange_sms.throttle import SendLimiter
     from airflow_provider_orange_sms.token_cache import TokenCache
 
@@ -141,7 +141,8 @@ class OrangeSMSClient(ClientBase):
         """
         Build a client from a connection's validated settings (what the hook does).
 
-        :param config: The settings, from :func:`~airflow_provider_orange_sms._config.config_from_connection`.
+        :param config: The settings, from
+            :func:`~airflow_provider_orange_sms.config.connection_config.config_from_connection`.
         :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
         :param state_dir: Directory of the shared throttle state (default: the cache directory).
         :param on_secret: Called with every secret value the client derives.

@@ -7,8 +7,8 @@ from dataclasses import asdict, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms._config import OrangeSMSConfig, config_from_connection
 from airflow_provider_orange_sms.client import OrangeSMSClient
+from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig, config_from_connection
 from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.token_cache import (
     AccessToken,
@@ -147,8 +147,8 @@ class OrangeSMSHook(BaseHook):
     The connection (type ``orange_sms``) holds the credentials: login = client id, password =
     client secret, or the extra ``authorization_header`` with the portal's ready-made ``Basic …``
     value. Host is the base URL (``https://api.orange.com`` when empty). The extras are the fields
-    of :class:`~airflow_provider_orange_sms._config.OrangeSMSConfig` (sender, country, token path,
-    rate limit, auth cache, timeouts, retries, message length; the README's Connection section
+    of :class:`~airflow_provider_orange_sms.config.connection_config.OrangeSMSConfig` (sender, country,
+    token path, rate limit, auth cache, timeouts, retries, message length; the README's Connection section
     lists them). The whole connection is validated when first used (:attr:`config`), with errors
     naming the field, so a bad connection fails before any request.
 
@@ -182,7 +182,7 @@ class OrangeSMSHook(BaseHook):
         if choice == "variable":
             return VariableTokenCache()
         if choice == "redis":
-            from airflow_provider_orange_sms.redis_connection import deployment_fernet
+            from airflow_provider_orange_sms.config.redis_connection import deployment_fernet
             from airflow_provider_orange_sms.redis_token_cache import RedisTokenCache
 
             return RedisTokenCache(self._redis, deployment_fernet(), where=self._redis_name)
@@ -205,7 +205,7 @@ class OrangeSMSHook(BaseHook):
     @cached_property
     def _redis(self) -> Any:
         """The Redis client of ``redis_conn_id`` (one connection pool for the limiter and the cache)."""
-        from airflow_provider_orange_sms.redis_connection import redis_client
+        from airflow_provider_orange_sms.config.redis_connection import redis_client
 
         return redis_client(self.config.redis_conn_id)
 

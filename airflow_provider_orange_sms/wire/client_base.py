@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms._config import (
+from airflow_provider_orange_sms._token import SharedToken, basic_authorization, client_id_of
+from airflow_provider_orange_sms.addresses import (
+    normalize_country,
+    normalize_sender,
+    normalize_sender_addresses,
+)
+from airflow_provider_orange_sms.config.connection_config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_MESSAGE_LENGTH,
@@ -18,12 +24,6 @@ from airflow_provider_orange_sms._config import (
     DEFAULT_TOKEN_FAILURE_TTL,
     DEFAULT_TOKEN_PATH,
     normalize_base_url,
-)
-from airflow_provider_orange_sms._token import SharedToken, basic_authorization, client_id_of
-from airflow_provider_orange_sms.addresses import (
-    normalize_country,
-    normalize_sender,
-    normalize_sender_addresses,
 )
 from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.token_cache import MemoryTokenCache, TokenCache, default_cache_dir

@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_orange_sms._config import (
+from airflow_provider_orange_sms.config.connection_config import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF_MAX,

@@ -1,13 +1,13 @@
 """The connection form of the ``orange_sms`` connection type, generated from
-:class:`~airflow_provider_orange_sms._config.OrangeSMSConfig`'s extra fields (their defaults, labels and
-placeholders), so the form and the config cannot disagree."""
+:class:`~airflow_provider_orange_sms.config.connection_config.OrangeSMSConfig`'s extra fields
+(their defaults, labels and placeholders), so the form and the config cannot disagree."""
 
 from __future__ import annotations
 
 from dataclasses import MISSING, Field
 from typing import Any
 
-from airflow_provider_orange_sms._config import extra_fields
+from airflow_provider_orange_sms.config.connection_config import extra_fields
 
 
 def _shown(value: object) -> object:

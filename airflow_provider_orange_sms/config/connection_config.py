@@ -17,7 +17,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_orange_sms import _extra_readers as readers
+from airflow_provider_orange_sms.config import extra_readers as readers
 from airflow_provider_orange_sms.messages import DEFAULT_MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:

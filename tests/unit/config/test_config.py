@@ -8,8 +8,12 @@ import json
 
 import pytest
 
-from airflow_provider_orange_sms._config import OrangeSMSConfig, config_from_connection, extra_fields
 from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy
+from airflow_provider_orange_sms.config.connection_config import (
+    OrangeSMSConfig,
+    config_from_connection,
+    extra_fields,
+)
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 
 
