@@ -33,7 +33,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSSendUncertainError,
 )
 from airflow_provider_orange_sms.messages import check_message
-from airflow_provider_orange_sms.token_cache import FileTokenCache
+from airflow_provider_orange_sms.token.token_cache import FileTokenCache
 from airflow_provider_orange_sms.wire.client_base import ClientBase
 from airflow_provider_orange_sms.wire.errors import (
     created_id,
@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig
-    from airflow_provider_orange_sms.throttle import SendLimiter
-    from airflow_provider_orange_sms.token_cache import TokenCache
+    from airflow_provider_orange_sms.limit.throttle import SendLimiter
+    from airflow_provider_orange_sms.token.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class OrangeSMSClient(ClientBase):
     :param state_dir: Directory of the shared throttle state (default: the cache directory).
     :param make_limiter: Builds the send limiter from the rate and what identifies the account
         (base URL + client id), e.g. a
-        :class:`~airflow_provider_orange_sms.redis_throttle.RedisSendThrottle` shared by every
+        :class:`~airflow_provider_orange_sms.limit.redis_throttle.RedisSendThrottle` shared by every
         machine; by default the per-machine :class:`SendThrottle` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.

@@ -20,9 +20,9 @@ from typing import Any
 
 from airflow_provider_orange_sms.addresses import normalize_recipient
 from airflow_provider_orange_sms.client import OrangeSMSClient
+from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
-from airflow_provider_orange_sms.token_cache import FileTokenCache, TokenCache
+from airflow_provider_orange_sms.token.token_cache import FileTokenCache, TokenCache
 
 
 def report(**figures: Any) -> None:
@@ -37,8 +37,8 @@ def build_client(settings: dict[str, Any]) -> OrangeSMSClient:
         import redis
         from cryptography.fernet import Fernet
 
-        from airflow_provider_orange_sms.redis_throttle import RedisSendThrottle
-        from airflow_provider_orange_sms.redis_token_cache import RedisTokenCache
+        from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle
+        from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 
         client = redis.Redis.from_url(settings["redis_url"], socket_timeout=2, socket_connect_timeout=2)
 

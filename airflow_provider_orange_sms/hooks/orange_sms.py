@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig, config_from_connection
-from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
-from airflow_provider_orange_sms.token_cache import (
+from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.token.token_cache import (
     AccessToken,
     FileTokenCache,
     TokenCache,
@@ -58,7 +58,7 @@ class VariableTokenCache:
         """
         Return the name of the Variable holding the token for cache ``key``.
 
-        :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        :param key: Cache key from :func:`~airflow_provider_orange_sms.token.token_cache.cache_key`.
         """
         return f"orange_sms_token_{key[:32]}"
 
@@ -109,7 +109,7 @@ class VariableTokenCache:
         """
         Return a per-machine file lock, held while one process requests a token.
 
-        :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        :param key: Cache key from :func:`~airflow_provider_orange_sms.token.token_cache.cache_key`.
         :param timeout: Longest wait in seconds (``None``: no limit).
         """
         return self._machine_locks.lock(key, timeout)
@@ -183,7 +183,7 @@ class OrangeSMSHook(BaseHook):
             return VariableTokenCache()
         if choice == "redis":
             from airflow_provider_orange_sms.config.redis_connection import deployment_fernet
-            from airflow_provider_orange_sms.redis_token_cache import RedisTokenCache
+            from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 
             return RedisTokenCache(self._redis, deployment_fernet(), where=self._redis_name)
         if choice == "none":
@@ -194,7 +194,7 @@ class OrangeSMSHook(BaseHook):
         """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
         if backend != "redis":
             return None
-        from airflow_provider_orange_sms.redis_throttle import RedisSendThrottle
+        from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle
 
         def make(rate: float, account: str) -> SendLimiter:
             fallback = SendThrottle(rate, default_cache_dir(), account)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
+from airflow_provider_orange_sms.limit.throttle import SendRecord
 from airflow_provider_orange_sms.operators._batch_report import (
     STOP_INPUT,
     STOP_LEDGER,
@@ -52,7 +53,6 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     SentLedger,
 )
 from airflow_provider_orange_sms.segments import message_cost
-from airflow_provider_orange_sms.throttle import SendRecord
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ class SMSBatch:
         :param send_one: Sends one SMS to a recipient and returns Orange's resource id; calls its
             second argument right before the request leaves (after the token fetch and the throttle
             wait), which records the recipient "in flight" (if that raises, nothing is sent); it
-            is a :class:`~airflow_provider_orange_sms.throttle.SendRecord`, so the limiter can also
+            is a :class:`~airflow_provider_orange_sms.limit.throttle.SendRecord`, so the limiter can also
             write the previous outcome on its own when the wait leaves time for it.
         """
         try:

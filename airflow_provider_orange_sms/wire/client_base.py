@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms._token import SharedToken, basic_authorization, client_id_of
 from airflow_provider_orange_sms.addresses import (
     normalize_country,
     normalize_sender,
@@ -25,8 +24,9 @@ from airflow_provider_orange_sms.config.connection_config import (
     DEFAULT_TOKEN_PATH,
     normalize_base_url,
 )
-from airflow_provider_orange_sms.throttle import SendLimiter, SendThrottle
-from airflow_provider_orange_sms.token_cache import MemoryTokenCache, TokenCache, default_cache_dir
+from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.token.access_token import SharedToken, basic_authorization, client_id_of
+from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache, TokenCache, default_cache_dir
 from airflow_provider_orange_sms.wire.senders import SenderRouting
 from airflow_provider_orange_sms.wire.transport import RetryPolicy, Transport
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from airflow_provider_orange_sms.token_cache import AccessToken
+    from airflow_provider_orange_sms.token.token_cache import AccessToken
 
 
 class ClientBase:

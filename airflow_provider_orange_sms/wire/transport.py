@@ -17,7 +17,7 @@ Retry rules (each request):
 * an error already retried by an inner loop (``retries_exhausted``, e.g. the token fetch inside a
   call) is not retried again by the outer one.
 
-The token request's own rules are in :mod:`airflow_provider_orange_sms._token`; what a 2xx must
+The token request's own rules are in :mod:`airflow_provider_orange_sms.token.access_token`; what a 2xx must
 carry to count as done is the endpoints' (:mod:`airflow_provider_orange_sms.client`).
 """
 
@@ -55,7 +55,7 @@ from airflow_provider_orange_sms.wire.errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_orange_sms.throttle import SendLimiter
+    from airflow_provider_orange_sms.limit.throttle import SendLimiter
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSSendUncertainError,
     OrangeSMSServerError,
 )
+from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SAFETY_MARGIN
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, SAFETY_MARGIN
-from airflow_provider_orange_sms.token_cache import MemoryTokenCache
+from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
 from tests.conftest import (
     FAST_RETRY,
     PROCESS_DEADLINE,

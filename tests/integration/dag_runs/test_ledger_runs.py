@@ -54,7 +54,7 @@ class Killed(BaseException):
 
 
 def test_a_try_killed_in_the_throttle_wait_leaves_the_next_recipient_unsent(fast_conn, sandbox, monkeypatch):
-    from airflow_provider_orange_sms.throttle import SendThrottle
+    from airflow_provider_orange_sms.limit.throttle import SendThrottle
 
     store, original, calls = InMemoryLedgerStore(), SendThrottle.wait, []
 
@@ -76,7 +76,7 @@ def test_a_try_killed_in_the_throttle_wait_leaves_the_next_recipient_unsent(fast
 
 
 def test_a_try_killed_while_fetching_the_token_leaves_the_recipient_unsent(fast_conn, sandbox, monkeypatch):
-    from airflow_provider_orange_sms._token import SharedToken
+    from airflow_provider_orange_sms.token.access_token import SharedToken
 
     store, original, calls = InMemoryLedgerStore(), SharedToken._request_token, []
 
@@ -124,8 +124,8 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
         import os, sys, time, types
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
-        from airflow_provider_orange_sms import throttle
-        from airflow_provider_orange_sms.throttle import Booking, SendThrottle
+        from airflow_provider_orange_sms.limit import throttle
+        from airflow_provider_orange_sms.limit.throttle import Booking, SendThrottle
         from tests.conftest import TEST_DAGS, load_dag
 
         original, calls = SendThrottle.wait, []

@@ -16,11 +16,11 @@ from cryptography.fernet import Fernet
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.redis_throttle import RedisSendThrottle, slot_key
-from airflow_provider_orange_sms.redis_token_cache import RedisTokenCache
+from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle, slot_key
+from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SendThrottle
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, SendThrottle
-from airflow_provider_orange_sms.token_cache import AccessToken, TokenLockTimeout, cache_key
+from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
+from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenLockTimeout, cache_key
 from tests.conftest import FAST_RETRY, connection_json, jitter_tolerant, send_requests
 from tests.support.redis_server import RedisServer, redis_client, running_redis
 

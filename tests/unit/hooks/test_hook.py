@@ -13,8 +13,8 @@ import pytest
 from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
-from airflow_provider_orange_sms.throttle import SAFETY_MARGIN
-from airflow_provider_orange_sms.token_cache import FileTokenCache
+from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN
+from airflow_provider_orange_sms.token.token_cache import FileTokenCache
 from tests.conftest import (
     PROCESS_DEADLINE,
     assert_windows_spaced,

@@ -1,6 +1,6 @@
 """One OAuth2 token for every machine of a deployment, kept in Redis.
 
-Keyed like the file cache (:func:`~airflow_provider_orange_sms.token_cache.cache_key`: token URL,
+Keyed like the file cache (:func:`~airflow_provider_orange_sms.token.token_cache.cache_key`: token URL,
 client id and secret hashed together), so a changed secret never reuses a token; the secret itself is
 never written. The token is encrypted with the deployment's Fernet key when one is configured
 (``[core] fernet_key``, the key Airflow encrypts connections and Variables with); without one it is
@@ -25,8 +25,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_orange_sms.redis_throttle import KEY_PREFIX, REDIS_ERRORS
-from airflow_provider_orange_sms.token_cache import AccessToken, TokenFailure, TokenLockTimeout
+from airflow_provider_orange_sms.limit.redis_throttle import KEY_PREFIX, REDIS_ERRORS
+from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenFailure, TokenLockTimeout
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,7 +92,7 @@ class RedisTokenCache:
         """
         Return the Redis key holding the token for cache ``key``.
 
-        :param key: Cache key from :func:`~airflow_provider_orange_sms.token_cache.cache_key`.
+        :param key: Cache key from :func:`~airflow_provider_orange_sms.token.token_cache.cache_key`.
         """
         return f"{KEY_PREFIX}:token:{key}"
 

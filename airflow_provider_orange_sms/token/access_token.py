@@ -2,7 +2,7 @@
 
 Token rules:
 
-* a token is reused, by this client and through the :class:`~airflow_provider_orange_sms.token_cache.
+* a token is reused, by this client and through the :class:`~airflow_provider_orange_sms.token.token_cache.
   TokenCache` by every process sharing the cache, until shortly before it expires;
 * the token request - one attempt per hold of the cache's lock (backoff sleeps happen outside it), a
   bounded wait for that lock, and a failure (endpoint down, credentials refused) remembered in the
@@ -29,7 +29,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSConnectionError,
     OrangeSMSError,
 )
-from airflow_provider_orange_sms.token_cache import (
+from airflow_provider_orange_sms.token.token_cache import (
     AccessToken,
     TokenCache,
     TokenFailure,

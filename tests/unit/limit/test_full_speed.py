@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from airflow_provider_orange_sms import throttle as throttle_module
+from airflow_provider_orange_sms.limit import throttle as throttle_module
+from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, EarlyWork, SendRecord, SendThrottle
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
-from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, EarlyWork, SendRecord, SendThrottle
 from tests.conftest import send_requests
 
 

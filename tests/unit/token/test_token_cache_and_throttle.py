@@ -9,9 +9,14 @@ import time
 
 import pytest
 
-from airflow_provider_orange_sms import throttle as throttle_module
-from airflow_provider_orange_sms.throttle import LATE_WAKE_UP, SAFETY_MARGIN, SendThrottle
-from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, MemoryTokenCache, cache_key
+from airflow_provider_orange_sms.limit import throttle as throttle_module
+from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SAFETY_MARGIN, SendThrottle
+from airflow_provider_orange_sms.token.token_cache import (
+    AccessToken,
+    FileTokenCache,
+    MemoryTokenCache,
+    cache_key,
+)
 from tests.conftest import PROCESS_DEADLINE
 
 

@@ -1,6 +1,6 @@
 """One send limit for every machine of a deployment, booked in Redis on Redis's clock.
 
-The booking rules are those of the per-machine throttle (:mod:`airflow_provider_orange_sms.throttle`:
+The booking rules are those of the per-machine throttle (:mod:`airflow_provider_orange_sms.limit.throttle`:
 GCRA "virtual scheduling", one slot per send, a late sender keeping its turn), run as atomic Lua
 scripts so every worker of every machine books from one schedule. The schedule lives on Redis's
 clock (``TIME`` inside the script): a worker receives how long to wait, never an absolute time, and
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from airflow_provider_orange_sms.throttle import (
+from airflow_provider_orange_sms.limit.throttle import (
     LATE_WAKE_UP,
     MIN_MAX_AHEAD_SECONDS,
     RATE_WINDOW_SECONDS,
@@ -249,12 +249,13 @@ class RedisSendThrottle:
         """
         Sleep until ``booking``'s slot; return the seconds waited.
 
-        A sender woken late keeps its turn (see :func:`~airflow_provider_orange_sms.throttle.keep_turn`).
+        A sender woken late keeps its turn (see
+        :func:`~airflow_provider_orange_sms.limit.throttle.keep_turn`).
         If Redis fails meanwhile, the send takes a slot of the fallback instead.
 
         :param booking: What :meth:`book` returned.
         :param before_send: Work to run at the end of the wait
-            (:class:`~airflow_provider_orange_sms.throttle.EarlyWork`).
+            (:class:`~airflow_provider_orange_sms.limit.throttle.EarlyWork`).
         """
         waited = self._after_a_mode_change(booking.mode)
         if booking.mode != "redis":

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from airflow_provider_orange_sms._token import MAX_TOKEN_LIFETIME, token_lifetime
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS, OrangeSMSError
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
+from airflow_provider_orange_sms.token.access_token import MAX_TOKEN_LIFETIME, token_lifetime
 from tests.conftest import FAST_RETRY
 
 CONTRACTS = "/sms/admin/v1/contracts"

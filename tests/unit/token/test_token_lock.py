@@ -23,7 +23,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSServerError,
 )
 from airflow_provider_orange_sms.hooks.orange_sms import VariableTokenCache
-from airflow_provider_orange_sms.token_cache import AccessToken, FileTokenCache, TokenFailure
+from airflow_provider_orange_sms.token.token_cache import AccessToken, FileTokenCache, TokenFailure
 from tests.conftest import FAST_RETRY
 
 

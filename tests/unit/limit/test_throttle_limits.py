@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms import throttle as throttle_module
-from airflow_provider_orange_sms.throttle import SAFETY_MARGIN, SendThrottle
+from airflow_provider_orange_sms.limit import throttle as throttle_module
+from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN, SendThrottle
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_a_slot_minutes_ahead_is_distrusted(tmp_path, frozen_clock, caplog):
     # Before: anything under 600 s ahead was trusted, so the next send waited 5 minutes.
     throttle = SendThrottle(5, tmp_path, "account")
     write_next_free(tmp_path, throttle, frozen_clock[0] + 300)
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_orange_sms.throttle"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_orange_sms.limit.throttle"):
         assert throttle.reserve() == frozen_clock[0]
     assert "stepped back" in caplog.text
 
@@ -59,12 +59,12 @@ def test_a_long_wait_is_logged(tmp_path, frozen_clock, monkeypatch, caplog):
     monkeypatch.setattr(throttle_module.time, "sleep", sleep)
     throttle = SendThrottle(1, tmp_path, "account")  # interval 1.025 s: 64 s ahead is legitimate
     write_next_free(tmp_path, throttle, frozen_clock[0] + 20)
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_orange_sms.throttle"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_orange_sms.limit.throttle"):
         throttle.acquire()
     assert slept == [pytest.approx(20)]
     assert "waiting 20.0 s for a send slot" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="airflow_provider_orange_sms.throttle"):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_orange_sms.limit.throttle"):
         throttle.acquire()  # the usual one-interval wait stays quiet
     assert slept[-1] == pytest.approx(SAFETY_MARGIN)
     assert caplog.text == ""
