@@ -26,13 +26,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient
 from airflow_provider_orange_sms.exceptions import (
     OrangeSMSAuthError,
     OrangeSMSError,
     OrangeSMSSendUncertainError,
 )
-from airflow_provider_orange_sms.messages import check_message
+from airflow_provider_orange_sms.recipients.addresses import normalize_country, normalize_recipient
+from airflow_provider_orange_sms.recipients.messages import check_message
 from airflow_provider_orange_sms.token.token_cache import FileTokenCache
 from airflow_provider_orange_sms.wire.client_base import ClientBase
 from airflow_provider_orange_sms.wire.errors import (

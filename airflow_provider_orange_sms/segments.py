@@ -17,7 +17,7 @@ The count follows 3GPP TS 23.038 (GSM 03.38) and TS 23.040:
 Decisions:
 
 * **Empty text** is 1 segment, not 0: a network sends an empty SMS as one message and bills it.
-  (:func:`~airflow_provider_orange_sms.messages.check_message` refuses an empty text anyway.)
+  (:func:`~airflow_provider_orange_sms.recipients.messages.check_message` refuses an empty text anyway.)
 * **A literal ESC** (U+001B) is not GSM-7: the septet 0x1B is the escape to the extension table,
   so it would swallow the next character instead of arriving as itself. A text holding one is UCS-2.
 * **Look-alikes**: see :func:`gsm7_lookalikes` and :data:`GSM7_LOOKALIKES` (punctuation and

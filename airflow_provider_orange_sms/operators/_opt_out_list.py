@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms import opt_out
-from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.operators._strict_variables import (
     VariableReadError,
     read_variable,
@@ -34,7 +33,8 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from airflow_provider_orange_sms.recipient_lists import parse_recipients
+from airflow_provider_orange_sms.recipients.addresses import normalize_recipient, short_repr
+from airflow_provider_orange_sms.recipients.recipient_lists import parse_recipients
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 
 if TYPE_CHECKING:

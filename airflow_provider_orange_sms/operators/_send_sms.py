@@ -11,20 +11,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from airflow_provider_orange_sms.batch.send_input import validated_input
+from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
+from airflow_provider_orange_sms.batch.send_window import SendWindow
+from airflow_provider_orange_sms.batch.sms_batch import PARTIAL_RESULTS_KEY, SMSBatch
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
-from airflow_provider_orange_sms.operators._send_input import validated_input
-from airflow_provider_orange_sms.operators._send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.operators._sent_ledger import (
     DEFAULT_LEDGER_RETENTION,
     LedgerStore,
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.operators._sms_batch import PARTIAL_RESULTS_KEY, SMSBatch
 from airflow_provider_orange_sms.segments import TRANSLITERATE
-from airflow_provider_orange_sms.send_window import SendWindow
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.addresses import contract_country
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators._opt_out_list import (
@@ -26,6 +25,7 @@ from airflow_provider_orange_sms.operators._send_sms import (
 )
 from airflow_provider_orange_sms.operators._subscription_record import record_created, record_deleted
 from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
+from airflow_provider_orange_sms.recipients.addresses import contract_country
 from airflow_provider_orange_sms.version_compat import mask_secret
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.client import ALL_COUNTRIES
 from airflow_provider_orange_sms.receipts.urls import shown_url
+from airflow_provider_orange_sms.recipients.addresses import country_of
 from airflow_provider_orange_sms.ui.delivery import day_of, mask_number
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.receipts.payload import (
     DELIVERED_TO_NETWORK,
     DELIVERED_TO_TERMINAL,
@@ -26,6 +25,7 @@ from airflow_provider_orange_sms.receipts.payload import (
     DELIVERY_NOTIFICATION_NOT_SUPPORTED,
     DELIVERY_UNCERTAIN,
 )
+from airflow_provider_orange_sms.recipients.addresses import country_of
 from airflow_provider_orange_sms.ui.progress import IN_FLIGHT, ledger_results
 
 if TYPE_CHECKING:

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.addresses import (
-    normalize_country,
-    normalize_sender,
-    normalize_sender_addresses,
-)
 from airflow_provider_orange_sms.config.connection_config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
@@ -25,6 +20,11 @@ from airflow_provider_orange_sms.config.connection_config import (
     normalize_base_url,
 )
 from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.recipients.addresses import (
+    normalize_country,
+    normalize_sender,
+    normalize_sender_addresses,
+)
 from airflow_provider_orange_sms.token.access_token import SharedToken, basic_authorization, client_id_of
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache, TokenCache, default_cache_dir
 from airflow_provider_orange_sms.wire.senders import SenderRouting

@@ -13,7 +13,7 @@ class _WindowFromConf(SendSMSOperator):
     """The window's opening comes from the run's conf, so the test can put it seconds ahead."""
 
     def execute(self, context):
-        from airflow_provider_orange_sms.send_window import SendWindow
+        from airflow_provider_orange_sms.batch.send_window import SendWindow
 
         conf = context["dag_run"].conf
         self.window = SendWindow.parse((conf["opens"], conf["closes"]), "UTC")

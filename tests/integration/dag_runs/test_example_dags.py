@@ -138,13 +138,13 @@ def test_personalised_campaign_runs_end_to_end(airflow_db, sandbox, cache_dir, m
     """Rows -> dry-run plan -> balance check -> send -> receipts through a real API server -> report.
 
     The send window (08:00-20:00 in each recipient's zone) is held open here so the test does not
-    depend on the hour it runs at; tests/unit/test_send_window.py covers the window itself.
+    depend on the hour it runs at; tests/unit/batch/test_send_window.py covers the window itself.
     """
     from importlib.metadata import version
 
     import pytest
 
-    from airflow_provider_orange_sms.send_window import SendWindow
+    from airflow_provider_orange_sms.batch.send_window import SendWindow
     from tests.conftest import connection_json
 
     if version("apache-airflow").startswith("3.0."):

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from airflow_provider_orange_sms.batch.batch_report import Progress
 from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
 from airflow_provider_orange_sms.operators import _sent_ledger
-from airflow_provider_orange_sms.operators._batch_report import Progress
 from airflow_provider_orange_sms.operators._sent_ledger import (
     CHUNK_SIZE,
     InMemoryLedgerStore,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient, normalize_sender
-from airflow_provider_orange_sms.messages import check_message
-from airflow_provider_orange_sms.recipient_lists import parse_recipients, validate_recipients
+from airflow_provider_orange_sms.recipients.addresses import (
+    normalize_country,
+    normalize_recipient,
+    normalize_sender,
+)
+from airflow_provider_orange_sms.recipients.messages import check_message
+from airflow_provider_orange_sms.recipients.recipient_lists import parse_recipients, validate_recipients
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_orange_sms.addresses import country_of
-from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
-from airflow_provider_orange_sms.limit.throttle import SendRecord
-from airflow_provider_orange_sms.operators._batch_report import (
+from airflow_provider_orange_sms.batch.batch_report import (
     STOP_INPUT,
     STOP_LEDGER,
     STOP_OPT_OUT_INVALID,
@@ -38,12 +35,14 @@ from airflow_provider_orange_sms.operators._batch_report import (
     result_entry,
     stop_reason,
 )
+from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
+from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
+from airflow_provider_orange_sms.limit.throttle import SendRecord
 from airflow_provider_orange_sms.operators._opt_out_check import (
     OPTED_OUT,
     OptOutCheck,
     OptOutListUnreadableError,
 )
-from airflow_provider_orange_sms.operators._send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.operators._sent_ledger import (
     FAILED,
     IN_FLIGHT,
@@ -52,6 +51,7 @@ from airflow_provider_orange_sms.operators._sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
+from airflow_provider_orange_sms.recipients.addresses import country_of
 from airflow_provider_orange_sms.segments import message_cost
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from airflow_provider_orange_sms.send_window import SendWindow
+    from airflow_provider_orange_sms.batch.send_window import SendWindow
 
 #: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
 PARTIAL_RESULTS_KEY = "sms_results"

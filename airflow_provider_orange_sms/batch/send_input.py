@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.messages import check_text_as_sent, validate_messages
-from airflow_provider_orange_sms.recipient_lists import validate_recipients
+from airflow_provider_orange_sms.recipients.messages import check_text_as_sent, validate_messages
+from airflow_provider_orange_sms.recipients.recipient_lists import validate_recipients
 from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, to_gsm7
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
+    from airflow_provider_orange_sms.batch.send_window import SendWindow
     from airflow_provider_orange_sms.client import OrangeSMSClient
-    from airflow_provider_orange_sms.send_window import SendWindow
 
 
 def lookalike_rewrite(replace_lookalikes: bool | str) -> Callable[[str], str] | None:

@@ -10,8 +10,8 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
-from airflow_provider_orange_sms.recipient_lists import load_literal
+from airflow_provider_orange_sms.recipients.addresses import normalize_recipient, short_repr
+from airflow_provider_orange_sms.recipients.recipient_lists import load_literal
 
 #: Longest SMS text accepted by default, in characters. Orange does not document its maximum. Long
 #: texts travel as concatenated SMS, and a common operator cap is 10 segments: 10 x 153 = 1,530
@@ -76,7 +76,7 @@ def check_text_as_sent(
 ) -> str:
     """
     Return the text that will be sent, checked: ``rewrite`` (e.g. look-alike replacement) first,
-    then :func:`~airflow_provider_orange_sms.messages.check_message`, so the length limit applies
+    then :func:`~airflow_provider_orange_sms.recipients.messages.check_message`, so the length limit applies
     to what is sent (``…`` becomes ``...``: a text at the limit grows past it).
 
     :param message: The text as written.

@@ -1,4 +1,4 @@
-"""What a :class:`~._sms_batch.SMSBatch` did: why it stopped, its report, its progress lines.
+"""What a :class:`~.sms_batch.SMSBatch` did: why it stopped, its report, its progress lines.
 
 A failed send is classified here: a refusal about one recipient does not stop the batch; a refusal
 of the message, the sender or the credentials stops it at once (every further send would be refused

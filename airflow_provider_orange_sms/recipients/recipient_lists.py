@@ -11,7 +11,11 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient, short_repr
+from airflow_provider_orange_sms.recipients.addresses import (
+    normalize_country,
+    normalize_recipient,
+    short_repr,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms.addresses import normalize_country, normalize_recipient
-from airflow_provider_orange_sms.recipient_lists import validate_recipients
+from airflow_provider_orange_sms.recipients.addresses import normalize_country, normalize_recipient
+from airflow_provider_orange_sms.recipients.recipient_lists import validate_recipients
 
 
 def received(sandbox):
@@ -71,7 +71,7 @@ def test_international_number_not_possible_is_refused(client, sandbox):
 
 
 def test_possible_but_unallocated_number_is_sent_with_a_warning(client, sandbox, caplog):
-    caplog.set_level(logging.WARNING, logger="airflow_provider_orange_sms.addresses")
+    caplog.set_level(logging.WARNING, logger="airflow_provider_orange_sms.recipients.addresses")
     client.send_sms("+2251100000001", "hi")
     assert received(sandbox) == {"tel:+2251100000001": 1}
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]

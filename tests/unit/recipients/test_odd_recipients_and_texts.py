@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms.messages import DEFAULT_MAX_MESSAGE_LENGTH, check_message
-from airflow_provider_orange_sms.recipient_lists import (
+from airflow_provider_orange_sms.recipients.messages import DEFAULT_MAX_MESSAGE_LENGTH, check_message
+from airflow_provider_orange_sms.recipients.recipient_lists import (
     MAX_RECIPIENTS_TEXT,
     parse_recipients,
     validate_recipients,
