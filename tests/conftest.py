@@ -52,7 +52,7 @@ os.environ.setdefault(
 )
 
 from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy  # noqa: E402
-from airflow_provider_orange_sms.operators._ledger_stores import InMemoryLedgerStore  # noqa: E402
+from airflow_provider_orange_sms.ledger.ledger_stores import InMemoryLedgerStore  # noqa: E402
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 #: Fast backoff so retry tests take milliseconds, not seconds.

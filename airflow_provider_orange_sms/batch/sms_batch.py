@@ -37,19 +37,19 @@ from airflow_provider_orange_sms.batch.batch_report import (
 )
 from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
-from airflow_provider_orange_sms.limit.throttle import SendRecord
-from airflow_provider_orange_sms.operators._opt_out_check import (
-    OPTED_OUT,
-    OptOutCheck,
-    OptOutListUnreadableError,
-)
-from airflow_provider_orange_sms.operators._sent_ledger import (
+from airflow_provider_orange_sms.ledger.sent_ledger import (
     FAILED,
     IN_FLIGHT,
     SENT,
     UNCERTAIN,
     LedgerUnavailableError,
     SentLedger,
+)
+from airflow_provider_orange_sms.limit.throttle import SendRecord
+from airflow_provider_orange_sms.operators._opt_out_check import (
+    OPTED_OUT,
+    OptOutCheck,
+    OptOutListUnreadableError,
 )
 from airflow_provider_orange_sms.recipients.addresses import country_of
 from airflow_provider_orange_sms.segments import message_cost

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.operators._strict_variables import (
-    VariableReadError,
-    can_read_variables,
-    read_variable,
-    variable_keys,
-)
 from airflow_provider_orange_sms.opt_out import (
     KEY_PREFIX,
     OptOutRecord,
     latest_decision,
     operator_variable_key,
     variable_key,
+)
+from airflow_provider_orange_sms.strict_variables import (
+    VariableReadError,
+    can_read_variables,
+    read_variable,
+    variable_keys,
 )
 
 if TYPE_CHECKING:

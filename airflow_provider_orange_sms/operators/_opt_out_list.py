@@ -20,11 +20,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms import opt_out
-from airflow_provider_orange_sms.operators._strict_variables import (
-    VariableReadError,
-    read_variable,
-    variable_keys,
-)
 from airflow_provider_orange_sms.opt_out import (
     KEY_PREFIX,
     OptOutRecord,
@@ -35,6 +30,11 @@ from airflow_provider_orange_sms.opt_out import (
 )
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.recipients.recipient_lists import parse_recipients
+from airflow_provider_orange_sms.strict_variables import (
+    VariableReadError,
+    read_variable,
+    variable_keys,
+)
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 
 if TYPE_CHECKING:

@@ -16,14 +16,14 @@ from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.batch.send_window import SendWindow
 from airflow_provider_orange_sms.batch.sms_batch import PARTIAL_RESULTS_KEY, SMSBatch
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
-from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
-from airflow_provider_orange_sms.operators._sent_ledger import (
+from airflow_provider_orange_sms.ledger.sent_ledger import (
     DEFAULT_LEDGER_RETENTION,
     LedgerStore,
     LedgerUnavailableError,
     SentLedger,
 )
+from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
+from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck, OptOutListUnreadableError
 from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 

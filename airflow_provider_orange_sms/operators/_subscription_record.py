@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.operators._strict_variables import read_variable
 from airflow_provider_orange_sms.receipts.urls import shown_url
+from airflow_provider_orange_sms.strict_variables import read_variable
 
 if TYPE_CHECKING:
     import logging

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.operators._ledger_identity import ledger_key
+from airflow_provider_orange_sms.ledger.ledger_identity import ledger_key
 from airflow_provider_orange_sms.operators._subscription_record import (
     LEGACY_VARIABLE,
     VARIABLE_PREFIX,

@@ -5,7 +5,7 @@ from :mod:`._airflow_data`).
 SendSMSOperator pushes its results when it ends; until then (a long batch, a task deferred until its
 send window opens, a try that died) its sent ledger is the record: each recipient "in flight" right
 before its request leaves, then ``sent`` / ``failed`` / ``uncertain``. The chunks are read as the
-operator reads them (:meth:`~airflow_provider_orange_sms.operators._sent_ledger.SentLedger.load`):
+operator reads them (:meth:`~airflow_provider_orange_sms.ledger.sent_ledger.SentLedger.load`):
 the latest entry per recipient wins, and entries of another incarnation of the run (deleted and
 re-created with the same ``run_id``) do not count.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_orange_sms.operators._ledger_identity import Incarnation, RunMark
+from airflow_provider_orange_sms.ledger.ledger_identity import Incarnation, RunMark
 
 #: A ledger status shown only while a task sends: the request left (or is about to), no answer yet.
 IN_FLIGHT = "in_flight"

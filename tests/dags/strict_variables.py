@@ -5,7 +5,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, task
 
-from airflow_provider_orange_sms.operators._strict_variables import read_variable
+from airflow_provider_orange_sms.strict_variables import read_variable
 
 with DAG("test_strict_variables", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
     # One XCom for the whole dict: a dict return type would push each key on its own, and Airflow

@@ -3,7 +3,7 @@ Guards on the Airflow internals the provider relies on: each fails loudly when A
 
 Each internal is used in one fenced module, which names its guard here:
 
-- ``operators/_strict_variables.py``: the Task SDK's request to the supervisor (``SUPERVISOR_COMMS``,
+- ``strict_variables.py``: the Task SDK's request to the supervisor (``SUPERVISOR_COMMS``,
   ``GetVariable``, ``VariableResult``, ``ErrorResponse``/``VARIABLE_NOT_FOUND``).
 - ``ui_plugin.py``: the paths and body of the connections REST API, and the Test endpoint's port
   comparison (the bug apache/airflow#73298 fixes).
@@ -31,7 +31,7 @@ import pytest
 from airflow_provider_orange_sms.ui_plugin import CONN_TYPE, rewrite_body
 from tests.conftest import TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
 
-# -- the Task SDK's supervisor protocol (operators/_strict_variables.py) -------------------------
+# -- the Task SDK's supervisor protocol (strict_variables.py) -------------------------
 
 
 def test_task_sdk_supervisor_protocol_still_has_what_strict_variable_reads_use():

@@ -20,8 +20,8 @@ from datetime import timedelta
 import pendulum
 import pytest
 
-from airflow_provider_orange_sms.operators import _sent_ledger
-from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
+from airflow_provider_orange_sms.ledger import sent_ledger
+from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
@@ -91,7 +91,7 @@ def test_unreadable_ledger_at_the_start_of_a_retry_fails_before_any_send(fast_co
 
 
 def test_a_ledger_chunk_unreadable_mid_read_fails_before_any_send(fast_conn, sandbox, monkeypatch):
-    monkeypatch.setattr(_sent_ledger, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(sent_ledger, "CHUNK_SIZE", 2)
     store = FaultyStore()
     sandbox.state.rejected_recipients[ADDRESSES[4]] = "test"
     with pytest.raises(AirflowFailException):

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pendulum
 import pytest
 
-from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
+from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore, SentLedger, ledger_key
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowFailException

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_orange_sms.operators import _sent_ledger
+from airflow_provider_orange_sms.ledger import sent_ledger
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from tests.conftest import NO_REAL_CLEAR_ON_3_0, TEST_DAGS, load_dag, send_requests, skip_on_airflow_3_0, xcom
 from tests.support.airflow_runs import cleared_not_recreated
@@ -38,7 +38,7 @@ def test_retry_guard_through_real_variables_in_a_dag_run(airflow_db, fast_conn, 
     from airflow.models import Variable
     from airflow.utils.session import create_session
 
-    key = _sent_ledger.ledger_key(run.dag_id, "send", run.run_id, -1)
+    key = sent_ledger.ledger_key(run.dag_id, "send", run.run_id, -1)
     with create_session() as session:
         left = [v.key for v in session.query(Variable).filter(Variable.key.like(f"{key}_%"))]
     assert left == [f"{key}_0", f"{key}_1"]  # kept after the success; one chunk per try
@@ -84,7 +84,7 @@ def test_clearing_a_failed_task_sends_only_to_recipients_not_reached(airflow_db,
     first = dag.test(logical_date=when, run_after=when)
     assert first.get_task_instance("send").state == "failed"
     assert [m.address for m in sandbox.state.messages] == [ADDRESSES[0]]
-    key = _sent_ledger.ledger_key(dag.dag_id, "send", first.run_id, -1)
+    key = sent_ledger.ledger_key(dag.dag_id, "send", first.run_id, -1)
     assert Variable.get(f"{key}_0", deserialize_json=True)["entries"][0][0] == ADDRESSES[0]
 
     sandbox.state.rejected_recipients.clear()

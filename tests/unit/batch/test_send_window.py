@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_orange_sms.batch.send_window import SendWindow
-from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore
+from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from airflow_provider_orange_sms.operators._sent_ledger import InMemoryLedgerStore
+from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException

@@ -10,8 +10,8 @@ import pytest
 
 from airflow_provider_orange_sms.batch.batch_report import Progress
 from airflow_provider_orange_sms.exceptions import OrangeSMSNotFoundError
-from airflow_provider_orange_sms.operators import _sent_ledger
-from airflow_provider_orange_sms.operators._sent_ledger import (
+from airflow_provider_orange_sms.ledger import sent_ledger
+from airflow_provider_orange_sms.ledger.sent_ledger import (
     CHUNK_SIZE,
     InMemoryLedgerStore,
     SentLedger,
@@ -363,7 +363,7 @@ def test_retry_guard_is_per_task_instance(fast_conn, sandbox):
 
 
 def test_ledger_is_written_in_chunks(fast_conn, sandbox, monkeypatch):
-    monkeypatch.setattr(_sent_ledger, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(sent_ledger, "CHUNK_SIZE", 2)
     store = InMemoryLedgerStore()
     numbers = [f"+22507000000{n:02d}" for n in range(1, 6)]
     sandbox.state.rejected_recipients["tel:+2250700000005"] = "test"

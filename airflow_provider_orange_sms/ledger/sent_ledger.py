@@ -44,14 +44,14 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
-from airflow_provider_orange_sms.operators._ledger_identity import (
+from airflow_provider_orange_sms.ledger.ledger_identity import (
     KEY_PREFIX,
     Incarnation,
     RunMark,
     content_digest,
     ledger_key,
 )
-from airflow_provider_orange_sms.operators._ledger_stores import (
+from airflow_provider_orange_sms.ledger.ledger_stores import (
     InMemoryLedgerStore,
     LedgerStore,
     VariableLedgerStore,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from airflow_provider_orange_sms.operators._strict_variables import read_variable, variable_keys
+from airflow_provider_orange_sms.strict_variables import read_variable, variable_keys
 
 
 class LedgerStore(Protocol):
@@ -52,7 +52,7 @@ class VariableLedgerStore:
     Ledger chunks in Airflow Variables (inside a running task, through the execution API).
 
     Reads tell a missing Variable from an unreadable one (see
-    :mod:`~airflow_provider_orange_sms.operators._strict_variables`). Values are JSON. Configure
+    :mod:`~airflow_provider_orange_sms.strict_variables`). Values are JSON. Configure
     a Fernet key so Airflow encrypts them at rest: they hold phone numbers.
     """
 
