@@ -43,7 +43,7 @@ def record_send_steps(path: str) -> None:
     """In the task's process: time each step of each send; write them to ``path`` at exit."""
     from airflow_provider_orange_sms.ledger.sent_ledger import SentLedger
     from airflow_provider_orange_sms.limit import throttle
-    from airflow_provider_orange_sms.operators._opt_out_check import OptOutCheck
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
     from airflow_provider_orange_sms.wire.transport import Transport
 
     _wrap(throttle.SendThrottle, "book", "book", lambda args, result: {"slot": result.slot})

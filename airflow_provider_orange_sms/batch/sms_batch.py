@@ -46,7 +46,7 @@ from airflow_provider_orange_sms.ledger.sent_ledger import (
     SentLedger,
 )
 from airflow_provider_orange_sms.limit.throttle import SendRecord
-from airflow_provider_orange_sms.operators._opt_out_check import (
+from airflow_provider_orange_sms.opt_out.check import (
     OPTED_OUT,
     OptOutCheck,
     OptOutListUnreadableError,

@@ -71,7 +71,7 @@ def test_a_bad_number_fails_the_import_before_any_write():
 
 
 def test_every_bad_number_is_named_with_where_it_is():
-    from airflow_provider_orange_sms.operators._opt_out_list import _normalized_numbers
+    from airflow_provider_orange_sms.operators.opt_out_list import _normalized_numbers
 
     with pytest.raises(ValueError, match="invalid number") as error:
         _normalized_numbers(["+2250700004101", "+22507000041xx"], None, "number\n12\n", "number", None)
@@ -82,7 +82,7 @@ def test_every_bad_number_is_named_with_where_it_is():
 
 
 def test_a_csv_without_the_number_column_is_refused():
-    from airflow_provider_orange_sms.operators._opt_out_list import _normalized_numbers
+    from airflow_provider_orange_sms.operators.opt_out_list import _normalized_numbers
 
     with pytest.raises(ValueError, match="without a 'number' column"):
         _normalized_numbers(None, None, "phone\n+2250700004101\n", "number", None)

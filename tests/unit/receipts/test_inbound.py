@@ -1,6 +1,6 @@
 """
 Inbound messages in-process: parsing Orange's OneAPI body, storing events once, the opt-out list
-written by keywords, and the guard on the Airflow internals ``receipts/opt_out_variables.py`` uses.
+written by keywords, and the guard on the Airflow internals ``opt_out/variable_rows.py`` uses.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_orange_sms.opt_out import (
-    MAX_REPLY_CLOCK_SKEW as MAX_CLOCK_SKEW,
-)
-from airflow_provider_orange_sms.opt_out import (
     OptOutRecord,
     variable_key,
+)
+from airflow_provider_orange_sms.opt_out.records import (
+    MAX_REPLY_CLOCK_SKEW as MAX_CLOCK_SKEW,
 )
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
 from airflow_provider_orange_sms.receipts import store as store_module
@@ -160,7 +160,7 @@ def test_airflow_internals_the_opt_out_writer_relies_on_are_still_there(airflow_
     assert callable(Variable.set_val)
     assert callable(Variable.get_val)
     # What the receiver writes is what Airflow's own Variable.get reads back (Fernet included).
-    from airflow_provider_orange_sms.receipts.opt_out_variables import WRITTEN, record_decision
+    from airflow_provider_orange_sms.opt_out.variable_rows import WRITTEN, record_decision
 
     record = OptOutRecord(unique_number(), True, "2026-02-10T14:30:00+00:00", "inbound", "stop", "m")
     with create_session() as session:

@@ -1,0 +1,44 @@
+"""The opt-out list: who said STOP, in one format shared by the receiver and the send tasks.
+
+:mod:`.records` is the format (pure: no Airflow), :mod:`.check` reads each recipient's record right
+before its send, :mod:`.variable_rows` writes the list from the API server. The operators that manage
+the list (import, export, remove) are in :mod:`airflow_provider_orange_sms.operators.orange_sms`.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_orange_sms.opt_out.records import (
+    DEFAULT_OPT_IN_KEYWORDS,
+    DEFAULT_OPT_OUT_KEYWORDS,
+    KEY_PREFIX,
+    OPERATOR_KEY_SUFFIX,
+    OPT_IN,
+    OPT_OUT,
+    OptOutRecord,
+    keyword_action,
+    latest_decision,
+    normalize_keyword,
+    number_of_key,
+    operator_variable_key,
+    parse_keywords,
+    reply_decided_at,
+    variable_key,
+)
+
+__all__ = [
+    "DEFAULT_OPT_IN_KEYWORDS",
+    "DEFAULT_OPT_OUT_KEYWORDS",
+    "KEY_PREFIX",
+    "OPERATOR_KEY_SUFFIX",
+    "OPT_IN",
+    "OPT_OUT",
+    "OptOutRecord",
+    "keyword_action",
+    "latest_decision",
+    "normalize_keyword",
+    "number_of_key",
+    "operator_variable_key",
+    "parse_keywords",
+    "reply_decided_at",
+    "variable_key",
+]
