@@ -3,7 +3,7 @@ Delivery receipts (DR): the asset they land on and Orange's delivery statuses.
 
 Orange POSTs one receipt per SMS to the account's callback URL. The receiver
 (:mod:`airflow_provider_orange_sms.receipts.app`, mounted on the API server by
-:mod:`airflow_provider_orange_sms.receipts.plugin`) turns each accepted receipt into one asset event
+:mod:`airflow_provider_orange_sms.plugins.receipts_plugin`) turns each accepted receipt into one asset event
 on :data:`DELIVERY_RECEIPTS`, whose ``extra`` is::
 
     {"resource_id": "…", "recipient": "tel:+…", "status": "DeliveredToTerminal", "received_at": "…"}

@@ -5,8 +5,8 @@ Each internal is used in one fenced module, which names its guard here:
 
 - ``strict_variables.py``: the Task SDK's request to the supervisor (``SUPERVISOR_COMMS``,
   ``GetVariable``, ``VariableResult``, ``ErrorResponse``/``VARIABLE_NOT_FOUND``).
-- ``ui_plugin.py``: the paths and body of the connections REST API, and the Test endpoint's port
-  comparison (the bug apache/airflow#73298 fixes).
+- ``plugins/connection_form_plugin.py``: the paths and body of the connections REST API, and the Test
+  endpoint's port comparison (the bug apache/airflow#73298 fixes).
 - ``receipts/store.py``: the metadata-DB models and ``asset_manager``; its guard is in
   ``test_receipts_store.py``.
 - ``ui/_airflow_auth.py``: the REST API's ``get_user`` dependency, the auth manager and its
@@ -28,7 +28,7 @@ from typing import get_args
 
 import pytest
 
-from airflow_provider_orange_sms.ui_plugin import CONN_TYPE, rewrite_body
+from airflow_provider_orange_sms.plugins.connection_form_plugin import CONN_TYPE, rewrite_body
 from tests.conftest import TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
 
 # -- the Task SDK's supervisor protocol (strict_variables.py) -------------------------
@@ -62,7 +62,7 @@ def test_a_running_task_tells_a_missing_variable_from_a_present_one(guard_variab
     assert xcom(run, "read") == {"present": "here", "missing": None}
 
 
-# -- the connections REST API (ui_plugin.py) -----------------------------------------------------
+# -- the connections REST API (plugins/connection_form_plugin.py) --------------------------------------------
 
 
 def _connection_routes() -> set[tuple[str, str]]:
@@ -102,10 +102,12 @@ def test_the_connection_body_still_carries_type_port_and_extra_as_json_text():
 
 def test_airflow_still_refuses_port_zero_for_a_connection_without_port():
     """
-    The port-0 drop in ui_plugin.py works around this; apache/airflow#73298 fixes it upstream.
+    The port-0 drop in plugins/connection_form_plugin.py works around this; apache/airflow#73298 fixes
+    it upstream.
 
-    When this fails, the installed Airflow accepts port 0: remove the port-0 drop from ui_plugin.py
-    once the oldest supported Airflow is such a release (keep it, gated by version, until then).
+    When this fails, the installed Airflow accepts port 0: remove the port-0 drop from
+    plugins/connection_form_plugin.py once the oldest supported Airflow is such a release (keep it,
+    gated by version, until then).
     """
     import airflow
     from airflow.api_fastapi.core_api.routes.public import connections
@@ -115,11 +117,11 @@ def test_airflow_still_refuses_port_zero_for_a_connection_without_port():
         pytest.skip(f"Airflow {airflow.__version__} does not compare the tested port with the stored one")
     assert hasattr(connections, "_same_endpoint"), (
         "Airflow changed how the Test endpoint compares the tested host and port with the stored "
-        "connection: check whether ui_plugin.py's port-0 drop is still needed"
+        "connection: check whether plugins/connection_form_plugin.py's port-0 drop is still needed"
     )
     assert connections._same_endpoint(0, None) is False, (
         "This Airflow contains apache/airflow#73298 (port 0 means no port): the port-0 drop in "
-        "ui_plugin.py is only needed for older releases"
+        "plugins/connection_form_plugin.py is only needed for older releases"
     )
 
 
@@ -217,7 +219,7 @@ def test_the_models_the_pages_read_still_have_their_columns():
 
 
 def test_the_pages_plugin_declares_the_views_airflow_lists():
-    from airflow_provider_orange_sms.ui.plugin import EXTERNAL_VIEWS, OrangeSMSPagesPlugin
+    from airflow_provider_orange_sms.plugins.pages_plugin import EXTERNAL_VIEWS, OrangeSMSPagesPlugin
 
     if "external_views" not in vars(__import__("airflow.plugins_manager").plugins_manager.AirflowPlugin):
         pytest.skip("Airflow 3.0 has no external views")

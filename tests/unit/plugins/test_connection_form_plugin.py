@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_orange_sms.ui_plugin import (
+from airflow_provider_orange_sms.plugins.connection_form_plugin import (
     OrangeSMSConnectionMiddleware,
     OrangeSMSUIPlugin,
     rewrite_body,
