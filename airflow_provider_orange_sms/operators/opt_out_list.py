@@ -165,7 +165,7 @@ def _erase(numbers: list[str], *, since: datetime, context: Context, log: Any) -
 def _keyword_replies_since(numbers: set[str], since: datetime, context: Context) -> dict[str, OptOutRecord]:
     """The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record."""
     from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
-    from airflow_provider_orange_sms.sensors._asset_events import AssetEventReader, to_datetime
+    from airflow_provider_orange_sms.receipts.asset_events import AssetEventReader, to_datetime
 
     out_words = opt_out.parse_keywords(
         conf.get("orange_sms", "opt_out_keywords", fallback=None),

@@ -11,19 +11,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
-from airflow_provider_orange_sms.operators._send_sms import (
-    DEFAULT_LEDGER_RETENTION,
-    PARTIAL_RESULTS_KEY,
-    PLAN_KEY,
-    SendSMSOperator,
-)
-from airflow_provider_orange_sms.operators._subscription_record import record_created, record_deleted
+from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.operators.opt_out_list import (
     ExportOptOutListOperator,
     ImportOptOutListOperator,
     RemoveFromOptOutListOperator,
 )
+from airflow_provider_orange_sms.operators.send_sms import (
+    DEFAULT_LEDGER_RETENTION,
+    PARTIAL_RESULTS_KEY,
+    PLAN_KEY,
+    SendSMSOperator,
+)
+from airflow_provider_orange_sms.receipts.subscription_record import record_created, record_deleted
 from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
 from airflow_provider_orange_sms.recipients.addresses import contract_country
 from airflow_provider_orange_sms.version_compat import mask_secret

@@ -10,8 +10,8 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.sensors._delivery_receipts import DeliveryReceiptSensor
-from airflow_provider_orange_sms.sensors._replies import SMSReplySensor
+from airflow_provider_orange_sms.sensors.delivery_receipts import DeliveryReceiptSensor
+from airflow_provider_orange_sms.sensors.replies import SMSReplySensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 from airflow_provider_orange_sms.version_compat import AirflowException, conf
 

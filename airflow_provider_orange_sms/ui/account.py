@@ -25,8 +25,8 @@ from airflow_provider_orange_sms.ui.delivery import day_of, mask_number
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms.operators._subscription_record import SubscriptionRecord
-    from airflow_provider_orange_sms.ui._airflow_data import SendTask
+    from airflow_provider_orange_sms.receipts.subscription_record import SubscriptionRecord
+    from airflow_provider_orange_sms.ui.airflow_data import SendTask
 
 #: How long one answer of Orange's API is shown before it is asked again.
 CACHE_SECONDS = 60.0

@@ -23,9 +23,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from airflow_provider_orange_sms.ui import _airflow_auth as auth
-from airflow_provider_orange_sms.ui import _airflow_data as data
 from airflow_provider_orange_sms.ui import account, delivery, pages
+from airflow_provider_orange_sms.ui import airflow_auth as auth
+from airflow_provider_orange_sms.ui import airflow_data as data
 
 #: Where the app is mounted on the API server.
 URL_PREFIX = "/orange-sms-ui"

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
 
-    from airflow_provider_orange_sms.ui._airflow_data import SendTask
+    from airflow_provider_orange_sms.ui.airflow_data import SendTask
 
 #: Send outcomes, as in SendSMSOperator's results.
 SEND_STATUSES = ("sent", "failed", "uncertain", "opted_out")

@@ -9,9 +9,9 @@ Each internal is used in one fenced module, which names its guard here:
   endpoint's port comparison (the bug apache/airflow#73298 fixes).
 - ``receipts/store.py``: the metadata-DB models and ``asset_manager``; its guard is in
   ``test_receipts_store.py``.
-- ``ui/_airflow_auth.py``: the REST API's ``get_user`` dependency, the auth manager and its
+- ``ui/airflow_auth.py``: the REST API's ``get_user`` dependency, the auth manager and its
   ``is_authorized_*`` checks (who may see the pages).
-- ``ui/_airflow_data.py``: the models the pages read (XCom, task instances, runs, asset events,
+- ``ui/airflow_data.py``: the models the pages read (XCom, task instances, runs, asset events,
   the sent ledger's Variable rows read without registering them with the masker).
 - ``receipts/dedup.py``: Airflow's metadata ``schema`` (the provider's own table sits beside
   Airflow's); guarded by the PostgreSQL and SQLite receiver tests that create the table.
@@ -163,7 +163,7 @@ def test_airflow_still_warns_about_a_short_extra_it_does_not_mask():
     assert "Skipping masking for a secret as it's too short" in output
 
 
-# -- the pages' security and data (ui/_airflow_auth.py, ui/_airflow_data.py) ------------------------
+# -- the pages' security and data (ui/airflow_auth.py, ui/airflow_data.py) ------------------------
 
 
 @skip_on_airflow_3_0("the pages need external views (3.1+); 3.0's get_user reads only the OAuth2 bearer")

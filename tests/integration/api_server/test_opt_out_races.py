@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from airflow_provider_orange_sms.opt_out import OptOutRecord, operator_variable_key, variable_key
-from airflow_provider_orange_sms.sensors._asset_events import to_datetime
+from airflow_provider_orange_sms.receipts.asset_events import to_datetime
 from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, received
 
 ROUNDS = int(os.environ.get("ORANGE_SMS_RACE_ROUNDS", "2"))

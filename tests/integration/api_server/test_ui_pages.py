@@ -26,7 +26,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from airflow_provider_orange_sms.operators._subscription_record import LEGACY_VARIABLE, variable_key
+from airflow_provider_orange_sms.receipts.subscription_record import LEGACY_VARIABLE, variable_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import (
     EXAMPLE_DAGS,

@@ -233,7 +233,7 @@ def test_subscription_registers_the_public_url_from_its_variable(
     # The operator recorded it for the page (no Variable write of the example's own), secret masked.
     from airflow.models import Variable
 
-    from airflow_provider_orange_sms.operators._subscription_record import variable_key
+    from airflow_provider_orange_sms.receipts.subscription_record import variable_key
 
     record = Variable.get(variable_key(orange_conn), deserialize_json=True)
     assert (record["subscription_id"], record["notify_url"]) == (

@@ -11,16 +11,16 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.operators import _subscription_record
-from airflow_provider_orange_sms.operators._subscription_record import (
+from airflow_provider_orange_sms.receipts import subscription_record
+from airflow_provider_orange_sms.receipts.subscription_record import (
     LEGACY_VARIABLE,
     VARIABLE_PREFIX,
     SubscriptionRecord,
     variable_key,
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from airflow_provider_orange_sms.ui import _airflow_data as data
 from airflow_provider_orange_sms.ui import account
+from airflow_provider_orange_sms.ui import airflow_data as data
 from tests.conftest import TEST_DAGS, connection_json, load_dag, xcom
 from tests.support.airflow_runs import without_comms_debug
 
@@ -212,7 +212,7 @@ def test_a_record_that_cannot_be_written_loses_no_subscription_id(
     def locked(key: str, record: SubscriptionRecord) -> None:
         raise RuntimeError("injected: database is locked")
 
-    monkeypatch.setattr(_subscription_record, "_write", locked)
+    monkeypatch.setattr(subscription_record, "_write", locked)
     run = load_dag(TEST_DAGS / "receipt_subscription.py", "test_sms_receipt_subscription").test()
 
     assert run.state == "success"

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
-from airflow_provider_orange_sms.sensors._delivery_receipts import parse_resource_ids
+from airflow_provider_orange_sms.sensors.delivery_receipts import parse_resource_ids
 from airflow_provider_orange_sms.sensors.orange_sms import DeliveryReceiptSensor
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)

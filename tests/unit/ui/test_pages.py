@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timezone
 
 from airflow_provider_orange_sms.ui import account, delivery
-from airflow_provider_orange_sms.ui._airflow_data import SendTask
+from airflow_provider_orange_sms.ui.airflow_data import SendTask
 
 # -- the numbers (pure) --------------------------------------------------------------------------
 
@@ -236,7 +236,7 @@ def test_the_notify_url_is_shown_without_its_secret():
 
 
 def test_the_airflow_internals_the_ledger_reading_uses_are_still_there(airflow_db):
-    """ui/_airflow_data.py reads a running task's sent ledger from the Variable table (encrypted
+    """ui/airflow_data.py reads a running task's sent ledger from the Variable table (encrypted
     values, decrypted with Airflow's Fernet) and the run's clear_number: fail loudly if they move."""
     from airflow.models.crypto import get_fernet
     from airflow.models.dagrun import DagRun

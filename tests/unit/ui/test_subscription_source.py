@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_orange_sms.operators._subscription_record import (
+from airflow_provider_orange_sms.receipts.subscription_record import (
     LEGACY_VARIABLE,
     VARIABLE_PREFIX,
     SubscriptionRecord,
     variable_key,
 )
-from airflow_provider_orange_sms.ui import _airflow_data as data
 from airflow_provider_orange_sms.ui import account
+from airflow_provider_orange_sms.ui import airflow_data as data
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from airflow_provider_orange_sms.receipts import (
     DELIVERY_RECEIPTS,
     FINAL_STATUSES,
 )
-from airflow_provider_orange_sms.sensors._asset_events import (
+from airflow_provider_orange_sms.receipts.asset_events import (
     AssetEventReader,
     earliest_run_moment,
     to_datetime,

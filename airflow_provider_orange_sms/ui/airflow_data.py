@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.ledger.ledger_identity import ledger_key
-from airflow_provider_orange_sms.operators._subscription_record import (
+from airflow_provider_orange_sms.receipts import ASSET_NAME, INBOUND_ASSET_NAME
+from airflow_provider_orange_sms.receipts.subscription_record import (
     LEGACY_VARIABLE,
     VARIABLE_PREFIX,
     SubscriptionRecord,
     variable_key,
 )
-from airflow_provider_orange_sms.receipts import ASSET_NAME, INBOUND_ASSET_NAME
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-#: XCom keys of SendSMSOperator (``operators/_send_sms.py``'s PLAN_KEY and PARTIAL_RESULTS_KEY).
+#: XCom keys of SendSMSOperator (``operators/send_sms.py``'s PLAN_KEY and PARTIAL_RESULTS_KEY).
 PLAN_KEY = "sms_plan"
 RESULTS_KEYS = ("return_value", "sms_results")
 #: The class whose tasks' results are delivery-receipt subscription ids.

@@ -22,7 +22,7 @@ from airflow_provider_orange_sms.ledger.sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.operators._base import _OrangeSMSBaseOperator
+from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.opt_out.check import OptOutCheck, OptOutListUnreadableError
 from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf

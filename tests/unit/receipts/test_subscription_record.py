@@ -3,8 +3,8 @@ is returned all the same. The records in real task runs: tests/integration/dag_r
 
 from __future__ import annotations
 
-from airflow_provider_orange_sms.operators._subscription_record import VARIABLE_PREFIX, variable_key
 from airflow_provider_orange_sms.operators.orange_sms import CreateDeliveryReceiptSubscriptionOperator
+from airflow_provider_orange_sms.receipts.subscription_record import VARIABLE_PREFIX, variable_key
 
 
 def test_outside_a_task_the_record_fails_and_the_id_is_returned(fast_conn, sandbox, capfd):

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
-from airflow_provider_orange_sms.recipients.recipient_lists import load_literal, parse_recipients
-from airflow_provider_orange_sms.sensors._asset_events import (
+from airflow_provider_orange_sms.receipts.asset_events import (
     AssetEventReader,
     earliest_run_moment,
     to_datetime,
 )
+from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
+from airflow_provider_orange_sms.recipients.recipient_lists import load_literal, parse_recipients
 from airflow_provider_orange_sms.version_compat import AirflowFailException
 
 try:
