@@ -53,6 +53,7 @@ from airflow_provider_orange_sms.opt_out.check import (
 )
 from airflow_provider_orange_sms.recipients.addresses import country_of
 from airflow_provider_orange_sms.segments import message_cost
+from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
     from airflow_provider_orange_sms.batch.send_window import SendWindow
 
 #: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
-PARTIAL_RESULTS_KEY = "sms_results"
 #: Uncertain recipients named in a task failure (all of them are in XCom ``sms_results``).
 _NAMED_UNCERTAIN = 20
 

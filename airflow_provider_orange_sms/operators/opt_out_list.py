@@ -30,6 +30,7 @@ from airflow_provider_orange_sms.opt_out import (
 )
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.recipients.recipient_lists import parse_recipients
+from airflow_provider_orange_sms.settings import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, SECTION
 from airflow_provider_orange_sms.strict_variables import (
     VariableReadError,
     read_variable,
@@ -168,12 +169,12 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
     from airflow_provider_orange_sms.receipts.asset_events import AssetEventReader, to_datetime
 
     out_words = opt_out.parse_keywords(
-        conf.get("orange_sms", "opt_out_keywords", fallback=None),
+        conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None),
         opt_out.DEFAULT_OPT_OUT_KEYWORDS,
         "opt_out_keywords",
     )
     in_words = opt_out.parse_keywords(
-        conf.get("orange_sms", "opt_in_keywords", fallback=None),
+        conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None),
         opt_out.DEFAULT_OPT_IN_KEYWORDS,
         "opt_in_keywords",
     )

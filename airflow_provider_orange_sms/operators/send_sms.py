@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow_provider_orange_sms.batch.send_input import validated_input
 from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.batch.send_window import SendWindow
-from airflow_provider_orange_sms.batch.sms_batch import PARTIAL_RESULTS_KEY, SMSBatch
+from airflow_provider_orange_sms.batch.sms_batch import SMSBatch
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.ledger.sent_ledger import (
     DEFAULT_LEDGER_RETENTION,
@@ -25,6 +25,7 @@ from airflow_provider_orange_sms.ledger.sent_ledger import (
 from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.opt_out.check import OptOutCheck, OptOutListUnreadableError
 from airflow_provider_orange_sms.segments import TRANSLITERATE
+from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY, PLAN_KEY
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: XCom key of SendSMSOperator's plan (recipients, SMS and segments per country), pushed before sending.
-PLAN_KEY = "sms_plan"
 __all__ = ["DEFAULT_LEDGER_RETENTION", "PARTIAL_RESULTS_KEY", "PLAN_KEY", "SendSMSOperator"]
 
 

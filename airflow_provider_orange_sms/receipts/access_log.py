@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, unquote_plus
 
-from airflow_provider_orange_sms.receipts.app import SECTION
 from airflow_provider_orange_sms.receipts.urls import RECEIVER_SEGMENTS
+from airflow_provider_orange_sms.settings import configured_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,13 +97,6 @@ def mask_secret_in_scope(scope: Scope, secret: str) -> None:
         scope["raw_path"] = mask_path(scope["raw_path"].decode("latin-1"), secret).encode("latin-1")
     if isinstance(scope.get("query_string"), bytes):
         scope["query_string"] = mask_query(scope["query_string"].decode("latin-1"), secret).encode("latin-1")
-
-
-def configured_secret() -> str:
-    """``[orange_sms] delivery_receipts_secret`` (``""`` when unset)."""
-    from airflow.configuration import conf
-
-    return (conf.get(SECTION, "delivery_receipts_secret", fallback="") or "").strip()
 
 
 class MaskSecretPathMiddleware:

@@ -48,6 +48,12 @@ from starlette.concurrency import run_in_threadpool
 from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipts
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
+from airflow_provider_orange_sms.settings import (
+    DELIVERY_RECEIPTS_ALLOWED_IPS,
+    DELIVERY_RECEIPTS_SECRET,
+    DELIVERY_RECEIPTS_TRUSTED_PROXIES,
+    SECTION,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,7 +66,6 @@ P = TypeVar("P")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 
-SECTION = "orange_sms"
 #: Largest accepted body; a receipt is about 200 bytes.
 MAX_BODY_BYTES = 64 * 1024
 #: Seconds a sender is asked to wait after a 503.
@@ -130,9 +135,9 @@ def load_settings() -> ReceiverSettings:
     from airflow.configuration import conf
 
     return _settings_from(
-        conf.get(SECTION, "delivery_receipts_secret", fallback="") or "",
-        conf.get(SECTION, "delivery_receipts_allowed_ips", fallback="") or "",
-        conf.get(SECTION, "delivery_receipts_trusted_proxies", fallback="") or "",
+        conf.get(SECTION, DELIVERY_RECEIPTS_SECRET, fallback="") or "",
+        conf.get(SECTION, DELIVERY_RECEIPTS_ALLOWED_IPS, fallback="") or "",
+        conf.get(SECTION, DELIVERY_RECEIPTS_TRUSTED_PROXIES, fallback="") or "",
     )
 
 

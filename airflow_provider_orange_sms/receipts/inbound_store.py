@@ -24,13 +24,13 @@ from airflow_provider_orange_sms.opt_out.variable_rows import WRITTEN, record_de
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_ASSET_URI, dedup
 from airflow_provider_orange_sms.receipts.store import (
     INBOUND_KIND,
-    SECTION,
     WINDOW_WITHOUT_ID,
     StoreUnavailableError,
     add_event,
     dedup_retention,
     run_in_transaction,
 )
+from airflow_provider_orange_sms.settings import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, SECTION
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,8 +70,8 @@ def keywords() -> tuple[frozenset[str], frozenset[str]]:
     from airflow.configuration import conf
 
     return _parse_keywords(
-        conf.get(SECTION, "opt_out_keywords", fallback=None),
-        conf.get(SECTION, "opt_in_keywords", fallback=None),
+        conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None),
+        conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None),
     )
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_orange_sms.receipts import ASSET_NAME, ASSET_URI, DEFAULT_DEDUP_HOURS, dedup
 from airflow_provider_orange_sms.receipts.quiet_log import OnceLogger, RepeatLimiter
+from airflow_provider_orange_sms.settings import DELIVERY_RECEIPTS_DEDUP_HOURS, SECTION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SECTION = "orange_sms"
 #: The ``orange_sms_dedup`` kind of delivery receipts.
 KIND = "receipt"
 #: The ``orange_sms_dedup`` kind of inbound messages (subscribers' replies).
@@ -107,7 +107,7 @@ def dedup_retention() -> timedelta:
     """
     from airflow.configuration import conf
 
-    raw = conf.get(SECTION, "delivery_receipts_dedup_hours", fallback="") or ""
+    raw = conf.get(SECTION, DELIVERY_RECEIPTS_DEDUP_HOURS, fallback="") or ""
     return _parse_retention(raw)
 
 

@@ -24,6 +24,7 @@ from airflow_provider_orange_sms.receipts.asset_events import (
     earliest_run_moment,
     to_datetime,
 )
+from airflow_provider_orange_sms.settings import MISSING_RESOURCE_IDS_KEY, RECEIPTS_KEY
 from airflow_provider_orange_sms.version_compat import AirflowFailException
 
 try:
@@ -282,7 +283,7 @@ class DeliveryReceiptSensor(BaseSensorOperator):
         result = {i: self._final[i]["status"] for i in targets}
         ti = context.get("ti")
         if ti is not None:
-            ti.xcom_push(key="receipts", value={i: self._final[i] for i in targets})
+            ti.xcom_push(key=RECEIPTS_KEY, value={i: self._final[i] for i in targets})
         impossible = [i for i, status in result.items() if status == DELIVERY_IMPOSSIBLE]
         if impossible and self.fail_on_impossible:
             raise AirflowFailException(
@@ -296,7 +297,7 @@ class DeliveryReceiptSensor(BaseSensorOperator):
         missing = [i for i in targets if i not in self._final]
         ti = context.get("ti")
         if ti is not None:
-            ti.xcom_push(key="missing_resource_ids", value=missing)
+            ti.xcom_push(key=MISSING_RESOURCE_IDS_KEY, value=missing)
         shown = ", ".join(
             f"{i} ({'last status ' + self._latest[i] if i in self._latest else 'no receipt'})"
             for i in missing[:MAX_IDS_IN_MESSAGE]

@@ -19,6 +19,7 @@ from airflow_provider_orange_sms.receipts.asset_events import (
 )
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
 from airflow_provider_orange_sms.recipients.recipient_lists import load_literal, parse_recipients
+from airflow_provider_orange_sms.settings import REPLIES_KEY
 from airflow_provider_orange_sms.version_compat import AirflowFailException
 
 try:
@@ -182,7 +183,7 @@ class SMSReplySensor(BaseSensorOperator):
         done = not waiting if self.require_all else bool(self._answers)
         if not done:
             return PokeReturnValue(is_done=False)
-        self._push(context, "replies", self._replies)
+        self._push(context, REPLIES_KEY, self._replies)
         return PokeReturnValue(is_done=True, xcom_value={n: self._answers[n] for n in self._answers})
 
     @staticmethod
@@ -203,7 +204,7 @@ class SMSReplySensor(BaseSensorOperator):
         except AirflowSensorTimeout as exc:
             missing = [n for n in self._targets or [] if n not in self._answers]
             self._push(context, "missing_numbers", missing)
-            self._push(context, "replies", self._replies)
+            self._push(context, REPLIES_KEY, self._replies)
             shown = ", ".join(missing[:MAX_NUMBERS_IN_MESSAGE])
             more = len(missing) - MAX_NUMBERS_IN_MESSAGE
             raise AirflowSensorTimeout(

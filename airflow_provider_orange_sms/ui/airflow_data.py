@@ -23,13 +23,13 @@ from airflow_provider_orange_sms.receipts.subscription_record import (
     SubscriptionRecord,
     variable_key,
 )
+from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY, PLAN_KEY, configured_secret
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-#: XCom keys of SendSMSOperator (``operators/send_sms.py``'s PLAN_KEY and PARTIAL_RESULTS_KEY).
-PLAN_KEY = "sms_plan"
-RESULTS_KEYS = ("return_value", "sms_results")
+#: XCom keys of SendSMSOperator's results: on success, and on a failure part-way.
+RESULTS_KEYS = ("return_value", PARTIAL_RESULTS_KEY)
 #: The class whose tasks' results are delivery-receipt subscription ids.
 SUBSCRIPTION_OPERATOR = "CreateDeliveryReceiptSubscriptionOperator"
 #: The Variable the subscription examples build the receiver's public URL from.
@@ -415,6 +415,4 @@ def _latest_created_subscription() -> SubscriptionSource:
 
 def receiver_secret_set() -> bool:
     """Whether ``[orange_sms] delivery_receipts_secret`` is set (the receiver answers)."""
-    from airflow.configuration import conf
-
-    return bool((conf.get("orange_sms", "delivery_receipts_secret", fallback="") or "").strip())
+    return bool(configured_secret())
