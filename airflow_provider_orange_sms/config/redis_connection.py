@@ -91,8 +91,6 @@ def deployment_fernet() -> Any:
 
     The Task SDK's from Airflow 3.2 (what workers run), the core one before.
     """
-    try:
-        from airflow.sdk.crypto import get_fernet
-    except ImportError:  # Airflow < 3.2
-        from airflow.models.crypto import get_fernet
+    from airflow_provider_orange_sms.version_compat import get_fernet
+
     return get_fernet()

@@ -16,7 +16,7 @@ from airflow_provider_orange_sms.token.token_cache import (
     default_cache_dir,
 )
 from airflow_provider_orange_sms.token.variable_token_cache import VariableTokenCache
-from airflow_provider_orange_sms.version_compat import BaseHook
+from airflow_provider_orange_sms.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,10 +29,6 @@ TEST_CONNECTION_ATTEMPTS = 2
 
 def _mask_secret(value: str) -> None:
     """Register ``value`` with Airflow's secrets masker so it is redacted from task logs."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - older task SDKs
-        return
     with contextlib.suppress(Exception):
         mask_secret(value)
 

@@ -25,15 +25,11 @@ from airflow_provider_orange_sms.receipts.asset_events import (
     to_datetime,
 )
 from airflow_provider_orange_sms.settings import MISSING_RESOURCE_IDS_KEY, RECEIPTS_KEY
-from airflow_provider_orange_sms.version_compat import AirflowFailException
-
-try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
-except ImportError:  # pragma: no cover - Airflow < 3.2
-    from airflow.exceptions import (  # type: ignore[no-redef,unused-ignore]
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
+from airflow_provider_orange_sms.version_compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -20,12 +20,7 @@ from airflow_provider_orange_sms.receipts.asset_events import (
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
 from airflow_provider_orange_sms.recipients.recipient_lists import load_literal, parse_recipients
 from airflow_provider_orange_sms.settings import REPLIES_KEY
-from airflow_provider_orange_sms.version_compat import AirflowFailException
-
-try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-except ImportError:  # pragma: no cover - Airflow < 3.2
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,unused-ignore]
+from airflow_provider_orange_sms.version_compat import AirflowFailException, AirflowSensorTimeout
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
