@@ -31,34 +31,31 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSError,
     OrangeSMSSendUncertainError,
 )
-from airflow_provider_orange_sms.recipients.addresses import normalize_country, normalize_recipient
-from airflow_provider_orange_sms.recipients.messages import check_message
-from airflow_provider_orange_sms.token.token_cache import FileTokenCache
-from airflow_provider_orange_sms.wire.client_base import ClientBase
-from airflow_provider_orange_sms.wire.errors import (
+from airflow_provider_orange_sms.recipients import check_message, normalize_country, normalize_recipient
+from airflow_provider_orange_sms.token import FileTokenCache
+from airflow_provider_orange_sms.wire import (
+    ClientBase,
+    RetryPolicy,
+    WrongShape,
+    check_purchase_orders,
+    check_statistics,
+    check_subscription,
+    contract_units,
     created_id,
     describe_response,
     error_object_in,
     json_object,
     request_error_in,
 )
-from airflow_provider_orange_sms.wire.read_shapes import (
-    WrongShape,
-    check_purchase_orders,
-    check_statistics,
-    check_subscription,
-    contract_units,
-)
-from airflow_provider_orange_sms.wire.transport import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     import requests
 
-    from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig
-    from airflow_provider_orange_sms.limit.throttle import SendLimiter
-    from airflow_provider_orange_sms.token.token_cache import TokenCache
+    from airflow_provider_orange_sms.config import OrangeSMSConfig
+    from airflow_provider_orange_sms.limit import SendLimiter
+    from airflow_provider_orange_sms.token import TokenCache
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_orange_sms import __version__
-from airflow_provider_orange_sms.config.connection_config import DEFAULT_BASE_URL
-from airflow_provider_orange_sms.config.connection_form import form_fields, form_placeholders
+from airflow_provider_orange_sms.config import DEFAULT_BASE_URL, form_fields, form_placeholders
 
 __all__ = ["get_provider_info"]
 

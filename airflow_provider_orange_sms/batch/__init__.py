@@ -3,3 +3,36 @@ is asked to send, its plan, the quiet hours it waits for, its steps (:class:`SMS
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_orange_sms.batch.send_input import validated_input
+    from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
+    from airflow_provider_orange_sms.batch.send_window import SendWindow
+    from airflow_provider_orange_sms.batch.sms_batch import SMSBatch
+
+__all__ = [
+    "SMSBatch",
+    "SendWindow",
+    "build_plan",
+    "log_plan",
+    "validated_input",
+]
+
+#: The module defining each name.
+_HOMES = {
+    "SMSBatch": "sms_batch",
+    "SendWindow": "send_window",
+    "build_plan": "send_plan",
+    "log_plan": "send_plan",
+    "validated_input": "send_input",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use: importing the package stays cheap."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.recipients.messages import check_text_as_sent, validate_messages
-from airflow_provider_orange_sms.recipients.recipient_lists import validate_recipients
+from airflow_provider_orange_sms.recipients import check_text_as_sent, validate_messages, validate_recipients
 from airflow_provider_orange_sms.segments import TRANSLITERATE, gsm7_lookalikes, to_gsm7
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.opt_out.check import opted_out_entry
-from airflow_provider_orange_sms.recipients.addresses import contract_country, country_of
+from airflow_provider_orange_sms.opt_out import opted_out_entry
+from airflow_provider_orange_sms.recipients import contract_country, country_of
 from airflow_provider_orange_sms.segments import gsm7_lookalikes, message_cost
 
 if TYPE_CHECKING:

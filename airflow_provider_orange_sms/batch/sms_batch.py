@@ -37,7 +37,7 @@ from airflow_provider_orange_sms.batch.batch_report import (
 )
 from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
 from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
-from airflow_provider_orange_sms.ledger.sent_ledger import (
+from airflow_provider_orange_sms.ledger import (
     FAILED,
     IN_FLIGHT,
     SENT,
@@ -45,13 +45,13 @@ from airflow_provider_orange_sms.ledger.sent_ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.limit.throttle import SendRecord
-from airflow_provider_orange_sms.opt_out.check import (
+from airflow_provider_orange_sms.limit import SendRecord
+from airflow_provider_orange_sms.opt_out import (
     OPTED_OUT,
     OptOutCheck,
     OptOutListUnreadableError,
 )
-from airflow_provider_orange_sms.recipients.addresses import country_of
+from airflow_provider_orange_sms.recipients import country_of
 from airflow_provider_orange_sms.segments import message_cost
 from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_orange_sms.config import extra_readers as readers
-from airflow_provider_orange_sms.recipients.messages import DEFAULT_MAX_MESSAGE_LENGTH
+from airflow_provider_orange_sms.recipients import DEFAULT_MAX_MESSAGE_LENGTH
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from airflow_provider_orange_sms.limit.throttle import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
-from airflow_provider_orange_sms.recipients.addresses import (
+from airflow_provider_orange_sms.limit import MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND
+from airflow_provider_orange_sms.recipients import (
     normalize_country,
     normalize_sender,
     normalize_sender_addresses,

@@ -8,14 +8,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig, config_from_connection
-from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
-from airflow_provider_orange_sms.token.token_cache import (
+from airflow_provider_orange_sms.config import OrangeSMSConfig, config_from_connection
+from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.token import (
     FileTokenCache,
     TokenCache,
+    VariableTokenCache,
     default_cache_dir,
 )
-from airflow_provider_orange_sms.token.variable_token_cache import VariableTokenCache
 from airflow_provider_orange_sms.version_compat import BaseHook, mask_secret
 
 if TYPE_CHECKING:
@@ -75,8 +75,8 @@ class OrangeSMSHook(BaseHook):
         if choice == "variable":
             return VariableTokenCache()
         if choice == "redis":
-            from airflow_provider_orange_sms.config.redis_connection import deployment_fernet
-            from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
+            from airflow_provider_orange_sms.config import deployment_fernet
+            from airflow_provider_orange_sms.token import RedisTokenCache
 
             return RedisTokenCache(self._redis, deployment_fernet(), where=self._redis_name)
         if choice == "none":
@@ -87,7 +87,7 @@ class OrangeSMSHook(BaseHook):
         """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
         if backend != "redis":
             return None
-        from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle
+        from airflow_provider_orange_sms.limit import RedisSendThrottle
 
         def make(rate: float, account: str) -> SendLimiter:
             fallback = SendThrottle(rate, default_cache_dir(), account)
@@ -98,7 +98,7 @@ class OrangeSMSHook(BaseHook):
     @cached_property
     def _redis(self) -> Any:
         """The Redis client of ``redis_conn_id`` (one connection pool for the limiter and the cache)."""
-        from airflow_provider_orange_sms.config.redis_connection import redis_client
+        from airflow_provider_orange_sms.config import redis_client
 
         return redis_client(self.config.redis_conn_id)
 

@@ -4,3 +4,55 @@ ledger and which entries belong to a task instance and its DAG run.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_orange_sms.ledger.ledger_identity import Incarnation, RunMark, ledger_key
+    from airflow_provider_orange_sms.ledger.sent_ledger import (
+        DEFAULT_LEDGER_RETENTION,
+        FAILED,
+        IN_FLIGHT,
+        SENT,
+        UNCERTAIN,
+        LedgerStore,
+        LedgerUnavailableError,
+        SentLedger,
+    )
+
+__all__ = [
+    "DEFAULT_LEDGER_RETENTION",
+    "FAILED",
+    "IN_FLIGHT",
+    "SENT",
+    "UNCERTAIN",
+    "Incarnation",
+    "LedgerStore",
+    "LedgerUnavailableError",
+    "RunMark",
+    "SentLedger",
+    "ledger_key",
+]
+
+#: The module defining each name.
+_HOMES = {
+    "DEFAULT_LEDGER_RETENTION": "sent_ledger",
+    "FAILED": "sent_ledger",
+    "IN_FLIGHT": "sent_ledger",
+    "Incarnation": "ledger_identity",
+    "LedgerStore": "sent_ledger",
+    "LedgerUnavailableError": "sent_ledger",
+    "RunMark": "ledger_identity",
+    "SENT": "sent_ledger",
+    "SentLedger": "sent_ledger",
+    "UNCERTAIN": "sent_ledger",
+    "ledger_key": "ledger_identity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use: importing the package stays cheap."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,8 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_orange_sms.exceptions import OrangeSMSError
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.opt_out.check import OptOutCheck, OptOutListUnreadableError
-from airflow_provider_orange_sms.recipients.messages import check_message
-from airflow_provider_orange_sms.recipients.recipient_lists import validate_recipients
+from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
+from airflow_provider_orange_sms.recipients import check_message, validate_recipients
 from airflow_provider_orange_sms.version_compat import AirflowException
 
 if TYPE_CHECKING:

@@ -28,8 +28,7 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from airflow_provider_orange_sms.recipients.addresses import normalize_recipient, short_repr
-from airflow_provider_orange_sms.recipients.recipient_lists import parse_recipients
+from airflow_provider_orange_sms.recipients import normalize_recipient, parse_recipients, short_repr
 from airflow_provider_orange_sms.settings import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, SECTION
 from airflow_provider_orange_sms.strict_variables import (
     VariableReadError,
@@ -165,8 +164,7 @@ def _erase(numbers: list[str], *, since: datetime, context: Context, log: Any) -
 
 def _keyword_replies_since(numbers: set[str], since: datetime, context: Context) -> dict[str, OptOutRecord]:
     """The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record."""
-    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES
-    from airflow_provider_orange_sms.receipts.asset_events import AssetEventReader, to_datetime
+    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader, to_datetime
 
     out_words = opt_out.parse_keywords(
         conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None),

@@ -23,9 +23,8 @@ from airflow_provider_orange_sms.operators.send_sms import (
     PLAN_KEY,
     SendSMSOperator,
 )
-from airflow_provider_orange_sms.receipts.subscription_record import record_created, record_deleted
-from airflow_provider_orange_sms.receipts.urls import url_origin, url_secrets
-from airflow_provider_orange_sms.recipients.addresses import contract_country
+from airflow_provider_orange_sms.receipts import record_created, record_deleted, url_origin, url_secrets
+from airflow_provider_orange_sms.recipients import contract_country
 from airflow_provider_orange_sms.version_compat import mask_secret
 
 if TYPE_CHECKING:

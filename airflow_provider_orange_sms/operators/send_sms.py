@@ -11,19 +11,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_orange_sms.batch.send_input import validated_input
-from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
-from airflow_provider_orange_sms.batch.send_window import SendWindow
-from airflow_provider_orange_sms.batch.sms_batch import SMSBatch
+from airflow_provider_orange_sms.batch import SendWindow, SMSBatch, build_plan, log_plan, validated_input
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.ledger.sent_ledger import (
+from airflow_provider_orange_sms.ledger import (
     DEFAULT_LEDGER_RETENTION,
     LedgerStore,
     LedgerUnavailableError,
     SentLedger,
 )
 from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
-from airflow_provider_orange_sms.opt_out.check import OptOutCheck, OptOutListUnreadableError
+from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
 from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY, PLAN_KEY
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf

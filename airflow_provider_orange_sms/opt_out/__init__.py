@@ -7,6 +7,9 @@ the list (import, export, remove) are in :mod:`airflow_provider_orange_sms.opera
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from airflow_provider_orange_sms.opt_out.records import (
     DEFAULT_OPT_IN_KEYWORDS,
     DEFAULT_OPT_OUT_KEYWORDS,
@@ -25,20 +28,51 @@ from airflow_provider_orange_sms.opt_out.records import (
     variable_key,
 )
 
+if TYPE_CHECKING:
+    from airflow_provider_orange_sms.opt_out.check import (
+        OPTED_OUT,
+        OptOutCheck,
+        OptOutListUnreadableError,
+        opted_out_entry,
+    )
+    from airflow_provider_orange_sms.opt_out.variable_rows import WRITTEN, record_decision
+
 __all__ = [
     "DEFAULT_OPT_IN_KEYWORDS",
     "DEFAULT_OPT_OUT_KEYWORDS",
     "KEY_PREFIX",
     "OPERATOR_KEY_SUFFIX",
+    "OPTED_OUT",
     "OPT_IN",
     "OPT_OUT",
+    "WRITTEN",
+    "OptOutCheck",
+    "OptOutListUnreadableError",
     "OptOutRecord",
     "keyword_action",
     "latest_decision",
     "normalize_keyword",
     "number_of_key",
     "operator_variable_key",
+    "opted_out_entry",
     "parse_keywords",
+    "record_decision",
     "reply_decided_at",
     "variable_key",
 ]
+
+_HOMES = {
+    "OPTED_OUT": "check",
+    "OptOutCheck": "check",
+    "OptOutListUnreadableError": "check",
+    "WRITTEN": "variable_rows",
+    "opted_out_entry": "check",
+    "record_decision": "variable_rows",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use: importing the package stays cheap."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_orange_sms.ui.app import URL_PREFIX, create_app
+from airflow_provider_orange_sms.ui import URL_PREFIX, create_app
 
 
 def _has_external_views() -> bool:

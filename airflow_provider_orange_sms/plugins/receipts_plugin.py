@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_orange_sms.receipts.access_log import MaskSecretPathMiddleware
-from airflow_provider_orange_sms.receipts.app import create_app
+from airflow_provider_orange_sms.receipts import MaskSecretPathMiddleware, create_app
 
 #: Where the receiver is mounted on the API server.
 URL_PREFIX = "/orange-sms"

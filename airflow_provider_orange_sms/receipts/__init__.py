@@ -20,6 +20,7 @@ Importing this package is cheap: ``DELIVERY_RECEIPTS`` and ``INBOUND_MESSAGES`` 
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.receipts.payload import (
@@ -36,6 +37,25 @@ from airflow_provider_orange_sms.receipts.payload import (
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
+
+    from airflow_provider_orange_sms.receipts.access_log import (
+        MaskSecretPathMiddleware as MaskSecretPathMiddleware,
+    )
+    from airflow_provider_orange_sms.receipts.app import create_app as create_app
+    from airflow_provider_orange_sms.receipts.asset_events import AssetEventReader as AssetEventReader
+    from airflow_provider_orange_sms.receipts.asset_events import earliest_run_moment as earliest_run_moment
+    from airflow_provider_orange_sms.receipts.asset_events import to_datetime as to_datetime
+    from airflow_provider_orange_sms.receipts.subscription_record import LEGACY_VARIABLE as LEGACY_VARIABLE
+    from airflow_provider_orange_sms.receipts.subscription_record import VARIABLE_PREFIX as VARIABLE_PREFIX
+    from airflow_provider_orange_sms.receipts.subscription_record import (
+        SubscriptionRecord as SubscriptionRecord,
+    )
+    from airflow_provider_orange_sms.receipts.subscription_record import record_created as record_created
+    from airflow_provider_orange_sms.receipts.subscription_record import record_deleted as record_deleted
+    from airflow_provider_orange_sms.receipts.subscription_record import variable_key as variable_key
+    from airflow_provider_orange_sms.receipts.urls import shown_url as shown_url
+    from airflow_provider_orange_sms.receipts.urls import url_origin as url_origin
+    from airflow_provider_orange_sms.receipts.urls import url_secrets as url_secrets
 
     #: The asset every accepted delivery receipt becomes an event of. Airflow normalises its uri
     #: to ``orange-sms://delivery-receipts/``; look it up by name.
@@ -55,6 +75,24 @@ _LAZY_ASSETS = {
 #: How long a stored receipt is remembered to recognise its repeats, unless configured
 #: (``[orange_sms] delivery_receipts_dedup_hours``). Orange sends receipts within 24 h of a send.
 DEFAULT_DEDUP_HOURS = 72.0
+#: Not public (``__all__`` is): what the provider's other packages use of the receiver, and the
+#: module defining each; imported on first use.
+_HOMES = {
+    "AssetEventReader": "asset_events",
+    "LEGACY_VARIABLE": "subscription_record",
+    "MaskSecretPathMiddleware": "access_log",
+    "SubscriptionRecord": "subscription_record",
+    "VARIABLE_PREFIX": "subscription_record",
+    "create_app": "app",
+    "earliest_run_moment": "asset_events",
+    "record_created": "subscription_record",
+    "record_deleted": "subscription_record",
+    "shown_url": "urls",
+    "to_datetime": "asset_events",
+    "url_origin": "urls",
+    "url_secrets": "urls",
+    "variable_key": "subscription_record",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -73,6 +111,8 @@ def __getattr__(name: str) -> Any:
         asset = Asset(name=asset_name, uri=asset_uri)
         globals()[name] = asset
         return asset
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

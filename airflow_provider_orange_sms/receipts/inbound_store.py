@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from airflow_provider_orange_sms import opt_out
-from airflow_provider_orange_sms.opt_out.variable_rows import WRITTEN, record_decision
+from airflow_provider_orange_sms.opt_out import WRITTEN, record_decision
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_ASSET_URI, dedup
 from airflow_provider_orange_sms.receipts.store import (
     INBOUND_KIND,

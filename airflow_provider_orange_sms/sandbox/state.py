@@ -11,7 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.recipients.addresses import SENDER_ADDRESSES, contract_country
+from airflow_provider_orange_sms.recipients import SENDER_ADDRESSES, contract_country
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -18,8 +18,6 @@ from airflow_provider_orange_sms.receipts import (
     DELIVERY_IMPOSSIBLE,
     DELIVERY_RECEIPTS,
     FINAL_STATUSES,
-)
-from airflow_provider_orange_sms.receipts.asset_events import (
     AssetEventReader,
     earliest_run_moment,
     to_datetime,

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_orange_sms.receipts.asset_events import (
+from airflow_provider_orange_sms.receipts import (
     AssetEventReader,
     earliest_run_moment,
     to_datetime,
 )
-from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
-from airflow_provider_orange_sms.recipients.recipient_lists import load_literal, parse_recipients
+from airflow_provider_orange_sms.recipients import load_literal, normalize_recipient, parse_recipients
 from airflow_provider_orange_sms.settings import REPLIES_KEY
 from airflow_provider_orange_sms.version_compat import AirflowFailException, AirflowSensorTimeout
 

@@ -36,12 +36,12 @@ from airflow_provider_orange_sms.token.token_cache import (
     TokenLockTimeout,
     cache_key,
 )
-from airflow_provider_orange_sms.wire.errors import error_from_response
+from airflow_provider_orange_sms.wire import error_from_response
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms.wire.transport import Transport
+    from airflow_provider_orange_sms.wire import Transport
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_orange_sms.limit.redis_throttle import KEY_PREFIX, REDIS_ERRORS
+from airflow_provider_orange_sms.limit import KEY_PREFIX, REDIS_ERRORS
 from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenFailure, TokenLockTimeout
 
 if TYPE_CHECKING:

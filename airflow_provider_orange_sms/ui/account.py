@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from airflow_provider_orange_sms.client import ALL_COUNTRIES
-from airflow_provider_orange_sms.receipts.urls import shown_url
-from airflow_provider_orange_sms.recipients.addresses import country_of
+from airflow_provider_orange_sms.receipts import shown_url
+from airflow_provider_orange_sms.recipients import country_of
 from airflow_provider_orange_sms.ui.delivery import day_of, mask_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms.receipts.subscription_record import SubscriptionRecord
+    from airflow_provider_orange_sms.receipts import SubscriptionRecord
     from airflow_provider_orange_sms.ui.airflow_data import SendTask
 
 #: How long one answer of Orange's API is shown before it is asked again.

@@ -15,9 +15,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.ledger.ledger_identity import ledger_key
-from airflow_provider_orange_sms.receipts import ASSET_NAME, INBOUND_ASSET_NAME
-from airflow_provider_orange_sms.receipts.subscription_record import (
+from airflow_provider_orange_sms.ledger import ledger_key
+from airflow_provider_orange_sms.receipts import (
+    ASSET_NAME,
+    INBOUND_ASSET_NAME,
     LEGACY_VARIABLE,
     VARIABLE_PREFIX,
     SubscriptionRecord,

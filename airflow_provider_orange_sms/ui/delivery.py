@@ -18,14 +18,14 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.receipts.payload import (
+from airflow_provider_orange_sms.receipts import (
     DELIVERED_TO_NETWORK,
     DELIVERED_TO_TERMINAL,
     DELIVERY_IMPOSSIBLE,
     DELIVERY_NOTIFICATION_NOT_SUPPORTED,
     DELIVERY_UNCERTAIN,
 )
-from airflow_provider_orange_sms.recipients.addresses import country_of
+from airflow_provider_orange_sms.recipients import country_of
 from airflow_provider_orange_sms.ui.progress import IN_FLIGHT, ledger_results
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_orange_sms.ledger.ledger_identity import Incarnation, RunMark
+from airflow_provider_orange_sms.ledger import Incarnation, RunMark
 
 #: A ledger status shown only while a task sends: the request left (or is about to), no answer yet.
 IN_FLIGHT = "in_flight"

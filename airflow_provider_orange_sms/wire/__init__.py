@@ -5,3 +5,67 @@ the sender numbers. No Airflow here. The public client is :mod:`airflow_provider
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_orange_sms.wire.client_base import ClientBase
+    from airflow_provider_orange_sms.wire.errors import (
+        created_id,
+        describe_response,
+        error_from_response,
+        error_object_in,
+        json_object,
+        request_error_in,
+    )
+    from airflow_provider_orange_sms.wire.read_shapes import (
+        WrongShape,
+        check_purchase_orders,
+        check_statistics,
+        check_subscription,
+        contract_units,
+    )
+    from airflow_provider_orange_sms.wire.transport import RetryPolicy, Transport
+
+__all__ = [
+    "ClientBase",
+    "RetryPolicy",
+    "Transport",
+    "WrongShape",
+    "check_purchase_orders",
+    "check_statistics",
+    "check_subscription",
+    "contract_units",
+    "created_id",
+    "describe_response",
+    "error_from_response",
+    "error_object_in",
+    "json_object",
+    "request_error_in",
+]
+
+#: The module defining each name.
+_HOMES = {
+    "ClientBase": "client_base",
+    "RetryPolicy": "transport",
+    "Transport": "transport",
+    "WrongShape": "read_shapes",
+    "check_purchase_orders": "read_shapes",
+    "check_statistics": "read_shapes",
+    "check_subscription": "read_shapes",
+    "contract_units": "read_shapes",
+    "created_id": "errors",
+    "describe_response": "errors",
+    "error_from_response": "errors",
+    "error_object_in": "errors",
+    "json_object": "errors",
+    "request_error_in": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use: importing the package stays cheap."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

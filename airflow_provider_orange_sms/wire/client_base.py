@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_orange_sms.config.connection_config import (
+from airflow_provider_orange_sms.config import (
     DEFAULT_BASE_URL,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_MESSAGE_LENGTH,
@@ -19,14 +19,20 @@ from airflow_provider_orange_sms.config.connection_config import (
     DEFAULT_TOKEN_PATH,
     normalize_base_url,
 )
-from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
-from airflow_provider_orange_sms.recipients.addresses import (
+from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.recipients import (
     normalize_country,
     normalize_sender,
     normalize_sender_addresses,
 )
-from airflow_provider_orange_sms.token.access_token import SharedToken, basic_authorization, client_id_of
-from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache, TokenCache, default_cache_dir
+from airflow_provider_orange_sms.token import (
+    MemoryTokenCache,
+    SharedToken,
+    TokenCache,
+    basic_authorization,
+    client_id_of,
+    default_cache_dir,
+)
 from airflow_provider_orange_sms.wire.senders import SenderRouting
 from airflow_provider_orange_sms.wire.transport import RetryPolicy, Transport
 
@@ -35,7 +41,7 @@ if TYPE_CHECKING:
 
     import requests
 
-    from airflow_provider_orange_sms.token.token_cache import AccessToken
+    from airflow_provider_orange_sms.token import AccessToken
 
 
 class ClientBase:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_provider_orange_sms.recipients.addresses import SENDER_ADDRESSES, country_of, normalize_sender
+from airflow_provider_orange_sms.recipients import SENDER_ADDRESSES, country_of, normalize_sender
 
 __all__ = ["SenderRouting"]
 

@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_orange_sms.config.connection_config import (
+from airflow_provider_orange_sms.config import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_RETRY_BACKOFF_MAX,
@@ -55,7 +55,7 @@ from airflow_provider_orange_sms.wire.errors import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from airflow_provider_orange_sms.limit.throttle import SendLimiter
+    from airflow_provider_orange_sms.limit import SendLimiter
 
 log = logging.getLogger(__name__)
 
