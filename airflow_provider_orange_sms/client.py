@@ -1,15 +1,15 @@
 """The Orange SMS API's endpoints: :class:`OrangeSMSClient`.
 
-This module and the private ones it builds on are the only ones that know Orange's URLs, bodies
-and error formats: ``_client_base`` (the client's parts wired together, its settings),
-``_errors`` (reading Orange's answers), ``_token`` (credentials and the shared access token),
-``_transport`` (the HTTP session and the retry rules), ``_senders`` (which sender number an SMS
+This module and the wire/ modules it builds on are the only ones that know Orange's URLs, bodies
+and error formats: ``wire.client_base`` (the client's parts wired together, its settings),
+``wire.errors`` (reading Orange's answers), ``token.access_token`` (credentials and the shared access token),
+``wire.transport`` (the HTTP session and the retry rules), ``wire.senders`` (which sender number an SMS
 goes out from). None imports Airflow: the hook builds an :class:`OrangeSMSClient`
 from a connection, and the sandbox tests and benchmarks use it directly.
 
 A read counts as done only on a 2xx whose JSON object holds the endpoint's answer
 (``partnerContracts``, ``partnerStatistics``, ``purchaseOrders``, ``deliveryReceiptSubscription``,
-of the shape ``_read_shapes`` checks). A 2xx whose JSON is one of Orange's error objects raises the
+of the shape ``wire.read_shapes`` checks). A 2xx whose JSON is one of Orange's error objects raises the
 error the same body with its usual status would (``{"code": 42, …}``: an
 :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSAuthError`), not retried; any other body
 raises :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSError` naming the endpoint and what

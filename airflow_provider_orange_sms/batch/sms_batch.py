@@ -10,7 +10,7 @@ while waiting has it recorded), otherwise in the same write as the next recipien
 the record of the previous one is not durable, and the batch does not return before every outcome
 is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
 (reported uncertain, never sent twice). A failure decides whether the batch goes on (see
-:mod:`._batch_report`). Before each send the recipient's opt-out record is read (when the list
+:mod:`.batch_report`). Before each send the recipient's opt-out record is read (when the list
 is honoured): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot
 be read stops the batch before that recipient's send.
 """

@@ -4,7 +4,7 @@
 it, validating every field and naming the bad one. Each extra is a field of the config whose
 metadata (:class:`Extra`) says how it is read and how the connection form shows it, so adding an
 extra is adding one field here: the hook reads it, the form offers it with the same default
-(:mod:`._connection_form`). How each extra's value is read is in :mod:`._extra_readers`.
+(:mod:`.connection_form`). How each extra's value is read is in :mod:`.extra_readers`.
 
 Cheap to import (standard library and the package's own cheap modules): ``get_provider_info``
 builds the form from it.

@@ -22,7 +22,7 @@ try's chunk. A read that fails (rather than finding nothing) raises, so an unrea
 passes for an empty one.
 
 Which ledger a task instance uses, and which of its chunks belong to this incarnation of the DAG
-run, is :mod:`._ledger_identity`'s concern: each chunk records the :class:`RunMark` of the try that
+run, is :mod:`.ledger_identity`'s concern: each chunk records the :class:`RunMark` of the try that
 wrote it, and entries of another incarnation of the same ``run_id`` are ignored.
 
 Ledgers are not deleted when the task succeeds (the task's own success may still fail to be
@@ -173,7 +173,7 @@ class SentLedger:
         :param store: Storage; Airflow Variables when ``None``.
         :param logger: Where progress and warnings go.
         :param texts: What the task instance sends (text per recipient): a mapped instance's ledger
-            is keyed on it instead of its map index (see :mod:`._ledger_identity`).
+            is keyed on it instead of its map index (see :mod:`.ledger_identity`).
         :param retention: How long the ledger is kept after its last write (``None``: until deleted).
         """
         store = store if store is not None else VariableLedgerStore()

@@ -1,6 +1,6 @@
 """Operators that manage the opt-out list: import numbers, export the list, remove numbers.
 
-A private module: import them from :mod:`airflow_provider_orange_sms.operators.orange_sms`. The list's
+An internal module: import them from :mod:`airflow_provider_orange_sms.operators.orange_sms`. The list's
 format is :mod:`airflow_provider_orange_sms.opt_out`; these operators write it through the Task SDK
 (the execution API), as any task does. They write only the operators' Variable of each number,
 never the receiver's: a task cannot compare and set, so a STOP the receiver stores while one of them

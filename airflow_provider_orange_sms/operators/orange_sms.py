@@ -3,7 +3,7 @@ delivery-receipt subscriptions, manage the opt-out list.
 
 They stay thin: every HTTP detail lives in
 :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`. This module is where they are
-imported from (``__all__``); ``SendSMSOperator`` is implemented in the private ``_send_sms``.
+imported from (``__all__``); ``SendSMSOperator`` is implemented in the internal ``send_sms``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """SendSMSOperator: one SMS per recipient, exactly once, at the account's rate limit.
 
-The HTTP details live in :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`; a
-batch (its plan, sent ledger, send window, send loop and report) in :class:`._sms_batch.SMSBatch`,
-the input checks in :mod:`._send_input`. A private module: import the operator from
-:mod:`airflow_provider_orange_sms.operators.orange_sms`.
+The HTTP details live in :class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook`; a batch (its
+plan, sent ledger, send window, send loop and report) in :class:`~airflow_provider_orange_sms.batch.SMSBatch`,
+the input checks in :mod:`~airflow_provider_orange_sms.batch.send_input`. An internal module: import the
+operator from :mod:`airflow_provider_orange_sms.operators.orange_sms`.
 """
 
 from __future__ import annotations

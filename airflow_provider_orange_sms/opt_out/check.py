@@ -7,11 +7,11 @@ applies to every later recipient, and the cost is two execution-API requests per
 run reads them all once, in its planning pass, and sends nothing).
 
 A read that fails is an error, never "not opted out": the strict reader of
-:mod:`._strict_variables` tells "no such Variable" (not on the list) from "could not ask" (the task
-stops before that recipient's send). The API server also answers "no such Variable" for a Variable
-it cannot decrypt (another Fernet key): so the check lists the list's keys once (Airflow 3.3+, one
-request per 1,000 keys), and a listed key that reads as missing is confirmed by listing it alone; if
-it is still there, the record is unreadable and the recipient is not sent to.
+:mod:`~airflow_provider_orange_sms.strict_variables` tells "no such Variable" (not on the list) from "could
+not ask" (the task stops before that recipient's send). The API server also answers "no such Variable" for a
+Variable it cannot decrypt (another Fernet key): so the check lists the list's keys once (Airflow 3.3+, one
+request per 1,000 keys), and a listed key that reads as missing is confirmed by listing it alone; if it is
+still there, the record is unreadable and the recipient is not sent to.
 """
 
 from __future__ import annotations

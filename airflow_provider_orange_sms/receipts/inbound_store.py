@@ -8,8 +8,9 @@ event. Without ``messageId`` and ``dateTime``, only repeats within
 :data:`~.store.WINDOW_WITHOUT_ID` count as one message (a subscriber may send "YES" twice).
 
 A reply that is an opt-out or opt-in keyword (:func:`~airflow_provider_orange_sms.opt_out.keyword_action`,
-keywords from ``[orange_sms] opt_out_keywords`` / ``opt_in_keywords``) also records the sender's
-decision on the opt-out list (:mod:`.opt_out_variables`), in the same transaction as the event.
+keywords from ``[orange_sms] opt_out_keywords`` / ``opt_in_keywords``) also records the sender's decision on
+the opt-out list (:mod:`~airflow_provider_orange_sms.opt_out.variable_rows`), in the same transaction as the
+event.
 """
 
 from __future__ import annotations

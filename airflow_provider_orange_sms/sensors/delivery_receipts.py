@@ -1,7 +1,7 @@
 """
 :class:`DeliveryReceiptSensor`: wait until every SMS of a send has a final delivery receipt.
 
-A private module: import the sensor from :mod:`airflow_provider_orange_sms.sensors.orange_sms`. Kept
+An internal module: import the sensor from :mod:`airflow_provider_orange_sms.sensors.orange_sms`. Kept
 apart so the balance sensor and this one can change independently.
 """
 

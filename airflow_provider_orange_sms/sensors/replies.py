@@ -1,7 +1,7 @@
 """
 :class:`SMSReplySensor`: wait until given numbers reply (an event of ``INBOUND_MESSAGES`` each).
 
-A private module: import the sensor from :mod:`airflow_provider_orange_sms.sensors.orange_sms`.
+An internal module: import the sensor from :mod:`airflow_provider_orange_sms.sensors.orange_sms`.
 """
 
 from __future__ import annotations

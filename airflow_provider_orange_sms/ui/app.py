@@ -2,7 +2,7 @@
 The pages' FastAPI app, mounted on the API server at :data:`URL_PREFIX` by
 :class:`~airflow_provider_orange_sms.plugins.pages_plugin.OrangeSMSPagesPlugin`.
 
-Every route depends on the caller's Airflow session first (:mod:`._airflow_auth`): an anonymous
+Every route depends on the caller's Airflow session first (:mod:`.airflow_auth`): an anonymous
 or invalid request gets 401/403 and nothing else. Then:
 
 - ``GET /delivery?dag_id=…&run_id=…[&task_id=…&map_index=…]``: the delivery view (HTML), which

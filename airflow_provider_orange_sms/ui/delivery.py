@@ -1,6 +1,6 @@
 """
 The delivery view's numbers: what each send task of a run planned and sent, and what the receipts
-say since. Pure: the records come from :mod:`._airflow_data`.
+say since. Pure: the records come from :mod:`.airflow_data`.
 
 Per send task, per recipient country, and per country and encoding with the segments of each
 outcome: planned (the plan's recipients, with the encodings and segments of their messages), sent /

@@ -1,6 +1,6 @@
 """
 What a send task that has not reported yet sent so far, from its sent ledger (pure: the chunks come
-from :mod:`._airflow_data`).
+from :mod:`.airflow_data`).
 
 SendSMSOperator pushes its results when it ends; until then (a long batch, a task deferred until its
 send window opens, a try that died) its sent ledger is the record: each recipient "in flight" right

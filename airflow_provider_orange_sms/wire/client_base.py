@@ -1,7 +1,7 @@
 """The machinery under :class:`~airflow_provider_orange_sms.client.OrangeSMSClient`'s endpoints.
 
-Credentials and the shared access token (``_token``), the HTTP session and retry rules
-(``_transport``), the send throttle, sender routing (``_senders``) and the settings as given,
+Credentials and the shared access token (``token.access_token``), the HTTP session and retry rules
+(``transport``), the send throttle, sender routing (``senders``) and the settings as given,
 wired together once; :mod:`airflow_provider_orange_sms.client` adds Orange's endpoints on top.
 """
 
