@@ -19,7 +19,7 @@ def sandbox_config():
 
 def test_the_window_opens_inside_airflow(airflow_db, fast_conn, sandbox):
     """dags test: the task defers on a DateTimeTrigger, resumes when it fires and sends then."""
-    dag = load_dag(TEST_DAGS / "batch/send_window.py", "test_sms_send_window")
+    dag = load_dag(TEST_DAGS / "send_window.py", "test_sms_send_window")
     # Whole seconds: the window is written as HH:MM:SS, so it opens exactly at this instant.
     opening = pendulum.now("UTC").add(seconds=3).replace(microsecond=0)
     closes = opening.add(hours=1)  # across midnight too
@@ -34,7 +34,7 @@ def test_short_balance_waits_in_the_trigger_inside_airflow(airflow_db, fast_conn
     sandbox.state.balances["CIV"] = 1
     # Balance reads: the operator's check, then the trigger's first poll.
     with top_up_after_balance_reads(sandbox, reads=2, country="CIV", units=10):
-        run = load_dag(TEST_DAGS / "batch/send_window.py", "test_sms_check_balance").test()
+        run = load_dag(TEST_DAGS / "send_window.py", "test_sms_check_balance").test()
 
     assert run.get_task_instance("send").state == "success"
     assert received(sandbox) == Counter(["tel:+2250700000001", "tel:+2250700000002"])
