@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_orange_sms import __version__
+from airflow_provider_orange_sms import __version__, settings
 from airflow_provider_orange_sms.config import DEFAULT_BASE_URL, form_fields, form_placeholders
 
 __all__ = ["get_provider_info"]
@@ -58,11 +58,11 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "config": {
-            "orange_sms": {
+            settings.SECTION: {
                 "description": "The receiver that the provider's plugin mounts on the API server at "
                 "POST /orange-sms/delivery-receipts/{secret} and /orange-sms/inbound-messages/{secret}.",
                 "options": {
-                    "delivery_receipts_secret": {
+                    settings.DELIVERY_RECEIPTS_SECRET: {
                         "description": "The secret path segment of the receipt URL registered with "
                         "Orange (https://<host>/orange-sms/delivery-receipts/<secret>). Long and random, "
                         "URL-safe (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'). "
@@ -73,7 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                         "example": None,
                         "default": "",
                     },
-                    "delivery_receipts_allowed_ips": {
+                    settings.DELIVERY_RECEIPTS_ALLOWED_IPS: {
                         "description": "Comma-separated addresses or CIDR blocks receipts may come from; "
                         "others get 403. Empty: any source. Orange's documented callers: "
                         "80.12.13.2, 80.12.102.66, 80.12.209.66, 80.12.66.97.",
@@ -82,7 +82,7 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97",
                         "default": "",
                     },
-                    "delivery_receipts_trusted_proxies": {
+                    settings.DELIVERY_RECEIPTS_TRUSTED_PROXIES: {
                         "description": "Comma-separated addresses or CIDR blocks of reverse proxies in "
                         "front of the API server. From them, the client address checked against "
                         "delivery_receipts_allowed_ips is taken from X-Forwarded-For (the right-most "
@@ -92,7 +92,7 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "127.0.0.1,10.0.0.0/8",
                         "default": "",
                     },
-                    "delivery_receipts_dedup_hours": {
+                    settings.DELIVERY_RECEIPTS_DEDUP_HOURS: {
                         "description": "How long (hours, at least 24) a stored delivery receipt is "
                         "remembered, so that Orange's repeats of it are acknowledged without a second "
                         "event. Its row in the provider's orange_sms_dedup table is deleted afterwards "
@@ -103,7 +103,7 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "72",
                         "default": f"{DEFAULT_DEDUP_HOURS:g}",
                     },
-                    "opt_out_keywords": {
+                    settings.OPT_OUT_KEYWORDS: {
                         "description": "Comma-separated replies that put their sender on the opt-out "
                         "list (POST /orange-sms/inbound-messages/{secret}); compared without case, "
                         "accents, punctuation or extra spaces. Empty: the defaults.",
@@ -112,7 +112,7 @@ def get_provider_info() -> dict[str, Any]:
                         "example": ", ".join(DEFAULT_OPT_OUT_KEYWORDS),
                         "default": "",
                     },
-                    "opt_in_keywords": {
+                    settings.OPT_IN_KEYWORDS: {
                         "description": "Comma-separated replies that take their sender off the opt-out "
                         "list again. Empty: the defaults.",
                         "version_added": "0.1.0",
