@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException
+from airflow_provider_orange_sms._csv_cells import spreadsheet_safe, unquoted_number
 from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.operators._strict_variables import (
     VariableReadError,
@@ -52,7 +53,9 @@ def _normalized_numbers(
             raise ValueError(
                 f"CSV without a {column!r} column (number_column); its columns: {reader.fieldnames!r}"
             )
-        values += [(f"CSV line {reader.line_num}", row[column]) for row in reader if row.get(column)]
+        values += [
+            (f"CSV line {reader.line_num}", unquoted_number(row[column])) for row in reader if row.get(column)
+        ]
     bad: list[str] = []
     found: dict[str, None] = {}
     for where, value in values:
@@ -240,6 +243,6 @@ class ExportOptOutListOperator(BaseOperator):
             with open(self.csv_path, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
                 writer.writeheader()
-                writer.writerows(entries)
+                writer.writerows(spreadsheet_safe(entry) for entry in entries)
             self.log.info("Opt-out list: %d number(s) written to %s", len(entries), self.csv_path)
         return entries

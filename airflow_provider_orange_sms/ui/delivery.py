@@ -18,6 +18,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_orange_sms._csv_cells import spreadsheet_safe
 from airflow_provider_orange_sms.addresses import country_of
 from airflow_provider_orange_sms.receipts.payload import (
     DELIVERED_TO_NETWORK,
@@ -315,7 +316,8 @@ CSV_COLUMNS = (
 
 def to_csv(view: dict[str, Any]) -> str:
     """
-    One CSV line per recipient of the view (numbers masked as on the page).
+    One CSV line per recipient of the view (numbers masked as on the page, behind a ``'`` as every
+    cell starting like a formula: :func:`~airflow_provider_orange_sms._csv_cells.spreadsheet_safe`).
 
     :param view: From :func:`run_view`.
     """
@@ -324,7 +326,9 @@ def to_csv(view: dict[str, Any]) -> str:
     writer.writeheader()
     for task in view["tasks"]:
         for row in task["recipients"]:
-            writer.writerow({**row, "task_id": task["task_id"], "map_index": task["map_index"]})
+            writer.writerow(
+                spreadsheet_safe({**row, "task_id": task["task_id"], "map_index": task["map_index"]})
+            )
     return out.getvalue()
 
 
