@@ -21,6 +21,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms import opt_out
 from airflow_provider_orange_sms._compat import AirflowException, AirflowFailException, conf
+from airflow_provider_orange_sms._csv_cells import spreadsheet_safe, unquoted_number
 from airflow_provider_orange_sms.addresses import normalize_recipient, short_repr
 from airflow_provider_orange_sms.operators._strict_variables import (
     VariableReadError,
@@ -64,7 +65,14 @@ def _normalized_numbers(
             raise ValueError(
                 f"CSV without a {column!r} column (number_column); its columns: {reader.fieldnames!r}"
             )
-        values += [(f"CSV line {reader.line_num}", row[column]) for row in reader if row.get(column)]
+        # An export with include_opted_in lists numbers that opted back in: they are not imported.
+        opted_in = "opted_out" in reader.fieldnames
+        values += [
+            (f"CSV line {reader.line_num}", unquoted_number(row[column]))
+            for row in reader
+            if row.get(column)
+            and not (opted_in and str(row.get("opted_out", "")).strip().lower() in ("false", "0", "no"))
+        ]
     bad: list[str] = []
     found: dict[str, None] = {}
     for where, value in values:
@@ -398,6 +406,6 @@ class ExportOptOutListOperator(BaseOperator):
             with open(self.csv_path, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
                 writer.writeheader()
-                writer.writerows(entries)
+                writer.writerows(spreadsheet_safe(entry) for entry in entries)
             self.log.info("Opt-out list: %d number(s) written to %s", len(entries), self.csv_path)
         return entries

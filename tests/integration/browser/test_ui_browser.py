@@ -95,7 +95,10 @@ def api_server(browser_sandbox: SandboxServer) -> Iterator[dict[str, Any]]:
     url = f"http://127.0.0.1:{port}"
     log = (home / "api-server.log").open("wb")
     proc = subprocess.Popen(
-        [*airflow, "api-server", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 180  # a startup limit, not a measured expectation
