@@ -148,6 +148,8 @@ class Server:
                 "-m",
                 "airflow",
                 "api-server",
+                "--host",
+                "127.0.0.1",
                 "--port",
                 str(self.port),
                 "--workers",

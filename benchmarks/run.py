@@ -65,6 +65,8 @@ def sandbox_process(
             sys.executable,
             "-m",
             "airflow_provider_orange_sms.sandbox",
+            "--host",
+            "127.0.0.1",
             "--port",
             str(port),
             "--rate-limit",

@@ -58,7 +58,7 @@ PY
 
 echo "==> the sandbox from the wheel, and airflow connections test against it"
 PORT="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-python -m airflow_provider_orange_sms.sandbox --port "$PORT" >"$WORK/sandbox.log" 2>&1 &
+python -m airflow_provider_orange_sms.sandbox --host 127.0.0.1 --port "$PORT" >"$WORK/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 python - "$PORT" <<'PY'
 import sys, time, urllib.request

@@ -41,7 +41,7 @@ SANDBOX="http://127.0.0.1:$PORT"
 
 echo "==> starting the Orange SMS sandbox on $SANDBOX (log: .demo/sandbox.log)"
 # Receipts: MessageWaiting then DeliveredToTerminal for each SMS, DeliveryImpossible for every 4th.
-python -m airflow_provider_orange_sms.sandbox --port "$PORT" --dr-delay 0.3 \
+python -m airflow_provider_orange_sms.sandbox --host 127.0.0.1 --port "$PORT" --dr-delay 0.3 \
     --dr-statuses MessageWaiting,DeliveredToTerminal --dr-impossible-every 4 >"$DEMO/sandbox.log" 2>&1 &
 SANDBOX_PID=$!
 trap 'kill "$SANDBOX_PID" 2>/dev/null || true' EXIT
@@ -66,11 +66,12 @@ API_PORT="$(free_port)"
 API="http://127.0.0.1:$API_PORT"
 export AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET="$(python -c 'import secrets; print(secrets.token_urlsafe(24))')"
 export AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS="127.0.0.1"
+# Every caller an admin: tolerable only because both servers listen on 127.0.0.1 alone.
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True
 # The receiver's public base URL (https://airflow.example.com behind a proxy in real life).
 export AIRFLOW_VAR_ORANGE_SMS_RECEIPTS_PUBLIC_URL="$API"
 echo "==> starting airflow api-server with the receipt receiver on $API (log: .demo/api-server.log)"
-airflow api-server --port "$API_PORT" --workers 1 >"$DEMO/api-server.log" 2>&1 &
+airflow api-server --host 127.0.0.1 --port "$API_PORT" --workers 1 >"$DEMO/api-server.log" 2>&1 &
 API_PID=$!
 trap 'kill "$SANDBOX_PID" "$API_PID" 2>/dev/null || true' EXIT
 echo "==> registering $API/orange-sms/delivery-receipts/*** with the sandbox (while the API server starts)"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_orange_sms import opt_out
+from airflow_provider_orange_sms.csv_cells import spreadsheet_safe, unquoted_number
 from airflow_provider_orange_sms.opt_out import (
     KEY_PREFIX,
     OptOutRecord,
@@ -64,7 +65,14 @@ def _normalized_numbers(
             raise ValueError(
                 f"CSV without a {column!r} column (number_column); its columns: {reader.fieldnames!r}"
             )
-        values += [(f"CSV line {reader.line_num}", row[column]) for row in reader if row.get(column)]
+        # An export with include_opted_in lists numbers that opted back in: they are not imported.
+        opted_in = "opted_out" in reader.fieldnames
+        values += [
+            (f"CSV line {reader.line_num}", unquoted_number(row[column]))
+            for row in reader
+            if row.get(column)
+            and not (opted_in and str(row.get("opted_out", "")).strip().lower() in ("false", "0", "no"))
+        ]
     bad: list[str] = []
     found: dict[str, None] = {}
     for where, value in values:
@@ -84,9 +92,19 @@ OPERATOR_DESCRIPTION = "Orange SMS opt-out list entry (written by the opt-out li
 ERASE_REPLY_LOOKBACK = timedelta(minutes=10)
 
 
-def _decision_second() -> datetime:
-    """Now, to the whole second: Orange dates replies to the second, so a tie goes to the opt-out."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+def _decided_at(context: Context, *, on_retry_from_run_start: bool) -> datetime:
+    """
+    When this task's decision counts from: now, to the whole second (as Orange dates replies: a
+    tie goes to the opt-out). With ``on_retry_from_run_start``, a later try counts from the DAG
+    run's start instead, so that it never dates its decision after a STOP sent since the first try.
+    """
+    from airflow_provider_orange_sms.receipts import earliest_run_moment
+
+    now = datetime.now(timezone.utc)
+    ti = context.get("ti")
+    if on_retry_from_run_start and getattr(ti, "try_number", 1) > 1:
+        now = min(now, earliest_run_moment(context, ("start_date",)) or now)
+    return now.replace(microsecond=0)
 
 
 def _read_record(key: str) -> OptOutRecord | None:
@@ -136,30 +154,39 @@ def _erase(numbers: list[str], *, since: datetime, context: Context, log: Any) -
     """
     Delete each number's records, but a reply decided after ``since``; then record again the
     keyword replies received meanwhile whose record a deletion may have removed.
+
+    Until the end, each number's operators' Variable holds an opt-out dated ``since`` (a later
+    START still outranks it): a STOP whose record a deletion removed is not lost while the task
+    runs, nor when it dies, before the replies are read again.
     """
     from airflow.sdk import Variable
 
     kept: list[str] = []
     for number in numbers:
-        Variable.delete(operator_variable_key(number))
+        marker = OptOutRecord(number=number, opted_out=True, at=since.isoformat(), source="erase")
+        Variable.set(operator_variable_key(number), marker.to_json(), description=OPERATOR_DESCRIPTION)
         reply = _read_record(variable_key(number))
         if reply is not None and reply.decided_at() >= since:
             kept.append(number)
             continue
         Variable.delete(variable_key(number))
-    log.info(
-        "Opt-out list: %d record(s) erased%s",
-        len(numbers) - len(kept),
-        f"; kept the replies of {', '.join(kept)}, decided after the erase began" if kept else "",
-    )
     raced = _keyword_replies_since(set(numbers), since, context)
-    for number, record in raced.items():
+    for number in numbers:
+        record = raced.get(number)
+        if record is None:
+            Variable.delete(operator_variable_key(number))
+            continue
         # Its reply was stored while this task ran: keep the decision (in the operators' Variable,
         # so the receiver's compare-and-set still rules its own).
         Variable.set(operator_variable_key(number), record.to_json(), description=OPERATOR_DESCRIPTION)
         log.info(
             "Opt-out list: %s replied %r while it was erased; that decision stays", number, record.keyword
         )
+    log.info(
+        "Opt-out list: %d number(s) erased%s",
+        len(numbers) - len(kept),
+        f"; kept the replies of {', '.join(kept)}, decided after the erase began" if kept else "",
+    )
 
 
 def _keyword_replies_since(numbers: set[str], since: datetime, context: Context) -> dict[str, OptOutRecord]:
@@ -245,7 +272,7 @@ class ImportOptOutListOperator(BaseOperator):
 
         :param context: The task context.
         """
-        started = _decision_second()
+        started = _decided_at(context, on_retry_from_run_start=False)  # a retry errs towards opting out
         try:
             numbers = _normalized_numbers(
                 self.numbers, self.csv_path, self.csv_text, self.number_column, self.default_country
@@ -299,7 +326,7 @@ class RemoveFromOptOutListOperator(BaseOperator):
 
         :param context: The task context.
         """
-        started = _decision_second()
+        started = _decided_at(context, on_retry_from_run_start=True)
         try:
             numbers = _normalized_numbers(self.numbers, None, None, "number", self.default_country)
         except ValueError as exc:
@@ -378,6 +405,6 @@ class ExportOptOutListOperator(BaseOperator):
             with open(self.csv_path, "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
                 writer.writeheader()
-                writer.writerows(entries)
+                writer.writerows(spreadsheet_safe(entry) for entry in entries)
             self.log.info("Opt-out list: %d number(s) written to %s", len(entries), self.csv_path)
         return entries

@@ -1,17 +1,18 @@
 """Honouring the opt-out list when sending: each recipient's record, read right before its send.
 
 The list holds up to two Airflow Variables per number, the receiver's and the list operators'
-(:mod:`airflow_provider_orange_sms.opt_out`); the later decision holds. A send task reads the
-recipient's two Variables right before that recipient's send, so a STOP that arrives mid-batch
-applies to every later recipient, and the cost is two execution-API requests per recipient (a dry
-run reads them all once, in its planning pass, and sends nothing).
+(:mod:`airflow_provider_orange_sms.opt_out`); the later decision holds. Right before each
+recipient's send, a send task asks which of the number's Variables exist (one execution-API request,
+``Variable.keys`` with the number's key as prefix) and reads those (most recipients have none), so a
+STOP that arrives mid-batch applies to every later recipient (a dry run reads them all once, in its
+planning pass, and sends nothing).
 
 A read that fails is an error, never "not opted out": the strict reader of
-:mod:`~airflow_provider_orange_sms.strict_variables` tells "no such Variable" (not on the list) from "could
-not ask" (the task stops before that recipient's send). The API server also answers "no such Variable" for a
-Variable it cannot decrypt (another Fernet key): so the check lists the list's keys once (Airflow 3.3+, one
-request per 1,000 keys), and a listed key that reads as missing is confirmed by listing it alone; if it is
-still there, the record is unreadable and the recipient is not sent to.
+:mod:`~airflow_provider_orange_sms.strict_variables` tells "no such Variable" (not on the list)
+from "could not ask" (the task stops before that recipient's send). The API server also answers
+"no such Variable" for a Variable it cannot decrypt (another Fernet key): a key that is listed
+but reads as missing is unreadable, and the recipient is not sent to. Airflow 3.0 to 3.2 cannot list Variables from a task: there both keys
+are read, and an undecryptable record reads as absent.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.opt_out import (
-    KEY_PREFIX,
     OptOutRecord,
     latest_decision,
     operator_variable_key,
@@ -84,10 +84,8 @@ class OptOutCheck:
         self.read = read
         self.reason_off = reason_off
         self.list_keys = list_keys
-        #: Variable reads made so far.
+        #: Execution-API requests made so far (listings and reads).
         self.reads = 0
-        self._listed: set[str] | None = None
-        self._listed_yet = False
 
     @classmethod
     def for_task(cls, *, respect: bool, logger: Any = None) -> OptOutCheck:
@@ -127,28 +125,58 @@ class OptOutCheck:
         """
         if self.read is None:
             return None
+        keys = self._existing_keys(address)
         records = [
-            self._record(address, key) for key in (variable_key(address), operator_variable_key(address))
+            self._record(address, key, listed=keys is not None)
+            for key in (_both(address) if keys is None else keys)
         ]
         record = latest_decision(*records)
         return record if record is not None and record.opted_out else None
 
-    def _record(self, address: str, key: str) -> OptOutRecord | None:
+    def _existing_keys(self, address: str) -> list[str] | None:
+        """The number's keys that exist, or ``None`` when this Airflow cannot list them."""
+        if self.list_keys is None:
+            return None
+        self.reads += 1
+        try:
+            listed = self.list_keys(variable_key(address))
+        except Exception as exc:
+            raise OptOutListUnreadableError(
+                f"the opt-out list could not be read for {address} (listing its Variables: "
+                f"{type(exc).__name__}: {exc})",
+                retryable=True,
+            ) from exc
+        if listed is None:
+            self.list_keys = None
+            return None
+        return [key for key in _both(address) if key in listed]
+
+    def _still_listed(self, address: str, key: str) -> bool:
+        """Whether ``key``, listed but read as missing, still exists (it may have been erased since)."""
+        assert self.list_keys is not None
+        self.reads += 1
+        try:
+            return key in (self.list_keys(key) or [])
+        except Exception as exc:
+            raise VariableReadError(f"cannot list Variable {key}: {type(exc).__name__}: {exc}") from exc
+
+    def _record(self, address: str, key: str, *, listed: bool) -> OptOutRecord | None:
         """One of ``address``'s records, ``None`` when it has none under ``key``."""
         assert self.read is not None
         self.reads += 1
         try:
             raw = self.read(key)
-            if raw is None and self._exists(key):
-                raise OptOutListUnreadableError(
-                    f"Variable {key} exists but the API server could not read it (is it encrypted with "
-                    f"another Fernet key?); {address} is not sent to until it is readable or deleted",
-                    retryable=False,
-                )
+            unreadable = raw is None and listed and self._still_listed(address, key)
         except VariableReadError as exc:
             raise OptOutListUnreadableError(
                 f"the opt-out list could not be read for {address} ({exc})", retryable=True
             ) from exc
+        if unreadable:
+            raise OptOutListUnreadableError(
+                f"Variable {key} exists but the API server could not read it (is it encrypted with another "
+                f"Fernet key?); {address} is not sent to until it is readable or deleted",
+                retryable=False,
+            )
         if raw is None:
             return None
         try:
@@ -157,24 +185,6 @@ class OptOutCheck:
             raise OptOutListUnreadableError(
                 f"Variable {key} is not an opt-out record ({exc}); fix or delete it", retryable=False
             ) from None
-
-    def _exists(self, key: str) -> bool:
-        """Whether Variable ``key`` exists although it read as missing (listed once, then confirmed)."""
-        if self.list_keys is None:
-            return False
-        try:
-            if not self._listed_yet:
-                listed = self.list_keys(KEY_PREFIX)
-                self._listed = None if listed is None else set(listed)
-                self._listed_yet = True
-            if self._listed is None or key not in self._listed:
-                return False
-            # Listed at the start: it may have been erased since. Ask again for this key alone.
-            return key in (self.list_keys(key) or [])
-        except Exception as exc:
-            raise VariableReadError(
-                f"cannot list the opt-out list's Variables: {type(exc).__name__}: {exc}"
-            ) from exc
 
     def opted_out_among(self, addresses: Iterable[str]) -> dict[str, OptOutRecord]:
         """
@@ -189,3 +199,8 @@ class OptOutCheck:
             if record is not None:
                 found[address] = record
         return found
+
+
+def _both(address: str) -> list[str]:
+    """Both of a number's keys: its replies' and the operators'."""
+    return [variable_key(address), operator_variable_key(address)]

@@ -216,47 +216,79 @@ class OptOutRecord:
         Read a record written by :meth:`to_json`.
 
         :param value: The Variable's value (text, or already parsed).
-        :raises ValueError: When it is not such a record.
+        :raises ValueError: When it is not such a record (its ``at`` included).
         """
         data = json.loads(value) if isinstance(value, str) else value
         if not isinstance(data, dict) or not isinstance(data.get("opted_out"), bool):
             raise ValueError(f"Not an opt-out record: {str(value)[:80]!r}")
         try:
-            return cls(
+            record = cls(
                 number=str(data["number"]),
                 opted_out=data["opted_out"],
-                at=str(data["at"]),
+                at=data["at"],
                 source=str(data["source"]),
                 keyword=data.get("keyword"),
                 message_id=data.get("message_id"),
             )
         except KeyError as exc:
             raise ValueError(f"Opt-out record without {exc.args[0]!r}: {str(value)[:80]!r}") from None
+        record.decided_at()  # an unreadable time makes it no record, rather than an error later
+        return record
 
     def decided_at(self) -> datetime:
-        """Return :attr:`at` as an aware datetime."""
-        moment = datetime.fromisoformat(self.at.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        """
+        Return :attr:`at` as an aware datetime in UTC.
+
+        :raises ValueError: When :attr:`at` is not an ISO 8601 time that UTC can hold.
+        """
+        try:
+            moment = datetime.fromisoformat(self.at.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=timezone.utc)
+            return moment.astimezone(timezone.utc)
+        except (AttributeError, TypeError, ValueError, OverflowError):
+            raise ValueError(f"Opt-out record with an unreadable time at={self.at!r}") from None
+
+    def counts_from(self, now: datetime | None = None) -> datetime:
+        """
+        Return the time this decision counts from when compared: :attr:`at`, or ``now`` when
+        :attr:`at` is further ahead of ``now`` than :data:`MAX_REPLY_CLOCK_SKEW` (a record dated in
+        the future, as earlier versions could store, does not outrank every later decision).
+
+        :param now: The present (defaults to now, UTC).
+        """
+        now = now or datetime.now(timezone.utc)
+        at = self.decided_at()
+        return now if at > now + MAX_REPLY_CLOCK_SKEW else at
 
     def supersedes(self, other: OptOutRecord | None) -> bool:
         """
         Whether this record should replace ``other``: it is newer (ties: the later writer wins).
 
+        A stored record dated further ahead than :data:`MAX_REPLY_CLOCK_SKEW` (written by an
+        earlier version) was stored before this one came: it is replaced.
+
         :param other: The stored record, if any.
         """
-        return other is None or self.decided_at() >= other.decided_at()
+        if other is None:
+            return True
+        if other.decided_at() > datetime.now(timezone.utc) + MAX_REPLY_CLOCK_SKEW:
+            return True
+        return self.decided_at() >= other.decided_at()
 
 
 def latest_decision(*records: OptOutRecord | None) -> OptOutRecord | None:
     """
     Return the decision that holds among a number's records: the latest; on a tie, an opt-out.
 
-    The list operators record their decisions to the whole second, as Orange dates replies: a STOP
-    sent in the second an operator started ties with it, and the opt-out holds.
+    Each counts from :meth:`OptOutRecord.counts_from` (never far in the future). The list operators
+    record their decisions to the whole second, as Orange dates replies: a STOP sent in the second
+    an operator's decision counts from ties with it, and the opt-out holds.
 
     :param records: The number's records (the receiver's and the operators'), ``None`` when absent.
     """
     present = [r for r in records if r is not None]
     if not present:
         return None
-    return max(present, key=lambda r: (r.decided_at(), r.opted_out))
+    now = datetime.now(timezone.utc)
+    return max(present, key=lambda r: (r.counts_from(now), r.opted_out))

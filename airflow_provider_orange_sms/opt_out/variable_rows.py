@@ -87,7 +87,7 @@ def _stored_record(row: object, key: str) -> OptOutRecord | None:
     try:
         return OptOutRecord.from_json(value)
     except ValueError:
-        log.warning("Variable %s did not hold an opt-out record; replacing it", key)
+        log.warning("Variable %s does not hold an opt-out record; taken as none", key)
         return None
 
 

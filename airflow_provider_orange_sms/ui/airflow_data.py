@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from airflow_provider_orange_sms.ledger import ledger_key
 from airflow_provider_orange_sms.receipts import (
@@ -25,9 +26,6 @@ from airflow_provider_orange_sms.receipts import (
     variable_key,
 )
 from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY, PLAN_KEY, configured_secret
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 #: XCom keys of SendSMSOperator's results: on success, and on a failure part-way.
 RESULTS_KEYS = ("return_value", PARTIAL_RESULTS_KEY)
@@ -52,6 +50,8 @@ class SendTask:
     :param when: When it last ran (end, else start), for daily usage.
     :param ledger_chunks: While it has no results: its sent ledger's chunks, in order (``None`` when
         it has none yet, or its key is unknown).
+    :param waiting: While deferred: ``{"for": "send_window" | "balance" | "trigger", "until": ISO
+        8601 or None}``, from the trigger it waits on (``until``: a send window's opening).
     """
 
     dag_id: str
@@ -63,6 +63,7 @@ class SendTask:
     results: list[dict[str, Any]] | None = None
     when: datetime | None = None
     ledger_chunks: list[Any] | None = None
+    waiting: dict[str, Any] | None = None
     _results_key: str | None = field(default=None, repr=False)
 
 
@@ -132,15 +133,40 @@ def _add_states(session: Any, tasks: dict[tuple[str, str, str, int], SendTask]) 
             TaskInstance.state,
             TaskInstance.start_date,
             TaskInstance.end_date,
+            TaskInstance.trigger_id,
         ).where(
             tuple_(
                 TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index
             ).in_(chunk)
         )
-        for dag_id, run_id, task_id, map_index, state, started, ended in session.execute(query):
+        for dag_id, run_id, task_id, map_index, state, started, ended, trigger_id in session.execute(query):
             task = tasks[(dag_id, run_id, task_id, map_index)]
             task.state = None if state is None else str(getattr(state, "value", state))
             task.when = ended or started
+            if task.state == "deferred":
+                task.waiting = _waiting_on(session, trigger_id)
+
+
+#: The triggers SendSMSOperator defers on (by class name), and what it waits for on each.
+_WAITS = {"DateTimeTrigger": "send_window", "BalanceTrigger": "balance"}
+
+
+def _waiting_on(session: Any, trigger_id: int | None) -> dict[str, Any]:
+    """What a deferred task waits for, from its trigger's row (a send window: until its opening)."""
+    from airflow.models.trigger import Trigger
+
+    trigger = None if trigger_id is None else session.get(Trigger, trigger_id)
+    if trigger is None:
+        return {"for": "trigger", "until": None}
+    kind = _WAITS.get(str(trigger.classpath).rsplit(".", 1)[-1], "trigger")
+    until = None
+    if kind == "send_window":
+        try:
+            moment = trigger.kwargs.get("moment")
+        except Exception:  # kwargs encrypted with another Fernet key: the wait is still shown
+            moment = None
+        until = moment.isoformat() if isinstance(moment, datetime) else None
+    return {"for": kind, "until": until}
 
 
 def run_send_tasks(

@@ -18,6 +18,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_orange_sms.csv_cells import spreadsheet_safe
 from airflow_provider_orange_sms.receipts import (
     DELIVERED_TO_NETWORK,
     DELIVERED_TO_TERMINAL,
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_orange_sms.ui.airflow_data import SendTask
 
+#: The states of a DAG run that ends (no send task can start after them).
+RUN_FINISHED = ("success", "failed")
 #: Send outcomes, as in SendSMSOperator's results.
 SEND_STATUSES = ("sent", "failed", "uncertain", "opted_out")
 #: Delivery outcomes of a sent SMS, from its newest receipt.
@@ -243,6 +246,7 @@ def task_summary(
         "state": task.state,
         "reported": task.results is not None,
         "progress": None if task.results is not None else {"handled": len(entries), "from": "sent ledger"},
+        "waiting": task.waiting,
         "totals": totals,
         "segments": segments_by_status,
         "encodings": encodings,
@@ -270,7 +274,8 @@ def run_view(
     """
     The delivery view of a run (or of one task instance when ``tasks`` holds one).
 
-    ``live`` tells the page to keep polling: a task still sending, or SMS still waiting for a receipt.
+    ``live`` tells the page to keep polling: a task still sending, SMS still waiting for a receipt, or
+    a run not finished whose send has not started (no send task has pushed its plan yet).
 
     :param dag_id: The DAG.
     :param run_id: The run.
@@ -293,11 +298,19 @@ def run_view(
         for task in tasks
     ]
     finished = {"success", "failed", "skipped", "upstream_failed", "removed"}
+    run_finished = run_state in RUN_FINISHED
     live = any(
         (task.state not in finished) or summary["totals"][WAITING]
         for task, summary in zip(tasks, summaries, strict=True)
-    )
-    return {"dag_id": dag_id, "run_id": run_id, "run_state": run_state, "live": live, "tasks": summaries}
+    ) or (not tasks and not run_finished)
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "run_state": run_state,
+        "run_finished": run_finished,
+        "live": live,
+        "tasks": summaries,
+    }
 
 
 CSV_COLUMNS = (
@@ -317,7 +330,8 @@ CSV_COLUMNS = (
 
 def to_csv(view: dict[str, Any]) -> str:
     """
-    One CSV line per recipient of the view (numbers masked as on the page).
+    One CSV line per recipient of the view (numbers masked as on the page, behind a ``'`` as every
+    cell starting like a formula: :func:`~airflow_provider_orange_sms._csv_cells.spreadsheet_safe`).
 
     :param view: From :func:`run_view`.
     """
@@ -326,7 +340,9 @@ def to_csv(view: dict[str, Any]) -> str:
     writer.writeheader()
     for task in view["tasks"]:
         for row in task["recipients"]:
-            writer.writerow({**row, "task_id": task["task_id"], "map_index": task["map_index"]})
+            writer.writerow(
+                spreadsheet_safe({**row, "task_id": task["task_id"], "map_index": task["map_index"]})
+            )
     return out.getvalue()
 
 

@@ -62,6 +62,12 @@ const LABELS = {planned: "Planned", sent: "Sent", failed: "Failed", uncertain: "
   impossible: "Impossible", receipt_uncertain: "Receipt uncertain", waiting: "Still waiting"};
 const KIND = {sent: "ok", delivered: "ok", failed: "bad", impossible: "bad", uncertain: "warn",
   receipt_uncertain: "warn", waiting: "warn", in_flight: "warn"};
+function waitingFor(waiting) {
+  if (waiting && waiting.for === "send_window")
+    return "waits for its send window" + (waiting.until ? " until " + waiting.until : "");
+  if (waiting && waiting.for === "balance") return "waits for the balance to be topped up";
+  return "waits for its trigger";
+}
 function render(view) {
   const head = el("div", {}, [
     el("h1", {}, "SMS delivery"),
@@ -70,7 +76,10 @@ function render(view) {
     view.live ? el("span", {class: "live", id: "live"}, "  ● updating every __POLL__ s") : "",
   ]);
   const parts = [head];
-  if (!view.tasks.length) parts.push(el("p", {id: "empty"}, "No SMS send task in this run (no sms_plan XCom)."));
+  if (!view.tasks.length) parts.push(view.run_finished
+    ? el("p", {id: "empty"}, "No SMS send task in this run (no sms_plan XCom).")
+    : el("p", {id: "not-started"}, "The SMS send has not started yet (run " + (view.run_state || "?") +
+      "): this view shows it once it does."));
   for (const task of view.tasks) {
     const t = task.totals;
     const title = task.task_id + (task.map_index >= 0 ? " [" + task.map_index + "]" : "");
@@ -81,9 +90,12 @@ function render(view) {
     const groupKeys = ["planned", "sent", "failed", "uncertain", "opted_out", "in_flight", "delivered", "network",
       "impossible", "receipt_uncertain", "waiting"];
     const shown = groupKeys.filter(k => k === "planned" || task.by_country_encoding.some(g => g.sms[k]));
-    const status = task.reported ? "" : task.progress && task.progress.handled
-      ? " — sending: " + task.progress.handled + " of " + t.planned + " recipient(s) handled so far (sent ledger)"
-      : " — sending, nothing recorded yet";
+    const handled = task.progress ? task.progress.handled : 0;
+    const handledSoFar = handled + " of " + t.planned + " recipient(s) handled so far (sent ledger)";
+    const status = task.reported ? "" : task.state === "deferred" ? " — " + waitingFor(task.waiting) +
+        (handled ? "; " + handledSoFar : "")
+      : handled ? " — sending: " + handledSoFar
+      : task.state === "running" ? " — sending, nothing recorded yet" : " — nothing sent yet";
     parts.push(el("div", {class: "card", "data-task": task.task_id}, [
       el("h2", {}, [title, el("span", {class: "muted", "data-progress": task.reported ? "reported" : "sending"},
         "  " + (task.state || "not started") + status)]),

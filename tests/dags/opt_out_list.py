@@ -35,3 +35,11 @@ with DAG("test_opt_out_import_bad", schedule=None, start_date=START):
     ImportOptOutListOperator(
         task_id="import", numbers=["+2250700004101", "+22507000041xx", "12"], default_country=None
     )
+
+with DAG("test_opt_out_round_trip", schedule=None, start_date=START):
+    # The file the export writes is what the import reads.
+    ROUND_TRIP_CSV = os.environ.get("OPT_OUT_EXPORT_CSV", "opt_out.csv")
+    (
+        ExportOptOutListOperator(task_id="export", csv_path=ROUND_TRIP_CSV)
+        >> ImportOptOutListOperator(task_id="import", csv_path=ROUND_TRIP_CSV)
+    )

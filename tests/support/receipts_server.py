@@ -236,7 +236,11 @@ def receipts_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
+            # Loopback only: every caller is an admin here (ALL_ADMINS).
+            [
+                *(sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1"),
+                *("--port", str(port), "--workers", "1"),
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,

@@ -204,11 +204,16 @@ def test_the_models_the_pages_read_still_have_their_columns():
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
+    from airflow.models.trigger import Trigger
     from airflow.models.xcom import XComModel
 
     for model, columns in (
         (XComModel, ("dag_id", "run_id", "task_id", "map_index", "key", "timestamp")),
-        (TaskInstance, ("dag_id", "run_id", "task_id", "map_index", "state", "operator", "end_date")),
+        (
+            TaskInstance,
+            ("dag_id", "run_id", "task_id", "map_index", "state", "operator", "end_date", "trigger_id"),
+        ),
+        (Trigger, ("id", "classpath", "kwargs")),
         (DagRun, ("dag_id", "run_id", "state", "run_after", "start_date")),
         (AssetEvent, ("asset_id", "extra", "timestamp")),
         (AssetModel, ("id", "name")),

@@ -21,7 +21,12 @@ import requests
 
 from airflow_provider_orange_sms.opt_out import OptOutRecord, operator_variable_key, variable_key
 from airflow_provider_orange_sms.receipts.asset_events import to_datetime
-from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, received
+from tests.conftest import (
+    TEST_DAGS,
+    load_dag,
+    opt_out_records_cleared,
+    received,
+)
 
 ROUNDS = int(os.environ.get("ORANGE_SMS_RACE_ROUNDS", "2"))
 NUMBERS_PER_RUN = 300

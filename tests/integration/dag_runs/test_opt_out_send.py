@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, PLAN_KEY
-from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, operator_variable_key, variable_key
+from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, variable_key
 from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
 from tests.support.airflow_runs import xcom_value
 
@@ -83,9 +83,9 @@ def test_a_stop_then_a_send_texts_only_the_others_and_reports_it_opted_out(fast_
     assert statuses(results) == {ADDRESSES[0]: "opted_out", ADDRESSES[1]: "sent", ADDRESSES[2]: "sent"}
     assert results[0]["resource_id"] is None
     assert xcom_value(dag_run, "send", PLAN_KEY)["opted_out"] == 1
-    # The cost rule: two execution-API reads per recipient (its replies' and the operators' record),
-    # right before its send.
-    assert opt_out_reads == Counter(k(n) for n in NUMBERS for k in (variable_key, operator_variable_key))
+    # The cost rule: right before each send, one listing of the recipient's keys, then a read of each
+    # record it has: only the opted-out one is read.
+    assert opt_out_reads == Counter([variable_key(NUMBERS[0])])
 
 
 def test_a_start_after_the_stop_texts_the_number_again(fast_conn, sandbox):
@@ -124,6 +124,7 @@ def test_a_failing_read_fails_the_task_before_sending_to_that_recipient(
 ):
     from airflow.models.variable import Variable
 
+    write_record(NUMBERS[1], opted_out=False, minutes_ago=5)  # a record to read: its START
     counting = Variable.get
 
     def unavailable_for_the_second(key, *args, **kwargs):
@@ -162,7 +163,7 @@ def test_the_dry_run_reads_the_list_once_and_shows_the_opted_out(fast_conn, sand
     assert plan["recipients"] == 2
     assert [m["recipient"] for m in plan["messages"]] == [ADDRESSES[0], ADDRESSES[2]]
     assert received(sandbox) == Counter()
-    assert opt_out_reads == Counter(k(n) for n in NUMBERS for k in (variable_key, operator_variable_key))
+    assert opt_out_reads == Counter([variable_key(NUMBERS[1])])
 
 
 def test_respect_opt_out_false_texts_everyone_without_reading_the_list(fast_conn, sandbox, opt_out_reads):
@@ -211,6 +212,8 @@ def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
 ):
     from airflow.models.variable import Variable
 
+    for number in NUMBERS:
+        write_record(number, opted_out=False, minutes_ago=5)  # records to read: their STARTs
     original = Variable.get
 
     def unavailable(key, *args, **kwargs):
@@ -224,6 +227,28 @@ def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
 
     assert dag_run.get_task_instance("send").state == "failed"
     assert received(sandbox) == Counter()
+
+
+def test_a_listing_that_fails_fails_the_task_before_sending_to_that_recipient(
+    fast_conn, sandbox, monkeypatch
+):
+    from airflow.sdk.definitions.variable import Variable
+
+    if not hasattr(Variable, "keys"):
+        pytest.skip("listing Variables from a task needs Airflow 3.3 (Variable.keys)")
+    original = Variable.keys
+
+    def unavailable_for_the_second(cls, prefix=None):
+        if prefix == variable_key(NUMBERS[1]):
+            raise RuntimeError("injected: the execution API is unreachable")
+        return original(prefix)
+
+    monkeypatch.setattr(Variable, "keys", classmethod(unavailable_for_the_second))
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "failed"
+    assert received(sandbox) == Counter(ADDRESSES[:1])  # never "not opted out": nothing after it
 
 
 def test_a_record_the_api_server_cannot_decrypt_is_never_read_as_not_opted_out(fast_conn, sandbox):

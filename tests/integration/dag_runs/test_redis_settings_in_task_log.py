@@ -68,7 +68,18 @@ def worker_env(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log_path = home / "api-server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "--port", str(port), "--workers", "1"],
+            [
+                sys.executable,
+                "-m",
+                "airflow",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

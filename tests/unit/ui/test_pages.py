@@ -246,3 +246,22 @@ def test_the_airflow_internals_the_ledger_reading_uses_are_still_there(airflow_d
     assert "clear_number" in vars(DagRun)
     fernet = get_fernet()
     assert fernet.decrypt(fernet.encrypt(b"[]")) == b"[]"
+
+
+def test_a_run_whose_send_has_not_started_keeps_polling_until_it_ends():
+    running = delivery.run_view("d", "r", "running", [], [])
+    assert (running["live"], running["run_finished"]) == (True, False)
+    for state in ("queued", None):
+        assert delivery.run_view("d", "r", state, [], [])["live"] is True
+    for state in ("success", "failed"):
+        ended = delivery.run_view("d", "r", state, [], [])
+        assert (ended["live"], ended["run_finished"]) == (False, True)  # no send task: final
+
+
+def test_a_task_deferred_for_its_send_window_says_until_when():
+    waiting = {"for": "send_window", "until": "2026-03-02T08:00:00+00:00"}
+    plan = {"recipients": 2, "segments": 2, "by_country": {}}
+    task = SendTask("d", "r", "send", -1, state="deferred", plan=plan, waiting=waiting)
+    [summary] = delivery.run_view("d", "r", "running", [task], [])["tasks"]
+    assert summary["waiting"] == waiting
+    assert summary["reported"] is False

@@ -1,0 +1,185 @@
+"""Never after STOP across an operator task's retries, and while an erase is in progress."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_orange_sms.opt_out import (
+    OptOutRecord,
+    latest_decision,
+    operator_variable_key,
+    variable_key,
+)
+from tests.conftest import (
+    INACTIVE_INLETS_ON_3_0,
+    TEST_DAGS,
+    load_dag,
+    opt_out_records_cleared,
+    received,
+    skip_on_airflow_3_0,
+)
+
+A, B = "+2250700008101", "+2250700008102"
+
+
+@pytest.fixture(autouse=True)
+def clean_list(airflow_db):
+    with opt_out_records_cleared([A, B]):
+        yield
+
+
+def stored(number: str) -> OptOutRecord | None:
+    from airflow.models.variable import Variable
+
+    raws = [Variable.get(key(number), default_var=None) for key in (variable_key, operator_variable_key)]
+    return latest_decision(*(None if raw is None else OptOutRecord.from_json(raw) for raw in raws))
+
+
+def stop_now(number: str, text: str = "STOP") -> None:
+    """The subscriber replies now; the receiver stores it (as in the API server)."""
+    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+
+    store_inbound_message(
+        InboundMessage(
+            sender=number, destination="+2250000", message=text, sent_at=datetime.now(timezone.utc)
+        )
+    )
+
+
+def old_stop(number: str) -> None:
+    from airflow.models.variable import Variable
+
+    at = datetime.now(timezone.utc) - timedelta(days=1)
+    record = OptOutRecord(number=number, opted_out=True, at=at.isoformat(), source="inbound", keyword="stop")
+    Variable.set(variable_key(number), record.to_json())
+
+
+def run(dag_id: str):
+    return load_dag(TEST_DAGS / "opt_out_retries.py", dag_id).test()
+
+
+def test_a_stop_sent_between_two_tries_of_a_remove_stays_in_force(monkeypatch, fast_conn, sandbox):
+    """Try 1 writes A's removal, A replies STOP, try 1 fails on B; try 2 dates its removal as try 1 did."""
+    from airflow.sdk.definitions.variable import Variable
+
+    original_set = Variable.set
+    tries = {"n": 0}
+
+    def set_(cls, key, *args, **kwargs):
+        if key == operator_variable_key(B):
+            tries["n"] += 1
+            if tries["n"] == 1:
+                stop_now(A)  # A said STOP after the task (its first try) started and after its removal
+                time.sleep(1.2)  # the retry starts in a later second
+                raise RuntimeError("injected: the execution API is unreachable")
+        return original_set(key, *args, **kwargs)
+
+    monkeypatch.setattr(Variable, "set", classmethod(set_))
+
+    dag_run = run("test_opt_out_retries_remove_retry")
+    ti = dag_run.get_task_instance("remove")
+    assert (ti.state, ti.try_number) == ("success", 2)
+
+    holds = stored(A)
+    campaign = run("test_opt_out_retries_campaign")
+    assert campaign.state == "success"
+    # A's last decision was STOP (sent after the removal began and after A's removal was written):
+    assert received(sandbox)[f"tel:{A}"] == 0, holds  # texted after STOP
+
+
+@skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
+def test_a_stop_sent_between_two_tries_of_an_erase_is_kept(monkeypatch, fast_conn, sandbox):
+    """Try 1 erases A, A replies STOP, try 1 fails; try 2 erases from the same moment and keeps the STOP."""
+    from airflow.sdk.definitions.variable import Variable
+
+    old_stop(A)
+    old_stop(B)
+    original_delete = Variable.delete
+    tries = {"n": 0}
+
+    def delete(cls, key):
+        if key == operator_variable_key(B):
+            tries["n"] += 1
+            if tries["n"] == 1:
+                stop_now(A)  # A said STOP while the erase ran (after its first try started)
+                time.sleep(1.2)
+                raise RuntimeError("injected: the execution API is unreachable")
+        return original_delete(key)
+
+    monkeypatch.setattr(Variable, "delete", classmethod(delete))
+
+    dag_run = run("test_opt_out_retries_erase_retry")
+    ti = dag_run.get_task_instance("erase")
+    assert (ti.state, ti.try_number) == ("success", 2)
+
+    holds = stored(A)
+    campaign = run("test_opt_out_retries_campaign")
+    assert campaign.state == "success"
+    assert received(sandbox)[f"tel:{A}"] == 0, holds  # texted after STOP
+
+
+@skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
+def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch):
+    """A STOP that lands between the erase's read and delete of A's record is recorded again at the
+    end, once the replies are read; meanwhile A's operators' record holds an opt-out."""
+    from airflow.sdk.definitions.variable import Variable
+
+    old_stop(A)
+    old_stop(B)
+    original_delete = Variable.delete
+    seen_meanwhile: list[OptOutRecord | None] = []
+
+    def delete(cls, key):
+        if key == variable_key(A):
+            stop_now(A)  # right between the erase's read of A's record and its delete
+        result = original_delete(key)
+        if key == variable_key(B):  # later in the same erase: what a send check sees now
+            seen_meanwhile.append(stored(A))
+        return result
+
+    monkeypatch.setattr(Variable, "delete", classmethod(delete))
+
+    dag_run = run("test_opt_out_retries_erase")
+    assert dag_run.state == "success"
+    final = stored(A)
+    assert final is not None
+    assert final.opted_out  # recorded again at the end...
+    [meanwhile] = seen_meanwhile
+    assert meanwhile is not None
+    assert meanwhile.opted_out  # ...and never absent while the erase went on
+
+
+def test_a_record_the_api_server_cannot_decrypt_written_mid_batch_is_never_read_as_absent(fast_conn, sandbox):
+    """Each recipient's keys are listed right before its send: a record written mid-batch counts too."""
+    from airflow.models.variable import Variable
+    from airflow.utils.session import create_session
+    from cryptography.fernet import Fernet
+
+    numbers = ["+2250700004001", "+2250700004002", "+2250700004003"]  # tests/dags/opt_out_send.py
+    with opt_out_records_cleared(numbers):
+        original = sandbox.state.record_message
+
+        def stop_with_another_key_after_the_first_send(**fields):
+            message = original(**fields)
+            if message.address == f"tel:{numbers[0]}":
+                stop = OptOutRecord(
+                    number=numbers[2],
+                    opted_out=True,
+                    at=datetime.now(timezone.utc).isoformat(),
+                    source="inbound",
+                )
+                with create_session() as session:  # the receiver on an API server with another Fernet key
+                    row = Variable(key=variable_key(numbers[2]), val="placeholder")
+                    row._val = Fernet(Fernet.generate_key()).encrypt(stop.to_json().encode()).decode()
+                    row.is_encrypted = True
+                    session.add(row)
+            return message
+
+        sandbox.state.record_message = stop_with_another_key_after_the_first_send
+        dag_run = load_dag(TEST_DAGS / "opt_out_send.py", "test_opt_out_send").test()
+        texted = received(sandbox)
+    assert texted[f"tel:{numbers[2]}"] == 0, dag_run.get_task_instance("send").state

@@ -1,0 +1,65 @@
+"""The receiver beside stored records with odd ``at`` values: unreadable, or dated in the future."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_orange_sms.opt_out import (
+    OptOutRecord,
+    latest_decision,
+    operator_variable_key,
+    variable_key,
+)
+from tests.support.receipts_server import inbound
+from tests.unit.receipts.test_inbound import SECRET, _now_z, _post, unique_number
+
+
+@pytest.fixture
+def lenient_client(airflow_db, monkeypatch):
+    """The receiver app; a server exception is answered 500 (as uvicorn does) instead of raised."""
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.receipts import app as receiver
+
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", SECRET)
+    monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "")
+    with TestClient(receiver.create_app(), client=("80.12.13.2", 1234), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _stored(number: str) -> OptOutRecord | None:
+    from airflow.models.variable import Variable
+
+    raws = [Variable.get(k(number), default_var=None) for k in (variable_key, operator_variable_key)]
+    return latest_decision(*(None if r is None else OptOutRecord.from_json(r) for r in raws))
+
+
+@pytest.mark.parametrize("key", [variable_key, operator_variable_key])
+@pytest.mark.parametrize("at", [None, 1767225600, "yesterday", ""])
+def test_a_stored_record_with_an_unreadable_at_never_makes_a_stop_a_500(lenient_client, key, at):
+    from airflow.models.variable import Variable
+
+    sender = unique_number()
+    # from_json accepts it (``at`` is str()-ed), decided_at() cannot read it.
+    Variable.set(
+        key(sender), json.dumps({"number": sender, "opted_out": False, "at": at, "source": "operator"})
+    )
+    answer = _post(lenient_client, inbound(sender, "STOP", date_time=_now_z()))
+    assert answer.status_code == 200, answer.text  # 500: the STOP is rolled back, Orange retries forever
+
+
+def test_a_future_start_stored_by_an_earlier_receiver_does_not_block_a_stop(lenient_client):
+    """Earlier versions stored a reply's dateTime unbounded: such a record does not outrank a STOP."""
+    from airflow.models.variable import Variable
+
+    sender = unique_number()
+    old = OptOutRecord(
+        number=sender, opted_out=True, at="2099-01-01T00:00:00+00:00", source="inbound", keyword="start"
+    )
+    Variable.set(variable_key(sender), json.dumps({**json.loads(old.to_json()), "opted_out": False}))
+    answer = _post(lenient_client, inbound(sender, "STOP", date_time=_now_z()))
+    assert answer.status_code == 200
+    assert answer.json().get("opt_out") == "opted_out", answer.json()  # "superseded": STOP dropped
+    assert _stored(sender).opted_out  # type: ignore[union-attr]
