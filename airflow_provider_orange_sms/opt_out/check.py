@@ -11,8 +11,8 @@ A read that fails is an error, never "not opted out": the strict reader of
 :mod:`~airflow_provider_orange_sms.strict_variables` tells "no such Variable" (not on the list)
 from "could not ask" (the task stops before that recipient's send). The API server also answers
 "no such Variable" for a Variable it cannot decrypt (another Fernet key): a key that is listed
-but reads as missing is unreadable, and the recipient is not sent to. Airflow 3.0 to 3.2 cannot list Variables from a task: there both keys
-are read, and an undecryptable record reads as absent.
+but reads as missing is unreadable, and the recipient is not sent to. Airflow 3.0 to 3.2 cannot
+list Variables from a task: there both keys are read, and an undecryptable record reads as absent.
 """
 
 from __future__ import annotations
