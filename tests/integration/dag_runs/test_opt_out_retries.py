@@ -153,6 +153,7 @@ def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch):
     assert meanwhile.opted_out  # ...and never absent while the erase went on
 
 
+@skip_on_airflow_3_0("telling an unreadable record from a missing one needs Variable.keys (3.3)")
 def test_a_record_the_api_server_cannot_decrypt_written_mid_batch_is_never_read_as_absent(fast_conn, sandbox):
     """Each recipient's keys are listed right before its send: a record written mid-batch counts too."""
     from airflow.models.variable import Variable

@@ -28,7 +28,10 @@ from tests.support.redis_server import RedisServer, redis_client, running_redis
 
 _RUN_DAG = """
 import sys
-from airflow.dag_processing.dagbag import DagBag
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow < 3.2
+    from airflow.models.dagbag import DagBag
 
 dag = DagBag(dag_folder=sys.argv[1]).dags[sys.argv[2]]
 run = dag.test(use_executor=True)

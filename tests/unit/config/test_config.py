@@ -184,7 +184,10 @@ def test_the_old_and_new_names_must_agree():
 
 
 def test_only_secrets_have_names_airflow_masks():
-    from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+    try:
+        from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
+    except ImportError:  # Airflow < 3.1
+        from airflow.sdk.execution_time.secrets_masker import should_hide_value_for_key
 
     masked = {f.name for f, _ in extra_fields() if should_hide_value_for_key(f.name)}
     # token_path is not a secret, but its value (/oauth/v3/token) is hidden in task logs too.
