@@ -425,3 +425,35 @@ class FaultyStore(InMemoryLedgerStore):
 
 # The session's real API server with the delivery-receipt receiver (tests/support/receipts_server.py).
 from tests.support.receipts_server import receipts_server  # noqa: E402, F401
+
+#: Markers by the folder a test lives in (tests/integration/<folder>/).
+_FOLDER_MARKERS = {
+    "api_server": ("api_server", "db"),
+    "browser": ("browser", "api_server", "db"),
+    "dag_runs": ("db",),
+    "redis": ("redis", "processes"),
+}
+#: Markers by a fixture the test uses.
+_FIXTURE_MARKERS = {
+    "airflow_db": ("db",),
+    "receipts_server": ("api_server", "db"),
+    "redis_server": ("redis",),
+}
+#: What the tests in tests/unit may need, marked by hand (``@pytest.mark.processes``) or by fixture.
+_SLOW = {"db", "api_server", "browser", "redis", "processes", "deployment"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with what it needs (see ``markers`` in pyproject.toml); ``slow`` for any."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts
+        needs: set[str] = set()
+        if parts[0] == "integration":
+            needs.update(_FOLDER_MARKERS.get(parts[1], ("processes", "db")))
+            if parts[-1] == "test_deployment.py":
+                needs.add("deployment")
+        for fixture in getattr(item, "fixturenames", ()):
+            needs.update(_FIXTURE_MARKERS.get(fixture, ()))
+        needs.update(m.name for m in item.iter_markers() if m.name in _SLOW)
+        for marker in sorted(needs | ({"slow"} if needs else set())):
+            item.add_marker(marker)

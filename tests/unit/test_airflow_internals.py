@@ -76,6 +76,7 @@ def _connection_routes() -> set[tuple[str, str]]:
     }
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -136,6 +137,7 @@ print("redacted:", _secrets_masker().redact("country CIV"))
 """
 
 
+@pytest.mark.processes
 @skip_on_airflow_3_0("airflow.sdk.log has no _secrets_masker; the README's note is about 3.1+")
 def test_airflow_still_warns_about_a_short_extra_it_does_not_mask():
     """

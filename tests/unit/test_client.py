@@ -362,6 +362,7 @@ def test_a_second_401_is_not_looped(client, sandbox):
     assert len(api_requests(sandbox, "/sms/admin")) == 3  # first call, then one retry after a new token
 
 
+@pytest.mark.processes
 def test_token_shared_between_processes(sandbox, cache_dir):
     import multiprocessing
 
@@ -404,6 +405,7 @@ def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, mon
     )
 
 
+@pytest.mark.processes
 def test_two_processes_share_the_limit(sandbox, cache_dir, monkeypatch):
     import multiprocessing
 

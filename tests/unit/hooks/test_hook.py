@@ -328,6 +328,7 @@ def test_provider_info_matches_the_hook():
     assert (module, name) == (OrangeSMSHook.__module__, OrangeSMSHook.__name__)
 
 
+@pytest.mark.processes
 def test_importing_the_package_is_cheap():
     code = (
         "import sys; from airflow_provider_orange_sms.get_provider_info import get_provider_info; "
@@ -340,6 +341,7 @@ def test_importing_the_package_is_cheap():
     assert out.strip() == "[]"
 
 
+@pytest.mark.processes
 def test_importing_the_hook_leaves_call_time_dependencies_unloaded():
     # Structure, not timing: the import-time figure itself is benchmarks/run.py's.
     # What Airflow itself imports with BaseHook does not count (3.0 loads phonenumbers through
@@ -355,6 +357,7 @@ def test_importing_the_hook_leaves_call_time_dependencies_unloaded():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.processes
 def test_airflow_providers_list_shows_the_provider():
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],
@@ -367,6 +370,7 @@ def test_airflow_providers_list_shows_the_provider():
     assert "airflow-provider-orange-sms" in packages
 
 
+@pytest.mark.processes
 def test_hooks_in_parallel_processes_share_one_token_and_the_limit(
     orange_conn, sandbox, cache_dir, monkeypatch
 ):

@@ -175,6 +175,7 @@ def test_the_portable_claim_agrees_with_the_upsert(airflow_db):
     assert answers == [True, False, True, False]
 
 
+@pytest.mark.processes
 def test_airflow_db_clean_of_asset_events_keeps_repeats_stored_once(airflow_db):
     """`airflow db clean --tables asset_event` (README) deletes events; the dedup rows stay."""
     import os

@@ -420,6 +420,7 @@ def test_control_api_and_report(sandbox, client):
     assert sandbox.state.messages == []
 
 
+@pytest.mark.processes
 def test_command_line_sandbox_and_report(tmp_path):
     """The two commands the demo and the README use: run the sandbox, then print what it received."""
     import socket

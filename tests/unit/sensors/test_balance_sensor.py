@@ -210,6 +210,7 @@ def test_trigger_reports_an_error_event(sandbox, cache_dir, monkeypatch):
         sensor.execute_complete(context={}, event=event.payload)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("setting", ["True", "False"])
 def test_deferrable_defaults_to_airflows_default_deferrable(setting):
     """Like official sensors, ``[operators] default_deferrable`` decides when the DAG does not."""

@@ -111,6 +111,7 @@ def _reserve_slots(state_dir, count, barrier, queue):
     queue.put([throttle.reserve() for _ in range(count)])
 
 
+@pytest.mark.processes
 def test_processes_reserving_at_once_get_distinct_evenly_spaced_slots(tmp_path):
     """Two processes racing for slots: together their slots never come closer than the interval."""
     import multiprocessing
@@ -160,6 +161,7 @@ def _reserve_in_child(throttle, queue):
     queue.put((throttle.reserve(), throttle._fd_pid, os.getpid()))
 
 
+@pytest.mark.processes
 def test_forked_child_reopens_the_state_file(tmp_path, frozen_clock):
     """A child must not lock through the parent's open file (flock would not exclude them)."""
     import multiprocessing
