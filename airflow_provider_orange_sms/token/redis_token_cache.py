@@ -6,10 +6,10 @@ never written. The token is encrypted with the deployment's Fernet key when one 
 (``[core] fernet_key``, the key Airflow encrypts connections and Variables with); without one it is
 stored as it is, and anyone who can read that Redis can send SMS on the account until it expires.
 
-One fetcher at a time: a lock (``SET NX PX``: it expires by itself if its holder dies) held for one
-token request, released only by its holder (a Lua check of the holder's id). Expiry is kept by
-Redis (the key's ``PX``) and read back as time left, so machines whose clocks differ agree on when
-the token must be refreshed.
+One fetcher at a time: redis-py's :class:`redis.lock.Lock` (``SET NX PX``: it expires by itself if
+its holder dies) held for one token request, released only by its holder (redis-py's Lua check of
+the holder's id). Expiry is kept by Redis (the key's ``PX``) and read back as time left, so machines
+whose clocks differ agree on when the token must be refreshed.
 
 A Redis that cannot be reached is not an error here: reads count as "no token" and the client then
 fetches a token for its own process (with a WARNING), as it does when the file cache is unusable.
@@ -25,6 +25,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
+from redis.exceptions import LockNotOwnedError
+
 from airflow_provider_orange_sms.limit import KEY_PREFIX, REDIS_ERRORS
 from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenFailure, TokenLockTimeout
 
@@ -33,8 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Deletes KEYS[1] only if it still holds ARGV[1] (the lock holder's id), or starts with it (a token's
-# fingerprint): another holder's lock, or a newer token, stays.
+# Deletes KEYS[1] only if it starts with ARGV[1] (a token's fingerprint): a newer token stays.
 _DELETE_IF_OWNED = """
 local value = redis.call('GET', KEYS[1])
 if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
@@ -204,19 +205,30 @@ class RedisTokenCache:
         :param key: Cache key.
         :param timeout: Longest wait in seconds (``None``: no limit); then :class:`TokenLockTimeout`.
         """
-        lock_key = f"{KEY_PREFIX}:token-lock:{key}"
-        owner = uuid.uuid4().hex
-        expiry_ms = int(1000 * (timeout if timeout else _DEFAULT_LOCK_EXPIRY_SECONDS))
-        give_up = None if timeout is None else time.monotonic() + timeout
-        while not self._redis.set(lock_key, owner, nx=True, px=expiry_ms):
-            if give_up is not None and time.monotonic() >= give_up:
-                raise TokenLockTimeout(f"the Orange SMS token lock in Redis was busy for {timeout:g} s")
-            time.sleep(_LOCK_POLL_SECONDS)
+        # redis-py's Lock takes it with SET <key> <random id> NX PX <expiry>, as this provider's own
+        # lock did before it: the key is unchanged, so machines still running the older version
+        # during a rolling upgrade and this one exclude each other.
+        lock = self._redis.lock(
+            f"{KEY_PREFIX}:token-lock:{key}",
+            timeout=timeout if timeout else _DEFAULT_LOCK_EXPIRY_SECONDS,  # the key's PX
+            sleep=_LOCK_POLL_SECONDS,
+            # redis-py gives up when its next try would fall past this bound: one poll more makes
+            # its last try the first one once ``timeout`` has passed, as before.
+            blocking_timeout=None if timeout is None else timeout + _LOCK_POLL_SECONDS,
+            thread_local=False,  # this call's own Lock: its id need not hide from other threads
+        )
+        if not lock.acquire(token=uuid.uuid4().hex):
+            raise TokenLockTimeout(f"the Orange SMS token lock in Redis was busy for {timeout:g} s")
         try:
             yield
         finally:
-            with contextlib.suppress(*REDIS_ERRORS):
-                self._delete_if_owned(keys=[lock_key], args=[owner])
+            try:
+                lock.release()
+            except LockNotOwnedError:
+                # It expired while held and another machine may hold it now: theirs stays.
+                log.debug("Orange SMS token lock in Redis (%s) expired before its release", self.where)
+            except REDIS_ERRORS:
+                pass  # unreachable now: the lock expires by itself
 
     # -- failures --------------------------------------------------------------------------------
 

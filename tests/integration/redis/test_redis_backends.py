@@ -270,6 +270,25 @@ def test_the_token_lock_expires_and_only_its_holder_releases_it(redis_server):
         pass
 
 
+def test_the_token_lock_expires_after_its_timeout_and_excludes_the_previous_version(redis_server):
+    cache = RedisTokenCache(redis_client(redis_server), _Fernet())
+    raw = redis_client(redis_server)
+    lock_key = "orange_sms:token-lock:k"
+    with cache.lock("k", timeout=10):
+        assert 9_000 < raw.pttl(lock_key) <= 10_000  # a holder that dies blocks others 10 s at most
+        # The previous version's lock (SET NX PX on the same key) is refused while this one is held.
+        assert raw.set(lock_key, "previous version", nx=True, px=60_000) is None
+    assert not raw.exists(lock_key)
+    with cache.lock("k"):  # no wait limit: expires after 60 s
+        assert 59_000 < raw.pttl(lock_key) <= 60_000
+    raw.set(lock_key, "previous version", px=60_000)
+    started = time.monotonic()
+    with pytest.raises(TokenLockTimeout, match="busy for 0.2 s"), cache.lock("k", timeout=0.2):
+        pass
+    assert 0.2 <= time.monotonic() - started < 1
+    assert raw.get(lock_key) == b"previous version"
+
+
 def test_deleting_a_refused_token_keeps_a_newer_one(redis_server):
     cache = RedisTokenCache(redis_client(redis_server), _Fernet())
     old, new = AccessToken.from_lifetime("old", 3600), AccessToken.from_lifetime("new", 3600)
