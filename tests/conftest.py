@@ -431,6 +431,8 @@ _FOLDER_MARKERS = {
     "api_server": ("api_server", "db"),
     "browser": ("browser", "api_server", "db"),
     "dag_runs": ("db",),
+    "db": ("db",),
+    "processes": ("processes",),
     "redis": ("redis", "processes"),
 }
 #: Markers by a fixture the test uses.
