@@ -55,6 +55,9 @@ from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy  # n
 from airflow_provider_orange_sms.ledger.ledger_stores import InMemoryLedgerStore  # noqa: E402
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
+#: A sandbox sender that is a developer's own number, not one of Orange's 12 country numbers.
+OWN_NUMBER = "2250700009999"
+
 #: Fast backoff so retry tests take milliseconds, not seconds.
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05)
 
