@@ -454,7 +454,8 @@ _FIXTURE_MARKERS = {
     "receipts_server": ("api_server", "db"),
     "redis_server": ("redis",),
 }
-#: What the tests in tests/unit may need, marked by hand (``@pytest.mark.processes``) or by fixture.
+#: What a test may need, marked by hand (``@pytest.mark.processes``) or by fixture; tests/unit holds
+#: none that needs any of them.
 _SLOW = {"db", "api_server", "browser", "redis", "processes", "deployment"}
 
 
