@@ -8,9 +8,9 @@ to the supervisor instead, and sees its answer as it is.
 
 Fenced Airflow internal: this is the only module using the Task SDK's internal protocol
 (``task_runner.SUPERVISOR_COMMS``, ``comms.GetVariable``/``VariableResult``/``ErrorResponse``,
-``ErrorType.VARIABLE_NOT_FOUND``), the same on Airflow 3.0 to 3.3. Its guard,
-``tests/unit/test_airflow_internals.py``, checks those names and reads a present and a missing Variable
-from a real task run; it fails loudly if Airflow changes them.
+``ErrorType.VARIABLE_NOT_FOUND``), the same on Airflow 3.0 to 3.3. Its guards,
+``tests/unit/test_airflow_internals.py`` (those names) and ``tests/integration/db/test_airflow_internals.py``
+(a present and a missing Variable read from a real task run), fail loudly if Airflow changes them.
 """
 
 from __future__ import annotations

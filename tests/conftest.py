@@ -55,6 +55,9 @@ from airflow_provider_orange_sms.client import OrangeSMSClient, RetryPolicy  # n
 from airflow_provider_orange_sms.ledger.ledger_stores import InMemoryLedgerStore  # noqa: E402
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
+#: A sandbox sender that is a developer's own number, not one of Orange's 12 country numbers.
+OWN_NUMBER = "2250700009999"
+
 #: Fast backoff so retry tests take milliseconds, not seconds.
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05)
 
@@ -65,6 +68,16 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "cache"
     monkeypatch.setenv("ORANGE_SMS_CACHE_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Freeze the throttle's wall clock so slot arithmetic does not depend on machine load."""
+    from airflow_provider_orange_sms.limit import throttle as throttle_module
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    return clock
 
 
 @pytest.fixture
@@ -431,6 +444,8 @@ _FOLDER_MARKERS = {
     "api_server": ("api_server", "db"),
     "browser": ("browser", "api_server", "db"),
     "dag_runs": ("db",),
+    "db": ("db",),
+    "processes": ("processes",),
     "redis": ("redis", "processes"),
 }
 #: Markers by a fixture the test uses.
@@ -439,7 +454,8 @@ _FIXTURE_MARKERS = {
     "receipts_server": ("api_server", "db"),
     "redis_server": ("redis",),
 }
-#: What the tests in tests/unit may need, marked by hand (``@pytest.mark.processes``) or by fixture.
+#: What a test may need, marked by hand (``@pytest.mark.processes``) or by fixture; tests/unit holds
+#: none that needs any of them.
 _SLOW = {"db", "api_server", "browser", "redis", "processes", "deployment"}
 
 

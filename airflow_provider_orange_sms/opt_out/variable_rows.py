@@ -1,7 +1,7 @@
 """
 Write the opt-out list from the API server: the ONE module of this provider that touches Airflow's
-``variable`` table directly (``airflow.models.Variable``); ``tests/unit/receipts/test_inbound.py`` fails
-loudly when Airflow changes what it relies on.
+``variable`` table directly (``airflow.models.Variable``); ``tests/integration/db/test_inbound.py``
+fails loudly when Airflow changes what it relies on.
 
 The receiver records a keyword reply in the transaction that stores the reply's event, so both are
 committed or neither. ``Variable.set`` cannot be used there: it has no compare-and-set, and a STOP

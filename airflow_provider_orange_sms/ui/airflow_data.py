@@ -1,6 +1,7 @@
 """
 What the pages read from Airflow's metadata database: the ONE module of the pages that touches
-Airflow's models (``tests/unit/test_airflow_internals.py`` guards them).
+Airflow's models (``tests/unit/test_airflow_internals.py`` and
+``tests/integration/db/test_airflow_internals.py`` guard them).
 
 It reads, never writes: the XComs the send operator pushes (``sms_plan`` before its batch, its
 result list as ``return_value`` on success or ``sms_results`` on failure), the sent ledger of a send

@@ -23,6 +23,9 @@ ASSET_NAME = "orange_sms_delivery_receipts"
 INBOUND_ASSET_NAME = "orange_sms_inbound_messages"
 #: Orange's callers (from its DR documentation) plus loopback, where the tests and sandbox post from.
 ALLOWED_IPS = "127.0.0.1,80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97"
+#: The receiver's secret in the tests that run its app in-process (tests/unit/receipts/test_inbound.py
+#: without a database, tests/integration/db/test_inbound.py with one).
+SECRET = "a-long-random-secret-for-tests"
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """
 Guards on the Airflow internals the provider relies on: each fails loudly when Airflow changes one.
 
-Each internal is used in one fenced module, which names its guard here:
+Each internal is used in one fenced module, which names its guard here. The guards that need more
+than this process are in tests/integration: ``db/test_airflow_internals.py`` (a running task's
+Variable reads, the sent ledger's Variable rows) and ``processes/test_airflow_internals.py`` (the
+connection routes, the masker's short-extra warning).
 
 - ``strict_variables.py``: the Task SDK's request to the supervisor (``SUPERVISOR_COMMS``,
   ``GetVariable``, ``VariableResult``, ``ErrorResponse``/``VARIABLE_NOT_FOUND``).
@@ -16,7 +19,7 @@ Each internal is used in one fenced module, which names its guard here:
 - ``receipts/dedup.py``: Airflow's metadata ``schema`` (the provider's own table sits beside
   Airflow's); guarded by the PostgreSQL and SQLite receiver tests that create the table.
 - ``opt_out/variable_rows.py``: the ``variable`` table written with a row lock (no
-  compare-and-set in ``Variable.set``); its guard is in ``tests/unit/receipts/test_inbound.py``.
+  compare-and-set in ``Variable.set``); its guard is in ``tests/integration/db/test_inbound.py``.
 
 If one fails after an Airflow upgrade, read the fenced module against the new Airflow before
 releasing: the provider may otherwise silently resend SMS (the ledger) or break the connection form.
@@ -28,8 +31,7 @@ from typing import get_args
 
 import pytest
 
-from airflow_provider_orange_sms.plugins.connection_form_plugin import CONN_TYPE, rewrite_body
-from tests.conftest import TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
+from tests.conftest import skip_on_airflow_3_0
 
 # -- the Task SDK's supervisor protocol (strict_variables.py) -------------------------
 
@@ -45,51 +47,7 @@ def test_task_sdk_supervisor_protocol_still_has_what_strict_variable_reads_use()
     assert ErrorResponse(error=ErrorType.VARIABLE_NOT_FOUND).error == ErrorType.VARIABLE_NOT_FOUND
 
 
-@pytest.fixture
-def guard_variables(airflow_db):
-    from airflow.models import Variable
-
-    Variable.set("orange_sms_guard_present", "here")
-    Variable.delete("orange_sms_guard_missing")
-    yield
-    Variable.delete("orange_sms_guard_present")
-
-
-def test_a_running_task_tells_a_missing_variable_from_a_present_one(guard_variables):
-    dag = load_dag(TEST_DAGS / "strict_variables.py", "test_strict_variables")
-    run = dag.test()
-    assert run.state == "success"
-    assert xcom(run, "read") == {"present": "here", "missing": None}
-
-
 # -- the connections REST API (plugins/connection_form_plugin.py) --------------------------------------------
-
-
-def _connection_routes() -> set[tuple[str, str]]:
-    from airflow.api_fastapi.core_api.routes.public import public_router
-    from airflow.api_fastapi.core_api.routes.public.connections import connections_router
-
-    return {
-        (method, public_router.prefix + route.path)
-        for route in connections_router.routes
-        for method in getattr(route, "methods", ())
-    }
-
-
-@pytest.mark.processes
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("POST", "/api/v2/connections"),
-        ("PATCH", "/api/v2/connections/{connection_id}"),
-        ("POST", "/api/v2/connections/test"),
-    ],
-)
-def test_the_connection_requests_the_plugin_rewrites_still_exist_and_match_it(method, path):
-    assert (method, path) in _connection_routes(), f"Airflow no longer serves {method} {path}"
-    concrete = path.replace("{connection_id}", "my_conn")
-    body = b'{"conn_type": "%s", "port": 0, "extra": "{\\"a\\": null}"}' % CONN_TYPE.encode()
-    assert rewrite_body(method, concrete, body) is not None, f"the plugin no longer matches {method} {path}"
 
 
 def test_the_connection_body_still_carries_type_port_and_extra_as_json_text():
@@ -124,45 +82,6 @@ def test_airflow_still_refuses_port_zero_for_a_connection_without_port():
         "This Airflow contains apache/airflow#73298 (port 0 means no port): the port-0 drop in "
         "plugins/connection_form_plugin.py is only needed for older releases"
     )
-
-
-# -- "Skipping masking for a secret as it's too short" (README, Connection) -----------------------
-
-_READ_CONNECTION = """
-from airflow.sdk import Connection
-from airflow.sdk.log import _secrets_masker
-
-conn = Connection.get("orange_sms_default")
-print("redacted:", _secrets_masker().redact("country CIV"))
-"""
-
-
-@pytest.mark.processes
-@skip_on_airflow_3_0("airflow.sdk.log has no _secrets_masker; the README's note is about 3.1+")
-def test_airflow_still_warns_about_a_short_extra_it_does_not_mask():
-    """
-    Why the README says the warning is Airflow's: reading any connection whose extras hold a value
-    under 5 characters (``country: "CIV"``) logs "Skipping masking for a secret as it's too short",
-    because ``Connection.get`` builds the connection's URI through ``extra_dejson``, which hands
-    every extra to the masker, and the masker checks the length before the key's name. The value
-    is not masked. When this fails, Airflow changed: update the README's note.
-    """
-    import json
-    import os
-    import subprocess
-    import sys
-
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW_CONN_")}
-    env["AIRFLOW_CONN_ORANGE_SMS_DEFAULT"] = json.dumps(
-        {"conn_type": "orange_sms", "login": "id", "password": "a-long-secret", "extra": {"country": "CIV"}}
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", _READ_CONNECTION], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = result.stdout + result.stderr
-    assert "redacted: country CIV" in result.stdout  # not treated as a secret
-    assert "Skipping masking for a secret as it's too short" in output
 
 
 # -- the pages' security and data (ui/airflow_auth.py, ui/airflow_data.py) ------------------------

@@ -21,13 +21,11 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSSendUncertainError,
     OrangeSMSServerError,
 )
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SAFETY_MARGIN
+from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
 from tests.conftest import (
     FAST_RETRY,
-    PROCESS_DEADLINE,
-    assert_windows_spaced,
     judge_rate_at_release,
     tag_sends_with_their_slot,
 )
@@ -362,30 +360,6 @@ def test_a_second_401_is_not_looped(client, sandbox):
     assert len(api_requests(sandbox, "/sms/admin")) == 3  # first call, then one retry after a new token
 
 
-@pytest.mark.processes
-def test_token_shared_between_processes(sandbox, cache_dir):
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(6)
-    args = (sandbox.url, sandbox.client_id, sandbox.client_secret, str(cache_dir), barrier)
-    procs = [ctx.Process(target=_fetch_token_in_process, args=args) for _ in range(6)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(PROCESS_DEADLINE)
-    assert [p.exitcode for p in procs] == [0] * 6
-    assert sandbox.state.token_requests == 1
-
-
-def _fetch_token_in_process(url, client_id, secret, cache_dir, barrier):
-    client = OrangeSMSClient.with_file_cache(
-        cache_dir, base_url=url, client_id=client_id, client_secret=secret
-    )
-    barrier.wait()
-    client.get_available_units()
-
-
 # -- throttle ------------------------------------------------------------------------------------
 
 
@@ -403,39 +377,6 @@ def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, mon
     assert all(
         b - a >= client.throttle.interval - LATE_WAKE_UP - 1e-6 for a, b in itertools.pairwise(released)
     )
-
-
-@pytest.mark.processes
-def test_two_processes_share_the_limit(sandbox, cache_dir, monkeypatch):
-    import multiprocessing
-
-    released = judge_rate_at_release(sandbox, monkeypatch)
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(2)
-    args = (sandbox.url, sandbox.client_id, sandbox.client_secret, str(cache_dir), barrier)
-    procs = [ctx.Process(target=_send_in_process, args=(*args, n)) for n in (0, 1)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(PROCESS_DEADLINE)
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert sandbox.state.rate_limited == 0
-    assert Counter(m.address for m in sandbox.state.messages) == Counter(
-        f"tel:+2250701{n}000{i:02d}" for n in (0, 1) for i in range(6)
-    )
-    assert sandbox.state.token_requests == 1
-    # Judged as Orange's window is: a late sender may send beside one booked after it (keep_turn).
-    assert_windows_spaced(released, 5, SAFETY_MARGIN / 5)
-
-
-def _send_in_process(url, client_id, secret, cache_dir, barrier, n):
-    client = OrangeSMSClient.with_file_cache(
-        cache_dir, base_url=url, client_id=client_id, client_secret=secret, sender_address="2250000"
-    )
-    tag_sends_with_their_slot(client)
-    barrier.wait()
-    for i in range(6):
-        client.send_sms(f"+2250701{n}000{i:02d}", "hi")
 
 
 def test_sandbox_answers_429_when_the_limit_is_lifted(make_client, sandbox):

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -208,16 +205,3 @@ def test_trigger_reports_an_error_event(sandbox, cache_dir, monkeypatch):
     sensor = BalanceSensor(task_id="wait", minimum_units=1, deferrable=True)
     with pytest.raises(AirflowException, match="OrangeSMSAuthError"):
         sensor.execute_complete(context={}, event=event.payload)
-
-
-@pytest.mark.processes
-@pytest.mark.parametrize("setting", ["True", "False"])
-def test_deferrable_defaults_to_airflows_default_deferrable(setting):
-    """Like official sensors, ``[operators] default_deferrable`` decides when the DAG does not."""
-    code = (
-        "from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor;"
-        "print(BalanceSensor(task_id='wait', minimum_units=1).deferrable)"
-    )
-    env = dict(os.environ, AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=setting)
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == setting

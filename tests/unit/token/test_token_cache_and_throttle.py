@@ -17,7 +17,6 @@ from airflow_provider_orange_sms.token.token_cache import (
     MemoryTokenCache,
     cache_key,
 )
-from tests.conftest import PROCESS_DEADLINE
 
 
 def test_cache_key_depends_on_url_id_and_secret_but_hides_the_secret():
@@ -69,14 +68,6 @@ def test_corrupt_cache_file_counts_as_missing(tmp_path):
     assert cache.get("k") is None
 
 
-@pytest.fixture
-def frozen_clock(monkeypatch):
-    """Freeze the throttle's wall clock so slot arithmetic does not depend on machine load."""
-    clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
-    return clock
-
-
 def test_throttle_reserves_evenly_spaced_slots(tmp_path, frozen_clock):
     throttle = SendThrottle(5, tmp_path, "account")
     slots = [throttle.reserve() for _ in range(12)]
@@ -105,30 +96,6 @@ def test_throttle_state_is_shared_through_the_directory(tmp_path, frozen_clock):
     assert c == a  # different accounts do not queue behind each other
 
 
-def _reserve_slots(state_dir, count, barrier, queue):
-    throttle = SendThrottle(5, state_dir, "account")
-    barrier.wait()
-    queue.put([throttle.reserve() for _ in range(count)])
-
-
-@pytest.mark.processes
-def test_processes_reserving_at_once_get_distinct_evenly_spaced_slots(tmp_path):
-    """Two processes racing for slots: together their slots never come closer than the interval."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    barrier, queue = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_reserve_slots, args=(str(tmp_path), 20, barrier, queue)) for _ in range(2)]
-    for proc in procs:
-        proc.start()
-    slots = sorted(queue.get(timeout=PROCESS_DEADLINE) + queue.get(timeout=PROCESS_DEADLINE))
-    for proc in procs:
-        proc.join(PROCESS_DEADLINE)
-    assert len(set(slots)) == 40
-    interval = SAFETY_MARGIN / 5
-    assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(slots))
-
-
 def test_throttle_recovers_from_a_clock_jump(tmp_path):
     throttle = SendThrottle(5, tmp_path, "account")
     throttle.reserve()
@@ -155,33 +122,6 @@ def test_unusable_state_directory_keeps_the_limit_in_the_process(tmp_path, caplo
     gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
     assert "for this process only" in caplog.text
-
-
-def _reserve_in_child(throttle, queue):
-    queue.put((throttle.reserve(), throttle._fd_pid, os.getpid()))
-
-
-@pytest.mark.processes
-def test_forked_child_reopens_the_state_file(tmp_path, frozen_clock):
-    """A child must not lock through the parent's open file (flock would not exclude them)."""
-    import multiprocessing
-
-    throttle = SendThrottle(5, tmp_path, "account")
-    # The forked child inherits the frozen clock: its slot follows the parent's however slowly it
-    # starts (booking ahead of a real clock held only while the child started within 10 s).
-    booked = [throttle.reserve() for _ in range(3)]
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    child = ctx.Process(target=_reserve_in_child, args=(throttle, queue))
-    child.start()
-    child_slot, child_fd_pid, child_pid = queue.get(timeout=PROCESS_DEADLINE)
-    child.join(timeout=PROCESS_DEADLINE)
-    assert child_fd_pid == child_pid != os.getpid()
-    interval = SAFETY_MARGIN / 5
-    # The child's reservation went into the shared file: it follows the parent's, and the parent's
-    # next slot follows the child's.
-    assert child_slot - booked[-1] == pytest.approx(interval)
-    assert throttle.reserve() - child_slot == pytest.approx(interval)
 
 
 def test_a_sender_woken_late_keeps_its_turn(tmp_path, frozen_clock, monkeypatch):

@@ -235,19 +235,6 @@ def test_the_notify_url_is_shown_without_its_secret():
     assert shown == {"notify_url": "https://af.example/orange-sms/delivery-receipts/***"}
 
 
-def test_the_airflow_internals_the_ledger_reading_uses_are_still_there(airflow_db):
-    """ui/airflow_data.py reads a running task's sent ledger from the Variable table (encrypted
-    values, decrypted with Airflow's Fernet) and the run's clear_number: fail loudly if they move."""
-    from airflow.models.crypto import get_fernet
-    from airflow.models.dagrun import DagRun
-    from airflow.models.variable import Variable
-
-    assert {"key", "_val", "is_encrypted"} <= set(vars(Variable))
-    assert "clear_number" in vars(DagRun)
-    fernet = get_fernet()
-    assert fernet.decrypt(fernet.encrypt(b"[]")) == b"[]"
-
-
 def test_a_run_whose_send_has_not_started_keeps_polling_until_it_ends():
     running = delivery.run_view("d", "r", "running", [], [])
     assert (running["live"], running["run_finished"]) == (True, False)

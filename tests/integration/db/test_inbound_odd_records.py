@@ -1,4 +1,7 @@
-"""The receiver beside stored records with odd ``at`` values: unreadable, or dated in the future."""
+"""
+The receiver, storing in the Airflow metadata DB, beside stored records with odd ``at`` values:
+unreadable, or dated in the future.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from tests.support.receipts_server import inbound
-from tests.unit.receipts.test_inbound import SECRET, _now_z, _post, unique_number
+from tests.integration.db.test_inbound import _now_z, _post, unique_number
+from tests.support.receipts_server import SECRET, inbound
 
 
 @pytest.fixture

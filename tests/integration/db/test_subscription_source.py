@@ -1,5 +1,6 @@
-"""Which subscription the "Orange SMS" page shows for a connection, when the connection has no record
-of its own: the Variable of earlier releases, then nothing once any connection keeps records."""
+"""Which subscription the "Orange SMS" page shows for a connection, read from the metadata DB's
+Variables when the connection has no record of its own: the Variable of earlier releases, then
+nothing once any connection keeps records."""
 
 from __future__ import annotations
 
