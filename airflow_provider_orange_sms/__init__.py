@@ -12,6 +12,29 @@ without Airflow) and ``sandbox`` (the local API emulator). Each one's ``__all__`
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+
+def lazy_attributes(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """
+    Return a module ``__getattr__`` importing the module that defines a name on first use (internal:
+    each concern package offers its names through it, so importing a package stays cheap).
+
+    :param package: The package's ``__name__``.
+    :param homes: Each name the package offers, and the module of the package defining it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in homes:
+            return getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
     from airflow_provider_orange_sms.limit.redis_throttle import KEY_PREFIX, REDIS_ERRORS, RedisSendThrottle
@@ -41,8 +42,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use: importing the package stays cheap."""
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HOMES)

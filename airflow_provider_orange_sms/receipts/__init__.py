@@ -20,9 +20,9 @@ Importing this package is cheap: ``DELIVERY_RECEIPTS`` and ``INBOUND_MESSAGES`` 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_orange_sms import lazy_attributes
 from airflow_provider_orange_sms.receipts.payload import (
     DELIVERED_TO_NETWORK,
     DELIVERED_TO_TERMINAL,
@@ -93,6 +93,7 @@ _HOMES = {
     "url_secrets": "urls",
     "variable_key": "subscription_record",
 }
+_from_homes = lazy_attributes(__name__, _HOMES)
 
 
 def __getattr__(name: str) -> Any:
@@ -111,9 +112,7 @@ def __getattr__(name: str) -> Any:
         asset = Asset(name=asset_name, uri=asset_uri)
         globals()[name] = asset
         return asset
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _from_homes(name)
 
 
 __all__ = [

@@ -5,8 +5,9 @@ a text costs is public, in :mod:`airflow_provider_orange_sms.segments`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
     from airflow_provider_orange_sms.recipients.addresses import (
@@ -69,8 +70,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use: importing the package stays cheap."""
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HOMES)
