@@ -193,15 +193,8 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
     """The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record."""
     from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader, to_datetime
 
-    out_words = opt_out.parse_keywords(
-        conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None),
-        opt_out.DEFAULT_OPT_OUT_KEYWORDS,
-        "opt_out_keywords",
-    )
-    in_words = opt_out.parse_keywords(
-        conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None),
-        opt_out.DEFAULT_OPT_IN_KEYWORDS,
-        "opt_in_keywords",
+    out_words, in_words = opt_out.keyword_lists(
+        conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None), conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None)
     )
     found: dict[str, OptOutRecord] = {}
     for event in AssetEventReader(INBOUND_MESSAGES).new_events(context, since - ERASE_REPLY_LOOKBACK):
@@ -210,19 +203,16 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
         action = opt_out.keyword_action(str(extra.get("message", "")), out_words, in_words)
         if number not in numbers or action is None:
             continue
-        received = to_datetime(extra.get("received_at") or event.timestamp)
-        sent_at = to_datetime(extra["sent_at"]) if extra.get("sent_at") else None
-        decided = opt_out.reply_decided_at(sent_at, received)
-        if decided < since:
-            continue
-        record = OptOutRecord(
-            number=number,
-            opted_out=action == opt_out.OPT_OUT,
-            at=decided.isoformat(),
-            source="inbound",
-            keyword=opt_out.normalize_keyword(str(extra["message"])),
-            message_id=extra.get("message_id") or None,
+        record = OptOutRecord.from_reply(
+            action,
+            number,
+            str(extra["message"]),
+            message_id=extra.get("message_id"),
+            sent_at=to_datetime(extra["sent_at"]) if extra.get("sent_at") else None,
+            received_at=to_datetime(extra.get("received_at") or event.timestamp),
         )
+        if record.decided_at() < since:
+            continue
         found[number] = latest_decision(found.get(number), record) or record
     return found
 

@@ -26,12 +26,15 @@ This module is pure (no Airflow import) and cheap to import.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from airflow_provider_orange_sms.settings import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, SECTION
 
 __all__ = [
     "DEFAULT_OPT_IN_KEYWORDS",
@@ -42,6 +45,7 @@ __all__ = [
     "OPT_OUT",
     "OptOutRecord",
     "keyword_action",
+    "keyword_lists",
     "latest_decision",
     "normalize_keyword",
     "number_of_key",
@@ -116,6 +120,26 @@ def parse_keywords(value: str | None, default: tuple[str, ...], option: str) -> 
     if not keywords:
         raise ValueError(f"[orange_sms] {option}={value!r} holds no keyword")
     return keywords
+
+
+@functools.lru_cache(maxsize=4)
+def keyword_lists(out_value: str | None, in_value: str | None) -> tuple[frozenset[str], frozenset[str]]:
+    """
+    Read the ``[orange_sms] opt_out_keywords`` and ``opt_in_keywords`` options' values.
+
+    :param out_value: The opt-out keywords option; ``None`` or blank gives the defaults.
+    :param in_value: The opt-in keywords option; ``None`` or blank gives the defaults.
+    :raises ValueError: When one is set but holds no keyword, or a keyword is in both.
+    """
+    out_words = parse_keywords(out_value, DEFAULT_OPT_OUT_KEYWORDS, OPT_OUT_KEYWORDS)
+    in_words = parse_keywords(in_value, DEFAULT_OPT_IN_KEYWORDS, OPT_IN_KEYWORDS)
+    both = out_words & in_words
+    if both:
+        raise ValueError(
+            f"[{SECTION}] {OPT_OUT_KEYWORDS} and {OPT_IN_KEYWORDS} share {sorted(both)}: a keyword "
+            "cannot both add and remove a number"
+        )
+    return out_words, in_words
 
 
 def keyword_action(message: str, opt_out: frozenset[str], opt_in: frozenset[str]) -> str | None:
@@ -234,6 +258,36 @@ class OptOutRecord:
             raise ValueError(f"Opt-out record without {exc.args[0]!r}: {str(value)[:80]!r}") from None
         record.decided_at()  # an unreadable time makes it no record, rather than an error later
         return record
+
+    @classmethod
+    def from_reply(
+        cls,
+        action: str,
+        number: str,
+        message: str,
+        *,
+        message_id: str | None,
+        sent_at: datetime | None,
+        received_at: datetime,
+    ) -> OptOutRecord:
+        """
+        The decision of a keyword reply, dated by :func:`reply_decided_at`.
+
+        :param action: :data:`OPT_OUT` or :data:`OPT_IN` (:func:`keyword_action`).
+        :param number: The sender, E.164 with ``+``.
+        :param message: The reply's text.
+        :param message_id: Orange's ``messageId``, if any.
+        :param sent_at: The reply's ``dateTime`` (aware), if it had one.
+        :param received_at: When the receiver accepted it (aware).
+        """
+        return cls(
+            number=number,
+            opted_out=action == OPT_OUT,
+            at=reply_decided_at(sent_at, received_at).astimezone(timezone.utc).isoformat(),
+            source="inbound",
+            keyword=normalize_keyword(message),
+            message_id=message_id or None,
+        )
 
     def decided_at(self) -> datetime:
         """

@@ -15,7 +15,6 @@ event.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -76,20 +75,11 @@ def keywords() -> tuple[frozenset[str], frozenset[str]]:
     )
 
 
-@functools.lru_cache(maxsize=4)
 def _parse_keywords(out_value: str | None, in_value: str | None) -> tuple[frozenset[str], frozenset[str]]:
     try:
-        out_words = opt_out.parse_keywords(out_value, opt_out.DEFAULT_OPT_OUT_KEYWORDS, "opt_out_keywords")
-        in_words = opt_out.parse_keywords(in_value, opt_out.DEFAULT_OPT_IN_KEYWORDS, "opt_in_keywords")
+        return opt_out.keyword_lists(out_value, in_value)
     except ValueError as exc:
         raise StoreUnavailableError(str(exc)) from None
-    both = out_words & in_words
-    if both:
-        raise StoreUnavailableError(
-            f"[{SECTION}] opt_out_keywords and opt_in_keywords share {sorted(both)}: a keyword "
-            "cannot both add and remove a number"
-        )
-    return out_words, in_words
 
 
 def store_inbound_message(message: InboundMessage, *, now: datetime | None = None) -> InboundOutcome:
@@ -116,13 +106,13 @@ def store_inbound_message(message: InboundMessage, *, now: datetime | None = Non
         add_event(session, INBOUND_ASSET_NAME, INBOUND_ASSET_URI, extra, callbacks)
         if action is None:
             return InboundOutcome(stored=True)
-        record = opt_out.OptOutRecord(
-            number=message.sender,
-            opted_out=action == opt_out.OPT_OUT,
-            at=opt_out.reply_decided_at(message.sent_at, received).astimezone(timezone.utc).isoformat(),
-            source="inbound",
-            keyword=opt_out.normalize_keyword(message.message),
-            message_id=message.message_id or None,
+        record = opt_out.OptOutRecord.from_reply(
+            action,
+            message.sender,
+            message.message,
+            message_id=message.message_id,
+            sent_at=message.sent_at,
+            received_at=received,
         )
         if record_decision(session, record) != WRITTEN:
             return InboundOutcome(stored=True, opt_out=SUPERSEDED)
