@@ -15,6 +15,7 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
+from tests.conftest import opt_out_records_cleared
 from tests.integration.db.test_inbound import _now_z, _post, unique_number
 from tests.support.receipts_server import SECRET, inbound
 
@@ -32,6 +33,14 @@ def lenient_client(airflow_db, monkeypatch):
         yield c
 
 
+@pytest.fixture
+def sender():
+    """A number no other test uses; its records are deleted afterwards (an odd one fails any export)."""
+    number = unique_number()
+    with opt_out_records_cleared([number]):
+        yield number
+
+
 def _stored(number: str) -> OptOutRecord | None:
     from airflow.models.variable import Variable
 
@@ -41,10 +50,9 @@ def _stored(number: str) -> OptOutRecord | None:
 
 @pytest.mark.parametrize("key", [variable_key, operator_variable_key])
 @pytest.mark.parametrize("at", [None, 1767225600, "yesterday", ""])
-def test_a_stored_record_with_an_unreadable_at_never_makes_a_stop_a_500(lenient_client, key, at):
+def test_a_stored_record_with_an_unreadable_at_never_makes_a_stop_a_500(lenient_client, sender, key, at):
     from airflow.models.variable import Variable
 
-    sender = unique_number()
     # from_json accepts it (``at`` is str()-ed), decided_at() cannot read it.
     Variable.set(
         key(sender), json.dumps({"number": sender, "opted_out": False, "at": at, "source": "operator"})
@@ -53,11 +61,10 @@ def test_a_stored_record_with_an_unreadable_at_never_makes_a_stop_a_500(lenient_
     assert answer.status_code == 200, answer.text  # 500: the STOP is rolled back, Orange retries forever
 
 
-def test_a_future_start_stored_by_an_earlier_receiver_does_not_block_a_stop(lenient_client):
+def test_a_future_start_stored_by_an_earlier_receiver_does_not_block_a_stop(lenient_client, sender):
     """Earlier versions stored a reply's dateTime unbounded: such a record does not outrank a STOP."""
     from airflow.models.variable import Variable
 
-    sender = unique_number()
     old = OptOutRecord(
         number=sender, opted_out=True, at="2099-01-01T00:00:00+00:00", source="inbound", keyword="start"
     )
