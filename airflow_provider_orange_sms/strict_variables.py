@@ -69,3 +69,10 @@ def variable_keys(prefix: str) -> list[str] | None:
     if keys is None:
         return None
     return list(keys(prefix=prefix))
+
+
+def variables_listable() -> bool:
+    """Whether this Airflow can list Variables from a task (``Variable.keys``, Airflow 3.3+)."""
+    from airflow.sdk import Variable
+
+    return hasattr(Variable, "keys")

@@ -1,5 +1,6 @@
 """One batch of :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator`: what it
-is asked to send, its plan, the quiet hours it waits for, its steps (:class:`SMSBatch`) and its report.
+is asked to send, its plan, the quiet hours it waits for, its steps (:class:`SMSBatch`), its report,
+and how an uncertain recipient is settled from a delivery receipt or released by the user.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from typing import TYPE_CHECKING
 from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
-    from airflow_provider_orange_sms.batch.send_input import validated_input
+    from airflow_provider_orange_sms.batch.send_input import validated_input, validated_release
     from airflow_provider_orange_sms.batch.send_plan import build_plan, log_plan
     from airflow_provider_orange_sms.batch.send_window import SendWindow
+    from airflow_provider_orange_sms.batch.settlement import settle_from_receipts
     from airflow_provider_orange_sms.batch.sms_batch import SMSBatch
 
 __all__ = [
@@ -19,7 +21,9 @@ __all__ = [
     "SendWindow",
     "build_plan",
     "log_plan",
+    "settle_from_receipts",
     "validated_input",
+    "validated_release",
 ]
 
 #: The module defining each name.
@@ -28,7 +32,9 @@ _HOMES = {
     "SendWindow": "send_window",
     "build_plan": "send_plan",
     "log_plan": "send_plan",
+    "settle_from_receipts": "settlement",
     "validated_input": "send_input",
+    "validated_release": "send_input",
 }
 
 

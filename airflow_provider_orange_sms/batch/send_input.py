@@ -96,3 +96,36 @@ def validated_input(
                 "recipients: " + "; ".join(unreachable[:20])
             )
     return texts, senders
+
+
+def validated_release(
+    client: OrangeSMSClient,
+    release: str | Sequence[str] | None,
+    default_country: str | None,
+    texts: Mapping[str, str],
+) -> frozenset[str]:
+    """
+    Return the normalised recipients of SendSMSOperator's ``release_uncertain``.
+
+    :param client: The connection's client (its country).
+    :param release: The (rendered) ``release_uncertain``: numbers as ``recipients`` takes them, or
+        ``None``/empty for none.
+    :param default_country: Country of numbers written without a country code.
+    :param texts: The task's recipients: a released number must be one of them.
+    :raises ValueError: Naming every invalid number, and every one the task does not send to.
+    """
+    if release is None or (isinstance(release, str) and release.strip() in ("", "[]", "()", "None")):
+        return frozenset()
+    if isinstance(release, (list, tuple, set, frozenset)) and not release:
+        return frozenset()
+    try:
+        addresses = validate_recipients(release, default_country=default_country or client.country)
+    except ValueError as exc:
+        raise ValueError(f"Invalid release_uncertain: {exc}") from None
+    strangers = [address for address in addresses if address not in texts]
+    if strangers:
+        raise ValueError(
+            f"Invalid release_uncertain: {', '.join(strangers[:20])} "
+            f"{'is' if len(strangers) == 1 else 'are'} not among this task's recipients"
+        )
+    return frozenset(addresses)

@@ -40,6 +40,7 @@ from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSend
 from airflow_provider_orange_sms.ledger import (
     FAILED,
     IN_FLIGHT,
+    RELEASED,
     SENT,
     UNCERTAIN,
     LedgerUnavailableError,
@@ -84,6 +85,9 @@ class SMSBatch:
     :param clock: The current time (the operator's, replaceable in tests).
     :param logger: Where the plan, progress and failures are logged.
     :param max_consecutive_failures: Stop after this many outage-like failures in a row (0: never).
+    :param settle: Settles uncertain recipients from delivery receipts (given the ledger and each
+        one's "in flight" time; returns the resource id of each settled one), or ``None``.
+    :param release: Uncertain recipients the user released for resending (``release_uncertain``).
     """
 
     def __init__(
@@ -97,6 +101,8 @@ class SMSBatch:
         clock: Callable[[], datetime],
         logger: Any,
         max_consecutive_failures: int,
+        settle: Callable[[SentLedger, dict[str, float | None]], dict[str, str]] | None = None,
+        release: frozenset[str] = frozenset(),
     ) -> None:
         self.texts = texts
         self.senders = senders
@@ -106,6 +112,8 @@ class SMSBatch:
         self.clock = clock
         self.log = logger
         self.max_consecutive_failures = max_consecutive_failures
+        self.settle = settle
+        self.release = release
         self.addresses = list(texts)
         #: Recipients this try is to send to now (after :meth:`skip_handled_by_earlier_tries` and
         #: :meth:`hold_back_outside_window`).
@@ -160,9 +168,11 @@ class SMSBatch:
     def skip_handled_by_earlier_tries(self) -> None:
         """
         Read the sent ledger; report the recipients an earlier try sent to (or may have), and leave
-        them out of :attr:`pending`.
+        them out of :attr:`pending`. An uncertain one is first settled from its delivery receipt
+        when one can only belong to it (then ``sent``), else sent again when the user released it.
 
-        :raises AirflowException: When the ledger cannot be read (before any send).
+        :raises AirflowException: When the ledger cannot be read, or a release cannot be recorded
+            (before any send).
         """
         try:
             earlier = self.ledger.load()
@@ -171,12 +181,19 @@ class SMSBatch:
                 f"Not sending any SMS: {exc}. Without the sent ledger, recipients an earlier try reached "
                 "could be texted twice, so this try fails before any send (Airflow may retry it)."
             ) from exc
+        unresolved = {
+            address: entry.in_flight_at
+            for address, entry in earlier.items()
+            if address in self.texts and entry.may_have_been_sent and entry.status != SENT
+        }
+        settled = self.settle(self.ledger, unresolved) if unresolved and self.settle is not None else {}
+        released = self._release([address for address in unresolved if address not in settled])
         for address in self.addresses:
             entry = earlier.get(address)
-            if entry is None or not entry.may_have_been_sent:
+            if entry is None or not entry.may_have_been_sent or address in released:
                 continue
-            if entry.status == SENT:
-                self._results[address] = self._entry(address, entry.resource_id, SENT)
+            if entry.status == SENT or address in settled:
+                self._results[address] = self._entry(address, settled.get(address, entry.resource_id), SENT)
                 continue
             self._results[address] = self._entry(address, None, UNCERTAIN)
             self.log.warning(
@@ -192,6 +209,27 @@ class SMSBatch:
                 len(self.addresses),
             )
         self.pending = [address for address in self.addresses if address not in self._results]
+
+    def _release(self, uncertain: list[str]) -> set[str]:
+        """Record the release of the uncertain recipients the user released; return them."""
+        released = [address for address in uncertain if address in self.release]
+        for address in sorted(self.release - set(released)):
+            self.log.info(
+                "release_uncertain: %s is not uncertain in this task's ledger; nothing to release", address
+            )
+        if not released:
+            return set()
+        try:
+            self.ledger.append([(address, None, RELEASED) for address in released])
+        except LedgerUnavailableError as exc:
+            raise AirflowException(f"Not sending any SMS: cannot record the release ({exc})") from exc
+        for address in released:
+            self.log.warning(
+                "Sending to %s again: released by release_uncertain (an earlier try's send to it has no "
+                "known outcome; if Orange did take it, the recipient gets this SMS twice)",
+                address,
+            )
+        return set(released)
 
     def hold_back_outside_window(self) -> None:
         """Move the recipients whose send window is closed now from :attr:`pending` to :attr:`waiting`."""
@@ -408,8 +446,9 @@ class SMSBatch:
             named = ", ".join(uncertain[:_NAMED_UNCERTAIN])
             more = len(uncertain) - _NAMED_UNCERTAIN
             lines += (
-                f"\n  Uncertain (the request left, Orange's answer never arrived: never sent again "
-                f"automatically; check each one's delivery receipt): {named}"
+                f"\n  Uncertain (the request left, Orange's answer never arrived, no delivery receipt can "
+                f"only be its: never sent again automatically; check each one with Orange or the "
+                f"recipient, then release_uncertain sends it again): {named}"
                 + (f" and {more} more (all in XCom {PARTIAL_RESULTS_KEY})" if more > 0 else "")
             )
         stop = report.stop

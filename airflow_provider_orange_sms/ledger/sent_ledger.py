@@ -85,6 +85,9 @@ SENT = "sent"
 UNCERTAIN = "uncertain"
 #: Entry status: Orange certainly did not take the SMS (refused, or the request never left).
 FAILED = "failed"
+#: Entry status: the user released an uncertain recipient (SendSMSOperator's ``release_uncertain``):
+#: the next send to it goes out.
+RELEASED = "released"
 #: Statuses after which a recipient is never sent to again by this task instance.
 MAY_HAVE_BEEN_SENT = frozenset({IN_FLIGHT, SENT, UNCERTAIN})
 _CHUNK_KEY = re.compile(rf"^{KEY_PREFIX}([0-9a-f]{{32}})_(\d+)$")
@@ -101,12 +104,16 @@ class LedgerEntry:
 
     :param recipient: Normalised address (``tel:+…``).
     :param resource_id: Orange's id of the SMS, ``None`` unless it was sent.
-    :param status: :data:`IN_FLIGHT`, :data:`SENT`, :data:`UNCERTAIN` or :data:`FAILED`.
+    :param status: :data:`IN_FLIGHT`, :data:`SENT`, :data:`UNCERTAIN`, :data:`FAILED` or
+        :data:`RELEASED`.
+    :param in_flight_at: Unix time (the worker's clock) its last "in flight" entry was written, while
+        its outcome is unknown (``None`` otherwise, or for a chunk written before times were kept).
     """
 
     recipient: str
     resource_id: str | None
     status: str
+    in_flight_at: float | None = None
 
     @property
     def may_have_been_sent(self) -> bool:
@@ -155,6 +162,8 @@ class SentLedger:
         self._loaded = False
         self._chunk_index = 0
         self._current: list[list[Any]] = []
+        # When each "in flight" entry of the current chunk was written (settling needs it).
+        self._in_flight_at: dict[str, float] = {}
 
     @classmethod
     def from_context(
@@ -246,8 +255,11 @@ class SentLedger:
                 mark = RunMark.from_json(chunk.get("run"))
                 if mark is not None and not incarnation.continued_by(mark):
                     ignored, entries, incarnation = index, {}, Incarnation()
+                times = in_flight_times(chunk)
                 for recipient, resource_id, status in chunk["entries"]:
-                    entries[str(recipient)] = LedgerEntry(str(recipient), resource_id, str(status))
+                    entries[str(recipient)] = _next_entry(
+                        entries.get(str(recipient)), str(recipient), resource_id, str(status), times
+                    )
             except (AttributeError, KeyError, TypeError, ValueError) as exc:
                 raise LedgerUnavailableError(
                     f"the sent ledger {key} is not a ledger chunk: {chunk!r:.80}"
@@ -257,6 +269,7 @@ class SentLedger:
             index += 1
         self._chunk_index = index
         self._current = []
+        self._in_flight_at = {}
         self._loaded = True
         if not incarnation.continued_by(self.run):
             ignored = index
@@ -300,11 +313,16 @@ class SentLedger:
             return
         if not self._loaded:
             raise RuntimeError("SentLedger.load() must be called before append()")
-        self._current.extend([recipient, resource_id, status] for recipient, resource_id, status in entries)
+        now = time.time()
+        for recipient, resource_id, status in entries:
+            self._current.append([recipient, resource_id, status])
+            if status == IN_FLIGHT:
+                self._in_flight_at[recipient] = now
         self._write()
         if len(self._current) >= CHUNK_SIZE:
             self._chunk_index += 1
             self._current = []
+            self._in_flight_at = {}
 
     def hold(self, until: float | None) -> None:
         """
@@ -329,6 +347,7 @@ class SentLedger:
             "retention": None if self.retention is None else self.retention.total_seconds(),
             "run": self.run.to_json(),
             "entries": self._current,
+            **({"in_flight_at": self._in_flight_at} if self._in_flight_at else {}),
             **extra,
         }
         description = f"Orange SMS sent ledger of {self.label}, part {self._chunk_index}"
@@ -409,3 +428,31 @@ class SentLedger:
                 return None  # held until its task writes again
             start = max(start, held_until)
         return float(start + retention)
+
+
+def in_flight_times(chunk: Mapping[str, Any]) -> dict[str, float]:
+    """
+    When each "in flight" entry of a chunk was written (Unix time, the writer's clock); empty for a
+    chunk written before times were kept.
+
+    :param chunk: A ledger chunk.
+    """
+    times = chunk.get("in_flight_at")
+    if not isinstance(times, dict):
+        return {}
+    return {
+        str(recipient): float(at)
+        for recipient, at in times.items()
+        if isinstance(at, (int, float)) and not isinstance(at, bool)
+    }
+
+
+def _next_entry(
+    earlier: LedgerEntry | None, recipient: str, resource_id: Any, status: str, times: Mapping[str, float]
+) -> LedgerEntry:
+    """A recipient's entry after ``earlier``: an outcome still unknown keeps its "in flight" time."""
+    if status == IN_FLIGHT:
+        return LedgerEntry(recipient, resource_id, status, times.get(recipient))
+    if status == UNCERTAIN and earlier is not None and earlier.status in (IN_FLIGHT, UNCERTAIN):
+        return LedgerEntry(recipient, resource_id, status, earlier.in_flight_at)
+    return LedgerEntry(recipient, resource_id, status)

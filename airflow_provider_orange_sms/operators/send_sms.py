@@ -11,7 +11,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_orange_sms.batch import SendWindow, SMSBatch, build_plan, log_plan, validated_input
+from airflow_provider_orange_sms.batch import (
+    SendWindow,
+    SMSBatch,
+    build_plan,
+    log_plan,
+    settle_from_receipts,
+    validated_input,
+    validated_release,
+)
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.ledger import (
     DEFAULT_LEDGER_RETENTION,
@@ -23,6 +31,7 @@ from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
 from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
 from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY, PLAN_KEY
+from airflow_provider_orange_sms.strict_variables import variables_listable
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException, conf
 
 if TYPE_CHECKING:
@@ -60,9 +69,13 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
     may still fail to record it and run the task again) and expires ``ledger_retention`` after its
     last write. Recipients Orange certainly did not take (a 4xx, a request that never left) are
     sent again by a retry. Uncertain recipients fail the task (without retries once only they are
-    left) unless ``fail_on_uncertain=False``. The ledger needs a task instance: with an empty
-    context (``op.execute(context={})``) or ``retry_guard=False`` it is off. Variable values hold
-    phone numbers: configure a Fernet key so they are encrypted at rest.
+    left) unless ``fail_on_uncertain=False``. A later try first settles an uncertain recipient as
+    ``sent`` when a delivery receipt can only belong to its send (same recipient, arrived after the
+    "in flight" record, a resource id no ledger records, no other send to that number without an
+    outcome that could own it: see ``settle_by_receipts``); it is never resent because a receipt is
+    missing, only when the user releases it (``release_uncertain``). The ledger needs a task
+    instance: with an empty context (``op.execute(context={})``) or ``retry_guard=False`` it is off.
+    Variable values hold phone numbers: configure a Fernet key so they are encrypted at rest.
 
     **When sends fail.** A refusal about one recipient (e.g. 400 ``SVC0004``) does not stop the
     batch; the task fails at the end naming each failure, without retries when every failure is
@@ -149,6 +162,16 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         Orange's answer never arrived, in this try or an earlier one), naming it, after the rest of
         the batch is sent; never resent, and not retried once only uncertain recipients are left.
         ``False`` accepts them: the task succeeds, with a warning for each.
+    :param settle_by_receipts: Settle uncertain recipients from the delivery receipts the receiver
+        stored (Airflow 3.3+, which lets a task list every sent ledger): adds the delivery-receipts
+        asset to the task's ``inlets``. ``False`` leaves them uncertain until released.
+    :param release_uncertain: Numbers (as ``recipients`` takes them; templated) whose uncertain send
+        this try makes again, once you have checked, with Orange's statistics or the recipient, that
+        the earlier one did not arrive; then clear the task. **Risk**: if Orange did take the
+        earlier SMS (its receipt can come up to 24 h later, or never), the recipient gets it twice;
+        and a number left in the list is released again, unchecked, by any later try or run that
+        leaves it uncertain: remove it once the run succeeded. A number that is not a recipient of
+        the task fails it before any send; one that is not uncertain is ignored.
     :param ledger_retention: How long this task's ledger is kept after its last write (at least
         one hour; ``None`` keeps it until deleted by hand). It is stored with the ledger: the
         successful tries of every task delete a few expired ledgers each, each by its own retention
@@ -170,6 +193,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         "sender_address",
         "sender_name",
         "default_country",
+        "release_uncertain",
     )
 
     def __init__(
@@ -191,6 +215,8 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         balance_poke_interval: float = 300.0,
         retry_guard: bool = True,
         fail_on_uncertain: bool = True,
+        settle_by_receipts: bool = True,
+        release_uncertain: str | Sequence[str] | None = None,
         ledger_retention: timedelta | None = DEFAULT_LEDGER_RETENTION,
         ledger_store: LedgerStore | None = None,
         respect_opt_out: bool = True,
@@ -232,6 +258,14 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.max_consecutive_failures = max_consecutive_failures
         self.retry_guard = retry_guard
         self.fail_on_uncertain = fail_on_uncertain
+        # Only where it can settle: earlier releases cannot list the other ledgers from a task.
+        self.settle_by_receipts = settle_by_receipts and retry_guard and variables_listable()
+        self.release_uncertain = release_uncertain
+        if self.settle_by_receipts:
+            from airflow_provider_orange_sms.receipts import DELIVERY_RECEIPTS
+
+            if not any(getattr(inlet, "name", None) == DELIVERY_RECEIPTS.name for inlet in self.inlets):
+                self.inlets.append(DELIVERY_RECEIPTS)
         self.ledger_retention = ledger_retention
         self.ledger_store = ledger_store
         self.respect_opt_out = respect_opt_out
@@ -244,6 +278,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         :param context: The task context (may be empty: the sent ledger is then off).
         """
         texts, senders = self._validated_input()
+        try:
+            release = validated_release(self.hook.client, self.release_uncertain, self.default_country, texts)
+        except ValueError as exc:
+            raise AirflowFailException(f"{exc} (nothing was sent)") from exc
         opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
         if self.is_dry_run:
             return self._dry_run(texts, senders, opt_out)
@@ -256,6 +294,12 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             clock=self.clock,
             logger=self.log,
             max_consecutive_failures=self.max_consecutive_failures,
+            settle=(
+                (lambda ledger, targets: settle_from_receipts(context, ledger, targets, self.log))
+                if self.settle_by_receipts
+                else None
+            ),
+            release=release,
         )
         self._push(context, PLAN_KEY, batch.plan())
         batch.skip_handled_by_earlier_tries()
