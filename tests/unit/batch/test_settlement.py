@@ -91,8 +91,8 @@ def test_another_unresolved_send_to_the_same_number_makes_it_ambiguous():
 
 def test_another_unresolved_send_recorded_well_after_the_receipt_cannot_own_it():
     store = InMemoryLedgerStore()
-    opened, at = killed_in_flight(store)
-    other, other_at = killed_in_flight(store, task_id="alert", run_id="other")
+    opened, _ = killed_in_flight(store)
+    _, other_at = killed_in_flight(store, task_id="alert", run_id="other")
     early = other_at - SKEW - 1  # the receipt arrived before the other send could have left
     settled, _ = settle({AWA: early - 1}, opened.key, scan_ledgers(store, [AWA]), [receipt("id-1", early)])
     assert settled == {AWA: "id-1"}
@@ -189,7 +189,7 @@ def test_nothing_is_settled_where_the_ledgers_cannot_be_listed(caplog):
             return None
 
     store = Unlistable()
-    opened, at = killed_in_flight(store)
+    _, at = killed_in_flight(store)
     with caplog.at_level(logging.INFO):
         assert settle_from_receipts({}, ledger(store), {AWA: at}, logging.getLogger("test")) == {}
     assert "Airflow 3.3+" in caplog.text
