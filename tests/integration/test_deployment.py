@@ -28,6 +28,8 @@ WORKERS = set(filter(None, os.environ.get("ORANGE_SMS_DEPLOYMENT_WORKERS", "").s
 #: Where the sandbox's state and request log are saved for a look after the run (the script's logs).
 LOGS = os.environ.get("ORANGE_SMS_DEPLOYMENT_LOGS", "")
 RECIPIENTS_PER_SENDER = int(os.environ.get("ORANGE_SMS_DEPLOYMENT_RECIPIENTS", "100"))
+#: Orange's window, which the sandbox judges 429s at (``--rate-window`` in scripts/test-deployment.sh).
+RATE_WINDOW = float(os.environ.get("ORANGE_SMS_DEPLOYMENT_RATE_WINDOW", "1.0"))
 DAG_ID = "deployment_send"
 SENDERS = 4
 ASSET_NAME = "orange_sms_delivery_receipts"
@@ -125,6 +127,16 @@ def receipt_events(api: RestClient) -> list[dict[str, Any]]:
             return events
 
 
+def per_thousand(count: int, sms: int) -> str:
+    """``count`` per 1,000 SMS, as printed."""
+    return f"{1000 * count / sms:.2f}" if sms else "-"
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages (what ``uptime`` shows)."""
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
 def summary(outcome: Outcome) -> str:
     """Per-task rates, 429s, token requests, receipts: printed whether the assertions pass or not."""
     messages = outcome.sandbox["messages"]
@@ -144,11 +156,14 @@ def summary(outcome: Outcome) -> str:
     if len(times) > 1:
         lines.append(
             f"all senders: {len(times)} SMS in {times[-1] - times[0]:.1f} s = "
-            f"{(len(times) - 1) / (times[-1] - times[0]):.2f} SMS/s (sandbox limit 5/s)"
+            f"{(len(times) - 1) / (times[-1] - times[0]):.2f} SMS/s = "
+            f"{(len(times) - 1) / (times[-1] - times[0]) / 5:.3f} x the sandbox's limit of 5/s"
         )
     sandbox = outcome.sandbox
     lines.append(
-        f"429 answers: {sandbox['rate_limited']}   token requests: {sandbox['token_requests']}   "
+        f"429 answers: {sandbox['rate_limited']} = {per_thousand(sandbox['rate_limited'], len(messages))} "
+        f"per 1,000 SMS at the sandbox's {RATE_WINDOW:g} s window (load average {load_average()})   "
+        f"token requests: {sandbox['token_requests']}   "
         f"receipts stored: {len(outcome.receipt_events)} for {len(messages)} SMS accepted"
     )
     arrivals = sorted(request["time"] for request in outcome.send_requests)
