@@ -32,7 +32,9 @@ from airflow_provider_orange_sms.limit.throttle import (
     RATE_WINDOW_SECONDS,
     Booking,
     EarlyWork,
+    LateAnswers,
     SendThrottle,
+    answer_push,
     check_rate,
     interval_for,
     wait_for_turn,
@@ -115,6 +117,19 @@ return result
 )
 
 
+# A late answer pushes the slots nobody has booked yet back by ARGV[1] (µs; throttle.answer_push).
+PUSH_SCRIPT = (
+    _NOW
+    + """
+local next_free = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local stored = math.max(next_free, now) + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%d', stored), 'PX',
+  string.format('%d', math.floor((stored - now) / 1000) + 60000))
+return 1
+"""
+)
+
+
 class _RedisLost(Exception):
     """Redis failed during a wait: the send takes a slot of the fallback instead."""
 
@@ -160,6 +175,9 @@ class RedisSendThrottle:
         self._redis = redis
         self._book = redis.register_script(BOOK_SCRIPT)
         self._keep_turn = redis.register_script(KEEP_TURN_SCRIPT)
+        self._push = redis.register_script(PUSH_SCRIPT)
+        #: The answers that came late enough to push the unbooked slots back.
+        self.late_answers = LateAnswers()
         self._interval_us = round(self.interval * _US)
         self._max_ahead_us = round(self.max_ahead * _US)
         self._window_us = round(RATE_WINDOW_SECONDS * _US)
@@ -304,6 +322,26 @@ class RedisSendThrottle:
             return None
         return Booking(int(slot_us) / _US, time.monotonic() + int(wait_us) / _US, "redis")
 
+    def answered(self, after: float) -> None:
+        """
+        Push the slots nobody has booked yet back when the answer came late (see
+        :func:`~airflow_provider_orange_sms.limit.throttle.answer_push`), where the send was booked.
+
+        :param after: Seconds from the send's release to its answer.
+        """
+        if self.last_mode != "redis":
+            self.fallback.answered(after)
+            return
+        push = answer_push(after, self.rate_per_second, self.interval)
+        if push <= 0:
+            return
+        try:
+            self._push(keys=[self.key], args=[round(push * _US)])
+        except REDIS_ERRORS as exc:
+            self._redis_failed(exc)
+            return
+        self.late_answers.add(push)
+
     def _log_long_wait(self, wait: float) -> None:
         log.warning(
             "Orange SMS send limit: waiting %.1f s for a send slot (%g SMS/s shared through Redis %s by "
@@ -339,7 +377,10 @@ class RedisSendThrottle:
         return self.wait(self.book())
 
     def close(self) -> None:
-        """Close the fallback's state file; log how the sends were spaced when any fell back."""
+        """Close the fallback's state file; log how the sends were spaced when any fell back, and
+        the late answers."""
+        self.late_answers.log(f"Redis {self.where}")
+        self.late_answers = LateAnswers()
         if set(self.sends_by_mode) - {"redis"}:
             log.warning(
                 "Orange SMS sends spaced: %s",

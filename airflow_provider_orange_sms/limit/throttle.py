@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import struct
 import threading
@@ -135,6 +136,65 @@ def keep_turn(next_free: float, slot: float, now: float, interval: float) -> flo
     if next_free - slot <= max(RATE_WINDOW_SECONDS, interval) + 1e-9:
         return next_free + max(now - slot - LATE_WAKE_UP, 0.0)
     return None
+
+
+def answer_push(answered_after: float, rate_per_second: float, interval: float) -> float:
+    """
+    How far to push back the slots nobody has booked yet when a send's answer came late.
+
+    Orange counts a send when it arrives, which is some time after the limiter let it go (a loaded
+    machine delays the request) and before its answer came back. The send ``n`` slots later (``n``
+    sends per window) leaves at least ``n * interval`` after it (less :data:`LATE_WAKE_UP`); that is
+    more than the window by a slack of about 23 ms at 5/s. An answer later than the slack means the
+    send may have arrived that late: the next sends move back by the excess, so the one ``n`` later
+    still arrives a full window after it. The answer bounds the arrival from above, so this never
+    lets a late arrival through; it costs throughput only when answers are slow.
+
+    :param answered_after: Seconds from the send's release to its answer.
+    :param rate_per_second: Sends per second.
+    :param interval: Seconds between slots.
+    :return: Seconds to push the unbooked slots back (0: none).
+    """
+    per_window = max(1, math.floor(rate_per_second * RATE_WINDOW_SECONDS + 1e-9))
+    slack = per_window * interval - RATE_WINDOW_SECONDS - LATE_WAKE_UP
+    return max(0.0, answered_after - slack)
+
+
+@dataclass
+class LateAnswers:
+    """
+    How many answers came late enough to push the unbooked slots back, and by how much in total.
+
+    :param count: Answers that pushed.
+    :param pushed: Seconds pushed in total.
+    """
+
+    count: int = 0
+    pushed: float = 0.0
+
+    def add(self, push: float) -> None:
+        """
+        Count one push.
+
+        :param push: Its seconds.
+        """
+        self.count += 1
+        self.pushed += push
+
+    def log(self, where: str) -> None:
+        """
+        Log the pushes, if any, at INFO (they explain a pace below the limit).
+
+        :param where: Which limiter.
+        """
+        if self.count:
+            log.info(
+                "Orange SMS send limit (%s): %d answer(s) came late enough that the next sends were "
+                "held back, %.0f ms in total, so that Orange never counts more than its limit in a window",
+                where,
+                self.count,
+                1000 * self.pushed,
+            )
 
 
 @dataclass(frozen=True)
@@ -301,6 +361,14 @@ class SendLimiter(Protocol):
             (:class:`EarlyWork`); if it raises, the wait ends there.
         """
 
+    def answered(self, after: float) -> None:
+        """
+        Take in that the answer to the send just let go came ``after`` seconds after its release
+        (see :func:`answer_push`).
+
+        :param after: Seconds from the end of :meth:`wait` to the answer.
+        """
+
     def acquire(self) -> float:
         """Book a slot and wait for it; return the seconds waited."""
 
@@ -335,6 +403,8 @@ class SendThrottle:
         self._shared = True
         self._early = EarlyWork()
         self.last_release: float | None = None
+        #: The answers that came late enough to push the unbooked slots back.
+        self.late_answers = LateAnswers()
 
     def __repr__(self) -> str:
         return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
@@ -458,6 +528,18 @@ class SendThrottle:
         self.last_release = released.slot
         return waited
 
+    def answered(self, after: float) -> None:
+        """
+        Push the slots nobody has booked yet back when the answer came late (:func:`answer_push`).
+
+        :param after: Seconds from the send's release to its answer.
+        """
+        push = answer_push(after, self.rate_per_second, self.interval)
+        if push <= 0:
+            return
+        self._update(lambda next_free: (max(next_free, time.time()) + push, None))
+        self.late_answers.add(push)
+
     def _log_long_wait(self, wait: float) -> None:
         log.warning(
             "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every process on "
@@ -472,7 +554,9 @@ class SendThrottle:
         return self.wait(self.book())
 
     def close(self) -> None:
-        """Close the state file (a later :meth:`acquire` reopens it)."""
+        """Close the state file (a later :meth:`acquire` reopens it); log the late answers."""
+        self.late_answers.log("this machine")
+        self.late_answers = LateAnswers()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

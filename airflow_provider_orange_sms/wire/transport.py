@@ -245,10 +245,12 @@ class Transport:
                 # this send with the next process's and pushing the account over its limit.
                 token = tokens.get_token()
                 hook, pending_hook = pending_hook, None
-                if is_send and throttle is not None:
-                    throttle.wait(throttle.book(), before_send=hook)
+                limiter = throttle if is_send else None
+                if limiter is not None:
+                    limiter.wait(limiter.book(), before_send=hook)
                 elif hook is not None:
                     hook()
+                released = time.monotonic()
                 try:
                     response = self.send_once(
                         method,
@@ -262,6 +264,8 @@ class Transport:
                     cause = exc.__cause__
                     maybe_applied |= isinstance(cause, requests.RequestException) and not _never_sent(cause)
                     raise
+                if limiter is not None:  # Orange counted it by now: a late answer holds the next ones
+                    limiter.answered(time.monotonic() - released)
                 if response.status_code < 400:
                     return response
                 if method == "DELETE" and response.status_code == 404 and maybe_applied:
