@@ -340,7 +340,7 @@ class RedisSendThrottle:
         except REDIS_ERRORS as exc:
             self._redis_failed(exc)
             return
-        self.late_answers.add(push)
+        self.late_answers.add(push, f"Redis {self.where}")
 
     def _log_long_wait(self, wait: float) -> None:
         log.warning(

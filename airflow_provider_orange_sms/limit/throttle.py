@@ -172,14 +172,17 @@ class LateAnswers:
     count: int = 0
     pushed: float = 0.0
 
-    def add(self, push: float) -> None:
+    def add(self, push: float, where: str) -> None:
         """
-        Count one push.
+        Count one push; the 1st, 10th, 100th… are logged at INFO with the totals so far.
 
         :param push: Its seconds.
+        :param where: Which limiter.
         """
         self.count += 1
         self.pushed += push
+        if math.log10(self.count).is_integer():
+            self.log(where)
 
     def log(self, where: str) -> None:
         """
@@ -189,8 +192,9 @@ class LateAnswers:
         """
         if self.count:
             log.info(
-                "Orange SMS send limit (%s): %d answer(s) came late enough that the next sends were "
-                "held back, %.0f ms in total, so that Orange never counts more than its limit in a window",
+                "Orange SMS send limit (%s): %d answer(s) so far came late enough that the next sends "
+                "were held back, %.0f ms in total, so that Orange never counts more than its limit in a "
+                "window",
                 where,
                 self.count,
                 1000 * self.pushed,
@@ -538,7 +542,7 @@ class SendThrottle:
         if push <= 0:
             return
         self._update(lambda next_free: (max(next_free, time.time()) + push, None))
-        self.late_answers.add(push)
+        self.late_answers.add(push, "this machine")
 
     def _log_long_wait(self, wait: float) -> None:
         log.warning(
