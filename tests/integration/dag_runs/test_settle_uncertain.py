@@ -26,6 +26,7 @@ ROOT = TEST_DAGS.parent.parent
 DAG_FILE = TEST_DAGS / "settle_send.py"
 SETTLED = [f"tel:+22507000031{n:02d}" for n in range(6)]  # as in tests/dags/settle_send.py
 RELEASED = [f"tel:+22507000032{n:02d}" for n in range(6)]
+AMBIGUOUS = [f"tel:+22507000033{n:02d}" for n in range(4)]
 
 pytestmark = pytest.mark.skipif(
     not variables_listable(), reason="settling needs Airflow 3.3+ (a task lists every sent ledger)"
@@ -133,6 +134,30 @@ def test_a_receipt_that_can_only_be_the_killed_sends_settles_it(
     assert {r["recipient"]: r["resource_id"] for r in results} == {
         m.address: m.resource_id for m in sandbox.state.messages
     }
+
+
+def test_receipts_that_two_killed_sends_could_own_settle_neither(
+    airflow_db, fast_conn, sandbox, client, receipts_server
+):
+    """Two runs of the DAG, each killed once Orange took its SMS to the same number: each retry sees
+    two receipts of SMS unknown to the ledgers, and another send without an outcome: ambiguous."""
+    client.create_delivery_receipt_subscription(receipts_server.receipt_url)
+    first, second = (pendulum.datetime(2026, 6, 4, hour, tz="UTC") for hour in (9, 10))
+    victim = AMBIGUOUS[1]
+    for when in (first, second):
+        exit_code = killed_when_orange_took_it("test_sms_ambiguous_receipts", when, sandbox, victim)
+        assert exit_code == -signal.SIGKILL
+    taken = [m.resource_id for m in sandbox.state.messages if m.address == victim]
+    assert len(taken) == 2  # one SMS per run
+    for resource_id in taken:
+        wait_for_stored_receipt(receipts_server, resource_id)
+
+    run = retried(load_dag(DAG_FILE, "test_sms_ambiguous_receipts"), first)
+
+    assert run.get_task_instance("send").state == "failed"
+    statuses = {r["recipient"]: r["status"] for r in xcom_value(run, "send", PARTIAL_RESULTS_KEY)}
+    assert statuses == {address: "uncertain" if address == victim else "sent" for address in AMBIGUOUS}
+    assert received(sandbox)[victim] == 2  # nothing resent
 
 
 def test_without_a_receipt_it_stays_uncertain_until_released(
