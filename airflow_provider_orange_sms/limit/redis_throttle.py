@@ -332,7 +332,7 @@ class RedisSendThrottle:
         if self.last_mode != "redis":
             self.fallback.answered(after)
             return
-        push = answer_push(after, self.rate_per_second, self.interval)
+        push = answer_push(self.late_answers.lateness(after), self.rate_per_second, self.interval)
         if push <= 0:
             return
         try:
@@ -377,10 +377,7 @@ class RedisSendThrottle:
         return self.wait(self.book())
 
     def close(self) -> None:
-        """Close the fallback's state file; log how the sends were spaced when any fell back, and
-        the late answers."""
-        self.late_answers.log(f"Redis {self.where}")
-        self.late_answers = LateAnswers()
+        """Close the fallback's state file; log how the sends were spaced when any fell back."""
         if set(self.sends_by_mode) - {"redis"}:
             log.warning(
                 "Orange SMS sends spaced: %s",

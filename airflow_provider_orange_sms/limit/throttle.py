@@ -138,50 +138,67 @@ def keep_turn(next_free: float, slot: float, now: float, interval: float) -> flo
     return None
 
 
-def answer_push(answered_after: float, rate_per_second: float, interval: float) -> float:
+def answer_push(lateness: float, rate_per_second: float, interval: float) -> float:
     """
     How far to push back the slots nobody has booked yet when a send's answer came late.
 
-    Orange counts a send when it arrives, which is some time after the limiter let it go (a loaded
-    machine delays the request) and before its answer came back. The send ``n`` slots later (``n``
-    sends per window) leaves at least ``n * interval`` after it (less :data:`LATE_WAKE_UP`); that is
-    more than the window by a slack of about 23 ms at 5/s. An answer later than the slack means the
-    send may have arrived that late: the next sends move back by the excess, so the one ``n`` later
-    still arrives a full window after it. The answer bounds the arrival from above, so this never
-    lets a late arrival through; it costs throughput only when answers are slow.
+    Orange counts a send when it arrives, which is some time after the limiter let it go, and a
+    loaded machine delays a request now and then beyond the network's usual delay. The send ``n``
+    slots later (``n`` sends per window) leaves at least ``n * interval`` after it (less
+    :data:`LATE_WAKE_UP`): more than the window by a slack of about 23 ms at 5/s. The answer comes
+    after the arrival, so an answer later than usual (``lateness``, see :class:`LateAnswers`) by more
+    than the slack says the send may have arrived that much later than usual: the next sends move
+    back by the excess, so the one ``n`` later still arrives a full window after it. It costs
+    throughput only when an answer is late.
 
-    :param answered_after: Seconds from the send's release to its answer.
+    :param lateness: How much later than the fastest recent answer this one came (seconds).
     :param rate_per_second: Sends per second.
     :param interval: Seconds between slots.
     :return: Seconds to push the unbooked slots back (0: none).
     """
     per_window = max(1, math.floor(rate_per_second * RATE_WINDOW_SECONDS + 1e-9))
     slack = per_window * interval - RATE_WINDOW_SECONDS - LATE_WAKE_UP
-    return max(0.0, answered_after - slack)
+    return max(0.0, lateness - slack)
 
 
-@dataclass
 class LateAnswers:
     """
-    How many answers came late enough to push the unbooked slots back, and by how much in total.
+    A limiter's recent answer times, and the answers that came late enough to push slots back.
 
-    :param count: Answers that pushed.
-    :param pushed: Seconds pushed in total.
+    The network's own round trip (tens of milliseconds to a distant Orange) delays every answer
+    alike and moves no arrival closer to another: only an answer later than the fastest of the last
+    :data:`HISTORY` counts as late, by the difference.
     """
 
-    count: int = 0
-    pushed: float = 0.0
+    #: Answers whose fastest is the usual round trip.
+    HISTORY = 64
+
+    def __init__(self) -> None:
+        self._recent: deque[float] = deque(maxlen=self.HISTORY)
+        #: Answers that pushed the unbooked slots back.
+        self.count = 0
+        #: Seconds pushed in total.
+        self.pushed = 0.0
+
+    def lateness(self, answered_after: float) -> float:
+        """
+        Take in an answer; return how much later it came than the fastest recent one.
+
+        :param answered_after: Seconds from the send's release to its answer.
+        """
+        self._recent.append(answered_after)
+        return answered_after - min(self._recent)
 
     def add(self, push: float, where: str) -> None:
         """
-        Count one push; the 1st, 10th, 100th… are logged at INFO with the totals so far.
+        Count one push; the 1st, every 10th up to 100, then every 100th are logged at INFO.
 
         :param push: Its seconds.
         :param where: Which limiter.
         """
         self.count += 1
         self.pushed += push
-        if math.log10(self.count).is_integer():
+        if self.count == 1 or self.count % (10 if self.count <= 100 else 100) == 0:
             self.log(where)
 
     def log(self, where: str) -> None:
@@ -538,7 +555,7 @@ class SendThrottle:
 
         :param after: Seconds from the send's release to its answer.
         """
-        push = answer_push(after, self.rate_per_second, self.interval)
+        push = answer_push(self.late_answers.lateness(after), self.rate_per_second, self.interval)
         if push <= 0:
             return
         self._update(lambda next_free: (max(next_free, time.time()) + push, None))
@@ -558,9 +575,7 @@ class SendThrottle:
         return self.wait(self.book())
 
     def close(self) -> None:
-        """Close the state file (a later :meth:`acquire` reopens it); log the late answers."""
-        self.late_answers.log("this machine")
-        self.late_answers = LateAnswers()
+        """Close the state file (a later :meth:`acquire` reopens it)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -125,10 +125,11 @@ def test_a_sender_woken_late_keeps_its_turn_in_redis(redis_server, tmp_path):
 
 def test_a_late_answer_holds_every_machines_next_sends_back_in_redis(redis_server, tmp_path):
     mine, other = redis_throttle(redis_server, tmp_path, "a"), redis_throttle(redis_server, tmp_path, "b")
-    booking = mine.book()
-    mine.wait(booking)
+    mine.wait(mine.book())
+    mine.answered(0.004)  # the usual round trip
+    mine.wait(mine.book())
     behind = other.book()  # another machine booked the slot after it before the answer came
-    mine.answered(0.023 + 0.060)  # the answer came 60 ms later than the slack covers
+    mine.answered(0.004 + 0.023 + 0.060)  # 60 ms later than the usual round trip and the slack
     # Booked slots stay; the ones nobody had booked moved back by the excess, for every machine.
     assert other.book().slot - behind.slot >= mine.interval + 0.060 - 1e-6
     assert mine.late_answers.count == 1

@@ -79,7 +79,21 @@ def test_a_late_answer_pushes_the_unbooked_slots_back(tmp_path, monkeypatch):
     monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
     throttle = SendThrottle(5, tmp_path, "account")
     interval = interval_for(5)
+    throttle.answered(0.004)  # the usual round trip
     first = throttle.book().slot
-    throttle.answered(0.023 + 0.050)
+    throttle.answered(0.004 + 0.023 + 0.050)
     assert throttle.book().slot == pytest.approx(first + interval + 0.050)
     assert (throttle.late_answers.count, throttle.late_answers.pushed) == (1, pytest.approx(0.050))
+
+
+def test_a_long_round_trip_alone_pushes_nothing(tmp_path, monkeypatch):
+    """A distant Orange answers every send 120 ms after it left: no arrival comes closer to another."""
+    clock = [1_000_000.0]
+    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    throttle = SendThrottle(5, tmp_path, "account")
+    slots = []
+    for jitter in (0.0, 0.010, 0.004, 0.020, 0.001):
+        slots.append(throttle.book().slot)
+        throttle.answered(0.120 + jitter)
+    assert throttle.late_answers.count == 0
+    assert slots == pytest.approx([slots[0] + n * interval_for(5) for n in range(5)])
