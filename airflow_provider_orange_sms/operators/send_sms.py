@@ -9,6 +9,7 @@ operator from :mod:`airflow_provider_orange_sms.operators.orange_sms`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_orange_sms.batch import (
@@ -277,11 +278,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
 
         :param context: The task context (may be empty: the sent ledger is then off).
         """
-        texts, senders = self._validated_input()
-        try:
-            release = validated_release(self.hook.client, self.release_uncertain, self.default_country, texts)
-        except ValueError as exc:
-            raise AirflowFailException(f"{exc} (nothing was sent)") from exc
+        texts, senders, release = self._validated_input()
         opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
         if self.is_dry_run:
             return self._dry_run(texts, senders, opt_out)
@@ -294,11 +291,9 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             clock=self.clock,
             logger=self.log,
             max_consecutive_failures=self.max_consecutive_failures,
-            settle=(
-                (lambda ledger, targets: settle_from_receipts(context, ledger, targets, self.log))
-                if self.settle_by_receipts
-                else None
-            ),
+            settle=partial(settle_from_receipts, context, logger=self.log)
+            if self.settle_by_receipts
+            else None,
             release=release,
         )
         self._push(context, PLAN_KEY, batch.plan())
@@ -449,13 +444,13 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.log.info("Dry run: %d SMS would be sent; nothing was sent", plan["recipients"])
         return plan
 
-    def _validated_input(self) -> tuple[dict[str, str], dict[str, str]]:
+    def _validated_input(self) -> tuple[dict[str, str], dict[str, str], frozenset[str]]:
         """
-        The text and the sender of each normalised recipient, in order; or a task failure (no
-        retries) naming every bad value.
+        The text and the sender of each normalised recipient, in order, and the recipients released
+        for resending; or a task failure (no retries) naming every bad value.
         """
         try:
-            return validated_input(
+            texts, senders = validated_input(
                 self.hook.client,  # a bad connection extra is bad input too: no retries
                 recipients=self.recipients,
                 message=self.message,
@@ -467,8 +462,10 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
                 now=self.clock,
                 logger=self.log,
             )
+            release = validated_release(self.hook.client, self.release_uncertain, self.default_country, texts)
         except ValueError as exc:
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
+        return texts, senders, release
 
     def _sender(self, texts: dict[str, str]) -> Callable[[str, Callable[[], None]], str]:
         def send(address: str, before_send: Callable[[], None]) -> str:
