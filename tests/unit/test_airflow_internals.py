@@ -31,7 +31,7 @@ from typing import get_args
 
 import pytest
 
-from tests.conftest import skip_on_airflow_3_0
+from tests.support.versions import skip_on_airflow_3_0
 
 # -- the Task SDK's supervisor protocol (strict_variables.py) -------------------------
 

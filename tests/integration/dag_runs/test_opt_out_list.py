@@ -12,7 +12,8 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
+from tests.support.dags import TEST_DAGS, load_dag, xcom
+from tests.support.opt_out import opt_out_records_cleared
 
 NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_orange_sms.plugins.connection_form_plugin import CONN_TYPE, rewrite_body
-from tests.conftest import skip_on_airflow_3_0
+from tests.support.versions import skip_on_airflow_3_0
 
 
 def _connection_routes() -> set[tuple[str, str]]:
