@@ -88,7 +88,7 @@ def replies(receipts_server, sandbox, monkeypatch):
     """Replies injected into the operator's Variable steps (reads, writes, deletes)."""
     from airflow.sdk.definitions.variable import Variable
 
-    from airflow_provider_orange_sms.operators import opt_out_list
+    from airflow_provider_orange_sms.opt_out import task_variables
 
     registered = requests.put(
         f"{sandbox.url}/_sandbox/inbound-url", json={"url": receipts_server.inbound_url}, timeout=30
@@ -96,7 +96,7 @@ def replies(receipts_server, sandbox, monkeypatch):
     assert registered.status_code == 204
     injector = Replies(sandbox.url)
     original_set, original_delete = Variable.set, Variable.delete
-    original_read = opt_out_list.read_variable
+    original_read = task_variables.read_variable
 
     def set_(cls, key, *args, **kwargs):
         injector.before_step()
@@ -112,7 +112,7 @@ def replies(receipts_server, sandbox, monkeypatch):
 
     monkeypatch.setattr(Variable, "set", classmethod(set_))
     monkeypatch.setattr(Variable, "delete", classmethod(delete))
-    monkeypatch.setattr(opt_out_list, "read_variable", read)
+    monkeypatch.setattr(task_variables, "read_variable", read)
     return injector
 
 
