@@ -52,9 +52,9 @@ from airflow_provider_orange_sms.receipts.proxies import Network, client_address
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 from airflow_provider_orange_sms.settings import (
     DELIVERY_RECEIPTS_ALLOWED_IPS,
-    DELIVERY_RECEIPTS_SECRET,
     DELIVERY_RECEIPTS_TRUSTED_PROXIES,
     SECTION,
+    configured_secret,
 )
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def load_settings() -> ReceiverSettings:
     from airflow.configuration import conf
 
     return _settings_from(
-        conf.get(SECTION, DELIVERY_RECEIPTS_SECRET, fallback="") or "",
+        configured_secret(),
         conf.get(SECTION, DELIVERY_RECEIPTS_ALLOWED_IPS, fallback="") or "",
         conf.get(SECTION, DELIVERY_RECEIPTS_TRUSTED_PROXIES, fallback="") or "",
     )
