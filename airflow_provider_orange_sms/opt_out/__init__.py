@@ -1,8 +1,9 @@
 """The opt-out list: who said STOP, in one format shared by the receiver and the send tasks.
 
 :mod:`.records` is the format (pure: no Airflow), :mod:`.check` reads each recipient's record right
-before its send, :mod:`.variable_rows` writes the list from the API server. The operators that manage
-the list (import, export, remove) are in :mod:`airflow_provider_orange_sms.operators.orange_sms`.
+before its send, :mod:`.variable_rows` writes the list from the API server, :mod:`.task_variables`
+from a task: what the operators that manage the list (import, export, remove, in
+:mod:`airflow_provider_orange_sms.operators.orange_sms`) do.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ if TYPE_CHECKING:
         OptOutListUnreadableError,
         opted_out_entry,
     )
+    from airflow_provider_orange_sms.opt_out.task_variables import (
+        decided_at,
+        erase,
+        export_entries,
+        parse_numbers,
+        write_csv,
+        write_decisions,
+    )
     from airflow_provider_orange_sms.opt_out.variable_rows import WRITTEN, record_decision
 
 __all__ = [
@@ -50,6 +59,9 @@ __all__ = [
     "OptOutCheck",
     "OptOutListUnreadableError",
     "OptOutRecord",
+    "decided_at",
+    "erase",
+    "export_entries",
     "keyword_action",
     "keyword_lists",
     "latest_decision",
@@ -58,9 +70,12 @@ __all__ = [
     "operator_variable_key",
     "opted_out_entry",
     "parse_keywords",
+    "parse_numbers",
     "record_decision",
     "reply_decided_at",
     "variable_key",
+    "write_csv",
+    "write_decisions",
 ]
 
 _HOMES = {
@@ -68,8 +83,14 @@ _HOMES = {
     "OptOutCheck": "check",
     "OptOutListUnreadableError": "check",
     "WRITTEN": "variable_rows",
+    "decided_at": "task_variables",
+    "erase": "task_variables",
+    "export_entries": "task_variables",
     "opted_out_entry": "check",
+    "parse_numbers": "task_variables",
     "record_decision": "variable_rows",
+    "write_csv": "task_variables",
+    "write_decisions": "task_variables",
 }
 
 

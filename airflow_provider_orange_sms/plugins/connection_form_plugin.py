@@ -21,8 +21,8 @@ exist from Airflow 3.1 (on 3.0 the plugin registers and does nothing).
 
 Fenced Airflow internals: the connections REST API's paths and body (``ConnectionBody``: ``conn_type``,
 ``port``, ``extra`` as JSON text) and the Test endpoint's port comparison are used here only.
-``tests/unit/test_airflow_internals.py`` (the body, the port comparison) and
-``tests/integration/processes/test_airflow_internals.py`` (the paths) fail loudly when Airflow changes them.
+``tests/unit/test_airflow_internals.py`` (the paths, the body, the port comparison) fails loudly when
+Airflow changes them.
 
 When to remove it:
 

@@ -28,8 +28,9 @@ the API server's access log prints it, whatever path variant was requested.
 **Client address.** By default the TCP peer. Behind a reverse proxy, list the proxy in
 ``delivery_receipts_trusted_proxies``: when the peer is one of them, the address is taken from
 ``X-Forwarded-For`` (all its header lines, in order), the right-most entry that is not itself a
-trusted proxy. (The API server's own
-``--proxy-headers`` does the same for the peer, trusting ``FORWARDED_ALLOW_IPS``.)
+trusted proxy, as uvicorn's ``ProxyHeadersMiddleware`` walks it
+(:mod:`~airflow_provider_orange_sms.receipts.proxies`). (The API server's own ``--proxy-headers``
+runs that middleware for the peer, trusting ``FORWARDED_ALLOW_IPS``.)
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipts
+from airflow_provider_orange_sms.receipts.proxies import Network, client_address, forwarded_for, in_networks
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
 from airflow_provider_orange_sms.settings import (
     DELIVERY_RECEIPTS_ALLOWED_IPS,
-    DELIVERY_RECEIPTS_SECRET,
     DELIVERY_RECEIPTS_TRUSTED_PROXIES,
     SECTION,
+    configured_secret,
 )
 
 if TYPE_CHECKING:
@@ -72,8 +74,6 @@ MAX_BODY_BYTES = 64 * 1024
 RETRY_AFTER_SECONDS = 30
 _UNSTORED = RepeatLimiter(60.0)
 _REFUSED = RepeatLimiter(60.0)
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -135,57 +135,10 @@ def load_settings() -> ReceiverSettings:
     from airflow.configuration import conf
 
     return _settings_from(
-        conf.get(SECTION, DELIVERY_RECEIPTS_SECRET, fallback="") or "",
+        configured_secret(),
         conf.get(SECTION, DELIVERY_RECEIPTS_ALLOWED_IPS, fallback="") or "",
         conf.get(SECTION, DELIVERY_RECEIPTS_TRUSTED_PROXIES, fallback="") or "",
     )
-
-
-def _in(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: tuple[Network, ...]) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
-
-
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted_proxies: tuple[Network, ...]
-) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """
-    The address a request comes from: the TCP peer, or, from a trusted proxy, ``X-Forwarded-For``.
-
-    Returns None when no address can be determined (or one is malformed): the caller refuses.
-
-    :param peer: The TCP peer's address.
-    :param forwarded_for: The ``X-Forwarded-For`` header, if any.
-    :param trusted_proxies: Proxies whose header is believed.
-    """
-    try:
-        address = ipaddress.ip_address(peer or "")
-    except ValueError:
-        return None
-    if not forwarded_for or not _in(address, trusted_proxies):
-        return address
-    for hop in reversed([h.strip() for h in forwarded_for.split(",")]):
-        try:
-            address = ipaddress.ip_address(hop)
-        except ValueError:
-            return None
-        if not _in(address, trusted_proxies):
-            return address
-    return address
-
-
-def forwarded_for(request: Request) -> str | None:
-    """
-    Every ``X-Forwarded-For`` line of ``request``, in order, as one comma-separated list.
-
-    A proxy may append its own header line instead of extending the client's (RFC 7230 §3.2.2 reads
-    repeated lines as one list): reading only the first line would believe whatever the client wrote.
-
-    :param request: The HTTP request.
-    """
-    lines = request.headers.getlist("x-forwarded-for")
-    return ", ".join(lines) if lines else None
 
 
 def _refused(problem: str, message: str, *args: object) -> None:
@@ -259,7 +212,7 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
 
     peer = request.client.host if request.client else None
     source = client_address(peer, forwarded_for(request), settings.trusted_proxies)
-    if settings.allowed is not None and (source is None or not _in(source, settings.allowed)):
+    if settings.allowed is not None and (source is None or not in_networks(source, settings.allowed)):
         _refused(
             f"{what}: not allowed",
             "Refusing a %s from %s: not in delivery_receipts_allowed_ips",

@@ -23,12 +23,11 @@ import socket
 import struct
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_orange_sms.sandbox import admin
+from airflow_provider_orange_sms.sandbox import admin, subscriptions
 from airflow_provider_orange_sms.sandbox.control import control
 from airflow_provider_orange_sms.sandbox.delivery_receipts import ReceiptPoster
 from airflow_provider_orange_sms.sandbox.replies import (
@@ -44,7 +43,6 @@ from airflow_provider_orange_sms.sandbox.state import (
     Fault,
     SandboxConfig,
     SandboxState,
-    Subscription,
 )
 
 log = logging.getLogger(__name__)
@@ -392,62 +390,14 @@ class SandboxHandler(BaseHTTPRequestHandler):
         echo = dict(request, resourceURL=resource_url)
         return Reply(201, {"outboundSMSMessageRequest": echo}, {"Location": resource_url})
 
-    def _subscription_body(self, subscription: Subscription) -> dict[str, Any]:
-        return {
-            "deliveryReceiptSubscription": {
-                "callbackReference": {"notifyURL": subscription.notify_url},
-                "resourceURL": (
-                    f"{self.base_url}/smsmessaging/v1/outbound/subscriptions/{subscription.subscription_id}"
-                ),
-            }
-        }
-
     def _subscribe(self, client_id: str, sender: str) -> Reply:
-        body = self._json_body()
-        try:
-            notify_url = body["deliveryReceiptSubscription"]["callbackReference"]["notifyURL"]
-        except (KeyError, TypeError):
-            return invalid_input("deliveryReceiptSubscription.callbackReference.notifyURL")
-        parts = urlsplit(notify_url) if isinstance(notify_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            return invalid_input("notifyURL")
-        if self.state.config.https_callbacks_only and (
-            parts.scheme != "https" or parts.port not in (None, 443)
-        ):
-            return service_error(
-                "POL0001",
-                "A policy error occurred. Error code is %1",
-                ["notifyURL must be https on port 443"],
-            )
-        if self.state.sender_country(sender) is None:
-            return invalid_input("senderAddress")
-        subscription = Subscription(str(uuid.uuid4()), client_id, notify_url, sender)
-        with self.state.lock:
-            # One callback URL per account: the new subscription replaces the old one.
-            for old_id in [k for k, s in self.state.subscriptions.items() if s.client_id == client_id]:
-                del self.state.subscriptions[old_id]
-            self.state.subscriptions[subscription.subscription_id] = subscription
-        return Reply(201, self._subscription_body(subscription))
-
-    def _find_subscription(self, client_id: str, subscription_id: str) -> Subscription:
-        with self.state.lock:
-            subscription = self.state.subscriptions.get(subscription_id)
-        if subscription is None or subscription.client_id != client_id:
-            raise StopProcessing(
-                gateway_error(404, 60, "Resource not found", f"No subscription {subscription_id}")
-            )
-        return subscription
+        return subscriptions.subscribe(self.state, self.base_url, client_id, sender, self._json_body())
 
     def _get_subscription(self, client_id: str, subscription_id: str) -> Reply:
-        return Reply(200, self._subscription_body(self._find_subscription(client_id, subscription_id)))
+        return subscriptions.get(self.state, self.base_url, client_id, subscription_id)
 
     def _unsubscribe(self, client_id: str, sender: str, subscription_id: str) -> Reply:
-        subscription = self._find_subscription(client_id, subscription_id)
-        if subscription.sender_address != sender:
-            return invalid_input("senderAddress")
-        with self.state.lock:
-            self.state.subscriptions.pop(subscription_id, None)
-        return Reply(204)
+        return subscriptions.unsubscribe(self.state, client_id, sender, subscription_id)
 
 
 class _Server(ThreadingHTTPServer):

@@ -15,11 +15,11 @@ import threading
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
 from airflow_provider_orange_sms.client import ALL_COUNTRIES
 from airflow_provider_orange_sms.receipts import shown_url
 from airflow_provider_orange_sms.recipients import country_of
+from airflow_provider_orange_sms.ui import pages
 from airflow_provider_orange_sms.ui.delivery import day_of, mask_number
 
 if TYPE_CHECKING:
@@ -149,40 +149,34 @@ def usage_chart(days: dict[str, dict[str, int]], month: datetime) -> str:
     width, height, left, bottom, top = 720, 220, 40, 24, 10
     bar = (width - left - 10) / length
     scale = (height - bottom - top) / peak
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + 24}" '
-        f'role="img" aria-label="SMS sent per day, {first:%B %Y}" class="chart">',
-        f'<text x="{left - 6}" y="{top + 8}" text-anchor="end" class="axis">{peak}</text>',
-        f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end" class="axis">0</text>',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" class="base"/>',
-    ]
+    chart_days = []
     for day in range(1, length + 1):
         key = first.replace(day=day).strftime("%Y-%m-%d")
-        x = left + (day - 1) * bar
         y = float(height - bottom)
+        bars = []
         for country in countries:
             n = days.get(key, {}).get(country, 0)
-            if not n:
-                continue
-            h = n * scale
-            y -= h
-            parts.append(
-                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" height="{h:.1f}" '
-                f'fill="{colour[country]}"><title>{escape(key)} {escape(country)}: {n} SMS</title></rect>'
-            )
-        if day == 1 or day % 5 == 0:
-            parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
-                f'class="axis">{day}</text>'
-            )
-    for i, country in enumerate(countries):
-        x = left + i * 90
-        parts.append(
-            f'<rect x="{x}" y="{height + 8}" width="10" height="10" fill="{colour[country]}"/>'
-            f'<text x="{x + 14}" y="{height + 17}" class="legend">{escape(country)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+            if n:
+                y -= n * scale
+                bars.append(
+                    {"y": y, "height": n * scale, "colour": colour[country], "country": country, "sms": n}
+                )
+        label = day if day == 1 or day % 5 == 0 else None
+        chart_days.append({"key": key, "x": left + (day - 1) * bar, "bars": bars, "label": label})
+    return pages.render(
+        "usage_chart.svg",
+        width=width,
+        height=height,
+        view_height=height + 24,
+        left=left,
+        top=top,
+        baseline=height - bottom,
+        peak=peak,
+        month=f"{first:%B %Y}",
+        bar_width=bar,
+        days=chart_days,
+        legend=[{"x": left + i * 90, "colour": colour[c], "country": c} for i, c in enumerate(countries)],
+    )
 
 
 def subscription_view(subscription: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 The pages' FastAPI app, mounted on the API server at :data:`URL_PREFIX` by
 :class:`~airflow_provider_orange_sms.plugins.pages_plugin.OrangeSMSPagesPlugin`.
 
-Every route depends on the caller's Airflow session first (:mod:`.airflow_auth`): an anonymous
-or invalid request gets 401/403 and nothing else. Then:
+Every page and data route depends on the caller's Airflow session first (:mod:`.airflow_auth`):
+an anonymous or invalid request gets 401/403 and nothing else. Then:
 
 - ``GET /delivery?dag_id=…&run_id=…[&task_id=…&map_index=…]``: the delivery view (HTML), which
   polls ``GET /api/delivery`` (JSON) while SMS wait for receipts; ``GET /api/delivery.csv`` exports
@@ -11,6 +11,8 @@ or invalid request gets 401/403 and nothing else. Then:
 - ``GET /account``: the "Orange SMS" page (HTML), from ``GET /api/account`` (JSON). Its balance and
   subscription need read access to the connection, its receipts and replies to assets; a section the
   user may not see says so.
+- ``GET /static/…``: the pages' style sheet and scripts (:mod:`.pages`), the same for everyone and
+  holding no data, so served without a session like Airflow's own.
 
 Phone numbers are masked in every answer; no secret is ever included.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from airflow_provider_orange_sms.ui import account, delivery, pages
@@ -122,17 +124,19 @@ def _section(build: Any) -> dict[str, Any]:
 def create_app() -> FastAPI:
     """The pages' app (see the module doc)."""
     app = FastAPI(title="Orange SMS pages", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", pages.static_files(), name="static")
 
     @app.get("/delivery", response_class=HTMLResponse)
     def delivery_page(
+        request: Request,
         dag_id: str,
         run_id: str,
         task_id: str | None = None,
         map_index: int = -1,
         user: Any = auth.CurrentUser,
-    ) -> HTMLResponse:
+    ) -> Response:
         _delivery_view(user, dag_id, run_id, task_id, map_index)  # 403/404 before any HTML
-        return HTMLResponse(pages.delivery_page(), headers=_NO_STORE)
+        return pages.page(request, "delivery.html", headers=_NO_STORE)
 
     @app.get("/api/delivery")
     def delivery_json(
@@ -166,8 +170,8 @@ def create_app() -> FastAPI:
         )
 
     @app.get("/account", response_class=HTMLResponse)
-    def account_page(user: Any = auth.CurrentUser) -> HTMLResponse:
-        return HTMLResponse(pages.account_page(), headers=_NO_STORE)
+    def account_page(request: Request, user: Any = auth.CurrentUser) -> Response:
+        return pages.page(request, "account.html", headers=_NO_STORE)
 
     @app.get("/api/account")
     def account_json(

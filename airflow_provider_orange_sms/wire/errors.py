@@ -241,8 +241,7 @@ def created_id(response: requests.Response, envelope: str, marker: str) -> str:
     url = ""
     with contextlib.suppress(ValueError, KeyError, TypeError):
         url = str(response.json()[envelope]["resourceURL"] or "")
-    ids = [_id_in(candidate, marker) for candidate in (url, response.headers.get("Location", ""))]
-    return next((found for found in ids if found), "")
+    return _id_in(url, marker) or _id_in(response.headers.get("Location", ""), marker)
 
 
 def _id_in(url: str, marker: str) -> str:

@@ -36,7 +36,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.conftest import EXAMPLE_DAGS, PROCESS_DEADLINE, skip_on_airflow_3_0
+from tests.support.dags import EXAMPLE_DAGS
+from tests.support.processes import PROCESS_DEADLINE
+from tests.support.versions import skip_on_airflow_3_0
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 README_SANDBOX_URL = "http://127.0.0.1:8089"

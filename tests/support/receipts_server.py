@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port, stop_process
+from tests.support.processes import free_port, stop_process
 
 ASSET_NAME = "orange_sms_delivery_receipts"
 INBOUND_ASSET_NAME = "orange_sms_inbound_messages"

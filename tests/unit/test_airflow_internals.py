@@ -4,7 +4,7 @@ Guards on the Airflow internals the provider relies on: each fails loudly when A
 Each internal is used in one fenced module, which names its guard here. The guards that need more
 than this process are in tests/integration: ``db/test_airflow_internals.py`` (a running task's
 Variable reads, the sent ledger's Variable rows) and ``processes/test_airflow_internals.py`` (the
-connection routes, the masker's short-extra warning).
+masker's short-extra warning).
 
 - ``strict_variables.py``: the Task SDK's request to the supervisor (``SUPERVISOR_COMMS``,
   ``GetVariable``, ``VariableResult``, ``ErrorResponse``/``VARIABLE_NOT_FOUND``).
@@ -31,7 +31,8 @@ from typing import get_args
 
 import pytest
 
-from tests.conftest import skip_on_airflow_3_0
+from airflow_provider_orange_sms.plugins.connection_form_plugin import CONN_TYPE, rewrite_body
+from tests.support.versions import skip_on_airflow_3_0
 
 # -- the Task SDK's supervisor protocol (strict_variables.py) -------------------------
 
@@ -57,6 +58,32 @@ def test_the_connection_body_still_carries_type_port_and_extra_as_json_text():
     assert fields["conn_type"].annotation is str
     assert int in get_args(fields["port"].annotation)
     assert str in get_args(fields["extra"].annotation), "extra is no longer a JSON string"
+
+
+def _connection_routes() -> set[tuple[str, str]]:
+    from airflow.api_fastapi.core_api.routes.public import public_router
+    from airflow.api_fastapi.core_api.routes.public.connections import connections_router
+
+    return {
+        (method, public_router.prefix + route.path)
+        for route in connections_router.routes
+        for method in getattr(route, "methods", ())
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v2/connections"),
+        ("PATCH", "/api/v2/connections/{connection_id}"),
+        ("POST", "/api/v2/connections/test"),
+    ],
+)
+def test_the_connection_requests_the_plugin_rewrites_still_exist_and_match_it(method, path):
+    assert (method, path) in _connection_routes(), f"Airflow no longer serves {method} {path}"
+    concrete = path.replace("{connection_id}", "my_conn")
+    body = b'{"conn_type": "%s", "port": 0, "extra": "{\\"a\\": null}"}' % CONN_TYPE.encode()
+    assert rewrite_body(method, concrete, body) is not None, f"the plugin no longer matches {method} {path}"
 
 
 def test_airflow_still_refuses_port_zero_for_a_connection_without_port():

@@ -24,11 +24,8 @@ from airflow_provider_orange_sms.exceptions import (
 from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
-from tests.conftest import (
-    FAST_RETRY,
-    judge_rate_at_release,
-    tag_sends_with_their_slot,
-)
+from tests.support.rate import judge_rate_at_release, tag_sends_with_their_slot
+from tests.support.sandbox import FAST_RETRY
 
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 

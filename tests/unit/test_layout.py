@@ -2,6 +2,7 @@
 The package's folders are its table of contents: one package per concern, one rule for what is
 private, few modules at the top level. Checked on the source with ``ast`` (nothing is imported).
 
+- No module is longer than 500 lines.
 - Public modules are those of ``PUBLIC_MODULES`` (tests/unit/test_public_api.py); every other module
   is internal to the package it sits in. No module name starts with ``_``.
 - A module outside a package uses it through the package: ``from airflow_provider_orange_sms.ledger
@@ -24,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 PUBLIC = {name.removeprefix(PACKAGE + ".") for name in PUBLIC_MODULES}
 #: The most modules the top level may hold besides ``get_provider_info.py``.
 MAX_TOP_LEVEL = 8
+#: The longest a module may be, in lines: a longer one holds more than one concern.
+MAX_LINES = 500
 
 
 def _modules() -> dict[str, Path]:
@@ -73,6 +76,12 @@ def test_no_module_name_starts_with_an_underscore():
 def test_the_top_level_holds_few_modules():
     top = sorted(p.name for p in ROOT.glob("*.py") if p.name != "get_provider_info.py")
     assert len(top) <= MAX_TOP_LEVEL, f"{len(top)} top-level modules: {top}; put the new one in a package"
+
+
+def test_no_module_is_longer_than_max_lines():
+    lines = {name: len(path.read_text().splitlines()) for name, path in MODULES.items()}
+    long = {name: n for name, n in lines.items() if n > MAX_LINES}
+    assert long == {}, f"modules over {MAX_LINES} lines: {long}; split them by concern"
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import free_port, stop_process
+from tests.support.processes import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[3]
 _LISTEN = "0A"

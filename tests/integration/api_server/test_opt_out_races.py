@@ -21,14 +21,10 @@ import requests
 
 from airflow_provider_orange_sms.opt_out import OptOutRecord, operator_variable_key, variable_key
 from airflow_provider_orange_sms.receipts.asset_events import to_datetime
-from tests.conftest import (
-    INACTIVE_INLETS_ON_3_0,
-    TEST_DAGS,
-    load_dag,
-    opt_out_records_cleared,
-    received,
-    skip_on_airflow_3_0,
-)
+from tests.support.dags import TEST_DAGS, load_dag
+from tests.support.opt_out import opt_out_records_cleared
+from tests.support.sandbox import received
+from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
 
 ROUNDS = int(os.environ.get("ORANGE_SMS_RACE_ROUNDS", "2"))
 NUMBERS_PER_RUN = 300
@@ -92,7 +88,7 @@ def replies(receipts_server, sandbox, monkeypatch):
     """Replies injected into the operator's Variable steps (reads, writes, deletes)."""
     from airflow.sdk.definitions.variable import Variable
 
-    from airflow_provider_orange_sms.operators import opt_out_list
+    from airflow_provider_orange_sms.opt_out import task_variables
 
     registered = requests.put(
         f"{sandbox.url}/_sandbox/inbound-url", json={"url": receipts_server.inbound_url}, timeout=30
@@ -100,7 +96,7 @@ def replies(receipts_server, sandbox, monkeypatch):
     assert registered.status_code == 204
     injector = Replies(sandbox.url)
     original_set, original_delete = Variable.set, Variable.delete
-    original_read = opt_out_list.read_variable
+    original_read = task_variables.read_variable
 
     def set_(cls, key, *args, **kwargs):
         injector.before_step()
@@ -116,7 +112,7 @@ def replies(receipts_server, sandbox, monkeypatch):
 
     monkeypatch.setattr(Variable, "set", classmethod(set_))
     monkeypatch.setattr(Variable, "delete", classmethod(delete))
-    monkeypatch.setattr(opt_out_list, "read_variable", read)
+    monkeypatch.setattr(task_variables, "read_variable", read)
     return injector
 
 

@@ -14,8 +14,8 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from tests.conftest import skip_on_airflow_3_0
 from tests.support.receipts_server import ReceiptsServer, hold_lock, receipt, unique_prefix
+from tests.support.versions import skip_on_airflow_3_0
 
 ORANGE_IP = "80.12.102.66"
 

@@ -28,18 +28,12 @@ import requests
 
 from airflow_provider_orange_sms.receipts.subscription_record import LEGACY_VARIABLE, variable_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.conftest import (
-    EXAMPLE_DAGS,
-    TEST_DAGS,
-    connection_json,
-    free_port,
-    load_dag,
-    skip_on_airflow_3_0,
-    stop_process,
-    xcom,
-)
 from tests.support import chromium
 from tests.support.chromium import CHROMIUM
+from tests.support.dags import EXAMPLE_DAGS, TEST_DAGS, load_dag, xcom
+from tests.support.processes import free_port, stop_process
+from tests.support.sandbox import connection_json
+from tests.support.versions import skip_on_airflow_3_0
 
 # -- served by the real API server -----------------------------------------------------------------
 

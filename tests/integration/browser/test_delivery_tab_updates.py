@@ -28,9 +28,11 @@ import requests
 from airflow_provider_orange_sms.ledger import ledger_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.ui.pages import POLL_SECONDS
-from tests.conftest import TEST_DAGS, connection_json, load_dag, skip_on_airflow_3_0
 from tests.support import chromium
 from tests.support.chromium import CHROMIUM
+from tests.support.dags import TEST_DAGS, load_dag
+from tests.support.sandbox import connection_json
+from tests.support.versions import skip_on_airflow_3_0
 
 pytestmark = [
     pytest.mark.skipif(

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxServer
-from tests.conftest import free_port
 from tests.support import chromium
 from tests.support.chromium import CHROMIUM
+from tests.support.processes import free_port
 
 
 def _airflow_version() -> tuple[int, ...]:

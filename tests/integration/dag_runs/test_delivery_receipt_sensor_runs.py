@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import INACTIVE_INLETS_ON_3_0, TEST_DAGS, load_dag, skip_on_airflow_3_0, xcom
 from tests.support.airflow_runs import xcom_value
+from tests.support.dags import TEST_DAGS, load_dag, xcom
+from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import ast
 import json
 from pathlib import Path
 
-from tests.conftest import EXAMPLE_DAGS, load_dag, skip_on_airflow_3_0, top_up_after_balance_reads, xcom
+from tests.support.dags import EXAMPLE_DAGS, load_dag, xcom
+from tests.support.sandbox import top_up_after_balance_reads
+from tests.support.versions import skip_on_airflow_3_0
 
 DAG_IDS = {
     "example_orange_sms_campaign",
@@ -145,7 +147,7 @@ def test_personalised_campaign_runs_end_to_end(airflow_db, sandbox, cache_dir, m
     import pytest
 
     from airflow_provider_orange_sms.batch.send_window import SendWindow
-    from tests.conftest import connection_json
+    from tests.support.sandbox import connection_json
 
     if version("apache-airflow").startswith("3.0."):
         pytest.skip("Airflow 3.0's dag.test() leaves inlet assets inactive and then refuses the sensor")

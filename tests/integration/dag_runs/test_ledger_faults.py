@@ -25,17 +25,11 @@ from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore, 
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
-from tests.conftest import (
-    NO_REAL_CLEAR_ON_3_0,
-    TEST_DAGS,
-    FaultyStore,
-    fake_ti,
-    load_dag,
-    received,
-    send_requests,
-    skip_on_airflow_3_0,
-)
 from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
+from tests.support.dags import TEST_DAGS, fake_ti, load_dag
+from tests.support.ledger import FaultyStore
+from tests.support.sandbox import received, send_requests
+from tests.support.versions import NO_REAL_CLEAR_ON_3_0, skip_on_airflow_3_0
 
 NUMBERS = [f"+22507000030{n:02d}" for n in range(10)]  # as in tests/dags/reliability_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]
@@ -54,7 +48,7 @@ def dag_test_in_a_child_process(when, **env):
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
-        from tests.conftest import TEST_DAGS, load_dag
+        from tests.support.dags import TEST_DAGS, load_dag
         when = pendulum.parse({when.isoformat()!r})
         load_dag(TEST_DAGS / "reliability_send.py", "test_sms_batch").test(logical_date=when, run_after=when)
         """

@@ -23,19 +23,11 @@ from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore, 
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowFailException
-from tests.conftest import (
-    NO_REAL_CLEAR_ON_3_0,
-    TEST_DAGS,
-    fake_ti,
-    load_dag,
-    received,
-    send_requests,
-    skip_on_airflow_3_0,
-    task_deferred,
-    xcom,
-)
 from tests.integration.dag_runs.test_ledger_faults import ADDRESSES, NUMBERS
 from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker
+from tests.support.dags import TEST_DAGS, fake_ti, load_dag, xcom
+from tests.support.sandbox import received, send_requests
+from tests.support.versions import NO_REAL_CLEAR_ON_3_0, skip_on_airflow_3_0, task_deferred
 
 ROOT = TEST_DAGS.parent.parent
 UTC = datetime.timezone.utc
@@ -126,7 +118,7 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
         import pendulum
         from airflow_provider_orange_sms.limit import throttle
         from airflow_provider_orange_sms.limit.throttle import Booking, SendThrottle
-        from tests.conftest import TEST_DAGS, load_dag
+        from tests.support.dags import TEST_DAGS, load_dag
 
         original, calls = SendThrottle.wait, []
 

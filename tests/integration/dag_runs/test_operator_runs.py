@@ -7,8 +7,10 @@ import pytest
 
 from airflow_provider_orange_sms.ledger import sent_ledger
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import NO_REAL_CLEAR_ON_3_0, TEST_DAGS, load_dag, send_requests, skip_on_airflow_3_0, xcom
 from tests.support.airflow_runs import cleared_not_recreated
+from tests.support.dags import TEST_DAGS, load_dag, xcom
+from tests.support.sandbox import send_requests
+from tests.support.versions import NO_REAL_CLEAR_ON_3_0, skip_on_airflow_3_0
 
 ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]
 REJECTED = "tel:+2250700000666"

@@ -12,7 +12,8 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
+from tests.support.dags import TEST_DAGS, load_dag, xcom
+from tests.support.opt_out import opt_out_records_cleared
 
 NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
 
@@ -73,10 +74,10 @@ def test_a_bad_number_fails_the_import_before_any_write():
 
 
 def test_every_bad_number_is_named_with_where_it_is():
-    from airflow_provider_orange_sms.operators.opt_out_list import _normalized_numbers
+    from airflow_provider_orange_sms.opt_out import parse_numbers
 
     with pytest.raises(ValueError, match="invalid number") as error:
-        _normalized_numbers(["+2250700004101", "+22507000041xx"], None, "number\n12\n", "number", None)
+        parse_numbers(["+2250700004101", "+22507000041xx"], None, "number\n12\n", "number", None)
     message = str(error.value)
     assert message.startswith("2 invalid number(s)")
     assert "numbers[1] '+22507000041xx'" in message
@@ -84,10 +85,10 @@ def test_every_bad_number_is_named_with_where_it_is():
 
 
 def test_a_csv_without_the_number_column_is_refused():
-    from airflow_provider_orange_sms.operators.opt_out_list import _normalized_numbers
+    from airflow_provider_orange_sms.opt_out import parse_numbers
 
     with pytest.raises(ValueError, match="without a 'number' column"):
-        _normalized_numbers(None, None, "phone\n+2250700004101\n", "number", None)
+        parse_numbers(None, None, "phone\n+2250700004101\n", "number", None)
 
 
 def test_the_export_neutralises_formulas_and_its_file_imports_again(tmp_path, monkeypatch):
@@ -136,11 +137,11 @@ def test_the_export_neutralises_formulas_and_its_file_imports_again(tmp_path, mo
 
 
 def test_an_export_s_opted_in_rows_are_not_imported():
-    from airflow_provider_orange_sms.operators.opt_out_list import _normalized_numbers
+    from airflow_provider_orange_sms.opt_out import parse_numbers
 
     exported = (
         "number,opted_out,at,source,keyword,message_id\n"
         "'+2250700004101,True,2026-01-01T00:00:00+00:00,inbound,stop,\n"
         "'+2250700004102,False,2026-01-02T00:00:00+00:00,inbound,start,\n"
     )
-    assert _normalized_numbers(None, None, exported, "number", None) == ["+2250700004101"]
+    assert parse_numbers(None, None, exported, "number", None) == ["+2250700004101"]

@@ -13,14 +13,10 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from tests.conftest import (
-    INACTIVE_INLETS_ON_3_0,
-    TEST_DAGS,
-    load_dag,
-    opt_out_records_cleared,
-    received,
-    skip_on_airflow_3_0,
-)
+from tests.support.dags import TEST_DAGS, load_dag
+from tests.support.opt_out import opt_out_records_cleared
+from tests.support.sandbox import received
+from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
 
 A, B = "+2250700008101", "+2250700008102"
 

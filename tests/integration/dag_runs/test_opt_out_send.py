@@ -13,8 +13,9 @@ import pytest
 
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, PLAN_KEY
 from airflow_provider_orange_sms.opt_out import KEY_PREFIX, OptOutRecord, operator_variable_key, variable_key
-from tests.conftest import TEST_DAGS, load_dag, opt_out_records_cleared, xcom
 from tests.support.airflow_runs import xcom_value
+from tests.support.dags import TEST_DAGS, load_dag, xcom
+from tests.support.opt_out import opt_out_records_cleared
 
 NUMBERS = ["+2250700004001", "+2250700004002", "+2250700004003"]  # as in tests/dags/opt_out_send.py
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]

@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TEST_DAGS, connection_json, free_port, stop_process
+from tests.support.dags import TEST_DAGS
+from tests.support.processes import free_port, stop_process
 from tests.support.redis_server import RedisServer, redis_client, running_redis
+from tests.support.sandbox import connection_json
 
 _RUN_DAG = """
 import sys

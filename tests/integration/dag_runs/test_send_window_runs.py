@@ -9,7 +9,8 @@ import pendulum
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import TEST_DAGS, load_dag, received, top_up_after_balance_reads
+from tests.support.dags import TEST_DAGS, load_dag
+from tests.support.sandbox import received, top_up_after_balance_reads
 
 
 @pytest.fixture

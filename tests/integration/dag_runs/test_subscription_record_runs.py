@@ -21,8 +21,9 @@ from airflow_provider_orange_sms.receipts.subscription_record import (
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.ui import account
 from airflow_provider_orange_sms.ui import airflow_data as data
-from tests.conftest import TEST_DAGS, connection_json, load_dag, xcom
 from tests.support.airflow_runs import without_comms_debug
+from tests.support.dags import TEST_DAGS, load_dag, xcom
+from tests.support.sandbox import connection_json
 
 SECOND = "orange_sms_second"
 SECOND_CLIENT = ("second-client-id", "second-client-secret-0123456789")

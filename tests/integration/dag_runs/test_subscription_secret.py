@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import secrets
 
-from tests.conftest import TEST_DAGS, load_dag, xcom
 from tests.support.airflow_runs import without_comms_debug
+from tests.support.dags import TEST_DAGS, load_dag, xcom
 
 
 def test_the_notify_url_secret_is_masked(airflow_db, fast_conn, sandbox, monkeypatch, capfd):

@@ -8,14 +8,9 @@ import pytest
 
 from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
 from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
-from tests.conftest import (
-    EXAMPLE_DAGS,
-    INACTIVE_INLETS_ON_3_0,
-    load_dag,
-    opt_out_records_cleared,
-    skip_on_airflow_3_0,
-    xcom,
-)
+from tests.support.dags import EXAMPLE_DAGS, load_dag, xcom
+from tests.support.opt_out import opt_out_records_cleared
+from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
 
 CUSTOMERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 

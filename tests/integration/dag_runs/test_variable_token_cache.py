@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_DAGS, connection_json, load_dag
+from tests.support.dags import TEST_DAGS, load_dag
+from tests.support.sandbox import connection_json
 
 
 def _token_variable_keys() -> list[str]:

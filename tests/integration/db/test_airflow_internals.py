@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_DAGS, load_dag, xcom
+from tests.support.dags import TEST_DAGS, load_dag, xcom
 
 
 @pytest.fixture

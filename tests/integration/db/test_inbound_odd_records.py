@@ -15,8 +15,8 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from tests.conftest import opt_out_records_cleared
 from tests.integration.db.test_inbound import _now_z, _post, unique_number
+from tests.support.opt_out import opt_out_records_cleared
 from tests.support.receipts_server import SECRET, inbound
 
 

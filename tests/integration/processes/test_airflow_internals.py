@@ -1,44 +1,14 @@
 """
-Guards on the Airflow internals the provider relies on that are marked as needing other processes:
-the connections REST API routes ``plugins/connection_form_plugin.py`` rewrites, and the masker's
-warning about a short extra (README, Connection). The guards that need nothing else are in
-tests/unit/test_airflow_internals.py, which lists every fenced module.
+Guards on the Airflow internals the provider relies on that need another process: the masker's
+warning about a short extra (README, Connection), read in a fresh interpreter. The guards that need
+nothing else are in tests/unit/test_airflow_internals.py, which lists every fenced module.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_orange_sms.plugins.connection_form_plugin import CONN_TYPE, rewrite_body
-from tests.conftest import skip_on_airflow_3_0
-
-
-def _connection_routes() -> set[tuple[str, str]]:
-    from airflow.api_fastapi.core_api.routes.public import public_router
-    from airflow.api_fastapi.core_api.routes.public.connections import connections_router
-
-    return {
-        (method, public_router.prefix + route.path)
-        for route in connections_router.routes
-        for method in getattr(route, "methods", ())
-    }
-
-
-@pytest.mark.processes
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("POST", "/api/v2/connections"),
-        ("PATCH", "/api/v2/connections/{connection_id}"),
-        ("POST", "/api/v2/connections/test"),
-    ],
-)
-def test_the_connection_requests_the_plugin_rewrites_still_exist_and_match_it(method, path):
-    assert (method, path) in _connection_routes(), f"Airflow no longer serves {method} {path}"
-    concrete = path.replace("{connection_id}", "my_conn")
-    body = b'{"conn_type": "%s", "port": 0, "extra": "{\\"a\\": null}"}' % CONN_TYPE.encode()
-    assert rewrite_body(method, concrete, body) is not None, f"the plugin no longer matches {method} {path}"
-
+from tests.support.versions import skip_on_airflow_3_0
 
 _READ_CONNECTION = """
 from airflow.sdk import Connection

@@ -14,12 +14,8 @@ import pytest
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN
-from tests.conftest import (
-    PROCESS_DEADLINE,
-    assert_windows_spaced,
-    judge_rate_at_release,
-    tag_sends_with_their_slot,
-)
+from tests.support.processes import PROCESS_DEADLINE
+from tests.support.rate import assert_windows_spaced, judge_rate_at_release, tag_sends_with_their_slot
 
 
 @pytest.mark.processes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import OWN_NUMBER
+from tests.support.sandbox import OWN_NUMBER
 
 
 @pytest.mark.processes

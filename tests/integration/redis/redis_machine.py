@@ -23,7 +23,7 @@ def report(**figures: object) -> None:
 def main() -> None:
     count, first = int(sys.argv[1]), int(sys.argv[2])
     from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-    from tests.conftest import tag_sends_with_their_slot
+    from tests.support.rate import tag_sends_with_their_slot
 
     hook = OrangeSMSHook()
     client = hook.client

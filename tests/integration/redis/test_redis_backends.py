@@ -21,8 +21,8 @@ from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SendThrottl
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenLockTimeout, cache_key
-from tests.conftest import FAST_RETRY, connection_json, jitter_tolerant, send_requests
 from tests.support.redis_server import RedisServer, redis_client, running_redis
+from tests.support.sandbox import FAST_RETRY, connection_json, jitter_tolerant, send_requests
 
 ACCOUNT = "http://sandbox\0client"
 

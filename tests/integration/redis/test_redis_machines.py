@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import connection_json, judge_rate_at_release
+from tests.support.rate import judge_rate_at_release
 from tests.support.redis_server import FAKETIME, RedisServer, running_redis
+from tests.support.sandbox import connection_json
 
 MACHINE = Path(__file__).with_name("redis_machine.py")
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,13 +13,9 @@ from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException
-from tests.conftest import (
-    connection_json,
-    fake_ti,
-    received,
-    send_requests,
-    task_deferred,
-)
+from tests.support.dags import fake_ti
+from tests.support.sandbox import connection_json, received, send_requests
+from tests.support.versions import task_deferred
 
 UTC = datetime.timezone.utc
 CIV = "tel:+2250700000001"  # Africa/Abidjan, UTC+0

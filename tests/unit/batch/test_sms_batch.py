@@ -1,7 +1,8 @@
 """SMSBatch's stop reasons when the sent ledger fails at the end of a batch that had already stopped.
 
 Through SendSMSOperator against the sandbox over HTTP, with a ledger store whose writes fail from a
-given call on (:class:`tests.conftest.FaultyStore`). What the sandbox received per recipient is the truth.
+given call on (:class:`tests.support.ledger.FaultyStore`). What the sandbox received per recipient is
+the truth.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import pytest
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY, SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
-from tests.conftest import FaultyStore, fake_ti, received, send_requests
+from tests.support.dags import fake_ti
+from tests.support.ledger import FaultyStore
+from tests.support.sandbox import received, send_requests
 
 NUMBERS = ["+2250700000401", "+2250700000402", "+2250700000403"]
 ADDRESSES = [f"tel:{n}" for n in NUMBERS]

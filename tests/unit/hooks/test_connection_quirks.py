@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.sandbox import SandboxConfig
-from tests.conftest import connection_json
+from tests.support.sandbox import connection_json
 
 
 def use(monkeypatch, value):

@@ -12,9 +12,7 @@ from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
 from airflow_provider_orange_sms.token.token_cache import FileTokenCache
-from tests.conftest import (
-    connection_json,
-)
+from tests.support.sandbox import connection_json
 
 
 def use_connection(monkeypatch, value, conn_id="orange_sms_default"):

@@ -11,7 +11,7 @@ from airflow_provider_orange_sms.limit import throttle as throttle_module
 from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, EarlyWork, SendRecord, SendThrottle
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
-from tests.conftest import send_requests
+from tests.support.sandbox import send_requests
 
 
 def test_the_sandbox_arrival_jitter_is_a_random_delay_up_to_the_setting():

@@ -11,7 +11,9 @@ from airflow_provider_orange_sms.ledger.sent_ledger import InMemoryLedgerStore
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
-from tests.conftest import FaultyStore, connection_json, fake_ti, received
+from tests.support.dags import fake_ti
+from tests.support.ledger import FaultyStore
+from tests.support.sandbox import connection_json, received
 
 ROWS = [
     {"recipient": "+2250700000001", "message": "Bonjour Awa, votre colis arrive demain", "id": 1},

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowFailException
-from tests.conftest import connection_json, send_requests
+from tests.support.sandbox import connection_json, send_requests
 
 
 @pytest.fixture

@@ -28,10 +28,7 @@ from airflow_provider_orange_sms.operators.orange_sms import (
 )
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
-from tests.conftest import (
-    connection_json,
-    send_requests,
-)
+from tests.support.sandbox import connection_json, send_requests
 
 NUMBERS = ["+2250700000001", "+2250700000002", "+2250700000003"]
 ADDRESSES = ["tel:+2250700000001", "tel:+2250700000002", "tel:+2250700000003"]

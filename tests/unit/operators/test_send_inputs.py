@@ -19,7 +19,8 @@ import requests
 from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.version_compat import AirflowException, AirflowFailException
-from tests.conftest import connection_json, send_requests, task_deferred
+from tests.support.sandbox import connection_json, send_requests
+from tests.support.versions import task_deferred
 
 
 @pytest.fixture

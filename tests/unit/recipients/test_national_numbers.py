@@ -6,6 +6,7 @@ Each send is checked against what the sandbox received, counted per recipient.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 
 import pytest
@@ -111,3 +112,24 @@ def test_numbers_used_in_examples_are_possible(client, sandbox, number):
     client.send_sms(number, "hi")
     assert received(sandbox) == {f"tel:{number}": 1}
     assert normalize_recipient(number, default_country="SEN") == f"tel:{number}"
+
+
+def test_a_number_is_parsed_once_however_often_it_is_sent_and_warned_about_each_time(monkeypatch, caplog):
+    import phonenumbers
+
+    parsed: list[str] = []
+    parse = phonenumbers.parse
+    monkeypatch.setattr(
+        phonenumbers, "parse", lambda text, region: parsed.append(text) or parse(text, region)
+    )
+    caplog.set_level(logging.WARNING, logger="airflow_provider_orange_sms.recipients.addresses")
+    unallocated = f"+22511{uuid.uuid4().int % 10**8:08d}"  # not read by another test before
+    for _ in range(3):
+        assert normalize_recipient(unallocated) == f"tel:{unallocated}"
+    assert parsed == [unallocated]
+    assert len([r for r in caplog.records if unallocated in r.getMessage()]) == 3
+    with pytest.raises(ValueError, match="not a possible number"):  # an error is not remembered
+        normalize_recipient(f"{unallocated}0")
+    with pytest.raises(ValueError, match="not a possible number"):
+        normalize_recipient(f"{unallocated}0")
+    assert parsed == [unallocated, f"{unallocated}0", f"{unallocated}0"]

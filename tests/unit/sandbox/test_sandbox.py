@@ -13,7 +13,7 @@ import requests
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
-from tests.conftest import OWN_NUMBER
+from tests.support.sandbox import OWN_NUMBER
 
 SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 JSON = {"Accept": "application/json"}

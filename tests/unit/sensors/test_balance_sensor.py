@@ -17,7 +17,7 @@ from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.sensors.orange_sms import BalanceSensor
 from airflow_provider_orange_sms.triggers.orange_sms import BalanceTrigger
 from airflow_provider_orange_sms.version_compat import AirflowException
-from tests.conftest import connection_json
+from tests.support.sandbox import connection_json
 
 CLASSPATH = "airflow_provider_orange_sms.triggers.orange_sms.BalanceTrigger"
 

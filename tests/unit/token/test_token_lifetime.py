@@ -14,7 +14,7 @@ from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS, OrangeSMSError
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.access_token import MAX_TOKEN_LIFETIME, token_lifetime
-from tests.conftest import FAST_RETRY
+from tests.support.sandbox import FAST_RETRY
 
 CONTRACTS = "/sms/admin/v1/contracts"
 

@@ -24,7 +24,7 @@ from airflow_provider_orange_sms.exceptions import (
 )
 from airflow_provider_orange_sms.hooks.orange_sms import VariableTokenCache
 from airflow_provider_orange_sms.token.token_cache import AccessToken, FileTokenCache, TokenFailure
-from tests.conftest import FAST_RETRY
+from tests.support.sandbox import FAST_RETRY
 
 
 def token_posts(sandbox):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -252,3 +253,32 @@ def test_a_task_deferred_for_its_send_window_says_until_when():
     [summary] = delivery.run_view("d", "r", "running", [task], [])["tasks"]
     assert summary["waiting"] == waiting
     assert summary["reported"] is False
+
+
+# -- the markup (templates and static files) ------------------------------------------------------
+
+
+def test_the_chart_escapes_what_it_labels():
+    days = {"2026-03-02": {"<script>&": 1}}
+    svg = account.usage_chart(days, datetime(2026, 3, 15, tzinfo=timezone.utc))
+    assert "<script>" not in svg
+    assert "2026-03-02 &lt;script&gt;&amp;: 1 SMS" in svg
+
+
+def test_the_pages_name_static_files_the_app_serves_to_anyone():
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.ui import create_app
+    from airflow_provider_orange_sms.ui.pages import STATIC_DIR, render
+
+    client = TestClient(create_app())
+    for name in ("delivery.html", "account.html"):
+        html = render(name, version="9.9", poll_seconds=5)
+        named = re.findall(r'(?:href|src)="static/([^"?]+)\?v=9\.9"', html)
+        assert len(named) == 3, html
+        for static in named:
+            assert (STATIC_DIR / static).is_file()
+            response = client.get(f"/static/{static}")  # no session: style and scripts hold no data
+            assert response.status_code == 200
+            assert response.text == (STATIC_DIR / static).read_text()
+    assert 'data-poll-seconds="5"' in render("delivery.html", version="1", poll_seconds=5)
