@@ -19,8 +19,9 @@ import pytest
 from airflow_provider_orange_sms.operators.orange_sms import PARTIAL_RESULTS_KEY
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.strict_variables import variables_listable
-from tests.conftest import TEST_DAGS, load_dag, received
 from tests.support.airflow_runs import cleared_not_recreated, fail_task_of_a_killed_worker, xcom_value
+from tests.support.dags import TEST_DAGS, load_dag
+from tests.support.sandbox import received
 
 ROOT = TEST_DAGS.parent.parent
 DAG_FILE = TEST_DAGS / "settle_send.py"
@@ -49,7 +50,7 @@ def killed_after_in_flight(dag_id, when, victim):
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
         from airflow_provider_orange_sms.ledger import IN_FLIGHT, SentLedger
-        from tests.conftest import TEST_DAGS, load_dag
+        from tests.support.dags import TEST_DAGS, load_dag
 
         append = SentLedger.append
 
@@ -77,7 +78,7 @@ def killed_when_orange_took_it(dag_id, when, sandbox, victim):
         import sys
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
-        from tests.conftest import TEST_DAGS, load_dag
+        from tests.support.dags import TEST_DAGS, load_dag
         when = pendulum.parse({when.isoformat()!r})
         load_dag(TEST_DAGS / "settle_send.py", {dag_id!r}).test(logical_date=when, run_after=when)
         """
