@@ -2,7 +2,7 @@
 # Regenerate the constraints files: the exact versions the test, demo and benchmark environments
 # use (all Python versions from 3.10), so CI does not change under us when a dependency or a linter
 # releases. Run after changing dependencies in pyproject.toml or the Airflow versions below.
-#   constraints.txt              Airflow 3.3.2, the version the README's commands use
+#   constraints.txt              Airflow 3.3.2, the version the README's and docs' commands use
 #   constraints-airflow-3.0.txt  Airflow 3.0.6, the oldest the package supports (scripts/test-oldest-airflow.sh)
 source "$(dirname "$0")/_env.sh"
 lock() {
