@@ -83,7 +83,7 @@ def test_every_link_of_the_site_leads_to_a_page_with_its_title(site, tmp_path):
                 response = page.goto(url)
                 assert response is not None, url
                 assert response.status == 200, f"{url}: {response.status}"
-                heading = page.locator("h1").first.inner_text().strip("¶ \n")
+                heading = page.locator("div.body h1").first.inner_text().strip("¶ \n")
                 assert heading, f"{url} renders no title"
                 assert page.title().startswith(heading), f"{url}: title {page.title()!r}, heading {heading!r}"
                 titles[url] = heading

@@ -69,6 +69,16 @@ def test_three_send_tasks_on_two_machines_share_one_token_through_redis(redis_se
         folder = tmp_path / "dags"
         folder.mkdir()
         (folder / "three_regions.py").write_text(dag.code)
+        bundle = {"path": str(folder), "refresh_interval": 0}
+        env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+            [
+                {
+                    "name": "docs_dags",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": bundle,
+                }
+            ]
+        )
         outputs = []
         for machine in ("machine1", "machine2"):
             env["ORANGE_SMS_CACHE_DIR"] = str(tmp_path / machine)  # its own files: a machine of its own
