@@ -279,18 +279,12 @@ class ConnectionFieldsDirective(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        table = [
-            ".. list-table::",
-            "   :header-rows: 1",
-            "   :widths: 25 20 55",
-            "",
-            "   * - Field (form label)",
-            "     - Stored as",
-            "     - Meaning",
-        ]
+        # The page is Markdown (MyST): the table is written as one, inline code in backticks.
+        table = ["| Field (form label) | Stored as | Meaning |", "|---|---|---|"]
         for label, name, meaning in connection_field_rows():
             stored = name if "extra" in name else f"``{name}``"
-            table += [f"   * - {label}", f"     - {stored}", f"     - {meaning}"]
+            cells = [label, stored, meaning]
+            table.append("| " + " | ".join(c.replace("``", "`").replace("|", "\\|") for c in cells) + " |")
         container = nodes.container()
         self.state.nested_parse(StringList(table, source="connection fields"), self.content_offset, container)
         return container.children

@@ -112,3 +112,14 @@ def test_every_link_of_the_site_leads_to_a_page_with_its_title(site, tmp_path):
     expected = {f"{p.stem}.html" for p in DOCS.glob("*.md")} - {"README.html"}
     assert expected <= pages, f"pages no link leads to: {sorted(expected - pages)}"
     assert "Sending SMS" in titles.values()
+
+
+def test_the_connection_page_lists_every_field_of_the_connection(site):
+    from airflow_provider_orange_sms.config.connection_config import extra_fields
+
+    with urllib.request.urlopen(site.replace("index.html", "connection.html")) as answer:
+        page = answer.read().decode()
+    table = page[page.index("<table") : page.index("</table>")]
+    for field, spec in extra_fields():
+        assert f'<span class="pre">{field.name}</span>' in table, field.name
+        assert spec.label in table
