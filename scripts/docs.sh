@@ -7,6 +7,11 @@ echo "==> installing the docs extra (Sphinx, MyST-Parser) into $VENV"
 "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" \
     -c "$CONSTRAINTS" -e "$ROOT[test,docs]" "apache-airflow==$AIRFLOW_VERSION"
 echo "==> sphinx-build"
+# autodoc imports Airflow, which writes a default airflow.cfg into its home: a throwaway one, so the
+# build never touches yours.
+AIRFLOW_HOME="$(mktemp -d)"
+export AIRFLOW_HOME
+trap 'rm -rf "$AIRFLOW_HOME"' EXIT
 rm -rf docs/_build
 sphinx-build -W --keep-going -n -q -b html docs docs/_build/html "$@"
 echo "==> docs/_build/html/index.html"
