@@ -39,6 +39,7 @@ myst_heading_anchors = 3
 
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 autodoc_member_order = "bysource"
+add_module_names = False  # the page's title names the module
 autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autodoc_preserve_defaults = True
@@ -126,6 +127,8 @@ html_static_path: list[str] = []
 html_theme_options = {
     "description": "Apache Airflow provider for the Orange SMS API",
     "fixed_sidebar": True,
+    "page_width": "1240px",
+    "sidebar_width": "260px",
     "show_relbars": True,
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}

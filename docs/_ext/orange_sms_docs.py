@@ -12,8 +12,10 @@ The docs site's generated parts, so that they cannot drift from the code:
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
+import os
 import pkgutil
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from sphinx.errors import PycodeError
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util.docutils import SphinxDirective
 
 if TYPE_CHECKING:
@@ -97,19 +101,26 @@ def _internal_page(name: str) -> str:
     return "\n".join([name, "=" * len(name), "", f".. automodule:: {name}", "   :ignore-module-all:", ""])
 
 
+def _write(path: Path, text: str) -> None:
+    """Write ``path`` only when it changes, atomically: builds running at once read whole files."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def write_api_pages(app: Sphinx) -> None:
     """Write one page per module into ``docs/api/``, public modules first in the index."""
     API_DIR.mkdir(exist_ok=True)
-    for old in API_DIR.glob("*.rst"):
-        old.unlink()
     internal = [name for name in all_modules() if name not in PUBLIC_MODULES]
-    for name in PUBLIC_MODULES:
-        (API_DIR / f"{name}.rst").write_text(_public_page(name), encoding="utf-8")
-    for name in internal:
-        (API_DIR / f"{name}.rst").write_text(_internal_page(name), encoding="utf-8")
+    pages = {f"{name}.rst": _public_page(name) for name in PUBLIC_MODULES}
+    pages.update({f"{name}.rst": _internal_page(name) for name in internal})
     index = [
-        "Modules",
-        "=======",
+        "Python API",
+        "==========",
+        "",
+        "Generated from the docstrings at each build: one page per module.",
         "",
         ".. toctree::",
         "   :caption: Public modules (import from these)",
@@ -124,7 +135,12 @@ def write_api_pages(app: Sphinx) -> None:
         *(f"   {name}" for name in internal),
         "",
     ]
-    (API_DIR / "index.rst").write_text("\n".join(index), encoding="utf-8")
+    pages["index.rst"] = "\n".join(index)
+    for old in API_DIR.glob("*.rst"):
+        if old.name not in pages:  # a module that no longer exists
+            old.unlink(missing_ok=True)
+    for name, text in pages.items():
+        _write(API_DIR / name, text)
 
 
 def skip_public_names_in_internal_modules(
@@ -257,6 +273,39 @@ def resolve_names_as_their_module_sees_them(
     return None
 
 
+@functools.cache
+def _attribute_docs() -> dict[str, list[tuple[Any, list[str]]]]:
+    """The ``#:`` comments of every module-level name of the package: name -> (value, lines)."""
+    found: dict[str, list[tuple[Any, list[str]]]] = {}
+    for name in all_modules():
+        module = importlib.import_module(name)
+        try:
+            docs = ModuleAnalyzer.for_module(name).find_attr_docs()
+        except PycodeError:
+            continue
+        for (owner, attribute), lines in docs.items():
+            if owner == "" and hasattr(module, attribute):
+                found.setdefault(attribute, []).append((getattr(module, attribute), list(lines)))
+    return found
+
+
+def constants_documented_where_defined(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """
+    A constant a public module re-exports is documented by its ``#:`` comment where it is defined,
+    not by its type's docstring (``str``'s, ``timedelta``'s), which autodoc shows otherwise.
+    """
+    if what not in ("data", "attribute") or not lines:
+        return
+    if inspect.getdoc(type(obj)) and "\n".join(lines).strip() == inspect.getdoc(type(obj)):
+        lines[:] = []
+        for value, doc in _attribute_docs().get(name.rpartition(".")[2], []):
+            if value is obj or (type(value) is type(obj) and value == obj):
+                lines[:] = doc
+                break
+
+
 def connection_field_rows() -> list[tuple[str, str, str]]:
     """(label, name, meaning) of every connection field: the standard ones, then each extra."""
     from airflow_provider_orange_sms.config.connection_config import OrangeSMSConfig, extra_fields
@@ -296,5 +345,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("autodoc-skip-member", skip_public_names_in_internal_modules)
     app.connect("missing-reference", resolve_names_as_their_module_sees_them)
     app.connect("autodoc-process-bases", public_bases)
+    app.connect("autodoc-process-docstring", constants_documented_where_defined)
     app.add_directive("orange-sms-connection-fields", ConnectionFieldsDirective)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
