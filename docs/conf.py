@@ -129,6 +129,7 @@ html_theme_options = {
     "fixed_sidebar": True,
     "page_width": "1240px",
     "sidebar_width": "260px",
+    "body_max_width": "none",  # code lines are up to 110 characters
     "show_relbars": True,
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
