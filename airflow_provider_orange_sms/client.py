@@ -98,7 +98,8 @@ class OrangeSMSClient(ClientBase):
     :param make_limiter: Builds the send limiter from the rate and what identifies the account
         (base URL + client id), e.g. a
         :class:`~airflow_provider_orange_sms.limit.redis_throttle.RedisSendThrottle` shared by every
-        machine; by default the per-machine :class:`SendThrottle` in ``state_dir``.
+        machine; by default the per-machine
+        :class:`~airflow_provider_orange_sms.limit.throttle.SendThrottle` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy (see :mod:`airflow_provider_orange_sms.wire.transport` for the rules).
@@ -241,7 +242,7 @@ class OrangeSMSClient(ClientBase):
         counts as sent. Any other 2xx (an HTML page from a proxy, a 200/202/204 without an id, an
         empty 201) raises :class:`OrangeSMSSendUncertainError`: something answered, maybe after
         Orange took the SMS. A 2xx carrying Orange's ``requestError`` raises the matching
-        :class:`OrangeSMSBadRequestError`.
+        :class:`~airflow_provider_orange_sms.exceptions.OrangeSMSBadRequestError`.
 
         :param recipient: Phone number: international (``+2250700000001``, ``tel:+…``) or national
             in the client's ``country`` (``0700000001``).

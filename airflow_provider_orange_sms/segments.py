@@ -22,7 +22,7 @@ Decisions:
   so it would swallow the next character instead of arriving as itself. A text holding one is UCS-2.
 * **Look-alikes**: see :func:`gsm7_lookalikes` and :data:`GSM7_LOOKALIKES` (punctuation and
   spaces only); accented letters are replaced only when transliteration is asked for
-  (:data:`GSM7_TRANSLITERATIONS`).
+  (``GSM7_TRANSLITERATIONS``).
 
 Why hand-written: the PyPI packages checked (``gsm0338`` and ``gsmcodecs``: codecs with no segment
 count; ``smsutil``: untyped, last release 2020, encodes a literal ESC as GSM-7; ``sms-counter``: a
@@ -74,7 +74,7 @@ CONCAT_SEPTETS = 153
 SINGLE_UNITS = 70
 CONCAT_UNITS = 67
 
-#: ``replace_lookalikes`` value that also strips accents GSM-7 lacks (see :data:`GSM7_TRANSLITERATIONS`).
+#: ``replace_lookalikes`` value that also strips accents GSM-7 lacks (see ``GSM7_TRANSLITERATIONS``).
 TRANSLITERATE = "transliterate"
 
 #: Characters that make a text UCS-2 but have a GSM-7 stand-in a reader takes for the same
@@ -256,7 +256,7 @@ def to_gsm7(text: str, *, transliterate: bool = False) -> str:
     :func:`gsm7_lookalikes` first.
 
     :param text: The SMS text.
-    :param transliterate: Also replace the letters of :data:`GSM7_TRANSLITERATIONS` (``û`` → ``u``).
+    :param transliterate: Also replace the letters of ``GSM7_TRANSLITERATIONS`` (``û`` → ``u``).
     """
     stand_ins = _stand_ins(transliterate)
     return "".join(stand_ins.get(char, char) for char in text)
@@ -272,7 +272,7 @@ def gsm7_lookalikes(text: str, *, transliterate: bool = False) -> list[str]:
     GSM-7.
 
     :param text: The SMS text.
-    :param transliterate: Count the letters of :data:`GSM7_TRANSLITERATIONS` as replaceable too.
+    :param transliterate: Count the letters of ``GSM7_TRANSLITERATIONS`` as replaceable too.
     """
     if is_gsm7(text) or not is_gsm7(to_gsm7(text, transliterate=transliterate)):
         return []

@@ -3,7 +3,7 @@ Example: point Orange's delivery receipts at this Airflow, then show the current
 
 Orange keeps one receipt URL per account (the last subscription wins) and posts to HTTPS on port
 443 only. The provider's receiver answers at ``/orange-sms/delivery-receipts/<secret>`` on the API
-server; expose that path through your reverse proxy (see the README) and run this DAG once.
+server; expose that path through your reverse proxy (see docs/delivery-receipts.md) and run this DAG once.
 
 Reading top to bottom:
 

@@ -124,7 +124,7 @@ class InMemoryLedgerStore:
 
         :param key: Entry name.
         :param value: JSON-serialisable value.
-        :param description: Kept in :attr:`descriptions`.
+        :param description: Kept in ``descriptions``.
         """
         self.values[key] = json.dumps(value)
         self.descriptions[key] = description

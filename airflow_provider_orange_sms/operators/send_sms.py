@@ -46,82 +46,40 @@ __all__ = ["DEFAULT_LEDGER_RETENTION", "PARTIAL_RESULTS_KEY", "PLAN_KEY", "SendS
 
 class SendSMSOperator(_OrangeSMSBaseOperator):
     """
-    Send one SMS text to one or many recipients, one request each, at the account's rate limit.
+    Send one SMS text to one or many recipients (or a text per recipient, ``messages``), one request
+    each, at the account's rate limit. The guide: :doc:`/sending`.
 
-    Every recipient and the message are validated first: an invalid one fails the task (without
+    Every recipient and message is validated first: an invalid one fails the task (without
     retries) naming the value, and nothing is sent. A number without ``+``/``00`` is read as a
-    national number of ``default_country`` (or the connection's ``country``). Numbers that
-    normalise to the same address are sent once. Returns (to XCom) a list of
-    ``{"recipient": "tel:+…", "resource_id": "…", "status": "sent"}`` in input order; ``status`` is
-    ``"uncertain"`` (``resource_id`` ``None``) for a recipient an earlier try may have sent to
-    without Orange's acceptance reaching the task.
+    national number of ``default_country`` (or the connection's ``country``); numbers that
+    normalise to the same address are sent once. Returns (to XCom) one entry per recipient, in input
+    order: ``{"recipient": "tel:+…", "resource_id": "…", "status": "sent", "country": "CIV",
+    "encoding": "GSM-7", "segments": 1}``, ``status`` being ``sent``, ``failed``, ``uncertain`` or
+    ``opted_out``. Before the first send it logs, and pushes to XCom under ``sms_plan``, the plan:
+    SMS and segments per recipient country and per contract billed (with ``dry_run=True``, the plan
+    is all it does).
 
-    **Exactly once (the sent ledger).** Right before each request leaves (after the token fetch and
-    the throttle wait) the recipient is recorded as "in flight" in a ledger kept in Airflow
-    Variables (``orange_sms_sent_<hash>_<n>``, keyed on ``dag_id/task_id/run_id``, and for a mapped
-    task on what the instance sends instead of its map index); its outcome goes with the next
-    recipient's "in flight" write, or at the end of the batch.
-    No request leaves while the record of the previous one is not durable: a write is tried a few
-    times, then the batch stops and the try fails (retryable). Every try reads the ledger first, and
-    a recipient recorded ``sent``, in flight or ``uncertain`` is never sent to again by a later try
-    or a clear of the task: it is reported (``sent`` with its resource id, or ``uncertain``).
-    Entries of a DAG run deleted and re-created with the same ``run_id`` are ignored. A ledger that
-    cannot be read fails the try before any send. The ledger outlives the task's success (Airflow
-    may still fail to record it and run the task again) and expires ``ledger_retention`` after its
-    last write. Recipients Orange certainly did not take (a 4xx, a request that never left) are
-    sent again by a retry. Uncertain recipients fail the task (without retries once only they are
-    left) unless ``fail_on_uncertain=False``. A later try first settles an uncertain recipient as
-    ``sent`` when a delivery receipt can only belong to its send (same recipient, arrived after the
-    "in flight" record, a resource id no ledger records, no other send to that number without an
-    outcome that could own it: see ``settle_by_receipts``); it is never resent because a receipt is
-    missing, only when the user releases it (``release_uncertain``). The ledger needs a task
-    instance: with an empty context (``op.execute(context={})``) or ``retry_guard=False`` it is off.
-    Variable values hold phone numbers: configure a Fernet key so they are encrypted at rest.
+    **Exactly once.** A sent ledger in Airflow Variables records each recipient right before its
+    request leaves: a retry, a clear or a killed worker never sends to a recipient again, and a
+    recipient whose outcome is unknown is reported ``uncertain`` (failing the task unless
+    ``fail_on_uncertain=False``), never resent. A later try settles an uncertain recipient as
+    ``sent`` when a delivery receipt can only belong to its send (``settle_by_receipts``); the user
+    releases one for resending with ``release_uncertain``. What is covered, what is not, and how to
+    resolve an ``uncertain`` recipient: :doc:`/exactly-once`.
 
-    **When sends fail.** A refusal about one recipient (e.g. 400 ``SVC0004``) does not stop the
-    batch; the task fails at the end naming each failure, without retries when every failure is
-    such a refusal. A refusal of the message or the sender (``SVC0280`` message too long, an
-    invalid sender, 404, a sender name not on the account's list: 400 ``POL0001``), of the
-    credentials, or an account-wide policy refusal (403 ``POL…``: no units left) stops the batch at
-    once. Failures that look like an outage stop it after ``max_consecutive_failures`` in a row.
-    The failure message counts exactly how many recipients were sent, by this try and by earlier
-    ones, and the results of the recipients handled are pushed to XCom under the key
-    ``sms_results`` for a downstream task with ``trigger_rule="all_done"``.
+    **Failures.** A refusal about one recipient (400 ``SVC0004``) does not stop the batch: the task
+    fails at the end naming each failure, and pushes the results of the recipients handled under
+    ``sms_results`` for a downstream task with ``trigger_rule="all_done"``. A refusal of the
+    message, the sender or the credentials, or an account-wide refusal (no units left), stops the
+    batch at once; so do ``max_consecutive_failures`` outage-like failures in a row.
 
-    **A text per recipient.** Instead of ``recipients`` and ``message``, pass ``messages``: rows of
-    ``{"recipient": "+225…", "message": "Hello Awa, …"}`` (other keys are ignored, so rows from a
-    database query work as they are), e.g. an upstream task's XCom. One task instance then sends
-    them all, with the same ledger, throttle and failure report.
-
-    **The opt-out list.** By default (``respect_opt_out=True``) a recipient on the opt-out list
-    (it replied STOP, or was imported or added by an operator: see
-    :mod:`airflow_provider_orange_sms.opt_out`) is never sent: it appears in the results with status
-    ``opted_out`` (``resource_id`` ``None``) and does not fail the task. Its record is read right
-    before its send, one Airflow Variable read (execution-API request) per recipient, so a STOP
-    that arrives mid-batch applies to every later recipient. A record that cannot be read stops the
-    batch before that recipient's send and fails the task (retryable): an unreadable list is never
-    taken for "not opted out". The check needs Airflow to run the task (with
-    ``op.execute(context={})`` it is off, with a warning).
+    **The opt-out list** is honoured by default (``respect_opt_out``): each recipient's record is
+    read right before its send, and an opted-out recipient is reported ``opted_out``, not sent
+    (:doc:`/two-way`).
 
     **Senders.** Each SMS goes out from ``sender_address`` when given, else from the connection's
     ``sender_addresses`` entry for the recipient's country (a recipient of a country without one
-    fails the task before any send, naming both), else from the connection's ``sender_address``.
-
-    **The plan, before the first send.** The operator logs, and pushes to XCom under ``sms_plan``,
-    the recipients, SMS and segments (GSM-7 or UCS-2, counted as the network does, see
-    :func:`~airflow_provider_orange_sms.segments.sms_segments`) per recipient country and sender
-    (``by_country``) and per contract billed, the sender's country (``by_contract``), and names
-    the messages that are UCS-2 only because of a look-alike character.
-
-    The plan of a real send is pushed before the batch, with ``opted_out`` ``None`` (the list is
-    read per recipient during the batch; the sums include every recipient), then again at the end
-    with ``opted_out`` the number of recipients not sent because of the list.
-
-    **Dry run.** With ``dry_run=True`` every number is validated and normalised, senders are routed
-    and every message checked, each recipient's opt-out record is read (once), then the plan is
-    logged and returned: its sums leave the opted-out recipients out, ``opted_out`` counts them and
-    ``opted_out_recipients`` lists them. Nothing is sent, no token is requested, and the ledger is
-    not touched.
+    fails the task before any send), else from the connection's ``sender_address``.
 
     :param recipients: Phone numbers: a list, a string that looks like a list (as
         ``{{ ti.xcom_pull(...) }}`` renders one), a comma-separated string or one number. Templated.
@@ -183,7 +141,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         inject an in-memory store).
     :param respect_opt_out: Skip recipients on the opt-out list (the default). ``False`` sends to
         them too: only for transactional messages the recipient asked for and must receive (a
-        one-time code, a receipt of their own purchase), never for marketing. See the README.
+        one-time code, a receipt of their own purchase), never for marketing. See :doc:`/two-way`.
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 

@@ -59,8 +59,9 @@ __all__ = [
 KEY_PREFIX = "orange_sms_opt_out_"
 #: Suffix of the Variable holding the list operators' decision on a number.
 OPERATOR_KEY_SUFFIX = ".operator"
-#: What a keyword does: put the sender on the list, or take it off.
+#: What a keyword does: put the sender on the list.
 OPT_OUT = "opt_out"
+#: What a keyword does: take the sender off the list.
 OPT_IN = "opt_in"
 #: Replies that put their sender on the list (English, French, Arabic).
 DEFAULT_OPT_OUT_KEYWORDS = (

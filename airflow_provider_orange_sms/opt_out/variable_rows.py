@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 #: The Variable's description, shown in the UI's Variables list.
 DESCRIPTION = "Orange SMS opt-out list entry (written by the inbound-message receiver)"
-#: Outcomes of :func:`record_decision`.
+#: Outcome of :func:`record_decision`: the record was written.
 WRITTEN = "written"
+#: Outcome of :func:`record_decision`: a later decision is stored; nothing was written.
 SUPERSEDED = "superseded"
 
 

@@ -2,8 +2,9 @@
 An Airflow plugin that makes the UI's connection form and Test icon work for Orange SMS connections.
 
 It adds one small ASGI middleware to the API server. It only touches JSON bodies of connection
-requests whose ``conn_type`` is ``orange_sms``, and only in ways :class:`OrangeSMSHook` cannot tell
-apart, so it never changes what a connection does:
+requests whose ``conn_type`` is ``orange_sms``, and only in ways
+:class:`~airflow_provider_orange_sms.hooks.orange_sms.OrangeSMSHook` cannot tell apart, so it never
+changes what a connection does:
 
 * ``POST /api/v2/connections/test``: Airflow 3.3.2's UI posts ``"port": Number(connection.port)``,
   and ``Number(null)`` is ``0``; the API server compares that 0 with the stored ``NULL`` port,

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 #: ``opt_out`` of :class:`InboundOutcome`: what the reply did to the opt-out list.
 OPTED_OUT = "opted_out"
+#: ``opt_out`` of :class:`InboundOutcome`: the reply took its sender off the opt-out list.
 OPTED_IN = "opted_in"
 #: A keyword older than the stored decision: the list is unchanged.
 SUPERSEDED = "superseded"

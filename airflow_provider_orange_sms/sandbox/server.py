@@ -5,10 +5,11 @@ faults the way networks produce them (a TCP reset before or after a send is proc
 longer than the client's read timeout) needs the socket, which ASGI hides.
 
 Besides Orange's endpoints it serves a control API under ``/_sandbox`` (state, faults, tokens,
-reset) for tests and the demo (:mod:`.control`). Here: the server, the request handling (faults,
-authentication, routing) and the messaging endpoints; the admin endpoints are in :mod:`.admin`,
-the answer formats in :mod:`.replies`, the delivery receipts posted back in
-:mod:`.delivery_receipts`. See :class:`SandboxServer`.
+reset) for tests and the demo (:mod:`~airflow_provider_orange_sms.sandbox.control`). Here: the
+server, the request handling (faults, authentication, routing) and the messaging endpoints; the admin
+endpoints are in :mod:`~airflow_provider_orange_sms.sandbox.admin`, the answer formats in
+:mod:`~airflow_provider_orange_sms.sandbox.replies`, the delivery receipts posted back in
+:mod:`~airflow_provider_orange_sms.sandbox.delivery_receipts`. See :class:`SandboxServer`.
 """
 
 from __future__ import annotations

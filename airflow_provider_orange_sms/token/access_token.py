@@ -2,8 +2,9 @@
 
 Token rules:
 
-* a token is reused, by this client and through the :class:`~airflow_provider_orange_sms.token.token_cache.
-  TokenCache` by every process sharing the cache, until shortly before it expires;
+* a token is reused, by this client and through the
+  :class:`~airflow_provider_orange_sms.token.token_cache.TokenCache` by every process sharing the
+  cache, until shortly before it expires;
 * the token request - one attempt per hold of the cache's lock (backoff sleeps happen outside it), a
   bounded wait for that lock, and a failure (endpoint down, credentials refused) remembered in the
   cache for ``failure_ttl`` seconds: other processes then fail at once with a retryable error (or
@@ -183,7 +184,7 @@ class SharedToken:
         Return a valid access token, fetching one only if no process sharing the cache has one.
 
         :param ignore_recent_failure: Ask the token endpoint even when a token request failed in the
-            last :attr:`failure_ttl` seconds (the connection test: each press wants a fresh answer).
+            last ``failure_ttl`` seconds (the connection test: each press wants a fresh answer).
         :raises OrangeSMSAuthError: When Orange rejects the client id/secret.
         """
         token = self.current

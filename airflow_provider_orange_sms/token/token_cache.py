@@ -14,6 +14,7 @@ so long (:class:`TokenLockTimeout`). A failed token request is remembered for a 
 seconds (:class:`TokenFailure`, next to the token file) so that, while the token endpoint is down
 or the credentials are wrong, other processes fail fast instead of each paying the full retry
 budget.
+
 * :class:`MemoryTokenCache` - this process only (used when caching is disabled: each client
   instance then keeps its own token).
 

@@ -331,7 +331,7 @@ CSV_COLUMNS = (
 def to_csv(view: dict[str, Any]) -> str:
     """
     One CSV line per recipient of the view (numbers masked as on the page, behind a ``'`` as every
-    cell starting like a formula: :func:`~airflow_provider_orange_sms._csv_cells.spreadsheet_safe`).
+    cell starting like a formula: :func:`~airflow_provider_orange_sms.csv_cells.spreadsheet_safe`).
 
     :param view: From :func:`run_view`.
     """

@@ -97,7 +97,8 @@ class ClientBase:
             raise ValueError(
                 f"Invalid max_message_length {max_message_length!r}: expected a whole number >= 1 or None"
             )
-        #: Longest text :meth:`send_sms` accepts (characters), ``None`` for no limit.
+        #: Longest text :meth:`~airflow_provider_orange_sms.client.OrangeSMSClient.send_sms` accepts
+        #: (characters), ``None`` for no limit.
         self.max_message_length = max_message_length
         self._transport = Transport(connect_timeout, read_timeout, retry)
         self._token_cache: TokenCache = token_cache if token_cache is not None else MemoryTokenCache()

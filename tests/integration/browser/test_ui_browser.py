@@ -6,7 +6,7 @@ Starts ``airflow api-server`` (sqlite, simple auth manager, everyone admin) in i
 with Playwright for Python; nothing downloads a browser. Skips, saying why, where Chromium or
 Playwright is missing, or on Airflow < 3.2 (whose form ignores the provider's extra fields).
 
-Set ``ORANGE_SMS_SCREENSHOTS=docs`` to refresh the README's screenshots in ``docs/``.
+Set ``ORANGE_SMS_SCREENSHOTS=docs`` to refresh the docs' screenshots in ``docs/``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def api_server(browser_sandbox: SandboxServer) -> Iterator[dict[str, Any]]:
     )
     airflow = [sys.executable, "-m", "airflow"]
     subprocess.run([*airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-    # A connection created from JSON, as the README's AIRFLOW_CONN_ORANGE_SMS_DEFAULT (no port).
+    # A connection created from JSON, as the docs' AIRFLOW_CONN_ORANGE_SMS_DEFAULT (no port).
     conn_json = json.dumps(
         {
             "conn_type": "orange_sms",

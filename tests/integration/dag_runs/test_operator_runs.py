@@ -47,7 +47,7 @@ def test_retry_guard_through_real_variables_in_a_dag_run(airflow_db, fast_conn, 
 
 
 def test_one_message_per_recipient_with_mapped_tasks(airflow_db, fast_conn, sandbox):
-    """The README's recipe for personalised texts: each mapped task instance sends its own SMS."""
+    """The Sending page's recipe for personalised texts: each mapped task instance sends its own SMS."""
     dag = load_dag(TEST_DAGS / "personalised_messages.py", "test_sms_personalised")
     run = dag.test()
     assert run.state == "success"

@@ -1,7 +1,8 @@
 """
 Guards on the Airflow internals the provider relies on that need another process: the masker's
-warning about a short extra (README, Connection), read in a fresh interpreter. The guards that need
-nothing else are in tests/unit/test_airflow_internals.py, which lists every fenced module.
+warning about a short extra (docs/connection.md, Connection), read in a fresh interpreter. The
+guards that need nothing else are in tests/unit/test_airflow_internals.py, which lists every fenced
+module.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ print("redacted:", _secrets_masker().redact("country CIV"))
 
 
 @pytest.mark.processes
-@skip_on_airflow_3_0("airflow.sdk.log has no _secrets_masker; the README's note is about 3.1+")
+@skip_on_airflow_3_0("airflow.sdk.log has no _secrets_masker; the Connection page's note is about 3.1+")
 def test_airflow_still_warns_about_a_short_extra_it_does_not_mask():
     """
-    Why the README says the warning is Airflow's: reading any connection whose extras hold a value
+    Why the Connection page says the warning is Airflow's: reading any connection whose extras hold a value
     under 5 characters (``country: "CIV"``) logs "Skipping masking for a secret as it's too short",
     because ``Connection.get`` builds the connection's URI through ``extra_dejson``, which hands
     every extra to the masker, and the masker checks the length before the key's name. The value
-    is not masked. When this fails, Airflow changed: update the README's note.
+    is not masked. When this fails, Airflow changed: update the Connection page's note (docs/connection.md).
     """
     import json
     import os

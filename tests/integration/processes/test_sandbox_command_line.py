@@ -1,6 +1,6 @@
 """
 The sandbox's command line in its own process: ``python -m airflow_provider_orange_sms.sandbox`` serves
-the client as the demo and the README run it, and its report prints what it received.
+the client as the demo and the docs run it, and its report prints what it received.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tests.support.sandbox import OWN_NUMBER
 
 @pytest.mark.processes
 def test_command_line_sandbox_and_report(tmp_path):
-    """The two commands the demo and the README use: run the sandbox, then print what it received."""
+    """The two commands the demo and the docs use: run the sandbox, then print what it received."""
     import socket
     import subprocess
     import sys
