@@ -99,12 +99,12 @@ _OTHER_PACKAGES = (
 nitpick_ignore_regex = [
     # Other packages' names as our type hints write them, imported under these short names:
     # airflow.sdk's Asset, Context, PokeReturnValue and BaseSensorOperator, Airflow's TriggerEvent,
-    # AirflowException and Connection, SQLAlchemy's Session, Starlette's ASGIApp and Scope,
-    # datetime.timedelta; and type variables (T, P, R), which are no names to link to.
+    # AirflowException and Connection, SQLAlchemy's Session, Starlette's ASGIApp, Scope, Request and
+    # Response, datetime.timedelta; and type variables (T, P, R), which are no names to link to.
     (
         "py:.*",
         r"(Asset|Context|PokeReturnValue|BaseSensorOperator|TriggerEvent|AirflowException|Connection|"
-        r"Session|ASGIApp|Scope|timedelta|(airflow_provider_orange_sms\.[\w.]+\.)?_?[TPR])",
+        r"Session|ASGIApp|Scope|Request|Response|timedelta|(airflow_provider_orange_sms\.[\w.]+\.)?_?[TPR])",
     ),
     ("py:.*", rf"({'|'.join(_OTHER_PACKAGES)})(\..+)?"),
     # Built-in types and typing's names as type hints write them (str, dict[str, Any], Any, …).
