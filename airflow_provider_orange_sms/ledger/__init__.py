@@ -1,6 +1,7 @@
 """The sent ledger: the durable record of every SMS a send task may have sent, which makes a send
 exactly-once across retries: its entries, where its chunks live (Airflow Variables), and which
-ledger and which entries belong to a task instance and its DAG run.
+ledger and which entries belong to a task instance and its DAG run. Also the deadline record, which
+does the same for the SMS of a missed deadline (a Deadline Alert's callback has no task instance).
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from typing import TYPE_CHECKING
 from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
+    from airflow_provider_orange_sms.ledger.deadline_record import (
+        DeadlineRecord,
+        DeadlineRecordSupersededError,
+    )
     from airflow_provider_orange_sms.ledger.ledger_identity import Incarnation, RunMark, ledger_key
     from airflow_provider_orange_sms.ledger.sent_ledger import (
         DEFAULT_LEDGER_RETENTION,
@@ -28,6 +33,8 @@ __all__ = [
     "IN_FLIGHT",
     "SENT",
     "UNCERTAIN",
+    "DeadlineRecord",
+    "DeadlineRecordSupersededError",
     "Incarnation",
     "LedgerStore",
     "LedgerUnavailableError",
@@ -39,6 +46,8 @@ __all__ = [
 #: The module defining each name.
 _HOMES = {
     "DEFAULT_LEDGER_RETENTION": "sent_ledger",
+    "DeadlineRecord": "deadline_record",
+    "DeadlineRecordSupersededError": "deadline_record",
     "FAILED": "sent_ledger",
     "IN_FLIGHT": "sent_ledger",
     "Incarnation": "ledger_identity",

@@ -1,0 +1,222 @@
+"""The record of one missed deadline's SMS: who may have been texted, kept in an Airflow Variable.
+
+A Deadline Alert's callback runs in the triggerer, with no task instance, so the sent ledger (keyed
+by task instance) cannot serve it. A triggerer killed after a request left is restarted, and its
+triggers (the callback among them) run again; in a high-availability setup another triggerer takes
+them over once the first stops heart-beating. The record, one Variable per deadline (Airflow's
+deadline id), makes that second run text nobody twice:
+
+1. It is read first: a recipient whose entry says the SMS is ``in_flight``, ``sent`` or
+   ``uncertain`` is never texted again (an ``in_flight`` left by a killed run means "may have been
+   sent"). ``failed`` (Orange certainly did not take it) may be tried again.
+2. A run *claims* the record before its first send: it writes its own owner id, waits
+   :data:`CLAIM_SETTLE` seconds and reads the record back; only the run whose id is still there goes
+   on (Fischer's mutual exclusion: a Variable write has no compare-and-set, but every run that read
+   the record before this write has written its own claim within that time, and the last writer
+   wins). A run that lost says so and sends nothing.
+3. Right before each request leaves, the owner checks that the record is still its own, then writes
+   the recipient ``in_flight``; after the answer, ``sent`` (with Orange's resource id), ``uncertain``
+   or ``failed``.
+
+A triggerer cannot reach the metadata database (Airflow blocks it in trigger code); Variables go
+through the triggerer's supervisor, the Task SDK's own route.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_orange_sms.ledger.ledger_stores import VariableLedgerStore
+from airflow_provider_orange_sms.ledger.sent_ledger import FAILED, IN_FLIGHT, SENT, UNCERTAIN
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from airflow_provider_orange_sms.ledger.ledger_stores import LedgerStore
+
+__all__ = ["CLAIM_SETTLE", "DeadlineRecord", "DeadlineRecordSupersededError", "deadline_record_key"]
+
+log = logging.getLogger(__name__)
+
+#: Variable name prefix of the records (one per missed deadline).
+KEY_PREFIX = "orange_sms_deadline_"
+#: Seconds a claim is left to settle before it is read back: far above the time between another
+#: run's read of the record and its own write landing (one Variable write).
+CLAIM_SETTLE = 1.0
+#: Statuses after which a recipient is never texted again for this deadline.
+MAY_HAVE_BEEN_SENT = frozenset({IN_FLIGHT, SENT, UNCERTAIN})
+
+
+class DeadlineRecordSupersededError(RuntimeError):
+    """Another run (a second triggerer) claimed the record: this one must not send."""
+
+
+def deadline_record_key(deadline_id: str) -> str:
+    """
+    The Variable holding the record of deadline ``deadline_id``.
+
+    :param deadline_id: Airflow's id of the deadline (a UUID; ``context["deadline"]["id"]``).
+    :raises ValueError: When ``deadline_id`` is not a UUID.
+    """
+    try:
+        return KEY_PREFIX + uuid.UUID(str(deadline_id)).hex
+    except ValueError:
+        raise ValueError(f"Invalid deadline id {deadline_id!r}: expected Airflow's deadline UUID") from None
+
+
+class DeadlineRecord:
+    """
+    The record of the SMS sent for one missed deadline (see the module's docstring).
+
+    :param deadline_id: Airflow's id of the deadline.
+    :param about: What the record describes (DAG id, run id, deadline time), stored beside the entries
+        for whoever reads the Variable.
+    :param store: Where the record lives: Airflow Variables by default.
+    :param settle: Seconds a claim settles before it is read back (:data:`CLAIM_SETTLE` by default).
+    :param sleep: How to wait (tests replace it).
+    """
+
+    def __init__(
+        self,
+        deadline_id: str,
+        about: Mapping[str, Any] | None = None,
+        *,
+        store: LedgerStore | None = None,
+        settle: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.key = deadline_record_key(deadline_id)
+        self.deadline_id = str(deadline_id)
+        self.about = dict(about or {})
+        self.store: LedgerStore = store if store is not None else VariableLedgerStore()
+        self.settle = CLAIM_SETTLE if settle is None else settle
+        self.sleep = sleep
+        #: This run's owner id, written by :meth:`claim`.
+        self.owner = uuid.uuid4().hex
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def for_context(cls, context: Mapping[str, Any], **kwargs: Any) -> DeadlineRecord | None:
+        """
+        The record of the deadline a Deadline Alert's callback runs for, ``None`` for any other callback.
+
+        :param context: The callback's context (Airflow passes ``deadline`` and ``dag_run``).
+        :param kwargs: Passed to the constructor.
+        """
+        deadline = context.get("deadline")
+        if not isinstance(deadline, dict) or not deadline.get("id"):
+            return None
+        dag_run = context.get("dag_run")
+        about: dict[str, Any] = {"deadline_time": str(deadline.get("deadline_time", ""))}
+        if isinstance(dag_run, dict):
+            run_id = dag_run.get("dag_run_id") or dag_run.get("run_id")
+            about.update(dag_id=dag_run.get("dag_id"), run_id=run_id)
+        return cls(str(deadline["id"]), about, **kwargs)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, Any]:
+        value = self.store.get(self.key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not isinstance(value.get("recipients", {}), dict):
+            raise ValueError(f"Variable {self.key} is not a deadline record: {str(value)[:200]!r}")
+        return value
+
+    def earlier(self, address: str) -> str | None:
+        """
+        What an earlier run recorded for ``address`` when it may have been texted, else ``None``.
+
+        :param address: Normalised address (``tel:+…``).
+        """
+        status = self._entries.get(address, {}).get("status")
+        return status if status in MAY_HAVE_BEEN_SENT else None
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _write(self, value: dict[str, Any]) -> None:
+        self.store.set(
+            self.key,
+            value,
+            description=f"Orange SMS sent for missed deadline {self.deadline_id} "
+            f"({self.about.get('dag_id') or 'unknown DAG'})",
+        )
+
+    def _value(self) -> dict[str, Any]:
+        return {
+            **self.about,
+            "deadline_id": self.deadline_id,
+            "owner": self.owner,
+            "updated_at": datetime.now(timezone.utc).isoformat(),
+            "recipients": self._entries,
+        }
+
+    def claim(self, addresses: list[str]) -> bool:
+        """
+        Read the record and claim it; ``False`` when nothing is left to send or another run owns it.
+
+        :param addresses: The recipients this run would text (normalised).
+        :raises Exception: When the record cannot be read or written (then nothing is sent).
+        """
+        found = self._read()
+        self._entries = {k: dict(v) for k, v in found.get("recipients", {}).items()}
+        if found and all(self.earlier(a) for a in addresses):
+            log.info("Deadline %s: every recipient was already texted by an earlier run", self.deadline_id)
+            return False
+        self._write(self._value())
+        self.sleep(self.settle)
+        settled = self._read()
+        if settled.get("owner") != self.owner:
+            log.warning(
+                "Deadline %s: another run (a second triggerer) is sending this notification; not sending",
+                self.deadline_id,
+            )
+            return False
+        self._entries = {k: dict(v) for k, v in settled.get("recipients", {}).items()}
+        return True
+
+    def before_send(self, address: str) -> Callable[[], None]:
+        """
+        What to call right before the request to ``address`` leaves: check the claim, write ``in_flight``.
+
+        :param address: Normalised address (``tel:+…``).
+        """
+
+        def in_flight() -> None:
+            current = self._read()
+            if current.get("owner") != self.owner:
+                raise DeadlineRecordSupersededError(
+                    f"deadline {self.deadline_id}: another run took the record over before {address}"
+                )
+            self._entries[address] = {"status": IN_FLIGHT}
+            self._write(self._value())
+
+        return in_flight
+
+    def outcome(self, address: str, status: str, resource_id: str | None = None) -> None:
+        """
+        Record how the send to ``address`` ended (after :meth:`before_send` ran for it).
+
+        :param address: Normalised address.
+        :param status: ``sent``, ``uncertain`` or ``failed``.
+        :param resource_id: Orange's id of the SMS when ``sent``.
+        """
+        if status not in (SENT, UNCERTAIN, FAILED):
+            raise ValueError(f"Invalid outcome {status!r}")
+        entry: dict[str, Any] = {"status": status}
+        if resource_id is not None:
+            entry["resource_id"] = resource_id
+        self._entries[address] = entry
+        self._write(self._value())
+
+    def was_in_flight(self, address: str) -> bool:
+        """
+        Whether this run wrote ``address`` in flight (its request may have left).
+
+        :param address: Normalised address.
+        """
+        return self._entries.get(address, {}).get("status") == IN_FLIGHT

@@ -1,0 +1,194 @@
+"""OrangeSMSNotifier as a Deadline Alert's callback: awaited in the triggerer, exactly once per deadline.
+
+Airflow's own ``CallbackTrigger`` runs the notifier here, as the triggerer does; the deadline
+record lives in an in-memory store (a triggerer keeps it in Variables, see
+tests/integration/processes/test_deadline_alerts.py for the real thing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+import pytest
+
+from airflow_provider_orange_sms.ledger import DeadlineRecord
+from airflow_provider_orange_sms.ledger import deadline_record as deadline_record_module
+from airflow_provider_orange_sms.notifications.orange_sms import OrangeSMSNotifier
+from tests.conftest import received
+from tests.unit.notifications.deadline_callbacks import (
+    NOTIFIER_PATH,
+    SharedStore,
+    deadline_context,
+    run_callback_trigger,
+)
+
+ON_CALL = ["+2250700000001", "+2250700000002"]
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> SharedStore:
+    """The deadline records every notifier of the test reads and writes (instead of Variables)."""
+    shared = SharedStore()
+    monkeypatch.setattr(deadline_record_module, "VariableLedgerStore", lambda: shared)
+    monkeypatch.setattr(deadline_record_module, "CLAIM_SETTLE", 0.0)
+    return shared
+
+
+def test_the_notifier_is_a_deadline_callback_with_its_own_parameters():
+    from airflow.sdk import AsyncCallback, SyncCallback
+
+    kwargs = {"recipients": ON_CALL, "message": "{{ dag_run.dag_id }} is late"}
+    assert AsyncCallback(OrangeSMSNotifier, kwargs=kwargs).path == NOTIFIER_PATH
+    assert SyncCallback(OrangeSMSNotifier, kwargs=kwargs).kwargs == kwargs
+
+
+def test_the_callback_trigger_texts_each_on_call_number_the_rendered_message(fast_conn, sandbox, store):
+    events = run_callback_trigger(
+        {"recipients": ON_CALL, "message": "{{ dag_run.dag_id }} missed its deadline"},
+        deadline_context("nightly_load"),
+    )
+
+    assert events[-1]["state"] == "success", events
+    assert sorted((m.address, m.message) for m in sandbox.state.messages) == [
+        ("tel:+2250700000001", "nightly_load missed its deadline"),
+        ("tel:+2250700000002", "nightly_load missed its deadline"),
+    ]
+    [record] = store.values.values()
+    assert record.count('"sent"') == 2
+
+
+def test_the_event_loop_runs_while_the_sms_is_in_flight(fast_conn, sandbox, store):
+    # The sandbox holds the SMS until a coroutine on the triggerer's loop lets it go: the send can
+    # only finish if the loop keeps running meanwhile (a blocking send would never get its answer).
+    release = threading.Event()
+    arrived = threading.Event()
+    original = sandbox.state.record_message
+
+    def held_until_the_loop_releases_it(**fields: Any) -> Any:
+        arrived.set()
+        assert release.wait(timeout=120), "the event loop was blocked while the SMS was in flight"
+        return original(**fields)
+
+    sandbox.state.record_message = held_until_the_loop_releases_it
+
+    async def loop_side() -> None:
+        while not arrived.is_set():
+            await asyncio.sleep(0.01)
+        release.set()
+
+    events = run_callback_trigger(
+        {"recipients": ON_CALL[:1], "message": "late"}, deadline_context("nightly_load"), beside=loop_side()
+    )
+
+    assert events[-1]["state"] == "success", events
+    assert received(sandbox) == {"tel:+2250700000001": 1}
+
+
+def test_a_second_run_of_the_same_deadline_texts_nobody_again(fast_conn, sandbox, store):
+    context = deadline_context("nightly_load")
+    kwargs = {"recipients": ON_CALL, "message": "late"}
+
+    assert run_callback_trigger(kwargs, context)[-1]["state"] == "success"
+    assert run_callback_trigger(kwargs, context)[-1]["state"] == "success"
+
+    assert received(sandbox) == {"tel:+2250700000001": 1, "tel:+2250700000002": 1}
+
+
+def test_a_run_killed_after_its_request_left_is_not_repeated_for_that_number(fast_conn, sandbox, store):
+    # What a triggerer killed right after the first SMS left leaves behind: "in flight".
+    context = deadline_context("nightly_load")
+    key = deadline_record_module.deadline_record_key(context["deadline"]["id"])
+    store.set(
+        key,
+        {"owner": "killed", "recipients": {"tel:+2250700000001": {"status": "in_flight"}}},
+        "left by a killed triggerer",
+    )
+
+    events = run_callback_trigger({"recipients": ON_CALL, "message": "late"}, context)
+
+    assert events[-1]["state"] == "success", events
+    assert received(sandbox) == {"tel:+2250700000002": 1}
+    assert store.get(key)["recipients"]["tel:+2250700000001"] == {"status": "in_flight"}
+
+
+def test_two_triggerers_running_the_same_callback_send_once(fast_conn, sandbox, monkeypatch):
+    # Both read the record before either claims it: the claim settles, the last writer sends.
+    shared = SharedStore()
+    monkeypatch.setattr(deadline_record_module, "VariableLedgerStore", lambda: shared)
+    both_read = threading.Barrier(2)
+    reads = iter(range(1_000_000))
+    original_get, original_set = shared.get, shared.set
+    owners: list[str] = []
+
+    def get_in_step(key: str) -> Any:
+        value = original_get(key)
+        if next(reads) < 2:  # each run's first read: the one before its claim
+            both_read.wait(timeout=60)
+        return value
+
+    def set_noting_owners(key: str, value: Any, description: str) -> None:
+        owners.append(value["owner"])
+        original_set(key, value, description)
+
+    shared.set = set_noting_owners  # type: ignore[method-assign]
+    shared.get = get_in_step  # type: ignore[method-assign]
+    monkeypatch.setattr(deadline_record_module, "CLAIM_SETTLE", 0.3)
+    context = deadline_context("nightly_load")
+    results: list[list[dict[str, Any]]] = []
+
+    def triggerer() -> None:
+        results.append(run_callback_trigger({"recipients": ON_CALL, "message": "late"}, context))
+
+    threads = [threading.Thread(target=triggerer, name=f"triggerer-{n}") for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert [r[-1]["state"] for r in results] == ["success", "success"]
+    assert len(set(owners[:2])) == 2  # both claimed it
+    assert received(sandbox) == {"tel:+2250700000001": 1, "tel:+2250700000002": 1}
+
+
+def test_a_bad_number_fails_the_callback_naming_it_before_anything_is_sent(fast_conn, sandbox, store):
+    events = run_callback_trigger(
+        {"recipients": ["+2250700000001", "not-a-number"], "message": "late"}, deadline_context("nightly")
+    )
+
+    assert events[-1]["state"] == "failed"
+    assert "'not-a-number'" in events[-1]["body"]
+    assert sandbox.state.messages == []
+    assert store.values == {}
+
+
+def test_a_deadline_id_that_is_not_a_uuid_is_refused():
+    with pytest.raises(ValueError, match="'../x'"):
+        DeadlineRecord("../x")
+
+
+def test_a_notifier_awaited_outside_a_deadline_keeps_no_record(fast_conn, sandbox, store):
+    notifier = OrangeSMSNotifier(recipients=ON_CALL[:1], message="{{ reason }}", context={"reason": "late"})
+
+    asyncio.run(_await(notifier))
+
+    assert [m.message for m in sandbox.state.messages] == ["late"]
+    assert store.values == {}
+
+
+async def _await(notifier: OrangeSMSNotifier) -> None:
+    await notifier
+
+
+def test_a_record_claimed_by_another_run_during_the_settle_sends_nothing(fast_conn, sandbox):
+    shared = SharedStore()
+    deadline_id = str(uuid.uuid4())
+
+    def other_run_claims(_seconds: float) -> None:
+        shared.set(deadline_record_module.deadline_record_key(deadline_id), {"owner": "other"}, "other")
+
+    record = DeadlineRecord(deadline_id, store=shared, sleep=other_run_claims)
+
+    assert record.claim(["tel:+2250700000001"]) is False
