@@ -13,10 +13,16 @@ deadline id), makes that second run text nobody twice:
    :data:`CLAIM_SETTLE` seconds and reads the record back; only the run whose id is still there goes
    on (Fischer's mutual exclusion: a Variable write has no compare-and-set, but every run that read
    the record before this write has written its own claim within that time, and the last writer
-   wins). A run that lost says so and sends nothing.
-3. Right before each request leaves, the owner checks that the record is still its own, then writes
-   the recipient ``in_flight``; after the answer, ``sent`` (with Orange's resource id), ``uncertain``
-   or ``failed``.
+   wins). The wait is at least :data:`CLAIM_SETTLE` and twice as long as the claim's own write
+   took. A run that lost says so and sends nothing.
+3. Right before each request leaves, the owner checks that the record is still its own (and that
+   Airflow has not cancelled the callback, as it does on a triggerer that lost it), then writes the
+   recipient ``in_flight``; its outcome, ``sent`` (with Orange's resource id), ``uncertain`` or
+   ``failed``, goes with the next recipient's write, or is written at the end.
+
+Each Variable read or write is one round trip to the triggerer's supervisor, which answers once per
+loop (a fraction of a second, seconds on a loaded database): the record costs the first SMS three of
+them and the claim's settle.
 
 A triggerer cannot reach the metadata database (Airflow blocks it in trigger code); Variables go
 through the triggerer's supervisor, the Task SDK's own route.
@@ -34,6 +40,7 @@ from airflow_provider_orange_sms.ledger.ledger_stores import VariableLedgerStore
 from airflow_provider_orange_sms.ledger.sent_ledger import FAILED, IN_FLIGHT, SENT, UNCERTAIN
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable, Mapping
 
     from airflow_provider_orange_sms.ledger.ledger_stores import LedgerStore
@@ -98,6 +105,10 @@ class DeadlineRecord:
         #: This run's owner id, written by :meth:`claim`.
         self.owner = uuid.uuid4().hex
         self._entries: dict[str, dict[str, Any]] = {}
+        self._verified = False
+        self._unwritten = False
+        #: Set when the callback is cancelled (its triggerer lost it): nothing more is sent.
+        self.cancelled: threading.Event | None = None
 
     @classmethod
     def for_context(cls, context: Mapping[str, Any], **kwargs: Any) -> DeadlineRecord | None:
@@ -167,8 +178,10 @@ class DeadlineRecord:
         if found and all(self.earlier(a) for a in addresses):
             log.info("Deadline %s: every recipient was already texted by an earlier run", self.deadline_id)
             return False
+        started = time.monotonic()
         self._write(self._value())
-        self.sleep(self.settle)
+        # Another run's write takes about as long as this one did: leave it twice that to land.
+        self.sleep(max(self.settle, 2 * (time.monotonic() - started)))
         settled = self._read()
         if settled.get("owner") != self.owner:
             log.warning(
@@ -177,6 +190,7 @@ class DeadlineRecord:
             )
             return False
         self._entries = {k: dict(v) for k, v in settled.get("recipients", {}).items()}
+        self._verified = True
         return True
 
     def before_send(self, address: str) -> Callable[[], None]:
@@ -187,19 +201,27 @@ class DeadlineRecord:
         """
 
         def in_flight() -> None:
-            current = self._read()
-            if current.get("owner") != self.owner:
+            if self.cancelled is not None and self.cancelled.is_set():
+                raise DeadlineRecordSupersededError(
+                    f"deadline {self.deadline_id}: the callback was cancelled before {address}"
+                )
+            # The claim was just read back: the first send needs no second look.
+            if not self._verified and self._read().get("owner") != self.owner:
                 raise DeadlineRecordSupersededError(
                     f"deadline {self.deadline_id}: another run took the record over before {address}"
                 )
+            self._verified = False
             self._entries[address] = {"status": IN_FLIGHT}
             self._write(self._value())
+            self._unwritten = False
 
         return in_flight
 
     def outcome(self, address: str, status: str, resource_id: str | None = None) -> None:
         """
-        Record how the send to ``address`` ended (after :meth:`before_send` ran for it).
+        Note how the send to ``address`` ended (after :meth:`before_send` ran for it); it is written
+        with the next recipient's ``in_flight`` entry, or by :meth:`flush`. Until then the recipient
+        reads ``in_flight``: never texted again either way.
 
         :param address: Normalised address.
         :param status: ``sent``, ``uncertain`` or ``failed``.
@@ -211,7 +233,13 @@ class DeadlineRecord:
         if resource_id is not None:
             entry["resource_id"] = resource_id
         self._entries[address] = entry
-        self._write(self._value())
+        self._unwritten = True
+
+    def flush(self) -> None:
+        """Write the outcomes not written yet."""
+        if self._unwritten:
+            self._write(self._value())
+            self._unwritten = False
 
     def was_in_flight(self, address: str) -> bool:
         """

@@ -1,30 +1,27 @@
-"""Notifier sending an SMS through the Orange SMS API, for ``on_failure_callback`` and friends."""
+"""Notifier sending an SMS through the Orange SMS API, for ``on_failure_callback`` and friends.
+
+Cheap to import: the triggerer imports it on its event loop when a deadline's callback starts, so
+the hook, the wire client (requests) and the records are imported by the worker thread that sends.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseNotifier
 
-from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
-from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.ledger import (
-    FAILED,
-    SENT,
-    UNCERTAIN,
-    DeadlineRecord,
-    DeadlineRecordSupersededError,
-)
-from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
-from airflow_provider_orange_sms.recipients import check_message, validate_recipients
-from airflow_provider_orange_sms.version_compat import AirflowException
+from airflow_provider_orange_sms.settings import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow.sdk import Context
+
+    from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+    from airflow_provider_orange_sms.ledger import DeadlineRecord
 
 __all__ = ["OrangeSMSNotifier", "send_orange_sms_notification"]
 
@@ -98,7 +95,7 @@ class OrangeSMSNotifier(BaseNotifier):
         sender_address: str | None = None,
         sender_name: str | None = None,
         respect_opt_out: bool = True,
-        orange_sms_conn_id: str = OrangeSMSHook.default_conn_name,
+        orange_sms_conn_id: str = DEFAULT_CONN_ID,
         context: Context | None = None,
     ) -> None:
         super().__init__(context)
@@ -112,6 +109,8 @@ class OrangeSMSNotifier(BaseNotifier):
     @cached_property
     def hook(self) -> OrangeSMSHook:
         """The hook for ``orange_sms_conn_id``."""
+        from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+
         return OrangeSMSHook(orange_sms_conn_id=self.orange_sms_conn_id)
 
     def notify(self, context: Context) -> None:
@@ -134,10 +133,28 @@ class OrangeSMSNotifier(BaseNotifier):
 
         :param context: What Airflow passes a deadline callback (``dag_run``, ``deadline``).
         """
+        cancelled = threading.Event()
+        try:
+            await asyncio.to_thread(self._send_for_deadline, context, cancelled)
+        except asyncio.CancelledError:
+            # Airflow cancels the callback on a triggerer that lost it: the thread sends no more.
+            cancelled.set()
+            raise
+
+    def _send_for_deadline(self, context: Context, cancelled: threading.Event) -> None:
+        from airflow_provider_orange_sms.ledger import DeadlineRecord
+
         record = DeadlineRecord.for_context(context)
-        await asyncio.to_thread(self._send, context, record)
+        if record is not None:
+            record.cancelled = cancelled
+        self._send(context, record)
 
     def _send(self, context: Context, record: DeadlineRecord | None) -> None:
+        from airflow_provider_orange_sms.ledger import DeadlineRecordSupersededError
+        from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
+        from airflow_provider_orange_sms.recipients import check_message, validate_recipients
+        from airflow_provider_orange_sms.version_compat import AirflowException
+
         failures: list[str] = []
         addresses: list[str] = []
         try:
@@ -168,6 +185,8 @@ class OrangeSMSNotifier(BaseNotifier):
                 failure = self._send_one(address, message, record)
                 if failure is not None:
                     failures.append(failure)
+            if record is not None:
+                record.flush()
         except DeadlineRecordSupersededError as exc:
             self.log.warning("Notification stopped: %s", exc)
         finally:
@@ -181,6 +200,9 @@ class OrangeSMSNotifier(BaseNotifier):
 
     def _send_one(self, address: str, message: str, record: DeadlineRecord | None) -> str | None:
         """Send to one recipient, recording the outcome; return what went wrong, if anything."""
+        from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
+        from airflow_provider_orange_sms.ledger import FAILED, SENT, UNCERTAIN, DeadlineRecordSupersededError
+
         try:
             resource_id = self.hook.send_sms(
                 address,
