@@ -15,10 +15,14 @@ deadline id), makes that second run text nobody twice:
    the record before this write has written its own claim within that time, and the last writer
    wins). The wait is at least :data:`CLAIM_SETTLE` and twice as long as the claim's own write
    took. A run that lost says so and sends nothing.
-3. Right before each request leaves, the owner checks that the record is still its own (and that
-   Airflow has not cancelled the callback, as it does on a triggerer that lost it), then writes the
-   recipient ``in_flight``; its outcome, ``sent`` (with Orange's resource id), ``uncertain`` or
-   ``failed``, goes with the next recipient's write, or is written at the end.
+3. Right before each request leaves, the owner checks that the record is still its own, then writes
+   the recipient ``in_flight``; its outcome, ``sent`` (with Orange's resource id), ``uncertain`` or
+   ``failed``, goes with the next recipient's write, or with ``done`` at the end.
+4. A run that lost the claim waits for the owner's ``done`` and reports its outcome (Airflow ends
+   the callback with whichever run answers first). If the owner writes nothing for
+   :data:`OWNER_SILENCE` seconds (its triggerer died), the waiting run claims the record and texts
+   whoever is left; the owner, if it was only slow, sees the new owner before its next send and
+   stops.
 
 Each Variable read or write is one round trip to the triggerer's supervisor, which answers once per
 loop (a fraction of a second, seconds on a loaded database): the record costs the first SMS three of
@@ -40,7 +44,6 @@ from airflow_provider_orange_sms.ledger.ledger_stores import VariableLedgerStore
 from airflow_provider_orange_sms.ledger.sent_ledger import FAILED, IN_FLIGHT, SENT, UNCERTAIN
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable, Mapping
 
     from airflow_provider_orange_sms.ledger.ledger_stores import LedgerStore
@@ -54,6 +57,10 @@ KEY_PREFIX = "orange_sms_deadline_"
 #: Seconds a claim is left to settle before it is read back: far above the time between another
 #: run's read of the record and its own write landing (one Variable write).
 CLAIM_SETTLE = 1.0
+#: Seconds after a claim is read back during which its first send skips a second look.
+FRESH_CLAIM = 5.0
+#: Seconds without a write after which a waiting run takes the record over from its owner.
+OWNER_SILENCE = 60.0
 #: Statuses after which a recipient is never texted again for this deadline.
 MAY_HAVE_BEEN_SENT = frozenset({IN_FLIGHT, SENT, UNCERTAIN})
 
@@ -105,10 +112,11 @@ class DeadlineRecord:
         #: This run's owner id, written by :meth:`claim`.
         self.owner = uuid.uuid4().hex
         self._entries: dict[str, dict[str, Any]] = {}
-        self._verified = False
+        self._verified_at = float("-inf")
         self._unwritten = False
-        #: Set when the callback is cancelled (its triggerer lost it): nothing more is sent.
-        self.cancelled: threading.Event | None = None
+        self._done = False
+        #: Whether another run owns the record (see :meth:`claim` and :meth:`owner_outcome`).
+        self.lost = False
 
     @classmethod
     def for_context(cls, context: Mapping[str, Any], **kwargs: Any) -> DeadlineRecord | None:
@@ -162,13 +170,15 @@ class DeadlineRecord:
             **self.about,
             "deadline_id": self.deadline_id,
             "owner": self.owner,
+            "done": self._done,
             "updated_at": datetime.now(timezone.utc).isoformat(),
             "recipients": self._entries,
         }
 
     def claim(self, addresses: list[str]) -> bool:
         """
-        Read the record and claim it; ``False`` when nothing is left to send or another run owns it.
+        Read the record and claim it; ``False`` when nothing is left to send or another run owns it
+        (then :attr:`lost` is true).
 
         :param addresses: The recipients this run would text (normalised).
         :raises Exception: When the record cannot be read or written (then nothing is sent).
@@ -188,9 +198,10 @@ class DeadlineRecord:
                 "Deadline %s: another run (a second triggerer) is sending this notification; not sending",
                 self.deadline_id,
             )
+            self.lost = True
             return False
         self._entries = {k: dict(v) for k, v in settled.get("recipients", {}).items()}
-        self._verified = True
+        self._verified_at = time.monotonic()
         return True
 
     def before_send(self, address: str) -> Callable[[], None]:
@@ -201,16 +212,14 @@ class DeadlineRecord:
         """
 
         def in_flight() -> None:
-            if self.cancelled is not None and self.cancelled.is_set():
-                raise DeadlineRecordSupersededError(
-                    f"deadline {self.deadline_id}: the callback was cancelled before {address}"
-                )
-            # The claim was just read back: the first send needs no second look.
-            if not self._verified and self._read().get("owner") != self.owner:
+            # Right after the claim was read back, no other run can have taken it over (a takeover
+            # waits for OWNER_SILENCE): the first send spares a round trip.
+            fresh = time.monotonic() - self._verified_at < FRESH_CLAIM
+            if not fresh and self._read().get("owner") != self.owner:
                 raise DeadlineRecordSupersededError(
                     f"deadline {self.deadline_id}: another run took the record over before {address}"
                 )
-            self._verified = False
+            self._verified_at = float("-inf")
             self._entries[address] = {"status": IN_FLIGHT}
             self._write(self._value())
             self._unwritten = False
@@ -220,7 +229,7 @@ class DeadlineRecord:
     def outcome(self, address: str, status: str, resource_id: str | None = None) -> None:
         """
         Note how the send to ``address`` ended (after :meth:`before_send` ran for it); it is written
-        with the next recipient's ``in_flight`` entry, or by :meth:`flush`. Until then the recipient
+        with the next recipient's ``in_flight`` entry, or by :meth:`finish`. Until then the recipient
         reads ``in_flight``: never texted again either way.
 
         :param address: Normalised address.
@@ -235,11 +244,37 @@ class DeadlineRecord:
         self._entries[address] = entry
         self._unwritten = True
 
-    def flush(self) -> None:
-        """Write the outcomes not written yet."""
-        if self._unwritten:
-            self._write(self._value())
-            self._unwritten = False
+    def finish(self) -> None:
+        """Write the outcomes not written yet, and that this run is done."""
+        self._done = True
+        self._write(self._value())
+        self._unwritten = False
+
+    def owner_outcome(self) -> dict[str, dict[str, Any]] | None:
+        """
+        For a run that lost its claim: the entries once the owner is done; ``None`` while it is not.
+
+        When the owner has written nothing for :data:`OWNER_SILENCE` seconds (its triggerer died),
+        this run claims the record in its place and sends what is left (:attr:`lost` turns false).
+
+        :raises Exception: When the record cannot be read.
+        """
+        current = self._read()
+        if current.get("done"):
+            return {k: dict(v) for k, v in current.get("recipients", {}).items()}
+        updated = current.get("updated_at")
+        try:
+            silence = (datetime.now(timezone.utc) - datetime.fromisoformat(str(updated))).total_seconds()
+        except ValueError:
+            silence = OWNER_SILENCE
+        if silence >= OWNER_SILENCE:
+            log.warning(
+                "Deadline %s: the run sending this notification wrote nothing for %.0f s; taking over",
+                self.deadline_id,
+                silence,
+            )
+            self.lost = False
+        return None
 
     def was_in_flight(self, address: str) -> bool:
         """

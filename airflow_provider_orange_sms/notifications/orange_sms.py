@@ -7,9 +7,8 @@ the hook, the wire client (requests) and the records are imported by the worker 
 from __future__ import annotations
 
 import asyncio
-import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
@@ -24,6 +23,9 @@ if TYPE_CHECKING:
     from airflow_provider_orange_sms.ledger import DeadlineRecord
 
 __all__ = ["OrangeSMSNotifier", "send_orange_sms_notification"]
+
+#: Seconds between two looks at the record while another triggerer sends a deadline's SMS.
+OWNER_POLL = 1.0
 
 
 class OrangeSMSNotifier(BaseNotifier):
@@ -133,21 +135,35 @@ class OrangeSMSNotifier(BaseNotifier):
 
         :param context: What Airflow passes a deadline callback (``dag_run``, ``deadline``).
         """
-        cancelled = threading.Event()
-        try:
-            await asyncio.to_thread(self._send_for_deadline, context, cancelled)
-        except asyncio.CancelledError:
-            # Airflow cancels the callback on a triggerer that lost it: the thread sends no more.
-            cancelled.set()
-            raise
+        record = await asyncio.to_thread(self._deadline_record, context)
+        await asyncio.to_thread(self._send, context, record)
+        while record is not None and record.lost:
+            # Another triggerer sends it: wait for its outcome, so this callback ends with it too.
+            await asyncio.sleep(OWNER_POLL)
+            entries = await asyncio.to_thread(record.owner_outcome)
+            if entries is not None:
+                self._report_owner_outcome(entries)
+                return
+            if not record.lost:  # the owner went silent (its triggerer died): send what is left
+                await asyncio.to_thread(self._send, context, record)
 
-    def _send_for_deadline(self, context: Context, cancelled: threading.Event) -> None:
+    @staticmethod
+    def _deadline_record(context: Context) -> DeadlineRecord | None:
         from airflow_provider_orange_sms.ledger import DeadlineRecord
 
-        record = DeadlineRecord.for_context(context)
-        if record is not None:
-            record.cancelled = cancelled
-        self._send(context, record)
+        return DeadlineRecord.for_context(context)
+
+    def _report_owner_outcome(self, entries: dict[str, dict[str, Any]]) -> None:
+        from airflow_provider_orange_sms.ledger import FAILED, UNCERTAIN
+        from airflow_provider_orange_sms.version_compat import AirflowException
+
+        failed = [f"{a}: {e['status']}" for a, e in entries.items() if e.get("status") in (FAILED, UNCERTAIN)]
+        if failed:
+            raise AirflowException(
+                "Orange SMS notification, sent by another run of this deadline's callback, failed for "
+                + "; ".join(failed)
+            )
+        self.log.info("Notification sent by another run of this deadline's callback")
 
     def _send(self, context: Context, record: DeadlineRecord | None) -> None:
         from airflow_provider_orange_sms.ledger import DeadlineRecordSupersededError
@@ -186,7 +202,7 @@ class OrangeSMSNotifier(BaseNotifier):
                 if failure is not None:
                     failures.append(failure)
             if record is not None:
-                record.flush()
+                record.finish()
         except DeadlineRecordSupersededError as exc:
             self.log.warning("Notification stopped: %s", exc)
         finally:

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,7 +155,6 @@ def deployment(
         yield deployment
     finally:
         deployment.stop_all()
-        shutil.copytree(home, Path("/tmp") / "orange-sms-last-deadline-deployment", dirs_exist_ok=True)
 
 
 def _triggerers(deployment: AirflowDeployment, count: int) -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_orange_sms.ledger import DeadlineRecord
 from airflow_provider_orange_sms.ledger import deadline_record as deadline_record_module
+from airflow_provider_orange_sms.notifications import orange_sms as notifier_module
 from airflow_provider_orange_sms.notifications.orange_sms import OrangeSMSNotifier
 from tests.conftest import received
 from tests.unit.notifications.deadline_callbacks import (
@@ -34,6 +35,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> SharedStore:
     shared = SharedStore()
     monkeypatch.setattr(deadline_record_module, "VariableLedgerStore", lambda: shared)
     monkeypatch.setattr(deadline_record_module, "CLAIM_SETTLE", 0.0)
+    monkeypatch.setattr(notifier_module, "OWNER_POLL", 0.01)
     return shared
 
 
@@ -136,7 +138,9 @@ def test_two_triggerers_running_the_same_callback_send_once(fast_conn, sandbox, 
     shared.set = set_noting_owners  # type: ignore[method-assign]
     shared.get = get_in_step  # type: ignore[method-assign]
     monkeypatch.setattr(deadline_record_module, "CLAIM_SETTLE", 0.3)
+    monkeypatch.setattr(notifier_module, "OWNER_POLL", 0.01)
     context = deadline_context("nightly_load")
+    key = deadline_record_module.deadline_record_key(context["deadline"]["id"])
     results: list[list[dict[str, Any]]] = []
 
     def triggerer() -> None:
@@ -148,8 +152,10 @@ def test_two_triggerers_running_the_same_callback_send_once(fast_conn, sandbox, 
     for thread in threads:
         thread.join(timeout=300)
 
+    # The run that stood back waited for the other's outcome, and reports it.
     assert [r[-1]["state"] for r in results] == ["success", "success"]
     assert len(set(owners[:2])) == 2  # both claimed it
+    assert shared.get(key)["done"] is True
     assert received(sandbox) == {"tel:+2250700000001": 1, "tel:+2250700000002": 1}
 
 
@@ -192,3 +198,49 @@ def test_a_record_claimed_by_another_run_during_the_settle_sends_nothing(fast_co
     record = DeadlineRecord(deadline_id, store=shared, sleep=other_run_claims)
 
     assert record.claim(["tel:+2250700000001"]) is False
+    assert record.lost
+
+
+def test_a_run_that_lost_its_claim_to_a_silent_owner_takes_over(fast_conn, sandbox, store, monkeypatch):
+    # Another run's claim lands during this one's settle, and that run then dies without a word.
+    original_set = store.set
+
+    def claimed_by_a_run_that_dies(key: str, value: Any, description: str) -> None:
+        original_set(key, value, description)
+        if not getattr(store, "interfered", False):
+            store.interfered = True  # type: ignore[attr-defined]
+            silent = {"owner": "dead", "updated_at": "2026-01-01T00:00:00+00:00", "recipients": {}}
+            original_set(key, silent, description)
+
+    store.set = claimed_by_a_run_that_dies  # type: ignore[method-assign]
+
+    events = run_callback_trigger({"recipients": ON_CALL, "message": "late"}, deadline_context("nightly"))
+
+    assert events[-1]["state"] == "success", events
+    assert received(sandbox) == {"tel:+2250700000001": 1, "tel:+2250700000002": 1}
+
+
+def test_a_run_that_lost_its_claim_reports_the_owners_failures(fast_conn, sandbox, store):
+    context = deadline_context("nightly")
+    key = deadline_record_module.deadline_record_key(context["deadline"]["id"])
+    original_set = store.set
+
+    def claimed_by_a_run_that_failed(key_: str, value: Any, description: str) -> None:
+        original_set(key_, value, description)
+        if not getattr(store, "interfered", False):
+            store.interfered = True  # type: ignore[attr-defined]
+            owner = {
+                "owner": "other",
+                "done": True,
+                "recipients": {f"tel:{ON_CALL[0]}": {"status": "uncertain"}},
+            }
+            original_set(key_, owner, description)
+
+    store.set = claimed_by_a_run_that_failed  # type: ignore[method-assign]
+
+    events = run_callback_trigger({"recipients": ON_CALL[:1], "message": "late"}, context)
+
+    assert events[-1]["state"] == "failed"
+    assert f"tel:{ON_CALL[0]}: uncertain" in events[-1]["body"]
+    assert sandbox.state.messages == []
+    assert store.get(key)["owner"] == "other"
