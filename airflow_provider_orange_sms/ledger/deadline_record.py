@@ -18,8 +18,9 @@ deadline id), makes that second run text nobody twice:
 3. Right before each request leaves, the owner checks that the record is still its own, then writes
    the recipient ``in_flight``; its outcome, ``sent`` (with Orange's resource id), ``uncertain`` or
    ``failed``, goes with the next recipient's write, or with ``done`` at the end.
-4. A run that lost the claim waits for the owner's ``done`` and reports its outcome (Airflow ends
-   the callback with whichever run answers first). If the owner writes nothing for
+4. A run that finds the record owned by a run that is not done and wrote within
+   :data:`OWNER_SILENCE` seconds, or that lost the claim, waits for the owner's ``done`` and reports
+   its outcome (Airflow ends the callback with whichever run answers first). If the owner writes nothing for
    :data:`OWNER_SILENCE` seconds (its triggerer died), the waiting run claims the record and texts
    whoever is left; the owner, if it was only slow, sees the new owner before its next send and
    stops.
@@ -59,10 +60,20 @@ KEY_PREFIX = "orange_sms_deadline_"
 CLAIM_SETTLE = 1.0
 #: Seconds after a claim is read back during which its first send skips a second look.
 FRESH_CLAIM = 5.0
-#: Seconds without a write after which a waiting run takes the record over from its owner.
-OWNER_SILENCE = 60.0
+#: Seconds without a write after which the record's owner counts as gone (its triggerer died): the
+#: next run claims the record and texts whoever is left. A live owner writes before every send.
+OWNER_SILENCE = 30.0
 #: Statuses after which a recipient is never texted again for this deadline.
 MAY_HAVE_BEEN_SENT = frozenset({IN_FLIGHT, SENT, UNCERTAIN})
+
+
+def _silence(record: Mapping[str, Any]) -> float:
+    """Seconds since ``record`` was last written (:data:`OWNER_SILENCE` when it does not say)."""
+    try:
+        updated = datetime.fromisoformat(str(record.get("updated_at")))
+        return (datetime.now(timezone.utc) - updated).total_seconds()
+    except (TypeError, ValueError):
+        return OWNER_SILENCE
 
 
 class DeadlineRecordSupersededError(RuntimeError):
@@ -115,6 +126,7 @@ class DeadlineRecord:
         self._verified_at = float("-inf")
         self._unwritten = False
         self._done = False
+        self._found: dict[str, Any] | None = None
         #: Whether another run owns the record (see :meth:`claim` and :meth:`owner_outcome`).
         self.lost = False
 
@@ -175,34 +187,54 @@ class DeadlineRecord:
             "recipients": self._entries,
         }
 
-    def claim(self, addresses: list[str]) -> bool:
+    def load(self) -> None:
         """
-        Read the record and claim it; ``False`` when nothing is left to send or another run owns it
-        (then :attr:`lost` is true).
+        Read the record (:meth:`claim` does it when not done before; reading it early, beside the
+        connection, spares the first SMS a round trip).
+
+        :raises Exception: When the record cannot be read.
+        """
+        self._found = self._read()
+
+    def claim(self, addresses: list[str], meanwhile: Callable[[], None] | None = None) -> bool:
+        """
+        Claim the record; ``False`` when nothing is left to send, or when another run owns it (then
+        :attr:`lost` is true: see :meth:`owner_outcome`).
 
         :param addresses: The recipients this run would text (normalised).
+        :param meanwhile: Work to do while the claim settles (e.g. the opt-out reads).
         :raises Exception: When the record cannot be read or written (then nothing is sent).
         """
-        found = self._read()
+        found = self._found if self._found is not None else self._read()
+        self._found = None
         self._entries = {k: dict(v) for k, v in found.get("recipients", {}).items()}
         if found and all(self.earlier(a) for a in addresses):
             log.info("Deadline %s: every recipient was already texted by an earlier run", self.deadline_id)
             return False
+        if found.get("owner") and not found.get("done") and _silence(found) < OWNER_SILENCE:
+            return self._lose()
         started = time.monotonic()
         self._write(self._value())
         # Another run's write takes about as long as this one did: leave it twice that to land.
-        self.sleep(max(self.settle, 2 * (time.monotonic() - started)))
+        settle = max(self.settle, 2 * (time.monotonic() - started))
+        started = time.monotonic()
+        if meanwhile is not None:
+            meanwhile()
+        self.sleep(max(0.0, settle - (time.monotonic() - started)))
         settled = self._read()
         if settled.get("owner") != self.owner:
-            log.warning(
-                "Deadline %s: another run (a second triggerer) is sending this notification; not sending",
-                self.deadline_id,
-            )
-            self.lost = True
-            return False
+            return self._lose()
         self._entries = {k: dict(v) for k, v in settled.get("recipients", {}).items()}
         self._verified_at = time.monotonic()
         return True
+
+    def _lose(self) -> bool:
+        log.warning(
+            "Deadline %s: another run (a second triggerer) is sending this notification; waiting for it",
+            self.deadline_id,
+        )
+        self.lost = True
+        return False
 
     def before_send(self, address: str) -> Callable[[], None]:
         """
@@ -262,11 +294,7 @@ class DeadlineRecord:
         current = self._read()
         if current.get("done"):
             return {k: dict(v) for k, v in current.get("recipients", {}).items()}
-        updated = current.get("updated_at")
-        try:
-            silence = (datetime.now(timezone.utc) - datetime.fromisoformat(str(updated))).total_seconds()
-        except ValueError:
-            silence = OWNER_SILENCE
+        silence = _silence(current)
         if silence >= OWNER_SILENCE:
             log.warning(
                 "Deadline %s: the run sending this notification wrote nothing for %.0f s; taking over",

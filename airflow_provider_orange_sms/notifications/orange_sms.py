@@ -100,7 +100,9 @@ class OrangeSMSNotifier(BaseNotifier):
         orange_sms_conn_id: str = DEFAULT_CONN_ID,
         context: Context | None = None,
     ) -> None:
-        super().__init__(context)
+        super().__init__()
+        # Airflow 3.1+ awaits the notifier with the context it was built with (3.0's takes none).
+        self.context = context or {}
         self.recipients = recipients
         self.message = message
         self.sender_address = sender_address
@@ -136,6 +138,9 @@ class OrangeSMSNotifier(BaseNotifier):
         :param context: What Airflow passes a deadline callback (``dag_run``, ``deadline``).
         """
         record = await asyncio.to_thread(self._deadline_record, context)
+        if record is not None:
+            # Two requests to the triggerer's supervisor at once: the connection, and the record.
+            await asyncio.gather(asyncio.to_thread(self._client), asyncio.to_thread(record.load))
         await asyncio.to_thread(self._send, context, record)
         while record is not None and record.lost:
             # Another triggerer sends it: wait for its outcome, so this callback ends with it too.
@@ -165,6 +170,9 @@ class OrangeSMSNotifier(BaseNotifier):
             )
         self.log.info("Notification sent by another run of this deadline's callback")
 
+    def _client(self) -> None:
+        self.hook.client  # noqa: B018 - builds the client: reads the connection
+
     def _send(self, context: Context, record: DeadlineRecord | None) -> None:
         from airflow_provider_orange_sms.ledger import DeadlineRecordSupersededError
         from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
@@ -178,9 +186,19 @@ class OrangeSMSNotifier(BaseNotifier):
             client = self.hook.client
             addresses = validate_recipients(self.recipients, self.log, default_country=client.country)
             message = check_message(self.message, client.max_message_length)
-            if record is not None and not record.claim(addresses):
-                return
             opt_out = OptOutCheck.for_task(respect=self.respect_opt_out, logger=self.log)
+            decisions: dict[str, Any] = {}
+
+            def read_opt_outs() -> None:
+                for address in addresses:
+                    try:
+                        decisions[address] = opt_out.opted_out(address)
+                    except OptOutListUnreadableError as exc:
+                        decisions[address] = exc
+
+            # A deadline's opt-out reads are made while its claim settles.
+            if record is not None and not record.claim(addresses, meanwhile=read_opt_outs):
+                return
             for address in addresses:
                 if record is not None and (earlier := record.earlier(address)):
                     self.log.warning(
@@ -190,10 +208,14 @@ class OrangeSMSNotifier(BaseNotifier):
                         earlier,
                     )
                     continue
-                try:
-                    opted_out = opt_out.opted_out(address)
-                except OptOutListUnreadableError as exc:
-                    failures.append(f"{address}: not sent, {exc}")
+                if address not in decisions:
+                    try:
+                        decisions[address] = opt_out.opted_out(address)
+                    except OptOutListUnreadableError as exc:
+                        decisions[address] = exc
+                opted_out = decisions[address]
+                if isinstance(opted_out, OptOutListUnreadableError):
+                    failures.append(f"{address}: not sent, {opted_out}")
                     continue
                 if opted_out is not None:
                     self.log.info("Notification not sent to %s: opted out since %s", address, opted_out.at)
