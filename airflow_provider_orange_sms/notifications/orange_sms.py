@@ -140,7 +140,11 @@ class OrangeSMSNotifier(BaseNotifier):
         record = await asyncio.to_thread(self._deadline_record, context)
         if record is not None:
             # Two requests to the triggerer's supervisor at once: the connection, and the record.
-            await asyncio.gather(asyncio.to_thread(self._client), asyncio.to_thread(record.load))
+            try:
+                await asyncio.gather(asyncio.to_thread(self._client), asyncio.to_thread(record.load))
+            except BaseException:
+                self.hook.close()
+                raise
         await asyncio.to_thread(self._send, context, record)
         while record is not None and record.lost:
             # Another triggerer sends it: wait for its outcome, so this callback ends with it too.
