@@ -31,6 +31,11 @@ them and the claim's settle.
 
 A triggerer cannot reach the metadata database (Airflow blocks it in trigger code); Variables go
 through the triggerer's supervisor, the Task SDK's own route.
+
+The shape of the context Airflow gives a deadline's callback (``deadline.id``, ``dag_run``) is read
+here only (:meth:`DeadlineRecord.for_context`); its guards are Airflow's own ``CallbackTrigger``
+running the notifier in tests/unit/notifications/test_deadline_notifier.py and a real scheduler and
+triggerer in tests/integration/processes/test_deadline_alerts.py.
 """
 
 from __future__ import annotations
