@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +129,8 @@ def deadline_latency(runs: int, apart: float = 5.0) -> dict[str, Any]:
             for _ in range(runs):
                 run_ids.append(deployment.trigger("bench_deadline"))
                 time.sleep(apart)
-            callbacks = {
-                r: wait_for(lambda r=r: _succeeded(deployment, r), f"the callback of {r}") for r in run_ids
-            }
-            arrivals = {r: wait_for(lambda r=r: _arrival(sandbox, r), f"the SMS of {r}") for r in run_ids}
+            callbacks = {r: wait_for(partial(_succeeded, deployment, r), f"the callback of {r}") for r in run_ids}
+            arrivals = {r: wait_for(partial(_arrival, sandbox, r), f"the SMS of {r}") for r in run_ids}
             log = deployment.output("triggerer-1")
         finally:
             deployment.stop_all()
