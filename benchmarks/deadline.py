@@ -129,7 +129,9 @@ def deadline_latency(runs: int, apart: float = 5.0) -> dict[str, Any]:
             for _ in range(runs):
                 run_ids.append(deployment.trigger("bench_deadline"))
                 time.sleep(apart)
-            callbacks = {r: wait_for(partial(_succeeded, deployment, r), f"the callback of {r}") for r in run_ids}
+            callbacks = {
+                r: wait_for(partial(_succeeded, deployment, r), f"the callback of {r}") for r in run_ids
+            }
             arrivals = {r: wait_for(partial(_arrival, sandbox, r), f"the SMS of {r}") for r in run_ids}
             log = deployment.output("triggerer-1")
         finally:
