@@ -256,3 +256,21 @@ def test_a_run_that_lost_its_claim_reports_the_owners_failures(fast_conn, sandbo
     assert f"tel:{ON_CALL[0]}: uncertain" in events[-1]["body"]
     assert sandbox.state.messages == []
     assert store.get(key)["owner"] == "other"
+
+
+@needs_deadlines
+def test_a_sync_callback_runs_the_notifier_as_an_executor_does(fast_conn, sandbox, store):
+    import structlog
+    from airflow.sdk.execution_time.callback_supervisor import execute_callback
+
+    context = deadline_context("nightly_load")
+    kwargs = {"recipients": ON_CALL, "message": "{{ dag_run.dag_id }} is late", "context": context}
+
+    success, error = execute_callback(NOTIFIER_PATH, kwargs, "", None, structlog.get_logger())
+
+    assert (success, error) == (True, None)
+    assert [(m.address, m.message) for m in sandbox.state.messages] == [
+        ("tel:+2250700000001", "nightly_load is late"),
+        ("tel:+2250700000002", "nightly_load is late"),
+    ]
+    assert store.values == {}  # an executor's callback process cannot write Variables: no record
