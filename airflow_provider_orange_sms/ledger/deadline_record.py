@@ -25,6 +25,9 @@ deadline id), makes that second run text nobody twice:
    whoever is left; the owner, if it was only slow, sees the new owner before its next send and
    stops.
 
+Records are kept :data:`RETENTION` after their last write; each run that finished sending deletes a
+few of the oldest (:meth:`DeadlineRecord.sweep`, on Airflow 3.3, which can list Variables).
+
 Each Variable read or write is one round trip to the triggerer's supervisor, which answers once per
 loop (a fraction of a second, seconds on a loaded database): the record costs the first SMS three of
 them and the claim's settle.
@@ -43,7 +46,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.ledger.ledger_stores import VariableLedgerStore
@@ -68,6 +71,10 @@ FRESH_CLAIM = 5.0
 #: Seconds without a write after which the record's owner counts as gone (its triggerer died): the
 #: next run claims the record and texts whoever is left. A live owner writes before every send.
 OWNER_SILENCE = 30.0
+#: How long a record is kept after its last write.
+RETENTION = timedelta(days=7)
+#: The most records one finished run reads to delete old ones.
+SWEEP_LIMIT = 5
 #: Statuses after which a recipient is never texted again for this deadline.
 MAY_HAVE_BEEN_SENT = frozenset({IN_FLIGHT, SENT, UNCERTAIN})
 
@@ -308,6 +315,33 @@ class DeadlineRecord:
             )
             self.lost = False
         return None
+
+    def sweep(self, retention: timedelta = RETENTION, limit: int = SWEEP_LIMIT) -> int:
+        """
+        Delete the oldest records untouched for ``retention`` (``limit`` at most).
+
+        Deadline ids are time-ordered (UUID7), so the oldest records come first; the sweep stops at
+        the first one still kept. Needs a store that lists keys (Airflow 3.3's ``Variable.keys``).
+
+        :param retention: How long a record is kept after its last write.
+        :param limit: The most records read.
+        :return: How many were deleted.
+        """
+        keys = self.store.keys(KEY_PREFIX)
+        removed = 0
+        for key in sorted(keys or [])[:limit]:
+            if key == self.key:
+                continue
+            value = self.store.get(key)
+            if (
+                not isinstance(value, dict)
+                or not value.get("done")
+                or _silence(value) < retention.total_seconds()
+            ):
+                break
+            self.store.delete(key)
+            removed += 1
+        return removed
 
     def was_in_flight(self, address: str) -> bool:
         """

@@ -174,6 +174,12 @@ class OrangeSMSNotifier(BaseNotifier):
             )
         self.log.info("Notification sent by another run of this deadline's callback")
 
+    def _sweep(self, record: DeadlineRecord) -> None:
+        try:
+            record.sweep()
+        except Exception as exc:
+            self.log.warning("Old deadline records not swept: %s: %s", type(exc).__name__, exc)
+
     def _client(self) -> None:
         self.hook.client  # noqa: B018 - builds the client: reads the connection
 
@@ -229,6 +235,7 @@ class OrangeSMSNotifier(BaseNotifier):
                     failures.append(failure)
             if record is not None:
                 record.finish()
+                self._sweep(record)
         except DeadlineRecordSupersededError as exc:
             self.log.warning("Notification stopped: %s", exc)
         finally:

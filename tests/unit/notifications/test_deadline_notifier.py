@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -274,3 +275,17 @@ def test_a_sync_callback_runs_the_notifier_as_an_executor_does(fast_conn, sandbo
         ("tel:+2250700000002", "nightly_load is late"),
     ]
     assert store.values == {}  # an executor's callback process cannot write Variables: no record
+
+
+def test_a_finished_run_sweeps_the_oldest_records_past_their_retention():
+    shared = SharedStore()
+    old, young = "2026-01-01T00:00:00+00:00", datetime.now(timezone.utc).isoformat()
+    ids = [str(uuid.UUID(int=n)) for n in range(1, 5)]  # in time order, as Airflow's UUID7s are
+    for deadline_id, updated in zip(ids, [old, old, young, old], strict=True):
+        key = deadline_record_module.deadline_record_key(deadline_id)
+        shared.set(key, {"done": True, "updated_at": updated, "recipients": {}}, "a record")
+    record = DeadlineRecord(str(uuid.UUID(int=99)), store=shared)
+
+    assert record.sweep() == 2
+    # The oldest two went; the sweep stopped at the first record still kept.
+    assert sorted(shared.values) == [deadline_record_module.deadline_record_key(i) for i in ids[2:]]
