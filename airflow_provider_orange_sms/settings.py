@@ -23,6 +23,9 @@ DELIVERY_RECEIPTS_DEDUP_HOURS = "delivery_receipts_dedup_hours"
 OPT_OUT_KEYWORDS = "opt_out_keywords"
 OPT_IN_KEYWORDS = "opt_in_keywords"
 
+#: The Airflow connection the hook, operators, sensors and notifier use unless told otherwise.
+DEFAULT_CONN_ID = "orange_sms_default"
+
 # -- XCom keys ------------------------------------------------------------------------------------
 
 #: SendSMSOperator's plan (what it will send, to whom, at what cost).

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit.throttle import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from airflow_provider_orange_sms.token.token_cache import FileTokenCache, TokenCache

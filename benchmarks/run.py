@@ -18,6 +18,10 @@ Figures:
 * import time of ``OrangeSMSHook`` vs the official HTTP provider's ``HttpHook``, each in fresh
   processes (target <= 1.1x; needs apache-airflow-providers-http, which benchmark.sh installs).
 
+Then the several-machine rows (``machines.py``) and the Deadline Alert rows (``deadline.py``: missed
+deadline to Orange on a real scheduler and triggerer, and the triggerer loop's longest block while
+the notifier sends).
+
 ``--json`` prints the figures as JSON instead of the table.
 """
 
@@ -391,20 +395,26 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--only",
-        choices=("machine", "machines"),
-        help="only the one-machine rows, or only the several-machine rows (machines.py)",
+        choices=("machine", "machines", "deadline"),
+        help="only the one-machine rows, the several-machine rows (machines.py) or the Deadline Alert "
+        "rows (deadline.py)",
     )
+    parser.add_argument("--deadline-runs", type=int, default=10, help="missed deadlines to time")
     parser.add_argument("--task-sends", type=int, default=200, help="recipients of the real task at 5/s")
     parser.add_argument("--alert-batch", type=int, default=1000, help="the batch an alert runs beside")
     args = parser.parse_args()
     figures: dict[str, Any] = {}
     rows: list[tuple[str, str, str, str]] = []
-    if args.only != "machines":
+    if args.only in (None, "machine"):
         rows += one_machine_rows(args, figures)
-    if args.only != "machine":
+    if args.only in (None, "machines"):
         from machines import several_machines_rows
 
         rows += several_machines_rows(args, figures)
+    if args.only in (None, "deadline"):
+        from deadline import deadline_rows
+
+        rows += deadline_rows(args, figures)
 
     if args.json:
         print(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(), **figures}, indent=2))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.config import OrangeSMSConfig, config_from_connection
 from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.settings import DEFAULT_CONN_ID
 from airflow_provider_orange_sms.token import (
     FileTokenCache,
     TokenCache,
@@ -53,7 +54,7 @@ class OrangeSMSHook(BaseHook):
     """
 
     conn_name_attr = "orange_sms_conn_id"
-    default_conn_name = "orange_sms_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "orange_sms"
     hook_name = "Orange SMS"
 

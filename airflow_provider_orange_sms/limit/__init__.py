@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
+    from airflow_provider_orange_sms.limit.limiter import SendLimiter
     from airflow_provider_orange_sms.limit.redis_throttle import KEY_PREFIX, REDIS_ERRORS, RedisSendThrottle
     from airflow_provider_orange_sms.limit.throttle import (
         MAX_RATE_PER_SECOND,
         MIN_RATE_PER_SECOND,
-        SendLimiter,
         SendRecord,
         SendThrottle,
     )
@@ -36,7 +36,7 @@ _HOMES = {
     "MIN_RATE_PER_SECOND": "throttle",
     "REDIS_ERRORS": "redis_throttle",
     "RedisSendThrottle": "redis_throttle",
-    "SendLimiter": "throttle",
+    "SendLimiter": "limiter",
     "SendRecord": "throttle",
     "SendThrottle": "throttle",
 }

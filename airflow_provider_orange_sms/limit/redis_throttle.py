@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from airflow_provider_orange_sms.limit.limiter import Booking, LateAnswers
 from airflow_provider_orange_sms.limit.throttle import (
     LATE_WAKE_UP,
     MIN_MAX_AHEAD_SECONDS,
     RATE_WINDOW_SECONDS,
-    Booking,
     EarlyWork,
-    LateAnswers,
     SendThrottle,
     answer_push,
     check_rate,

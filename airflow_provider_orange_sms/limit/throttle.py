@@ -39,7 +39,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from airflow_provider_orange_sms.limit.limiter import Booking, LateAnswers
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -159,80 +161,6 @@ def answer_push(lateness: float, rate_per_second: float, interval: float) -> flo
     per_window = max(1, math.floor(rate_per_second * RATE_WINDOW_SECONDS + 1e-9))
     slack = per_window * interval - RATE_WINDOW_SECONDS - LATE_WAKE_UP
     return max(0.0, lateness - slack)
-
-
-class LateAnswers:
-    """
-    A limiter's recent answer times, and the answers that came late enough to push slots back.
-
-    The network's own round trip (tens of milliseconds to a distant Orange) delays every answer
-    alike and moves no arrival closer to another: only an answer later than the fastest of the last
-    :data:`HISTORY` counts as late, by the difference.
-    """
-
-    #: Answers whose fastest is the usual round trip.
-    HISTORY = 64
-
-    def __init__(self) -> None:
-        self._recent: deque[float] = deque(maxlen=self.HISTORY)
-        #: Answers that pushed the unbooked slots back.
-        self.count = 0
-        #: Seconds pushed in total.
-        self.pushed = 0.0
-
-    def lateness(self, answered_after: float) -> float:
-        """
-        Take in an answer; return how much later it came than the fastest recent one.
-
-        :param answered_after: Seconds from the send's release to its answer.
-        """
-        self._recent.append(answered_after)
-        return answered_after - min(self._recent)
-
-    def add(self, push: float, where: str) -> None:
-        """
-        Count one push; the 1st, every 10th up to 100, then every 100th are logged at INFO.
-
-        :param push: Its seconds.
-        :param where: Which limiter.
-        """
-        self.count += 1
-        self.pushed += push
-        if self.count == 1 or self.count % (10 if self.count <= 100 else 100) == 0:
-            self.log(where)
-
-    def log(self, where: str) -> None:
-        """
-        Log the pushes, if any, at INFO (they explain a pace below the limit).
-
-        :param where: Which limiter.
-        """
-        if self.count:
-            log.info(
-                "Orange SMS send limit (%s): %d answer(s) so far came late enough that the next sends "
-                "were held back, %.0f ms in total, so that Orange never counts more than its limit in a "
-                "window",
-                where,
-                self.count,
-                1000 * self.pushed,
-            )
-
-
-@dataclass(frozen=True)
-class Booking:
-    """
-    A send slot taken from a limiter.
-
-    :param slot: When the send may go, on the limiter's shared clock (seconds). For a sender that
-        kept its turn (:func:`keep_turn`), when it was let go.
-    :param deadline: The same instant on the clock the limiter sleeps with.
-    :param mode: Which limiter booked it: ``file`` (this machine's state file), ``process`` (this
-        process only), ``redis`` (every machine sharing the Redis).
-    """
-
-    slot: float
-    deadline: float
-    mode: str
 
 
 @dataclass(frozen=True)
@@ -361,40 +289,6 @@ def wait_for_turn(
             return waited, Booking(booking.slot + late, booking.deadline + late, booking.mode)
         booking = fresh
     return waited, booking
-
-
-class SendLimiter(Protocol):
-    """What the client needs from a limiter of sends per second."""
-
-    rate_per_second: float
-    #: When the last send was let go, on the limiter's shared clock (``None`` before the first).
-    last_release: float | None
-
-    def book(self) -> Booking:
-        """Take the next free send slot without waiting for it."""
-
-    def wait(self, booking: Booking, before_send: Callable[[], object] | None = None) -> float:
-        """
-        Sleep until the booked slot (keeping the turn when woken late); return the seconds waited.
-
-        :param booking: What :meth:`book` returned.
-        :param before_send: Work to run at the end of the wait, before the slot is used
-            (:class:`EarlyWork`); if it raises, the wait ends there.
-        """
-
-    def answered(self, after: float) -> None:
-        """
-        Take in that the answer to the send just let go came ``after`` seconds after its release
-        (see :func:`answer_push`).
-
-        :param after: Seconds from the end of :meth:`wait` to the answer.
-        """
-
-    def acquire(self) -> float:
-        """Book a slot and wait for it; return the seconds waited."""
-
-    def close(self) -> None:
-        """Release what the limiter holds (files, connections)."""
 
 
 class SendThrottle:

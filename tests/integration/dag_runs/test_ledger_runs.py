@@ -117,7 +117,8 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
         from airflow_provider_orange_sms.limit import throttle
-        from airflow_provider_orange_sms.limit.throttle import Booking, SendThrottle
+        from airflow_provider_orange_sms.limit.limiter import Booking
+        from airflow_provider_orange_sms.limit.throttle import SendThrottle
         from tests.support.dags import TEST_DAGS, load_dag
 
         original, calls = SendThrottle.wait, []
