@@ -19,6 +19,12 @@ DELIVERY_RECEIPTS_ALLOWED_IPS = "delivery_receipts_allowed_ips"
 DELIVERY_RECEIPTS_TRUSTED_PROXIES = "delivery_receipts_trusted_proxies"
 #: How long a stored receipt is remembered to recognise its repeats.
 DELIVERY_RECEIPTS_DEDUP_HOURS = "delivery_receipts_dedup_hours"
+#: How many callbacks (receipts, replies) one API server process stores at once; the others wait
+#: their turn, a bounded time, then get a 503 with ``Retry-After``.
+DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES = "delivery_receipts_max_concurrent_stores"
+#: Its default: enough to keep the database busy, few enough to leave the API server's threads and
+#: database connections to the tasks it also serves.
+DEFAULT_DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES = 4
 #: The reply keywords that opt a number out, and those that opt it back in.
 OPT_OUT_KEYWORDS = "opt_out_keywords"
 OPT_IN_KEYWORDS = "opt_in_keywords"
