@@ -4,7 +4,7 @@ alone and beside a flood of delivery receipts, measured side by side in one run 
 own (scheduler with the LocalExecutor, dag-processor, API server(s); SQLite unless
 ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` names another database), against the sandbox at Orange's 5/s.
 
-Topologies (``--topologies``):
+Topologies (``--flood-topologies``):
 
 * ``one``: one ``airflow api-server`` serves everything (UI, REST API, the receiver, the execution
   API every task calls), as ``airflow standalone`` runs it;
@@ -12,10 +12,10 @@ Topologies (``--topologies``):
   ``airflow api-server --apps execution`` (tasks) as two processes, the scheduler's
   ``[core] execution_api_server_url`` pointing at the second: the recommended topology.
 
-The flood: ``--connections`` keep-alive connections (48) posting receipts back to back from their
+The flood: ``--flood-connections`` keep-alive connections (48) posting receipts back to back from their
 own process, each receipt new (a 503 is not retried: its receipt must be stored nowhere; the
 connection pauses a second, as a sender asked to retry later would). Per round, the send task
-(``--sends`` SMS, ``bench_flood_send``) then the alert (``bench_flood_alert``) run alone, then again
+(``--flood-sends`` SMS, ``bench_flood_send``) then the alert (``bench_flood_alert``) run alone, then again
 with the flood on. Pace is measured on the sandbox's arrival times; the alert from the REST call that
 triggers its DAG run to its SMS reaching the sandbox. Printed per round: the ratios (flooded / alone),
 receipts/s and 5xx during the flood, the API servers' CPU per receipt (``/proc``, the whole flood
@@ -30,12 +30,14 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,8 @@ HERE = Path(__file__).resolve().parent
 SEND_ADDRESS = "tel:+2250710"
 ALERT_ADDRESS = "tel:+2250799000001"
 LIMIT = 5
+#: Airflow's access-log line (its fields in any order).
+ACCESS_LINE = re.compile(r"request finished.*\bduration_us=(?P<us>\d+).*\bpath=(?P<path>\S+)")
 
 
 def _receipt(resource_id: str) -> bytes:
@@ -144,7 +148,6 @@ class Stack:
             AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(32),
             AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-            AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
             AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET=self.secret,
             ORANGE_SMS_CACHE_DIR=str(root / "cache"),
             ORANGE_SMS_BENCH_FLOOD_SENDS=str(sends),
@@ -167,7 +170,9 @@ class Stack:
         if topology == "one":
             self._start("api-server", *server, "--port", str(self.port))
         else:
-            self._start("api-server-core", *server, "--port", str(self.port), "--apps", "core")
+            # split-nice: the receiver's server yields the CPU to the tasks' and the scheduler's.
+            nice = ("nice", "-n", "10") if topology == "split-nice" else ()
+            self._start("api-server-core", *server, "--port", str(self.port), "--apps", "core", prefix=nice)
             self._start(
                 "api-server-execution", *server, "--port", str(self.execution_port), "--apps", "execution"
             )
@@ -188,11 +193,43 @@ class Stack:
         )
         return out.stdout.strip()
 
-    def _start(self, name: str, *command: str) -> None:
+    def _start(self, name: str, *command: str, prefix: tuple[str, ...] = ()) -> None:
         log = (self.root / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *command], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        # API servers at Airflow's default level: one access-log line per request, as deployed (and
+        # the execution API's durations, read by execution_api_latency()).
+        env = (
+            self.env
+            if name.startswith("api-server")
+            else {**self.env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
         )
+        self.processes[name] = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "airflow", *command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def execution_api_latency(self, start: float, end: float) -> dict[str, Any]:
+        """The execution API's requests between two Unix times (its access log): count, p50, p90 ms."""
+        durations = []
+        for name in self.processes:
+            if not name.startswith("api-server"):
+                continue
+            for line in (self.root / f"{name}.log").read_text(errors="replace").splitlines():
+                found = ACCESS_LINE.search(line)
+                if not found or not found["path"].startswith("/execution/"):
+                    continue
+                moment = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+                if start <= moment <= end:
+                    durations.append(int(found["us"]) / 1000)
+        durations.sort()
+        if not durations:
+            return {"requests": 0, "p50_ms": float("nan"), "p90_ms": float("nan")}
+        return {
+            "requests": len(durations),
+            "p50_ms": durations[len(durations) // 2],
+            "p90_ms": durations[int(len(durations) * 0.9)],
+        }
 
     def api_servers(self) -> list[int]:
         return [p.pid for name, p in self.processes.items() if name.startswith("api-server")]
@@ -289,13 +326,20 @@ def send_pace(stack: Stack, sandbox_url: str) -> dict[str, Any]:
     """Run the send task once; its pace on the sandbox's arrival times."""
     started, run_id = stack.trigger("bench_flood_send")
     outcome = stack.wait_run("bench_flood_send", run_id)
+    latency = stack.execution_api_latency(started, time.time())
     arrivals = sorted(
         m["received_at"]
         for m in state(sandbox_url)["messages"]
         if m["address"].startswith(SEND_ADDRESS) and m["received_at"] >= started
     )
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0
-    return {"state": outcome, "sent": len(arrivals), "rate": rate, "pace": rate / LIMIT}
+    return {
+        "state": outcome,
+        "sent": len(arrivals),
+        "rate": rate,
+        "pace": rate / LIMIT,
+        "execution_api": latency,
+    }
 
 
 def alert_time(stack: Stack, sandbox_url: str) -> dict[str, Any]:
@@ -355,12 +399,12 @@ def measure(topology: str, args: argparse.Namespace) -> dict[str, Any]:
         sandbox_process(rate_limit=LIMIT, balance=1_000_000) as sandbox_url,
         tempfile.TemporaryDirectory(prefix="orange-sms-flood-") as root,
     ):
-        stack = Stack(Path(root), topology, sandbox_url, args.sends)
+        stack = Stack(Path(root), topology, sandbox_url, args.flood_sends)
         try:
             stack.wait_ready()
             alert_time(stack, sandbox_url)  # warm-up: the first run pays one-time costs
             rounds = []
-            for n in range(args.rounds):
+            for n in range(args.flood_rounds):
                 load = round(os.getloadavg()[0], 2)
                 alone_pace = send_pace(stack, sandbox_url)
                 alone_alert = alert_time(stack, sandbox_url)
@@ -369,7 +413,7 @@ def measure(topology: str, args: argparse.Namespace) -> dict[str, Any]:
                 def work() -> tuple[dict[str, Any], dict[str, Any]]:
                     return send_pace(stack, sandbox_url), alert_time(stack, sandbox_url)
 
-                (pace, alert), flood = flooded(stack, args.connections, prefix, work)
+                (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work)
                 row = {
                     "topology": topology,
                     "round": n + 1,
@@ -392,6 +436,7 @@ def flood_rows(args: argparse.Namespace, figures: dict[str, Any]) -> list[tuple[
     names = {
         "one": "one api-server (as airflow standalone)",
         "split": "api-server --apps core + --apps execution",
+        "split-nice": "api-server --apps core (nice 10) + --apps execution",
     }
     rows = []
     for topology in args.flood_topologies.split(","):
@@ -405,12 +450,22 @@ def flood_rows(args: argparse.Namespace, figures: dict[str, Any]) -> list[tuple[
             label = f"receipt flood, {names[topology]}, round {r['round']}"
             rows.append(
                 (
-                    f"{label}: {args.sends}-SMS task pace, flood / alone",
+                    f"{label}: {args.flood_sends}-SMS task pace, flood / alone",
                     f"{alone['send']['pace']:.3f} x 5/s alone, {flooded_['send']['pace']:.3f} x 5/s beside "
-                    f"{args.connections} receipt connections (load {r['load_1min_alone']}, "
+                    f"{args.flood_connections} receipt connections (load {r['load_1min_alone']}, "
                     f"{flood['load_1min']})",
                     f"{r['pace_ratio']:.2f}",
                     ">= 0.8",
+                )
+            )
+            before, during = alone["send"]["execution_api"], flooded_["send"]["execution_api"]
+            rows.append(
+                (
+                    "  the task's execution-API requests, p50 / p90",
+                    f"{before['p50_ms']:.1f} / {before['p90_ms']:.1f} ms alone ({before['requests']}), "
+                    f"{during['p50_ms']:.1f} / {during['p90_ms']:.1f} ms beside ({during['requests']})",
+                    "",
+                    "(informative)",
                 )
             )
             rows.append(
@@ -449,9 +504,9 @@ def main() -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flood's options (also run.py's)."""
-    parser.add_argument("--sends", type=int, default=60, help="SMS of the flooded send task")
-    parser.add_argument("--connections", type=int, default=48, help="concurrent receipt connections")
-    parser.add_argument("--rounds", type=int, default=2, help="alone/flooded rounds per topology")
+    parser.add_argument("--flood-sends", type=int, default=60, help="SMS of the flooded send task")
+    parser.add_argument("--flood-connections", type=int, default=48, help="concurrent receipt connections")
+    parser.add_argument("--flood-rounds", type=int, default=2, help="alone/flooded rounds per topology")
     parser.add_argument(
         "--flood-topologies", default="one,split", help="comma-separated: one (api-server) and/or split"
     )

@@ -3,8 +3,10 @@
 # token requests from parallel processes, memory, 10,000-SMS batches (one text, a text each) through
 # `airflow dags test`, import time against the official HTTP provider), then the several-machine rows
 # of issue 14 (benchmarks/machines.py: machines sharing one account through files or Redis, a real
-# task at 5/s, an alert beside a 1,000-SMS batch; they need Debian's redis-server and faketime).
-# Takes about 15 minutes. `--json` for JSON; `--only machine` or `--only machines` for one half.
+# task at 5/s, an alert beside a 1,000-SMS batch; they need Debian's redis-server and faketime), then
+# a send task and an alert beside a flood of delivery receipts (benchmarks/flood.py, on SQLite; with
+# PostgreSQL too: scripts/benchmark-flood.sh). Takes about 25 minutes. `--json` for JSON;
+# `--only machine`, `--only machines` or `--only flood` for one part.
 # Its own virtualenv (.venv-benchmark): the HTTP provider, installed only for the import-time
 # comparison, stays out of the test environment and out of the package's dependencies.
 export ORANGE_SMS_VENV="${ORANGE_SMS_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-benchmark}"
