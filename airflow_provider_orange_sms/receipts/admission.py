@@ -9,9 +9,10 @@ the receiver was unreachable for a while) would take every thread of the server'
 and every database connection of its pool, and the tasks' calls would queue behind the receipts.
 
 So each API server process stores at most ``[orange_sms] delivery_receipts_max_concurrent_stores``
-callbacks at once, in threads of their own (never the shared pool's). A callback waits for its
-turn without a thread (on the event loop), at most :data:`ADMISSION_WAIT`; then it is answered
-``503`` with ``Retry-After`` and nothing is stored: Orange sends it again later.
+callbacks at once, their worker threads counted apart from the 40 the server's other endpoints
+share. A callback waits for its turn without a thread (on the event loop), in order of arrival, at
+most :data:`ADMISSION_WAIT`; then it is answered ``503`` with ``Retry-After`` and nothing is
+stored: Orange sends it again later.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class Gate:
 
     :param size: How many callbacks store at once.
     :param turns: Taken for a whole store; acquired with a bounded wait.
-    :param threads: The stores' own worker threads (as many as turns: never waited for).
+    :param threads: Counts the stores' worker threads apart from the shared 40 (as many as turns:
+        never waited for).
     """
 
     size: int
