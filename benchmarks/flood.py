@@ -123,7 +123,7 @@ def _flood(port: int, path: str, prefix: str, connections: int, stop: Any, out: 
 class Stack:
     """A scheduler, a dag-processor and one or two API servers in a fresh Airflow home."""
 
-    def __init__(self, root: Path, topology: str, sandbox_url: str, sends: int) -> None:
+    def __init__(self, root: Path, topology: str, sandbox_url: str, sends: int, max_stores: str = "") -> None:
         self.root = root
         self.topology = topology
         self.port = free_port()
@@ -149,6 +149,7 @@ class Stack:
             AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET=self.secret,
+            AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES=max_stores,
             ORANGE_SMS_CACHE_DIR=str(root / "cache"),
             ORANGE_SMS_BENCH_FLOOD_SENDS=str(sends),
             ORANGE_SMS_BENCH_RECIPIENTS="10",  # the other benchmark DAGs in the folder: parsed, not run
@@ -399,7 +400,7 @@ def measure(topology: str, args: argparse.Namespace) -> dict[str, Any]:
         sandbox_process(rate_limit=LIMIT, balance=1_000_000) as sandbox_url,
         tempfile.TemporaryDirectory(prefix="orange-sms-flood-") as root,
     ):
-        stack = Stack(Path(root), topology, sandbox_url, args.flood_sends)
+        stack = Stack(Path(root), topology, sandbox_url, args.flood_sends, args.flood_max_stores)
         try:
             stack.wait_ready()
             alert_time(stack, sandbox_url)  # warm-up: the first run pays one-time costs
@@ -507,6 +508,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood-sends", type=int, default=60, help="SMS of the flooded send task")
     parser.add_argument("--flood-connections", type=int, default=48, help="concurrent receipt connections")
     parser.add_argument("--flood-rounds", type=int, default=2, help="alone/flooded rounds per topology")
+    parser.add_argument(
+        "--flood-max-stores",
+        default="",
+        help="[orange_sms] delivery_receipts_max_concurrent_stores of the API servers (default: its default)",
+    )
     parser.add_argument(
         "--flood-topologies", default="one,split", help="comma-separated: one (api-server) and/or split"
     )
