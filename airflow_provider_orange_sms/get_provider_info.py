@@ -103,6 +103,19 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "72",
                         "default": f"{DEFAULT_DEDUP_HOURS:g}",
                     },
+                    settings.DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES: {
+                        "description": "How many receipts and replies one API server process stores at "
+                        "once (a whole number, at least 1). The others wait for a turn, up to 5 seconds, "
+                        "then get 503 with Retry-After and are sent again later: a flood of receipts "
+                        "cannot take the threads, database connections and CPU the API server's other "
+                        "users (the tasks' execution API, the UI) need. One store at a time takes about "
+                        "90 receipts/s per process on PostgreSQL; raise it on an API server that serves "
+                        "the receiver alone (--apps core) in front of a distant database.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "2",
+                        "default": str(settings.DEFAULT_DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES),
+                    },
                     settings.OPT_OUT_KEYWORDS: {
                         "description": "Comma-separated replies that put their sender on the opt-out "
                         "list (POST /orange-sms/inbound-messages/{secret}); compared without case, "

@@ -16,7 +16,11 @@ Figures:
   (``messages=``): peak memory growth of the task (target < 50 MB) and what the operator's retry
   ledger costs per SMS: execution-API requests (Variables…) and the time they take;
 * import time of ``OrangeSMSHook`` vs the official HTTP provider's ``HttpHook``, each in fresh
-  processes (target <= 1.1x; needs apache-airflow-providers-http, which benchmark.sh installs).
+  processes (target <= 1.1x; needs apache-airflow-providers-http, which benchmark.sh installs);
+* a flood of delivery receipts (``flood.py``): a send task's pace and an alert's trigger-to-Orange
+  time alone and beside 48 receipt connections, on a scheduler-run Airflow with one API server and
+  with the receiver on an API server of its own (targets >= 0.8 and <= 1.5), receipts/s, 5xx and
+  API-server CPU per receipt during the flood.
 
 Then the several-machine rows (``machines.py``) and the Deadline Alert rows (``deadline.py``: missed
 deadline to Orange on a real scheduler and triggerer, and the triggerer loop's longest block while
@@ -395,13 +399,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
         "--only",
-        choices=("machine", "machines", "deadline"),
-        help="only the one-machine rows, the several-machine rows (machines.py) or the Deadline Alert "
-        "rows (deadline.py)",
+        choices=("machine", "machines", "deadline", "flood"),
+        help="only the one-machine rows, the several-machine rows (machines.py), the Deadline Alert "
+        "rows (deadline.py) or the receipt flood's (flood.py)",
     )
     parser.add_argument("--deadline-runs", type=int, default=10, help="missed deadlines to time")
     parser.add_argument("--task-sends", type=int, default=200, help="recipients of the real task at 5/s")
     parser.add_argument("--alert-batch", type=int, default=1000, help="the batch an alert runs beside")
+    from flood import add_arguments, flood_rows
+
+    add_arguments(parser)
     args = parser.parse_args()
     figures: dict[str, Any] = {}
     rows: list[tuple[str, str, str, str]] = []
@@ -415,6 +422,8 @@ def main() -> None:
         from deadline import deadline_rows
 
         rows += deadline_rows(args, figures)
+    if args.only in (None, "flood"):
+        rows += flood_rows(args, figures)
 
     if args.json:
         print(json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(), **figures}, indent=2))

@@ -58,6 +58,7 @@ _OTHER_PACKAGES = (
     "redis",
     "tenacity",
     "filelock",
+    "anyio",  # the receiver's admission: anyio.Semaphore, anyio.CapacityLimiter
     "phonenumbers",
     "fastapi",
     "starlette",

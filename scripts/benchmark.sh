@@ -5,9 +5,10 @@
 # of issue 14 (benchmarks/machines.py: machines sharing one account through files or Redis, a real
 # task at 5/s, an alert beside a 1,000-SMS batch; they need Debian's redis-server and faketime), then
 # the Deadline Alert rows (benchmarks/deadline.py: missed deadline to Orange through a real scheduler
-# and triggerer, the triggerer loop's longest block while the notifier sends).
-# Takes about 20 minutes. `--json` for JSON; `--only machine`, `--only machines` or
-# `--only deadline` for one part.
+# and triggerer, the triggerer loop's longest block while the notifier sends), then a send task and
+# an alert beside a flood of delivery receipts (benchmarks/flood.py, on SQLite; with PostgreSQL too:
+# scripts/benchmark-flood.sh). Takes about 35 minutes. `--json` for JSON; `--only machine`,
+# `--only machines`, `--only deadline` or `--only flood` for one part.
 # Its own virtualenv (.venv-benchmark): the HTTP provider, installed only for the import-time
 # comparison, stays out of the test environment and out of the package's dependencies.
 export ORANGE_SMS_VENV="${ORANGE_SMS_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-benchmark}"

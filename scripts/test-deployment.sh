@@ -4,7 +4,9 @@
 # tests/integration/test_deployment.py runs a DAG on it and checks what the sandbox received.
 #
 #   db       PostgreSQL (metadata) and Redis (Celery's broker, the provider's limiter and token)
-#   control  airflow api-server --workers 2 (with the receipt receiver), scheduler, dag-processor
+#   control  airflow api-server --apps core --workers 2 (UI, REST API, the receipt receiver) and
+#            airflow api-server --apps execution --workers 2 (the tasks' execution API), scheduler,
+#            dag-processor: a flood of receipts cannot queue in front of the tasks' calls
 #   worker1  airflow celery worker
 #   worker2  airflow celery worker, its clock 1.5 s ahead (Debian's faketime)
 #   sandbox  the Orange SMS sandbox at 5 SMS/s, posting delivery receipts to the API server
@@ -29,7 +31,8 @@ NODES=(db control worker1 worker2 sandbox)
 declare -A ADDRESS=([db]=$NET.3 [control]=$NET.2 [worker1]=$NET.11 [worker2]=$NET.12 [sandbox]=$NET.20)
 declare -A CLOCK=([worker2]=+1.5) # seconds ahead of the real clock (faketime)
 DB=$NET.3
-API="http://$NET.2:8080"
+API="http://$NET.2:8080"           # UI, REST API and the receiver (what Orange posts receipts to)
+EXECUTION_API="http://$NET.2:8081" # what the workers' tasks call
 SANDBOX="http://$NET.20:8089"
 PIDS=()
 CREATED_NS=()
@@ -167,7 +170,7 @@ configure() {
         AIRFLOW__CORE__LOAD_EXAMPLES=False
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=True
         AIRFLOW__CORE__FERNET_KEY="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
-        AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$API/execution/"
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$EXECUTION_API/execution/"
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True
         AIRFLOW__API__SECRET_KEY="$(random_secret)"
         AIRFLOW__API_AUTH__JWT_SECRET="$(random_secret)"
@@ -306,8 +309,10 @@ start_airflow() {
     # SMS with the load.
     start sandbox sandbox nice -n -10 python -m airflow_provider_orange_sms.sandbox \
         --host "${ADDRESS[sandbox]}" --port 8089 --rate-limit 5 --rate-window "$RATE_WINDOW" --dr-retries 3
-    step "control: api-server --workers 2, scheduler, dag-processor; worker1, worker2: airflow celery worker"
-    start control api-server airflow api-server --host "${ADDRESS[control]}" --port 8080 --workers 2
+    step "control: api-server --apps core and --apps execution, scheduler, dag-processor; worker1, worker2: airflow celery worker"
+    start control api-server airflow api-server --host "${ADDRESS[control]}" --port 8080 --workers 2 --apps core
+    start control api-server-execution airflow api-server --host "${ADDRESS[control]}" --port 8081 --workers 2 \
+        --apps execution
     start control scheduler airflow scheduler
     start control dag-processor airflow dag-processor
     start worker1 celery airflow celery worker
@@ -315,6 +320,7 @@ start_airflow() {
     # Generous: on a loaded machine each API server worker takes minutes to import Airflow.
     wait_for control "$SANDBOX/_sandbox/state" 60 sandbox-sandbox.log
     wait_for control "$API/api/v2/version" 480 control-api-server.log
+    wait_for control "$EXECUTION_API/execution/health" 480 control-api-server-execution.log
     wait_for_log "$LOGS/worker1-celery.log" "celery@worker1 ready" 480
     wait_for_log "$LOGS/worker2-celery.log" "celery@worker2 ready" 480
     step "deployment up"

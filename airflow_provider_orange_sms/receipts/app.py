@@ -18,7 +18,10 @@ Airflow applies no authentication to plugin apps, so this app is its own guard, 
 5. not JSON → 400; JSON of the wrong shape, types or status → 422.
 
 Then the receipt is stored (a repeat is acknowledged without a second event) and answered 200; a
-database failure answers 503 so that Orange, or any retrying sender, comes back later. Bad input
+database failure answers 503 so that Orange, or any retrying sender, comes back later. So does a
+receipt that found no turn to store within a few seconds: each API server process stores only
+``[orange_sms] delivery_receipts_max_concurrent_stores`` at once (:mod:`.admission`), so that a
+flood of receipts leaves the server's threads to the tasks it also serves. Bad input
 never produces a 5xx or an event.
 
 The secret is part of the URL path. The app never logs it; the plugin's root middleware
@@ -44,8 +47,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_orange_sms.receipts.admission import (
+    AdmissionSettingError,
+    ReceiverBusyError,
+    store_admitted,
+)
 from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipts
 from airflow_provider_orange_sms.receipts.proxies import Network, client_address, forwarded_for, in_networks
@@ -244,15 +251,18 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
 
 def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
     """
-    The 503 answered when the database could not store a callback; logged once a minute.
+    The 503 answered when a callback was not stored (the database failed, or no turn to store came
+    in time); logged once a minute.
 
     :param what: "delivery receipt" or "inbound message".
     :param identity: What identifies it in the log line (no secret, no message text).
     :param exc: The store's error.
     """
-    skipped = _UNSTORED.allow(what)  # one line a minute while the DB is down
+    busy = isinstance(exc, ReceiverBusyError)  # shedding load by design: not an error
+    skipped = _UNSTORED.allow((what, busy))  # one line a minute while the DB is down or the flood lasts
     if skipped is not None:
-        log.error(
+        log.log(
+            logging.WARNING if busy else logging.ERROR,
             "%s %s not stored, answered 503: %s%s",
             what.capitalize(),
             identity,
@@ -285,7 +295,8 @@ class Callback(Generic[P, R]):
 async def receive(secret: str, request: Request, callback: Callback[P, R]) -> JSONResponse:
     """
     The body every callback route shares: :func:`admit`, parsing (400/422 on bad input), then
-    storing in a worker thread (503 + ``Retry-After`` when the database cannot store).
+    storing in a worker thread once a turn is free (:mod:`.admission`); 503 + ``Retry-After`` when
+    no turn came in time or the database cannot store.
 
     Returns the answer: 200 with ``callback.answer``, or the refusal. Nothing is
     logged per accepted callback at INFO (the access log has one line per request already): a
@@ -314,8 +325,8 @@ async def receive(secret: str, request: Request, callback: Callback[P, R]) -> JS
         )
         return _error(exc.status_code, exc.message)
     try:
-        outcome = await run_in_threadpool(callback.store, parsed)
-    except StoreUnavailableError as exc:
+        outcome = await store_admitted(callback.store, parsed)
+    except (StoreUnavailableError, ReceiverBusyError, AdmissionSettingError) as exc:
         return unavailable(what, callback.identity(parsed), exc)
     return JSONResponse(callback.answer(parsed, outcome), status_code=200)
 

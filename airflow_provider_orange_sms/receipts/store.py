@@ -69,6 +69,9 @@ ATTEMPTS = 3
 #: Seconds between two sweeps of expired ``orange_sms_dedup`` rows by one process.
 SWEEP_INTERVAL = 60.0
 
+#: On SQLite, the longest pause after a write during which this process writes nothing more.
+SQLITE_PAUSE_MAX = timedelta(milliseconds=50)
+
 # SQLite has one writer: this process's threads queue here rather than on the database's lock.
 _SQLITE_LOCK = threading.Lock()
 _sweep_lock = threading.Lock()
@@ -256,7 +259,15 @@ def add_event(
 
 @contextlib.contextmanager
 def _one_writer(deadline: float) -> Iterator[None]:
-    """On SQLite, hold the process's writer lock (waiting at most until ``deadline``)."""
+    """
+    On SQLite, hold the process's writer lock (waiting at most until ``deadline``), then keep it for
+    as long again as the write took (at most :data:`SQLITE_PAUSE_MAX`).
+
+    SQLite has one writer for the whole database, and a writer that finds it taken backs off for
+    longer and longer (its busy handler sleeps up to 100 ms at a time): receipts stored back to back
+    would keep the scheduler's and the tasks' writes (the execution API's) waiting. The pause leaves
+    the database to them at least half the time; receipts are answered a little later.
+    """
     from airflow import settings
 
     engine = getattr(settings, "engine", None)
@@ -267,10 +278,14 @@ def _one_writer(deadline: float) -> Iterator[None]:
 
     if not _SQLITE_LOCK.acquire(timeout=max(0.0, deadline - time.monotonic())):
         raise OperationalError("(this process's SQLite writer lock)", {}, TimeoutError("busy"))
+    started = time.monotonic()
     try:
         yield
     finally:
-        _SQLITE_LOCK.release()
+        try:
+            time.sleep(min(time.monotonic() - started, SQLITE_PAUSE_MAX.total_seconds()))
+        finally:
+            _SQLITE_LOCK.release()
 
 
 @contextlib.contextmanager

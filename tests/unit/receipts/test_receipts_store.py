@@ -74,3 +74,35 @@ def test_a_repeated_warning_is_logged_once_per_process():
     assert logged.count("Emitting event for inactive AssetModel asset-b") == 1
     assert logged.count("something else 1") == 5
     assert logged.count("AssetModel x not found; cannot create asset event.") == 2
+
+
+class _Clock:
+    """The store's ``time`` in a test: the clock moves only when the test moves it; sleeps are noted."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[tuple[float, bool]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append((seconds, store_module._SQLITE_LOCK.locked()))
+
+
+@pytest.mark.parametrize(("dialect", "pauses"), [("sqlite", True), ("postgresql", False)])
+def test_on_sqlite_a_write_leaves_the_database_free_as_long_again(monkeypatch, dialect, pauses):
+    from types import SimpleNamespace
+
+    from airflow import settings
+
+    clock = _Clock()
+    monkeypatch.setattr(store_module, "time", clock)
+    monkeypatch.setattr(settings, "engine", SimpleNamespace(dialect=SimpleNamespace(name=dialect)))
+    for took in (0.03, 5.0):
+        with store_module._one_writer(deadline=clock.now + 10):
+            clock.now += took
+    limit = store_module.SQLITE_PAUSE_MAX.total_seconds()
+    # The pause holds this process's writer lock: no other receipt of this process writes meanwhile.
+    assert clock.slept == ([(pytest.approx(0.03), True), (limit, True)] if pauses else [])
+    assert not store_module._SQLITE_LOCK.locked()
