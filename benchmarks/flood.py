@@ -172,13 +172,13 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         server = ["api-server", "--host", "127.0.0.1", "--workers", "1"]
         if topology == "one":
-            self._start("api-server", *server, "--port", str(self.port))
+            self._start("api_server", *server, "--port", str(self.port))
         else:
             # split-nice: the receiver's server yields the CPU to the tasks' and the scheduler's.
             nice = ("nice", "-n", "10") if topology == "split-nice" else ()
-            self._start("api-server-core", *server, "--port", str(self.port), "--apps", "core", prefix=nice)
+            self._start("api_server_core", *server, "--port", str(self.port), "--apps", "core", prefix=nice)
             self._start(
-                "api-server-execution", *server, "--port", str(self.execution_port), "--apps", "execution"
+                "api_server_execution", *server, "--port", str(self.execution_port), "--apps", "execution"
             )
         self._start("scheduler", "scheduler")
         self._start("dag-processor", "dag-processor")
@@ -203,7 +203,7 @@ class Stack:
         # the execution API's durations, read by execution_api_latency()).
         env = (
             self.env
-            if name.startswith("api-server")
+            if name.startswith("api_server")
             else {**self.env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
         )
         self.processes[name] = subprocess.Popen(
@@ -217,7 +217,7 @@ class Stack:
         """The execution API's requests between two Unix times (its access log): count, p50, p90 ms."""
         durations = []
         for name in self.processes:
-            if not name.startswith("api-server"):
+            if not name.startswith("api_server"):
                 continue
             for line in (self.root / f"{name}.log").read_text(errors="replace").splitlines():
                 found = ACCESS_LINE.search(line)
@@ -236,14 +236,14 @@ class Stack:
         }
 
     def api_servers(self) -> list[int]:
-        return [p.pid for name, p in self.processes.items() if name.startswith("api-server")]
+        return [p.pid for name, p in self.processes.items() if name.startswith("api_server")]
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each API server (with its worker processes)."""
         return {
             name: cpu_seconds(with_children(p.pid))
             for name, p in self.processes.items()
-            if name.startswith("api-server")
+            if name.startswith("api_server")
         }
 
     def headers(self) -> dict[str, str]:
@@ -454,7 +454,7 @@ def flood_rows(args: argparse.Namespace, figures: dict[str, Any]) -> list[tuple[
         for r in result["rounds"]:
             alone, flooded_, flood = r["alone"], r["flooded"], r["flood"]
             cpu = ", ".join(
-                f"{name.removeprefix('api-server-') if '-' in name[10:] else 'api-server'} {ms:.1f}"
+                f"{name.removeprefix('api_server_') if '_' in name[10:] else 'api_server'} {ms:.1f}"
                 for name, ms in flood["cpu_ms_per_receipt"].items()
             )
             label = f"receipt flood, {names[topology]}, round {r['round']}"

@@ -164,10 +164,8 @@ class AirflowDeployment:
 
     def start_api_server(self) -> None:
         """Start the API server and wait until it answers."""
-        self.start(
-            "api-server",
-            *("api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"),
-        )
+        command = ("api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1")
+        self.start("api_server", *command)
         wait_for(lambda: self._answers("/api/v2/version"), "the API server")
 
     def start_triggerer(self, name: str = "triggerer") -> None:
