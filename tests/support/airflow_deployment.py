@@ -25,19 +25,13 @@ from typing import Any
 
 import requests
 
+from tests.support.processes import free_port
+
 #: Seconds a component may take to come up, or a condition to become true: a bound against a hang
 #: on a loaded machine, never a measurement.
 STARTUP_LIMIT = 600.0
 #: The triggerer's warning when a trigger blocks its event loop.
 BLOCKED_LOOP_WARNING = "Triggerer's async thread was blocked"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(
@@ -75,7 +69,7 @@ class AirflowDeployment:
     dags: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    api_port: int = field(default_factory=_free_port)
+    api_port: int = field(default_factory=free_port)
     _token: str | None = field(default=None, repr=False)
 
     @property
@@ -109,8 +103,8 @@ class AirflowDeployment:
             AIRFLOW__API_AUTH__JWT_ISSUER="airflow",
             AIRFLOW__API_AUTH__JWT_SECRET=self._jwt_secret,
             AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(self.home / "logs"),
-            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(_free_port()),
-            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(_free_port()),
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST=json.dumps(
                 [
                     {
