@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from tests.support.dags import TEST_DAGS
-from tests.support.processes import free_port, stop_process
+from tests.support.processes import free_port, run_or_dump_stacks, stop_process
 from tests.support.redis_server import RedisServer, redis_client, running_redis
 from tests.support.sandbox import connection_json
 
@@ -112,12 +112,9 @@ def _run_on_a_worker(env: dict[str, str], dag_id: str, **more_env: str) -> str:
     """Run ``dag_id`` through LocalExecutor; return its task logs, as the worker wrote them."""
     logs = Path(env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]) / f"dag_id={dag_id}"
     before = set(logs.rglob("*.log"))
-    result = subprocess.run(
+    result = run_or_dump_stacks(
         [sys.executable, "-c", _RUN_DAG, str(TEST_DAGS / "variable_token_cache.py"), dag_id],
         env={**env, **more_env},
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
     output = result.stdout + result.stderr
     assert "DAG RUN STATE: success" in result.stdout, output[-6000:]
