@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,35 +37,44 @@ def free_port() -> int:
 def run_or_dump_stacks(
     command: Sequence[str], env: Mapping[str, str], timeout: float = PROCESS_DEADLINE
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` like ``subprocess.run(capture_output=True, text=True)``; if it outlives
-    ``timeout``, fail the test with every Python stack of its process group (an executor's workers
-    and their task processes included), dumped by :mod:`faulthandler` on ``SIGABRT``, so that a hang
-    seen once on a loaded machine says where it waited.
+    """Run ``command`` like ``subprocess.run(capture_output=True, text=True)``, for a command that
+    forks workers (an executor's): wait for the command itself, not for its output to close, then
+    kill what it left in its process group; a leaked worker holding the output pipe would otherwise
+    keep the test waiting after the command ended. If the command outlives ``timeout``, fail the
+    test with every Python stack of its process group, dumped by :mod:`faulthandler` on
+    ``SIGABRT``, so that a hang seen once on a loaded machine says where it waited.
     """
     import pytest
 
-    process = subprocess.Popen(
-        command,
-        env={**env, "PYTHONFAULTHANDLER": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            command,
+            env={**env, "PYTHONFAULTHANDLER": "1"},
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            os.killpg(process.pid, signal.SIGABRT)
-            stdout, stderr = process.communicate(timeout=60)
+            process.wait(timeout=timeout)
+            hung = False
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
+            hung = True
+            os.killpg(process.pid, signal.SIGABRT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         finally:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # what survived its parent's abort
+                os.killpg(process.pid, signal.SIGKILL)  # what it left behind
+        stdout.seek(0)
+        stderr.seek(0)
+        out, err = stdout.read(), stderr.read()
+    if hung:
         pytest.fail(
-            f"{command[:3]} still ran after {timeout:g} s; its stacks and output:\n"
-            f"--- stderr (tail) ---\n{stderr[-15000:]}\n--- stdout (tail) ---\n{stdout[-6000:]}"
+            f"{list(command[:3])} still ran after {timeout:g} s; its stacks and output:\n"
+            f"--- stderr (tail) ---\n{err[-15000:]}\n--- stdout (tail) ---\n{out[-6000:]}"
         )
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
