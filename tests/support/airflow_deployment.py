@@ -309,19 +309,29 @@ class AirflowDeployment:
 
     def stop(self, name: str) -> None:
         """Stop ``name`` (SIGTERM to its group, SIGKILL if it lingers)."""
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self._terminate(name)
+        self._reap(name)
 
     def stop_all(self) -> None:
-        """Stop every process still running."""
-        for name in list(self.processes):
-            self.stop(name)
+        """Stop every process still running: all are signalled first, so their shutdowns overlap."""
+        names = list(self.processes)
+        for name in names:
+            self._terminate(name)
+        for name in names:
+            self._reap(name)
+
+    def _terminate(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+
+    def _reap(self, name: str) -> None:
+        process = self.processes.pop(name)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def log_path(self, name: str) -> Path:
         """Where process ``name`` writes its output."""
