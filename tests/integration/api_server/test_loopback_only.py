@@ -9,6 +9,7 @@ namespace's), and a connection is tried on each of this machine's other IPv4 add
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import socket
@@ -123,3 +124,35 @@ def test_every_api_server_a_test_or_benchmark_starts_binds_loopback():
             following = re.sub(r"\s+", " ", text[match.end() : match.end() + 60])
             assert following.startswith(' "--host", "127.0.0.1"'), f"{path.relative_to(ROOT)}: {following}"
     assert starts >= 4
+
+
+#: Airflow commands that also start a log server on every interface unless told not to.
+_LOG_SERVING_COMMANDS = frozenset({"scheduler", "triggerer"})
+
+
+def _commands(tree: ast.AST) -> list[list[object]]:
+    """The argument lists of calls and list/tuple literals: where a command's words are written."""
+    found: list[list[object]] = []
+    for node in ast.walk(tree):
+        items = node.args if isinstance(node, ast.Call) else getattr(node, "elts", None)
+        if isinstance(node, (ast.Call, ast.List, ast.Tuple)) and items:
+            found.append([item.value if isinstance(item, ast.Constant) else None for item in items])
+    return found
+
+
+def test_every_scheduler_and_triggerer_a_test_or_benchmark_starts_serves_no_logs():
+    """
+    ``airflow scheduler`` (with LocalExecutor) and ``airflow triggerer`` start Airflow's log server,
+    which binds every interface (``host=""``, no setting changes it): each one started by a test or a
+    benchmark comes with ``--skip-serve-logs``. A command word is one after the first argument (the
+    process's name, or ``airflow``), so a name alone is not taken for a command.
+    """
+    starts = 0
+    for path in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/**/*.py")]:
+        if path == Path(__file__):
+            continue
+        for words in _commands(ast.parse(path.read_text())):
+            if _LOG_SERVING_COMMANDS.intersection(words[1:]):
+                starts += 1
+                assert "--skip-serve-logs" in words, f"{path.relative_to(ROOT)}: {words}"
+    assert starts >= 3
