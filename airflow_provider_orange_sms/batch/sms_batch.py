@@ -11,8 +11,9 @@ the record of the previous one is not durable, and the batch does not return bef
 is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
 (reported uncertain, never sent twice). A failure decides whether the batch goes on (see
 :mod:`.batch_report`). Before each send the recipient's opt-out record is read (when the list
-is honoured): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot
-be read stops the batch before that recipient's send.
+is honoured), and again right before its request leaves (after the token fetch and the throttle
+wait): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot be read
+stops the batch before that recipient's send.
 """
 
 from __future__ import annotations
@@ -345,6 +346,10 @@ class SMSBatch:
 
         def record_in_flight() -> None:
             nonlocal in_flight
+            # Read again now that the token and the slot are here: a STOP stored while this send
+            # waited for them (seconds behind a campaign) holds.
+            if self._opted_out(address):
+                raise _OptedOutWhileWaiting
             self.ledger.append([*self._unwritten, (address, None, IN_FLIGHT)])
             self._unwritten = []
             in_flight = True
@@ -359,6 +364,8 @@ class SMSBatch:
             # "in flight" too), so later tries report those uncertain.
             self._unwritten = []
             raise _NotSent(BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")) from exc
+        except _OptedOutWhileWaiting:  # reported opted_out by _opted_out; no request left
+            return None
         except (OrangeSMSError, ValueError) as exc:
             status, stop = self._failed(address, exc)
         else:
@@ -475,6 +482,10 @@ class SMSBatch:
         raise AirflowException(
             f"{summary}. A retry sends only to the failed recipients, never to uncertain ones:{lines}"
         )
+
+
+class _OptedOutWhileWaiting(Exception):
+    """The recipient opted out while its send waited for the token and its slot: nothing left."""
 
 
 class _NotSent(Exception):
