@@ -158,6 +158,34 @@ def test_a_stop_stored_after_the_check_before_the_send_leaves_is_honoured(fast_c
     assert xcom_value(dag_run, "send", PLAN_KEY)["opted_out"] == 1
 
 
+def test_a_stop_stored_while_a_send_waits_to_be_retried_is_honoured(fast_conn, sandbox, monkeypatch):
+    """
+    Orange answers the first attempt 503 (nothing accepted, retried after a backoff; a 429's
+    Retry-After can be minutes): the STOP lands meanwhile, and the retry reads the record again.
+    """
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
+
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=1)
+    original = OptOutCheck.opted_out
+    reads: Counter = Counter()
+
+    def stop_arrives_after_the_first_attempt_left(self, address):
+        record = original(self, address)
+        reads[address] += 1
+        if address == ADDRESSES[0] and reads[address] == 2:  # read right before the first attempt
+            write_record(NUMBERS[0], opted_out=True)
+        return record
+
+    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_after_the_first_attempt_left)
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:])
+    assert statuses(xcom(dag_run, "send"))[ADDRESSES[0]] == "opted_out"
+    assert reads[ADDRESSES[0]] == 3
+
+
 def test_a_failing_read_fails_the_task_before_sending_to_that_recipient(
     fast_conn, sandbox, opt_out_reads, monkeypatch
 ):
