@@ -252,6 +252,26 @@ def test_the_notifier_skips_an_opted_out_recipient(fast_conn, sandbox):
     assert received(sandbox) == Counter(ADDRESSES[1:2])
 
 
+def test_the_notifier_honours_a_stop_stored_after_its_read_before_its_send(fast_conn, sandbox, monkeypatch):
+    """A deadline's reads are made while its claim settles: the STOP may land before the send leaves."""
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
+
+    original = OptOutCheck.opted_out
+
+    def stop_arrives_right_after_the_read(self, address):
+        record = original(self, address)
+        if address == ADDRESSES[0] and record is None:
+            write_record(NUMBERS[0], opted_out=True)
+        return record
+
+    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_right_after_the_read)
+
+    dag_run = run("test_opt_out_notifier")
+
+    assert dag_run.get_task_instance("done").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:2])
+
+
 def test_stop_and_start_replies_stored_by_the_receiver_are_honoured(fast_conn, sandbox):
     """The receiver's own path (store_inbound_message) writes the record the send task reads."""
     from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
