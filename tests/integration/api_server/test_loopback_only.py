@@ -95,21 +95,45 @@ def test_the_sandbox_listens_on_loopback_only_by_default():
         stop_process(process)
 
 
-#: The commands that start a server, in a shell script.
+#: The commands that start a server, in a shell script (wherever they sit on the line: after
+#: ``nice``, ``exec`` or ``"$VENV/bin/…"``).
 _SERVER_COMMAND = re.compile(
-    r"^\s*(airflow (api-server|standalone)|python -m airflow_provider_orange_sms\.sandbox)(\s|$)"
+    r"\bairflow[\"']?\s+(api-server|standalone|webserver)\b"
+    r"|\s-m\s+airflow_provider_orange_sms\.sandbox(?![.\w])"
+    r"|\b(redis-server|uvicorn|http\.server)\b"
 )
+#: Airflow commands whose log server binds every interface unless ``--skip-serve-logs``.
+_LOG_SERVING_COMMAND = re.compile(r"\bairflow[\"']?\s+(scheduler|triggerer|celery\s+worker)\b")
+#: Scripts whose servers run in network namespaces of their own, on the namespaces' addresses.
+_NAMESPACED = {"test-deployment.sh"}
 
 
-@pytest.mark.parametrize("script", ["demo.sh", "check-wheel.sh"])
-def test_the_scripts_start_their_servers_on_loopback(script):
-    """The demo's servers (an API server with every caller an admin, the sandbox) and check-wheel's."""
-    lines = [
-        line for line in (ROOT / "scripts" / script).read_text().splitlines() if _SERVER_COMMAND.match(line)
+def _shell_commands(script: Path) -> list[str]:
+    """The script's command lines, continuation lines joined; comments and ``echo`` lines left out."""
+    joined = re.sub(r"\\\n\s*", " ", script.read_text())
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.strip().startswith(("#", "echo ", "printf "))
     ]
-    assert lines, f"no server started in scripts/{script}"
-    for line in lines:
-        assert "--host 127.0.0.1 " in line, line
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in (ROOT / "scripts").glob("*.sh") if p.name not in _NAMESPACED)
+)
+def test_the_scripts_start_their_servers_on_loopback(script):
+    """Every script's servers (the demo's API server with every caller an admin, the sandbox…)."""
+    for line in _shell_commands(ROOT / "scripts" / script):
+        if _SERVER_COMMAND.search(line):
+            assert re.search(r"--(host|bind)[ =]127\.0\.0\.1\b", line), line
+        if _LOG_SERVING_COMMAND.search(line):
+            assert "--skip-serve-logs" in line, line
+
+
+def test_the_scripts_checked_for_loopback_start_servers():
+    """The check above reads the commands it should: the demo's two servers are found."""
+    found = [line for line in _shell_commands(ROOT / "scripts" / "demo.sh") if _SERVER_COMMAND.search(line)]
+    assert len(found) == 2, found
 
 
 def test_every_api_server_a_test_or_benchmark_starts_binds_loopback():
