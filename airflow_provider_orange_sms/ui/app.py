@@ -183,7 +183,10 @@ def create_app() -> FastAPI:
         user: Any = auth.CurrentUser,
     ) -> Response:
         view = _delivery_view(user, dag_id, run_id, task_id, map_index)
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{dag_id}_{run_id}")
+        # ASCII only: a header holds Latin-1, and a run id may hold any letter (allowed_run_id_pattern).
+        name = "".join(
+            ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in f"{dag_id}_{run_id}"
+        )
         return Response(
             delivery.to_csv(view),
             media_type="text/csv; charset=utf-8",

@@ -310,3 +310,27 @@ def test_a_failing_metadata_database_answers_503_not_500(monkeypatch):
         assert (answer.status_code, answer.headers.get("Retry-After")) == (503, "30"), path
         assert "database is locked" not in answer.text
         assert "SELECT" not in answer.text
+
+
+def test_the_csv_file_name_of_a_run_id_with_accents_is_ascii(monkeypatch):
+    """
+    Run ids follow ``[scheduler] allowed_run_id_pattern``, which a deployment may open to any
+    letter: the file name keeps ASCII letters only (a header holds Latin-1, not ``é``).
+    """
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.ui import airflow_auth as auth
+    from airflow_provider_orange_sms.ui import app as ui_app
+    from airflow_provider_orange_sms.ui import create_app
+
+    monkeypatch.setattr(ui_app, "_delivery_view", lambda *args: {"tasks": []})
+    monkeypatch.setattr(delivery, "to_csv", lambda view: "recipient\n")
+    app = create_app()
+    app.dependency_overrides[auth.CurrentUser.dependency] = lambda: object()
+    answer = TestClient(app, raise_server_exceptions=False).get(
+        "/api/delivery.csv", params={"dag_id": "d", "run_id": "relance_été_2026"}
+    )
+    assert answer.status_code == 200
+    assert (
+        answer.headers["Content-Disposition"] == 'attachment; filename="sms-delivery-d_relance__t__2026.csv"'
+    )
