@@ -13,7 +13,7 @@ import requests
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
-from tests.support.sandbox import OWN_NUMBER
+from tests.support.sandbox import OWN_NUMBER, PromptSandbox
 
 SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 JSON = {"Accept": "application/json"}
@@ -361,7 +361,6 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
 )
 def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, answers, outcomes):
     from airflow_provider_orange_sms.client import OrangeSMSClient
-    from airflow_provider_orange_sms.sandbox import SandboxServer
 
     answers = list(answers)
     posts: list[dict] = []
@@ -380,7 +379,7 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     config = SandboxConfig(dr_delay=0.01, dr_retries=retries, dr_retry_delay=0.01)
     try:
-        with SandboxServer(config=config) as sandbox:
+        with PromptSandbox(config=config) as sandbox:
             client = OrangeSMSClient(
                 base_url=sandbox.url,
                 client_id=sandbox.client_id,
