@@ -36,6 +36,22 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
+def ledger_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every sent ledger's waits between write tries, recorded here instead of slept."""
+    from airflow_provider_orange_sms.ledger import SentLedger
+
+    waits: list[float] = []
+    init = SentLedger.__init__
+
+    def init_recording_waits(self: SentLedger, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.sleep = waits.append
+
+    monkeypatch.setattr(SentLedger, "__init__", init_recording_waits)
+    return waits
+
+
+@pytest.fixture
 def sandbox_config() -> SandboxConfig:
     """Sandbox settings; override in a test module to change them."""
     return SandboxConfig(dr_delay=None)
