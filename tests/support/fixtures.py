@@ -1,7 +1,8 @@
 """
 The fixtures every kind of test uses (registered by ``pytest_plugins`` in ``tests/conftest.py``): a
 real sandbox server over HTTP, clients of it, an isolated cache, the default connection pointing at
-it, a frozen throttle clock. Fixtures of one folder live in that folder's ``conftest.py``.
+it, a frozen throttle clock, the sent ledger's write back-offs recorded instead of slept. Fixtures
+of one folder live in that folder's ``conftest.py``.
 """
 
 from __future__ import annotations
