@@ -1,7 +1,8 @@
 """
 The fixtures every kind of test uses (registered by ``pytest_plugins`` in ``tests/conftest.py``): a
 real sandbox server over HTTP, clients of it, an isolated cache, the default connection pointing at
-it, a frozen throttle clock. Fixtures of one folder live in that folder's ``conftest.py``.
+it, a frozen throttle clock, the sent ledger's write back-offs recorded instead of slept. Fixtures
+of one folder live in that folder's ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.support.sandbox import FAST_RETRY, connection_json
+from tests.support.sandbox import FAST_RETRY, PromptSandbox, connection_json
 
 
 @pytest.fixture
@@ -36,6 +37,22 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
+def ledger_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every sent ledger's waits between write tries, recorded here instead of slept."""
+    from airflow_provider_orange_sms.ledger import SentLedger
+
+    waits: list[float] = []
+    init = SentLedger.__init__
+
+    def init_recording_waits(self: SentLedger, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.sleep = waits.append
+
+    monkeypatch.setattr(SentLedger, "__init__", init_recording_waits)
+    return waits
+
+
+@pytest.fixture
 def sandbox_config() -> SandboxConfig:
     """Sandbox settings; override in a test module to change them."""
     return SandboxConfig(dr_delay=None)
@@ -44,7 +61,7 @@ def sandbox_config() -> SandboxConfig:
 @pytest.fixture
 def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxServer]:
     """A fresh Orange SMS sandbox listening on a free loopback port."""
-    with SandboxServer(config=sandbox_config) as server:
+    with PromptSandbox(config=sandbox_config) as server:
         yield server
 
 

@@ -25,7 +25,7 @@ from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
 from tests.support.rate import judge_rate_at_release, tag_sends_with_their_slot
-from tests.support.sandbox import FAST_RETRY
+from tests.support.sandbox import FAST_RETRY, PromptSandbox
 
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 
@@ -527,7 +527,7 @@ def test_read_timeout_on_a_read_is_retried(make_client, sandbox):
 
 
 def test_read_timeout_on_a_send_is_uncertain(make_client, sandbox):
-    client = make_client(read_timeout=1.0)
+    client = make_client(read_timeout=0.3)  # the send is delayed 3 s: it always times out
     client.get_token()
     sandbox.state.add_fault(kind="delay", delay=3.0, path=SEND_PATH)
     with pytest.raises(OrangeSMSSendUncertainError, match="ReadTimeout"):
@@ -614,7 +614,7 @@ def test_connection_refused_then_server_up_succeeds(cache_dir):
             return original(*args, **kwargs)
         finally:
             if not servers:
-                servers.append(SandboxServer(port=port, config=SandboxConfig(dr_delay=None)).start())
+                servers.append(PromptSandbox(port=port, config=SandboxConfig(dr_delay=None)).start())
 
     client.session.request = start_server_after_first_refusal  # type: ignore[method-assign]
     try:

@@ -13,7 +13,7 @@ import requests
 
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
-from tests.support.sandbox import OWN_NUMBER
+from tests.support.sandbox import OWN_NUMBER, PromptSandbox
 
 SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 JSON = {"Accept": "application/json"}
@@ -328,7 +328,8 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
             pass
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    # polls for shutdown every 10 ms, not 0.5 s
+    threading.Thread(target=receiver.serve_forever, args=(0.01,), daemon=True).start()
     try:
         client.create_delivery_receipt_subscription(f"http://127.0.0.1:{receiver.server_address[1]}/dr")
         sandbox.state.delivery_statuses["tel:+2250700000002"] = "DeliveryImpossible"
@@ -336,6 +337,7 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
         assert arrived.wait(10)
     finally:
         receiver.shutdown()
+        receiver.server_close()
     assert received == [
         {
             "deliveryInfoNotification": {
@@ -361,7 +363,6 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
 )
 def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, answers, outcomes):
     from airflow_provider_orange_sms.client import OrangeSMSClient
-    from airflow_provider_orange_sms.sandbox import SandboxServer
 
     answers = list(answers)
     posts: list[dict] = []
@@ -377,10 +378,11 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
             pass
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    # polls for shutdown every 10 ms, not 0.5 s
+    threading.Thread(target=receiver.serve_forever, args=(0.01,), daemon=True).start()
     config = SandboxConfig(dr_delay=0.01, dr_retries=retries, dr_retry_delay=0.01)
     try:
-        with SandboxServer(config=config) as sandbox:
+        with PromptSandbox(config=config) as sandbox:
             client = OrangeSMSClient(
                 base_url=sandbox.url,
                 client_id=sandbox.client_id,
@@ -393,6 +395,7 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
             assert [c["outcome"] for c in sandbox.state.callbacks] == outcomes
     finally:
         receiver.shutdown()
+        receiver.server_close()
     assert len(posts) == len(outcomes)
     assert all(post == posts[0] for post in posts)
 
