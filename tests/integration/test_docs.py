@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_orange_sms.sandbox import SandboxConfig
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from tests.support.dags import EXAMPLE_DAGS
 from tests.support.doc_blocks import (
     DOCS_SANDBOX_URL,
@@ -50,7 +50,6 @@ from tests.support.doc_blocks import (
     unlabelled_fences,
 )
 from tests.support.processes import PROCESS_DEADLINE
-from tests.support.sandbox import PromptSandbox
 from tests.support.versions import skip_on_airflow_3_0
 
 #: The walkthrough's Airflow home, replaced by a temporary one.
@@ -111,7 +110,7 @@ def sandbox_connection(url: str) -> str:
 @pytest.fixture(scope="module")
 def docs_sandbox():
     # The sandbox as its documented command starts it (rate limit, balances, receipts), on a free port.
-    with PromptSandbox(config=SandboxConfig(dr_delay=None)) as server:
+    with SandboxServer(config=SandboxConfig(dr_delay=None)) as server:
         yield server
 
 
@@ -226,7 +225,7 @@ def test_block_runs(block: Block, docs_env, docs_sandbox, tmp_path, request):
         return
     if block.language == "bash":
         # A fresh sandbox: a block may inject faults or change balances.
-        with PromptSandbox(config=SandboxConfig(dr_delay=None)) as sandbox:
+        with SandboxServer(config=SandboxConfig(dr_delay=None)) as sandbox:
             env["AIRFLOW_CONN_ORANGE_SMS_DEFAULT"] = sandbox_connection(sandbox.url)
             code = block.substituted().replace(DOCS_SANDBOX_URL, sandbox.url)
             run(["bash", "-euo", "pipefail", "-c", code], env, ROOT, block)
@@ -254,7 +253,7 @@ def test_the_walkthrough_commands_run_in_a_fresh_airflow_home(tmp_path):
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),  # airflow, python
         ORANGE_SMS_CACHE_DIR=str(tmp_path / "cache"),  # not the user's token cache
     )
-    with PromptSandbox(config=SandboxConfig(dr_delay=None)) as sandbox:
+    with SandboxServer(config=SandboxConfig(dr_delay=None)) as sandbox:
         script = script.replace(WALKTHROUGH_HOME, f"export AIRFLOW_HOME={home}")
         script = script.replace(DOCS_SANDBOX_URL, sandbox.url)
         result = subprocess.run(

@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.support.sandbox import FAST_RETRY, PromptSandbox, connection_json
+from tests.support.sandbox import FAST_RETRY, connection_json
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def sandbox_config() -> SandboxConfig:
 @pytest.fixture
 def sandbox(sandbox_config: SandboxConfig) -> Iterator[SandboxServer]:
     """A fresh Orange SMS sandbox listening on a free loopback port."""
-    with PromptSandbox(config=sandbox_config) as server:
+    with SandboxServer(config=sandbox_config) as server:
         yield server
 
 

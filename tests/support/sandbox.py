@@ -19,22 +19,6 @@ OWN_NUMBER = "2250700009999"
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_initial=0.01, backoff_max=0.05)
 
 
-class PromptSandbox(SandboxServer):
-    """
-    The sandbox whose :meth:`stop` returns within milliseconds: its serving thread looks for the
-    shutdown request every 2 ms instead of every 50 ms (``socketserver`` notices it only between two
-    waits), which spent 50 ms of idle waiting per test.
-    """
-
-    def start(self) -> PromptSandbox:
-        """Serve in a daemon thread and return self."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.002,), name="orange-sms-sandbox", daemon=True
-        )
-        self._thread.start()
-        return self
-
-
 def connection_json(sandbox: SandboxServer, **extra: Any) -> str:
     """An ``AIRFLOW_CONN_…`` JSON value pointing at ``sandbox``."""
     extras = {"sender_address": "2250000", "retry_backoff": 0.01, "max_attempts": 4}

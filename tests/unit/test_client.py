@@ -25,7 +25,7 @@ from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
 from tests.support.rate import judge_rate_at_release, tag_sends_with_their_slot
-from tests.support.sandbox import FAST_RETRY, PromptSandbox
+from tests.support.sandbox import FAST_RETRY
 
 SEND_PATH = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 
@@ -614,7 +614,7 @@ def test_connection_refused_then_server_up_succeeds(cache_dir):
             return original(*args, **kwargs)
         finally:
             if not servers:
-                servers.append(PromptSandbox(port=port, config=SandboxConfig(dr_delay=None)).start())
+                servers.append(SandboxServer(port=port, config=SandboxConfig(dr_delay=None)).start())
 
     client.session.request = start_server_after_first_refusal  # type: ignore[method-assign]
     try:

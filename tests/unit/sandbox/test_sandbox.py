@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
-from tests.support.sandbox import OWN_NUMBER, PromptSandbox
+from tests.support.sandbox import OWN_NUMBER
 
 SEND = "/smsmessaging/v1/outbound/tel%3A%2B2250000/requests"
 JSON = {"Accept": "application/json"}
@@ -382,7 +382,7 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
     threading.Thread(target=receiver.serve_forever, args=(0.01,), daemon=True).start()
     config = SandboxConfig(dr_delay=0.01, dr_retries=retries, dr_retry_delay=0.01)
     try:
-        with PromptSandbox(config=config) as sandbox:
+        with SandboxServer(config=config) as sandbox:
             client = OrangeSMSClient(
                 base_url=sandbox.url,
                 client_id=sandbox.client_id,

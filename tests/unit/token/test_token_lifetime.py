@@ -14,7 +14,7 @@ from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.exceptions import TRANSIENT_ERRORS, OrangeSMSError
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.access_token import MAX_TOKEN_LIFETIME, token_lifetime
-from tests.support.sandbox import FAST_RETRY, PromptSandbox
+from tests.support.sandbox import FAST_RETRY
 
 CONTRACTS = "/sms/admin/v1/contracts"
 
@@ -41,7 +41,7 @@ def _reads(server: SandboxServer) -> int:
 def test_a_huge_or_infinite_lifetime_is_capped_and_the_token_still_shared(expires_in, tmp_path):
     """``inf`` made the token never refresh in this process and, written to the file cache as
     ``Infinity``, unreadable by every other one (each fetched its own)."""
-    with PromptSandbox(config=SandboxConfig(dr_delay=None, token_expires_in=expires_in)) as server:
+    with SandboxServer(config=SandboxConfig(dr_delay=None, token_expires_in=expires_in)) as server:
         first, second = _client(server, str(tmp_path)), _client(server, str(tmp_path))
         try:
             first.get_available_units()
@@ -59,7 +59,7 @@ def test_a_huge_or_infinite_lifetime_is_capped_and_the_token_still_shared(expire
 def test_a_lifetime_that_is_not_one_is_refused_naming_it(expires_in, tmp_path):
     """A negative or zero lifetime made every call fetch a new token (Orange allows ~50 a minute);
     text raised 'answered without an access_token', which it had not."""
-    with PromptSandbox(config=SandboxConfig(dr_delay=None, token_expires_in=expires_in)) as server:
+    with SandboxServer(config=SandboxConfig(dr_delay=None, token_expires_in=expires_in)) as server:
         client = _client(server, str(tmp_path))
         try:
             with pytest.raises(OrangeSMSError) as err:
@@ -78,7 +78,7 @@ def test_a_lifetime_that_is_not_one_is_refused_naming_it(expires_in, tmp_path):
 @pytest.mark.parametrize("expires_in", ["3600", 3600, 120.5])
 def test_a_normal_lifetime_is_kept(expires_in, tmp_path):
     # The control case: Orange's "3600" (a string) or a number.
-    with PromptSandbox(config=SandboxConfig(dr_delay=None, token_expires_in=expires_in)) as server:
+    with SandboxServer(config=SandboxConfig(dr_delay=None, token_expires_in=expires_in)) as server:
         client = _client(server, str(tmp_path))
         try:
             before = time.time()
