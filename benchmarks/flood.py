@@ -32,6 +32,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import platform
 import re
 import secrets
 import statistics
@@ -40,7 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def _receipt(resource_id: str) -> bytes:
     ).encode()
 
 
-async def _connection(port: int, path: str, prefix: str, stop: Any, results: dict[str, list[str]]) -> None:
+async def _connection(
+    host: str, port: int, path: str, prefix: str, stop: Any, results: dict[str, list[str]]
+) -> None:
     """One sender's connection: receipts back to back; each id recorded under the answer's status."""
     n = 0
     reader = writer = None
@@ -81,10 +84,10 @@ async def _connection(port: int, path: str, prefix: str, stop: Any, results: dic
         payload = _receipt(resource_id)
         try:
             if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection(host, port)
             assert reader is not None
             writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n\r\n".encode()
                 + payload
             )
@@ -107,7 +110,7 @@ async def _connection(port: int, path: str, prefix: str, stop: Any, results: dic
             await asyncio.sleep(1.0)
 
 
-def _flood(port: int, path: str, prefix: str, connections: int, stop: Any, out: Any) -> None:
+def _flood(host: str, port: int, path: str, prefix: str, connections: int, stop: Any, out: Any) -> None:
     """The flood's process: ``connections`` connections until ``stop``; puts its results on ``out``."""
     from collections import defaultdict
 
@@ -115,7 +118,7 @@ def _flood(port: int, path: str, prefix: str, connections: int, stop: Any, out: 
 
     async def main() -> None:
         await asyncio.gather(
-            *(_connection(port, path, f"{prefix}{c}-", stop, results) for c in range(connections))
+            *(_connection(host, port, path, f"{prefix}{c}-", stop, results) for c in range(connections))
         )
 
     started = time.monotonic()
@@ -123,14 +126,133 @@ def _flood(port: int, path: str, prefix: str, connections: int, stop: Any, out: 
     out.put({"seconds": time.monotonic() - started, "results": dict(results)})
 
 
-class Stack:
+class Airflow:
+    """
+    What the benchmark needs of a running Airflow: its REST API (trigger, wait), the receiver's
+    address, the metadata database (stored receipts), the API servers' access logs and CPU.
+    """
+
+    #: Where the receiver listens, and its secret path.
+    host: str
+    port: int
+    url: str
+    receipt_path: str
+    #: The execution API's health URL (``wait_ready``).
+    execution_health: str
+    engine: sa.Engine
+    _token: str | None = None
+
+    def api_logs(self) -> list[Path]:
+        """The API servers' output (their access logs)."""
+        raise NotImplementedError
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each API server (with its worker processes)."""
+        raise NotImplementedError
+
+    def check_alive(self) -> None:
+        """Raise if a process the benchmark depends on has exited."""
+
+    def stop(self) -> None:
+        self.engine.dispose()
+
+    def execution_api_latency(self, start: float, end: float) -> dict[str, Any]:
+        """The execution API's requests between two Unix times (its access log): count, p50, p90 ms."""
+        durations = []
+        for log in self.api_logs():
+            for line in log.read_text(errors="replace").splitlines():
+                found = ACCESS_LINE.search(line)
+                if not found or not found["path"].startswith("/execution/"):
+                    continue
+                moment = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
+                if start <= moment <= end:
+                    durations.append(int(found["us"]) / 1000)
+        durations.sort()
+        if not durations:
+            return {"requests": 0, "p50_ms": float("nan"), "p90_ms": float("nan")}
+        return {
+            "requests": len(durations),
+            "p50_ms": durations[len(durations) // 2],
+            "p90_ms": durations[int(len(durations) * 0.9)],
+        }
+
+    def headers(self) -> dict[str, str]:
+        if self._token is None:
+            self._token = requests.get(f"{self.url}/auth/token", timeout=60).json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def wait_ready(self, timeout: float = 600) -> None:
+        """Until the execution API answers and both benchmark DAGs are parsed."""
+        deadline = time.monotonic() + timeout
+        checks = [
+            self.execution_health,
+            f"{self.url}/api/v2/dags/bench_flood_send",
+            f"{self.url}/api/v2/dags/bench_flood_alert",
+        ]
+        while checks:
+            self.check_alive()
+            try:
+                headers = self.headers() if "/api/v2/" in checks[0] else {}
+                if requests.get(checks[0], headers=headers, timeout=10).ok:
+                    checks.pop(0)
+                    continue
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{checks[0]} did not answer within {timeout:.0f} s")
+            time.sleep(1)
+
+    def trigger(self, dag_id: str) -> tuple[float, str]:
+        """Trigger a run of ``dag_id``; (Unix time just before the call, run id)."""
+        started = time.time()
+        response = requests.post(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
+            json={"logical_date": None},
+            headers=self.headers(),
+            timeout=120,
+        )
+        response.raise_for_status()
+        return started, response.json()["dag_run_id"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        quoted = urllib.parse.quote(run_id, safe="")
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(
+                    f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quoted}", headers=self.headers(), timeout=60
+                )
+                run_state = response.json().get("state") if response.ok else None
+            except requests.RequestException:
+                run_state = None
+            if run_state in ("success", "failed"):
+                return str(run_state)
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} {run_id} did not finish within {timeout:.0f} s")
+
+    def stored(self, prefix: str) -> list[str]:
+        """The resource id of every stored receipt event whose id starts with ``prefix`` (repeats kept)."""
+        with self.engine.connect() as connection:
+            extras = connection.execute(
+                sa.text(
+                    "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = :name"
+                ),
+                {"name": "orange_sms_delivery_receipts"},
+            ).scalars()
+            ids = [(json.loads(x) if isinstance(x, str) else x).get("resource_id", "") for x in extras]
+        return [i for i in ids if str(i).startswith(prefix)]
+
+
+class Stack(Airflow):
     """A scheduler, a dag-processor and one or two API servers in a fresh Airflow home."""
 
     def __init__(self, root: Path, topology: str, sandbox_url: str, sends: int, max_stores: str = "") -> None:
         self.root = root
         self.topology = topology
+        self.host = "127.0.0.1"
         self.port = free_port()
         self.execution_port = self.port if topology == "one" else free_port()
+        self.execution_health = f"http://127.0.0.1:{self.execution_port}/execution/health"
         self.secret = secrets.token_urlsafe(24)
         home = root / "airflow"
         home.mkdir(parents=True)
@@ -185,7 +307,6 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.receipt_path = f"/orange-sms/delivery-receipts/{self.secret}"
         self.engine = sa.create_engine(self._db_url())
-        self._token: str | None = None
 
     def _db_url(self) -> str:
         out = subprocess.run(
@@ -213,106 +334,21 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
 
-    def execution_api_latency(self, start: float, end: float) -> dict[str, Any]:
-        """The execution API's requests between two Unix times (its access log): count, p50, p90 ms."""
-        durations = []
-        for name in self.processes:
-            if not name.startswith("api_server"):
-                continue
-            for line in (self.root / f"{name}.log").read_text(errors="replace").splitlines():
-                found = ACCESS_LINE.search(line)
-                if not found or not found["path"].startswith("/execution/"):
-                    continue
-                moment = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
-                if start <= moment <= end:
-                    durations.append(int(found["us"]) / 1000)
-        durations.sort()
-        if not durations:
-            return {"requests": 0, "p50_ms": float("nan"), "p90_ms": float("nan")}
-        return {
-            "requests": len(durations),
-            "p50_ms": durations[len(durations) // 2],
-            "p90_ms": durations[int(len(durations) * 0.9)],
-        }
+    def api_logs(self) -> list[Path]:
+        return [self.root / f"{name}.log" for name in self.processes if name.startswith("api_server")]
 
-    def api_servers(self) -> list[int]:
-        return [p.pid for name, p in self.processes.items() if name.startswith("api_server")]
+    def check_alive(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                log = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited:\n{log}")
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each API server (with its worker processes)."""
         return {
             name: cpu_seconds(with_children(p.pid))
             for name, p in self.processes.items()
             if name.startswith("api_server")
         }
-
-    def headers(self) -> dict[str, str]:
-        if self._token is None:
-            self._token = requests.get(f"{self.url}/auth/token", timeout=60).json()["access_token"]
-        return {"Authorization": f"Bearer {self._token}"}
-
-    def wait_ready(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        checks = [
-            f"http://127.0.0.1:{self.execution_port}/execution/health",
-            f"{self.url}/api/v2/dags/bench_flood_send",
-            f"{self.url}/api/v2/dags/bench_flood_alert",
-        ]
-        while checks:
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    log = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"{name} exited:\n{log}")
-            try:
-                headers = self.headers() if "/api/v2/" in checks[0] else {}
-                if requests.get(checks[0], headers=headers, timeout=10).ok:
-                    checks.pop(0)
-                    continue
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{checks[0]} did not answer: see {self.root}")
-            time.sleep(1)
-
-    def trigger(self, dag_id: str) -> tuple[float, str]:
-        """Trigger a run of ``dag_id``; (Unix time just before the call, run id)."""
-        started = time.time()
-        response = requests.post(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
-            json={"logical_date": None},
-            headers=self.headers(),
-            timeout=120,
-        )
-        response.raise_for_status()
-        return started, response.json()["dag_run_id"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
-        deadline = time.monotonic() + timeout
-        quoted = urllib.parse.quote(run_id, safe="")
-        while time.monotonic() < deadline:
-            try:
-                response = requests.get(
-                    f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quoted}", headers=self.headers(), timeout=60
-                )
-                run_state = response.json().get("state") if response.ok else None
-            except requests.RequestException:
-                run_state = None
-            if run_state in ("success", "failed"):
-                return str(run_state)
-            time.sleep(1)
-        raise RuntimeError(f"{dag_id} {run_id} did not finish within {timeout:.0f} s")
-
-    def stored(self, prefix: str) -> list[str]:
-        """The resource id of every stored receipt event whose id starts with ``prefix`` (repeats kept)."""
-        with self.engine.connect() as connection:
-            extras = connection.execute(
-                sa.text(
-                    "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = :name"
-                ),
-                {"name": "orange_sms_delivery_receipts"},
-            ).scalars()
-            ids = [(json.loads(x) if isinstance(x, str) else x).get("resource_id", "") for x in extras]
-        return [i for i in ids if str(i).startswith(prefix)]
 
     def stop(self) -> None:
         for proc in self.processes.values():
@@ -323,10 +359,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(30)
-        self.engine.dispose()
+        super().stop()
 
 
-def send_pace(stack: Stack, sandbox_url: str) -> dict[str, Any]:
+def send_pace(stack: Airflow, sandbox_url: str) -> dict[str, Any]:
     """Run the send task once; its pace on the sandbox's arrival times."""
     started, run_id = stack.trigger("bench_flood_send")
     outcome = stack.wait_run("bench_flood_send", run_id)
@@ -346,7 +382,7 @@ def send_pace(stack: Stack, sandbox_url: str) -> dict[str, Any]:
     }
 
 
-def alert_time(stack: Stack, sandbox_url: str, times: int = 1) -> dict[str, Any]:
+def alert_time(stack: Airflow, sandbox_url: str, times: int = 1) -> dict[str, Any]:
     """
     Trigger the alert ``times`` times, one after the other; the median of the seconds from the
     trigger call to its SMS reaching the sandbox (the scheduler's loop alone moves one by ~1 s).
@@ -361,17 +397,25 @@ def alert_time(stack: Stack, sandbox_url: str, times: int = 1) -> dict[str, Any]
             if m["address"] == ALERT_ADDRESS and m["received_at"] >= started
         ]
         seconds.append(min(arrived) - started if arrived else float("nan"))
-    return {"state": ",".join(sorted(set(outcomes))), "seconds": statistics.median(seconds), "each": seconds}
+    return {
+        "state": ",".join(sorted(set(outcomes))),
+        "seconds": statistics.median(seconds),
+        "min": min(seconds),
+        "max": max(seconds),
+        "each": seconds,
+    }
 
 
-def flooded(stack: Stack, connections: int, prefix: str, work: Any) -> tuple[Any, dict[str, Any]]:
+def flooded(stack: Airflow, connections: int, prefix: str, work: Any) -> tuple[Any, dict[str, Any]]:
     """Run ``work()`` beside a flood of receipts; (its result, the flood's figures)."""
     ctx = multiprocessing.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
     cpu_before = stack.cpu()
     load = os.getloadavg()[0]
     proc = ctx.Process(
-        target=_flood, args=(stack.port, stack.receipt_path, prefix, connections, stop, out), daemon=True
+        target=_flood,
+        args=(stack.host, stack.port, stack.receipt_path, prefix, connections, stop, out),
+        daemon=True,
     )
     proc.start()
     time.sleep(3)  # the flood under way (connections open, the receiver busy) before the task starts
@@ -404,98 +448,138 @@ def flooded(stack: Stack, connections: int, prefix: str, work: Any) -> tuple[Any
 
 
 def measure(topology: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Every round's alone and flooded figures on one topology."""
+    """Every round's alone and flooded figures on one topology of a fresh Airflow on this machine."""
     with (
         sandbox_process(rate_limit=LIMIT, balance=1_000_000) as sandbox_url,
         tempfile.TemporaryDirectory(prefix="orange-sms-flood-") as root,
     ):
         stack = Stack(Path(root), topology, sandbox_url, args.flood_sends, args.flood_max_stores)
         try:
-            stack.wait_ready()
-            alert_time(stack, sandbox_url)  # warm-up: the first run pays one-time costs
-            rounds = []
-            for n in range(args.flood_rounds):
-                load = round(os.getloadavg()[0], 2)
-                alone_pace = send_pace(stack, sandbox_url)
-                alone_alert = alert_time(stack, sandbox_url, args.flood_alerts)
-                prefix = f"flood-{topology}-{n}-{secrets.token_hex(3)}-"
-
-                def work() -> tuple[dict[str, Any], dict[str, Any]]:
-                    return send_pace(stack, sandbox_url), alert_time(stack, sandbox_url, args.flood_alerts)
-
-                (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work)
-                row = {
-                    "topology": topology,
-                    "round": n + 1,
-                    "load_1min_alone": load,
-                    "alone": {"send": alone_pace, "alert": alone_alert},
-                    "flooded": {"send": pace, "alert": alert},
-                    "flood": flood,
-                    "pace_ratio": pace["pace"] / alone_pace["pace"] if alone_pace["pace"] else float("nan"),
-                    "alert_ratio": alert["seconds"] / alone_alert["seconds"],
-                }
-                print(json.dumps(row), file=sys.stderr, flush=True)
-                rounds.append(row)
-            return {"topology": topology, "rounds": rounds}
+            return measure_rounds(stack, sandbox_url, topology, args)
         finally:
             stack.stop()
 
 
+def measure_rounds(
+    stack: Airflow, sandbox_url: str, topology: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every round's alone and flooded figures on a running Airflow (``topology`` names it)."""
+    stack.wait_ready()
+    alert_time(stack, sandbox_url)  # warm-up: the first run pays one-time costs
+    rounds = []
+    for n in range(args.flood_rounds):
+        load = round(os.getloadavg()[0], 2)
+        alone_pace = send_pace(stack, sandbox_url)
+        alone_alert = alert_time(stack, sandbox_url, args.flood_alerts)
+        prefix = f"flood-{topology}-{n}-{secrets.token_hex(3)}-"
+
+        def work() -> tuple[dict[str, Any], dict[str, Any]]:
+            return send_pace(stack, sandbox_url), alert_time(stack, sandbox_url, args.flood_alerts)
+
+        (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work)
+        row = {
+            "topology": topology,
+            "round": n + 1,
+            "load_1min_alone": load,
+            "alone": {"send": alone_pace, "alert": alone_alert},
+            "flooded": {"send": pace, "alert": alert},
+            "flood": flood,
+            "pace_ratio": pace["pace"] / alone_pace["pace"] if alone_pace["pace"] else float("nan"),
+            "alert_ratio": alert["seconds"] / alone_alert["seconds"],
+        }
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rounds.append(row)
+    return {"topology": topology, "rounds": rounds}
+
+
+#: The topologies' names in the table.
+TOPOLOGY_NAMES = {
+    "one": "one api-server (as airflow standalone)",
+    "split": "api-server --apps core + --apps execution",
+    "split-nice": "api-server --apps core (nice 10) + --apps execution",
+    "deployment": "the deployment (PostgreSQL, Celery workers, api-server --apps core + --apps execution)",
+}
+
+
 def flood_rows(args: argparse.Namespace, figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The benchmark table's rows (run.py): each topology's rounds."""
-    names = {
-        "one": "one api-server (as airflow standalone)",
-        "split": "api-server --apps core + --apps execution",
-        "split-nice": "api-server --apps core (nice 10) + --apps execution",
-    }
     rows = []
     for topology in args.flood_topologies.split(","):
         result = figures[f"flood_{topology}"] = measure(topology, args)
-        for r in result["rounds"]:
-            alone, flooded_, flood = r["alone"], r["flooded"], r["flood"]
-            cpu = ", ".join(
-                f"{name.removeprefix('api_server_') if '_' in name[10:] else 'api_server'} {ms:.1f}"
-                for name, ms in flood["cpu_ms_per_receipt"].items()
-            )
-            label = f"receipt flood, {names[topology]}, round {r['round']}"
-            rows.append(
-                (
-                    f"{label}: {args.flood_sends}-SMS task pace, flood / alone",
-                    f"{alone['send']['pace']:.3f} x 5/s alone, {flooded_['send']['pace']:.3f} x 5/s beside "
-                    f"{args.flood_connections} receipt connections (load {r['load_1min_alone']}, "
-                    f"{flood['load_1min']})",
-                    f"{r['pace_ratio']:.2f}",
-                    ">= 0.8",
-                )
-            )
-            before, during = alone["send"]["execution_api"], flooded_["send"]["execution_api"]
-            rows.append(
-                (
-                    "  the task's execution-API requests, p50 / p90",
-                    f"{before['p50_ms']:.1f} / {before['p90_ms']:.1f} ms alone ({before['requests']}), "
-                    f"{during['p50_ms']:.1f} / {during['p90_ms']:.1f} ms beside ({during['requests']})",
-                    "",
-                    "(informative)",
-                )
-            )
-            rows.append(
-                (
-                    f"  alert, trigger to Orange (median of {args.flood_alerts}), flood / alone",
-                    f"{alone['alert']['seconds']:.2f}s alone, {flooded_['alert']['seconds']:.2f}s beside",
-                    f"{r['alert_ratio']:.2f}",
-                    "<= 1.5",
-                )
-            )
-            rows.append(
-                (
-                    "  the flood",
-                    f"{flood['receipts_per_s']:.0f} receipts/s stored, {flood['http_5xx']} x 5xx, "
-                    f"{flood['no_answer']} no answer; API-server CPU ms/receipt: {cpu}",
-                    "stored once" if flood["stored_once"] else "NOT stored once",
-                    "0 x 500, each 200 stored once",
-                )
-            )
+        rows += result_rows(result, args)
     return rows
+
+
+def result_rows(result: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
+    """The table's rows of one topology's rounds (``measure_rounds``)."""
+    rows = []
+    for r in result["rounds"]:
+        alone, flooded_, flood = r["alone"], r["flooded"], r["flood"]
+        cpu = ", ".join(
+            f"{name.removeprefix('api_server_') if '_' in name[10:] else 'api_server'} {ms:.1f}"
+            for name, ms in flood["cpu_ms_per_receipt"].items()
+        )
+        label = f"receipt flood, {TOPOLOGY_NAMES[result['topology']]}, round {r['round']}"
+        rows.append(
+            (
+                f"{label}: {args.flood_sends}-SMS task pace, flood / alone",
+                f"{alone['send']['pace']:.3f} x 5/s alone, {flooded_['send']['pace']:.3f} x 5/s beside "
+                f"{args.flood_connections} receipt connections (load {r['load_1min_alone']}, "
+                f"{flood['load_1min']})",
+                f"{r['pace_ratio']:.2f}",
+                ">= 0.8",
+            )
+        )
+        before, during = alone["send"]["execution_api"], flooded_["send"]["execution_api"]
+        rows.append(
+            (
+                "  the task's execution-API requests, p50 / p90",
+                f"{before['p50_ms']:.1f} / {before['p90_ms']:.1f} ms alone ({before['requests']}), "
+                f"{during['p50_ms']:.1f} / {during['p90_ms']:.1f} ms beside ({during['requests']})",
+                "",
+                "(informative)",
+            )
+        )
+        a, b = alone["alert"], flooded_["alert"]
+        rows.append(
+            (
+                f"  alert, trigger to Orange (median of {args.flood_alerts}), flood / alone",
+                f"{a['seconds']:.2f}s alone ({a['min']:.2f}-{a['max']:.2f}), "
+                f"{b['seconds']:.2f}s beside ({b['min']:.2f}-{b['max']:.2f})",
+                f"{r['alert_ratio']:.2f}",
+                "<= 1.5",
+            )
+        )
+        rows.append(
+            (
+                "  the flood",
+                f"{flood['receipts_per_s']:.0f} receipts/s stored, {flood['http_5xx']} x 5xx, "
+                f"{flood['no_answer']} no answer; API-server CPU ms/receipt: {cpu}",
+                "stored once" if flood["stored_once"] else "NOT stored once",
+                "0 x 500, each 200 stored once",
+            )
+        )
+    return rows
+
+
+def machine() -> str:
+    """The date, this machine (CPU model and count, kernel, Python, Airflow) and its load averages."""
+    from importlib.metadata import version
+
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} x {model}, Linux "
+        f"{platform.release()}, Python {platform.python_version()}, Airflow {version('apache-airflow')}; "
+        f"load average {load}"
+    )
 
 
 def main() -> None:
@@ -503,11 +587,13 @@ def main() -> None:
     add_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"started": machine()}
     rows = flood_rows(args, figures)
+    figures["ended"] = machine()
     if args.json:
         print(json.dumps(figures, indent=2))
         return
+    print(f"started {figures['started']}\nended   {figures['ended']}")
     for row in rows:
         print(" | ".join(row))
 
@@ -517,14 +603,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood-sends", type=int, default=60, help="SMS of the flooded send task")
     parser.add_argument("--flood-connections", type=int, default=48, help="concurrent receipt connections")
     parser.add_argument("--flood-rounds", type=int, default=2, help="alone/flooded rounds per topology")
-    parser.add_argument("--flood-alerts", type=int, default=3, help="alerts per phase (their median)")
+    parser.add_argument("--flood-alerts", type=int, default=5, help="alerts per phase (their median)")
     parser.add_argument(
         "--flood-max-stores",
         default="",
         help="[orange_sms] delivery_receipts_max_concurrent_stores of the API servers (default: its default)",
     )
     parser.add_argument(
-        "--flood-topologies", default="one,split", help="comma-separated: one (api-server) and/or split"
+        "--flood-topologies",
+        default="one,split",
+        help="comma-separated: one (api-server), split and/or split-nice (the deployment topology: "
+        "scripts/benchmark-flood-deployment.sh)",
     )
 
 
