@@ -71,9 +71,8 @@ class Deployment(Airflow):
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far of each API server of the control machine, its workers included."""
-        return {
-            name: cpu_seconds(pids) for name, pids in sorted(api_server_processes(self.namespace).items())
-        }
+        servers = api_server_processes(self.namespace, self.servers)
+        return {name: cpu_seconds(servers.get(name, [])) for name in sorted(self.servers.values())}
 
 
 def api_server_processes(namespace: str, names: dict[int, str]) -> dict[str, list[int]]:
