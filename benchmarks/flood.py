@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import secrets
 import statistics
 import subprocess
@@ -110,10 +111,16 @@ async def _connection(
             await asyncio.sleep(1.0)
 
 
-def _flood(host: str, port: int, path: str, prefix: str, connections: int, stop: Any, out: Any) -> None:
-    """The flood's process: ``connections`` connections until ``stop``; puts its results on ``out``."""
+def _flood(
+    host: str, port: int, path: str, prefix: str, connections: int, niceness: int, stop: Any, out: Any
+) -> None:
+    """
+    The flood's process: ``connections`` connections until ``stop``; puts its results and its own
+    CPU seconds on ``out``.
+    """
     from collections import defaultdict
 
+    os.nice(niceness)
     results: dict[str, list[str]] = defaultdict(list)
 
     async def main() -> None:
@@ -123,7 +130,14 @@ def _flood(host: str, port: int, path: str, prefix: str, connections: int, stop:
 
     started = time.monotonic()
     asyncio.run(main())
-    out.put({"seconds": time.monotonic() - started, "results": dict(results)})
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.put(
+        {
+            "seconds": time.monotonic() - started,
+            "results": dict(results),
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+        }
+    )
 
 
 class Airflow:
@@ -409,7 +423,9 @@ def alert_time(stack: Airflow, sandbox_url: str, times: int = 1) -> dict[str, An
     }
 
 
-def flooded(stack: Airflow, connections: int, prefix: str, work: Any) -> tuple[Any, dict[str, Any]]:
+def flooded(
+    stack: Airflow, connections: int, prefix: str, work: Any, niceness: int = 0
+) -> tuple[Any, dict[str, Any]]:
     """Run ``work()`` beside a flood of receipts; (its result, the flood's figures)."""
     ctx = multiprocessing.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
@@ -417,7 +433,7 @@ def flooded(stack: Airflow, connections: int, prefix: str, work: Any) -> tuple[A
     load = os.getloadavg()[0]
     proc = ctx.Process(
         target=_flood,
-        args=(stack.host, stack.port, stack.receipt_path, prefix, connections, stop, out),
+        args=(stack.host, stack.port, stack.receipt_path, prefix, connections, niceness, stop, out),
         daemon=True,
     )
     proc.start()
@@ -445,6 +461,7 @@ def flooded(stack: Airflow, connections: int, prefix: str, work: Any) -> tuple[A
         "stored_once": len(stored) == len(set(stored)) and ok <= set(stored) and not (refused & set(stored)),
         "stored_events": len(stored),
         "cpu_ms_per_receipt": {name: 1000 * s / max(answered, 1) for name, s in cpu.items()},
+        "sender_cpu_ms_per_receipt": 1000 * report["cpu_s"] / max(answered, 1),
         "load_1min": round(load, 2),
     }
     return result, figures
@@ -479,7 +496,7 @@ def measure_rounds(
         def work() -> tuple[dict[str, Any], dict[str, Any]]:
             return send_pace(stack, sandbox_url), alert_time(stack, sandbox_url, args.flood_alerts)
 
-        (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work)
+        (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work, args.flood_nice)
         row = {
             "topology": topology,
             "round": n + 1,
@@ -523,6 +540,7 @@ def result_rows(result: dict[str, Any], args: argparse.Namespace) -> list[tuple[
             for name, ms in flood["cpu_ms_per_receipt"].items()
         )
         label = f"receipt flood, {TOPOLOGY_NAMES[result['topology']]}, round {r['round']}"
+        sender_nice = f", nice {args.flood_nice}" if args.flood_nice else ""
         rows.append(
             (
                 f"{label}: {args.flood_sends}-SMS task pace, flood / alone",
@@ -558,7 +576,8 @@ def result_rows(result: dict[str, Any], args: argparse.Namespace) -> list[tuple[
             (
                 "  the flood",
                 f"{flood['receipts_per_s']:.0f} receipts/s stored, {flood['http_5xx']} x 5xx, "
-                f"{flood['no_answer']} no answer; API-server CPU ms/receipt: {cpu}",
+                f"{flood['no_answer']} no answer; API-server CPU ms/receipt: {cpu} (the sender's "
+                f"{flood['sender_cpu_ms_per_receipt']:.1f}{sender_nice})",
                 "stored once" if flood["stored_once"] else "NOT stored once",
                 "0 x 500, each 200 stored once",
             )
@@ -608,6 +627,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood-connections", type=int, default=48, help="concurrent receipt connections")
     parser.add_argument("--flood-rounds", type=int, default=2, help="alone/flooded rounds per topology")
     parser.add_argument("--flood-alerts", type=int, default=5, help="alerts per phase (their median)")
+    parser.add_argument(
+        "--flood-nice",
+        type=int,
+        default=0,
+        help="niceness of the flood's sending process (Orange's side: on the deployment, 19 keeps it "
+        "from taking the CPU the simulated machines share)",
+    )
     parser.add_argument(
         "--flood-max-stores",
         default="",
