@@ -15,14 +15,16 @@ Topologies (``--flood-topologies``):
 The flood: ``--flood-connections`` keep-alive connections (48) posting receipts back to back from
 their own process, each receipt new (a 503 is not retried: its receipt must be stored nowhere; the
 connection pauses a second, as a sender asked to retry later would). Per round, the send task
-(``--flood-sends`` SMS, ``bench_flood_send``) then the alert (``bench_flood_alert``,
-``--flood-alerts`` times, one after the other: the median) run alone, then again with the flood on.
-Pace is measured on the sandbox's arrival times; the alert from the REST call that triggers its DAG
-run to its SMS reaching the sandbox. Printed per round: the ratios (flooded / alone), the execution
-API's p50/p90 as the task saw them (the API servers' access logs), receipts/s and 5xx during the
-flood, the API servers' CPU per receipt (``/proc``, the whole flood window: the task's own
-execution-API calls included), the load average, and whether every receipt answered 200 was stored
-exactly once and every one answered 503 not at all.
+(``--flood-sends`` SMS, ``bench_flood_send``) runs alone, then beside the flood; then the alert
+(``bench_flood_alert``) runs ``--flood-alerts`` times alone and as many beside a flood of its own,
+in alternation, so that whatever else loads the machine weighs on both sides alike (the median of
+each side). Pace is measured on the sandbox's arrival times; the alert from the REST call that
+triggers its DAG run to its SMS reaching the sandbox. Printed per round: the ratios (flooded /
+alone), the execution API's p50/p90 as the task saw them (the API servers' access logs), receipts/s
+and 5xx during the send task's flood, the API servers' CPU per receipt (``/proc``, that flood's
+whole window: the task's own execution-API calls included) and the sender's own, the load average,
+and whether every receipt answered 200 was stored exactly once and every one answered 503 not at
+all. ``flood_deployment.py`` runs the same rounds on the deployment topology.
 """
 
 from __future__ import annotations
@@ -413,6 +415,11 @@ def alert_time(stack: Airflow, sandbox_url: str, times: int = 1) -> dict[str, An
             if m["address"] == ALERT_ADDRESS and m["received_at"] >= started
         ]
         seconds.append(min(arrived) - started if arrived else float("nan"))
+    return alert_summary(seconds, calls, outcomes)
+
+
+def alert_summary(seconds: list[float], calls: list[float], outcomes: list[str]) -> dict[str, Any]:
+    """Alerts' figures: their runs' states, the median, range and each of their times."""
     return {
         "state": ",".join(sorted(set(outcomes))),
         "seconds": statistics.median(seconds),
@@ -420,7 +427,41 @@ def alert_time(stack: Airflow, sandbox_url: str, times: int = 1) -> dict[str, An
         "max": max(seconds),
         "each": seconds,
         "trigger_call_s": statistics.median(calls),
+        "calls": calls,
     }
+
+
+def paired_alerts(
+    stack: Airflow, sandbox_url: str, prefix: str, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """
+    ``--flood-alerts`` pairs of alerts, each pair one alone then one beside a flood of its own:
+    whatever else loads the machine meanwhile weighs on both sides alike. (alone, beside, whether
+    every receipt of those floods answered 200 was stored once and no 5xx one was stored.)
+    """
+    alone: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
+    stored_once = True
+    for i in range(args.flood_alerts):
+        alone.append(alert_time(stack, sandbox_url))
+        alert, flood = flooded(
+            stack,
+            args.flood_connections,
+            f"{prefix}a{i}-",
+            lambda: alert_time(stack, sandbox_url),
+            args.flood_nice,
+        )
+        beside.append(alert)
+        stored_once = stored_once and flood["stored_once"]
+
+    def merged(alerts: list[dict[str, Any]]) -> dict[str, Any]:
+        return alert_summary(
+            [s for a in alerts for s in a["each"]],
+            [c for a in alerts for c in a["calls"]],
+            [o for a in alerts for o in a["state"].split(",")],
+        )
+
+    return merged(alone), merged(beside), stored_once
 
 
 def flooded(
@@ -490,13 +531,12 @@ def measure_rounds(
     for n in range(args.flood_rounds):
         load = round(os.getloadavg()[0], 2)
         alone_pace = send_pace(stack, sandbox_url)
-        alone_alert = alert_time(stack, sandbox_url, args.flood_alerts)
         prefix = f"flood-{topology}-{n}-{secrets.token_hex(3)}-"
-
-        def work() -> tuple[dict[str, Any], dict[str, Any]]:
-            return send_pace(stack, sandbox_url), alert_time(stack, sandbox_url, args.flood_alerts)
-
-        (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work, args.flood_nice)
+        pace, flood = flooded(
+            stack, args.flood_connections, prefix, lambda: send_pace(stack, sandbox_url), args.flood_nice
+        )
+        alone_alert, alert, alerts_stored_once = paired_alerts(stack, sandbox_url, prefix, args)
+        flood["stored_once"] = flood["stored_once"] and alerts_stored_once
         row = {
             "topology": topology,
             "round": n + 1,
@@ -626,7 +666,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood-sends", type=int, default=60, help="SMS of the flooded send task")
     parser.add_argument("--flood-connections", type=int, default=48, help="concurrent receipt connections")
     parser.add_argument("--flood-rounds", type=int, default=2, help="alone/flooded rounds per topology")
-    parser.add_argument("--flood-alerts", type=int, default=5, help="alerts per phase (their median)")
+    parser.add_argument(
+        "--flood-alerts",
+        type=int,
+        default=5,
+        help="alerts alone and beside a flood, in alternation (the median of each side)",
+    )
     parser.add_argument(
         "--flood-nice",
         type=int,
