@@ -684,7 +684,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flood-topologies",
         default="one,split",
-        help="comma-separated: one (api-server), split and/or split-nice (the deployment topology: "
+        help="comma-separated: one (api-server), split and/or split-nice (for the deployment's: "
         "scripts/benchmark-flood-deployment.sh)",
     )
 

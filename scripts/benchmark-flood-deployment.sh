@@ -5,7 +5,7 @@
 # then benchmarks/flood_deployment.py on the sandbox's machine (Orange's side, the one address the
 # receiver accepts receipts from) prints a send task's pace and an alert's trigger-to-Orange time
 # alone and beside the flood, receipts/s, 5xx and the API servers' CPU per receipt. Needs root on
-# Debian; about 10 minutes on a quiet 2-core machine. Extra arguments go to flood_deployment.py
+# Debian; 5 to 11 minutes on the shared 2-core machine. Extra arguments go to flood_deployment.py
 # (e.g. --flood-rounds 3, --json); `./scripts/benchmark.sh --only flood-deployment` runs this.
 set -euo pipefail
 SENDS=60
