@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
-from flood import Airflow, add_arguments, machine, measure_rounds, result_rows
+from flood import add_arguments, machine, measure_rounds, result_rows
+from flood_airflow import Airflow
 from receipts import cpu_seconds
 
 #: An API server's port in its command line: ``--port 8080``, or ``port:8080`` once it has set its
