@@ -15,14 +15,16 @@ Topologies (``--flood-topologies``):
 The flood: ``--flood-connections`` keep-alive connections (48) posting receipts back to back from
 their own process, each receipt new (a 503 is not retried: its receipt must be stored nowhere; the
 connection pauses a second, as a sender asked to retry later would). Per round, the send task
-(``--flood-sends`` SMS, ``bench_flood_send``) then the alert (``bench_flood_alert``,
-``--flood-alerts`` times, one after the other: the median) run alone, then again with the flood on.
-Pace is measured on the sandbox's arrival times; the alert from the REST call that triggers its DAG
-run to its SMS reaching the sandbox. Printed per round: the ratios (flooded / alone), the execution
-API's p50/p90 as the task saw them (the API servers' access logs), receipts/s and 5xx during the
-flood, the API servers' CPU per receipt (``/proc``, the whole flood window: the task's own
-execution-API calls included), the load average, and whether every receipt answered 200 was stored
-exactly once and every one answered 503 not at all.
+(``--flood-sends`` SMS, ``bench_flood_send``) runs alone, then beside the flood; then the alert
+(``bench_flood_alert``) runs ``--flood-alerts`` times alone and as many beside a flood of its own,
+in alternation, so that whatever else loads the machine weighs on both sides alike (the median of
+each side). Pace is measured on the sandbox's arrival times; the alert from the REST call that
+triggers its DAG run to its SMS reaching the sandbox. Printed per round: the ratios (flooded /
+alone), the execution API's p50/p90 as the task saw them (the API servers' access logs), receipts/s
+and 5xx during the send task's flood, the API servers' CPU per receipt (``/proc``, that flood's
+whole window: the task's own execution-API calls included) and the sender's own, the load average,
+and whether every receipt answered 200 was stored exactly once and every one answered 503 not at
+all. ``flood_deployment.py`` runs the same rounds on the deployment topology.
 """
 
 from __future__ import annotations
@@ -32,32 +34,22 @@ import asyncio
 import json
 import multiprocessing
 import os
-import re
+import platform
+import resource
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import requests
-import sqlalchemy as sa
-from cryptography.fernet import Fernet
-from receipts import cpu_seconds, with_children
-from run import free_port, sandbox_process, state
+from flood_airflow import LIMIT, Airflow, Stack
+from run import sandbox_process, state
 
-from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
-HERE = Path(__file__).resolve().parent
 SEND_ADDRESS = "tel:+2250710"
 ALERT_ADDRESS = "tel:+2250799000001"
-LIMIT = 5
-#: Airflow's access-log line (its fields in any order).
-ACCESS_LINE = re.compile(r"request finished.*\bduration_us=(?P<us>\d+).*\bpath=(?P<path>\S+)")
 
 
 def _receipt(resource_id: str) -> bytes:
@@ -71,7 +63,9 @@ def _receipt(resource_id: str) -> bytes:
     ).encode()
 
 
-async def _connection(port: int, path: str, prefix: str, stop: Any, results: dict[str, list[str]]) -> None:
+async def _connection(
+    host: str, port: int, path: str, prefix: str, stop: Any, results: dict[str, list[str]]
+) -> None:
     """One sender's connection: receipts back to back; each id recorded under the answer's status."""
     n = 0
     reader = writer = None
@@ -81,10 +75,10 @@ async def _connection(port: int, path: str, prefix: str, stop: Any, results: dic
         payload = _receipt(resource_id)
         try:
             if writer is None:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection(host, port)
             assert reader is not None
             writer.write(
-                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n\r\n".encode()
                 + payload
             )
@@ -107,228 +101,33 @@ async def _connection(port: int, path: str, prefix: str, stop: Any, results: dic
             await asyncio.sleep(1.0)
 
 
-def _flood(port: int, path: str, prefix: str, connections: int, stop: Any, out: Any) -> None:
-    """The flood's process: ``connections`` connections until ``stop``; puts its results on ``out``."""
+def _flood(
+    host: str, port: int, path: str, prefix: str, connections: int, niceness: int, stop: Any, out: Any
+) -> None:
+    """
+    The flood's process: ``connections`` connections until ``stop``; puts its results and its own
+    CPU seconds on ``out``.
+    """
     from collections import defaultdict
 
+    os.nice(niceness)
     results: dict[str, list[str]] = defaultdict(list)
 
     async def main() -> None:
         await asyncio.gather(
-            *(_connection(port, path, f"{prefix}{c}-", stop, results) for c in range(connections))
+            *(_connection(host, port, path, f"{prefix}{c}-", stop, results) for c in range(connections))
         )
 
-    started = time.monotonic()
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    started, cpu_before = time.monotonic(), cpu()  # the process's imports left out
     asyncio.run(main())
-    out.put({"seconds": time.monotonic() - started, "results": dict(results)})
+    out.put({"seconds": time.monotonic() - started, "results": dict(results), "cpu_s": cpu() - cpu_before})
 
 
-class Stack:
-    """A scheduler, a dag-processor and one or two API servers in a fresh Airflow home."""
-
-    def __init__(self, root: Path, topology: str, sandbox_url: str, sends: int, max_stores: str = "") -> None:
-        self.root = root
-        self.topology = topology
-        self.port = free_port()
-        self.execution_port = self.port if topology == "one" else free_port()
-        self.secret = secrets.token_urlsafe(24)
-        home = root / "airflow"
-        home.mkdir(parents=True)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
-        database = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
-        if database:
-            self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = database
-        self.env.update(
-            AIRFLOW_HOME=str(home),
-            AIRFLOW__CORE__DAGS_FOLDER=str(HERE / "dags"),
-            AIRFLOW__CORE__LOAD_EXAMPLES="False",
-            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-            AIRFLOW__CORE__FERNET_KEY=Fernet.generate_key().decode(),
-            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{self.execution_port}/execution/",
-            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
-            AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{self.port}",
-            AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(32),
-            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
-            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-            AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET=self.secret,
-            AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES=max_stores,
-            ORANGE_SMS_CACHE_DIR=str(root / "cache"),
-            ORANGE_SMS_BENCH_FLOOD_SENDS=str(sends),
-            ORANGE_SMS_BENCH_RECIPIENTS="10",  # the other benchmark DAGs in the folder: parsed, not run
-            AIRFLOW_CONN_ORANGE_SMS_DEFAULT=json.dumps(
-                {
-                    "conn_type": "orange_sms",
-                    "host": sandbox_url,
-                    "login": DEFAULT_CLIENT_ID,
-                    "password": DEFAULT_CLIENT_SECRET,
-                    "extra": {"sender_address": "2250000", "rate_limit_per_second": LIMIT},
-                }
-            ),
-        )
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"], env=self.env, check=True, capture_output=True
-        )
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        server = ["api-server", "--host", "127.0.0.1", "--workers", "1"]
-        if topology == "one":
-            self._start("api_server", *server, "--port", str(self.port))
-        else:
-            # split-nice: the receiver's server yields the CPU to the tasks' and the scheduler's.
-            nice = ("nice", "-n", "10") if topology == "split-nice" else ()
-            self._start("api_server_core", *server, "--port", str(self.port), "--apps", "core", prefix=nice)
-            self._start(
-                "api_server_execution", *server, "--port", str(self.execution_port), "--apps", "execution"
-            )
-        # --skip-serve-logs: its log server would listen on every interface (the API server reads
-        # the task logs from this machine's files).
-        self._start("scheduler", "scheduler", "--skip-serve-logs")
-        self._start("dag-processor", "dag-processor")
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.receipt_path = f"/orange-sms/delivery-receipts/{self.secret}"
-        self.engine = sa.create_engine(self._db_url())
-        self._token: str | None = None
-
-    def _db_url(self) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "airflow", "config", "get-value", "database", "sql_alchemy_conn"],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip()
-
-    def _start(self, name: str, *command: str, prefix: tuple[str, ...] = ()) -> None:
-        log = (self.root / f"{name}.log").open("wb")
-        # API servers at Airflow's default level: one access-log line per request, as deployed (and
-        # the execution API's durations, read by execution_api_latency()).
-        env = (
-            self.env
-            if name.startswith("api_server")
-            else {**self.env, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
-        )
-        self.processes[name] = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "airflow", *command],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def execution_api_latency(self, start: float, end: float) -> dict[str, Any]:
-        """The execution API's requests between two Unix times (its access log): count, p50, p90 ms."""
-        durations = []
-        for name in self.processes:
-            if not name.startswith("api_server"):
-                continue
-            for line in (self.root / f"{name}.log").read_text(errors="replace").splitlines():
-                found = ACCESS_LINE.search(line)
-                if not found or not found["path"].startswith("/execution/"):
-                    continue
-                moment = datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")).timestamp()
-                if start <= moment <= end:
-                    durations.append(int(found["us"]) / 1000)
-        durations.sort()
-        if not durations:
-            return {"requests": 0, "p50_ms": float("nan"), "p90_ms": float("nan")}
-        return {
-            "requests": len(durations),
-            "p50_ms": durations[len(durations) // 2],
-            "p90_ms": durations[int(len(durations) * 0.9)],
-        }
-
-    def api_servers(self) -> list[int]:
-        return [p.pid for name, p in self.processes.items() if name.startswith("api_server")]
-
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each API server (with its worker processes)."""
-        return {
-            name: cpu_seconds(with_children(p.pid))
-            for name, p in self.processes.items()
-            if name.startswith("api_server")
-        }
-
-    def headers(self) -> dict[str, str]:
-        if self._token is None:
-            self._token = requests.get(f"{self.url}/auth/token", timeout=60).json()["access_token"]
-        return {"Authorization": f"Bearer {self._token}"}
-
-    def wait_ready(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        checks = [
-            f"http://127.0.0.1:{self.execution_port}/execution/health",
-            f"{self.url}/api/v2/dags/bench_flood_send",
-            f"{self.url}/api/v2/dags/bench_flood_alert",
-        ]
-        while checks:
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    log = (self.root / f"{name}.log").read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"{name} exited:\n{log}")
-            try:
-                headers = self.headers() if "/api/v2/" in checks[0] else {}
-                if requests.get(checks[0], headers=headers, timeout=10).ok:
-                    checks.pop(0)
-                    continue
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{checks[0]} did not answer: see {self.root}")
-            time.sleep(1)
-
-    def trigger(self, dag_id: str) -> tuple[float, str]:
-        """Trigger a run of ``dag_id``; (Unix time just before the call, run id)."""
-        started = time.time()
-        response = requests.post(
-            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
-            json={"logical_date": None},
-            headers=self.headers(),
-            timeout=120,
-        )
-        response.raise_for_status()
-        return started, response.json()["dag_run_id"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
-        deadline = time.monotonic() + timeout
-        quoted = urllib.parse.quote(run_id, safe="")
-        while time.monotonic() < deadline:
-            try:
-                response = requests.get(
-                    f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quoted}", headers=self.headers(), timeout=60
-                )
-                run_state = response.json().get("state") if response.ok else None
-            except requests.RequestException:
-                run_state = None
-            if run_state in ("success", "failed"):
-                return str(run_state)
-            time.sleep(1)
-        raise RuntimeError(f"{dag_id} {run_id} did not finish within {timeout:.0f} s")
-
-    def stored(self, prefix: str) -> list[str]:
-        """The resource id of every stored receipt event whose id starts with ``prefix`` (repeats kept)."""
-        with self.engine.connect() as connection:
-            extras = connection.execute(
-                sa.text(
-                    "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id WHERE a.name = :name"
-                ),
-                {"name": "orange_sms_delivery_receipts"},
-            ).scalars()
-            ids = [(json.loads(x) if isinstance(x, str) else x).get("resource_id", "") for x in extras]
-        return [i for i in ids if str(i).startswith(prefix)]
-
-    def stop(self) -> None:
-        for proc in self.processes.values():
-            proc.terminate()
-        for proc in self.processes.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(30)
-        self.engine.dispose()
-
-
-def send_pace(stack: Stack, sandbox_url: str) -> dict[str, Any]:
+def send_pace(stack: Airflow, sandbox_url: str) -> dict[str, Any]:
     """Run the send task once; its pace on the sandbox's arrival times."""
     started, run_id = stack.trigger("bench_flood_send")
     outcome = stack.wait_run("bench_flood_send", run_id)
@@ -348,14 +147,16 @@ def send_pace(stack: Stack, sandbox_url: str) -> dict[str, Any]:
     }
 
 
-def alert_time(stack: Stack, sandbox_url: str, times: int = 1) -> dict[str, Any]:
+def alert_time(stack: Airflow, sandbox_url: str, times: int = 1) -> dict[str, Any]:
     """
     Trigger the alert ``times`` times, one after the other; the median of the seconds from the
-    trigger call to its SMS reaching the sandbox (the scheduler's loop alone moves one by ~1 s).
+    trigger call to its SMS reaching the sandbox (the scheduler's loop alone moves one by ~1 s), and
+    of the trigger call's own (the REST API's answer).
     """
-    seconds, outcomes = [], []
+    seconds, calls, outcomes = [], [], []
     for _ in range(times):
         started, run_id = stack.trigger("bench_flood_alert")
+        calls.append(time.time() - started)
         outcomes.append(stack.wait_run("bench_flood_alert", run_id))
         arrived = [
             m["received_at"]
@@ -363,17 +164,67 @@ def alert_time(stack: Stack, sandbox_url: str, times: int = 1) -> dict[str, Any]
             if m["address"] == ALERT_ADDRESS and m["received_at"] >= started
         ]
         seconds.append(min(arrived) - started if arrived else float("nan"))
-    return {"state": ",".join(sorted(set(outcomes))), "seconds": statistics.median(seconds), "each": seconds}
+    return alert_summary(seconds, calls, outcomes)
 
 
-def flooded(stack: Stack, connections: int, prefix: str, work: Any) -> tuple[Any, dict[str, Any]]:
+def alert_summary(seconds: list[float], calls: list[float], outcomes: list[str]) -> dict[str, Any]:
+    """Alerts' figures: their runs' states, the median, range and each of their times."""
+    return {
+        "state": ",".join(sorted(set(outcomes))),
+        "seconds": statistics.median(seconds),
+        "min": min(seconds),
+        "max": max(seconds),
+        "each": seconds,
+        "trigger_call_s": statistics.median(calls),
+        "calls": calls,
+    }
+
+
+def paired_alerts(
+    stack: Airflow, sandbox_url: str, prefix: str, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """
+    ``--flood-alerts`` pairs of alerts, each pair one alone then one beside a flood of its own:
+    whatever else loads the machine meanwhile weighs on both sides alike. (alone, beside, whether
+    every receipt of those floods answered 200 was stored once and no 5xx one was stored.)
+    """
+    alone: list[dict[str, Any]] = []
+    beside: list[dict[str, Any]] = []
+    stored_once = True
+    for i in range(args.flood_alerts):
+        alone.append(alert_time(stack, sandbox_url))
+        alert, flood = flooded(
+            stack,
+            args.flood_connections,
+            f"{prefix}a{i}-",
+            lambda: alert_time(stack, sandbox_url),
+            args.flood_nice,
+        )
+        beside.append(alert)
+        stored_once = stored_once and flood["stored_once"]
+
+    def merged(alerts: list[dict[str, Any]]) -> dict[str, Any]:
+        return alert_summary(
+            [s for a in alerts for s in a["each"]],
+            [c for a in alerts for c in a["calls"]],
+            [o for a in alerts for o in a["state"].split(",")],
+        )
+
+    return merged(alone), merged(beside), stored_once
+
+
+def flooded(
+    stack: Airflow, connections: int, prefix: str, work: Any, niceness: int = 0
+) -> tuple[Any, dict[str, Any]]:
     """Run ``work()`` beside a flood of receipts; (its result, the flood's figures)."""
     ctx = multiprocessing.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
     cpu_before = stack.cpu()
     load = os.getloadavg()[0]
     proc = ctx.Process(
-        target=_flood, args=(stack.port, stack.receipt_path, prefix, connections, stop, out), daemon=True
+        target=_flood,
+        args=(stack.host, stack.port, stack.receipt_path, prefix, connections, niceness, stop, out),
+        daemon=True,
     )
     proc.start()
     time.sleep(3)  # the flood under way (connections open, the receiver busy) before the task starts
@@ -400,104 +251,147 @@ def flooded(stack: Stack, connections: int, prefix: str, work: Any) -> tuple[Any
         "stored_once": len(stored) == len(set(stored)) and ok <= set(stored) and not (refused & set(stored)),
         "stored_events": len(stored),
         "cpu_ms_per_receipt": {name: 1000 * s / max(answered, 1) for name, s in cpu.items()},
+        "sender_cpu_ms_per_receipt": 1000 * report["cpu_s"] / max(answered, 1),
         "load_1min": round(load, 2),
     }
     return result, figures
 
 
 def measure(topology: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Every round's alone and flooded figures on one topology."""
+    """Every round's alone and flooded figures on one topology of a fresh Airflow on this machine."""
     with (
         sandbox_process(rate_limit=LIMIT, balance=1_000_000) as sandbox_url,
         tempfile.TemporaryDirectory(prefix="orange-sms-flood-") as root,
     ):
         stack = Stack(Path(root), topology, sandbox_url, args.flood_sends, args.flood_max_stores)
         try:
-            stack.wait_ready()
-            alert_time(stack, sandbox_url)  # warm-up: the first run pays one-time costs
-            rounds = []
-            for n in range(args.flood_rounds):
-                load = round(os.getloadavg()[0], 2)
-                alone_pace = send_pace(stack, sandbox_url)
-                alone_alert = alert_time(stack, sandbox_url, args.flood_alerts)
-                prefix = f"flood-{topology}-{n}-{secrets.token_hex(3)}-"
-
-                def work() -> tuple[dict[str, Any], dict[str, Any]]:
-                    return send_pace(stack, sandbox_url), alert_time(stack, sandbox_url, args.flood_alerts)
-
-                (pace, alert), flood = flooded(stack, args.flood_connections, prefix, work)
-                row = {
-                    "topology": topology,
-                    "round": n + 1,
-                    "load_1min_alone": load,
-                    "alone": {"send": alone_pace, "alert": alone_alert},
-                    "flooded": {"send": pace, "alert": alert},
-                    "flood": flood,
-                    "pace_ratio": pace["pace"] / alone_pace["pace"] if alone_pace["pace"] else float("nan"),
-                    "alert_ratio": alert["seconds"] / alone_alert["seconds"],
-                }
-                print(json.dumps(row), file=sys.stderr, flush=True)
-                rounds.append(row)
-            return {"topology": topology, "rounds": rounds}
+            return measure_rounds(stack, sandbox_url, topology, args)
         finally:
             stack.stop()
 
 
+def measure_rounds(
+    stack: Airflow, sandbox_url: str, topology: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every round's alone and flooded figures on a running Airflow (``topology`` names it)."""
+    stack.wait_ready()
+    alert_time(stack, sandbox_url)  # warm-up: the first run pays one-time costs
+    rounds = []
+    for n in range(args.flood_rounds):
+        load = round(os.getloadavg()[0], 2)
+        alone_pace = send_pace(stack, sandbox_url)
+        prefix = f"flood-{topology}-{n}-{secrets.token_hex(3)}-"
+        pace, flood = flooded(
+            stack, args.flood_connections, prefix, lambda: send_pace(stack, sandbox_url), args.flood_nice
+        )
+        alone_alert, alert, alerts_stored_once = paired_alerts(stack, sandbox_url, prefix, args)
+        flood["stored_once"] = flood["stored_once"] and alerts_stored_once
+        row = {
+            "topology": topology,
+            "round": n + 1,
+            "load_1min_alone": load,
+            "alone": {"send": alone_pace, "alert": alone_alert},
+            "flooded": {"send": pace, "alert": alert},
+            "flood": flood,
+            "pace_ratio": pace["pace"] / alone_pace["pace"] if alone_pace["pace"] else float("nan"),
+            "alert_ratio": alert["seconds"] / alone_alert["seconds"],
+        }
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rounds.append(row)
+    return {"topology": topology, "rounds": rounds}
+
+
+#: The topologies' names in the table.
+TOPOLOGY_NAMES = {
+    "one": "one api-server (as airflow standalone)",
+    "split": "api-server --apps core + --apps execution",
+    "split-nice": "api-server --apps core (nice 10) + --apps execution",
+    "deployment": "the deployment (PostgreSQL, Celery workers, api-server --apps core + --apps execution)",
+}
+
+
 def flood_rows(args: argparse.Namespace, figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The benchmark table's rows (run.py): each topology's rounds."""
-    names = {
-        "one": "one api-server (as airflow standalone)",
-        "split": "api-server --apps core + --apps execution",
-        "split-nice": "api-server --apps core (nice 10) + --apps execution",
-    }
     rows = []
     for topology in args.flood_topologies.split(","):
         result = figures[f"flood_{topology}"] = measure(topology, args)
-        for r in result["rounds"]:
-            alone, flooded_, flood = r["alone"], r["flooded"], r["flood"]
-            cpu = ", ".join(
-                f"{name.removeprefix('api_server_') if '_' in name[10:] else 'api_server'} {ms:.1f}"
-                for name, ms in flood["cpu_ms_per_receipt"].items()
-            )
-            label = f"receipt flood, {names[topology]}, round {r['round']}"
-            rows.append(
-                (
-                    f"{label}: {args.flood_sends}-SMS task pace, flood / alone",
-                    f"{alone['send']['pace']:.3f} x 5/s alone, {flooded_['send']['pace']:.3f} x 5/s beside "
-                    f"{args.flood_connections} receipt connections (load {r['load_1min_alone']}, "
-                    f"{flood['load_1min']})",
-                    f"{r['pace_ratio']:.2f}",
-                    ">= 0.8",
-                )
-            )
-            before, during = alone["send"]["execution_api"], flooded_["send"]["execution_api"]
-            rows.append(
-                (
-                    "  the task's execution-API requests, p50 / p90",
-                    f"{before['p50_ms']:.1f} / {before['p90_ms']:.1f} ms alone ({before['requests']}), "
-                    f"{during['p50_ms']:.1f} / {during['p90_ms']:.1f} ms beside ({during['requests']})",
-                    "",
-                    "(informative)",
-                )
-            )
-            rows.append(
-                (
-                    f"  alert, trigger to Orange (median of {args.flood_alerts}), flood / alone",
-                    f"{alone['alert']['seconds']:.2f}s alone, {flooded_['alert']['seconds']:.2f}s beside",
-                    f"{r['alert_ratio']:.2f}",
-                    "<= 1.5",
-                )
-            )
-            rows.append(
-                (
-                    "  the flood",
-                    f"{flood['receipts_per_s']:.0f} receipts/s stored, {flood['http_5xx']} x 5xx, "
-                    f"{flood['no_answer']} no answer; API-server CPU ms/receipt: {cpu}",
-                    "stored once" if flood["stored_once"] else "NOT stored once",
-                    "0 x 500, each 200 stored once",
-                )
-            )
+        rows += result_rows(result, args)
     return rows
+
+
+def result_rows(result: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, str, str, str]]:
+    """The table's rows of one topology's rounds (``measure_rounds``)."""
+    rows = []
+    for r in result["rounds"]:
+        alone, flooded_, flood = r["alone"], r["flooded"], r["flood"]
+        cpu = ", ".join(
+            f"{name.removeprefix('api_server_') if '_' in name[10:] else 'api_server'} {ms:.1f}"
+            for name, ms in flood["cpu_ms_per_receipt"].items()
+        )
+        label = f"receipt flood, {TOPOLOGY_NAMES[result['topology']]}, round {r['round']}"
+        sender_nice = f", nice {args.flood_nice}" if args.flood_nice else ""
+        rows.append(
+            (
+                f"{label}: {args.flood_sends}-SMS task pace, flood / alone",
+                f"{alone['send']['pace']:.3f} x 5/s alone, {flooded_['send']['pace']:.3f} x 5/s beside "
+                f"{args.flood_connections} receipt connections (load {r['load_1min_alone']}, "
+                f"{flood['load_1min']})",
+                f"{r['pace_ratio']:.2f}",
+                ">= 0.8",
+            )
+        )
+        before, during = alone["send"]["execution_api"], flooded_["send"]["execution_api"]
+        rows.append(
+            (
+                "  the task's execution-API requests, p50 / p90",
+                f"{before['p50_ms']:.1f} / {before['p90_ms']:.1f} ms alone ({before['requests']}), "
+                f"{during['p50_ms']:.1f} / {during['p90_ms']:.1f} ms beside ({during['requests']})",
+                "",
+                "(informative)",
+            )
+        )
+        a, b = alone["alert"], flooded_["alert"]
+        rows.append(
+            (
+                f"  alert, trigger to Orange (median of {args.flood_alerts}), flood / alone",
+                f"{a['seconds']:.2f}s alone ({a['min']:.2f}-{a['max']:.2f}), "
+                f"{b['seconds']:.2f}s beside ({b['min']:.2f}-{b['max']:.2f}); of which the trigger "
+                f"call {a['trigger_call_s']:.2f}s, {b['trigger_call_s']:.2f}s",
+                f"{r['alert_ratio']:.2f}",
+                "<= 1.5",
+            )
+        )
+        rows.append(
+            (
+                "  the flood",
+                f"{flood['receipts_per_s']:.0f} receipts/s stored, {flood['http_5xx']} x 5xx, "
+                f"{flood['no_answer']} no answer; API-server CPU ms/receipt: {cpu} (the sender's "
+                f"{flood['sender_cpu_ms_per_receipt']:.1f}{sender_nice})",
+                "stored once" if flood["stored_once"] else "NOT stored once",
+                "0 x 500, each 200 stored once",
+            )
+        )
+    return rows
+
+
+def machine() -> str:
+    """The date, this machine (CPU model and count, kernel, Python, Airflow) and its load averages."""
+    from importlib.metadata import version
+
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} x {model}, Linux "
+        f"{platform.release()}, Python {platform.python_version()}, Airflow {version('apache-airflow')}; "
+        f"load average {load}"
+    )
 
 
 def main() -> None:
@@ -505,11 +399,13 @@ def main() -> None:
     add_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"started": machine()}
     rows = flood_rows(args, figures)
+    figures["ended"] = machine()
     if args.json:
         print(json.dumps(figures, indent=2))
         return
+    print(f"started {figures['started']}\nended   {figures['ended']}")
     for row in rows:
         print(" | ".join(row))
 
@@ -519,14 +415,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flood-sends", type=int, default=60, help="SMS of the flooded send task")
     parser.add_argument("--flood-connections", type=int, default=48, help="concurrent receipt connections")
     parser.add_argument("--flood-rounds", type=int, default=2, help="alone/flooded rounds per topology")
-    parser.add_argument("--flood-alerts", type=int, default=3, help="alerts per phase (their median)")
+    parser.add_argument(
+        "--flood-alerts",
+        type=int,
+        default=5,
+        help="alerts alone and beside a flood, in alternation (the median of each side)",
+    )
+    parser.add_argument(
+        "--flood-nice",
+        type=int,
+        default=0,
+        help="niceness of the flood's sending process (Orange's side: on the deployment, 19 keeps it "
+        "from taking the CPU the simulated machines share)",
+    )
     parser.add_argument(
         "--flood-max-stores",
         default="",
         help="[orange_sms] delivery_receipts_max_concurrent_stores of the API servers (default: its default)",
     )
     parser.add_argument(
-        "--flood-topologies", default="one,split", help="comma-separated: one (api-server) and/or split"
+        "--flood-topologies",
+        default="one,split",
+        help="comma-separated: one (api-server), split and/or split-nice (for the deployment's: "
+        "scripts/benchmark-flood-deployment.sh)",
     )
 
 

@@ -20,7 +20,8 @@ Figures:
 * a flood of delivery receipts (``flood.py``): a send task's pace and an alert's trigger-to-Orange
   time alone and beside 48 receipt connections, on a scheduler-run Airflow with one API server and
   with the receiver on an API server of its own (targets >= 0.8 and <= 1.5), receipts/s, 5xx and
-  API-server CPU per receipt during the flood.
+  API-server CPU per receipt during the flood (the same on the deployment topology, as root:
+  ``./scripts/benchmark.sh --only flood-deployment``, ``flood_deployment.py``).
 
 Then the several-machine rows (``machines.py``) and the Deadline Alert rows (``deadline.py``: missed
 deadline to Orange on a real scheduler and triggerer, and the triggerer loop's longest block while

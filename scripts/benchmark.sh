@@ -8,9 +8,15 @@
 # and triggerer, the triggerer loop's longest block while the notifier sends), then a send task and
 # an alert beside a flood of delivery receipts (benchmarks/flood.py, on SQLite; with PostgreSQL too:
 # scripts/benchmark-flood.sh). Takes about 35 minutes. `--json` for JSON; `--only machine`,
-# `--only machines`, `--only deadline` or `--only flood` for one part.
+# `--only machines`, `--only deadline` or `--only flood` for one part. `--only flood-deployment` runs
+# the flood on the deployment topology instead (scripts/benchmark-flood-deployment.sh: as root, the
+# deployment test's machines; not part of the 35 minutes).
 # Its own virtualenv (.venv-benchmark): the HTTP provider, installed only for the import-time
 # comparison, stays out of the test environment and out of the package's dependencies.
+if [ "${1:-} ${2:-}" = "--only flood-deployment" ]; then
+    shift 2
+    exec "$(dirname "$0")/benchmark-flood-deployment.sh" "$@"
+fi
 export ORANGE_SMS_VENV="${ORANGE_SMS_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-benchmark}"
 source "$(dirname "$0")/_env.sh"
 python -m uv pip install --quiet --python "$VENV/bin/python" -c "$CONSTRAINTS" "apache-airflow-providers-http==6.3.0"

@@ -105,7 +105,7 @@ _SERVER_COMMAND = re.compile(
 #: Airflow commands whose log server binds every interface unless ``--skip-serve-logs``.
 _LOG_SERVING_COMMAND = re.compile(r"\bairflow[\"']?\s+(scheduler|triggerer|celery\s+worker)\b")
 #: Scripts whose servers run in network namespaces of their own, on the namespaces' addresses.
-_NAMESPACED = {"test-deployment.sh"}
+_NAMESPACED = {"_deployment.sh", "test-deployment.sh", "benchmark-flood-deployment.sh"}
 
 
 def _shell_commands(script: Path) -> list[str]:
