@@ -99,7 +99,7 @@ class OrangeSMSClient(ClientBase):
         (base URL + client id), e.g. a
         :class:`~airflow_provider_orange_sms.limit.redis_throttle.RedisSendThrottle` shared by every
         machine; by default the per-machine
-        :class:`~airflow_provider_orange_sms.limit.throttle.SendThrottle` in ``state_dir``.
+        :class:`~airflow_provider_orange_sms.limit.file_limiter.FileSendLimiter` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy (see :mod:`airflow_provider_orange_sms.wire.transport` for the rules).

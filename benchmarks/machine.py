@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import FileSendLimiter, SendLimiter
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from airflow_provider_orange_sms.token.token_cache import FileTokenCache, TokenCache
@@ -57,7 +57,7 @@ def build_client(settings: dict[str, Any]) -> OrangeSMSClient:
         if settings["rate_limit_backend"] == "redis":
 
             def make_limiter(rate: float, account: str) -> SendLimiter:
-                return RedisSendThrottle(rate, client, account, SendThrottle(rate, cache_dir, account))
+                return RedisSendThrottle(rate, client, account, FileSendLimiter(rate, cache_dir, account))
 
     return OrangeSMSClient(
         base_url=settings["url"],

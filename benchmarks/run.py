@@ -50,7 +50,7 @@ from typing import Any
 import requests
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit.throttle import MAX_RATE_PER_SECOND
+from airflow_provider_orange_sms.limit.file_limiter import MAX_RATE_PER_SECOND
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 SENDER = "2250000"

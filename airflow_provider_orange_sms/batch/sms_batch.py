@@ -257,7 +257,7 @@ class SMSBatch:
         :param send_one: Sends one SMS to a recipient and returns Orange's resource id; calls its
             second argument right before the request leaves (after the token fetch and the throttle
             wait), which records the recipient "in flight" (if that raises, nothing is sent); it
-            is a :class:`~airflow_provider_orange_sms.limit.throttle.SendRecord`, so the limiter can also
+            is a :class:`~airflow_provider_orange_sms.limit.file_limiter.SendRecord`, so the limiter can also
             write the previous outcome on its own when the wait leaves time for it.
         """
         try:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.config import OrangeSMSConfig, config_from_connection
-from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import FileSendLimiter, SendLimiter
 from airflow_provider_orange_sms.settings import DEFAULT_CONN_ID
 from airflow_provider_orange_sms.token import (
     FileTokenCache,
@@ -91,7 +91,7 @@ class OrangeSMSHook(BaseHook):
         from airflow_provider_orange_sms.limit import RedisSendThrottle
 
         def make(rate: float, account: str) -> SendLimiter:
-            fallback = SendThrottle(rate, default_cache_dir(), account)
+            fallback = FileSendLimiter(rate, default_cache_dir(), account)
             return RedisSendThrottle(rate, self._redis, account, fallback, where=self._redis_name)
 
         return make

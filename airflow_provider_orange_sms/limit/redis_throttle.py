@@ -1,6 +1,6 @@
 """One send limit for every machine of a deployment, booked in Redis on Redis's clock.
 
-The booking rules are those of the per-machine throttle (:mod:`airflow_provider_orange_sms.limit.throttle`:
+The booking rules are those of the per-machine limiter (:mod:`airflow_provider_orange_sms.limit.file_limiter`:
 GCRA "virtual scheduling", one slot per send, a late sender keeping its turn), run as atomic Lua
 scripts so every worker of every machine books from one schedule. The schedule lives on Redis's
 clock (``TIME`` inside the script): a worker receives how long to wait, never an absolute time, and
@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from airflow_provider_orange_sms.limit.limiter import Booking, LateAnswers
-from airflow_provider_orange_sms.limit.throttle import (
+from airflow_provider_orange_sms.limit.file_limiter import (
     LATE_WAKE_UP,
     MIN_MAX_AHEAD_SECONDS,
     RATE_WINDOW_SECONDS,
     EarlyWork,
-    SendThrottle,
+    FileSendLimiter,
     answer_push,
     check_rate,
     interval_for,
     wait_for_turn,
 )
+from airflow_provider_orange_sms.limit.limiter import Booking, LateAnswers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -159,7 +159,7 @@ class RedisSendThrottle:
         rate_per_second: float,
         redis: Any,
         account: str,
-        fallback: SendThrottle,
+        fallback: FileSendLimiter,
         *,
         where: str = "redis",
         retry_redis_after: float = RETRY_REDIS_AFTER,
@@ -267,12 +267,12 @@ class RedisSendThrottle:
         Sleep until ``booking``'s slot; return the seconds waited.
 
         A sender woken late keeps its turn (see
-        :func:`~airflow_provider_orange_sms.limit.throttle.keep_turn`).
+        :func:`~airflow_provider_orange_sms.limit.file_limiter.keep_turn`).
         If Redis fails meanwhile, the send takes a slot of the fallback instead.
 
         :param booking: What :meth:`book` returned.
         :param before_send: Work to run at the end of the wait
-            (:class:`~airflow_provider_orange_sms.limit.throttle.EarlyWork`).
+            (:class:`~airflow_provider_orange_sms.limit.file_limiter.EarlyWork`).
         """
         waited = self._after_a_mode_change(booking.mode)
         if booking.mode != "redis":
@@ -324,7 +324,7 @@ class RedisSendThrottle:
     def answered(self, after: float) -> None:
         """
         Push the slots nobody has booked yet back when the answer came late (see
-        :func:`~airflow_provider_orange_sms.limit.throttle.answer_push`), where the send was booked.
+        :func:`~airflow_provider_orange_sms.limit.file_limiter.answer_push`), where the send was booked.
 
         :param after: Seconds from the send's release to its answer.
         """

@@ -19,7 +19,7 @@ from airflow_provider_orange_sms.config import (
     DEFAULT_TOKEN_PATH,
     normalize_base_url,
 )
-from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import FileSendLimiter, SendLimiter
 from airflow_provider_orange_sms.recipients import (
     normalize_country,
     normalize_sender,
@@ -123,7 +123,7 @@ class ClientBase:
             if make_limiter is not None:
                 self.throttle = make_limiter(float(rate_limit_per_second), account)
             else:
-                self.throttle = SendThrottle(
+                self.throttle = FileSendLimiter(
                     float(rate_limit_per_second), state_dir or default_cache_dir(), account=account
                 )
 

@@ -28,10 +28,10 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Freeze the throttle's wall clock so slot arithmetic does not depend on machine load."""
-    from airflow_provider_orange_sms.limit import throttle as throttle_module
+    from airflow_provider_orange_sms.limit import file_limiter
 
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
     return clock
 
 

@@ -71,14 +71,14 @@ def assert_windows_spaced(released: list[float], rate: int, interval: float) -> 
 
     That, not the gap between two sends, is what keeps ``rate + 1`` arrivals out of Orange's one
     second despite network jitter: a sender woken late keeps its turn and may send right beside a
-    sender booked after it (:func:`~airflow_provider_orange_sms.limit.throttle.keep_turn`), and it pushes
+    sender booked after it (:func:`~airflow_provider_orange_sms.limit.file_limiter.keep_turn`), and it pushes
     the slots not yet booked back by its lateness beyond LATE_WAKE_UP.
 
     :param released: The instants the limiter let sends go, in any order.
     :param rate: The limit, sends per second.
     :param interval: The limiter's interval between slots.
     """
-    from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
+    from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP
 
     times = sorted(released)
     spans = [round(last - first, 4) for first, last in zip(times, times[rate:], strict=False)]

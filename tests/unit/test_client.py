@@ -21,7 +21,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSSendUncertainError,
     OrangeSMSServerError,
 )
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
+from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
 from tests.support.rate import judge_rate_at_release, tag_sends_with_their_slot

@@ -46,9 +46,9 @@ class Killed(BaseException):
 
 
 def test_a_try_killed_in_the_throttle_wait_leaves_the_next_recipient_unsent(fast_conn, sandbox, monkeypatch):
-    from airflow_provider_orange_sms.limit.throttle import SendThrottle
+    from airflow_provider_orange_sms.limit.file_limiter import FileSendLimiter
 
-    store, original, calls = InMemoryLedgerStore(), SendThrottle.wait, []
+    store, original, calls = InMemoryLedgerStore(), FileSendLimiter.wait, []
 
     def wait(self, booking, before_send=None):
         calls.append(1)
@@ -56,7 +56,7 @@ def test_a_try_killed_in_the_throttle_wait_leaves_the_next_recipient_unsent(fast
             raise Killed
         return original(self, booking, before_send)
 
-    monkeypatch.setattr(SendThrottle, "wait", wait)
+    monkeypatch.setattr(FileSendLimiter, "wait", wait)
     op = SendSMSOperator(task_id="send", recipients=NUMBERS[:5], message="Once", ledger_store=store)
     with pytest.raises(Killed):
         op.execute(context={"ti": fake_ti(1)})
@@ -116,12 +116,12 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
         import os, sys, time, types
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
-        from airflow_provider_orange_sms.limit import throttle
+        from airflow_provider_orange_sms.limit import file_limiter
         from airflow_provider_orange_sms.limit.limiter import Booking
-        from airflow_provider_orange_sms.limit.throttle import SendThrottle
+        from airflow_provider_orange_sms.limit.file_limiter import FileSendLimiter
         from tests.support.dags import TEST_DAGS, load_dag
 
-        original, calls = SendThrottle.wait, []
+        original, calls = FileSendLimiter.wait, []
 
         def wait(self, booking, before_send=None):
             calls.append(1)
@@ -134,8 +134,8 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
                 os.write({signal_fd}, b"w")
             time.sleep(seconds)
 
-        SendThrottle.wait = wait
-        throttle.time = types.SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=sleep)
+        FileSendLimiter.wait = wait
+        file_limiter.time = types.SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=sleep)
         when = pendulum.parse({when.isoformat()!r})
         load_dag(TEST_DAGS / "reliability_send.py", "test_sms_batch").test(logical_date=when, run_after=when)
         """

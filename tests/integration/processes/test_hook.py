@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN
+from airflow_provider_orange_sms.limit.file_limiter import SAFETY_MARGIN
 from tests.support.processes import PROCESS_DEADLINE
 from tests.support.rate import assert_windows_spaced, judge_rate_at_release, tag_sends_with_their_slot
 

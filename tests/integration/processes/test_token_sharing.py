@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN, SendThrottle
+from airflow_provider_orange_sms.limit.file_limiter import SAFETY_MARGIN, FileSendLimiter
 from tests.support.processes import PROCESS_DEADLINE
 from tests.support.rate import assert_windows_spaced, judge_rate_at_release, tag_sends_with_their_slot
 
@@ -76,7 +76,7 @@ def _send_in_process(url, client_id, secret, cache_dir, barrier, n):
 
 
 def _reserve_slots(state_dir, count, barrier, queue):
-    throttle = SendThrottle(5, state_dir, "account")
+    throttle = FileSendLimiter(5, state_dir, "account")
     barrier.wait()
     queue.put([throttle.reserve() for _ in range(count)])
 
@@ -108,7 +108,7 @@ def test_forked_child_reopens_the_state_file(tmp_path, frozen_clock):
     """A child must not lock through the parent's open file (flock would not exclude them)."""
     import multiprocessing
 
-    throttle = SendThrottle(5, tmp_path, "account")
+    throttle = FileSendLimiter(5, tmp_path, "account")
     # The forked child inherits the frozen clock: its slot follows the parent's however slowly it
     # starts (booking ahead of a real clock held only while the child started within 10 s).
     booked = [throttle.reserve() for _ in range(3)]

@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
+from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP, FileSendLimiter
 from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle, slot_key
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SendThrottle
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenLockTimeout, cache_key
@@ -47,7 +47,7 @@ DEPLOYMENT_KEY = _Fernet()
 
 
 def redis_throttle(server: RedisServer, tmp_path, name: str = "machine", **kwargs) -> RedisSendThrottle:
-    fallback = SendThrottle(5, tmp_path / name, ACCOUNT)
+    fallback = FileSendLimiter(5, tmp_path / name, ACCOUNT)
     return RedisSendThrottle(5, redis_client(server), ACCOUNT, fallback, where="test redis", **kwargs)
 
 
@@ -72,7 +72,7 @@ def make_client(
     kwargs.setdefault(
         "make_limiter",
         lambda rate, account: RedisSendThrottle(
-            rate, redis_client(server), account, SendThrottle(rate, tmp_path / name, account), **LIMITER_KW
+            rate, redis_client(server), account, FileSendLimiter(rate, tmp_path / name, account), **LIMITER_KW
         ),
     )
     return OrangeSMSClient(
@@ -433,7 +433,7 @@ def test_bad_backend_extras_are_named(sandbox, cache_dir, monkeypatch, extra, me
 
 def test_file_stays_the_default_backend(sandbox, cache_dir, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox))
-    assert type(OrangeSMSHook().client.throttle) is SendThrottle
+    assert type(OrangeSMSHook().client.throttle) is FileSendLimiter
 
 
 def test_cache_key_of_the_redis_cache_is_the_file_cache_key(sandbox, redis_server, tmp_path):

@@ -9,8 +9,13 @@ import random
 
 import pytest
 
-from airflow_provider_orange_sms.limit import throttle as throttle_module
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SendThrottle, answer_push, interval_for
+from airflow_provider_orange_sms.limit import file_limiter
+from airflow_provider_orange_sms.limit.file_limiter import (
+    LATE_WAKE_UP,
+    FileSendLimiter,
+    answer_push,
+    interval_for,
+)
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
 
@@ -25,9 +30,9 @@ def simulate(tmp_path, monkeypatch, *, honour_answers: bool) -> tuple[int, float
     the answer comes 2 ms after the arrival. Returns the 429s Orange's window gives and the pace.
     """
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
     rng = random.Random(26)
-    throttle = SendThrottle(5, tmp_path, "account")
+    throttle = FileSendLimiter(5, tmp_path, "account")
     events: list[tuple[float, int, str, float]] = [(clock[0], n, "book", 0.0) for n in range(SENDERS)]
     arrivals: list[float] = []
     while len(arrivals) < SENDS:
@@ -76,8 +81,8 @@ def test_an_answer_within_the_slack_pushes_nothing():
 
 def test_a_late_answer_pushes_the_unbooked_slots_back(tmp_path, monkeypatch):
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
-    throttle = SendThrottle(5, tmp_path, "account")
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
+    throttle = FileSendLimiter(5, tmp_path, "account")
     interval = interval_for(5)
     throttle.answered(0.004)  # the usual round trip
     first = throttle.book().slot
@@ -89,8 +94,8 @@ def test_a_late_answer_pushes_the_unbooked_slots_back(tmp_path, monkeypatch):
 def test_a_long_round_trip_alone_pushes_nothing(tmp_path, monkeypatch):
     """A distant Orange answers every send 120 ms after it left: no arrival comes closer to another."""
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
-    throttle = SendThrottle(5, tmp_path, "account")
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
+    throttle = FileSendLimiter(5, tmp_path, "account")
     slots = []
     for jitter in (0.0, 0.010, 0.004, 0.020, 0.001):
         slots.append(throttle.book().slot)

@@ -12,7 +12,7 @@ taken for a clock step back and ignored, and a wait longer than a few intervals 
 The lock is taken on the already-open state file (``filelock`` reopens its lock file on every
 acquire, which tripled the cost of a send with the limit lifted).
 
-Booking and waiting are two steps (:meth:`SendThrottle.book`, :meth:`SendThrottle.wait`) so the
+Booking and waiting are two steps (:meth:`FileSendLimiter.book`, :meth:`FileSendLimiter.wait`) so the
 caller can do its own bookkeeping (the operator's ledger write) during the wait instead of after it.
 A sender woken late keeps its turn: it sends at once and pushes the slots nobody has booked yet
 back by its lateness (see :func:`keep_turn`), instead of throwing its slot away.
@@ -291,7 +291,7 @@ def wait_for_turn(
     return waited, booking
 
 
-class SendThrottle:
+class FileSendLimiter:
     """
     A machine-wide limiter of sends per second for one Orange account.
 
@@ -322,7 +322,7 @@ class SendThrottle:
         self.late_answers = LateAnswers()
 
     def __repr__(self) -> str:
-        return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
+        return f"FileSendLimiter(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
 
     def _state_fd(self) -> int | None:
         """The open state file, or ``None`` when it cannot be used (then the limit is per process)."""
