@@ -97,7 +97,7 @@ class OrangeSMSClient(ClientBase):
     :param state_dir: Directory of the shared throttle state (default: the cache directory).
     :param make_limiter: Builds the send limiter from the rate and what identifies the account
         (base URL + client id), e.g. a
-        :class:`~airflow_provider_orange_sms.limit.redis_throttle.RedisSendThrottle` shared by every
+        :class:`~airflow_provider_orange_sms.limit.redis_limiter.RedisSendLimiter` shared by every
         machine; by default the per-machine
         :class:`~airflow_provider_orange_sms.limit.file_limiter.FileSendLimiter` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.

@@ -37,7 +37,7 @@ def build_client(settings: dict[str, Any]) -> OrangeSMSClient:
         import redis
         from cryptography.fernet import Fernet
 
-        from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle
+        from airflow_provider_orange_sms.limit.redis_limiter import RedisSendLimiter
         from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 
         client = redis.Redis.from_url(settings["redis_url"], socket_timeout=2, socket_connect_timeout=2)
@@ -57,7 +57,7 @@ def build_client(settings: dict[str, Any]) -> OrangeSMSClient:
         if settings["rate_limit_backend"] == "redis":
 
             def make_limiter(rate: float, account: str) -> SendLimiter:
-                return RedisSendThrottle(rate, client, account, FileSendLimiter(rate, cache_dir, account))
+                return RedisSendLimiter(rate, client, account, FileSendLimiter(rate, cache_dir, account))
 
     return OrangeSMSClient(
         base_url=settings["url"],

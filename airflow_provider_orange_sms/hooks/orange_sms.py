@@ -88,11 +88,11 @@ class OrangeSMSHook(BaseHook):
         """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
         if backend != "redis":
             return None
-        from airflow_provider_orange_sms.limit import RedisSendThrottle
+        from airflow_provider_orange_sms.limit import RedisSendLimiter
 
         def make(rate: float, account: str) -> SendLimiter:
             fallback = FileSendLimiter(rate, default_cache_dir(), account)
-            return RedisSendThrottle(rate, self._redis, account, fallback, where=self._redis_name)
+            return RedisSendLimiter(rate, self._redis, account, fallback, where=self._redis_name)
 
         return make
 

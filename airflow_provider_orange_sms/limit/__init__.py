@@ -16,7 +16,7 @@ if TYPE_CHECKING:
         SendRecord,
     )
     from airflow_provider_orange_sms.limit.limiter import SendLimiter
-    from airflow_provider_orange_sms.limit.redis_throttle import KEY_PREFIX, REDIS_ERRORS, RedisSendThrottle
+    from airflow_provider_orange_sms.limit.redis_limiter import KEY_PREFIX, REDIS_ERRORS, RedisSendLimiter
 
 __all__ = [
     "KEY_PREFIX",
@@ -24,18 +24,18 @@ __all__ = [
     "MIN_RATE_PER_SECOND",
     "REDIS_ERRORS",
     "FileSendLimiter",
-    "RedisSendThrottle",
+    "RedisSendLimiter",
     "SendLimiter",
     "SendRecord",
 ]
 
 #: The module defining each name.
 _HOMES = {
-    "KEY_PREFIX": "redis_throttle",
+    "KEY_PREFIX": "redis_limiter",
     "MAX_RATE_PER_SECOND": "file_limiter",
     "MIN_RATE_PER_SECOND": "file_limiter",
-    "REDIS_ERRORS": "redis_throttle",
-    "RedisSendThrottle": "redis_throttle",
+    "REDIS_ERRORS": "redis_limiter",
+    "RedisSendLimiter": "redis_limiter",
     "SendLimiter": "limiter",
     "SendRecord": "file_limiter",
     "FileSendLimiter": "file_limiter",

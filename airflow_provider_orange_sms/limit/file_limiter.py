@@ -18,7 +18,7 @@ A sender woken late keeps its turn: it sends at once and pushes the slots nobody
 back by its lateness (see :func:`keep_turn`), instead of throwing its slot away.
 
 The same booking rules run on Redis, on Redis's clock, for deployments spanning several machines
-(:mod:`airflow_provider_orange_sms.limit.redis_throttle`).
+(:mod:`airflow_provider_orange_sms.limit.redis_limiter`).
 
 pyrate-limiter was evaluated first; its SQLite bucket, the one that shares a limit across
 processes, let one process take every permit while another starved and, in its blocking path,

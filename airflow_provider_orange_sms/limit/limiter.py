@@ -1,7 +1,7 @@
 """What the client needs from a limiter of sends per second (:class:`SendLimiter`), the slot it
 books (:class:`Booking`), and the answer times both limiters judge late answers by
 (:class:`LateAnswers`). The limiters: :mod:`~airflow_provider_orange_sms.limit.file_limiter` (one
-machine) and :mod:`~airflow_provider_orange_sms.limit.redis_throttle` (every machine of a deployment).
+machine) and :mod:`~airflow_provider_orange_sms.limit.redis_limiter` (every machine of a deployment).
 """
 
 from __future__ import annotations

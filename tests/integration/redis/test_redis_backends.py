@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP, FileSendLimiter
-from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle, slot_key
+from airflow_provider_orange_sms.limit.redis_limiter import RedisSendLimiter, slot_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenLockTimeout, cache_key
@@ -46,9 +46,9 @@ class _Fernet:
 DEPLOYMENT_KEY = _Fernet()
 
 
-def redis_throttle(server: RedisServer, tmp_path, name: str = "machine", **kwargs) -> RedisSendThrottle:
+def redis_limiter(server: RedisServer, tmp_path, name: str = "machine", **kwargs) -> RedisSendLimiter:
     fallback = FileSendLimiter(5, tmp_path / name, ACCOUNT)
-    return RedisSendThrottle(5, redis_client(server), ACCOUNT, fallback, where="test redis", **kwargs)
+    return RedisSendLimiter(5, redis_client(server), ACCOUNT, fallback, where="test redis", **kwargs)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def make_client(
     )
     kwargs.setdefault(
         "make_limiter",
-        lambda rate, account: RedisSendThrottle(
+        lambda rate, account: RedisSendLimiter(
             rate, redis_client(server), account, FileSendLimiter(rate, tmp_path / name, account), **LIMITER_KW
         ),
     )
@@ -92,7 +92,7 @@ LIMITER_KW = {"where": "test redis", "retry_redis_after": 0.0}
 
 
 def test_machines_book_one_schedule_on_redis_clock(redis_server, tmp_path):
-    machines = [redis_throttle(redis_server, tmp_path, f"m{n}") for n in range(3)]
+    machines = [redis_limiter(redis_server, tmp_path, f"m{n}") for n in range(3)]
     bookings = [machines[n % 3].book() for n in range(15)]
     assert {b.mode for b in bookings} == {"redis"}
     slots = [b.slot for b in bookings]
@@ -103,7 +103,7 @@ def test_machines_book_one_schedule_on_redis_clock(redis_server, tmp_path):
 
 
 def test_a_corrupt_slot_far_ahead_is_distrusted(redis_server, tmp_path, caplog):
-    throttle = redis_throttle(redis_server, tmp_path)
+    throttle = redis_limiter(redis_server, tmp_path)
     first = throttle.book()
     redis_client(redis_server).set(throttle.key, str(int((first.slot + 10_000) * 1_000_000)))
     with caplog.at_level(logging.WARNING):
@@ -113,7 +113,7 @@ def test_a_corrupt_slot_far_ahead_is_distrusted(redis_server, tmp_path, caplog):
 
 
 def test_a_sender_woken_late_keeps_its_turn_in_redis(redis_server, tmp_path):
-    mine, other = redis_throttle(redis_server, tmp_path, "a"), redis_throttle(redis_server, tmp_path, "b")
+    mine, other = redis_limiter(redis_server, tmp_path, "a"), redis_limiter(redis_server, tmp_path, "b")
     booking = mine.book()
     behind = other.book()  # another machine booked the slot after it
     time.sleep(0.05)  # mine oversleeps its slot by (at least) 50 ms
@@ -124,7 +124,7 @@ def test_a_sender_woken_late_keeps_its_turn_in_redis(redis_server, tmp_path):
 
 
 def test_a_late_answer_holds_every_machines_next_sends_back_in_redis(redis_server, tmp_path):
-    mine, other = redis_throttle(redis_server, tmp_path, "a"), redis_throttle(redis_server, tmp_path, "b")
+    mine, other = redis_limiter(redis_server, tmp_path, "a"), redis_limiter(redis_server, tmp_path, "b")
     mine.wait(mine.book())
     mine.answered(0.004)  # the usual round trip
     mine.wait(mine.book())
@@ -321,7 +321,7 @@ def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache
     )
     monkeypatch.setenv("AIRFLOW_CONN_SHARED", redis_server.url)
     hook = OrangeSMSHook()
-    assert isinstance(hook.client.throttle, RedisSendThrottle)
+    assert isinstance(hook.client.throttle, RedisSendLimiter)
     assert isinstance(hook.client._token_cache, RedisTokenCache)
     assert hook.client.throttle.where == "connection 'shared'"
     hook.send_sms("+2250700000001", "hello")

@@ -142,7 +142,7 @@ def slot_key(account: str) -> str:
     return f"{KEY_PREFIX}:slot:{hashlib.sha256(account.encode()).hexdigest()[:32]}"
 
 
-class RedisSendThrottle:
+class RedisSendLimiter:
     """
     A limiter of sends per second for one Orange account, shared through Redis by every machine.
 
@@ -196,7 +196,7 @@ class RedisSendThrottle:
         self.last_release: float | None = None
 
     def __repr__(self) -> str:
-        return f"RedisSendThrottle(rate_per_second={self.rate_per_second!r}, redis={self.where!r})"
+        return f"RedisSendLimiter(rate_per_second={self.rate_per_second!r}, redis={self.where!r})"
 
     # -- modes -----------------------------------------------------------------------------------
 
