@@ -1,7 +1,7 @@
 """
 One simulated machine of the several-machine benchmarks (run by ``machines.py``, maybe under faketime).
 
-Its own cache directory (token file, throttle state), so it shares nothing with the others but
+Its own cache directory (token file, limiter state), so it shares nothing with the others but
 what its settings say (Redis). Argument: a JSON object with ``url`` (the sandbox), ``cache_dir``,
 ``count``, ``first`` (first recipient number), ``rate_limit_backend`` and ``token_cache`` (``file``
 or ``redis``), ``redis_url``, ``fernet_key``, and ``pool_lock`` (a file held for the whole run, as
@@ -91,7 +91,7 @@ def main() -> None:
     seconds = time.monotonic() - start
     if pool is not None:
         pool.close()
-    modes = dict(getattr(client.throttle, "sends_by_mode", {}))
+    modes = dict(getattr(client.limiter, "sends_by_mode", {}))
     client.close()
     report(seconds=seconds, failed=failed, modes=modes)
 

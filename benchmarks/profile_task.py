@@ -4,7 +4,7 @@ Where a real send task's time goes, send by send: ``python benchmarks/profile_ta
 Runs one ``SendSMSOperator`` batch through ``airflow dags test`` (``dags_test_send.py``) against
 the sandbox at ``limit`` SMS/s (default 200 at 5/s, 20 ms of arrival jitter) and records, in the
 task's process, each step of each send: the opt-out read, the booking, the ledger writes, the
-throttle's wait and the HTTP request. Prints their durations, how often the ledger write ended after
+limiter's wait and the HTTP request. Prints their durations, how often the ledger write ended after
 its slot (then the schedule moves back), the rate the sandbox saw and the machine's load. A higher
 limit (20/s) magnifies every per-send cost.
 """

@@ -180,11 +180,11 @@ def overhead(count: int, rounds: int) -> dict[str, Any]:
         def hook(i: int) -> None:
             client.send_sms(f"+22507{i:08d}", "benchmark")
 
-        # The highest rate the throttle accepts: its cost per send, with (almost) no waiting.
-        throttled = make_client(url, cache_dir, rate_limit_per_second=MAX_RATE_PER_SECOND)
+        # The highest rate the limiter accepts: its cost per send, with (almost) no waiting.
+        limited = make_client(url, cache_dir, rate_limit_per_second=MAX_RATE_PER_SECOND)
 
         def hook_with_limiter(i: int) -> None:
-            throttled.send_sms(f"+22507{i:08d}", "benchmark")
+            limited.send_sms(f"+22507{i:08d}", "benchmark")
 
         timings: dict[str, list[float]] = {"bare": [], "hook": [], "hook_limiter": []}
         for fn in (bare, hook, hook_with_limiter):  # warm-up: connections, token
@@ -307,7 +307,7 @@ def start_dags_test(
                 "host": url,
                 "login": DEFAULT_CLIENT_ID,
                 "password": DEFAULT_CLIENT_SECRET,
-                # rate limit 0: no throttle (the limit lifted)
+                # rate limit 0: no limiter (the limit lifted)
                 "extra": {"sender_address": SENDER, "rate_limit_per_second": limit, **extra},
             }
         ),

@@ -85,7 +85,7 @@ class OrangeSMSHook(BaseHook):
         raise ValueError(f"Invalid auth_cache {choice!r}")  # config_from_connection checked it
 
     def _make_limiter(self, backend: str) -> Callable[[float, str], SendLimiter] | None:
-        """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
+        """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file limiter)."""
         if backend != "redis":
             return None
         from airflow_provider_orange_sms.limit import RedisSendLimiter
@@ -123,7 +123,7 @@ class OrangeSMSHook(BaseHook):
         return self.client
 
     def close(self) -> None:
-        """Close the client's HTTP session and throttle file, if the client was created."""
+        """Close the client's HTTP session and the limiter's state file, if the client was created."""
         self.__dict__.pop("config", None)
         self.__dict__.pop("_redis", None)
         client = self.__dict__.pop("client", None)
@@ -142,7 +142,7 @@ class OrangeSMSHook(BaseHook):
         before_send: Callable[[], None] | None = None,
     ) -> str:
         """
-        Send one SMS (throttled) and return Orange's resource id for it.
+        Send one SMS (within the send limit) and return Orange's resource id for it.
 
         :param recipient: Phone number in international form: ``+2250700000001``,
             ``2250700000001`` or ``tel:+2250700000001``, spaces and dashes allowed.
@@ -150,7 +150,7 @@ class OrangeSMSHook(BaseHook):
         :param sender_address: Sender number; defaults to the connection's ``sender_address``.
         :param sender_name: Whitelisted sender name; defaults to the connection's.
         :param before_send: Called once right before the request leaves (after the token fetch and
-            the throttle wait); if it raises, nothing is sent.
+            the limiter's wait); if it raises, nothing is sent.
         :raises ValueError: For an invalid number or empty message, before any request.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
         """

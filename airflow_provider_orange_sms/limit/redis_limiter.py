@@ -9,7 +9,7 @@ send in turn. The only error left is the network delay between Redis and the wor
 safety margin covers.
 
 When Redis cannot be reached (down, restarting, a network split) the send is not refused: this
-process falls back to the per-machine file throttle, says so in a WARNING, tries Redis again after
+process falls back to the per-machine file limiter, says so in a WARNING, tries Redis again after
 a few seconds and says when it is back. Meanwhile other machines are not counted, so Orange may
 answer 429; a 429 means Orange took nothing, and the client waits it out and retries, so no SMS is
 lost or sent twice. Slots booked in Redis before a restart are forgotten with it (Redis here keeps
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: Prefix of every key the provider writes in Redis.
 KEY_PREFIX = "orange_sms"
-# Seconds the process uses the file throttle after Redis failed, before it tries Redis again: a
+# Seconds the process uses the file limiter after Redis failed, before it tries Redis again: a
 # blackholed Redis costs a connect timeout per try, so not on every send.
 RETRY_REDIS_AFTER = 2.0
 # Every sender of every machine holds at most one slot; 256 of them is beyond any deployment's
@@ -85,7 +85,7 @@ return {slot, slot - now, reset}
 """
 )
 
-# A sender woken late after its slot ARGV[1] keeps its turn (throttle.keep_turn, in Lua): it sends now
+# A sender woken late after its slot ARGV[1] keeps its turn (file_limiter.keep_turn, in Lua): it sends now
 # and the slots nobody has booked yet move back by its lateness beyond the free lateness ARGV[5],
 # unless more senders are booked behind it than one window holds; then it takes a fresh slot.
 # ARGV: slot, interval, window, furthest trusted slot ahead, free lateness (µs).
@@ -116,7 +116,7 @@ return result
 )
 
 
-# A late answer pushes the slots nobody has booked yet back by ARGV[1] (µs; throttle.answer_push).
+# A late answer pushes the slots nobody has booked yet back by ARGV[1] (µs; file_limiter.answer_push).
 PUSH_SCRIPT = (
     _NOW
     + """
@@ -149,7 +149,7 @@ class RedisSendLimiter:
     :param rate_per_second: Sends allowed per second (Orange: 5), from 0.01 to 1000.
     :param redis: A ``redis.Redis`` client (from Airflow's ``RedisHook``); connected lazily.
     :param account: What identifies the account (base URL + client id).
-    :param fallback: The per-machine throttle used while Redis cannot be reached.
+    :param fallback: The per-machine limiter used while Redis cannot be reached.
     :param where: How the Redis is named in logs (its Airflow connection id), never a password.
     :param retry_redis_after: Seconds on the fallback after a Redis failure before trying it again.
     """
@@ -204,7 +204,7 @@ class RedisSendLimiter:
         if self._down_until is None:
             log.warning(
                 "Orange SMS send limit: Redis (%s) cannot be reached (%s: %s). Sends from this process "
-                "are spaced by the per-machine file throttle until it answers (tried again every %g s); "
+                "are spaced by the per-machine file limiter until it answers (tried again every %g s); "
                 "other machines are not counted meanwhile, so Orange may answer 429, which is waited "
                 "out and retried (no SMS is lost or sent twice)",
                 self.where,
@@ -220,7 +220,7 @@ class RedisSendLimiter:
         if self._down_until is not None:
             log.warning(
                 "Orange SMS send limit: Redis (%s) answers again; sends are spaced through it again "
-                "(%d send(s) used the per-machine file throttle meanwhile)",
+                "(%d send(s) used the per-machine file limiter meanwhile)",
                 self.where,
                 self._fallback_sends,
             )

@@ -103,11 +103,11 @@ def test_machines_book_one_schedule_on_redis_clock(redis_server, tmp_path):
 
 
 def test_a_corrupt_slot_far_ahead_is_distrusted(redis_server, tmp_path, caplog):
-    throttle = redis_limiter(redis_server, tmp_path)
-    first = throttle.book()
-    redis_client(redis_server).set(throttle.key, str(int((first.slot + 10_000) * 1_000_000)))
+    limiter = redis_limiter(redis_server, tmp_path)
+    first = limiter.book()
+    redis_client(redis_server).set(limiter.key, str(int((first.slot + 10_000) * 1_000_000)))
     with caplog.at_level(logging.WARNING):
-        again = throttle.book()
+        again = limiter.book()
     assert again.slot - first.slot < 60
     assert "starting over from now" in caplog.text
 
@@ -139,7 +139,7 @@ def test_a_late_answer_holds_every_machines_next_sends_back_in_redis(redis_serve
 
 
 def test_redis_killed_and_restarted_mid_batch(sandbox, redis_server, tmp_path, caplog):
-    """Sends go on through the per-machine throttle while Redis is down (each mode logged), then
+    """Sends go on through the per-machine limiter while Redis is down (each mode logged), then
     through Redis again once it is back, empty; every recipient gets exactly one SMS."""
     client = make_client(sandbox, redis_server, tmp_path, "machine")
     recipients = [f"+2250700{n:06d}" for n in range(24)]
@@ -150,8 +150,8 @@ def test_redis_killed_and_restarted_mid_batch(sandbox, redis_server, tmp_path, c
             if n == 16:
                 redis_server.start()  # empty: the slot and the token are gone
             client.send_sms(recipient, "hello")
-    assert client.throttle is not None
-    modes = client.throttle.sends_by_mode
+    assert client.limiter is not None
+    modes = client.limiter.sends_by_mode
     # One slot per request: a 429 (possible while machines are not counted) books another.
     assert set(modes) == {"redis", "file"}
     assert modes["redis"] >= 16
@@ -162,8 +162,8 @@ def test_redis_killed_and_restarted_mid_batch(sandbox, redis_server, tmp_path, c
     assert len(send_requests(sandbox)) == len(recipients) + sandbox.state.rate_limited
     messages = [r.getMessage() for r in caplog.records]
     assert any("spaced through Redis (test redis)" in m for m in messages)
-    assert any("Redis (test redis) cannot be reached" in m and "file throttle" in m for m in messages)
-    assert any("answers again" in m and "used the per-machine file throttle" in m for m in messages)
+    assert any("Redis (test redis) cannot be reached" in m and "file limiter" in m for m in messages)
+    assert any("answers again" in m and "used the per-machine file limiter" in m for m in messages)
     client.close()
     assert any(
         f"{modes['file']} through file, {modes['redis']} through redis" in m.getMessage()
@@ -177,8 +177,8 @@ def test_redis_unreachable_from_the_start_still_sends(sandbox, redis_server, tmp
     with caplog.at_level(logging.WARNING):
         client.send_sms("+2250700000001", "hello")
         client.send_sms("+2250700000002", "hello")
-    assert client.throttle is not None
-    assert client.throttle.sends_by_mode == Counter(file=2)
+    assert client.limiter is not None
+    assert client.limiter.sends_by_mode == Counter(file=2)
     assert len(sandbox.state.messages) == 2
     assert sandbox.state.token_requests == 1  # a token for this process, with a warning
     assert "Orange SMS token cache: Redis (test redis) cannot be reached" in caplog.text
@@ -321,11 +321,11 @@ def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache
     )
     monkeypatch.setenv("AIRFLOW_CONN_SHARED", redis_server.url)
     hook = OrangeSMSHook()
-    assert isinstance(hook.client.throttle, RedisSendLimiter)
+    assert isinstance(hook.client.limiter, RedisSendLimiter)
     assert isinstance(hook.client._token_cache, RedisTokenCache)
-    assert hook.client.throttle.where == "connection 'shared'"
+    assert hook.client.limiter.where == "connection 'shared'"
     hook.send_sms("+2250700000001", "hello")
-    assert hook.client.throttle.sends_by_mode == Counter(redis=1)
+    assert hook.client.limiter.sends_by_mode == Counter(redis=1)
     account = f"{hook.client.base_url}\0{hook.client.client_id}"
     assert redis_client(redis_server).exists(slot_key(account))
     hook.close()
@@ -352,7 +352,7 @@ def test_the_default_redis_connection_is_redis_default(sandbox, redis_server, ca
     )
     monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", redis_server.url)
     hook = OrangeSMSHook()
-    assert hook.client.throttle.where == "connection 'redis_default'"
+    assert hook.client.limiter.where == "connection 'redis_default'"
     hook.close()
 
 
@@ -433,7 +433,7 @@ def test_bad_backend_extras_are_named(sandbox, cache_dir, monkeypatch, extra, me
 
 def test_file_stays_the_default_backend(sandbox, cache_dir, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox))
-    assert type(OrangeSMSHook().client.throttle) is FileSendLimiter
+    assert type(OrangeSMSHook().client.limiter) is FileSendLimiter
 
 
 def test_cache_key_of_the_redis_cache_is_the_file_cache_key(sandbox, redis_server, tmp_path):

@@ -56,8 +56,8 @@ def test_connection_extras_reach_the_client(sandbox, cache_dir, monkeypatch):
     assert (client.retry.max_attempts, client.retry.backoff_initial) == (2, 0.5)
     assert (client.sender_address, client.sender_name, client.country) == ("2210000", "Airflow", "SEN")
     assert client.token_url == f"{sandbox.url}/oauth/v2/token"
-    assert client.throttle is not None
-    assert client.throttle.rate_per_second == 2
+    assert client.limiter is not None
+    assert client.limiter.rate_per_second == 2
     assert client.timeout == (3.0, 7.0)
     assert isinstance(client._token_cache, FileTokenCache)
     assert client._token_cache.directory == cache_dir
@@ -70,8 +70,8 @@ def test_defaults_for_an_almost_empty_connection(monkeypatch, cache_dir):
     client = OrangeSMSHook().client
     assert client.base_url == "https://api.orange.com"
     assert client.token_url == "https://api.orange.com/oauth/v3/token"
-    assert client.throttle is not None
-    assert client.throttle.rate_per_second == 5
+    assert client.limiter is not None
+    assert client.limiter.rate_per_second == 5
 
 
 def test_host_without_scheme_and_port(monkeypatch, cache_dir):
@@ -88,7 +88,7 @@ def test_zero_in_an_extra_is_kept_not_replaced_by_the_default(sandbox, cache_dir
     use_connection(monkeypatch, connection_json(sandbox, retry_backoff=0, rate_limit_per_second="0"))
     client = OrangeSMSHook().client
     assert client.retry.backoff_initial == 0
-    assert client.throttle is None  # 0 lifts the limit
+    assert client.limiter is None  # 0 lifts the limit
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Full speed without 429s - the margin against arrival jitter (and the sandbox's model of
-that jitter), and the ledger's write timed to end with the throttle's wait instead of costing a slot."""
+that jitter), and the ledger's write timed to end with the limiter's wait instead of costing a slot."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_the_sandbox_arrival_jitter_is_a_random_delay_up_to_the_setting():
 
 
 def _arrivals_at_orange(margin: float, jitter_ms: float, sends: int, monkeypatch, tmp_path) -> int:
-    """Send ``sends`` SMS through the throttle on a simulated clock (each wake-up up to LATE_WAKE_UP
+    """Send ``sends`` SMS through the limiter on a simulated clock (each wake-up up to LATE_WAKE_UP
     late), deliver each 0 to ``jitter_ms`` later, and return the 429s Orange's window gives."""
     clock = [1_000_000.0]
     rng = random.Random(14)
@@ -41,10 +41,10 @@ def _arrivals_at_orange(margin: float, jitter_ms: float, sends: int, monkeypatch
         "sleep",
         lambda s: clock.__setitem__(0, clock[0] + s + rng.uniform(0, LATE_WAKE_UP)),
     )
-    throttle = FileSendLimiter(5, tmp_path, "account")
+    limiter = FileSendLimiter(5, tmp_path, "account")
     arrivals = []
     for _ in range(sends):
-        throttle.acquire()
+        limiter.acquire()
         arrivals.append(clock[0] + rng.uniform(0, jitter_ms / 1000))
     orange = SandboxState(SandboxConfig(rate_limit=5))
     now = [0.0]
@@ -66,15 +66,15 @@ def test_the_old_1_percent_margin_did_not(monkeypatch, tmp_path):
 def test_the_ledger_write_runs_after_the_booking_and_before_the_send(client, sandbox, monkeypatch):
     """The ledger's in-flight write runs inside the wait (after the token and the booking), so a
     sender killed while waiting has written nothing, and the send follows the write."""
-    assert client.throttle is not None
+    assert client.limiter is not None
     events: list[tuple[str, int]] = []
-    original_book = client.throttle.book
+    original_book = client.limiter.book
 
     def book():
         events.append(("book", len(send_requests(sandbox))))
         return original_book()
 
-    monkeypatch.setattr(client.throttle, "book", book)
+    monkeypatch.setattr(client.limiter, "book", book)
     for n in range(3):
         client.send_sms(
             f"+225070000000{n}",
