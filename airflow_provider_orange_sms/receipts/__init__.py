@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     #: to ``orange-sms://delivery-receipts/``; look it up by name.
     DELIVERY_RECEIPTS: Asset
     #: The asset every accepted inbound SMS (a subscriber's reply) becomes an event of; extra keys
-    #: :data:`~airflow_provider_orange_sms.receipts.inbound_payload.INBOUND_EXTRA_KEYS`.
+    #: :data:`~airflow_provider_orange_sms.receipts.reply_payload.REPLY_EXTRA_KEYS`.
     INBOUND_MESSAGES: Asset
 
 ASSET_NAME = "orange_sms_delivery_receipts"

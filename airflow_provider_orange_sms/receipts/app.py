@@ -53,10 +53,10 @@ from airflow_provider_orange_sms.receipts.admission import (
     ReceiverBusyError,
     store_admitted,
 )
-from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipts
 from airflow_provider_orange_sms.receipts.proxies import Network, client_address, forwarded_for, in_networks
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
+from airflow_provider_orange_sms.receipts.reply_payload import parse_reply
 from airflow_provider_orange_sms.settings import (
     DELIVERY_RECEIPTS_ALLOWED_IPS,
     DELIVERY_RECEIPTS_TRUSTED_PROXIES,
@@ -67,9 +67,9 @@ from airflow_provider_orange_sms.settings import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
     from airflow_provider_orange_sms.receipts.inbound_store import InboundOutcome
     from airflow_provider_orange_sms.receipts.payload import Receipt
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -343,7 +343,7 @@ def _store_receipts(receipts: list[Receipt]) -> bool:
     return any(stored)
 
 
-def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
+def _store_inbound_message(message: SMSReply) -> InboundOutcome:
     from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
 
     return store_inbound_message(message)
@@ -358,7 +358,7 @@ def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
     return {"status": "stored" if stored else "duplicate"}
 
 
-def _inbound_answer(message: InboundMessage, outcome: InboundOutcome) -> dict[str, str]:
+def _inbound_answer(message: SMSReply, outcome: InboundOutcome) -> dict[str, str]:
     # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
     log.log(
         logging.INFO if outcome.opt_out else logging.DEBUG,
@@ -381,9 +381,9 @@ _RECEIPTS: Callback[list[Receipt], bool] = Callback(
     lambda receipts: f"for resource id {receipts[0].resource_id!r}",
     _receipt_answer,
 )
-_INBOUND_MESSAGES: Callback[InboundMessage, InboundOutcome] = Callback(
+_INBOUND_MESSAGES: Callback[SMSReply, InboundOutcome] = Callback(
     "inbound message",
-    parse_inbound_message,
+    parse_reply,
     _store_inbound_message,
     lambda message: f"from {message.sender}",
     _inbound_answer,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
 
 #: ``opt_out`` of :class:`InboundOutcome`: what the reply did to the opt-out list.
 OPTED_OUT = "opted_out"
@@ -83,7 +83,7 @@ def _parse_keywords(out_value: str | None, in_value: str | None) -> tuple[frozen
         raise StoreUnavailableError(str(exc)) from None
 
 
-def store_inbound_message(message: InboundMessage, *, now: datetime | None = None) -> InboundOutcome:
+def store_inbound_message(message: SMSReply, *, now: datetime | None = None) -> InboundOutcome:
     """
     Store ``message`` as one event of the inbound-messages asset unless it repeats a stored one,
     and record its opt-out or opt-in keyword.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
 from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
 from tests.support.airflow_runs import xcom_value
 from tests.support.dags import TEST_DAGS, load_dag, xcom
 from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
@@ -22,7 +22,7 @@ def reply_when_texted(sandbox, answers: dict[str, list[str]]) -> None:
         message = original(**fields)
         number = message.address.removeprefix("tel:")
         for text in answers.get(number, []):
-            store_inbound_message(InboundMessage(sender=number, destination="+2250000", message=text))
+            store_inbound_message(SMSReply(sender=number, destination="+2250000", message=text))
         return message
 
     sandbox.state.record_message = texted_then_reply

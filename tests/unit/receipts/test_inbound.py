@@ -13,23 +13,23 @@ import pytest
 
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
 from airflow_provider_orange_sms.receipts import store as store_module
-from airflow_provider_orange_sms.receipts.inbound_payload import (
-    INBOUND_EXTRA_KEYS,
-    InboundMessage,
-    parse_inbound_message,
-)
 from airflow_provider_orange_sms.receipts.inbound_store import (
     _parse_keywords,
 )
 from airflow_provider_orange_sms.receipts.payload import ReceiptError
+from airflow_provider_orange_sms.receipts.reply_payload import (
+    REPLY_EXTRA_KEYS,
+    SMSReply,
+    parse_reply,
+)
 from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
 from tests.support.receipts_server import SECRET, inbound
 
 
 def test_parse_orange_s_oneapi_body():
     raw = json.dumps(inbound("tel:+2250700000001", "STOP", message_id="m-1", callback_data="cb")).encode()
-    parsed = parse_inbound_message(raw)
-    assert parsed == InboundMessage(
+    parsed = parse_reply(raw)
+    assert parsed == SMSReply(
         sender="+2250700000001",
         destination="+2250000",
         message="STOP",
@@ -38,7 +38,7 @@ def test_parse_orange_s_oneapi_body():
         callback_data="cb",
     )
     extra = parsed.to_extra("2026-02-10T14:30:01+00:00")
-    assert tuple(extra) == INBOUND_EXTRA_KEYS
+    assert tuple(extra) == REPLY_EXTRA_KEYS
     assert extra["sender"] == "+2250700000001"
     assert extra["received_at"] == "2026-02-10T14:30:01+00:00"
 
@@ -46,14 +46,14 @@ def test_parse_orange_s_oneapi_body():
 @pytest.mark.parametrize("destination", ["tel:+2250000", "2250000", "+2250000", "tel:2250000"])
 def test_the_destination_with_and_without_tel_plus(destination):
     raw = json.dumps(inbound("tel:+2250700000001", "hi", destination=destination)).encode()
-    assert parse_inbound_message(raw).destination == "+2250000"
+    assert parse_reply(raw).destination == "+2250000"
 
 
 def test_message_id_date_time_and_callback_data_may_be_absent():
     document = inbound("+2250700000001", "YES", message_id=None)
     sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
     del sms["dateTime"]
-    parsed = parse_inbound_message(json.dumps(document).encode())
+    parsed = parse_reply(json.dumps(document).encode())
     assert (parsed.message_id, parsed.sent_at, parsed.callback_data) == ("", None, "")
     assert parsed.identity() == ("text", "+2250700000001", "YES", "")
 
@@ -98,7 +98,7 @@ def _with(**changes: object) -> bytes:
 )
 def test_bad_bodies_name_what_is_wrong(raw, status, names):
     with pytest.raises(ReceiptError) as caught:
-        parse_inbound_message(raw)
+        parse_reply(raw)
     assert caught.value.status_code == status
     assert names in caught.value.message
 
@@ -122,7 +122,7 @@ def test_bad_bodies_name_what_is_wrong(raw, status, names):
     ],
 )
 def test_orange_s_date_time_variants_are_read_as_utc(date_time, expected):
-    parsed = parse_inbound_message(_with(dateTime=date_time))
+    parsed = parse_reply(_with(dateTime=date_time))
     assert parsed.sent_at == expected
     assert parsed.sent_at.utcoffset() == timedelta(0)  # type: ignore[union-attr]
     assert type(parsed.sent_at) is datetime  # the standard class: extra and identity stay stable

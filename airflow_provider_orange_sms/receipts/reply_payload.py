@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 #: The keys of every inbound-message event's ``extra``.
-INBOUND_EXTRA_KEYS = (
+REPLY_EXTRA_KEYS = (
     "sender",
     "destination",
     "message",
@@ -53,7 +53,7 @@ _WHERE = "inboundSMSMessageNotification.inboundSMSMessage"
 
 
 @dataclass(frozen=True)
-class InboundMessage:
+class SMSReply:
     """
     One validated inbound SMS.
 
@@ -83,7 +83,7 @@ class InboundMessage:
 
     def to_extra(self, received_at: str) -> dict[str, str]:
         """
-        The asset event's ``extra`` for this message (keys :data:`INBOUND_EXTRA_KEYS`).
+        The asset event's ``extra`` for this message (keys :data:`REPLY_EXTRA_KEYS`).
 
         :param received_at: When the receiver accepted it (ISO 8601, UTC).
         """
@@ -110,7 +110,7 @@ def _optional_id(value: object, name: str) -> str:
     return value.strip()
 
 
-def parse_inbound_message(body: bytes) -> InboundMessage:
+def parse_reply(body: bytes) -> SMSReply:
     """
     Parse an inbound SMS body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
     saying what is wrong.
@@ -148,7 +148,7 @@ def parse_inbound_message(body: bytes) -> InboundMessage:
             f"Invalid {_WHERE}.message {shown(text)}: expected text of at most {MAX_MESSAGE_LENGTH} "
             "characters",
         )
-    return InboundMessage(
+    return SMSReply(
         sender="+" + sender_match.group(1),
         destination="+" + destination_match.group(1),
         message=text,
