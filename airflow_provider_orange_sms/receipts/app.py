@@ -67,9 +67,9 @@ from airflow_provider_orange_sms.settings import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms.receipts.inbound_store import InboundOutcome
     from airflow_provider_orange_sms.receipts.payload import Receipt
     from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+    from airflow_provider_orange_sms.receipts.reply_store import ReplyOutcome
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -343,10 +343,10 @@ def _store_receipts(receipts: list[Receipt]) -> bool:
     return any(stored)
 
 
-def _store_inbound_message(message: SMSReply) -> InboundOutcome:
-    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+def _store_reply(message: SMSReply) -> ReplyOutcome:
+    from airflow_provider_orange_sms.receipts.reply_store import store_reply
 
-    return store_inbound_message(message)
+    return store_reply(message)
 
 
 def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
@@ -358,7 +358,7 @@ def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
     return {"status": "stored" if stored else "duplicate"}
 
 
-def _inbound_answer(message: SMSReply, outcome: InboundOutcome) -> dict[str, str]:
+def _inbound_answer(message: SMSReply, outcome: ReplyOutcome) -> dict[str, str]:
     # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
     log.log(
         logging.INFO if outcome.opt_out else logging.DEBUG,
@@ -381,10 +381,10 @@ _RECEIPTS: Callback[list[Receipt], bool] = Callback(
     lambda receipts: f"for resource id {receipts[0].resource_id!r}",
     _receipt_answer,
 )
-_INBOUND_MESSAGES: Callback[SMSReply, InboundOutcome] = Callback(
+_INBOUND_MESSAGES: Callback[SMSReply, ReplyOutcome] = Callback(
     "inbound message",
     parse_reply,
-    _store_inbound_message,
+    _store_reply,
     lambda message: f"from {message.sender}",
     _inbound_answer,
 )

@@ -20,14 +20,14 @@ from airflow_provider_orange_sms.opt_out.records import (
     MAX_REPLY_CLOCK_SKEW as MAX_CLOCK_SKEW,
 )
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
-from airflow_provider_orange_sms.receipts.inbound_store import (
+from airflow_provider_orange_sms.receipts.reply_payload import (
+    SMSReply,
+)
+from airflow_provider_orange_sms.receipts.reply_store import (
     OPTED_IN,
     OPTED_OUT,
     SUPERSEDED,
-    store_inbound_message,
-)
-from airflow_provider_orange_sms.receipts.reply_payload import (
-    SMSReply,
+    store_reply,
 )
 from tests.support.receipts_server import SECRET, inbound
 
@@ -81,10 +81,10 @@ def test_a_message_is_stored_once_per_message_id(airflow_db):
     sender = unique_number()
     now = datetime.now(timezone.utc)
     message = SMSReply(sender, "+2250000", "Hello", "id-" + sender, now)
-    assert store_inbound_message(message, now=now).stored is True
-    assert store_inbound_message(message, now=now + timedelta(minutes=5)).stored is False
+    assert store_reply(message, now=now).stored is True
+    assert store_reply(message, now=now + timedelta(minutes=5)).stored is False
     again = SMSReply(sender, "+2250000", "Hello", "id2-" + sender, now)  # same text, new id
-    assert store_inbound_message(again, now=now + timedelta(minutes=6)).stored is True
+    assert store_reply(again, now=now + timedelta(minutes=6)).stored is True
     assert [e["message_id"] for e in _events(sender)] == ["id-" + sender, "id2-" + sender]
 
 
@@ -92,10 +92,10 @@ def test_without_message_id_sender_text_and_time_identify_a_message(airflow_db):
     sender = unique_number()
     now = datetime.now(timezone.utc)
     first = SMSReply(sender, "+2250000", "YES", "", now)
-    assert store_inbound_message(first, now=now).stored is True
-    assert store_inbound_message(first, now=now + timedelta(hours=1)).stored is False
+    assert store_reply(first, now=now).stored is True
+    assert store_reply(first, now=now + timedelta(hours=1)).stored is False
     later_yes = SMSReply(sender, "+2250000", "YES", "", now + timedelta(minutes=2))
-    assert store_inbound_message(later_yes, now=now + timedelta(hours=1)).stored is True
+    assert store_reply(later_yes, now=now + timedelta(hours=1)).stored is True
     assert len(_events(sender)) == 2
 
 
@@ -103,7 +103,7 @@ def test_stop_then_start_update_the_opt_out_list(airflow_db):
     sender = unique_number()
     at = datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc)
     stop = SMSReply(sender, "+2250000", " Stop! ", "s-" + sender, at)
-    assert store_inbound_message(stop).opt_out == OPTED_OUT
+    assert store_reply(stop).opt_out == OPTED_OUT
     record = _stored_record(sender)
     assert record is not None
     assert (record.opted_out, record.source, record.keyword, record.message_id) == (
@@ -114,18 +114,18 @@ def test_stop_then_start_update_the_opt_out_list(airflow_db):
     )
     assert record.decided_at() == at
     start = SMSReply(sender, "+2250000", "START", "a-" + sender, at + timedelta(minutes=1))
-    assert store_inbound_message(start).opt_out == OPTED_IN
+    assert store_reply(start).opt_out == OPTED_IN
     assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
     # A STOP sent before that START but delivered after it does not undo it.
     late_stop = SMSReply(sender, "+2250000", "ARRÊT", "l-" + sender, at + timedelta(seconds=30))
-    assert store_inbound_message(late_stop).opt_out == SUPERSEDED
+    assert store_reply(late_stop).opt_out == SUPERSEDED
     assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
     assert len(_events(sender)) == 3  # every reply is still an event
 
 
 def test_a_reply_that_is_no_keyword_leaves_the_list_alone(airflow_db):
     sender = unique_number()
-    outcome = store_inbound_message(SMSReply(sender, "+2250000", "stop sending me ads", "n-" + sender))
+    outcome = store_reply(SMSReply(sender, "+2250000", "stop sending me ads", "n-" + sender))
     assert (outcome.stored, outcome.opt_out) == (True, None)
     assert _stored_record(sender) is None
 
@@ -134,10 +134,8 @@ def test_configured_keywords_replace_the_defaults(airflow_db, monkeypatch):
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__OPT_OUT_KEYWORDS", "NON MERCI, halt")
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__OPT_IN_KEYWORDS", "oui")
     sender = unique_number()
-    assert store_inbound_message(SMSReply(sender, "+2250000", "STOP", "k1-" + sender)).opt_out is None
-    assert store_inbound_message(SMSReply(sender, "+2250000", "non merci", "k2-" + sender)).opt_out == (
-        OPTED_OUT
-    )
+    assert store_reply(SMSReply(sender, "+2250000", "STOP", "k1-" + sender)).opt_out is None
+    assert store_reply(SMSReply(sender, "+2250000", "non merci", "k2-" + sender)).opt_out == (OPTED_OUT)
 
 
 @pytest.fixture
@@ -192,11 +190,11 @@ def test_an_old_date_time_is_kept_as_the_decision_time(airflow_db):
     received = datetime(2026, 2, 10, 14, 30, 0, 250000, tzinfo=timezone.utc)  # a whole second is its end
     sent = received - timedelta(days=2)
     late = SMSReply(sender, "+2250000", "STOP", "o-" + sender, sent)
-    assert store_inbound_message(late, now=received).opt_out == OPTED_OUT
+    assert store_reply(late, now=received).opt_out == OPTED_OUT
     assert _stored_record(sender).decided_at() == sent  # type: ignore[union-attr]
     # Ahead of the receipt within the skew: believed (clocks differ a little).
     ahead = SMSReply(sender, "+2250000", "START", "a-" + sender, received + MAX_CLOCK_SKEW)
-    assert store_inbound_message(ahead, now=received).opt_out == OPTED_IN
+    assert store_reply(ahead, now=received).opt_out == OPTED_IN
     assert _stored_record(sender).decided_at() == received + MAX_CLOCK_SKEW  # type: ignore[union-attr]
 
 

@@ -13,14 +13,14 @@ import pytest
 
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
 from airflow_provider_orange_sms.receipts import store as store_module
-from airflow_provider_orange_sms.receipts.inbound_store import (
-    _parse_keywords,
-)
 from airflow_provider_orange_sms.receipts.payload import ReceiptError
 from airflow_provider_orange_sms.receipts.reply_payload import (
     REPLY_EXTRA_KEYS,
     SMSReply,
     parse_reply,
+)
+from airflow_provider_orange_sms.receipts.reply_store import (
+    _parse_keywords,
 )
 from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
 from tests.support.receipts_server import SECRET, inbound
@@ -147,7 +147,7 @@ def app_client(monkeypatch):
     from fastapi.testclient import TestClient
 
     from airflow_provider_orange_sms.receipts import app as receiver
-    from airflow_provider_orange_sms.receipts import inbound_store
+    from airflow_provider_orange_sms.receipts import reply_store
 
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", SECRET)
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.13.0/24")
@@ -155,7 +155,7 @@ def app_client(monkeypatch):
     def down(message, **kwargs):
         raise StoreUnavailableError("the metadata database did not store the inbound message")
 
-    monkeypatch.setattr(inbound_store, "store_inbound_message", down)
+    monkeypatch.setattr(reply_store, "store_reply", down)
     with TestClient(receiver.create_app(), client=("80.12.13.2", 1234)) as test_client:
         yield test_client
 
