@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.sandbox.answers import Answer
 from airflow_provider_orange_sms.sandbox.delivery_receipts import mask_url
-from airflow_provider_orange_sms.sandbox.inbound import (
+from airflow_provider_orange_sms.sandbox.subscriber_replies import (
     DEFAULT_DESTINATION,
-    InboundRequestError,
-    inbound_notification,
-    post_inbound,
+    ReplyRequestError,
+    post_reply,
+    reply_notification,
 )
 
 if TYPE_CHECKING:
@@ -68,21 +68,21 @@ def control(state: SandboxState, method: str, path: str, raw_body: bytes) -> Ans
             state.inbound_url = url
         return Answer(204)
     if path == "/_sandbox/inbound" and method == "POST":
-        return _inbound(state, body)
+        return _post_reply(state, body)
     return Answer(404, {"error": f"no control endpoint {method} {path}"})
 
 
-def _inbound(state: SandboxState, body: dict[str, Any]) -> Answer:
+def _post_reply(state: SandboxState, body: dict[str, Any]) -> Answer:
     """A subscriber sends an SMS: post it to the registered inbound URL, answer the outcome."""
     with state.lock:
         url = state.inbound_url
     if not url:
         return Answer(409, {"error": "no inbound URL registered (PUT /_sandbox/inbound-url)"})
     try:
-        notification = inbound_notification(body, DEFAULT_DESTINATION)
-    except InboundRequestError as exc:
+        notification = reply_notification(body, DEFAULT_DESTINATION)
+    except ReplyRequestError as exc:
         return Answer(400, {"error": str(exc)})
-    outcome = post_inbound(url, notification)
+    outcome = post_reply(url, notification)
     with state.lock:
         state.callbacks.append({"url": mask_url(url), "notification": notification, **outcome})
     return Answer(200, {"notification": notification, **outcome})

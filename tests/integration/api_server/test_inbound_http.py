@@ -189,7 +189,7 @@ def test_the_sandbox_tries_an_unreachable_inbound_url_again(sandbox):
     url = f"http://127.0.0.1:{closed}/orange-sms/inbound-messages/s"
     assert requests.put(f"{control}/inbound-url", json={"url": url}, timeout=30).status_code == 204
     sent = requests.post(f"{control}/inbound", json={"sender": "+2250700000001", "message": "hi"}, timeout=60)
-    from airflow_provider_orange_sms.sandbox.inbound import ATTEMPTS
+    from airflow_provider_orange_sms.sandbox.subscriber_replies import ATTEMPTS
 
     assert sent.json()["attempts"] == ATTEMPTS
     assert sent.json()["status"] == "URLError"

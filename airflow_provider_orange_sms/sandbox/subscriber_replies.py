@@ -25,11 +25,11 @@ ATTEMPTS = 4
 FIRST_BACKOFF = 0.25
 
 
-class InboundRequestError(ValueError):
+class ReplyRequestError(ValueError):
     """A ``POST /_sandbox/inbound`` body that cannot be turned into an inbound SMS (answered 400)."""
 
 
-def inbound_notification(request: dict[str, Any], default_destination: str) -> dict[str, Any]:
+def reply_notification(request: dict[str, Any], default_destination: str) -> dict[str, Any]:
     """
     The OneAPI body Orange would post for the reply described by ``request``.
 
@@ -41,9 +41,9 @@ def inbound_notification(request: dict[str, Any], default_destination: str) -> d
     """
     sender, message = request.get("sender"), request.get("message")
     if not isinstance(sender, str) or not sender.strip():
-        raise InboundRequestError(f"'sender' must be the subscriber's number, got {sender!r}")
+        raise ReplyRequestError(f"'sender' must be the subscriber's number, got {sender!r}")
     if not isinstance(message, str):
-        raise InboundRequestError(f"'message' must be the SMS text, got {message!r}")
+        raise ReplyRequestError(f"'message' must be the SMS text, got {message!r}")
     digits = sender.strip().removeprefix("tel:").removeprefix("+")
     sms: dict[str, Any] = {
         "senderAddress": f"tel:+{digits}",
@@ -62,7 +62,7 @@ def inbound_notification(request: dict[str, Any], default_destination: str) -> d
     return {"inboundSMSMessageNotification": notification}
 
 
-def post_inbound(url: str, body: dict[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:
+def post_reply(url: str, body: dict[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:
     """
     POST ``body`` to ``url``, again after a 5xx or a connection failure (:data:`ATTEMPTS` tries).
 
