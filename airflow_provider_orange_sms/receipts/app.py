@@ -195,12 +195,12 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
     """
     Apply the checks every callback route shares, in the module docstring's order (1 to 4).
 
-    Returns the admitted body, or the refusal to answer. Both routes (receipts and inbound
-    messages) use the same secret, allowlist and proxy settings.
+    Returns the admitted body, or the refusal to answer. Both routes (receipts and
+    replies) use the same secret, allowlist and proxy settings.
 
     :param secret: The path's secret.
     :param request: The HTTP request.
-    :param what: What the route receives, for log lines ("delivery receipt", "inbound message").
+    :param what: What the route receives, for log lines ("delivery receipt", "reply").
     """
     try:
         settings = load_settings()
@@ -254,7 +254,7 @@ def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
     The 503 answered when a callback was not stored (the database failed, or no turn to store came
     in time); logged once a minute.
 
-    :param what: "delivery receipt" or "inbound message".
+    :param what: "delivery receipt" or "reply".
     :param identity: What identifies it in the log line (no secret, no message text).
     :param exc: The store's error.
     """
@@ -278,7 +278,7 @@ class Callback(Generic[P, R]):
     """
     What a callback route receives and how: the parts :func:`receive` does not share.
 
-    :param what: For log lines ("delivery receipt", "inbound message").
+    :param what: For log lines ("delivery receipt", "reply").
     :param parse: Validates the body; raises :class:`ReceiptError`.
     :param store: Stores the parsed callback; raises ``StoreUnavailableError``.
     :param identity: What names the callback in a log line (no secret, no message text).
@@ -358,11 +358,11 @@ def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
     return {"status": "stored" if stored else "duplicate"}
 
 
-def _inbound_answer(message: SMSReply, outcome: ReplyOutcome) -> dict[str, str]:
+def _reply_answer(message: SMSReply, outcome: ReplyOutcome) -> dict[str, str]:
     # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
     log.log(
         logging.INFO if outcome.opt_out else logging.DEBUG,
-        "Inbound message %s: from %s, message id %r%s",
+        "Reply %s: from %s, message id %r%s",
         "stored" if outcome.stored else "already stored (repeat)",
         message.sender,
         message.message_id,
@@ -381,12 +381,12 @@ _RECEIPTS: Callback[list[Receipt], bool] = Callback(
     lambda receipts: f"for resource id {receipts[0].resource_id!r}",
     _receipt_answer,
 )
-_INBOUND_MESSAGES: Callback[SMSReply, ReplyOutcome] = Callback(
-    "inbound message",
+_REPLIES: Callback[SMSReply, ReplyOutcome] = Callback(
+    "reply",
     parse_reply,
     _store_reply,
     lambda message: f"from {message.sender}",
-    _inbound_answer,
+    _reply_answer,
 )
 
 
@@ -400,7 +400,7 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     return await receive(secret, request, _RECEIPTS)
 
 
-async def receive_inbound_message(secret: str, request: Request) -> JSONResponse:
+async def receive_reply(secret: str, request: Request) -> JSONResponse:
     """
     Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service):
     the same checks and answers as receipts; an opt-out or opt-in keyword also updates the
@@ -409,7 +409,7 @@ async def receive_inbound_message(secret: str, request: Request) -> JSONResponse
     :param secret: The path's secret.
     :param request: The HTTP request.
     """
-    return await receive(secret, request, _INBOUND_MESSAGES)
+    return await receive(secret, request, _REPLIES)
 
 
 def create_app() -> FastAPI:
@@ -429,7 +429,7 @@ def create_app() -> FastAPI:
     )
     app.add_api_route(
         "/inbound-messages/{secret}",
-        receive_inbound_message,
+        receive_reply,
         methods=["POST"],
         response_class=JSONResponse,
         include_in_schema=False,

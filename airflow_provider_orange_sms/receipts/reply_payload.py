@@ -1,5 +1,5 @@
 """
-Parse and validate an inbound SMS (a subscriber's reply). Pure: no Airflow, no I/O.
+Parse and validate a reply (an SMS a subscriber sent to the account's number). Pure: no Airflow, no I/O.
 
 Orange's "SMS response" service posts, in the OneAPI shape::
 
@@ -30,7 +30,7 @@ from airflow_provider_orange_sms.receipts.payload import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-#: The keys of every inbound-message event's ``extra``.
+#: The keys of every reply event's ``extra``.
 REPLY_EXTRA_KEYS = (
     "sender",
     "destination",
@@ -55,7 +55,7 @@ _WHERE = "inboundSMSMessageNotification.inboundSMSMessage"
 @dataclass(frozen=True)
 class SMSReply:
     """
-    One validated inbound SMS.
+    One validated reply.
 
     :param sender: Who sent it: E.164 with ``+`` (``+2250700000001``).
     :param destination: The number it was sent to, ``+`` and digits, whichever form Orange used.
@@ -112,12 +112,12 @@ def _optional_id(value: object, name: str) -> str:
 
 def parse_reply(body: bytes) -> SMSReply:
     """
-    Parse an inbound SMS body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
+    Parse a reply body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
     saying what is wrong.
 
     :param body: The raw request body (UTF-8 JSON).
     """
-    document = load_json(body, "inbound message")
+    document = load_json(body, "reply")
     notification = json_object(
         json_object(document, "body").get("inboundSMSMessageNotification"), "inboundSMSMessageNotification"
     )

@@ -1,5 +1,6 @@
 """
-Store an inbound SMS (a subscriber's reply) as an asset event, and apply its opt-out keyword.
+Store a reply (an SMS a subscriber sent to the account's number) as an asset event, and apply
+its opt-out keyword.
 
 Built on :mod:`.store`'s transaction (bounded waits, retries, 503 when the database cannot store)
 and :mod:`.dedup`'s table with its own kind, ``"inbound"``: a repeat of a stored message (same
@@ -50,7 +51,7 @@ SUPERSEDED = "superseded"
 @dataclass(frozen=True)
 class ReplyOutcome:
     """
-    What storing an inbound message did.
+    What storing a reply did.
 
     :param stored: Whether an event was created (False for a repeat).
     :param opt_out: :data:`OPTED_OUT`, :data:`OPTED_IN`, :data:`SUPERSEDED`, or None when the
@@ -119,4 +120,4 @@ def store_reply(message: SMSReply, *, now: datetime | None = None) -> ReplyOutco
             return ReplyOutcome(stored=True, opt_out=SUPERSEDED)
         return ReplyOutcome(stored=True, opt_out=OPTED_OUT if record.opted_out else OPTED_IN)
 
-    return run_in_transaction(work, "inbound message", retention)
+    return run_in_transaction(work, "reply", retention)

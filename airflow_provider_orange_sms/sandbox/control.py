@@ -1,4 +1,4 @@
-"""The sandbox's control API under ``/_sandbox``: state, faults, tokens, balances, inbound SMS."""
+"""The sandbox's control API under ``/_sandbox``: state, faults, tokens, balances, replies."""
 
 from __future__ import annotations
 
@@ -73,11 +73,11 @@ def control(state: SandboxState, method: str, path: str, raw_body: bytes) -> Ans
 
 
 def _post_reply(state: SandboxState, body: dict[str, Any]) -> Answer:
-    """A subscriber sends an SMS: post it to the registered inbound URL, answer the outcome."""
+    """A subscriber sends an SMS: post it to the registered reply URL, answer the outcome."""
     with state.lock:
         url = state.inbound_url
     if not url:
-        return Answer(409, {"error": "no inbound URL registered (PUT /_sandbox/inbound-url)"})
+        return Answer(409, {"error": "no reply URL registered (PUT /_sandbox/inbound-url)"})
     try:
         notification = reply_notification(body, DEFAULT_DESTINATION)
     except ReplyRequestError as exc:

@@ -1,5 +1,5 @@
 """
-Inbound messages stored in the Airflow metadata DB: each message once, the opt-out list the
+Replies stored in the Airflow metadata DB: each message once, the opt-out list the
 keywords write (through the receiver app in-process too), and the guard on the Airflow internals
 ``opt_out/variable_rows.py`` uses.
 """
@@ -29,7 +29,7 @@ from airflow_provider_orange_sms.receipts.reply_store import (
     SUPERSEDED,
     store_reply,
 )
-from tests.support.receipts_server import SECRET, inbound
+from tests.support.receipts_server import SECRET, reply_body
 
 
 def unique_number() -> str:
@@ -163,9 +163,9 @@ def _now_z() -> str:
 
 def test_a_start_dated_in_the_future_does_not_outrank_a_stop_sent_now(live_client):
     sender = unique_number()
-    start = _post(live_client, inbound(sender, "START", date_time="2099-01-01T00:00:00Z"))
+    start = _post(live_client, reply_body(sender, "START", date_time="2099-01-01T00:00:00Z"))
     assert start.json() == {"status": "stored", "opt_out": "opted_in"}
-    stop = _post(live_client, inbound(sender, "STOP", date_time=_now_z()))
+    stop = _post(live_client, reply_body(sender, "STOP", date_time=_now_z()))
     assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]
     # The event still says what Orange sent.
@@ -174,12 +174,12 @@ def test_a_start_dated_in_the_future_does_not_outrank_a_stop_sent_now(live_clien
 
 def test_a_stop_dated_9999_does_not_block_every_later_start(live_client):
     sender = unique_number()
-    stop = _post(live_client, inbound(sender, "STOP", date_time="9999-12-31T23:59:59Z"))
+    stop = _post(live_client, reply_body(sender, "STOP", date_time="9999-12-31T23:59:59Z"))
     assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
     record = _stored_record(sender)
     assert record is not None
     assert record.decided_at() <= datetime.now(timezone.utc) + MAX_CLOCK_SKEW
-    start = _post(live_client, inbound(sender, "START", date_time=_now_z()))
+    start = _post(live_client, reply_body(sender, "START", date_time=_now_z()))
     assert start.json() == {"status": "stored", "opt_out": "opted_in"}
     assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
 
@@ -203,7 +203,7 @@ def test_an_old_date_time_is_kept_as_the_decision_time(airflow_db):
 )
 def test_a_date_time_out_of_range_in_utc_is_a_422_not_a_500(live_client, date_time):
     sender = unique_number()
-    answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
+    answer = _post(live_client, reply_body(sender, "STOP", date_time=date_time))
     assert answer.status_code == 422
     assert repr(date_time) in answer.json()["detail"]
     assert _stored_record(sender) is None
@@ -212,7 +212,7 @@ def test_a_date_time_out_of_range_in_utc_is_a_422_not_a_500(live_client, date_ti
 @pytest.mark.parametrize("text", ["STOP", "hello"])
 def test_a_sender_in_non_ascii_digits_is_a_422(live_client, text):
     sender = "tel:+2٢٥٠٧" + "٠" * 7 + "١"  # noqa: RUF001
-    answer = _post(live_client, inbound(sender, text))
+    answer = _post(live_client, reply_body(sender, text))
     assert answer.status_code == 422  # was 500 with STOP, and an event under an unmatchable number
     assert repr(sender) in answer.json()["detail"]
 
@@ -226,7 +226,7 @@ def test_a_sender_in_non_ascii_digits_is_a_422(live_client, text):
 )
 def test_a_stop_with_a_date_time_python_3_10_cannot_read_opts_out(live_client, date_time, expected):
     sender = unique_number()
-    answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
+    answer = _post(live_client, reply_body(sender, "STOP", date_time=date_time))
     assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).decided_at() == expected  # type: ignore[union-attr]
 
@@ -246,6 +246,6 @@ def test_a_stop_with_a_date_time_python_3_10_cannot_read_opts_out(live_client, d
 )
 def test_a_keyword_with_invisible_characters_opts_out(live_client, text):
     sender = unique_number()
-    answer = _post(live_client, inbound(sender, text))
+    answer = _post(live_client, reply_body(sender, text))
     assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]

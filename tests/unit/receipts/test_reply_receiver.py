@@ -1,7 +1,7 @@
 """
-Inbound messages in-process, without a database: parsing Orange's OneAPI body, the keyword
+Replies in-process, without a database: parsing Orange's OneAPI body, the keyword
 settings, and the receiver route's guards (the storing, the opt-out list and the guard on the
-Airflow internals ``opt_out/variable_rows.py`` uses are in tests/integration/db/test_inbound.py).
+Airflow internals ``opt_out/variable_rows.py`` uses are in tests/integration/db/test_reply_store.py).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from airflow_provider_orange_sms.receipts.reply_store import (
     _parse_keywords,
 )
 from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
-from tests.support.receipts_server import SECRET, inbound
+from tests.support.receipts_server import SECRET, reply_body
 
 
 def test_parse_orange_s_oneapi_body():
-    raw = json.dumps(inbound("tel:+2250700000001", "STOP", message_id="m-1", callback_data="cb")).encode()
+    raw = json.dumps(reply_body("tel:+2250700000001", "STOP", message_id="m-1", callback_data="cb")).encode()
     parsed = parse_reply(raw)
     assert parsed == SMSReply(
         sender="+2250700000001",
@@ -45,12 +45,12 @@ def test_parse_orange_s_oneapi_body():
 
 @pytest.mark.parametrize("destination", ["tel:+2250000", "2250000", "+2250000", "tel:2250000"])
 def test_the_destination_with_and_without_tel_plus(destination):
-    raw = json.dumps(inbound("tel:+2250700000001", "hi", destination=destination)).encode()
+    raw = json.dumps(reply_body("tel:+2250700000001", "hi", destination=destination)).encode()
     assert parse_reply(raw).destination == "+2250000"
 
 
 def test_message_id_date_time_and_callback_data_may_be_absent():
-    document = inbound("+2250700000001", "YES", message_id=None)
+    document = reply_body("+2250700000001", "YES", message_id=None)
     sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
     del sms["dateTime"]
     parsed = parse_reply(json.dumps(document).encode())
@@ -59,7 +59,7 @@ def test_message_id_date_time_and_callback_data_may_be_absent():
 
 
 def _with(**changes: object) -> bytes:
-    document = inbound("tel:+2250700000001", "STOP", message_id="m-1")
+    document = reply_body("tel:+2250700000001", "STOP", message_id="m-1")
     sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
     for key, value in changes.items():
         if value is ...:
@@ -128,7 +128,7 @@ def test_orange_s_date_time_variants_are_read_as_utc(date_time, expected):
     assert type(parsed.sent_at) is datetime  # the standard class: extra and identity stay stable
 
 
-def test_the_inbound_asset_is_pinned_and_built_lazily():
+def test_the_replies_asset_is_pinned_and_built_lazily():
     assert INBOUND_MESSAGES.name == "orange_sms_inbound_messages"
     assert INBOUND_MESSAGES.uri == "orange-sms://inbound-messages/"
     uri = store_module.normalised_uri(INBOUND_ASSET_NAME, "orange-sms://inbound-messages")
@@ -153,19 +153,19 @@ def app_client(monkeypatch):
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.13.0/24")
 
     def down(message, **kwargs):
-        raise StoreUnavailableError("the metadata database did not store the inbound message")
+        raise StoreUnavailableError("the metadata database did not store the reply")
 
     monkeypatch.setattr(reply_store, "store_reply", down)
     with TestClient(receiver.create_app(), client=("80.12.13.2", 1234)) as test_client:
         yield test_client
 
 
-def test_the_inbound_route_shares_the_receipt_route_s_guards(app_client, monkeypatch):
+def test_the_reply_route_shares_the_receipt_route_s_guards(app_client, monkeypatch):
     json_type = {"Content-Type": "application/json"}
-    raw = json.dumps(inbound("+2250700000001", "STOP")).encode()
+    raw = json.dumps(reply_body("+2250700000001", "STOP")).encode()
     unavailable = app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type)
     assert (unavailable.status_code, unavailable.headers["Retry-After"]) == (503, "30")
-    assert "inbound message could not be stored" in unavailable.json()["detail"]
+    assert "reply could not be stored" in unavailable.json()["detail"]
     assert (
         app_client.post(f"/inbound-messages/{SECRET[:-1]}", content=raw, headers=json_type).status_code == 404
     )
@@ -175,7 +175,7 @@ def test_the_inbound_route_shares_the_receipt_route_s_guards(app_client, monkeyp
     assert app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type).status_code == 404
 
 
-def test_the_inbound_path_s_secret_is_masked_whatever_was_sent():
+def test_the_reply_path_s_secret_is_masked_whatever_was_sent():
     from airflow_provider_orange_sms.receipts.access_log import mask_path
 
     assert mask_path(f"/orange-sms/inbound-messages/{SECRET}", SECRET) == "/orange-sms/inbound-messages/***"
