@@ -123,12 +123,25 @@ class OrangeSMSHook(BaseHook):
         return self.client
 
     def close(self) -> None:
-        """Close the client's HTTP session and the limiter's state file, if the client was created."""
+        """
+        Close the client's HTTP session and the limiter's state file, if the client was created.
+
+        The hook stays usable: its next call reads the connection again and opens a new client. The
+        operators, sensors and notifier close their hook when their task method ends.
+        """
         self.__dict__.pop("config", None)
         self.__dict__.pop("_redis", None)
         client = self.__dict__.pop("client", None)
         if client is not None:
             client.close()
+
+    def __enter__(self) -> OrangeSMSHook:
+        """Use the hook in a ``with`` block, which closes it (:meth:`close`) at its end."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the hook (:meth:`close`)."""
+        self.close()
 
     # -- API -------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
@@ -317,3 +318,16 @@ def test_provider_info_matches_the_hook():
     assert conn_type["hook-name"] == OrangeSMSHook.hook_name
     module, _, name = conn_type["hook-class-name"].rpartition(".")
     assert (module, name) == (OrangeSMSHook.__module__, OrangeSMSHook.__name__)
+
+
+def test_the_hook_closes_at_the_end_of_a_with_block_and_opens_again_on_use(orange_conn, sandbox, monkeypatch):
+    closed = []
+    close = OrangeSMSClient.close
+    monkeypatch.setattr(OrangeSMSClient, "close", lambda client: (closed.append(client), close(client)))
+    with OrangeSMSHook() as hook:
+        units = hook.get_available_units("CIV")
+    assert len(closed) == 1
+    assert hook.get_available_units("CIV") == units  # a new client
+    hook.close()
+    assert len(closed) == 2
+    assert closed[0] is not closed[1]
