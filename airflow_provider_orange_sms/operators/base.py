@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
 
@@ -14,12 +14,10 @@ from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_P = ParamSpec("_P")
 _R = TypeVar("_R")
-_Op = TypeVar("_Op", bound="_OrangeSMSBaseOperator")
 
 
-def closes_hook(method: Callable[Concatenate[_Op, _P], _R]) -> Callable[Concatenate[_Op, _P], _R]:
+def closes_hook(method: Callable[..., _R]) -> Callable[..., _R]:
     """
     Close the operator's hook when ``method`` ends, however it ends (a result, an error, a deferral).
 
@@ -27,11 +25,11 @@ def closes_hook(method: Callable[Concatenate[_Op, _P], _R]) -> Callable[Concaten
     forks): its HTTP session and the limiter's state file must not stay open. The hook opens them
     again on its next use, so an operator run twice still works.
 
-    :param method: A task method (``execute``) of an operator with a :attr:`~_OrangeSMSBaseOperator.hook`.
+    :param method: A task method (``execute``) of one of this provider's operators.
     """
 
     @functools.wraps(method)
-    def run(self: _Op, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def run(self: _OrangeSMSBaseOperator, /, *args: Any, **kwargs: Any) -> _R:
         try:
             return method(self, *args, **kwargs)
         finally:
