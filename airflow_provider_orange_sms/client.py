@@ -232,6 +232,7 @@ class OrangeSMSClient(ClientBase):
         sender_address: str | None = None,
         sender_name: str | None = None,
         before_send: Callable[[], None] | None = None,
+        before_retry: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
@@ -252,6 +253,9 @@ class OrangeSMSClient(ClientBase):
         :param before_send: Called once right before the request first leaves (after the token
             fetch and the limiter's wait), e.g. to record that the SMS may be sent; if it raises,
             nothing is sent and its exception propagates.
+        :param before_retry: Called right before each retry of the request leaves (after a 429 or
+            a 503, when Orange accepted nothing), e.g. to read the opt-out list again; if it
+            raises, nothing more is sent and its exception propagates.
         :raises ValueError: On an invalid number, empty or too long message, or missing sender.
         :raises OrangeSMSSendUncertainError: When the answer does not say the SMS was created.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
@@ -273,6 +277,7 @@ class OrangeSMSClient(ClientBase):
             json={"outboundSMSMessageRequest": request},
             is_send=True,
             before_send=before_send,
+            before_retry=before_retry,
         )
         resource_id = created_id(response, "outboundSMSMessageRequest", "/requests/")
         if response.status_code == 201 and resource_id:

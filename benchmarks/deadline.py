@@ -6,7 +6,9 @@ Deadline Alerts that text on-call (``OrangeSMSNotifier`` as an ``AsyncCallback``
   ``--deadline-runs`` DAG runs, a few seconds apart, each with a 10 s deadline and a task that sleeps
   25 s; for each missed deadline, the time from the scheduler marking it missed (the deadline row's
   ``last_updated_at``) to the SMS reaching the sandbox, and from the deadline time itself: median
-  and max (target: within 5 s of the evaluation);
+  and max (target: within 5 s of the evaluation); and the first missed deadline after the triggerer
+  started apart from the others (that first callback waits for the triggerer's supervisor to build
+  its execution API: see docs/airflow-facts.md);
 * the triggerer loop's longest block while the notifier sends: the triggerer's own watchdog (it
   sleeps 0.1 s and logs "async thread was blocked for N seconds" past
   ``[triggerer] blocked_main_thread_warning_threshold``, set to 0.12 s here, 20 ms of lateness), read
@@ -39,43 +41,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.airflow_deployment import AirflowDeployment, wait_for  # noqa: E402
+from tests.support.airflow_deployment import AirflowDeployment, deadline_dag, wait_for  # noqa: E402
 
 ON_CALL = "+2250700000041"
 #: The triggerer's blocked-loop threshold during the latency runs (its watchdog sleeps 0.1 s).
 WATCHDOG_THRESHOLD = 0.12
 BLOCKED = re.compile(r"^(\S+) .*async thread was blocked for ([0-9.]+) seconds")
-
-DEADLINE_DAG = f"""
-import time
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
-
-from airflow_provider_orange_sms.notifications.orange_sms import OrangeSMSNotifier
-
-with DAG(
-    dag_id="bench_deadline",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(seconds=10),
-        callback=AsyncCallback(
-            OrangeSMSNotifier,
-            kwargs={{"recipients": [{ON_CALL!r}], "message": "{{{{ dag_run.dag_run_id }}}} is late"}},
-        ),
-    ),
-):
-
-    @task
-    def work():
-        time.sleep(25)
-
-    work()
-"""
 
 
 def _connection(url: str, client_id: str, secret: str) -> str:
@@ -121,7 +92,7 @@ def deadline_latency(runs: int, apart: float = 5.0) -> dict[str, Any]:
                 "AIRFLOW__TRIGGERER__BLOCKED_MAIN_THREAD_WARNING_THRESHOLD": str(WATCHDOG_THRESHOLD),
             },
         )
-        (deployment.dags / "bench_deadline.py").write_text(DEADLINE_DAG)
+        (deployment.dags / "bench_deadline.py").write_text(deadline_dag("bench_deadline", [ON_CALL], work=25))
         try:
             deployment.start_all(triggerers=1)
             deployment.wait_for_dag("bench_deadline")
@@ -155,6 +126,11 @@ def deadline_latency(runs: int, apart: float = 5.0) -> dict[str, Any]:
         "after_evaluation_max_s": max(after_evaluation),
         "after_deadline_median_s": statistics.median(after_deadline),
         "after_deadline_max_s": max(after_deadline),
+        # The first missed deadline after the triggerer started, and the others: the first SDK call
+        # a triggerer's runner makes has its supervisor build its in-process execution API.
+        "first_after_evaluation_s": after_evaluation[0],
+        "later_after_evaluation_median_s": statistics.median(after_evaluation[1:] or after_evaluation),
+        "later_after_evaluation_max_s": max(after_evaluation[1:] or after_evaluation),
         "loop_longest_block_s": max(sending, default=0.0),
         "loop_blocks_over_20ms": len(sending),
         # The same machine's noise: the triggerer idle, from its start to the first missed deadline.
@@ -264,6 +240,16 @@ def deadline_rows(args: Any, figures: dict[str, Any]) -> list[tuple[str, str, st
             f"{latency['sms']} SMS",
             f"{latency['after_evaluation_max_s']:.1f}s",
             "<= 5s, 1 SMS each",
+        )
+    )
+    rows.append(
+        (
+            "  the first one after the triggerer started, then the others",
+            f"first: {latency['first_after_evaluation_s']:.1f}s; the others: median "
+            f"{latency['later_after_evaluation_median_s']:.1f}s, max "
+            f"{latency['later_after_evaluation_max_s']:.1f}s",
+            f"{latency['first_after_evaluation_s']:.1f}s",
+            "<= 5s",
         )
     )
     rows.append(

@@ -180,7 +180,9 @@ class Stack:
             self._start(
                 "api_server_execution", *server, "--port", str(self.execution_port), "--apps", "execution"
             )
-        self._start("scheduler", "scheduler")
+        # --skip-serve-logs: its log server would listen on every interface (the API server reads
+        # the task logs from this machine's files).
+        self._start("scheduler", "scheduler", "--skip-serve-logs")
         self._start("dag-processor", "dag-processor")
         self.url = f"http://127.0.0.1:{self.port}"
         self.receipt_path = f"/orange-sms/delivery-receipts/{self.secret}"

@@ -80,7 +80,10 @@ with DAG(
         log.info("Loading the warehouse")
         time.sleep(WORK.total_seconds())
 
-    @task.sensor(poke_interval=CHECK_EVERY.total_seconds(), mode="reschedule")
+    # Retries: a worker or API-server hiccup in the watcher must not stop the escalation.
+    @task.sensor(
+        poke_interval=CHECK_EVERY.total_seconds(), mode="reschedule", retries=2, retry_delay=CHECK_EVERY
+    )
     def load_ended_or_late(**context) -> PokeReturnValue:
         """Done when ``load`` has ended (value False) or the deadline has passed (value True)."""
         run, ti = context["dag_run"], context["ti"]

@@ -35,6 +35,15 @@ _FIXTURE_MARKERS = {
 _SLOW = {"db", "api_server", "browser", "redis", "processes", "deployment"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """
+    Import Airflow before any test runs: it configures logging on import, replacing the root logger's
+    handlers, so inside a test (the first to import it when run alone) it would blind that test's
+    caplog.
+    """
+    import airflow  # noqa: F401
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with what it needs (see ``markers`` in pyproject.toml); ``slow`` for any."""
     for item in items:

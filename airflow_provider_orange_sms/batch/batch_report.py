@@ -112,6 +112,22 @@ class BatchStop:
         return self.kind not in FINAL_STOPS
 
 
+class NotSent(Exception):
+    """
+    The batch stops before a recipient's request could leave (it counts as not attempted).
+
+    :param stop: Why.
+    """
+
+    def __init__(self, stop: BatchStop) -> None:
+        super().__init__(stop.reason)
+        self.stop = stop
+
+
+class OptedOutWhileWaiting(Exception):
+    """A recipient opted out while its send waited for its token, its slot or a retry: not sent."""
+
+
 @dataclass
 class BatchReport:
     """

@@ -11,8 +11,9 @@ the record of the previous one is not durable, and the batch does not return bef
 is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
 (reported uncertain, never sent twice). A failure decides whether the batch goes on (see
 :mod:`.batch_report`). Before each send the recipient's opt-out record is read (when the list
-is honoured): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot
-be read stops the batch before that recipient's send.
+is honoured), and again right before its request leaves (after the token fetch and the limiter's
+wait): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot be read
+stops the batch before that recipient's send.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from airflow_provider_orange_sms.batch.batch_report import (
     STOP_WINDOW,
     BatchReport,
     BatchStop,
+    NotSent,
+    OptedOutWhileWaiting,
     Progress,
     failure_kind,
     refused_for_good,
@@ -62,6 +65,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from airflow_provider_orange_sms.batch.send_window import SendWindow
+
+    # (recipient, its "in flight" record, the check before each retry) -> Orange's resource id
+    _SendOne = Callable[[str, Callable[[], None], Callable[[], None]], str]
 
 #: XCom key of SendSMSOperator's results when the task fails (``return_value`` is only set on success).
 #: Uncertain recipients named in a task failure (all of them are in XCom ``sms_results``).
@@ -250,7 +256,7 @@ class SMSBatch:
                 f"{min(window.next_opening(a, now) for a in self.waiting):%Y-%m-%d %H:%M}",
             )
 
-    def send(self, send_one: Callable[[str, Callable[[], None]], str]) -> BatchReport:
+    def send(self, send_one: _SendOne) -> BatchReport:
         """
         Send to each pending recipient in order, each bracketed by the ledger, until the end or a stop.
 
@@ -258,7 +264,8 @@ class SMSBatch:
             second argument right before the request leaves (after the token fetch and the limiter
             wait), which records the recipient "in flight" (if that raises, nothing is sent); it
             is a :class:`~airflow_provider_orange_sms.limit.file_limiter.SendRecord`, so the limiter can also
-            write the previous outcome on its own when the wait leaves time for it.
+            write the previous outcome on its own when the wait leaves time for it. Its third
+            argument runs right before each retry of the request (the opt-out record read again).
         """
         try:
             self._send_each(send_one)
@@ -293,7 +300,7 @@ class SMSBatch:
         self._unwritten = []
         return True
 
-    def _send_each(self, send_one: Callable[[str, Callable[[], None]], str]) -> None:
+    def _send_each(self, send_one: _SendOne) -> None:
         """The loop of :meth:`send`; leaves the outcomes not written yet in ``_unwritten``."""
         self.log.info(
             "Sending %d SMS (%d recipient(s) in total%s)",
@@ -312,7 +319,7 @@ class SMSBatch:
             try:
                 opted_out = self._opted_out(address)
                 stop = None if opted_out else self._send_one(send_one, address)
-            except _NotSent as not_sent:
+            except NotSent as not_sent:
                 self._stop(not_sent.stop, left)
                 break
             if progress is not None:
@@ -329,7 +336,7 @@ class SMSBatch:
             record = self.opt_out.opted_out(address)
         except OptOutListUnreadableError as exc:
             kind = STOP_OPT_OUT_UNREADABLE if exc.retryable else STOP_OPT_OUT_INVALID
-            raise _NotSent(BatchStop(kind, f"{exc}; the SMS to {address} was not sent")) from exc
+            raise NotSent(BatchStop(kind, f"{exc}; the SMS to {address} was not sent")) from exc
         if record is None:
             return False
         self.log.info(
@@ -339,12 +346,25 @@ class SMSBatch:
         self.report.opted_out += 1
         return True
 
-    def _send_one(self, send_one: Callable[[str, Callable[[], None]], str], address: str) -> BatchStop | None:
+    def _send_one(self, send_one: _SendOne, address: str) -> BatchStop | None:
         """Send to ``address`` between its two ledger entries; return why the batch stops, if it does."""
         in_flight = False
 
+        def read_again() -> None:
+            # A STOP stored while this send waited (token, slot, a retry after a 429/503) holds.
+            try:
+                if not self._opted_out(address):
+                    return
+                stop: Exception = OptedOutWhileWaiting(address)
+            except NotSent as not_sent:
+                stop = not_sent
+            if in_flight:  # an attempt left and Orange accepted nothing
+                self._unwritten.append((address, None, FAILED))
+            raise stop
+
         def record_in_flight() -> None:
             nonlocal in_flight
+            read_again()
             self.ledger.append([*self._unwritten, (address, None, IN_FLIGHT)])
             self._unwritten = []
             in_flight = True
@@ -352,13 +372,15 @@ class SMSBatch:
         resource_id: str | None = None
         stop: BatchStop | None = None
         try:
-            resource_id = send_one(address, SendRecord(record_in_flight, self._write_outcomes))
+            resource_id = send_one(address, SendRecord(record_in_flight, self._write_outcomes), read_again)
             status = SENT
         except LedgerUnavailableError as exc:  # "in flight" could not be recorded: nothing left
             # That write carried the outcomes before it: not retried (it would record this recipient
             # "in flight" too), so later tries report those uncertain.
             self._unwritten = []
-            raise _NotSent(BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")) from exc
+            raise NotSent(BatchStop(STOP_LEDGER, f"{exc}; the SMS to {address} was not sent")) from exc
+        except OptedOutWhileWaiting:  # reported opted_out by _opted_out; nothing was accepted
+            return None
         except (OrangeSMSError, ValueError) as exc:
             status, stop = self._failed(address, exc)
         else:
@@ -475,11 +497,3 @@ class SMSBatch:
         raise AirflowException(
             f"{summary}. A retry sends only to the failed recipients, never to uncertain ones:{lines}"
         )
-
-
-class _NotSent(Exception):
-    """The batch stops before this recipient's request could leave (it counts as not attempted)."""
-
-    def __init__(self, stop: BatchStop) -> None:
-        super().__init__(stop.reason)
-        self.stop = stop

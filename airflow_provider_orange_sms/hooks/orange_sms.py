@@ -153,6 +153,7 @@ class OrangeSMSHook(BaseHook):
         sender_address: str | None = None,
         sender_name: str | None = None,
         before_send: Callable[[], None] | None = None,
+        before_retry: Callable[[], None] | None = None,
     ) -> str:
         """
         Send one SMS (within the send limit) and return Orange's resource id for it.
@@ -164,6 +165,8 @@ class OrangeSMSHook(BaseHook):
         :param sender_name: Whitelisted sender name; defaults to the connection's.
         :param before_send: Called once right before the request leaves (after the token fetch and
             the limiter's wait); if it raises, nothing is sent.
+        :param before_retry: Called right before each retry of the request leaves (after a 429 or
+            a 503, when Orange accepted nothing); if it raises, nothing more is sent.
         :raises ValueError: For an invalid number or empty message, before any request.
         :raises OrangeSMSError: When Orange refuses the SMS or cannot be reached.
         """
@@ -173,6 +176,7 @@ class OrangeSMSHook(BaseHook):
             sender_address=sender_address,
             sender_name=sender_name,
             before_send=before_send,
+            before_retry=before_retry,
         )
 
     def get_contracts(self, country: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
     from airflow_provider_orange_sms.ledger import DeadlineRecord
+    from airflow_provider_orange_sms.opt_out import OptOutCheck
 
 __all__ = ["OrangeSMSNotifier", "send_orange_sms_notification"]
 
@@ -230,7 +231,7 @@ class OrangeSMSNotifier(BaseNotifier):
                 if opted_out is not None:
                     self.log.info("Notification not sent to %s: opted out since %s", address, opted_out.at)
                     continue
-                failure = self._send_one(address, message, record)
+                failure = self._send_one(address, message, record, opt_out)
                 if failure is not None:
                     failures.append(failure)
             if record is not None:
@@ -247,10 +248,27 @@ class OrangeSMSNotifier(BaseNotifier):
                 + "; ".join(failures)
             )
 
-    def _send_one(self, address: str, message: str, record: DeadlineRecord | None) -> str | None:
+    def _send_one(
+        self, address: str, message: str, record: DeadlineRecord | None, opt_out: OptOutCheck
+    ) -> str | None:
         """Send to one recipient, recording the outcome; return what went wrong, if anything."""
         from airflow_provider_orange_sms.exceptions import OrangeSMSError, OrangeSMSSendUncertainError
         from airflow_provider_orange_sms.ledger import FAILED, SENT, UNCERTAIN, DeadlineRecordSupersededError
+        from airflow_provider_orange_sms.opt_out import OptOutListUnreadableError
+
+        in_flight = None if record is None else record.before_send(address)
+
+        def read_again() -> None:
+            # The first read may be long past (a deadline's claim settling, the limiter, a retry's
+            # wait after a 429 or a 503): a STOP stored meanwhile holds.
+            found = opt_out.opted_out(address)
+            if found is not None:
+                raise _OptedOutMeanwhile(found.at)
+
+        def before_send() -> None:
+            read_again()
+            if in_flight is not None:
+                in_flight()
 
         try:
             resource_id = self.hook.send_sms(
@@ -258,10 +276,18 @@ class OrangeSMSNotifier(BaseNotifier):
                 message,
                 sender_address=self.sender_address,
                 sender_name=self.sender_name,
-                before_send=None if record is None else record.before_send(address),
+                before_send=before_send,
+                before_retry=read_again,
             )
         except DeadlineRecordSupersededError:
             raise
+        except (_OptedOutMeanwhile, OptOutListUnreadableError) as exc:
+            if record is not None and record.was_in_flight(address):  # a retry's read: nothing accepted
+                self._record_outcome(record, address, FAILED)
+            if isinstance(exc, OptOutListUnreadableError):
+                return f"{address}: not sent, {exc}"
+            self.log.info("Notification not sent to %s: opted out since %s", address, exc)
+            return None
         except OrangeSMSError as exc:
             if record is not None and record.was_in_flight(address):
                 status = UNCERTAIN if isinstance(exc, OrangeSMSSendUncertainError) else FAILED
@@ -289,6 +315,10 @@ class OrangeSMSNotifier(BaseNotifier):
             self.log.warning(
                 "Outcome of the send to %s not recorded (%s: %s)", address, type(exc).__name__, exc
             )
+
+
+class _OptedOutMeanwhile(Exception):
+    """The recipient opted out after the notifier's first read of the list: not sent."""
 
 
 send_orange_sms_notification = OrangeSMSNotifier

@@ -426,14 +426,15 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
             raise AirflowFailException(f"{exc} (nothing was sent)") from exc
         return texts, senders, release
 
-    def _sender(self, texts: dict[str, str]) -> Callable[[str, Callable[[], None]], str]:
-        def send(address: str, before_send: Callable[[], None]) -> str:
+    def _sender(self, texts: dict[str, str]) -> Callable[[str, Callable[[], None], Callable[[], None]], str]:
+        def send(address: str, before_send: Callable[[], None], before_retry: Callable[[], None]) -> str:
             return self.hook.send_sms(
                 address,
                 texts[address],
                 sender_address=self.sender_address,
                 sender_name=self.sender_name,
                 before_send=before_send,
+                before_retry=before_retry,
             )
 
         return send

@@ -8,9 +8,10 @@ Orange's "SMS response" service posts, in the OneAPI shape::
                               "message": "STOP", "messageId": "…", "dateTime": "2026-02-10T14:30:00Z"},
         "callbackData": "…"}}
 
-Addresses come with or without ``tel:`` and ``+``; ``messageId``, ``dateTime`` and ``callbackData``
-may be absent. Unknown keys are ignored; everything the provider relies on is checked, and a bad
-value is answered with :class:`~airflow_provider_orange_sms.receipts.payload.ReceiptError` naming it.
+Addresses come with or without ``tel:`` and ``+`` (a sender also with ``00``); ``messageId``,
+``dateTime`` and ``callbackData`` may be absent. Unknown keys are ignored; everything the provider
+relies on is checked, and a bad value is answered with
+:class:`~airflow_provider_orange_sms.receipts.payload.ReceiptError` naming it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ MAX_ID_LENGTH = 128
 #: Longest accepted text: a concatenated SMS of 255 parts of 153 characters.
 MAX_MESSAGE_LENGTH = 255 * 153
 # [0-9], not \d: \d also matches Arabic-Indic and other digits, which no number on the list is.
-_SENDER_RE = re.compile(r"^(?i:tel:)?\+?([1-9][0-9]{6,14})$")
+# ``00`` is the international prefix as ``+`` is (no country code starts with 0): a STOP refused
+# for its form would never reach the list.
+_SENDER_RE = re.compile(r"^(?i:tel:)?(?:\+|00)?([1-9][0-9]{6,14})$")
 # Destinations include short codes (e.g. 4 digits), with or without the country code.
 _DESTINATION_RE = re.compile(r"^(?i:tel:)?\+?([0-9]{3,15})$")
 _ID_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")

@@ -32,15 +32,25 @@ def control(state: SandboxState, method: str, path: str, raw_body: bytes) -> Ans
     if path == "/_sandbox/requests" and method == "GET":
         with state.lock:
             return Answer(200, {"requests": list(state.requests)})
-    body = json.loads(raw_body or b"{}")
+    try:
+        body = json.loads(raw_body or b"{}")
+    except (ValueError, RecursionError):
+        return Answer(400, {"error": "the body is not JSON"})
+    if not isinstance(body, dict):
+        return Answer(400, {"error": f"expected a JSON object, got {type(body).__name__}"})
+    try:
+        return _update(state, method, path, body)
+    except (TypeError, ValueError, AttributeError) as exc:  # a value of the wrong type
+        return Answer(400, {"error": str(exc)[:200]})
+
+
+def _update(state: SandboxState, method: str, path: str, body: dict[str, Any]) -> Answer:
+    """Answer a control request that changes the state (``body`` is its JSON object)."""
     if path == "/_sandbox/reset" and method == "POST":
         state.reset()
         return Answer(204)
     if path == "/_sandbox/faults" and method == "POST":
-        try:
-            state.add_fault(**body)
-        except (TypeError, ValueError) as exc:
-            return Answer(400, {"error": str(exc)})
+        state.add_fault(**body)
         return Answer(204)
     if path == "/_sandbox/tokens/expire" and method == "POST":
         state.expire_tokens()

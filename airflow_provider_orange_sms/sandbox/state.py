@@ -65,6 +65,25 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"Invalid fault kind {self.kind!r}: expected one of {FAULT_KINDS}")
+        # Checked here, not when a request meets the fault (then it would drop that request).
+        wrong = [
+            name
+            for name, ok in (
+                ("status", isinstance(self.status, int) and 100 <= self.status <= 599),
+                ("count", isinstance(self.count, int)),
+                ("delay", isinstance(self.delay, (int, float))),
+                ("retry_after", self.retry_after is None or isinstance(self.retry_after, (int, float))),
+                ("code", self.code is None or isinstance(self.code, (int, str))),
+                ("path", isinstance(self.path, str)),
+                ("method", self.method is None or isinstance(self.method, str)),
+                ("body", isinstance(self.body, str)),
+                ("content_type", isinstance(self.content_type, str)),
+                ("headers", isinstance(self.headers, dict)),
+            )
+            if not ok or isinstance(getattr(self, name), bool)
+        ]
+        if wrong:
+            raise ValueError(f"Invalid fault {', '.join(f'{n}={getattr(self, n)!r}' for n in wrong)}")
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request."""

@@ -14,11 +14,13 @@ an anonymous or invalid request gets 401/403 and nothing else. Then:
 - ``GET /static/…``: the pages' style sheet and scripts (:mod:`.pages`), the same for everyone and
   holding no data, so served without a session like Airflow's own.
 
-Phone numbers are masked in every answer; no secret is ever included.
+Phone numbers are masked in every answer; no secret is ever included. When the metadata database
+fails, every route answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -36,6 +38,9 @@ MAX_RECEIPTS = 200_000
 #: Undelivered recipients listed in the JSON (all of them are in the CSV).
 MAX_LISTED = 500
 _NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds a caller is asked to wait when the metadata database failed.
+_RETRY_AFTER_SECONDS = 30
+log = logging.getLogger(__name__)
 
 
 def _delivery_view(user: Any, dag_id: str, run_id: str, task_id: str | None, map_index: int | None) -> Any:
@@ -123,8 +128,24 @@ def _section(build: Any) -> dict[str, Any]:
 
 def create_app() -> FastAPI:
     """The pages' app (see the module doc)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     app = FastAPI(title="Orange SMS pages", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", pages.static_files(), name="static")
+
+    @app.exception_handler(SQLAlchemyError)
+    def database_failed(request: Request, exc: Exception) -> JSONResponse:
+        # Locked, restarting, a lost connection: a 503 to try again, not a 500. The statement and its
+        # parameters stay out of the answer and the log: the driver's own message says enough.
+        reason = getattr(exc, "orig", None) or type(exc).__name__
+        log.warning(
+            "Orange SMS page %s answered 503: the metadata database failed (%s)", request.url.path, reason
+        )
+        return JSONResponse(
+            {"detail": "The metadata database is unavailable; try again later"},
+            status_code=503,
+            headers={**_NO_STORE, "Retry-After": str(_RETRY_AFTER_SECONDS)},
+        )
 
     @app.get("/delivery", response_class=HTMLResponse)
     def delivery_page(
@@ -162,7 +183,10 @@ def create_app() -> FastAPI:
         user: Any = auth.CurrentUser,
     ) -> Response:
         view = _delivery_view(user, dag_id, run_id, task_id, map_index)
-        name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{dag_id}_{run_id}")
+        # ASCII only: a header holds Latin-1, and a run id may hold any letter (allowed_run_id_pattern).
+        name = "".join(
+            ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in f"{dag_id}_{run_id}"
+        )
         return Response(
             delivery.to_csv(view),
             media_type="text/csv; charset=utf-8",

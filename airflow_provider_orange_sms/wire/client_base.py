@@ -223,6 +223,7 @@ class ClientBase:
         json: Any = None,
         is_send: bool = False,
         before_send: Callable[[], None] | None = None,
+        before_retry: Callable[[], None] | None = None,
     ) -> requests.Response:
         """Call ``path`` with the bearer token, the retry rules and (for sends) the limiter."""
         return self._transport.request(
@@ -234,6 +235,7 @@ class ClientBase:
             json=json,
             is_send=is_send,
             before_send=before_send,
+            before_retry=before_retry,
         )
 
     # -- sender ----------------------------------------------------------------------------------

@@ -232,6 +232,7 @@ class Transport:
         json: Any = None,
         is_send: bool = False,
         before_send: Callable[[], None] | None = None,
+        before_retry: Callable[[], None] | None = None,
     ) -> requests.Response:
         """
         Call ``url`` with a bearer token, under the retry rules of the module doc.
@@ -246,25 +247,32 @@ class Transport:
         :param before_send: Called once, right before the first attempt leaves: after the token
             fetch and at the end of the limiter's wait (timed by the limiter so it costs no slot);
             if it raises, nothing is sent.
+        :param before_retry: Called right before each later attempt leaves (after a 429, a 503, a
+            refused connection or a refused token: seconds to minutes later), at the end of its
+            limiter's wait like ``before_send``; if it raises, nothing more is sent.
         :return: The first answer under 400 (the endpoint decides whether it counts as done).
         """
         # Whether an earlier attempt may have been carried out by Orange although it failed for us.
         maybe_applied = False
         pending_hook = before_send
+        left = False  # whether an attempt has left: the next one is a retry
 
         def attempt() -> requests.Response:
-            nonlocal maybe_applied, pending_hook
+            nonlocal maybe_applied, pending_hook, left
             for refreshed in (False, True):
                 # Token first: a slot reserved before a slow token fetch would be used late, bunching
                 # this send with the next process's and pushing the account over its limit.
                 token = tokens.get_token()
                 hook, pending_hook = pending_hook, None
+                if hook is None and left:
+                    hook = before_retry
                 send_limiter = limiter if is_send else None
                 if send_limiter is not None:
                     send_limiter.wait(send_limiter.book(), before_send=hook)
                 elif hook is not None:
                     hook()
                 released = time.monotonic()
+                left = True
                 try:
                     response = self.send_once(
                         method,

@@ -10,7 +10,8 @@ starts one on a free port and puts its URL there, with the sandbox page's
   ``dag.test()``, which must end in ``success``; its tasks may use only ``default_pool`` (a missing
   pool leaves a task "scheduled" in a real Airflow, silently, while ``dag.test()`` ignores pools).
   It runs in a fresh working directory after the page's earlier plain ``python`` blocks (a page
-  may prepare a file, e.g. a CSV, for its DAG);
+  may prepare a file, e.g. a CSV, for its DAG); the DAG blocks run one after the other in one
+  Python process (:func:`dag_block_runs`);
 * any other ``python`` block is run with ``python -c``;
 * a ``bash`` block is run with ``bash -euo pipefail`` from the repository's root, against a fresh
   sandbox (a block may inject faults into it);
@@ -137,22 +138,34 @@ def docs_env(airflow_db, tmp_path_factory):
 
 
 _RUN_DAGS = """
+import json
+import os
 import sys
+import traceback
+
 try:
     from airflow.dag_processing.dagbag import DagBag
 except ImportError:  # Airflow < 3.2
     from airflow.models.dagbag import DagBag
 
-bag = DagBag(dag_folder=sys.argv[1])
-assert not bag.import_errors, bag.import_errors
-assert bag.dags, "the block defines no DAG"
-for dag in bag.dags.values():
-    # dag.test() ignores pools, a real scheduler does not: a task whose pool is missing stays
-    # "scheduled" with nothing in its log, so a DAG copied from the pages must not need one.
-    pools = {task.task_id: task.pool for task in dag.tasks if task.pool != "default_pool"}
-    assert not pools, f"{dag.dag_id} uses pools a fresh Airflow lacks: {pools}"
-    run = dag.test()
-    assert run.state == "success", f"{dag.dag_id}: {run.state}"
+failures = {}
+for block_id, folder, cwd in json.loads(sys.argv[1]):
+    os.chdir(cwd)
+    try:
+        bag = DagBag(dag_folder=folder)
+        assert not bag.import_errors, bag.import_errors
+        assert bag.dags, "the block defines no DAG"
+        for dag in bag.dags.values():
+            # dag.test() ignores pools, a real scheduler does not: a task whose pool is missing stays
+            # "scheduled" with nothing in its log, so a DAG copied from the pages must not need one.
+            pools = {task.task_id: task.pool for task in dag.tasks if task.pool != "default_pool"}
+            assert not pools, f"{dag.dag_id} uses pools a fresh Airflow lacks: {pools}"
+            run = dag.test()
+            assert run.state == "success", f"{dag.dag_id}: {run.state}"
+    except BaseException:
+        failures[block_id] = traceback.format_exc()
+with open(sys.argv[2], "w") as report:
+    json.dump(failures, report)
 """
 
 
@@ -161,9 +174,55 @@ def run(command: list[str], env: dict[str, str], cwd: Path, block: Block) -> Non
     assert result.returncode == 0, f"{block.id} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
 
 
-@pytest.mark.parametrize("block", RUN_HERE, ids=[b.id for b in RUN_HERE])
-def test_block_runs(block: Block, docs_env, docs_sandbox, tmp_path):
+@pytest.fixture(scope="module")
+def dag_block_runs(request, docs_env, docs_sandbox, tmp_path_factory) -> dict[str, str]:
+    """
+    Run the DAG blocks of the tests selected in one Python process (each one's Airflow import and
+    metadata-DB setup took longer than its ``dag.test()``): each in its own folder and working
+    directory, after its page's earlier plain ``python`` blocks. Returns the process's output and,
+    by block id, the failures.
+    """
+    selected = [
+        item.callspec.params["block"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_block_runs" and item.callspec.params["block"].is_dag
+    ]
     env = dict(docs_env["env"])
+    env["AIRFLOW_CONN_ORANGE_SMS_DEFAULT"] = sandbox_connection(docs_sandbox.url)
+    jobs = []
+    for block in selected:
+        cwd = tmp_path_factory.mktemp("docs-dag-cwd")
+        for earlier in blocks(block.path):
+            plain = earlier.language == "python" and earlier.marker != "skip" and not earlier.is_dag
+            if plain and earlier.line < block.line:
+                prepared = earlier.substituted().replace(DOCS_SANDBOX_URL, docs_sandbox.url)
+                run([sys.executable, "-c", prepared], env, cwd, earlier)
+        folder = docs_env["dags"] / f"{block.path.stem}_{block.line}"
+        folder.mkdir()
+        code = block.substituted().replace(DOCS_SANDBOX_URL, docs_sandbox.url)
+        (folder / f"docs_{block.path.stem.replace('-', '_')}_{block.line}.py").write_text(code)
+        jobs.append([block.id, str(folder), str(cwd)])
+    report = tmp_path_factory.mktemp("docs-dag-runs") / "failures.json"
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_DAGS, json.dumps(jobs), str(report)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    output = f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    assert result.returncode == 0, f"the DAG blocks' process failed:\n{output}"
+    return {"output": output, **json.loads(report.read_text())}
+
+
+@pytest.mark.parametrize("block", RUN_HERE, ids=[b.id for b in RUN_HERE])
+def test_block_runs(block: Block, docs_env, docs_sandbox, tmp_path, request):
+    env = dict(docs_env["env"])
+    if block.is_dag:
+        runs = request.getfixturevalue("dag_block_runs")
+        assert block.id not in runs, f"{block.id} failed:\n{runs[block.id]}\n{runs['output']}"
+        return
     if block.language == "bash":
         # A fresh sandbox: a block may inject faults or change balances.
         with SandboxServer(config=SandboxConfig(dr_delay=None)) as sandbox:
@@ -173,18 +232,7 @@ def test_block_runs(block: Block, docs_env, docs_sandbox, tmp_path):
         return
     env["AIRFLOW_CONN_ORANGE_SMS_DEFAULT"] = sandbox_connection(docs_sandbox.url)
     code = block.substituted().replace(DOCS_SANDBOX_URL, docs_sandbox.url)
-    if not block.is_dag:
-        run([sys.executable, "-c", code], env, tmp_path, block)
-        return
-    for earlier in blocks(block.path):
-        plain = earlier.language == "python" and earlier.marker != "skip" and not earlier.is_dag
-        if plain and earlier.line < block.line:
-            prepared = earlier.substituted().replace(DOCS_SANDBOX_URL, docs_sandbox.url)
-            run([sys.executable, "-c", prepared], env, tmp_path, earlier)
-    folder = docs_env["dags"] / f"{block.path.stem}_{block.line}"
-    folder.mkdir()
-    (folder / f"docs_{block.path.stem.replace('-', '_')}_{block.line}.py").write_text(code)
-    run([sys.executable, "-c", _RUN_DAGS, str(folder)], env, tmp_path, block)
+    run([sys.executable, "-c", code], env, tmp_path, block)
 
 
 @skip_on_airflow_3_0("the walkthrough is written for Airflow 3.3's CLI and settings")

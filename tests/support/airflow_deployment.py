@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,51 @@ from tests.support.processes import free_port
 STARTUP_LIMIT = 600.0
 #: The triggerer's warning when a trigger blocks its event loop.
 BLOCKED_LOOP_WARNING = "Triggerer's async thread was blocked"
+
+_DEADLINE_DAG = """
+import time
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
+
+from airflow_provider_orange_sms.notifications.orange_sms import OrangeSMSNotifier
+
+with DAG(
+    dag_id={dag_id!r},
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(seconds={deadline!r}),
+        callback=AsyncCallback(
+            OrangeSMSNotifier,
+            kwargs={{"recipients": {recipients!r}, "message": "{{{{ dag_run.dag_run_id }}}} is late"}},
+        ),
+    ),
+):
+
+    @task
+    def work():
+        time.sleep({work!r})
+
+    work()
+"""
+
+
+def deadline_dag(dag_id: str, recipients: Sequence[str], *, work: float, deadline: float = 10) -> str:
+    """
+    The source of a DAG whose runs miss a deadline: ``OrangeSMSNotifier`` (an ``AsyncCallback``)
+    texts ``recipients`` "<run id> is late" once a run has been queued ``deadline`` seconds, while
+    its one task sleeps ``work`` seconds.
+
+    :param dag_id: The DAG's id (one per test sharing a deployment).
+    :param recipients: The on-call numbers.
+    :param work: Seconds the task sleeps (more than ``deadline`` for the deadline to be missed).
+    :param deadline: Seconds from the run being queued to its deadline.
+    """
+    return _DEADLINE_DAG.format(dag_id=dag_id, recipients=list(recipients), work=work, deadline=deadline)
 
 
 def wait_for(
@@ -63,13 +108,19 @@ class AirflowDeployment:
     :param home: Its ``AIRFLOW_HOME`` (the database, the logs, each process's output).
     :param dags: The DAGs folder (the ``dags-folder`` bundle).
     :param extra_env: More environment for every process (connections, ``[orange_sms]`` options…).
+    :param database_url: The metadata database (e.g. PostgreSQL); a sqlite file in ``home`` by
+        default, which :meth:`query` and the helpers built on it need.
+    :param execution_port: The port of the API server that serves the tasks' execution API, when it
+        is not :attr:`api_port` (an API server started with ``apps="execution"``).
     """
 
     home: Path
     dags: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api_port: int = field(default_factory=free_port)
+    execution_port: int | None = None
     _token: str | None = field(default=None, repr=False)
 
     @property
@@ -91,12 +142,14 @@ class AirflowDeployment:
         }
         env.update(
             AIRFLOW_HOME=str(self.home),
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.database}",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=self.database_url or f"sqlite:///{self.database}",
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__CORE__DAGS_FOLDER=str(self.dags),
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=(
+                f"http://127.0.0.1:{self.execution_port or self.api_port}/execution/"
+            ),
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
             AIRFLOW__API__BASE_URL=self.url,
             AIRFLOW__API__PORT=str(self.api_port),
@@ -138,44 +191,115 @@ class AirflowDeployment:
             timeout=STARTUP_LIMIT,
         )
 
-    def start(self, name: str, *command: str) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        name: str,
+        *command: str,
+        prefix: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         """
         Start ``airflow <command>`` as ``name`` (its own process group), output to ``<home>/<name>.log``.
 
         :param name: What the tests call it (``triggerer-1``…).
         :param command: The ``airflow`` subcommand and its arguments.
+        :param prefix: A command the process runs under (``("nice", "-n", "10")``).
+        :param env: More environment for this process only (e.g. its logging level).
         """
         with self.log_path(name).open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *command],
+                [*prefix, sys.executable, "-m", "airflow", *command],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self.env(),
+                env={**self.env(), **(env or {})},
                 start_new_session=True,
             )
         self.processes[name] = process
         return process
 
-    def start_api_server(self) -> None:
-        """Start the API server and wait until it answers."""
-        command = ("api-server", "--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1")
-        self.start("api_server", *command)
-        wait_for(lambda: self._answers("/api/v2/version"), "the API server")
+    def start_api_server(
+        self,
+        name: str = "api_server",
+        *,
+        port: int | None = None,
+        apps: str | None = None,
+        prefix: Sequence[str] = (),
+        wait: bool = True,
+    ) -> None:
+        """
+        Start an API server and wait until it answers.
+
+        :param name: Its process name.
+        :param port: Its port: :attr:`api_port` (the one the other processes use) by default.
+        :param apps: Its ``--apps`` (``core``, ``execution``), all of them by default.
+        :param prefix: A command it runs under, as for :meth:`start`.
+        :param wait: Wait until it answers (else call :meth:`wait_for_api_server`).
+        """
+        port = self.api_port if port is None else port
+        command = ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        if apps is not None:
+            command += ["--apps", apps]
+        self.start(name, *command, prefix=prefix)
+        if wait:
+            self.wait_for_api_server(name, port=port, apps=apps)
+
+    def wait_for_api_server(
+        self, name: str = "api_server", *, port: int | None = None, apps: str | None = None
+    ) -> None:
+        """
+        Wait until the API server ``name`` answers; fail, with its output, if it exits.
+
+        :param name: Its process name.
+        :param port: Its port (:attr:`api_port` by default).
+        :param apps: Its ``--apps``, as it was started.
+        """
+        port = self.api_port if port is None else port
+        # The execution API alone has no /api/v2: its health route says when it is up.
+        path = "/execution/health" if apps == "execution" else "/api/v2/version"
+        wait_for(lambda: self._running(name) and self._answers(path, port), f"the API server {name}")
 
     def start_triggerer(self, name: str = "triggerer") -> None:
         """Start a triggerer (its log server off) and wait until it heart-beats."""
+        self.start_triggerers(name)
+
+    def start_triggerers(self, *names: str) -> None:
+        """
+        Start triggerers (their log servers off) together, and wait until each heart-beats.
+
+        :param names: Their process names.
+        """
         before = self.last_triggerer_job()
-        self.start(name, "triggerer", "--skip-serve-logs")
-        wait_for(lambda: self.alive_triggerers(newer_than=before), f"{name} to heart-beat")
+        for name in names:
+            self.start(name, "triggerer", "--skip-serve-logs")
+        wait_for(
+            lambda: (
+                all(self._running(n) for n in names)
+                and self.alive_triggerers(newer_than=before) >= len(names)
+            ),
+            f"{', '.join(names)} to heart-beat",
+        )
 
     def start_all(self, triggerers: int = 1) -> None:
-        """Migrate, then start the API server, DAG processor, scheduler and ``triggerers`` triggerers."""
+        """
+        Migrate, then start the API server, DAG processor, scheduler and ``triggerers`` triggerers,
+        all at once (their start-ups overlap), and wait until the API server answers and the
+        triggerers heart-beat.
+
+        :param triggerers: How many triggerers (``triggerer-1``…).
+        """
         self.migrate()
-        self.start_api_server()
+        self.start_api_server(wait=False)
         self.start("dag-processor", "dag-processor")
         self.start("scheduler", "scheduler", "--skip-serve-logs")
-        for n in range(1, triggerers + 1):
-            self.start_triggerer(f"triggerer-{n}")
+        self.start_triggerers(*(f"triggerer-{n}" for n in range(1, triggerers + 1)))
+        self.wait_for_api_server()
+
+    def _running(self, name: str) -> bool:
+        """``True`` while process ``name`` runs; fails with the end of its output once it has exited."""
+        code = self.processes[name].poll()
+        if code is not None:
+            raise AssertionError(f"{name} exited with {code}:\n{self.output(name)[-3000:]}")
+        return True
 
     def kill(self, name: str) -> None:
         """``kill -9`` the process ``name`` and every process it started (its process group)."""
@@ -185,19 +309,29 @@ class AirflowDeployment:
 
     def stop(self, name: str) -> None:
         """Stop ``name`` (SIGTERM to its group, SIGKILL if it lingers)."""
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self._terminate(name)
+        self._reap(name)
 
     def stop_all(self) -> None:
-        """Stop every process still running."""
-        for name in list(self.processes):
-            self.stop(name)
+        """Stop every process still running: all are signalled first, so their shutdowns overlap."""
+        names = list(self.processes)
+        for name in names:
+            self._terminate(name)
+        for name in names:
+            self._reap(name)
+
+    def _terminate(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+
+    def _reap(self, name: str) -> None:
+        process = self.processes.pop(name)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def log_path(self, name: str) -> Path:
         """Where process ``name`` writes its output."""
@@ -211,7 +345,9 @@ class AirflowDeployment:
     # -- the database and the REST API -----------------------------------------------------------
 
     def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query of the metadata database."""
+        """Rows of a read-only query of the metadata database (the sqlite one)."""
+        if self.database_url is not None:
+            raise ValueError(f"query() reads the sqlite database only, not {self.database_url.split(':')[0]}")
         connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=60)
         try:
             return connection.execute(sql, args).fetchall()
@@ -236,9 +372,9 @@ class AirflowDeployment:
         )
         return int(rows[0][0])
 
-    def _answers(self, path: str) -> bool:
+    def _answers(self, path: str, port: int) -> bool:
         try:
-            return requests.get(self.url + path, timeout=5).status_code == 200
+            return requests.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code == 200
         except requests.RequestException:
             return False
 

@@ -1,7 +1,8 @@
 """
 The fixtures every kind of test uses (registered by ``pytest_plugins`` in ``tests/conftest.py``): a
 real sandbox server over HTTP, clients of it, an isolated cache, the default connection pointing at
-it, a frozen limiter clock. Fixtures of one folder live in that folder's ``conftest.py``.
+it, a frozen limiter clock, the sent ledger's write back-offs recorded instead of slept. Fixtures
+of one folder live in that folder's ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,22 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     clock = [1_000_000.0]
     monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
     return clock
+
+
+@pytest.fixture
+def ledger_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every sent ledger's waits between write tries, recorded here instead of slept."""
+    from airflow_provider_orange_sms.ledger import SentLedger
+
+    waits: list[float] = []
+    init = SentLedger.__init__
+
+    def init_recording_waits(self: SentLedger, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.sleep = waits.append
+
+    monkeypatch.setattr(SentLedger, "__init__", init_recording_waits)
+    return waits
 
 
 @pytest.fixture

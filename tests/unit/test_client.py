@@ -527,7 +527,7 @@ def test_read_timeout_on_a_read_is_retried(make_client, sandbox):
 
 
 def test_read_timeout_on_a_send_is_uncertain(make_client, sandbox):
-    client = make_client(read_timeout=1.0)
+    client = make_client(read_timeout=0.3)  # the send is delayed 3 s: it always times out
     client.get_token()
     sandbox.state.add_fault(kind="delay", delay=3.0, path=SEND_PATH)
     with pytest.raises(OrangeSMSSendUncertainError, match="ReadTimeout"):

@@ -9,6 +9,7 @@ namespace's), and a connection is tried on each of this machine's other IPv4 add
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import socket
@@ -94,21 +95,45 @@ def test_the_sandbox_listens_on_loopback_only_by_default():
         stop_process(process)
 
 
-#: The commands that start a server, in a shell script.
+#: The commands that start a server, in a shell script (wherever they sit on the line: after
+#: ``nice``, ``exec`` or ``"$VENV/bin/…"``).
 _SERVER_COMMAND = re.compile(
-    r"^\s*(airflow (api-server|standalone)|python -m airflow_provider_orange_sms\.sandbox)(\s|$)"
+    r"\bairflow[\"']?\s+(api-server|standalone|webserver)\b"
+    r"|\s-m\s+airflow_provider_orange_sms\.sandbox(?![.\w])"
+    r"|\b(redis-server|uvicorn|http\.server)\b"
 )
+#: Airflow commands whose log server binds every interface unless ``--skip-serve-logs``.
+_LOG_SERVING_COMMAND = re.compile(r"\bairflow[\"']?\s+(scheduler|triggerer|celery\s+worker)\b")
+#: Scripts whose servers run in network namespaces of their own, on the namespaces' addresses.
+_NAMESPACED = {"test-deployment.sh"}
 
 
-@pytest.mark.parametrize("script", ["demo.sh", "check-wheel.sh"])
-def test_the_scripts_start_their_servers_on_loopback(script):
-    """The demo's servers (an API server with every caller an admin, the sandbox) and check-wheel's."""
-    lines = [
-        line for line in (ROOT / "scripts" / script).read_text().splitlines() if _SERVER_COMMAND.match(line)
+def _shell_commands(script: Path) -> list[str]:
+    """The script's command lines, continuation lines joined; comments and ``echo`` lines left out."""
+    joined = re.sub(r"\\\n\s*", " ", script.read_text())
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.strip().startswith(("#", "echo ", "printf "))
     ]
-    assert lines, f"no server started in scripts/{script}"
-    for line in lines:
-        assert "--host 127.0.0.1 " in line, line
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in (ROOT / "scripts").glob("*.sh") if p.name not in _NAMESPACED)
+)
+def test_the_scripts_start_their_servers_on_loopback(script):
+    """Every script's servers (the demo's API server with every caller an admin, the sandbox…)."""
+    for line in _shell_commands(ROOT / "scripts" / script):
+        if _SERVER_COMMAND.search(line):
+            assert re.search(r"--(host|bind)[ =]127\.0\.0\.1\b", line), line
+        if _LOG_SERVING_COMMAND.search(line):
+            assert "--skip-serve-logs" in line, line
+
+
+def test_the_scripts_checked_for_loopback_start_servers():
+    """The check above reads the commands it should: the demo's two servers are found."""
+    found = [line for line in _shell_commands(ROOT / "scripts" / "demo.sh") if _SERVER_COMMAND.search(line)]
+    assert len(found) == 2, found
 
 
 def test_every_api_server_a_test_or_benchmark_starts_binds_loopback():
@@ -123,3 +148,35 @@ def test_every_api_server_a_test_or_benchmark_starts_binds_loopback():
             following = re.sub(r"\s+", " ", text[match.end() : match.end() + 60])
             assert following.startswith(' "--host", "127.0.0.1"'), f"{path.relative_to(ROOT)}: {following}"
     assert starts >= 4
+
+
+#: Airflow commands that also start a log server on every interface unless told not to.
+_LOG_SERVING_COMMANDS = frozenset({"scheduler", "triggerer"})
+
+
+def _commands(tree: ast.AST) -> list[list[object]]:
+    """The argument lists of calls and list/tuple literals: where a command's words are written."""
+    found: list[list[object]] = []
+    for node in ast.walk(tree):
+        items = node.args if isinstance(node, ast.Call) else getattr(node, "elts", None)
+        if isinstance(node, (ast.Call, ast.List, ast.Tuple)) and items:
+            found.append([item.value if isinstance(item, ast.Constant) else None for item in items])
+    return found
+
+
+def test_every_scheduler_and_triggerer_a_test_or_benchmark_starts_serves_no_logs():
+    """
+    ``airflow scheduler`` (with LocalExecutor) and ``airflow triggerer`` start Airflow's log server,
+    which binds every interface (``host=""``, no setting changes it): each one started by a test or a
+    benchmark comes with ``--skip-serve-logs``. A command word is one after the first argument (the
+    process's name, or ``airflow``), so a name alone is not taken for a command.
+    """
+    starts = 0
+    for path in [*ROOT.glob("tests/**/*.py"), *ROOT.glob("benchmarks/**/*.py")]:
+        if path == Path(__file__):
+            continue
+        for words in _commands(ast.parse(path.read_text())):
+            if _LOG_SERVING_COMMANDS.intersection(words[1:]):
+                starts += 1
+                assert "--skip-serve-logs" in words, f"{path.relative_to(ROOT)}: {words}"
+    assert starts >= 3

@@ -60,13 +60,16 @@ def opt_out_reads(monkeypatch):
     return reads
 
 
-def expected_reads(*with_records: str) -> Counter:
-    """The opt-out Variable reads of a send to NUMBERS where only ``with_records`` have a record."""
+def expected_reads(*with_records: str, sent: tuple[str, ...] = ()) -> Counter:
+    """
+    The opt-out Variable reads of a send to NUMBERS where only ``with_records`` have a record; the
+    ``sent`` ones are read twice (before their turn and right before their request leaves).
+    """
     from airflow.sdk import Variable
 
     if hasattr(Variable, "keys"):  # Airflow 3.3: listed first, only existing records read
-        return Counter(variable_key(n) for n in with_records)
-    return Counter(key(n) for n in NUMBERS for key in (variable_key, operator_variable_key))
+        return Counter(variable_key(n) for n in [*with_records, *(n for n in sent if n in with_records)])
+    return Counter(key(n) for n in [*NUMBERS, *sent] for key in (variable_key, operator_variable_key))
 
 
 def received(sandbox) -> Counter:
@@ -93,9 +96,10 @@ def test_a_stop_then_a_send_texts_only_the_others_and_reports_it_opted_out(fast_
     assert statuses(results) == {ADDRESSES[0]: "opted_out", ADDRESSES[1]: "sent", ADDRESSES[2]: "sent"}
     assert results[0]["resource_id"] is None
     assert xcom_value(dag_run, "send", PLAN_KEY)["opted_out"] == 1
-    # The cost rule: right before each send, one listing of the recipient's keys, then a read of each
-    # record it has: only the opted-out one is read (both keys of each where Variables cannot be listed).
-    assert opt_out_reads == expected_reads(NUMBERS[0])
+    # The cost rule: before each recipient's turn and again right before its request leaves, one
+    # listing of its keys, then a read of each record it has: only the opted-out one is read, once
+    # (both keys of each where Variables cannot be listed).
+    assert opt_out_reads == expected_reads(NUMBERS[0], sent=tuple(NUMBERS[1:]))
 
 
 def test_a_start_after_the_stop_texts_the_number_again(fast_conn, sandbox):
@@ -127,6 +131,59 @@ def test_an_opt_out_arriving_mid_batch_applies_to_later_recipients(fast_conn, sa
     assert dag_run.get_task_instance("send").state == "success"
     assert received(sandbox) == Counter(ADDRESSES[:2])
     assert statuses(xcom(dag_run, "send"))[ADDRESSES[2]] == "opted_out"
+
+
+def test_a_stop_stored_after_the_check_before_the_send_leaves_is_honoured(fast_conn, sandbox, monkeypatch):
+    """
+    The STOP lands between the read before a recipient's turn and its request: while the send waits
+    for its token and its slot (seconds behind a campaign sharing the limit). It is read again there.
+    """
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
+
+    original = OptOutCheck.opted_out
+
+    def stop_arrives_right_after_the_check(self, address):
+        record = original(self, address)
+        if address == ADDRESSES[1] and record is None:
+            write_record(NUMBERS[1], opted_out=True)
+        return record
+
+    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_right_after_the_check)
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter([ADDRESSES[0], ADDRESSES[2]])
+    assert statuses(xcom(dag_run, "send"))[ADDRESSES[1]] == "opted_out"
+    assert xcom_value(dag_run, "send", PLAN_KEY)["opted_out"] == 1
+
+
+def test_a_stop_stored_while_a_send_waits_to_be_retried_is_honoured(fast_conn, sandbox, monkeypatch):
+    """
+    Orange answers the first attempt 503 (nothing accepted, retried after a backoff; a 429's
+    Retry-After can be minutes): the STOP lands meanwhile, and the retry reads the record again.
+    """
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
+
+    sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=1)
+    original = OptOutCheck.opted_out
+    reads: Counter = Counter()
+
+    def stop_arrives_after_the_first_attempt_left(self, address):
+        record = original(self, address)
+        reads[address] += 1
+        if address == ADDRESSES[0] and reads[address] == 2:  # read right before the first attempt
+            write_record(NUMBERS[0], opted_out=True)
+        return record
+
+    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_after_the_first_attempt_left)
+
+    dag_run = run("test_opt_out_send")
+
+    assert dag_run.get_task_instance("send").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:])
+    assert statuses(xcom(dag_run, "send"))[ADDRESSES[0]] == "opted_out"
+    assert reads[ADDRESSES[0]] == 3
 
 
 def test_a_failing_read_fails_the_task_before_sending_to_that_recipient(
@@ -188,6 +245,26 @@ def test_respect_opt_out_false_texts_everyone_without_reading_the_list(fast_conn
 
 def test_the_notifier_skips_an_opted_out_recipient(fast_conn, sandbox):
     write_record(NUMBERS[0], opted_out=True)
+
+    dag_run = run("test_opt_out_notifier")
+
+    assert dag_run.get_task_instance("done").state == "success"
+    assert received(sandbox) == Counter(ADDRESSES[1:2])
+
+
+def test_the_notifier_honours_a_stop_stored_after_its_read_before_its_send(fast_conn, sandbox, monkeypatch):
+    """A deadline's reads are made while its claim settles: the STOP may land before the send leaves."""
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
+
+    original = OptOutCheck.opted_out
+
+    def stop_arrives_right_after_the_read(self, address):
+        record = original(self, address)
+        if address == ADDRESSES[0] and record is None:
+            write_record(NUMBERS[0], opted_out=True)
+        return record
+
+    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_right_after_the_read)
 
     dag_run = run("test_opt_out_notifier")
 

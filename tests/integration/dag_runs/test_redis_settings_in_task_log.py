@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from tests.support.dags import TEST_DAGS
-from tests.support.processes import free_port, stop_process
+from tests.support.processes import free_port, run_or_dump_stacks, stop_process
 from tests.support.redis_server import RedisServer, redis_client, running_redis
 from tests.support.sandbox import connection_json
 
@@ -112,18 +112,38 @@ def _run_on_a_worker(env: dict[str, str], dag_id: str, **more_env: str) -> str:
     """Run ``dag_id`` through LocalExecutor; return its task logs, as the worker wrote them."""
     logs = Path(env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]) / f"dag_id={dag_id}"
     before = set(logs.rglob("*.log"))
-    result = subprocess.run(
+    runs_before = _dag_run_states(dag_id)
+    result = run_or_dump_stacks(
         [sys.executable, "-c", _RUN_DAG, str(TEST_DAGS / "variable_token_cache.py"), dag_id],
         env={**env, **more_env},
-        capture_output=True,
-        text=True,
-        timeout=600,
+        finished=lambda: _ended(_dag_run_states(dag_id), runs_before),
     )
     output = result.stdout + result.stderr
-    assert "DAG RUN STATE: success" in result.stdout, output[-6000:]
+    new_runs = {
+        run_id: state for run_id, state in _dag_run_states(dag_id).items() if run_id not in runs_before
+    }
+    assert list(new_runs.values()) == ["success"], (new_runs, output[-6000:])
+    if result.returncode == 0:
+        assert "DAG RUN STATE: success" in result.stdout, output[-6000:]
     written = sorted(set(logs.rglob("*.log")) - before)
     assert len(written) == 2, written  # one log per task
     return "\n".join(path.read_text() for path in written)
+
+
+def _dag_run_states(dag_id: str) -> dict[str, str]:
+    """Every run of ``dag_id`` in the metadata database, by run id, with its state."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == dag_id))
+        return {run_id: str(state) for run_id, state in rows}
+
+
+def _ended(states: dict[str, str], before: dict[str, str]) -> bool:
+    """Whether a run of the DAG not in ``before`` has ended."""
+    return any(run_id not in before and state in ("success", "failed") for run_id, state in states.items())
 
 
 @pytest.mark.parametrize("setting", ["auth_cache", "token_cache"])

@@ -13,6 +13,9 @@ The sandbox holds every SMS :data:`HELD` seconds before answering, so a send tha
 triggerer's event loop would show as Airflow's "async thread was blocked" warning (threshold set
 to :data:`BLOCKED_THRESHOLD`, above the scheduling noise of a loaded 2-core machine, below
 ``HELD``); the tests assert it never appears. Latencies are printed, never asserted.
+
+The tests share one deployment (its start is most of a test's time): each deadline test triggers a
+DAG of its own, and each test sets the triggerers it needs.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import requests
 
 from airflow_provider_orange_sms.ledger.deadline_record import deadline_record_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
-from tests.support.airflow_deployment import BLOCKED_LOOP_WARNING, AirflowDeployment, wait_for
+from tests.support.airflow_deployment import BLOCKED_LOOP_WARNING, AirflowDeployment, deadline_dag, wait_for
 from tests.support.dags import EXAMPLE_DAGS
 from tests.support.sandbox import connection_json
 from tests.support.versions import skip_on_airflow_3_0
@@ -46,52 +49,32 @@ ON_CALL = ["+2250700000021", "+2250700000022"]
 ROTA = ["+2250700000031", "+2250700000032", "+2250700000033"]
 SECRET = "on-call-receiver-secret-for-tests"
 
-DEADLINE_DAG = f"""
-import time
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, task
-
-from airflow_provider_orange_sms.notifications.orange_sms import OrangeSMSNotifier
-
-with DAG(
-    dag_id="on_call_deadline",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=timedelta(seconds=10),
-        callback=AsyncCallback(
-            OrangeSMSNotifier,
-            kwargs={{"recipients": {ON_CALL!r}, "message": "{{{{ dag_run.dag_run_id }}}} is late"}},
-        ),
-    ),
-):
-
-    @task
-    def work():
-        time.sleep(40)
-
-    work()
-"""
+#: The deadline tests' DAGs, one each (they share the deployment, and a run's task outlives its test).
+HA_DAG = "on_call_deadline_ha"
+KILLED_DAG = "on_call_deadline_killed"
 #: The escalation example's settings for the test (the example's own are minutes).
 ESCALATION_SETTINGS = {
     "ON_CALL": repr(ROTA),
     "DEADLINE": "timedelta(seconds=10)",
-    "ACK_WAIT": "timedelta(seconds=30)",
     "CHECK_EVERY": "timedelta(seconds=3)",
     "WORK": "timedelta(seconds=30)",
 }
 ESCALATION = "example_orange_sms_on_call_escalation"
+#: The example once more, for the run where the first person never answers: its ACK wait must
+#: run out, so it is short; where the ACK comes, a long wait costs nothing and load cannot use it up
+#: (the first deadline callback after a triggerer starts took up to 30 s on a loaded machine).
+ESCALATION_NO_ACK = f"{ESCALATION}_no_ack"
+ACK_WAITS = {ESCALATION: "timedelta(seconds=600)", ESCALATION_NO_ACK: "timedelta(seconds=60)"}
 
 
-def _escalation_source() -> str:
+def _escalation_source(dag_id: str) -> str:
     source = (EXAMPLE_DAGS / f"{ESCALATION}.py").read_text()
-    for name, value in ESCALATION_SETTINGS.items():
+    settings = {**ESCALATION_SETTINGS, "ACK_WAIT": ACK_WAITS[dag_id]}
+    for name, value in settings.items():
         source, found = re.subn(rf"^{name} = .*$", f"{name} = {value}", source, flags=re.MULTILINE)
         assert found == 1, f"the example no longer sets {name} on one line"
+    source, found = re.subn(rf'dag_id="{ESCALATION}"', f'dag_id="{dag_id}"', source)
+    assert found == 1, "the example no longer names its dag_id once"
     return source
 
 
@@ -143,12 +126,15 @@ def deployment(
             "AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS": "127.0.0.1",
         },
     )
-    (deployment.dags / "on_call_deadline.py").write_text(DEADLINE_DAG)
-    (deployment.dags / f"{ESCALATION}.py").write_text(_escalation_source())
+    for dag_id in (HA_DAG, KILLED_DAG):
+        (deployment.dags / f"{dag_id}.py").write_text(deadline_dag(dag_id, ON_CALL, work=40))
+    for dag_id in ACK_WAITS:
+        (deployment.dags / f"{dag_id}.py").write_text(_escalation_source(dag_id))
     try:
-        deployment.start_all(triggerers=1)
-        deployment.wait_for_dag("on_call_deadline")
-        deployment.wait_for_dag(ESCALATION)
+        # Two triggerers, started together: the first test's (one is stopped for the others).
+        deployment.start_all(triggerers=2)
+        for dag_id in (HA_DAG, KILLED_DAG, *ACK_WAITS):
+            deployment.wait_for_dag(dag_id)
         requests.put(
             f"{sandbox_server.url}/_sandbox/inbound-url",
             json={"url": f"{deployment.url}/orange-sms/inbound-messages/{SECRET}"},
@@ -219,8 +205,8 @@ def test_two_triggerers_text_each_on_call_number_once(deployment, sandbox_server
     _triggerers(deployment, 2)
     since = len(sandbox_server.state.messages)
 
-    run_id = deployment.trigger("on_call_deadline")
-    callback = _finished_callback(deployment, "on_call_deadline", run_id)
+    run_id = deployment.trigger(HA_DAG)
+    callback = _finished_callback(deployment, HA_DAG, run_id)
 
     assert callback["state"] == "success", callback
     assert sandbox_server.received(since, run_id) == Counter(ON_CALL)
@@ -237,14 +223,14 @@ def test_a_triggerer_killed_after_the_first_sms_left_and_restarted_texts_nobody_
     sandbox_server.arrived.clear()
     sandbox_server.release.clear()
     try:
-        run_id = deployment.trigger("on_call_deadline")
+        run_id = deployment.trigger(KILLED_DAG)
         assert sandbox_server.arrived.wait(timeout=600), "no SMS reached the sandbox"
         # The first SMS has left and is held unanswered: kill the triggerer (and its runner) now.
         deployment.kill(name)
     finally:
         sandbox_server.release.set()
     deployment.start_triggerer("triggerer-restarted")
-    callback = _finished_callback(deployment, "on_call_deadline", run_id)
+    callback = _finished_callback(deployment, KILLED_DAG, run_id)
 
     assert callback["state"] == "success", callback
     assert sandbox_server.received(since, run_id) == Counter(ON_CALL)
@@ -261,44 +247,44 @@ def _reply(sandbox: HeldSandbox, sender: str, message: str) -> None:
     assert answer.json()["status"] in (200, 201, 202, 204), answer.json()
 
 
-def _finished_run(deployment: AirflowDeployment, run_id: str) -> str:
+def _finished_run(deployment: AirflowDeployment, dag_id: str, run_id: str) -> str:
     return wait_for(  # type: ignore[no-any-return]
-        lambda: (s := deployment.run_state(ESCALATION, run_id)) in ("success", "failed") and s,
+        lambda: (s := deployment.run_state(dag_id, run_id)) in ("success", "failed") and s,
         f"the escalation run {run_id} to end",
     )
 
 
-def test_the_escalation_stops_at_the_first_ack(deployment, sandbox_server):
+@pytest.mark.parametrize(
+    ("acking", "reply", "tasks_after"),
+    [
+        pytest.param(
+            0,
+            "ack, on it",
+            {"ack_1": "success", "text_2": "skipped", "text_3": "skipped"},
+            id="the escalation stops at the first ACK",
+        ),
+        pytest.param(
+            1,
+            "ACK",
+            {"ack_1": "failed", "text_2": "success", "ack_2": "success", "text_3": "skipped"},
+            id="without an ACK the next person is texted once",
+        ),
+    ],
+)
+def test_the_escalation_texts_the_rota_until_someone_acks(
+    deployment, sandbox_server, acking, reply, tasks_after
+):
     _triggerers(deployment, 1)
     since = len(sandbox_server.state.messages)
 
-    run_id = deployment.trigger(ESCALATION)
-    wait_for(lambda: sandbox_server.received(since)[ROTA[0]], "the first person's SMS")
-    _reply(sandbox_server, ROTA[0], "ack, on it")
-    state = _finished_run(deployment, run_id)
+    dag_id = ESCALATION if acking == 0 else ESCALATION_NO_ACK
+    run_id = deployment.trigger(dag_id)
+    wait_for(lambda: sandbox_server.received(since)[ROTA[acking]], f"the SMS of person {acking + 1}")
+    _reply(sandbox_server, ROTA[acking], reply)
+    state = _finished_run(deployment, dag_id, run_id)
 
-    assert state == "success", deployment.task_states(ESCALATION, run_id)
-    assert sandbox_server.received(since) == Counter(ROTA[:1])
-    tasks = deployment.task_states(ESCALATION, run_id)
-    assert (tasks["ack_1"], tasks["text_2"], tasks["text_3"]) == ("success", "skipped", "skipped")
-
-
-def test_without_an_ack_the_next_person_is_texted_once(deployment, sandbox_server):
-    _triggerers(deployment, 1)
-    since = len(sandbox_server.state.messages)
-
-    run_id = deployment.trigger(ESCALATION)
-    wait_for(lambda: sandbox_server.received(since)[ROTA[1]], "the second person's SMS")
-    _reply(sandbox_server, ROTA[1], "ACK")
-    state = _finished_run(deployment, run_id)
-
-    assert state == "success", deployment.task_states(ESCALATION, run_id)
-    assert sandbox_server.received(since) == Counter(ROTA[:2])
-    tasks = deployment.task_states(ESCALATION, run_id)
-    assert (tasks["ack_1"], tasks["text_2"], tasks["ack_2"], tasks["text_3"]) == (
-        "failed",
-        "success",
-        "success",
-        "skipped",
-    )
+    assert state == "success", deployment.task_states(dag_id, run_id)
+    assert sandbox_server.received(since) == Counter(ROTA[: acking + 1])
+    tasks = deployment.task_states(dag_id, run_id)
+    assert {task: tasks[task] for task in tasks_after} == tasks_after
     _no_blocked_loop(deployment)

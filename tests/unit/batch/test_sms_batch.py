@@ -32,7 +32,9 @@ def operator(store, **kwargs):
     return SendSMSOperator(task_id="send", recipients=NUMBERS, message="Hi", ledger_store=store, **kwargs)
 
 
-def test_a_final_stop_keeps_its_reason_and_stays_final_when_the_last_ledger_write_fails(fast_conn, sandbox):
+def test_a_final_stop_keeps_its_reason_and_stays_final_when_the_last_ledger_write_fails(
+    fast_conn, sandbox, ledger_waits
+):
     # The 1st send gets 403 code 50 (API not subscribed): the batch stops at once. Write 1 recorded
     # it "in flight"; write 2, its "failed" outcome at the end of the batch, fails (all its tries).
     sandbox.state.add_fault(kind="status", status=403, path="/requests", method="POST")
@@ -53,6 +55,7 @@ def test_a_final_stop_keeps_its_reason_and_stays_final_when_the_last_ledger_writ
     assert [r["status"] for r in ti.pushed[PARTIAL_RESULTS_KEY]] == ["failed"]
     assert received(sandbox) == Counter()
     assert len(send_requests(sandbox)) == 1
+    assert ledger_waits == [0.25, 0.5, 1.0]  # the failed write tried 4 times, backing off between
 
     # Cleared by hand once the API is subscribed, the ledger back: the 1st is reported uncertain (its
     # "failed" never became durable) and not sent; the others are sent once.
@@ -63,7 +66,7 @@ def test_a_final_stop_keeps_its_reason_and_stays_final_when_the_last_ledger_writ
 
 
 def test_a_retryable_stop_keeps_its_reason_and_stays_retryable_when_the_last_ledger_write_fails(
-    fast_conn, sandbox
+    fast_conn, sandbox, ledger_waits
 ):
     # The 1st send gets 503 on each of its 4 attempts; max_consecutive_failures=1 stops the batch.
     sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=4)
@@ -77,6 +80,7 @@ def test_a_retryable_stop_keeps_its_reason_and_stays_retryable_when_the_last_led
     assert LEDGER_LOST in text
     assert "A retry sends only to recipients not reached yet, never to uncertain ones" in text
     assert received(sandbox) == Counter()
+    assert ledger_waits == [0.25, 0.5, 1.0]  # the failed write tried 4 times, backing off between
 
     store.fail_writes_from = None
     results = operator(store, fail_on_uncertain=False).execute(context={"ti": fake_ti(2)})

@@ -91,12 +91,13 @@ def test_one_form_or_the_other():
         SendSMSOperator(task_id="s", recipients=["+2250700000001"])
 
 
-def test_per_recipient_messages_keep_the_ledger_guarantees(routed_conn, sandbox):
+def test_per_recipient_messages_keep_the_ledger_guarantees(routed_conn, sandbox, ledger_waits):
     # 1st "in flight"; 1st outcome with the 2nd "in flight"; then the 2nd outcome with the 3rd "in
     # flight" fails: the 3rd is not sent and the 2nd, sent, is left "in flight" (uncertain)
     store = FaultyStore(fail_writes_from=3)
     with pytest.raises(AirflowException, match="2 of 3 recipient"):
         SendSMSOperator(task_id="send", messages=ROWS, ledger_store=store).execute({"ti": fake_ti(1)})
+    assert ledger_waits == [0.25, 0.5, 1.0]  # the failed write tried 4 times, backing off between
     store.fail_writes_from = None
     with pytest.raises(AirflowFailException, match=r"Uncertain .*tel:\+2250700000002"):
         SendSMSOperator(task_id="send", messages=ROWS, ledger_store=store).execute({"ti": fake_ti(2)})

@@ -49,6 +49,16 @@ def test_the_destination_with_and_without_tel_plus(destination):
     assert parse_reply(raw).destination == "+2250000"
 
 
+@pytest.mark.parametrize(
+    "sender",
+    ["tel:+2250700000001", "tel:2250700000001", "+2250700000001", "tel:002250700000001", "002250700000001"],
+)
+def test_the_sender_in_every_international_form_is_the_number_on_the_list(sender):
+    """A STOP from ``00225…`` is the STOP of ``+225…``: refused, it would never reach the list."""
+    raw = json.dumps(reply_body(sender, "STOP")).encode()
+    assert parse_reply(raw).sender == "+2250700000001"
+
+
 def test_message_id_date_time_and_callback_data_may_be_absent():
     document = reply_body("+2250700000001", "YES", message_id=None)
     sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]

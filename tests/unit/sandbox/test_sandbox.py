@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxState
+from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer, SandboxState
 from airflow_provider_orange_sms.sandbox.report import render
 from tests.support.sandbox import OWN_NUMBER
 
@@ -328,7 +328,8 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
             pass
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    # polls for shutdown every 10 ms, not 0.5 s
+    threading.Thread(target=receiver.serve_forever, args=(0.01,), daemon=True).start()
     try:
         client.create_delivery_receipt_subscription(f"http://127.0.0.1:{receiver.server_address[1]}/dr")
         sandbox.state.delivery_statuses["tel:+2250700000002"] = "DeliveryImpossible"
@@ -336,6 +337,7 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
         assert arrived.wait(10)
     finally:
         receiver.shutdown()
+        receiver.server_close()
     assert received == [
         {
             "deliveryInfoNotification": {
@@ -361,7 +363,6 @@ def test_delivery_receipt_is_posted_to_the_subscribed_url(sandbox, client):
 )
 def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, answers, outcomes):
     from airflow_provider_orange_sms.client import OrangeSMSClient
-    from airflow_provider_orange_sms.sandbox import SandboxServer
 
     answers = list(answers)
     posts: list[dict] = []
@@ -377,7 +378,8 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
             pass
 
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    # polls for shutdown every 10 ms, not 0.5 s
+    threading.Thread(target=receiver.serve_forever, args=(0.01,), daemon=True).start()
     config = SandboxConfig(dr_delay=0.01, dr_retries=retries, dr_retry_delay=0.01)
     try:
         with SandboxServer(config=config) as sandbox:
@@ -393,6 +395,7 @@ def test_delivery_receipt_post_is_retried_when_it_failed(cache_dir, retries, ans
             assert [c["outcome"] for c in sandbox.state.callbacks] == outcomes
     finally:
         receiver.shutdown()
+        receiver.server_close()
     assert len(posts) == len(outcomes)
     assert all(post == posts[0] for post in posts)
 
@@ -416,3 +419,65 @@ def test_control_api_and_report(sandbox, client):
     assert bad.status_code == 400
     requests.post(sandbox.url + "/_sandbox/reset", timeout=5).raise_for_status()
     assert sandbox.state.messages == []
+
+
+def raw_status(sandbox, request: bytes) -> int | None:
+    """Send ``request`` as is; the status of the answer, ``None`` when the sandbox dropped it."""
+    import socket
+    from urllib.parse import urlsplit
+
+    split = urlsplit(sandbox.url)
+    with socket.create_connection((split.hostname, split.port), timeout=10) as connection:
+        connection.sendall(request)
+        first = connection.makefile("rb").readline()
+    return int(first.split()[1]) if first.startswith(b"HTTP/") else None
+
+
+_DEEP = b"[" * 50_000 + b"]" * 50_000
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body"),
+    [
+        (SEND, b"Content-Length: abc\r\n", b""),
+        (SEND, b"Content-Length: -1\r\n", b""),
+        (SEND, b"Content-Length: 99999999999\r\n", b""),
+        (SEND, b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(_DEEP), _DEEP),
+        ("/_sandbox/faults", b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(_DEEP), _DEEP),
+        ("/_sandbox/faults", b"Content-Length: 3\r\n", b"\xff\xfe{"),
+        ("/_sandbox/faults", b"Content-Length: 17\r\n", b'{"status": "abc"}'),
+        ("/_sandbox/faults", b"Content-Length: 14\r\n", b'{"count": "3"}'),
+        ("/_sandbox/inbound", b"Content-Length: 2\r\n", b"[]"),
+    ],
+    ids=[
+        "content-length-not-a-number",
+        "content-length-negative",
+        "content-length-huge",
+        "json-nested-too-deep",
+        "control-json-nested-too-deep",
+        "control-not-utf8",
+        "fault-status-not-a-number",
+        "fault-count-not-a-number",
+        "control-body-not-an-object",
+    ],
+)
+def test_a_malformed_request_gets_a_4xx_never_a_dropped_connection(sandbox, path, headers, body):
+    bearer = b"Authorization: Bearer %s\r\n" % token_for(sandbox).encode()
+    request = b"POST %s HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n%s%s\r\n%s" % (
+        path.encode(),
+        bearer,
+        headers,
+        body,
+    )
+    status = raw_status(sandbox, request)
+    assert status is not None
+    assert 400 <= status < 500
+    # A refused fault is not queued: the next request is answered normally.
+    assert requests.get(sandbox.url + "/_sandbox/state", timeout=5).status_code == 200
+    assert sandbox.state.faults == []
+
+
+@pytest.mark.parametrize("method", [b"PATCH", b"OPTIONS", b"BREW"])
+def test_another_method_gets_405_not_501(sandbox, method):
+    request = b"%s %s HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n" % (method, SEND.encode())
+    assert raw_status(sandbox, request) == 405

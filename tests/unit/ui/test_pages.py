@@ -310,3 +310,55 @@ def test_the_pages_name_static_files_the_app_serves_to_anyone():
             assert response.status_code == 200
             assert response.text == (STATIC_DIR / static).read_text()
     assert 'data-poll-seconds="5"' in render("delivery.html", version="1", poll_seconds=5)
+
+
+def test_a_failing_metadata_database_answers_503_not_500(monkeypatch):
+    """The pages read the metadata database on each request: when it fails, the caller tries again."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    from airflow_provider_orange_sms.ui import airflow_auth as auth
+    from airflow_provider_orange_sms.ui import airflow_data as data
+    from airflow_provider_orange_sms.ui import create_app
+
+    def locked(*args, **kwargs):
+        raise OperationalError("SELECT dag_run.state FROM dag_run", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(auth, "may_read_dag_run", lambda user, dag_id: True)
+    monkeypatch.setattr(auth, "may_read_assets", lambda user: True)
+    monkeypatch.setattr(auth, "may_read_connection", lambda user, conn_id: False)
+    monkeypatch.setattr(data, "run_send_tasks", locked)
+    monkeypatch.setattr(data, "receiver_secret_set", lambda: True)
+    monkeypatch.setattr(data, "variable", locked)
+    app = create_app()
+    app.dependency_overrides[auth.CurrentUser.dependency] = lambda: object()
+    client = TestClient(app, raise_server_exceptions=False)
+    for path in ("/api/delivery?dag_id=d&run_id=r", "/api/delivery.csv?dag_id=d&run_id=r", "/api/account"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.headers.get("Retry-After")) == (503, "30"), path
+        assert "database is locked" not in answer.text
+        assert "SELECT" not in answer.text
+
+
+def test_the_csv_file_name_of_a_run_id_with_accents_is_ascii(monkeypatch):
+    """
+    Run ids follow ``[scheduler] allowed_run_id_pattern``, which a deployment may open to any
+    letter: the file name keeps ASCII letters only (a header holds Latin-1, not ``é``).
+    """
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_orange_sms.ui import airflow_auth as auth
+    from airflow_provider_orange_sms.ui import app as ui_app
+    from airflow_provider_orange_sms.ui import create_app
+
+    monkeypatch.setattr(ui_app, "_delivery_view", lambda *args: {"tasks": []})
+    monkeypatch.setattr(delivery, "to_csv", lambda view: "recipient\n")
+    app = create_app()
+    app.dependency_overrides[auth.CurrentUser.dependency] = lambda: object()
+    answer = TestClient(app, raise_server_exceptions=False).get(
+        "/api/delivery.csv", params={"dag_id": "d", "run_id": "relance_été_2026"}
+    )
+    assert answer.status_code == 200
+    assert (
+        answer.headers["Content-Disposition"] == 'attachment; filename="sms-delivery-d_relance__t__2026.csv"'
+    )
