@@ -94,12 +94,12 @@ class OrangeSMSClient(ClientBase):
     :param rate_limit_per_second: Sends per second across every process on this machine; ``None``
         or ``0`` lifts the limit.
     :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
-    :param state_dir: Directory of the shared throttle state (default: the cache directory).
+    :param state_dir: Directory of the shared limiter state (default: the cache directory).
     :param make_limiter: Builds the send limiter from the rate and what identifies the account
         (base URL + client id), e.g. a
-        :class:`~airflow_provider_orange_sms.limit.redis_throttle.RedisSendThrottle` shared by every
+        :class:`~airflow_provider_orange_sms.limit.redis_limiter.RedisSendLimiter` shared by every
         machine; by default the per-machine
-        :class:`~airflow_provider_orange_sms.limit.throttle.SendThrottle` in ``state_dir``.
+        :class:`~airflow_provider_orange_sms.limit.file_limiter.FileSendLimiter` in ``state_dir``.
     :param connect_timeout: Seconds to wait for a connection.
     :param read_timeout: Seconds to wait for a response once the request is sent.
     :param retry: Retry policy (see :mod:`airflow_provider_orange_sms.wire.transport` for the rules).
@@ -121,7 +121,7 @@ class OrangeSMSClient(ClientBase):
         """
         Build a client whose token is shared through :class:`FileTokenCache` (the usual setup).
 
-        :param cache_dir: Directory for the token files and throttle state.
+        :param cache_dir: Directory for the token files and limiter state.
         :param kwargs: Passed to :class:`OrangeSMSClient`.
         """
         return cls(token_cache=FileTokenCache(cache_dir), state_dir=cache_dir, **kwargs)
@@ -142,9 +142,9 @@ class OrangeSMSClient(ClientBase):
         :param config: The settings, from
             :func:`~airflow_provider_orange_sms.config.connection_config.config_from_connection`.
         :param token_cache: Where tokens are shared; ``None`` keeps them in this client only.
-        :param state_dir: Directory of the shared throttle state (default: the cache directory).
+        :param state_dir: Directory of the shared limiter state (default: the cache directory).
         :param on_secret: Called with every secret value the client derives.
-        :param make_limiter: Builds the send limiter (``rate_limit_backend``); ``None``: the file throttle.
+        :param make_limiter: Builds the send limiter (``rate_limit_backend``); ``None``: the file limiter.
         """
         return cls(
             client_id=config.client_id,
@@ -237,7 +237,7 @@ class OrangeSMSClient(ClientBase):
         """
         Send one SMS and return Orange's resource id for it (delivery receipts refer to it).
 
-        Waits for a free slot of the throttle first. Validates everything before any request.
+        Waits for a free slot of the limiter first. Validates everything before any request.
 
         Only a 201 with a resource id (in the body's ``resourceURL`` or the ``Location`` header)
         counts as sent. Any other 2xx (an HTML page from a proxy, a 200/202/204 without an id, an
@@ -251,7 +251,7 @@ class OrangeSMSClient(ClientBase):
         :param sender_address: Sender number; defaults to the client's.
         :param sender_name: Whitelisted sender name; defaults to the client's.
         :param before_send: Called once right before the request first leaves (after the token
-            fetch and the throttle wait), e.g. to record that the SMS may be sent; if it raises,
+            fetch and the limiter's wait), e.g. to record that the SMS may be sent; if it raises,
             nothing is sent and its exception propagates.
         :param before_retry: Called right before each retry of the request leaves (after a 429 or
             a 503, when Orange accepted nothing), e.g. to read the opt-out list again; if it

@@ -1,7 +1,7 @@
 """
 One simulated machine of the several-machine benchmarks (run by ``machines.py``, maybe under faketime).
 
-Its own cache directory (token file, throttle state), so it shares nothing with the others but
+Its own cache directory (token file, limiter state), so it shares nothing with the others but
 what its settings say (Redis). Argument: a JSON object with ``url`` (the sandbox), ``cache_dir``,
 ``count``, ``first`` (first recipient number), ``rate_limit_backend`` and ``token_cache`` (``file``
 or ``redis``), ``redis_url``, ``fernet_key``, and ``pool_lock`` (a file held for the whole run, as
@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import FileSendLimiter, SendLimiter
 from airflow_provider_orange_sms.recipients.addresses import normalize_recipient
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from airflow_provider_orange_sms.token.token_cache import FileTokenCache, TokenCache
@@ -37,7 +37,7 @@ def build_client(settings: dict[str, Any]) -> OrangeSMSClient:
         import redis
         from cryptography.fernet import Fernet
 
-        from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle
+        from airflow_provider_orange_sms.limit.redis_limiter import RedisSendLimiter
         from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 
         client = redis.Redis.from_url(settings["redis_url"], socket_timeout=2, socket_connect_timeout=2)
@@ -57,7 +57,7 @@ def build_client(settings: dict[str, Any]) -> OrangeSMSClient:
         if settings["rate_limit_backend"] == "redis":
 
             def make_limiter(rate: float, account: str) -> SendLimiter:
-                return RedisSendThrottle(rate, client, account, SendThrottle(rate, cache_dir, account))
+                return RedisSendLimiter(rate, client, account, FileSendLimiter(rate, cache_dir, account))
 
     return OrangeSMSClient(
         base_url=settings["url"],
@@ -91,7 +91,7 @@ def main() -> None:
     seconds = time.monotonic() - start
     if pool is not None:
         pool.close()
-    modes = dict(getattr(client.throttle, "sends_by_mode", {}))
+    modes = dict(getattr(client.limiter, "sends_by_mode", {}))
     client.close()
     report(seconds=seconds, failed=failed, modes=modes)
 

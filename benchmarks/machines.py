@@ -215,7 +215,7 @@ def alert_delay(batch: int, *, shared: bool, alert_after: float = 5.0) -> dict[s
     Seconds one alert takes while a ``batch``-SMS batch runs on another machine.
 
     ``shared``: both space their sends through Redis. Otherwise both run in a one-slot pool (a
-    lock held by a send task for its whole run), each spaced by its own machine's throttle.
+    lock held by a send task for its whole run), each spaced by its own machine's limiter.
     """
     with (
         sandbox_process(rate_limit=LIMIT, arrival_jitter_ms=JITTER_MS) as url,

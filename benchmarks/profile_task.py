@@ -4,7 +4,7 @@ Where a real send task's time goes, send by send: ``python benchmarks/profile_ta
 Runs one ``SendSMSOperator`` batch through ``airflow dags test`` (``dags_test_send.py``) against
 the sandbox at ``limit`` SMS/s (default 200 at 5/s, 20 ms of arrival jitter) and records, in the
 task's process, each step of each send: the opt-out read, the booking, the ledger writes, the
-throttle's wait and the HTTP request. Prints their durations, how often the ledger write ended after
+limiter's wait and the HTTP request. Prints their durations, how often the ledger write ended after
 its slot (then the schedule moves back), the rate the sandbox saw and the machine's load. A higher
 limit (20/s) magnifies every per-send cost.
 """
@@ -42,17 +42,17 @@ def _wrap(owner: Any, name: str, label: str, extra: Any = None) -> None:
 def record_send_steps(path: str) -> None:
     """In the task's process: time each step of each send; write them to ``path`` at exit."""
     from airflow_provider_orange_sms.ledger.sent_ledger import SentLedger
-    from airflow_provider_orange_sms.limit import throttle
+    from airflow_provider_orange_sms.limit import file_limiter
     from airflow_provider_orange_sms.opt_out.check import OptOutCheck
     from airflow_provider_orange_sms.wire.transport import Transport
 
-    _wrap(throttle.SendThrottle, "book", "book", lambda args, result: {"slot": result.slot})
-    _wrap(throttle.SendThrottle, "wait", "wait")
-    _wrap(throttle.SendThrottle, "_keep_turn", "keep turn")
+    _wrap(file_limiter.FileSendLimiter, "book", "book", lambda args, result: {"slot": result.slot})
+    _wrap(file_limiter.FileSendLimiter, "wait", "wait")
+    _wrap(file_limiter.FileSendLimiter, "_keep_turn", "keep turn")
     _wrap(Transport, "send_once", "http")
     _wrap(SentLedger, "append", "ledger write")
     _wrap(OptOutCheck, "opted_out", "opt-out read")
-    _wrap(throttle.EarlyWork, "run", "early work", lambda args, result: {"deadline": args[2]})
+    _wrap(file_limiter.EarlyWork, "run", "early work", lambda args, result: {"deadline": args[2]})
 
     def save() -> None:
         with open(path, "w") as out:

@@ -51,7 +51,7 @@ from typing import Any
 import requests
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit.throttle import MAX_RATE_PER_SECOND
+from airflow_provider_orange_sms.limit.file_limiter import MAX_RATE_PER_SECOND
 from airflow_provider_orange_sms.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 SENDER = "2250000"
@@ -181,11 +181,11 @@ def overhead(count: int, rounds: int) -> dict[str, Any]:
         def hook(i: int) -> None:
             client.send_sms(f"+22507{i:08d}", "benchmark")
 
-        # The highest rate the throttle accepts: its cost per send, with (almost) no waiting.
-        throttled = make_client(url, cache_dir, rate_limit_per_second=MAX_RATE_PER_SECOND)
+        # The highest rate the limiter accepts: its cost per send, with (almost) no waiting.
+        limited = make_client(url, cache_dir, rate_limit_per_second=MAX_RATE_PER_SECOND)
 
         def hook_with_limiter(i: int) -> None:
-            throttled.send_sms(f"+22507{i:08d}", "benchmark")
+            limited.send_sms(f"+22507{i:08d}", "benchmark")
 
         timings: dict[str, list[float]] = {"bare": [], "hook": [], "hook_limiter": []}
         for fn in (bare, hook, hook_with_limiter):  # warm-up: connections, token
@@ -308,7 +308,7 @@ def start_dags_test(
                 "host": url,
                 "login": DEFAULT_CLIENT_ID,
                 "password": DEFAULT_CLIENT_SECRET,
-                # rate limit 0: no throttle (the limit lifted)
+                # rate limit 0: no limiter (the limit lifted)
                 "extra": {"sender_address": SENDER, "rate_limit_per_second": limit, **extra},
             }
         ),

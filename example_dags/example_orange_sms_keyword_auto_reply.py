@@ -11,7 +11,7 @@ Reading top to bottom:
 1. ``help_requests`` keeps the senders whose whole reply is a help keyword (``HELP``, ``AIDE``,
    ``INFO``; compared as opt-out keywords are: case, accents and punctuation ignored). STOP and
    START are handled by the receiver itself (the opt-out list), not here.
-2. ``answer`` sends the information text through ``SendSMSOperator``: throttled at the account's
+2. ``answer`` sends the information text through ``SendSMSOperator``: spaced at the account's
    rate like any send, and deduplicated by its sent ledger (a retry or a clear of this run never
    texts a sender twice). The answer is a service message the sender asked for, so it is sent even
    to a number on the opt-out list (``respect_opt_out=False``); never add marketing to it.

@@ -19,7 +19,7 @@ Reading top to bottom:
 
 Keep ``CHECK_EVERY`` well below ``DEADLINE``: the check keeps the run going, so a ``load`` that ends
 less than ``CHECK_EVERY`` before the deadline can still trip the alert. Replies come through the
-provider's inbound-SMS receiver (see the README's two-way SMS section). Run it by hand
+provider's reply receiver (see the README's two-way SMS section). Run it by hand
 (``schedule=None``), or give it the schedule of the work it watches.
 """
 

@@ -7,7 +7,7 @@
 # Needs root on Debian and Python 3.10+; its own virtualenv, .venv-deployment. Logs and the
 # machines' homes: .deployment/. Everything it starts is stopped, and the namespaces deleted, when it
 # ends, also on failure.
-#   ORANGE_SMS_DEPLOYMENT_BACKEND=file  the per-machine throttle and token file instead of Redis
+#   ORANGE_SMS_DEPLOYMENT_BACKEND=file  the per-machine limiter and token file instead of Redis
 #   ORANGE_SMS_DEPLOYMENT_RECIPIENTS=N  recipients per send task (100)
 set -euo pipefail
 source "$(dirname "$0")/_deployment.sh"

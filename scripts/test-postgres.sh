@@ -6,7 +6,7 @@
 source "$(dirname "$0")/_env.sh"
 source "$(dirname "$0")/_postgres.sh"
 if [ "$#" = 0 ]; then
-    set -- tests/integration/db/test_receipts_store.py tests/integration/api_server/test_receipts_http.py tests/integration/db/test_inbound.py tests/integration/api_server/test_inbound_http.py tests/integration/dag_runs/test_ledger_faults.py \
+    set -- tests/integration/db/test_receipts_store.py tests/integration/api_server/test_receipts_http.py tests/integration/db/test_reply_store.py tests/integration/api_server/test_reply_http.py tests/integration/dag_runs/test_ledger_faults.py \
         tests/integration/api_server/test_opt_out_races.py tests/integration/dag_runs/test_opt_out_send.py tests/integration/dag_runs/test_opt_out_list.py
 fi
 echo "==> pytest on PostgreSQL"

@@ -153,7 +153,7 @@ class Progress:
     logs every 20%; under 10, once at the end), and at least every 30 s.
 
     The rate is measured between the first and the latest SMS (sends per interval between them),
-    so it never reads above the pace the throttle allows, and reads below it when the sends are
+    so it never reads above the pace the limiter allows, and reads below it when the sends are
     slower than their spacing.
 
     :param total: SMS in the batch.

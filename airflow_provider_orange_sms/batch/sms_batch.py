@@ -2,7 +2,7 @@
 its sent ledger, its send window, the send loop and its report.
 
 One SMS at a time, each bracketed by the sent ledger: the recipient is recorded "in flight" right
-before its request leaves (after the token fetch, at the end of the throttle wait: a try killed
+before its request leaves (after the token fetch, at the end of the limiter's wait: a try killed
 while waiting leaves the recipient unsent, and the next try sends it). Its outcome is written on its
 own at the start of the next wait when the next slot leaves time for that write (so a try killed
 while waiting has it recorded), otherwise in the same write as the next recipient's "in flight"
@@ -11,7 +11,7 @@ the record of the previous one is not durable, and the batch does not return bef
 is; a try killed between an answer and the write of its outcome leaves the recipient "in flight"
 (reported uncertain, never sent twice). A failure decides whether the batch goes on (see
 :mod:`.batch_report`). Before each send the recipient's opt-out record is read (when the list
-is honoured), and again right before its request leaves (after the token fetch and the throttle
+is honoured), and again right before its request leaves (after the token fetch and the limiter's
 wait): an opted-out recipient is reported ``opted_out`` and skipped; a record that cannot be read
 stops the batch before that recipient's send.
 """
@@ -261,9 +261,9 @@ class SMSBatch:
         Send to each pending recipient in order, each bracketed by the ledger, until the end or a stop.
 
         :param send_one: Sends one SMS to a recipient and returns Orange's resource id; calls its
-            second argument right before the request leaves (after the token fetch and the throttle
+            second argument right before the request leaves (after the token fetch and the limiter
             wait), which records the recipient "in flight" (if that raises, nothing is sent); it
-            is a :class:`~airflow_provider_orange_sms.limit.throttle.SendRecord`, so the limiter can also
+            is a :class:`~airflow_provider_orange_sms.limit.file_limiter.SendRecord`, so the limiter can also
             write the previous outcome on its own when the wait leaves time for it. Its third
             argument runs right before each retry of the request (the opt-out record read again).
         """

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.config import OrangeSMSConfig, config_from_connection
-from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import FileSendLimiter, SendLimiter
 from airflow_provider_orange_sms.settings import DEFAULT_CONN_ID
 from airflow_provider_orange_sms.token import (
     FileTokenCache,
@@ -85,14 +85,14 @@ class OrangeSMSHook(BaseHook):
         raise ValueError(f"Invalid auth_cache {choice!r}")  # config_from_connection checked it
 
     def _make_limiter(self, backend: str) -> Callable[[float, str], SendLimiter] | None:
-        """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file throttle)."""
+        """How the client builds its send limiter for ``rate_limit_backend`` (``None``: the file limiter)."""
         if backend != "redis":
             return None
-        from airflow_provider_orange_sms.limit import RedisSendThrottle
+        from airflow_provider_orange_sms.limit import RedisSendLimiter
 
         def make(rate: float, account: str) -> SendLimiter:
-            fallback = SendThrottle(rate, default_cache_dir(), account)
-            return RedisSendThrottle(rate, self._redis, account, fallback, where=self._redis_name)
+            fallback = FileSendLimiter(rate, default_cache_dir(), account)
+            return RedisSendLimiter(rate, self._redis, account, fallback, where=self._redis_name)
 
         return make
 
@@ -123,12 +123,25 @@ class OrangeSMSHook(BaseHook):
         return self.client
 
     def close(self) -> None:
-        """Close the client's HTTP session and throttle file, if the client was created."""
+        """
+        Close the client's HTTP session and the limiter's state file, if the client was created.
+
+        The hook stays usable: its next call reads the connection again and opens a new client. The
+        operators, sensors and notifier close their hook when their task method ends.
+        """
         self.__dict__.pop("config", None)
         self.__dict__.pop("_redis", None)
         client = self.__dict__.pop("client", None)
         if client is not None:
             client.close()
+
+    def __enter__(self) -> OrangeSMSHook:
+        """Use the hook in a ``with`` block, which closes it (:meth:`close`) at its end."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the hook (:meth:`close`)."""
+        self.close()
 
     # -- API -------------------------------------------------------------------------------------
 
@@ -143,7 +156,7 @@ class OrangeSMSHook(BaseHook):
         before_retry: Callable[[], None] | None = None,
     ) -> str:
         """
-        Send one SMS (throttled) and return Orange's resource id for it.
+        Send one SMS (within the send limit) and return Orange's resource id for it.
 
         :param recipient: Phone number in international form: ``+2250700000001``,
             ``2250700000001`` or ``tel:+2250700000001``, spaces and dashes allowed.
@@ -151,7 +164,7 @@ class OrangeSMSHook(BaseHook):
         :param sender_address: Sender number; defaults to the connection's ``sender_address``.
         :param sender_name: Whitelisted sender name; defaults to the connection's.
         :param before_send: Called once right before the request leaves (after the token fetch and
-            the throttle wait); if it raises, nothing is sent.
+            the limiter's wait); if it raises, nothing is sent.
         :param before_retry: Called right before each retry of the request leaves (after a 429 or
             a 503, when Orange accepted nothing); if it raises, nothing more is sent.
         :raises ValueError: For an invalid number or empty message, before any request.

@@ -1,7 +1,7 @@
 """The "sent ledger": a durable record of every SMS a task instance may have sent.
 
 :class:`~airflow_provider_orange_sms.operators.orange_sms.SendSMSOperator` writes to it right
-before each request leaves (the recipient is "in flight": after the token fetch and the throttle
+before each request leaves (the recipient is "in flight": after the token fetch and the limiter
 wait, so an interrupted wait leaves nothing to report), each time with the outcome of the send
 before it (``sent`` with Orange's resource id, ``uncertain``, or ``failed`` when Orange certainly
 did not take it; the last one at the end of the batch), and
@@ -15,7 +15,7 @@ Layout: the ledger of one task instance is an append-only log split in chunks of
 where ``<hash>`` is derived from ``dag_id/task_id/run_id`` (and, for a mapped task, what the
 instance sends) and ``n`` counts from 0. Each write rewrites only the current chunk, so ``N`` sends
 cost between ``N + 1`` and ``2 N`` writes of bounded size (an outcome goes with the next "in flight"
-entry when the throttle's wait leaves no time to write it on its own).
+entry when the limiter's wait leaves no time to write it on its own).
 The latest entry of a recipient wins. Reading walks the chunks ``0, 1, 2 …`` until one is
 missing; a later try appends in new chunks after the existing ones and never rewrites an earlier
 try's chunk. A read that fails (rather than finding nothing) raises, so an unreadable ledger never

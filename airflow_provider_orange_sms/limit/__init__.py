@@ -9,36 +9,36 @@ from typing import TYPE_CHECKING
 from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
-    from airflow_provider_orange_sms.limit.limiter import SendLimiter
-    from airflow_provider_orange_sms.limit.redis_throttle import KEY_PREFIX, REDIS_ERRORS, RedisSendThrottle
-    from airflow_provider_orange_sms.limit.throttle import (
+    from airflow_provider_orange_sms.limit.file_limiter import (
         MAX_RATE_PER_SECOND,
         MIN_RATE_PER_SECOND,
+        FileSendLimiter,
         SendRecord,
-        SendThrottle,
     )
+    from airflow_provider_orange_sms.limit.limiter import SendLimiter
+    from airflow_provider_orange_sms.limit.redis_limiter import KEY_PREFIX, REDIS_ERRORS, RedisSendLimiter
 
 __all__ = [
     "KEY_PREFIX",
     "MAX_RATE_PER_SECOND",
     "MIN_RATE_PER_SECOND",
     "REDIS_ERRORS",
-    "RedisSendThrottle",
+    "FileSendLimiter",
+    "RedisSendLimiter",
     "SendLimiter",
     "SendRecord",
-    "SendThrottle",
 ]
 
 #: The module defining each name.
 _HOMES = {
-    "KEY_PREFIX": "redis_throttle",
-    "MAX_RATE_PER_SECOND": "throttle",
-    "MIN_RATE_PER_SECOND": "throttle",
-    "REDIS_ERRORS": "redis_throttle",
-    "RedisSendThrottle": "redis_throttle",
+    "KEY_PREFIX": "redis_limiter",
+    "MAX_RATE_PER_SECOND": "file_limiter",
+    "MIN_RATE_PER_SECOND": "file_limiter",
+    "REDIS_ERRORS": "redis_limiter",
+    "RedisSendLimiter": "redis_limiter",
     "SendLimiter": "limiter",
-    "SendRecord": "throttle",
-    "SendThrottle": "throttle",
+    "SendRecord": "file_limiter",
+    "FileSendLimiter": "file_limiter",
 }
 
 

@@ -1,7 +1,7 @@
 """What the client needs from a limiter of sends per second (:class:`SendLimiter`), the slot it
 books (:class:`Booking`), and the answer times both limiters judge late answers by
-(:class:`LateAnswers`). The limiters: :mod:`~airflow_provider_orange_sms.limit.throttle` (one
-machine) and :mod:`~airflow_provider_orange_sms.limit.redis_throttle` (every machine of a deployment).
+(:class:`LateAnswers`). The limiters: :mod:`~airflow_provider_orange_sms.limit.file_limiter` (one
+machine) and :mod:`~airflow_provider_orange_sms.limit.redis_limiter` (every machine of a deployment).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class Booking:
     A send slot taken from a limiter.
 
     :param slot: When the send may go, on the limiter's shared clock (seconds). For a sender that
-        kept its turn (:func:`~airflow_provider_orange_sms.limit.throttle.keep_turn`), when it was let go.
+        kept its turn (:func:`~airflow_provider_orange_sms.limit.file_limiter.keep_turn`), when it was let go.
     :param deadline: The same instant on the clock the limiter sleeps with.
     :param mode: Which limiter booked it: ``file`` (this machine's state file), ``process`` (this
         process only), ``redis`` (every machine sharing the Redis).
@@ -50,14 +50,14 @@ class SendLimiter(Protocol):
 
         :param booking: What :meth:`book` returned.
         :param before_send: Work to run at the end of the wait, before the slot is used
-            (:class:`~airflow_provider_orange_sms.limit.throttle.EarlyWork`); if it raises, the
+            (:class:`~airflow_provider_orange_sms.limit.file_limiter.EarlyWork`); if it raises, the
             wait ends there.
         """
 
     def answered(self, after: float) -> None:
         """
         Take in that the answer to the send just let go came ``after`` seconds after its release
-        (see :func:`~airflow_provider_orange_sms.limit.throttle.answer_push`).
+        (see :func:`~airflow_provider_orange_sms.limit.file_limiter.answer_push`).
 
         :param after: Seconds from the end of :meth:`wait` to the answer.
         """

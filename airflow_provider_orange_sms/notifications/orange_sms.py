@@ -259,7 +259,7 @@ class OrangeSMSNotifier(BaseNotifier):
         in_flight = None if record is None else record.before_send(address)
 
         def read_again() -> None:
-            # The first read may be long past (a deadline's claim settling, the throttle, a retry's
+            # The first read may be long past (a deadline's claim settling, the limiter, a retry's
             # wait after a 429 or a 503): a STOP stored meanwhile holds.
             found = opt_out.opted_out(address)
             if found is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
+from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator, closes_hook
 from airflow_provider_orange_sms.operators.opt_out_list import (
     ExportOptOutListOperator,
     ImportOptOutListOperator,
@@ -101,6 +101,7 @@ class GetSMSBalanceOperator(_CountryFilterOperator):
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
+    @closes_hook
     def execute(self, context: Context) -> dict[str, Any]:
         """
         Read the balance.
@@ -141,6 +142,7 @@ class GetSMSStatisticsOperator(_CountryFilterOperator):
         super().__init__(country=country, orange_sms_conn_id=orange_sms_conn_id, **kwargs)
         self.app_id = app_id
 
+    @closes_hook
     def execute(self, context: Context) -> dict[str, Any]:
         """
         Read the statistics.
@@ -158,6 +160,7 @@ class GetPurchaseOrdersOperator(_CountryFilterOperator):
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
+    @closes_hook
     def execute(self, context: Context) -> dict[str, Any]:
         """
         Read the purchase orders.
@@ -221,6 +224,7 @@ class CreateDeliveryReceiptSubscriptionOperator(_OrangeSMSBaseOperator):
             for secret in url_secrets(self.notify_url):
                 mask_secret(secret)
 
+    @closes_hook
     def execute(self, context: Context) -> str:
         """
         Create the subscription.
@@ -257,6 +261,7 @@ class GetDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
     :param orange_sms_conn_id: The Airflow connection of type ``orange_sms``.
     """
 
+    @closes_hook
     def execute(self, context: Context) -> dict[str, Any]:
         """
         Read the subscription.
@@ -292,6 +297,7 @@ class DeleteDeliveryReceiptSubscriptionOperator(_SubscriptionOperator):
         super().__init__(subscription_id=subscription_id, orange_sms_conn_id=orange_sms_conn_id, **kwargs)
         self.sender_address = sender_address
 
+    @closes_hook
     def execute(self, context: Context) -> None:
         """
         Delete the subscription.

@@ -28,7 +28,7 @@ from airflow_provider_orange_sms.ledger import (
     LedgerUnavailableError,
     SentLedger,
 )
-from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator
+from airflow_provider_orange_sms.operators.base import _OrangeSMSBaseOperator, closes_hook
 from airflow_provider_orange_sms.opt_out import OptOutCheck, OptOutListUnreadableError
 from airflow_provider_orange_sms.segments import TRANSLITERATE
 from airflow_provider_orange_sms.settings import PARTIAL_RESULTS_KEY, PLAN_KEY
@@ -230,6 +230,7 @@ class SendSMSOperator(_OrangeSMSBaseOperator):
         self.respect_opt_out = respect_opt_out
         self._batch: SMSBatch | None = None
 
+    @closes_hook
     def execute(self, context: Context) -> list[dict[str, Any]] | dict[str, Any]:
         """
         Send the SMS; return one ``{"recipient", "resource_id", "status"}`` per recipient.

@@ -1,6 +1,6 @@
 """
 Write the opt-out list from the API server: the ONE module of this provider that touches Airflow's
-``variable`` table directly (``airflow.models.Variable``); ``tests/integration/db/test_inbound.py``
+``variable`` table directly (``airflow.models.Variable``); ``tests/integration/db/test_reply_store.py``
 fails loudly when Airflow changes what it relies on.
 
 The receiver records a keyword reply in the transaction that stores the reply's event, so both are
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The Variable's description, shown in the UI's Variables list.
-DESCRIPTION = "Orange SMS opt-out list entry (written by the inbound-message receiver)"
+DESCRIPTION = "Orange SMS opt-out list entry (written by the reply receiver)"
 #: Outcome of :func:`record_decision`: the record was written.
 WRITTEN = "written"
 #: Outcome of :func:`record_decision`: a later decision is stored; nothing was written.

@@ -1,5 +1,5 @@
 """
-The Airflow plugin that mounts the receiver (delivery receipts, inbound SMS) on the API server.
+The Airflow plugin that mounts the receiver (delivery receipts, replies) on the API server.
 
 Registered through the ``airflow.plugins`` entry point (``pyproject.toml``), so installing the
 provider is enough: ``POST /orange-sms/delivery-receipts/{secret}`` and

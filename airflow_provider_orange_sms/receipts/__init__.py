@@ -60,8 +60,8 @@ if TYPE_CHECKING:
     #: The asset every accepted delivery receipt becomes an event of. Airflow normalises its uri
     #: to ``orange-sms://delivery-receipts/``; look it up by name.
     DELIVERY_RECEIPTS: Asset
-    #: The asset every accepted inbound SMS (a subscriber's reply) becomes an event of; extra keys
-    #: :data:`~airflow_provider_orange_sms.receipts.inbound_payload.INBOUND_EXTRA_KEYS`.
+    #: The asset every accepted reply (an SMS a subscriber sent) becomes an event of; extra keys
+    #: :data:`~airflow_provider_orange_sms.receipts.reply_payload.REPLY_EXTRA_KEYS`.
     INBOUND_MESSAGES: Asset
 
 ASSET_NAME = "orange_sms_delivery_receipts"

@@ -53,10 +53,10 @@ from airflow_provider_orange_sms.receipts.admission import (
     ReceiverBusyError,
     store_admitted,
 )
-from airflow_provider_orange_sms.receipts.inbound_payload import parse_inbound_message
 from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipts
 from airflow_provider_orange_sms.receipts.proxies import Network, client_address, forwarded_for, in_networks
 from airflow_provider_orange_sms.receipts.quiet_log import RepeatLimiter
+from airflow_provider_orange_sms.receipts.reply_payload import parse_reply
 from airflow_provider_orange_sms.settings import (
     DELIVERY_RECEIPTS_ALLOWED_IPS,
     DELIVERY_RECEIPTS_TRUSTED_PROXIES,
@@ -67,9 +67,9 @@ from airflow_provider_orange_sms.settings import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
-    from airflow_provider_orange_sms.receipts.inbound_store import InboundOutcome
     from airflow_provider_orange_sms.receipts.payload import Receipt
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+    from airflow_provider_orange_sms.receipts.reply_store import ReplyOutcome
 
 P = TypeVar("P")
 R = TypeVar("R")
@@ -195,12 +195,12 @@ async def admit(secret: str, request: Request, what: str) -> Admitted | JSONResp
     """
     Apply the checks every callback route shares, in the module docstring's order (1 to 4).
 
-    Returns the admitted body, or the refusal to answer. Both routes (receipts and inbound
-    messages) use the same secret, allowlist and proxy settings.
+    Returns the admitted body, or the refusal to answer. Both routes (receipts and
+    replies) use the same secret, allowlist and proxy settings.
 
     :param secret: The path's secret.
     :param request: The HTTP request.
-    :param what: What the route receives, for log lines ("delivery receipt", "inbound message").
+    :param what: What the route receives, for log lines ("delivery receipt", "reply").
     """
     try:
         settings = load_settings()
@@ -254,7 +254,7 @@ def unavailable(what: str, identity: str, exc: Exception) -> JSONResponse:
     The 503 answered when a callback was not stored (the database failed, or no turn to store came
     in time); logged once a minute.
 
-    :param what: "delivery receipt" or "inbound message".
+    :param what: "delivery receipt" or "reply".
     :param identity: What identifies it in the log line (no secret, no message text).
     :param exc: The store's error.
     """
@@ -278,7 +278,7 @@ class Callback(Generic[P, R]):
     """
     What a callback route receives and how: the parts :func:`receive` does not share.
 
-    :param what: For log lines ("delivery receipt", "inbound message").
+    :param what: For log lines ("delivery receipt", "reply").
     :param parse: Validates the body; raises :class:`ReceiptError`.
     :param store: Stores the parsed callback; raises ``StoreUnavailableError``.
     :param identity: What names the callback in a log line (no secret, no message text).
@@ -343,10 +343,10 @@ def _store_receipts(receipts: list[Receipt]) -> bool:
     return any(stored)
 
 
-def _store_inbound_message(message: InboundMessage) -> InboundOutcome:
-    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+def _store_reply(message: SMSReply) -> ReplyOutcome:
+    from airflow_provider_orange_sms.receipts.reply_store import store_reply
 
-    return store_inbound_message(message)
+    return store_reply(message)
 
 
 def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
@@ -358,11 +358,11 @@ def _receipt_answer(receipts: list[Receipt], stored: bool) -> dict[str, str]:
     return {"status": "stored" if stored else "duplicate"}
 
 
-def _inbound_answer(message: InboundMessage, outcome: InboundOutcome) -> dict[str, str]:
+def _reply_answer(message: SMSReply, outcome: ReplyOutcome) -> dict[str, str]:
     # A change to the opt-out list is worth a line; an ordinary reply is not (one per request).
     log.log(
         logging.INFO if outcome.opt_out else logging.DEBUG,
-        "Inbound message %s: from %s, message id %r%s",
+        "Reply %s: from %s, message id %r%s",
         "stored" if outcome.stored else "already stored (repeat)",
         message.sender,
         message.message_id,
@@ -381,12 +381,12 @@ _RECEIPTS: Callback[list[Receipt], bool] = Callback(
     lambda receipts: f"for resource id {receipts[0].resource_id!r}",
     _receipt_answer,
 )
-_INBOUND_MESSAGES: Callback[InboundMessage, InboundOutcome] = Callback(
-    "inbound message",
-    parse_inbound_message,
-    _store_inbound_message,
+_REPLIES: Callback[SMSReply, ReplyOutcome] = Callback(
+    "reply",
+    parse_reply,
+    _store_reply,
     lambda message: f"from {message.sender}",
-    _inbound_answer,
+    _reply_answer,
 )
 
 
@@ -400,7 +400,7 @@ async def receive_delivery_receipt(secret: str, request: Request) -> JSONRespons
     return await receive(secret, request, _RECEIPTS)
 
 
-async def receive_inbound_message(secret: str, request: Request) -> JSONResponse:
+async def receive_reply(secret: str, request: Request) -> JSONResponse:
     """
     Accept one SMS a subscriber sent to the account's number (Orange's "SMS response" service):
     the same checks and answers as receipts; an opt-out or opt-in keyword also updates the
@@ -409,7 +409,7 @@ async def receive_inbound_message(secret: str, request: Request) -> JSONResponse
     :param secret: The path's secret.
     :param request: The HTTP request.
     """
-    return await receive(secret, request, _INBOUND_MESSAGES)
+    return await receive(secret, request, _REPLIES)
 
 
 def create_app() -> FastAPI:
@@ -429,7 +429,7 @@ def create_app() -> FastAPI:
     )
     app.add_api_route(
         "/inbound-messages/{secret}",
-        receive_inbound_message,
+        receive_reply,
         methods=["POST"],
         response_class=JSONResponse,
         include_in_schema=False,

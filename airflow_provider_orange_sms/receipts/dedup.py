@@ -4,8 +4,7 @@ Recognise repeated callbacks at a cost that does not grow with history: the ``or
 Orange may post the same callback more than once. Each distinct callback is one row of the
 provider's own table in Airflow's metadata database, keyed by ``(kind, key_digest)``:
 
-- ``kind``: what the row is about, ``"receipt"`` for delivery receipts (an inbound-message receiver
-  would use ``"inbound"``);
+- ``kind``: what the row is about, ``"receipt"`` for delivery receipts, ``"inbound"`` for replies
 - ``key_digest``: the SHA-256 of the callback's identifying fields (for a receipt: resource id,
   recipient, status);
 - ``seen_at``: when it was stored (Unix seconds), indexed for the sweep.

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: The ``orange_sms_dedup`` kind of delivery receipts.
 KIND = "receipt"
-#: The ``orange_sms_dedup`` kind of inbound messages (subscribers' replies).
+#: The ``orange_sms_dedup`` kind of replies (the SMS subscribers send to the account).
 INBOUND_KIND = "inbound"
 #: The kinds whose expired rows the sweep deletes (both kept for the same retention).
 SWEPT_KINDS = (KIND, INBOUND_KIND)

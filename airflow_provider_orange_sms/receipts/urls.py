@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 #: The path segment the receiver's secret follows.
 RECEIVER_SEGMENT = "delivery-receipts"
-#: Every path segment a receiver secret follows (receipts, inbound messages).
+#: Every path segment a receiver secret follows (receipts, replies).
 RECEIVER_SEGMENTS = (RECEIVER_SEGMENT, "inbound-messages")
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from airflow_provider_orange_sms.sandbox.replies import Reply
+from airflow_provider_orange_sms.sandbox.answers import Answer
 
 if TYPE_CHECKING:
     from airflow_provider_orange_sms.sandbox.state import SandboxState
 
 
-def contracts(state: SandboxState, client_id: str, country: str | None) -> Reply:
+def contracts(state: SandboxState, client_id: str, country: str | None) -> Answer:
     """``GET /sms/admin/v1/contracts``: the balance per country."""
     with state.lock:
         balances = dict(state.balances)
@@ -34,10 +34,10 @@ def contracts(state: SandboxState, client_id: str, country: str | None) -> Reply
             "serviceContracts": service_contracts,
         }
     ]
-    return Reply(200, {"partnerContracts": {"partnerId": f"{client_id}@sandbox", "contracts": contracts}})
+    return Answer(200, {"partnerContracts": {"partnerId": f"{client_id}@sandbox", "contracts": contracts}})
 
 
-def statistics(state: SandboxState, client_id: str, country: str | None, app_id: str) -> Reply:
+def statistics(state: SandboxState, client_id: str, country: str | None, app_id: str) -> Answer:
     """``GET /sms/admin/v1/statistics``: the SMS sent per country and application."""
     usage: dict[str, dict[str, int]] = {}
     with state.lock:
@@ -54,10 +54,10 @@ def statistics(state: SandboxState, client_id: str, country: str | None, app_id:
         for code, apps in sorted(usage.items())
     ]
     statistics = [{"service": "SMS_OCB", "serviceStatistics": service_statistics}]
-    return Reply(200, {"partnerStatistics": {"partnerId": f"{client_id}@sandbox", "statistics": statistics}})
+    return Answer(200, {"partnerStatistics": {"partnerId": f"{client_id}@sandbox", "statistics": statistics}})
 
 
-def purchase_orders(state: SandboxState, client_id: str, country: str | None) -> Reply:
+def purchase_orders(state: SandboxState, client_id: str, country: str | None) -> Answer:
     """``GET /sms/admin/v1/purchaseorders``: one order per configured balance."""
     orders = []
     for index, (code, units) in enumerate(sorted(state.config.balances.items())):
@@ -82,4 +82,4 @@ def purchase_orders(state: SandboxState, client_id: str, country: str | None) ->
                 },
             }
         )
-    return Reply(200, {"purchaseOrders": orders})
+    return Answer(200, {"purchaseOrders": orders})

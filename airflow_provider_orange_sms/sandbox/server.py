@@ -8,7 +8,7 @@ Besides Orange's endpoints it serves a control API under ``/_sandbox`` (state, f
 reset) for tests and the demo (:mod:`~airflow_provider_orange_sms.sandbox.control`). Here: the
 server, the request handling (faults, authentication, routing) and the messaging endpoints; the admin
 endpoints are in :mod:`~airflow_provider_orange_sms.sandbox.admin`, the answer formats in
-:mod:`~airflow_provider_orange_sms.sandbox.replies`, the delivery receipts posted back in
+:mod:`~airflow_provider_orange_sms.sandbox.answers`, the delivery receipts posted back in
 :mod:`~airflow_provider_orange_sms.sandbox.delivery_receipts`. See :class:`SandboxServer`.
 """
 
@@ -29,17 +29,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_orange_sms.sandbox import admin, subscriptions
-from airflow_provider_orange_sms.sandbox.control import control
-from airflow_provider_orange_sms.sandbox.delivery_receipts import ReceiptPoster
-from airflow_provider_orange_sms.sandbox.replies import (
+from airflow_provider_orange_sms.sandbox.answers import (
     GATEWAY_CODES,
     GATEWAY_ERRORS,
-    Reply,
+    Answer,
     StopProcessing,
     gateway_error,
     invalid_input,
     service_error,
 )
+from airflow_provider_orange_sms.sandbox.control import control
+from airflow_provider_orange_sms.sandbox.delivery_receipts import ReceiptPoster
 from airflow_provider_orange_sms.sandbox.state import (
     Fault,
     SandboxConfig,
@@ -106,7 +106,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> None:
         self.close_connection = True
-        self._write(Reply(405, {"error": f"Method {self.command} not allowed"}, {"Allow": _ALLOWED}))
+        self._write(Answer(405, {"error": f"Method {self.command} not allowed"}, {"Allow": _ALLOWED}))
 
     @property
     def state(self) -> SandboxState:
@@ -125,7 +125,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             too_big = declared.isascii() and declared.isdigit()
             self._write(
-                Reply(413 if too_big else 400, {"error": f"Invalid Content-Length {declared[:40]!r}"})
+                Answer(413 if too_big else 400, {"error": f"Invalid Content-Length {declared[:40]!r}"})
             )
             return
         length = int(declared)
@@ -150,21 +150,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
             self.held = fault.delay
         if fault is not None and fault.kind in ("status", "reply"):
-            reply = self._fault_reply(fault)
+            answer = self._fault_answer(fault)
         else:
             try:
-                reply = self._route(method)
+                answer = self._route(method)
             except StopProcessing as stop:
-                reply = stop.reply
+                answer = stop.answer
         if fault is not None and fault.kind == "drop_after":
-            entry["status"] = f"{reply.status} then reset"
+            entry["status"] = f"{answer.status} then reset"
             self._drop()
             return
         if fault is not None and fault.kind == "reply_after":
-            entry["processed_status"] = reply.status
-            reply = self._fault_reply(fault)
-        entry["status"] = reply.status
-        self._write(reply)
+            entry["processed_status"] = answer.status
+            answer = self._fault_answer(fault)
+        entry["status"] = answer.status
+        self._write(answer)
 
     def _record(self, method: str) -> dict[str, Any]:
         """Log the request on arrival (``time`` = arrival); its ``status`` is filled in later."""
@@ -173,16 +173,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.state.requests.append(entry)
         return entry
 
-    def _write(self, reply: Reply) -> None:
-        if reply.raw is not None:
-            payload = reply.raw
+    def _write(self, answer: Answer) -> None:
+        if answer.raw is not None:
+            payload = answer.raw
         else:
-            payload = b"" if reply.body is None else json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
+            payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
             self.send_header(name, value)
         if payload:
-            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if payload:
@@ -194,21 +194,21 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.close()
 
-    def _fault_reply(self, fault: Fault) -> Reply:
+    def _fault_answer(self, fault: Fault) -> Answer:
         if fault.kind in ("reply", "reply_after"):
             raw = fault.body.encode()
-            return Reply(fault.status, None, dict(fault.headers), raw=raw, content_type=fault.content_type)
+            return Answer(fault.status, None, dict(fault.headers), raw=raw, content_type=fault.content_type)
         if isinstance(fault.code, str):
-            reply = Reply(fault.status, {"error": fault.code, "error_description": "Injected error"})
+            answer = Answer(fault.status, {"error": fault.code, "error_description": "Injected error"})
         elif fault.code is not None:
             message, description = GATEWAY_CODES.get(fault.code, ("Injected error", ""))
-            reply = gateway_error(fault.status, fault.code, message, description)
+            answer = gateway_error(fault.status, fault.code, message, description)
         else:
             code, message, description = GATEWAY_ERRORS.get(fault.status, (1, "Injected error", ""))
-            reply = gateway_error(fault.status, code, message, description)
+            answer = gateway_error(fault.status, code, message, description)
         if fault.retry_after is not None:
-            reply.headers["Retry-After"] = str(fault.retry_after)
-        return reply
+            answer.headers["Retry-After"] = str(fault.retry_after)
+        return answer
 
     @property
     def base_url(self) -> str:
@@ -277,7 +277,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         ranges = self.headers.get("Accept", "").split(",")
         return any(part.split(";")[0].strip().lower() == "application/json" for part in ranges)
 
-    def _route(self, method: str) -> Reply:
+    def _route(self, method: str) -> Answer:
         path = self.raw_path
         if (path in TOKEN_PATHS or self.state.config.accept_json_everywhere) and not self._accepts_json():
             # Orange's reference: without Accept: application/json the token endpoint answers 406.
@@ -312,7 +312,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     # -- Orange endpoints ------------------------------------------------------------------------
 
-    def _token(self) -> Reply:
+    def _token(self) -> Answer:
         # Orange's error page: wrong client credentials are 401 code 41 (the OAuth2 invalid_client
         # shape, also seen, is a fault away: code="invalid_client").
         invalid_client = gateway_error(401, 41, *GATEWAY_CODES[41])
@@ -325,23 +325,23 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return invalid_client
         wait = self.state.token_wait(client_id)
         if wait is not None:
-            reply = gateway_error(429, 53, *GATEWAY_CODES[53])
-            reply.headers["Retry-After"] = str(math.ceil(wait))
-            return reply
+            answer = gateway_error(429, 53, *GATEWAY_CODES[53])
+            answer.headers["Retry-After"] = str(math.ceil(wait))
+            return answer
         if self.state.config.clients.get(client_id) != secret or not secret:
             return invalid_client
         if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-            return Reply(
+            return Answer(
                 400, {"error": "invalid_request", "error_description": "Expected a form-encoded body"}
             )
         form = parse_qs(self.raw_body.decode("utf-8", "replace"))
         if form.get("grant_type") != ["client_credentials"]:
-            return Reply(
+            return Answer(
                 400, {"error": "unsupported_grant_type", "error_description": "Only client_credentials"}
             )
-        return Reply(200, self.state.issue_token(client_id))
+        return Answer(200, self.state.issue_token(client_id))
 
-    def _send(self, client_id: str, sender: str) -> Reply:
+    def _send(self, client_id: str, sender: str) -> Answer:
         # The gateway counts every send request of the account, valid or not, before the service
         # looks at it; with arrival jitter, as late as the network would have delivered it. It is
         # judged at that instant, whatever this (possibly busy) thread's delay in getting here.
@@ -351,9 +351,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.state.record_arrival_noise(time.monotonic() - self.received - self.held - delay)
         if self.state.over_rate_limit(client_id, arrived_at=self.reached_gateway + delay):
             code, text, description = GATEWAY_ERRORS[429]
-            reply = gateway_error(429, code, text, description)
-            reply.headers["Retry-After"] = "1"
-            return reply
+            answer = gateway_error(429, code, text, description)
+            answer.headers["Retry-After"] = "1"
+            return answer
         body = self._json_body()
         request = body.get("outboundSMSMessageRequest")
         if not isinstance(request, dict) or set(body) != {"outboundSMSMessageRequest"}:
@@ -411,15 +411,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
         resource_url = f"{self.base_url}/smsmessaging/v1/outbound/tel:+{sender}/requests/{stored.resource_id}"
         self.server.schedule_receipt(stored.client_id, stored.resource_id, address)
         echo = dict(request, resourceURL=resource_url)
-        return Reply(201, {"outboundSMSMessageRequest": echo}, {"Location": resource_url})
+        return Answer(201, {"outboundSMSMessageRequest": echo}, {"Location": resource_url})
 
-    def _subscribe(self, client_id: str, sender: str) -> Reply:
+    def _subscribe(self, client_id: str, sender: str) -> Answer:
         return subscriptions.subscribe(self.state, self.base_url, client_id, sender, self._json_body())
 
-    def _get_subscription(self, client_id: str, subscription_id: str) -> Reply:
+    def _get_subscription(self, client_id: str, subscription_id: str) -> Answer:
         return subscriptions.get(self.state, self.base_url, client_id, subscription_id)
 
-    def _unsubscribe(self, client_id: str, sender: str, subscription_id: str) -> Reply:
+    def _unsubscribe(self, client_id: str, sender: str, subscription_id: str) -> Answer:
         return subscriptions.unsubscribe(self.state, client_id, sender, subscription_id)
 
 

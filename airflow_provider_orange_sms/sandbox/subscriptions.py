@@ -10,8 +10,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_orange_sms.sandbox.replies import (
-    Reply,
+from airflow_provider_orange_sms.sandbox.answers import (
+    Answer,
     StopProcessing,
     gateway_error,
     invalid_input,
@@ -33,7 +33,9 @@ def _body(base_url: str, subscription: Subscription) -> dict[str, Any]:
     }
 
 
-def subscribe(state: SandboxState, base_url: str, client_id: str, sender: str, body: dict[str, Any]) -> Reply:
+def subscribe(
+    state: SandboxState, base_url: str, client_id: str, sender: str, body: dict[str, Any]
+) -> Answer:
     """``POST /smsmessaging/v1/outbound/tel%3A%2B{sender}/subscriptions``: a new callback URL."""
     try:
         notify_url = body["deliveryReceiptSubscription"]["callbackReference"]["notifyURL"]
@@ -56,7 +58,7 @@ def subscribe(state: SandboxState, base_url: str, client_id: str, sender: str, b
         for old_id in [k for k, s in state.subscriptions.items() if s.client_id == client_id]:
             del state.subscriptions[old_id]
         state.subscriptions[subscription.subscription_id] = subscription
-    return Reply(201, _body(base_url, subscription))
+    return Answer(201, _body(base_url, subscription))
 
 
 def _find(state: SandboxState, client_id: str, subscription_id: str) -> Subscription:
@@ -69,16 +71,16 @@ def _find(state: SandboxState, client_id: str, subscription_id: str) -> Subscrip
     return subscription
 
 
-def get(state: SandboxState, base_url: str, client_id: str, subscription_id: str) -> Reply:
+def get(state: SandboxState, base_url: str, client_id: str, subscription_id: str) -> Answer:
     """``GET /smsmessaging/v1/outbound/subscriptions/{id}``: the subscription of this account."""
-    return Reply(200, _body(base_url, _find(state, client_id, subscription_id)))
+    return Answer(200, _body(base_url, _find(state, client_id, subscription_id)))
 
 
-def unsubscribe(state: SandboxState, client_id: str, sender: str, subscription_id: str) -> Reply:
+def unsubscribe(state: SandboxState, client_id: str, sender: str, subscription_id: str) -> Answer:
     """``DELETE /smsmessaging/v1/outbound/tel%3A%2B{sender}/subscriptions/{id}``."""
     subscription = _find(state, client_id, subscription_id)
     if subscription.sender_address != sender:
         return invalid_input("senderAddress")
     with state.lock:
         state.subscriptions.pop(subscription_id, None)
-    return Reply(204)
+    return Answer(204)

@@ -88,6 +88,12 @@ class BalanceSensor(BaseSensorOperator):
         """The hook for ``orange_sms_conn_id``."""
         return OrangeSMSHook(orange_sms_conn_id=self.orange_sms_conn_id)
 
+    def close_hook(self) -> None:
+        """Close the hook's HTTP session and limiter state file, if the hook was used."""
+        hook = self.__dict__.get("hook")
+        if hook is not None:
+            hook.close()
+
     @property
     def _scope(self) -> str:
         return self.country or self.hook.client.country or "all countries"
@@ -126,6 +132,13 @@ class BalanceSensor(BaseSensorOperator):
 
         :param context: The task context.
         """
+        try:
+            return self._wait(context)
+        finally:
+            # The pokes of one try reuse the hook's session; the try ends with it closed.
+            self.close_hook()
+
+    def _wait(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         minimum = _to_units(self.minimum_units)
@@ -158,10 +171,13 @@ class BalanceSensor(BaseSensorOperator):
             message = (event or {}).get("message", "no event received")
             raise AirflowException(f"Waiting for the Orange SMS balance failed: {message}")
         units = int(event["available_units"])
-        self.log.info(
-            "Orange SMS balance (%s): %d units available, %s needed: enough",
-            self._scope,
-            units,
-            event.get("minimum_units"),
-        )
+        try:
+            self.log.info(
+                "Orange SMS balance (%s): %d units available, %s needed: enough",
+                self._scope,
+                units,
+                event.get("minimum_units"),
+            )
+        finally:
+            self.close_hook()
         return units

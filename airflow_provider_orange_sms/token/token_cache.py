@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: Environment variable that moves the cache directory (token files and throttle state).
+#: Environment variable that moves the cache directory (token files and limiter state).
 CACHE_DIR_ENV = "ORANGE_SMS_CACHE_DIR"
 
 
 def default_cache_dir() -> Path:
-    """Return the directory for token files and throttle state (``$ORANGE_SMS_CACHE_DIR`` wins)."""
+    """Return the directory for token files and limiter state (``$ORANGE_SMS_CACHE_DIR`` wins)."""
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:
         return Path(configured)

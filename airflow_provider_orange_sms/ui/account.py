@@ -231,7 +231,7 @@ def receipt_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def reply_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """
-    Inbound-message events as table rows: sender masked, text shortened.
+    Reply events as table rows: sender masked, text shortened.
 
     :param events: Newest first.
     """

@@ -334,7 +334,7 @@ def latest_receipts(limit: int) -> list[dict[str, Any]]:
 
 def latest_replies(limit: int) -> list[dict[str, Any]]:
     """
-    The newest inbound-message events (subscribers' replies).
+    The newest reply events (subscribers' replies).
 
     :param limit: How many.
     """

@@ -60,37 +60,37 @@ def _account_view(user: Any, conn_id: str, now: datetime) -> dict[str, Any]:
 
     view: dict[str, Any] = {"conn_id": conn_id, "cache_seconds": account.CACHE_SECONDS}
     if auth.may_read_connection(user, conn_id):
-        hook = OrangeSMSHook(orange_sms_conn_id=conn_id)
-        view["balance"] = _section(
-            lambda: account.balances(
-                account.cached(conn_id, "contracts", lambda: hook.get_contracts(account.ALL_COUNTRIES))
+        with OrangeSMSHook(orange_sms_conn_id=conn_id) as hook:  # closed once the page is built
+            view["balance"] = _section(
+                lambda: account.balances(
+                    account.cached(conn_id, "contracts", lambda: hook.get_contracts(account.ALL_COUNTRIES))
+                )
             )
-        )
-        view["orange_usage"] = _section(
-            lambda: account.orange_usage(
-                account.cached(conn_id, "statistics", lambda: hook.get_statistics(account.ALL_COUNTRIES))
+            view["orange_usage"] = _section(
+                lambda: account.orange_usage(
+                    account.cached(conn_id, "statistics", lambda: hook.get_statistics(account.ALL_COUNTRIES))
+                )
             )
-        )
-        found = data.connection_subscription(conn_id)
-        subscription_id = found.subscription_id
-        subscription: dict[str, Any] = {
-            "id": subscription_id,
-            "source": found.source,
-            **account.record_view(found.record),
-        }
-        if subscription_id:
-            subscription.update(
-                _section(
-                    lambda: account.subscription_view(
-                        account.cached(
-                            conn_id,
-                            f"subscription/{subscription_id}",
-                            lambda: hook.get_delivery_receipt_subscription(subscription_id),
+            found = data.connection_subscription(conn_id)
+            subscription_id = found.subscription_id
+            subscription: dict[str, Any] = {
+                "id": subscription_id,
+                "source": found.source,
+                **account.record_view(found.record),
+            }
+            if subscription_id:
+                subscription.update(
+                    _section(
+                        lambda: account.subscription_view(
+                            account.cached(
+                                conn_id,
+                                f"subscription/{subscription_id}",
+                                lambda: hook.get_delivery_receipt_subscription(subscription_id),
+                            )
                         )
                     )
                 )
-            )
-        view["subscription"] = subscription
+            view["subscription"] = subscription
     else:
         view["balance"] = view["orange_usage"] = view["subscription"] = {
             "forbidden": f"needs read access to the connection {conn_id!r}"

@@ -5,10 +5,10 @@ say since. Pure: the records come from :mod:`.airflow_data`.
 Per send task, per recipient country, and per country and encoding with the segments of each
 outcome: planned (the plan's recipients, with the encodings and segments of their messages), sent /
 failed / uncertain / opted out (the task's result list; while it sends, its sent ledger, with those
-in flight), then for the sent ones delivered / delivered to the network only / impossible /
-delivery uncertain / still waiting (the newest receipt of each SMS: matched on its resource id, or
-on the recipient when Orange sent no ``callbackData``). Phone numbers leave this module masked
-(:func:`mask_number`).
+in flight and those released for resending), then for the sent ones delivered / delivered to the
+network only / impossible / delivery uncertain / still waiting (the newest receipt of each SMS:
+matched on its resource id, or on the recipient when Orange sent no ``callbackData``). Phone numbers
+leave this module masked (:func:`mask_number`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.csv_cells import spreadsheet_safe
+from airflow_provider_orange_sms.ledger import RELEASED
 from airflow_provider_orange_sms.receipts import (
     DELIVERED_TO_NETWORK,
     DELIVERED_TO_TERMINAL,
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 RUN_FINISHED = ("success", "failed")
 #: Send outcomes, as in SendSMSOperator's results.
 SEND_STATUSES = ("sent", "failed", "uncertain", "opted_out")
+#: What only a sent ledger says of a recipient, while its task has not reported: its request left
+#: (or is about to), or an uncertain recipient was released (``release_uncertain``) to be sent again.
+LEDGER_STATUSES = (IN_FLIGHT, RELEASED)
 #: Delivery outcomes of a sent SMS, from its newest receipt.
 DELIVERED = "delivered"
 NETWORK = "network"
@@ -119,11 +123,11 @@ def latest_receipts(
 
 
 def _counts() -> dict[str, int]:
-    return dict.fromkeys(("planned", "segments", *SEND_STATUSES, IN_FLIGHT, *DELIVERY_OUTCOMES), 0)
+    return dict.fromkeys(("planned", "segments", *SEND_STATUSES, *LEDGER_STATUSES, *DELIVERY_OUTCOMES), 0)
 
 
 def _group_counts() -> dict[str, int]:
-    return dict.fromkeys(("planned", *SEND_STATUSES, IN_FLIGHT, *DELIVERY_OUTCOMES), 0)
+    return dict.fromkeys(("planned", *SEND_STATUSES, *LEDGER_STATUSES, *DELIVERY_OUTCOMES), 0)
 
 
 def _only_encoding(summary: dict[str, Any]) -> str | None:
@@ -200,7 +204,7 @@ def task_summary(
         country, encoding, segments = _shape(entry, address, plan_countries)
         row = countries.setdefault(country, {**_counts(), "encodings": {}})
         group = _group(groups, country, encoding)
-        if status in (*SEND_STATUSES, IN_FLIGHT):
+        if status in (*SEND_STATUSES, *LEDGER_STATUSES):
             row[status] += 1
             group["sms"][status] += 1
             group["segments"][status] += segments

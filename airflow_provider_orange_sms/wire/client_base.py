@@ -1,7 +1,7 @@
 """The machinery under :class:`~airflow_provider_orange_sms.client.OrangeSMSClient`'s endpoints.
 
 Credentials and the shared access token (``token.access_token``), the HTTP session and retry rules
-(``transport``), the send throttle, sender routing (``senders``) and the settings as given,
+(``transport``), the send limiter, sender routing (``senders``) and the settings as given,
 wired together once; :mod:`airflow_provider_orange_sms.client` adds Orange's endpoints on top.
 """
 
@@ -19,7 +19,7 @@ from airflow_provider_orange_sms.config import (
     DEFAULT_TOKEN_PATH,
     normalize_base_url,
 )
-from airflow_provider_orange_sms.limit import SendLimiter, SendThrottle
+from airflow_provider_orange_sms.limit import FileSendLimiter, SendLimiter
 from airflow_provider_orange_sms.recipients import (
     normalize_country,
     normalize_sender,
@@ -117,13 +117,13 @@ class ClientBase:
             on_secret=on_secret,
         )
         self._cache_key = self._tokens.cache_key
-        self.throttle: SendLimiter | None = None
+        self.limiter: SendLimiter | None = None
         if rate_limit_per_second:
             account = f"{self.base_url}\0{self.client_id}"
             if make_limiter is not None:
-                self.throttle = make_limiter(float(rate_limit_per_second), account)
+                self.limiter = make_limiter(float(rate_limit_per_second), account)
             else:
-                self.throttle = SendThrottle(
+                self.limiter = FileSendLimiter(
                     float(rate_limit_per_second), state_dir or default_cache_dir(), account=account
                 )
 
@@ -225,12 +225,12 @@ class ClientBase:
         before_send: Callable[[], None] | None = None,
         before_retry: Callable[[], None] | None = None,
     ) -> requests.Response:
-        """Call ``path`` with the bearer token, the retry rules and (for sends) the throttle."""
+        """Call ``path`` with the bearer token, the retry rules and (for sends) the limiter."""
         return self._transport.request(
             method,
             self.base_url + path,
             tokens=self,
-            throttle=self.throttle if is_send else None,
+            limiter=self.limiter if is_send else None,
             params=params,
             json=json,
             is_send=is_send,
@@ -267,7 +267,7 @@ class ClientBase:
         return self._senders.default_sender(sender_address)
 
     def close(self) -> None:
-        """Close the HTTP session and the throttle's state file."""
+        """Close the HTTP session and the limiter's state file."""
         self._transport.close()
-        if self.throttle is not None:
-            self.throttle.close()
+        if self.limiter is not None:
+            self.limiter.close()

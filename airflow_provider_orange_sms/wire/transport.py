@@ -227,7 +227,7 @@ class Transport:
         url: str,
         *,
         tokens: BearerTokens,
-        throttle: SendLimiter | None = None,
+        limiter: SendLimiter | None = None,
         params: Mapping[str, str] | None = None,
         json: Any = None,
         is_send: bool = False,
@@ -240,16 +240,16 @@ class Transport:
         :param method: HTTP method.
         :param url: Full URL.
         :param tokens: Gives the bearer token; told when Orange refuses it.
-        :param throttle: Waited on before each attempt of a send.
+        :param limiter: Waited on before each attempt of a send.
         :param params: Query parameters.
         :param json: JSON body.
         :param is_send: Whether the call sends an SMS (then never sent twice on an unknown outcome).
         :param before_send: Called once, right before the first attempt leaves: after the token
-            fetch and at the end of the throttle wait (timed by the limiter so it costs no slot);
+            fetch and at the end of the limiter's wait (timed by the limiter so it costs no slot);
             if it raises, nothing is sent.
         :param before_retry: Called right before each later attempt leaves (after a 429, a 503, a
             refused connection or a refused token: seconds to minutes later), at the end of its
-            throttle wait like ``before_send``; if it raises, nothing more is sent.
+            limiter's wait like ``before_send``; if it raises, nothing more is sent.
         :return: The first answer under 400 (the endpoint decides whether it counts as done).
         """
         # Whether an earlier attempt may have been carried out by Orange although it failed for us.
@@ -266,9 +266,9 @@ class Transport:
                 hook, pending_hook = pending_hook, None
                 if hook is None and left:
                     hook = before_retry
-                limiter = throttle if is_send else None
-                if limiter is not None:
-                    limiter.wait(limiter.book(), before_send=hook)
+                send_limiter = limiter if is_send else None
+                if send_limiter is not None:
+                    send_limiter.wait(send_limiter.book(), before_send=hook)
                 elif hook is not None:
                     hook()
                 released = time.monotonic()
@@ -286,8 +286,8 @@ class Transport:
                     cause = exc.__cause__
                     maybe_applied |= isinstance(cause, requests.RequestException) and not _never_sent(cause)
                     raise
-                if limiter is not None:  # Orange counted it by now: a late answer holds the next ones
-                    limiter.answered(time.monotonic() - released)
+                if send_limiter is not None:  # Orange counted it by now: a late answer holds the next ones
+                    send_limiter.answered(time.monotonic() - released)
                 if response.status_code < 400:
                     return response
                 if method == "DELETE" and response.status_code == 404 and maybe_applied:

@@ -1,7 +1,7 @@
 """
 The fixtures every kind of test uses (registered by ``pytest_plugins`` in ``tests/conftest.py``): a
 real sandbox server over HTTP, clients of it, an isolated cache, the default connection pointing at
-it, a frozen throttle clock, the sent ledger's write back-offs recorded instead of slept. Fixtures
+it, a frozen limiter clock, the sent ledger's write back-offs recorded instead of slept. Fixtures
 of one folder live in that folder's ``conftest.py``.
 """
 
@@ -20,7 +20,7 @@ from tests.support.sandbox import FAST_RETRY, connection_json
 
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private token/throttle cache directory, also exported as ORANGE_SMS_CACHE_DIR."""
+    """A private token/limiter cache directory, also exported as ORANGE_SMS_CACHE_DIR."""
     directory = tmp_path / "cache"
     monkeypatch.setenv("ORANGE_SMS_CACHE_DIR", str(directory))
     return directory
@@ -28,11 +28,11 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Freeze the throttle's wall clock so slot arithmetic does not depend on machine load."""
-    from airflow_provider_orange_sms.limit import throttle as throttle_module
+    """Freeze the limiter's wall clock so slot arithmetic does not depend on machine load."""
+    from airflow_provider_orange_sms.limit import file_limiter
 
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
     return clock
 
 
@@ -96,7 +96,7 @@ def client(make_client: Callable[..., OrangeSMSClient]) -> OrangeSMSClient:
 
 @pytest.fixture
 def fast_conn(sandbox: SandboxServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The default connection, pointing at the sandbox, with the client-side throttle opened up."""
+    """The default connection, pointing at the sandbox, with the client-side limiter opened up."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox, rate_limit_per_second=1000)
     )

@@ -23,8 +23,8 @@ ASSET_NAME = "orange_sms_delivery_receipts"
 INBOUND_ASSET_NAME = "orange_sms_inbound_messages"
 #: Orange's callers (from its DR documentation) plus loopback, where the tests and sandbox post from.
 ALLOWED_IPS = "127.0.0.1,80.12.13.2,80.12.102.66,80.12.209.66,80.12.66.97"
-#: The receiver's secret in the tests that run its app in-process (tests/unit/receipts/test_inbound.py
-#: without a database, tests/integration/db/test_inbound.py with one).
+#: The receiver's secret in the tests that run its app in-process (tests/unit/receipts/test_reply_receiver.py
+#: without a database, tests/integration/db/test_reply_store.py with one).
 SECRET = "a-long-random-secret-for-tests"
 
 
@@ -44,12 +44,12 @@ class ReceiptsServer:
         return f"{self.url}/orange-sms/delivery-receipts/{self.secret}"
 
     @property
-    def inbound_url(self) -> str:
-        """The inbound-message receiver URL, secret included."""
+    def reply_url(self) -> str:
+        """The reply receiver URL, secret included."""
         return f"{self.url}/orange-sms/inbound-messages/{self.secret}"
 
-    def inbound_events(self, sender: str) -> list[dict[str, Any]]:
-        """Every inbound-message event (GET /api/v2/assets/events) from ``sender``."""
+    def reply_events(self, sender: str) -> list[dict[str, Any]]:
+        """Every reply event (GET /api/v2/assets/events) from ``sender``."""
         response = requests.get(
             f"{self.url}/api/v2/assets/events",
             params={"name_pattern": INBOUND_ASSET_NAME, "limit": 100},
@@ -120,7 +120,7 @@ def receipt(
     }
 
 
-def inbound(
+def reply_body(
     sender: str,
     message: str,
     *,
@@ -129,7 +129,10 @@ def inbound(
     date_time: str = "2026-02-10T14:30:00Z",
     callback_data: str | None = None,
 ) -> dict:
-    """An Orange inbound-SMS body (OneAPI); ``message_id=""`` makes a unique one, None leaves it out."""
+    """
+    An Orange reply body (OneAPI, ``inboundSMSMessageNotification``); ``message_id=""`` makes a
+    unique one, None leaves it out.
+    """
     sms: dict[str, Any] = {
         "senderAddress": sender,
         "destinationAddress": destination,

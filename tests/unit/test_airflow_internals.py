@@ -19,7 +19,7 @@ masker's short-extra warning).
 - ``receipts/dedup.py``: Airflow's metadata ``schema`` (the provider's own table sits beside
   Airflow's); guarded by the PostgreSQL and SQLite receiver tests that create the table.
 - ``opt_out/variable_rows.py``: the ``variable`` table written with a row lock (no
-  compare-and-set in ``Variable.set``); its guard is in ``tests/integration/db/test_inbound.py``.
+  compare-and-set in ``Variable.set``); its guard is in ``tests/integration/db/test_reply_store.py``.
 
 If one fails after an Airflow upgrade, read the fenced module against the new Airflow before
 releasing: the provider may otherwise silently resend SMS (the ledger) or break the connection form.

@@ -21,7 +21,7 @@ from airflow_provider_orange_sms.exceptions import (
     OrangeSMSSendUncertainError,
     OrangeSMSServerError,
 )
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP
+from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.token_cache import MemoryTokenCache
 from tests.support.rate import judge_rate_at_release, tag_sends_with_their_slot
@@ -357,11 +357,11 @@ def test_a_second_401_is_not_looped(client, sandbox):
     assert len(api_requests(sandbox, "/sms/admin")) == 3  # first call, then one retry after a new token
 
 
-# -- throttle ------------------------------------------------------------------------------------
+# -- limiter ------------------------------------------------------------------------------------
 
 
-def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, monkeypatch):
-    """Orange's one-second window, judged at the instants the throttle released the sends."""
+def test_sends_are_spaced_by_the_limiter_and_never_refused(client, sandbox, monkeypatch):
+    """Orange's one-second window, judged at the instants the limiter released the sends."""
     released = judge_rate_at_release(sandbox, monkeypatch)
     tag_sends_with_their_slot(client)
     recipients = [f"+22507000000{i:02d}" for i in range(11)]
@@ -372,7 +372,7 @@ def test_sends_are_spaced_by_the_throttle_and_never_refused(client, sandbox, mon
     assert len(released) == 11  # no 429, so no retry
     # a late wake-up within LATE_WAKE_UP keeps its turn without pushing the next slot back
     assert all(
-        b - a >= client.throttle.interval - LATE_WAKE_UP - 1e-6 for a, b in itertools.pairwise(released)
+        b - a >= client.limiter.interval - LATE_WAKE_UP - 1e-6 for a, b in itertools.pairwise(released)
     )
 
 

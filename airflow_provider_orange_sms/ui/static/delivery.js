@@ -2,10 +2,10 @@ const query = window.location.search;
 const POLL_SECONDS = Number(document.body.dataset.pollSeconds);
 const root = document.getElementById("root");
 const LABELS = {planned: "Planned", sent: "Sent", failed: "Failed", uncertain: "Uncertain",
-  opted_out: "Opted out", in_flight: "In flight", delivered: "Delivered", network: "To network only",
+  opted_out: "Opted out", in_flight: "In flight", released: "Released to resend", delivered: "Delivered", network: "To network only",
   impossible: "Impossible", receipt_uncertain: "Receipt uncertain", waiting: "Still waiting"};
 const KIND = {sent: "ok", delivered: "ok", failed: "bad", impossible: "bad", uncertain: "warn",
-  receipt_uncertain: "warn", waiting: "warn", in_flight: "warn"};
+  receipt_uncertain: "warn", waiting: "warn", in_flight: "warn", released: "warn"};
 function waitingFor(waiting) {
   if (waiting && waiting.for === "send_window")
     return "waits for its send window" + (waiting.until ? " until " + waiting.until : "");
@@ -28,11 +28,11 @@ function render(view) {
     const t = task.totals;
     const title = task.task_id + (task.map_index >= 0 ? " [" + task.map_index + "]" : "");
     const sendKeys = ["planned", "sent", "failed", "uncertain", "opted_out"]
-      .concat(task.reported ? [] : ["in_flight"]);
+      .concat(task.reported ? [] : ["in_flight"]).concat(task.reported && !t.released ? [] : ["released"]);
     const deliveryKeys = ["delivered", "network", "impossible", "receipt_uncertain", "waiting"];
     const encodings = Object.entries(task.encodings).map(([e, n]) => n + " " + e).join(", ");
-    const groupKeys = ["planned", "sent", "failed", "uncertain", "opted_out", "in_flight", "delivered", "network",
-      "impossible", "receipt_uncertain", "waiting"];
+    const groupKeys = ["planned", "sent", "failed", "uncertain", "opted_out", "in_flight", "released", "delivered",
+      "network", "impossible", "receipt_uncertain", "waiting"];
     const shown = groupKeys.filter(k => k === "planned" || task.by_country_encoding.some(g => g.sms[k]));
     const handled = task.progress ? task.progress.handled : 0;
     const handledSoFar = handled + " of " + t.planned + " recipient(s) handled so far (sent ledger)";

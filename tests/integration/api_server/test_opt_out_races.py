@@ -91,7 +91,7 @@ def replies(receipts_server, sandbox, monkeypatch):
     from airflow_provider_orange_sms.opt_out import task_variables
 
     registered = requests.put(
-        f"{sandbox.url}/_sandbox/inbound-url", json={"url": receipts_server.inbound_url}, timeout=30
+        f"{sandbox.url}/_sandbox/inbound-url", json={"url": receipts_server.reply_url}, timeout=30
     )
     assert registered.status_code == 204
     injector = Replies(sandbox.url)

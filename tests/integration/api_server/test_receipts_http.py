@@ -299,7 +299,7 @@ def test_the_inactive_asset_warning_is_logged_once_not_per_receipt(receipts_serv
     for n in range(5):
         assert post(receipts_server, receipt(f"{prefix}{n}")).json() == {"status": "stored"}
     assert len(receipts_server.events(prefix)) == 5
-    # Counted for this asset only: the server is shared with the inbound tests, whose asset warns once too.
+    # Counted for this asset only: the server is shared with the reply tests, whose asset warns once too.
     warning = "Emitting event for inactive AssetModel AssetKey(name='orange_sms_delivery_receipts'"
     assert receipts_server.output().count(warning) <= 1
 

@@ -219,6 +219,7 @@ def test_the_delivery_view_counts_what_was_sent_and_what_the_receipts_say(ui_run
         "uncertain": 0,
         "opted_out": 0,
         "in_flight": 0,
+        "released": 0,
         "delivered": 5,
         "network": 0,
         "impossible": 1,

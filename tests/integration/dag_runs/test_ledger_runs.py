@@ -1,4 +1,4 @@
-"""Which re-runs the sent ledger covers: a kill while waiting for the throttle or the token, a clear
+"""Which re-runs the sent ledger covers: a kill while waiting for the limiter or the token, a clear
 with a mapped upstream re-ordered, a run deleted and re-created with the same run_id, another task's
 sweep of old ledgers, and uncertain recipients. The sandbox's count per recipient is the truth."""
 
@@ -45,10 +45,10 @@ class Killed(BaseException):
 # -- "in flight" is written right before the request leaves ---------------------------------------
 
 
-def test_a_try_killed_in_the_throttle_wait_leaves_the_next_recipient_unsent(fast_conn, sandbox, monkeypatch):
-    from airflow_provider_orange_sms.limit.throttle import SendThrottle
+def test_a_try_killed_in_the_limiter_wait_leaves_the_next_recipient_unsent(fast_conn, sandbox, monkeypatch):
+    from airflow_provider_orange_sms.limit.file_limiter import FileSendLimiter
 
-    store, original, calls = InMemoryLedgerStore(), SendThrottle.wait, []
+    store, original, calls = InMemoryLedgerStore(), FileSendLimiter.wait, []
 
     def wait(self, booking, before_send=None):
         calls.append(1)
@@ -56,7 +56,7 @@ def test_a_try_killed_in_the_throttle_wait_leaves_the_next_recipient_unsent(fast
             raise Killed
         return original(self, booking, before_send)
 
-    monkeypatch.setattr(SendThrottle, "wait", wait)
+    monkeypatch.setattr(FileSendLimiter, "wait", wait)
     op = SendSMSOperator(task_id="send", recipients=NUMBERS[:5], message="Once", ledger_store=store)
     with pytest.raises(Killed):
         op.execute(context={"ti": fake_ti(1)})
@@ -108,20 +108,20 @@ def test_the_client_calls_before_send_once_with_the_token_and_slot_in_hand(clien
     assert len(send_requests(sandbox)) == 2  # nothing left
 
 
-def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
+def _dag_test_killed_in_limiter_wait(when, signal_fd, wait_number):
     """``dag.test()`` of ``test_sms_batch`` in a child process whose send number ``wait_number`` gets
-    a slot an hour away; it says, on ``signal_fd``, when the throttle sleeps for it."""
+    a slot an hour away; it says, on ``signal_fd``, when the limiter sleeps for it."""
     script = textwrap.dedent(
         f"""
         import os, sys, time, types
         sys.path.insert(0, {str(ROOT)!r})
         import pendulum
-        from airflow_provider_orange_sms.limit import throttle
+        from airflow_provider_orange_sms.limit import file_limiter
         from airflow_provider_orange_sms.limit.limiter import Booking
-        from airflow_provider_orange_sms.limit.throttle import SendThrottle
+        from airflow_provider_orange_sms.limit.file_limiter import FileSendLimiter
         from tests.support.dags import TEST_DAGS, load_dag
 
-        original, calls = SendThrottle.wait, []
+        original, calls = FileSendLimiter.wait, []
 
         def wait(self, booking, before_send=None):
             calls.append(1)
@@ -134,8 +134,8 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
                 os.write({signal_fd}, b"w")
             time.sleep(seconds)
 
-        SendThrottle.wait = wait
-        throttle.time = types.SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=sleep)
+        FileSendLimiter.wait = wait
+        file_limiter.time = types.SimpleNamespace(time=time.time, monotonic=time.monotonic, sleep=sleep)
         when = pendulum.parse({when.isoformat()!r})
         load_dag(TEST_DAGS / "reliability_send.py", "test_sms_batch").test(logical_date=when, run_after=when)
         """
@@ -144,10 +144,10 @@ def _dag_test_killed_in_throttle_wait(when, signal_fd, wait_number):
 
 
 @skip_on_airflow_3_0(NO_REAL_CLEAR_ON_3_0)
-def test_kill_9_in_the_throttle_wait_then_a_clear_sends_each_once(airflow_db, fast_conn, sandbox):
+def test_kill_9_in_the_limiter_wait_then_a_clear_sends_each_once(airflow_db, fast_conn, sandbox):
     when = pendulum.datetime(2026, 5, 2, 9, tz="UTC")
     read_end, write_end = os.pipe()
-    child = _dag_test_killed_in_throttle_wait(when, write_end, wait_number=4)
+    child = _dag_test_killed_in_limiter_wait(when, write_end, wait_number=4)
     os.close(write_end)
     ready, _, _ = select.select([read_end], [], [], 300)
     assert ready

@@ -18,7 +18,7 @@ REJECTED = "tel:+2250700000666"
 
 @pytest.fixture
 def sandbox_config():
-    """No throttling tests here: let the sandbox accept sends as fast as they come."""
+    """No limiting tests here: let the sandbox accept sends as fast as they come."""
     return SandboxConfig(dr_delay=None, rate_limit=1000)
 
 

@@ -36,13 +36,11 @@ def stored(number: str) -> OptOutRecord | None:
 
 def stop_now(number: str, text: str = "STOP") -> None:
     """The subscriber replies now; the receiver stores it (as in the API server)."""
-    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
-    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+    from airflow_provider_orange_sms.receipts.reply_store import store_reply
 
-    store_inbound_message(
-        InboundMessage(
-            sender=number, destination="+2250000", message=text, sent_at=datetime.now(timezone.utc)
-        )
+    store_reply(
+        SMSReply(sender=number, destination="+2250000", message=text, sent_at=datetime.now(timezone.utc))
     )
 
 

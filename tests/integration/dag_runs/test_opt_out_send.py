@@ -273,15 +273,13 @@ def test_the_notifier_honours_a_stop_stored_after_its_read_before_its_send(fast_
 
 
 def test_stop_and_start_replies_stored_by_the_receiver_are_honoured(fast_conn, sandbox):
-    """The receiver's own path (store_inbound_message) writes the record the send task reads."""
-    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
-    from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+    """The receiver's own path (store_reply) writes the record the send task reads."""
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+    from airflow_provider_orange_sms.receipts.reply_store import store_reply
 
     def reply(number: str, text: str, minutes_ago: int) -> None:
         sent_at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
-        store_inbound_message(
-            InboundMessage(sender=number, destination="+2250000", message=text, sent_at=sent_at)
-        )
+        store_reply(SMSReply(sender=number, destination="+2250000", message=text, sent_at=sent_at))
 
     reply(NUMBERS[1], "Stop!", minutes_ago=5)
     first = run("test_opt_out_send")

@@ -164,7 +164,7 @@ def test_the_redis_settings_in_a_task_log(worker_env, sandbox, cache_dir, redis_
     deprecation = "The connection extra 'token_cache' is deprecated: name it 'auth_cache' instead"
     if setting == "auth_cache":
         assert "Orange SMS sends are spaced through Redis (connection 'redis_default')" in task_log
-        assert "airflow_provider_orange_sms.limit.redis_throttle" in task_log
+        assert "airflow_provider_orange_sms.limit.redis_limiter" in task_log
         assert "***_default" not in task_log
         assert deprecation not in task_log
     else:

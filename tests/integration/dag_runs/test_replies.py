@@ -1,12 +1,12 @@
 """SMSReplySensor through Airflow (``dag.test``): the sandbox texts the numbers, and their replies are
-stored as the receiver stores them (``store_inbound_message``: an ``INBOUND_MESSAGES`` event each)."""
+stored as the receiver stores them (``store_reply``: an ``INBOUND_MESSAGES`` event each)."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
-from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+from airflow_provider_orange_sms.receipts.reply_store import store_reply
 from tests.support.airflow_runs import xcom_value
 from tests.support.dags import TEST_DAGS, load_dag, xcom
 from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
@@ -22,7 +22,7 @@ def reply_when_texted(sandbox, answers: dict[str, list[str]]) -> None:
         message = original(**fields)
         number = message.address.removeprefix("tel:")
         for text in answers.get(number, []):
-            store_inbound_message(InboundMessage(sender=number, destination="+2250000", message=text))
+            store_reply(SMSReply(sender=number, destination="+2250000", message=text))
         return message
 
     sandbox.state.record_message = texted_then_reply

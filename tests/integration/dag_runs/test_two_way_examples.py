@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
-from airflow_provider_orange_sms.receipts.inbound_store import store_inbound_message
+from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+from airflow_provider_orange_sms.receipts.reply_store import store_reply
 from tests.support.dags import EXAMPLE_DAGS, load_dag, xcom
 from tests.support.opt_out import opt_out_records_cleared
 from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
@@ -40,7 +40,7 @@ def test_reply_to_confirm(fast_conn, sandbox):
     def texted_then_yes(**fields):
         message = original(**fields)
         number = message.address.removeprefix("tel:")
-        store_inbound_message(InboundMessage(sender=number, destination="+2250000", message="oui"))
+        store_reply(SMSReply(sender=number, destination="+2250000", message="oui"))
         return message
 
     sandbox.state.record_message = texted_then_yes

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN
+from airflow_provider_orange_sms.limit.file_limiter import SAFETY_MARGIN
 from tests.support.processes import PROCESS_DEADLINE
 from tests.support.rate import assert_windows_spaced, judge_rate_at_release, tag_sends_with_their_slot
 
@@ -79,7 +79,7 @@ def test_hooks_in_parallel_processes_share_one_token_and_the_limit(
         f"tel:+2250702{n}000{i:02d}" for n in range(3) for i in range(3)
     )
     assert sandbox.state.token_requests == 1
-    assert sandbox.state.rate_limited == 0  # judged at the instants the shared throttle released them
+    assert sandbox.state.rate_limited == 0  # judged at the instants the shared limiter released them
     # Judged as Orange's window is: a late sender may send beside one booked after it (keep_turn).
     assert_windows_spaced(released, 5, SAFETY_MARGIN / 5)
 

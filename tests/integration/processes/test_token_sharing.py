@@ -1,7 +1,7 @@
 """
-The token cache and the send throttle shared between processes: spawned clients fetch one token
-and together keep Orange's send limit, processes racing for throttle slots get distinct evenly
-spaced ones, and a forked child reopens the throttle's state file.
+The token cache and the send limiter shared between processes: spawned clients fetch one token
+and together keep Orange's send limit, processes racing for limiter slots get distinct evenly
+spaced ones, and a forked child reopens the limiter's state file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
-from airflow_provider_orange_sms.limit.throttle import SAFETY_MARGIN, SendThrottle
+from airflow_provider_orange_sms.limit.file_limiter import SAFETY_MARGIN, FileSendLimiter
 from tests.support.processes import PROCESS_DEADLINE
 from tests.support.rate import assert_windows_spaced, judge_rate_at_release, tag_sends_with_their_slot
 
@@ -76,9 +76,9 @@ def _send_in_process(url, client_id, secret, cache_dir, barrier, n):
 
 
 def _reserve_slots(state_dir, count, barrier, queue):
-    throttle = SendThrottle(5, state_dir, "account")
+    limiter = FileSendLimiter(5, state_dir, "account")
     barrier.wait()
-    queue.put([throttle.reserve() for _ in range(count)])
+    queue.put([limiter.reserve() for _ in range(count)])
 
 
 @pytest.mark.processes
@@ -99,8 +99,8 @@ def test_processes_reserving_at_once_get_distinct_evenly_spaced_slots(tmp_path):
     assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(slots))
 
 
-def _reserve_in_child(throttle, queue):
-    queue.put((throttle.reserve(), throttle._fd_pid, os.getpid()))
+def _reserve_in_child(limiter, queue):
+    queue.put((limiter.reserve(), limiter._fd_pid, os.getpid()))
 
 
 @pytest.mark.processes
@@ -108,13 +108,13 @@ def test_forked_child_reopens_the_state_file(tmp_path, frozen_clock):
     """A child must not lock through the parent's open file (flock would not exclude them)."""
     import multiprocessing
 
-    throttle = SendThrottle(5, tmp_path, "account")
+    limiter = FileSendLimiter(5, tmp_path, "account")
     # The forked child inherits the frozen clock: its slot follows the parent's however slowly it
     # starts (booking ahead of a real clock held only while the child started within 10 s).
-    booked = [throttle.reserve() for _ in range(3)]
+    booked = [limiter.reserve() for _ in range(3)]
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    child = ctx.Process(target=_reserve_in_child, args=(throttle, queue))
+    child = ctx.Process(target=_reserve_in_child, args=(limiter, queue))
     child.start()
     child_slot, child_fd_pid, child_pid = queue.get(timeout=PROCESS_DEADLINE)
     child.join(timeout=PROCESS_DEADLINE)
@@ -123,4 +123,4 @@ def test_forked_child_reopens_the_state_file(tmp_path, frozen_clock):
     # The child's reservation went into the shared file: it follows the parent's, and the parent's
     # next slot follows the child's.
     assert child_slot - booked[-1] == pytest.approx(interval)
-    assert throttle.reserve() - child_slot == pytest.approx(interval)
+    assert limiter.reserve() - child_slot == pytest.approx(interval)

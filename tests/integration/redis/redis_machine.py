@@ -35,7 +35,7 @@ def main() -> None:
     for n in range(first, first + count):
         hook.send_sms(f"+22507{n:08d}", "at once")
     seconds = time.monotonic() - start
-    modes = dict(getattr(client.throttle, "sends_by_mode", {}))
+    modes = dict(getattr(client.limiter, "sends_by_mode", {}))
     hook.close()
     report(seconds=seconds, modes=modes)
 

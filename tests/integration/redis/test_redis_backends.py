@@ -16,8 +16,8 @@ from cryptography.fernet import Fernet
 
 from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook
-from airflow_provider_orange_sms.limit.redis_throttle import RedisSendThrottle, slot_key
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SendThrottle
+from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP, FileSendLimiter
+from airflow_provider_orange_sms.limit.redis_limiter import RedisSendLimiter, slot_key
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from airflow_provider_orange_sms.token.redis_token_cache import RedisTokenCache
 from airflow_provider_orange_sms.token.token_cache import AccessToken, TokenLockTimeout, cache_key
@@ -46,9 +46,9 @@ class _Fernet:
 DEPLOYMENT_KEY = _Fernet()
 
 
-def redis_throttle(server: RedisServer, tmp_path, name: str = "machine", **kwargs) -> RedisSendThrottle:
-    fallback = SendThrottle(5, tmp_path / name, ACCOUNT)
-    return RedisSendThrottle(5, redis_client(server), ACCOUNT, fallback, where="test redis", **kwargs)
+def redis_limiter(server: RedisServer, tmp_path, name: str = "machine", **kwargs) -> RedisSendLimiter:
+    fallback = FileSendLimiter(5, tmp_path / name, ACCOUNT)
+    return RedisSendLimiter(5, redis_client(server), ACCOUNT, fallback, where="test redis", **kwargs)
 
 
 @pytest.fixture
@@ -71,8 +71,8 @@ def make_client(
     )
     kwargs.setdefault(
         "make_limiter",
-        lambda rate, account: RedisSendThrottle(
-            rate, redis_client(server), account, SendThrottle(rate, tmp_path / name, account), **LIMITER_KW
+        lambda rate, account: RedisSendLimiter(
+            rate, redis_client(server), account, FileSendLimiter(rate, tmp_path / name, account), **LIMITER_KW
         ),
     )
     return OrangeSMSClient(
@@ -92,7 +92,7 @@ LIMITER_KW = {"where": "test redis", "retry_redis_after": 0.0}
 
 
 def test_machines_book_one_schedule_on_redis_clock(redis_server, tmp_path):
-    machines = [redis_throttle(redis_server, tmp_path, f"m{n}") for n in range(3)]
+    machines = [redis_limiter(redis_server, tmp_path, f"m{n}") for n in range(3)]
     bookings = [machines[n % 3].book() for n in range(15)]
     assert {b.mode for b in bookings} == {"redis"}
     slots = [b.slot for b in bookings]
@@ -103,17 +103,17 @@ def test_machines_book_one_schedule_on_redis_clock(redis_server, tmp_path):
 
 
 def test_a_corrupt_slot_far_ahead_is_distrusted(redis_server, tmp_path, caplog):
-    throttle = redis_throttle(redis_server, tmp_path)
-    first = throttle.book()
-    redis_client(redis_server).set(throttle.key, str(int((first.slot + 10_000) * 1_000_000)))
+    limiter = redis_limiter(redis_server, tmp_path)
+    first = limiter.book()
+    redis_client(redis_server).set(limiter.key, str(int((first.slot + 10_000) * 1_000_000)))
     with caplog.at_level(logging.WARNING):
-        again = throttle.book()
+        again = limiter.book()
     assert again.slot - first.slot < 60
     assert "starting over from now" in caplog.text
 
 
 def test_a_sender_woken_late_keeps_its_turn_in_redis(redis_server, tmp_path):
-    mine, other = redis_throttle(redis_server, tmp_path, "a"), redis_throttle(redis_server, tmp_path, "b")
+    mine, other = redis_limiter(redis_server, tmp_path, "a"), redis_limiter(redis_server, tmp_path, "b")
     booking = mine.book()
     behind = other.book()  # another machine booked the slot after it
     time.sleep(0.05)  # mine oversleeps its slot by (at least) 50 ms
@@ -124,7 +124,7 @@ def test_a_sender_woken_late_keeps_its_turn_in_redis(redis_server, tmp_path):
 
 
 def test_a_late_answer_holds_every_machines_next_sends_back_in_redis(redis_server, tmp_path):
-    mine, other = redis_throttle(redis_server, tmp_path, "a"), redis_throttle(redis_server, tmp_path, "b")
+    mine, other = redis_limiter(redis_server, tmp_path, "a"), redis_limiter(redis_server, tmp_path, "b")
     mine.wait(mine.book())
     mine.answered(0.004)  # the usual round trip
     mine.wait(mine.book())
@@ -139,7 +139,7 @@ def test_a_late_answer_holds_every_machines_next_sends_back_in_redis(redis_serve
 
 
 def test_redis_killed_and_restarted_mid_batch(sandbox, redis_server, tmp_path, caplog):
-    """Sends go on through the per-machine throttle while Redis is down (each mode logged), then
+    """Sends go on through the per-machine limiter while Redis is down (each mode logged), then
     through Redis again once it is back, empty; every recipient gets exactly one SMS."""
     client = make_client(sandbox, redis_server, tmp_path, "machine")
     recipients = [f"+2250700{n:06d}" for n in range(24)]
@@ -150,8 +150,8 @@ def test_redis_killed_and_restarted_mid_batch(sandbox, redis_server, tmp_path, c
             if n == 16:
                 redis_server.start()  # empty: the slot and the token are gone
             client.send_sms(recipient, "hello")
-    assert client.throttle is not None
-    modes = client.throttle.sends_by_mode
+    assert client.limiter is not None
+    modes = client.limiter.sends_by_mode
     # One slot per request: a 429 (possible while machines are not counted) books another.
     assert set(modes) == {"redis", "file"}
     assert modes["redis"] >= 16
@@ -162,8 +162,8 @@ def test_redis_killed_and_restarted_mid_batch(sandbox, redis_server, tmp_path, c
     assert len(send_requests(sandbox)) == len(recipients) + sandbox.state.rate_limited
     messages = [r.getMessage() for r in caplog.records]
     assert any("spaced through Redis (test redis)" in m for m in messages)
-    assert any("Redis (test redis) cannot be reached" in m and "file throttle" in m for m in messages)
-    assert any("answers again" in m and "used the per-machine file throttle" in m for m in messages)
+    assert any("Redis (test redis) cannot be reached" in m and "file limiter" in m for m in messages)
+    assert any("answers again" in m and "used the per-machine file limiter" in m for m in messages)
     client.close()
     assert any(
         f"{modes['file']} through file, {modes['redis']} through redis" in m.getMessage()
@@ -177,8 +177,8 @@ def test_redis_unreachable_from_the_start_still_sends(sandbox, redis_server, tmp
     with caplog.at_level(logging.WARNING):
         client.send_sms("+2250700000001", "hello")
         client.send_sms("+2250700000002", "hello")
-    assert client.throttle is not None
-    assert client.throttle.sends_by_mode == Counter(file=2)
+    assert client.limiter is not None
+    assert client.limiter.sends_by_mode == Counter(file=2)
     assert len(sandbox.state.messages) == 2
     assert sandbox.state.token_requests == 1  # a token for this process, with a warning
     assert "Orange SMS token cache: Redis (test redis) cannot be reached" in caplog.text
@@ -321,11 +321,11 @@ def test_connection_extras_build_the_redis_backends(sandbox, redis_server, cache
     )
     monkeypatch.setenv("AIRFLOW_CONN_SHARED", redis_server.url)
     hook = OrangeSMSHook()
-    assert isinstance(hook.client.throttle, RedisSendThrottle)
+    assert isinstance(hook.client.limiter, RedisSendLimiter)
     assert isinstance(hook.client._token_cache, RedisTokenCache)
-    assert hook.client.throttle.where == "connection 'shared'"
+    assert hook.client.limiter.where == "connection 'shared'"
     hook.send_sms("+2250700000001", "hello")
-    assert hook.client.throttle.sends_by_mode == Counter(redis=1)
+    assert hook.client.limiter.sends_by_mode == Counter(redis=1)
     account = f"{hook.client.base_url}\0{hook.client.client_id}"
     assert redis_client(redis_server).exists(slot_key(account))
     hook.close()
@@ -352,7 +352,7 @@ def test_the_default_redis_connection_is_redis_default(sandbox, redis_server, ca
     )
     monkeypatch.setenv("AIRFLOW_CONN_REDIS_DEFAULT", redis_server.url)
     hook = OrangeSMSHook()
-    assert hook.client.throttle.where == "connection 'redis_default'"
+    assert hook.client.limiter.where == "connection 'redis_default'"
     hook.close()
 
 
@@ -433,7 +433,7 @@ def test_bad_backend_extras_are_named(sandbox, cache_dir, monkeypatch, extra, me
 
 def test_file_stays_the_default_backend(sandbox, cache_dir, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_ORANGE_SMS_DEFAULT", connection_json(sandbox))
-    assert type(OrangeSMSHook().client.throttle) is SendThrottle
+    assert type(OrangeSMSHook().client.limiter) is FileSendLimiter
 
 
 def test_cache_key_of_the_redis_cache_is_the_file_cache_key(sandbox, redis_server, tmp_path):

@@ -205,6 +205,6 @@ def test_the_client_is_built_from_the_config(cache_dir):
     )
     client = OrangeSMSClient.from_config(config, state_dir=str(cache_dir))
     assert (client.country, client.retry.max_attempts, client.retry.backoff_initial) == ("CIV", 3, 0.5)
-    assert client.throttle is None
+    assert client.limiter is None
     assert client.timeout == (config.connect_timeout, config.read_timeout)
     assert client.token_url == config.base_url + config.token_path

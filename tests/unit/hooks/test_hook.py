@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from airflow_provider_orange_sms.client import OrangeSMSClient
 from airflow_provider_orange_sms.exceptions import OrangeSMSAuthError
 from airflow_provider_orange_sms.get_provider_info import get_provider_info
 from airflow_provider_orange_sms.hooks.orange_sms import OrangeSMSHook, VariableTokenCache
@@ -56,8 +57,8 @@ def test_connection_extras_reach_the_client(sandbox, cache_dir, monkeypatch):
     assert (client.retry.max_attempts, client.retry.backoff_initial) == (2, 0.5)
     assert (client.sender_address, client.sender_name, client.country) == ("2210000", "Airflow", "SEN")
     assert client.token_url == f"{sandbox.url}/oauth/v2/token"
-    assert client.throttle is not None
-    assert client.throttle.rate_per_second == 2
+    assert client.limiter is not None
+    assert client.limiter.rate_per_second == 2
     assert client.timeout == (3.0, 7.0)
     assert isinstance(client._token_cache, FileTokenCache)
     assert client._token_cache.directory == cache_dir
@@ -70,8 +71,8 @@ def test_defaults_for_an_almost_empty_connection(monkeypatch, cache_dir):
     client = OrangeSMSHook().client
     assert client.base_url == "https://api.orange.com"
     assert client.token_url == "https://api.orange.com/oauth/v3/token"
-    assert client.throttle is not None
-    assert client.throttle.rate_per_second == 5
+    assert client.limiter is not None
+    assert client.limiter.rate_per_second == 5
 
 
 def test_host_without_scheme_and_port(monkeypatch, cache_dir):
@@ -88,7 +89,7 @@ def test_zero_in_an_extra_is_kept_not_replaced_by_the_default(sandbox, cache_dir
     use_connection(monkeypatch, connection_json(sandbox, retry_backoff=0, rate_limit_per_second="0"))
     client = OrangeSMSHook().client
     assert client.retry.backoff_initial == 0
-    assert client.throttle is None  # 0 lifts the limit
+    assert client.limiter is None  # 0 lifts the limit
 
 
 @pytest.mark.parametrize(
@@ -317,3 +318,16 @@ def test_provider_info_matches_the_hook():
     assert conn_type["hook-name"] == OrangeSMSHook.hook_name
     module, _, name = conn_type["hook-class-name"].rpartition(".")
     assert (module, name) == (OrangeSMSHook.__module__, OrangeSMSHook.__name__)
+
+
+def test_the_hook_closes_at_the_end_of_a_with_block_and_opens_again_on_use(orange_conn, sandbox, monkeypatch):
+    closed = []
+    close = OrangeSMSClient.close
+    monkeypatch.setattr(OrangeSMSClient, "close", lambda client: (closed.append(client), close(client)))
+    with OrangeSMSHook() as hook:
+        units = hook.get_available_units("CIV")
+    assert len(closed) == 1
+    assert hook.get_available_units("CIV") == units  # a new client
+    hook.close()
+    assert len(closed) == 2
+    assert closed[0] is not closed[1]

@@ -1,5 +1,5 @@
 """Full speed without 429s - the margin against arrival jitter (and the sandbox's model of
-that jitter), and the ledger's write timed to end with the throttle's wait instead of costing a slot."""
+that jitter), and the ledger's write timed to end with the limiter's wait instead of costing a slot."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import random
 
 import pytest
 
-from airflow_provider_orange_sms.limit import throttle as throttle_module
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, EarlyWork, SendRecord, SendThrottle
+from airflow_provider_orange_sms.limit import file_limiter
+from airflow_provider_orange_sms.limit.file_limiter import (
+    LATE_WAKE_UP,
+    EarlyWork,
+    FileSendLimiter,
+    SendRecord,
+)
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
 from tests.support.sandbox import send_requests
@@ -25,21 +30,21 @@ def test_the_sandbox_arrival_jitter_is_a_random_delay_up_to_the_setting():
 
 
 def _arrivals_at_orange(margin: float, jitter_ms: float, sends: int, monkeypatch, tmp_path) -> int:
-    """Send ``sends`` SMS through the throttle on a simulated clock (each wake-up up to LATE_WAKE_UP
+    """Send ``sends`` SMS through the limiter on a simulated clock (each wake-up up to LATE_WAKE_UP
     late), deliver each 0 to ``jitter_ms`` later, and return the 429s Orange's window gives."""
     clock = [1_000_000.0]
     rng = random.Random(14)
-    monkeypatch.setattr(throttle_module, "SAFETY_MARGIN", margin)
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    monkeypatch.setattr(file_limiter, "SAFETY_MARGIN", margin)
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
     monkeypatch.setattr(
-        throttle_module.time,
+        file_limiter.time,
         "sleep",
         lambda s: clock.__setitem__(0, clock[0] + s + rng.uniform(0, LATE_WAKE_UP)),
     )
-    throttle = SendThrottle(5, tmp_path, "account")
+    limiter = FileSendLimiter(5, tmp_path, "account")
     arrivals = []
     for _ in range(sends):
-        throttle.acquire()
+        limiter.acquire()
         arrivals.append(clock[0] + rng.uniform(0, jitter_ms / 1000))
     orange = SandboxState(SandboxConfig(rate_limit=5))
     now = [0.0]
@@ -51,7 +56,7 @@ def _arrivals_at_orange(margin: float, jitter_ms: float, sends: int, monkeypatch
 
 
 def test_the_margin_covers_20_ms_of_arrival_jitter(monkeypatch, tmp_path):
-    assert _arrivals_at_orange(throttle_module.SAFETY_MARGIN, 20, 1000, monkeypatch, tmp_path) == 0
+    assert _arrivals_at_orange(file_limiter.SAFETY_MARGIN, 20, 1000, monkeypatch, tmp_path) == 0
 
 
 def test_the_old_1_percent_margin_did_not(monkeypatch, tmp_path):
@@ -61,15 +66,15 @@ def test_the_old_1_percent_margin_did_not(monkeypatch, tmp_path):
 def test_the_ledger_write_runs_after_the_booking_and_before_the_send(client, sandbox, monkeypatch):
     """The ledger's in-flight write runs inside the wait (after the token and the booking), so a
     sender killed while waiting has written nothing, and the send follows the write."""
-    assert client.throttle is not None
+    assert client.limiter is not None
     events: list[tuple[str, int]] = []
-    original_book = client.throttle.book
+    original_book = client.limiter.book
 
     def book():
         events.append(("book", len(send_requests(sandbox))))
         return original_book()
 
-    monkeypatch.setattr(client.throttle, "book", book)
+    monkeypatch.setattr(client.limiter, "book", book)
     for n in range(3):
         client.send_sms(
             f"+225070000000{n}",
@@ -90,7 +95,7 @@ def test_early_work_ends_the_wait_early_by_its_recent_duration(monkeypatch):
         sleeps.append(round(seconds, 6))
         now[0] += seconds
 
-    monkeypatch.setattr(throttle_module.time, "sleep", sleep)
+    monkeypatch.setattr(file_limiter.time, "sleep", sleep)
 
     def work() -> None:
         now[0] += 0.03
@@ -134,7 +139,7 @@ def test_early_work_starts_by_the_longest_recent_duration_not_the_average(monkey
         sleeps.append(round(seconds, 6))
         now[0] += seconds
 
-    monkeypatch.setattr(throttle_module.time, "sleep", sleep)
+    monkeypatch.setattr(file_limiter.time, "sleep", sleep)
     early = EarlyWork()
     for took in (0.09, 0.01, 0.01, 0.01):
         now[0] = 10.0
@@ -150,7 +155,7 @@ def test_a_send_record_writes_the_pending_outcome_at_once_when_the_slot_is_far(m
     """A long wait (a shared limit, a queue): the previous outcome is written at its start, so a
     worker killed while waiting leaves it recorded; a short one: it goes with the due write."""
     now = [0.0]
-    monkeypatch.setattr(throttle_module.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    monkeypatch.setattr(file_limiter.time, "sleep", lambda seconds: now.__setitem__(0, now[0] + seconds))
     calls: list[tuple[str, float]] = []
 
     def write(what: str) -> bool:

@@ -1,6 +1,6 @@
 """A loaded machine delays requests after the limiter let them go: a late answer holds the next sends
 back, so Orange's 1.0 s window never counts more than its limit. Simulated on a virtual clock with
-four senders sharing one throttle, the delays drawn from a seeded generator."""
+four senders sharing one limiter, the delays drawn from a seeded generator."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import random
 
 import pytest
 
-from airflow_provider_orange_sms.limit import throttle as throttle_module
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SendThrottle, answer_push, interval_for
+from airflow_provider_orange_sms.limit import file_limiter
+from airflow_provider_orange_sms.limit.file_limiter import (
+    LATE_WAKE_UP,
+    FileSendLimiter,
+    answer_push,
+    interval_for,
+)
 from airflow_provider_orange_sms.sandbox import SandboxConfig
 from airflow_provider_orange_sms.sandbox.state import SandboxState
 
@@ -25,23 +30,23 @@ def simulate(tmp_path, monkeypatch, *, honour_answers: bool) -> tuple[int, float
     the answer comes 2 ms after the arrival. Returns the 429s Orange's window gives and the pace.
     """
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
     rng = random.Random(26)
-    throttle = SendThrottle(5, tmp_path, "account")
+    limiter = FileSendLimiter(5, tmp_path, "account")
     events: list[tuple[float, int, str, float]] = [(clock[0], n, "book", 0.0) for n in range(SENDERS)]
     arrivals: list[float] = []
     while len(arrivals) < SENDS:
         at, sender, kind, released = heapq.heappop(events)
         clock[0] = at
         if kind == "book":
-            heapq.heappush(events, (throttle.book().slot, sender, "release", 0.0))
+            heapq.heappush(events, (limiter.book().slot, sender, "release", 0.0))
         elif kind == "release":
             delay = rng.uniform(0, 0.080) if rng.random() < 0.1 else rng.uniform(0, 0.003)
             arrivals.append(at + delay)
             heapq.heappush(events, (at + delay + 0.002, sender, "answer", at))
         else:
             if honour_answers:
-                throttle.answered(at - released)
+                limiter.answered(at - released)
             heapq.heappush(events, (at, sender, "book", 0.0))
     orange = SandboxState(SandboxConfig(rate_limit=5))
     now = [0.0]
@@ -76,24 +81,24 @@ def test_an_answer_within_the_slack_pushes_nothing():
 
 def test_a_late_answer_pushes_the_unbooked_slots_back(tmp_path, monkeypatch):
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
-    throttle = SendThrottle(5, tmp_path, "account")
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
+    limiter = FileSendLimiter(5, tmp_path, "account")
     interval = interval_for(5)
-    throttle.answered(0.004)  # the usual round trip
-    first = throttle.book().slot
-    throttle.answered(0.004 + 0.023 + 0.050)
-    assert throttle.book().slot == pytest.approx(first + interval + 0.050)
-    assert (throttle.late_answers.count, throttle.late_answers.pushed) == (1, pytest.approx(0.050))
+    limiter.answered(0.004)  # the usual round trip
+    first = limiter.book().slot
+    limiter.answered(0.004 + 0.023 + 0.050)
+    assert limiter.book().slot == pytest.approx(first + interval + 0.050)
+    assert (limiter.late_answers.count, limiter.late_answers.pushed) == (1, pytest.approx(0.050))
 
 
 def test_a_long_round_trip_alone_pushes_nothing(tmp_path, monkeypatch):
     """A distant Orange answers every send 120 ms after it left: no arrival comes closer to another."""
     clock = [1_000_000.0]
-    monkeypatch.setattr(throttle_module.time, "time", lambda: clock[0])
-    throttle = SendThrottle(5, tmp_path, "account")
+    monkeypatch.setattr(file_limiter.time, "time", lambda: clock[0])
+    limiter = FileSendLimiter(5, tmp_path, "account")
     slots = []
     for jitter in (0.0, 0.010, 0.004, 0.020, 0.001):
-        slots.append(throttle.book().slot)
-        throttle.answered(0.120 + jitter)
-    assert throttle.late_answers.count == 0
+        slots.append(limiter.book().slot)
+        limiter.answered(0.120 + jitter)
+    assert limiter.late_answers.count == 0
     assert slots == pytest.approx([slots[0] + n * interval_for(5) for n in range(5)])

@@ -205,3 +205,47 @@ def test_trigger_reports_an_error_event(sandbox, cache_dir, monkeypatch):
     sensor = BalanceSensor(task_id="wait", minimum_units=1, deferrable=True)
     with pytest.raises(AirflowException, match="OrangeSMSAuthError"):
         sensor.execute_complete(context={}, event=event.payload)
+
+
+# -- closing the hook ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed(monkeypatch):
+    """The clients closed so far (each is closed for real too)."""
+    from airflow_provider_orange_sms.client import OrangeSMSClient
+
+    clients = []
+    close = OrangeSMSClient.close
+
+    def closing(client):
+        clients.append(client)
+        close(client)
+
+    monkeypatch.setattr(OrangeSMSClient, "close", closing)
+    return clients
+
+
+def test_the_pokes_share_one_session_closed_when_the_try_ends(orange_conn, sandbox, closed):
+    sandbox.state.balances["CIV"] = 2
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, country="CIV")
+    assert sensor.poke(context={})
+    assert sensor.poke(context={})
+    assert closed == []  # pokes reuse the hook's client
+    assert sensor.execute(context={}) == 2
+    assert len(closed) == 1
+
+
+def test_a_deferring_sensor_closes_its_hook_before_the_wait(orange_conn, sandbox, closed):
+    sandbox.state.balances["CIV"] = 0
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, country="CIV", deferrable=True)
+    with pytest.raises(TaskDeferred):
+        sensor.execute(context={})
+    assert len(closed) == 1
+
+
+def test_the_resumed_sensor_closes_the_hook_it_opened(orange_conn, sandbox, closed):
+    sensor = BalanceSensor(task_id="wait", minimum_units=1, deferrable=True)  # its scope reads the hook
+    event = {"status": "success", "available_units": 5, "minimum_units": 1, "country": None}
+    assert sensor.execute_complete(context={}, event=event) == 5
+    assert len(closed) == 1

@@ -65,6 +65,7 @@ def test_task_summary_counts_per_country_and_lists_the_undelivered():
         "uncertain": 0,
         "opted_out": 1,
         "in_flight": 0,
+        "released": 0,
         "delivered": 1,
         "network": 0,
         "impossible": 1,
@@ -189,6 +190,33 @@ def test_a_task_still_sending_shows_what_its_sent_ledger_holds():
         "tasks"
     ]
     assert [(r["recipient"], r["status"]) for r in summary["recipients"]] == [("+22507••••••04", "sent")]
+
+
+def test_a_recipient_released_for_resending_is_counted_while_its_task_sends():
+    run_after = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    chunks = [
+        _chunk([["tel:+2250700000001", None, "in_flight"], ["tel:+2250700000001", "r1", "sent"]], 1),
+        _chunk([["tel:+2250700000002", None, "in_flight"], ["tel:+2250700000002", None, "uncertain"]], 1),
+        # The next try, given release_uncertain=["+2250700000002"], releases it before sending again.
+        _chunk([["tel:+2250700000002", None, "released"]], 2),
+    ]
+    plan = {
+        "recipients": 2,
+        "segments": 2,
+        "by_country": {"CIV": {"recipients": 2, "segments": 2, "encodings": {"GSM-7": 2}}},
+    }
+    task = SendTask("d", "r", "send", -1, state="running", plan=plan, ledger_chunks=chunks)
+    view = delivery.run_view("d", "r", "running", [task], [], run_after=run_after, clear_number=0)
+    [summary] = view["tasks"]
+    totals = summary["totals"]
+    assert (totals["sent"], totals["uncertain"], totals["released"]) == (1, 0, 1)
+    assert summary["by_country"]["CIV"]["released"] == 1
+    [group] = summary["by_country_encoding"]
+    assert (group["sms"]["released"], group["segments"]["released"]) == (1, 1)
+    assert [(r["recipient"], r["status"]) for r in summary["undelivered"]] == [
+        ("+22507••••••01", "sent"),
+        ("+22507••••••02", "released"),
+    ]
 
 
 def test_csv_has_one_masked_line_per_recipient():

@@ -1,5 +1,6 @@
 """
-Store an inbound SMS (a subscriber's reply) as an asset event, and apply its opt-out keyword.
+Store a reply (an SMS a subscriber sent to the account's number) as an asset event, and apply
+its opt-out keyword.
 
 Built on :mod:`.store`'s transaction (bounded waits, retries, 503 when the database cannot store)
 and :mod:`.dedup`'s table with its own kind, ``"inbound"``: a repeat of a stored message (same
@@ -37,20 +38,20 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from airflow_provider_orange_sms.receipts.inbound_payload import InboundMessage
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
 
-#: ``opt_out`` of :class:`InboundOutcome`: what the reply did to the opt-out list.
+#: ``opt_out`` of :class:`ReplyOutcome`: what the reply did to the opt-out list.
 OPTED_OUT = "opted_out"
-#: ``opt_out`` of :class:`InboundOutcome`: the reply took its sender off the opt-out list.
+#: ``opt_out`` of :class:`ReplyOutcome`: the reply took its sender off the opt-out list.
 OPTED_IN = "opted_in"
 #: A keyword older than the stored decision: the list is unchanged.
 SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
-class InboundOutcome:
+class ReplyOutcome:
     """
-    What storing an inbound message did.
+    What storing a reply did.
 
     :param stored: Whether an event was created (False for a repeat).
     :param opt_out: :data:`OPTED_OUT`, :data:`OPTED_IN`, :data:`SUPERSEDED`, or None when the
@@ -83,7 +84,7 @@ def _parse_keywords(out_value: str | None, in_value: str | None) -> tuple[frozen
         raise StoreUnavailableError(str(exc)) from None
 
 
-def store_inbound_message(message: InboundMessage, *, now: datetime | None = None) -> InboundOutcome:
+def store_reply(message: SMSReply, *, now: datetime | None = None) -> ReplyOutcome:
     """
     Store ``message`` as one event of the inbound-messages asset unless it repeats a stored one,
     and record its opt-out or opt-in keyword.
@@ -99,14 +100,14 @@ def store_inbound_message(message: InboundMessage, *, now: datetime | None = Non
     action = opt_out.keyword_action(message.message, opt_out_words, opt_in_words)
     window = retention if message.message_id or message.sent_at else WINDOW_WITHOUT_ID
 
-    def work(session: Session, callbacks: list[Callable[[], None]]) -> InboundOutcome:
+    def work(session: Session, callbacks: list[Callable[[], None]]) -> ReplyOutcome:
         # The dedup insert first: on SQLite it takes the write lock that serialises the opt-out update.
         if not dedup.claim(session, INBOUND_KIND, message.identity(), now=received, window=window):
-            return InboundOutcome(stored=False)
+            return ReplyOutcome(stored=False)
         extra = message.to_extra(received.isoformat())
         add_event(session, INBOUND_ASSET_NAME, INBOUND_ASSET_URI, extra, callbacks)
         if action is None:
-            return InboundOutcome(stored=True)
+            return ReplyOutcome(stored=True)
         record = opt_out.OptOutRecord.from_reply(
             action,
             message.sender,
@@ -116,7 +117,7 @@ def store_inbound_message(message: InboundMessage, *, now: datetime | None = Non
             received_at=received,
         )
         if record_decision(session, record) != WRITTEN:
-            return InboundOutcome(stored=True, opt_out=SUPERSEDED)
-        return InboundOutcome(stored=True, opt_out=OPTED_OUT if record.opted_out else OPTED_IN)
+            return ReplyOutcome(stored=True, opt_out=SUPERSEDED)
+        return ReplyOutcome(stored=True, opt_out=OPTED_OUT if record.opted_out else OPTED_IN)
 
-    return run_in_transaction(work, "inbound message", retention)
+    return run_in_transaction(work, "reply", retention)

@@ -1,5 +1,5 @@
 """
-Parse and validate an inbound SMS (a subscriber's reply). Pure: no Airflow, no I/O.
+Parse and validate a reply (an SMS a subscriber sent to the account's number). Pure: no Airflow, no I/O.
 
 Orange's "SMS response" service posts, in the OneAPI shape::
 
@@ -31,8 +31,8 @@ from airflow_provider_orange_sms.receipts.payload import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-#: The keys of every inbound-message event's ``extra``.
-INBOUND_EXTRA_KEYS = (
+#: The keys of every reply event's ``extra``.
+REPLY_EXTRA_KEYS = (
     "sender",
     "destination",
     "message",
@@ -56,9 +56,9 @@ _WHERE = "inboundSMSMessageNotification.inboundSMSMessage"
 
 
 @dataclass(frozen=True)
-class InboundMessage:
+class SMSReply:
     """
-    One validated inbound SMS.
+    One validated reply.
 
     :param sender: Who sent it: E.164 with ``+`` (``+2250700000001``).
     :param destination: The number it was sent to, ``+`` and digits, whichever form Orange used.
@@ -86,7 +86,7 @@ class InboundMessage:
 
     def to_extra(self, received_at: str) -> dict[str, str]:
         """
-        The asset event's ``extra`` for this message (keys :data:`INBOUND_EXTRA_KEYS`).
+        The asset event's ``extra`` for this message (keys :data:`REPLY_EXTRA_KEYS`).
 
         :param received_at: When the receiver accepted it (ISO 8601, UTC).
         """
@@ -113,14 +113,14 @@ def _optional_id(value: object, name: str) -> str:
     return value.strip()
 
 
-def parse_inbound_message(body: bytes) -> InboundMessage:
+def parse_reply(body: bytes) -> SMSReply:
     """
-    Parse an inbound SMS body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
+    Parse a reply body, or raise :class:`ReceiptError` (400 not JSON, 422 wrong shape)
     saying what is wrong.
 
     :param body: The raw request body (UTF-8 JSON).
     """
-    document = load_json(body, "inbound message")
+    document = load_json(body, "reply")
     notification = json_object(
         json_object(document, "body").get("inboundSMSMessageNotification"), "inboundSMSMessageNotification"
     )
@@ -151,7 +151,7 @@ def parse_inbound_message(body: bytes) -> InboundMessage:
             f"Invalid {_WHERE}.message {shown(text)}: expected text of at most {MAX_MESSAGE_LENGTH} "
             "characters",
         )
-    return InboundMessage(
+    return SMSReply(
         sender="+" + sender_match.group(1),
         destination="+" + destination_match.group(1),
         message=text,

@@ -1,8 +1,8 @@
 """
-The sandbox's subscribers replying: ``POST /_sandbox/inbound`` posts an inbound SMS to the
+The sandbox's subscribers replying: ``POST /_sandbox/inbound`` posts a reply to the
 registered URL, in the OneAPI shape of Orange's "SMS response" service.
 
-Orange takes the inbound URL through a request form, not an API call; the sandbox takes it from
+Orange takes the reply URL through a request form, not an API call; the sandbox takes it from
 ``SandboxConfig(inbound_url=…)`` (``--inbound-url``) or ``PUT /_sandbox/inbound-url``
 ``{"url": …}``. Like Orange, it tries again when the receiver answers 5xx or cannot be reached.
 """
@@ -19,17 +19,17 @@ from typing import Any
 
 #: The number subscribers text unless a request names another (Côte d'Ivoire's sender number).
 DEFAULT_DESTINATION = "2250000"
-#: Tries per inbound SMS when the receiver answers 5xx or is unreachable.
+#: Tries per reply when the receiver answers 5xx or is unreachable.
 ATTEMPTS = 4
 #: Seconds before the second try; doubled for each further one.
 FIRST_BACKOFF = 0.25
 
 
-class InboundRequestError(ValueError):
-    """A ``POST /_sandbox/inbound`` body that cannot be turned into an inbound SMS (answered 400)."""
+class ReplyRequestError(ValueError):
+    """A ``POST /_sandbox/inbound`` body that cannot be turned into a reply (answered 400)."""
 
 
-def inbound_notification(request: dict[str, Any], default_destination: str) -> dict[str, Any]:
+def reply_notification(request: dict[str, Any], default_destination: str) -> dict[str, Any]:
     """
     The OneAPI body Orange would post for the reply described by ``request``.
 
@@ -41,9 +41,9 @@ def inbound_notification(request: dict[str, Any], default_destination: str) -> d
     """
     sender, message = request.get("sender"), request.get("message")
     if not isinstance(sender, str) or not sender.strip():
-        raise InboundRequestError(f"'sender' must be the subscriber's number, got {sender!r}")
+        raise ReplyRequestError(f"'sender' must be the subscriber's number, got {sender!r}")
     if not isinstance(message, str):
-        raise InboundRequestError(f"'message' must be the SMS text, got {message!r}")
+        raise ReplyRequestError(f"'message' must be the SMS text, got {message!r}")
     digits = sender.strip().removeprefix("tel:").removeprefix("+")
     sms: dict[str, Any] = {
         "senderAddress": f"tel:+{digits}",
@@ -62,14 +62,14 @@ def inbound_notification(request: dict[str, Any], default_destination: str) -> d
     return {"inboundSMSMessageNotification": notification}
 
 
-def post_inbound(url: str, body: dict[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:
+def post_reply(url: str, body: dict[str, Any], *, timeout: float = 30.0) -> dict[str, Any]:
     """
     POST ``body`` to ``url``, again after a 5xx or a connection failure (:data:`ATTEMPTS` tries).
 
     Returns ``{"status": <last HTTP status or error name>, "attempts": n, "response": <JSON or
     text>}``.
 
-    :param url: The registered inbound URL.
+    :param url: The registered reply URL.
     :param body: The OneAPI notification.
     :param timeout: Seconds each try may take.
     """

@@ -15,9 +15,9 @@ from airflow_provider_orange_sms.opt_out import (
     operator_variable_key,
     variable_key,
 )
-from tests.integration.db.test_inbound import _now_z, _post, unique_number
+from tests.integration.db.test_reply_store import _now_z, _post, unique_number
 from tests.support.opt_out import opt_out_records_cleared
-from tests.support.receipts_server import SECRET, inbound
+from tests.support.receipts_server import SECRET, reply_body
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_stored_record_with_an_unreadable_at_never_makes_a_stop_a_500(lenient_
     Variable.set(
         key(sender), json.dumps({"number": sender, "opted_out": False, "at": at, "source": "operator"})
     )
-    answer = _post(lenient_client, inbound(sender, "STOP", date_time=_now_z()))
+    answer = _post(lenient_client, reply_body(sender, "STOP", date_time=_now_z()))
     assert answer.status_code == 200, answer.text  # 500: the STOP is rolled back, Orange retries forever
 
 
@@ -69,7 +69,7 @@ def test_a_future_start_stored_by_an_earlier_receiver_does_not_block_a_stop(leni
         number=sender, opted_out=True, at="2099-01-01T00:00:00+00:00", source="inbound", keyword="start"
     )
     Variable.set(variable_key(sender), json.dumps({**json.loads(old.to_json()), "opted_out": False}))
-    answer = _post(lenient_client, inbound(sender, "STOP", date_time=_now_z()))
+    answer = _post(lenient_client, reply_body(sender, "STOP", date_time=_now_z()))
     assert answer.status_code == 200
     assert answer.json().get("opt_out") == "opted_out", answer.json()  # "superseded": STOP dropped
     assert _stored(sender).opted_out  # type: ignore[union-attr]

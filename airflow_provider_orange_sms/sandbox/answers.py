@@ -1,4 +1,4 @@
-"""The sandbox's answers: Orange's error formats and the gateway's canned errors."""
+"""The sandbox's HTTP answers: Orange's error formats and the gateway's canned errors."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ GATEWAY_CODES = {
 
 
 @dataclass
-class Reply:
+class Answer:
     """An answer the handler writes (or, for a ``drop_after`` fault, throws away)."""
 
     status: int
@@ -55,12 +55,12 @@ class Reply:
     content_type: str = "application/json"
 
 
-def gateway_error(status: int, code: int, message: str, description: str = "") -> Reply:
+def gateway_error(status: int, code: int, message: str, description: str = "") -> Answer:
     """Orange's gateway error format: ``{"code", "message", "description"}``."""
-    return Reply(status, {"code": code, "message": message, "description": description})
+    return Answer(status, {"code": code, "message": message, "description": description})
 
 
-def service_error(message_id: str, text: str, variables: list[str], *, status: int | None = None) -> Reply:
+def service_error(message_id: str, text: str, variables: list[str], *, status: int | None = None) -> Answer:
     """
     Orange's service/policy error format: ``{"requestError": {"serviceException": …}}``.
 
@@ -76,19 +76,19 @@ def service_error(message_id: str, text: str, variables: list[str], *, status: i
     kind = "policyException" if is_policy else "serviceException"
     if status is None:
         status = 403 if is_policy else 400
-    return Reply(
+    return Answer(
         status, {"requestError": {kind: {"messageId": message_id, "text": text, "variables": variables}}}
     )
 
 
-def invalid_input(part: str) -> Reply:
+def invalid_input(part: str) -> Answer:
     """SVC0002 naming the message part that is wrong."""
     return service_error("SVC0002", "Invalid input value for message part %1", [part])
 
 
 class StopProcessing(Exception):
-    """Raised while handling a request: answer ``reply`` at once."""
+    """Raised while handling a request: send ``answer`` at once."""
 
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer

@@ -1,7 +1,7 @@
 """
-Inbound messages in-process, without a database: parsing Orange's OneAPI body, the keyword
+Replies in-process, without a database: parsing Orange's OneAPI body, the keyword
 settings, and the receiver route's guards (the storing, the opt-out list and the guard on the
-Airflow internals ``opt_out/variable_rows.py`` uses are in tests/integration/db/test_inbound.py).
+Airflow internals ``opt_out/variable_rows.py`` uses are in tests/integration/db/test_reply_store.py).
 """
 
 from __future__ import annotations
@@ -13,23 +13,23 @@ import pytest
 
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
 from airflow_provider_orange_sms.receipts import store as store_module
-from airflow_provider_orange_sms.receipts.inbound_payload import (
-    INBOUND_EXTRA_KEYS,
-    InboundMessage,
-    parse_inbound_message,
+from airflow_provider_orange_sms.receipts.payload import ReceiptError
+from airflow_provider_orange_sms.receipts.reply_payload import (
+    REPLY_EXTRA_KEYS,
+    SMSReply,
+    parse_reply,
 )
-from airflow_provider_orange_sms.receipts.inbound_store import (
+from airflow_provider_orange_sms.receipts.reply_store import (
     _parse_keywords,
 )
-from airflow_provider_orange_sms.receipts.payload import ReceiptError
 from airflow_provider_orange_sms.receipts.store import StoreUnavailableError
-from tests.support.receipts_server import SECRET, inbound
+from tests.support.receipts_server import SECRET, reply_body
 
 
 def test_parse_orange_s_oneapi_body():
-    raw = json.dumps(inbound("tel:+2250700000001", "STOP", message_id="m-1", callback_data="cb")).encode()
-    parsed = parse_inbound_message(raw)
-    assert parsed == InboundMessage(
+    raw = json.dumps(reply_body("tel:+2250700000001", "STOP", message_id="m-1", callback_data="cb")).encode()
+    parsed = parse_reply(raw)
+    assert parsed == SMSReply(
         sender="+2250700000001",
         destination="+2250000",
         message="STOP",
@@ -38,15 +38,15 @@ def test_parse_orange_s_oneapi_body():
         callback_data="cb",
     )
     extra = parsed.to_extra("2026-02-10T14:30:01+00:00")
-    assert tuple(extra) == INBOUND_EXTRA_KEYS
+    assert tuple(extra) == REPLY_EXTRA_KEYS
     assert extra["sender"] == "+2250700000001"
     assert extra["received_at"] == "2026-02-10T14:30:01+00:00"
 
 
 @pytest.mark.parametrize("destination", ["tel:+2250000", "2250000", "+2250000", "tel:2250000"])
 def test_the_destination_with_and_without_tel_plus(destination):
-    raw = json.dumps(inbound("tel:+2250700000001", "hi", destination=destination)).encode()
-    assert parse_inbound_message(raw).destination == "+2250000"
+    raw = json.dumps(reply_body("tel:+2250700000001", "hi", destination=destination)).encode()
+    assert parse_reply(raw).destination == "+2250000"
 
 
 @pytest.mark.parametrize(
@@ -55,21 +55,21 @@ def test_the_destination_with_and_without_tel_plus(destination):
 )
 def test_the_sender_in_every_international_form_is_the_number_on_the_list(sender):
     """A STOP from ``00225…`` is the STOP of ``+225…``: refused, it would never reach the list."""
-    raw = json.dumps(inbound(sender, "STOP")).encode()
-    assert parse_inbound_message(raw).sender == "+2250700000001"
+    raw = json.dumps(reply_body(sender, "STOP")).encode()
+    assert parse_reply(raw).sender == "+2250700000001"
 
 
 def test_message_id_date_time_and_callback_data_may_be_absent():
-    document = inbound("+2250700000001", "YES", message_id=None)
+    document = reply_body("+2250700000001", "YES", message_id=None)
     sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
     del sms["dateTime"]
-    parsed = parse_inbound_message(json.dumps(document).encode())
+    parsed = parse_reply(json.dumps(document).encode())
     assert (parsed.message_id, parsed.sent_at, parsed.callback_data) == ("", None, "")
     assert parsed.identity() == ("text", "+2250700000001", "YES", "")
 
 
 def _with(**changes: object) -> bytes:
-    document = inbound("tel:+2250700000001", "STOP", message_id="m-1")
+    document = reply_body("tel:+2250700000001", "STOP", message_id="m-1")
     sms = document["inboundSMSMessageNotification"]["inboundSMSMessage"]
     for key, value in changes.items():
         if value is ...:
@@ -108,7 +108,7 @@ def _with(**changes: object) -> bytes:
 )
 def test_bad_bodies_name_what_is_wrong(raw, status, names):
     with pytest.raises(ReceiptError) as caught:
-        parse_inbound_message(raw)
+        parse_reply(raw)
     assert caught.value.status_code == status
     assert names in caught.value.message
 
@@ -132,13 +132,13 @@ def test_bad_bodies_name_what_is_wrong(raw, status, names):
     ],
 )
 def test_orange_s_date_time_variants_are_read_as_utc(date_time, expected):
-    parsed = parse_inbound_message(_with(dateTime=date_time))
+    parsed = parse_reply(_with(dateTime=date_time))
     assert parsed.sent_at == expected
     assert parsed.sent_at.utcoffset() == timedelta(0)  # type: ignore[union-attr]
     assert type(parsed.sent_at) is datetime  # the standard class: extra and identity stay stable
 
 
-def test_the_inbound_asset_is_pinned_and_built_lazily():
+def test_the_replies_asset_is_pinned_and_built_lazily():
     assert INBOUND_MESSAGES.name == "orange_sms_inbound_messages"
     assert INBOUND_MESSAGES.uri == "orange-sms://inbound-messages/"
     uri = store_module.normalised_uri(INBOUND_ASSET_NAME, "orange-sms://inbound-messages")
@@ -157,25 +157,25 @@ def app_client(monkeypatch):
     from fastapi.testclient import TestClient
 
     from airflow_provider_orange_sms.receipts import app as receiver
-    from airflow_provider_orange_sms.receipts import inbound_store
+    from airflow_provider_orange_sms.receipts import reply_store
 
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_SECRET", SECRET)
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__DELIVERY_RECEIPTS_ALLOWED_IPS", "80.12.13.0/24")
 
     def down(message, **kwargs):
-        raise StoreUnavailableError("the metadata database did not store the inbound message")
+        raise StoreUnavailableError("the metadata database did not store the reply")
 
-    monkeypatch.setattr(inbound_store, "store_inbound_message", down)
+    monkeypatch.setattr(reply_store, "store_reply", down)
     with TestClient(receiver.create_app(), client=("80.12.13.2", 1234)) as test_client:
         yield test_client
 
 
-def test_the_inbound_route_shares_the_receipt_route_s_guards(app_client, monkeypatch):
+def test_the_reply_route_shares_the_receipt_route_s_guards(app_client, monkeypatch):
     json_type = {"Content-Type": "application/json"}
-    raw = json.dumps(inbound("+2250700000001", "STOP")).encode()
+    raw = json.dumps(reply_body("+2250700000001", "STOP")).encode()
     unavailable = app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type)
     assert (unavailable.status_code, unavailable.headers["Retry-After"]) == (503, "30")
-    assert "inbound message could not be stored" in unavailable.json()["detail"]
+    assert "reply could not be stored" in unavailable.json()["detail"]
     assert (
         app_client.post(f"/inbound-messages/{SECRET[:-1]}", content=raw, headers=json_type).status_code == 404
     )
@@ -185,7 +185,7 @@ def test_the_inbound_route_shares_the_receipt_route_s_guards(app_client, monkeyp
     assert app_client.post(f"/inbound-messages/{SECRET}", content=raw, headers=json_type).status_code == 404
 
 
-def test_the_inbound_path_s_secret_is_masked_whatever_was_sent():
+def test_the_reply_path_s_secret_is_masked_whatever_was_sent():
     from airflow_provider_orange_sms.receipts.access_log import mask_path
 
     assert mask_path(f"/orange-sms/inbound-messages/{SECRET}", SECRET) == "/orange-sms/inbound-messages/***"

@@ -1,4 +1,4 @@
-"""The inbound-message receiver over real HTTP, on a real ``airflow api-server``
+"""The reply receiver over real HTTP, on a real ``airflow api-server``
 (tests/support/receipts_server.py): events, repeats, bad input, and the opt-out list it writes."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from urllib.parse import unquote
 import requests
 
 from airflow_provider_orange_sms.opt_out import OptOutRecord, variable_key
-from tests.support.receipts_server import ReceiptsServer, inbound
+from tests.support.receipts_server import ReceiptsServer, reply_body
 
 
 def post(server: ReceiptsServer, body: object, **kwargs: object) -> requests.Response:
     headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}  # type: ignore[dict-item]
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    url = kwargs.pop("url", server.inbound_url)
+    url = kwargs.pop("url", server.reply_url)
     return requests.post(url, data=data, headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
 
 
@@ -32,12 +32,14 @@ def opt_out_record(server: ReceiptsServer, number: str) -> OptOutRecord | None:
     return None if value is None else OptOutRecord.from_json(value)
 
 
-def test_an_inbound_message_becomes_an_asset_event(receipts_server):
+def test_a_reply_becomes_an_asset_event(receipts_server):
     sender = unique_number()
-    body = inbound("tel:" + sender, "Hello, YES", message_id="", destination="2250000", callback_data="cb-1")
+    body = reply_body(
+        "tel:" + sender, "Hello, YES", message_id="", destination="2250000", callback_data="cb-1"
+    )
     answer = post(receipts_server, body)
     assert (answer.status_code, answer.json()) == (200, {"status": "stored"})
-    [event] = receipts_server.inbound_events(sender)
+    [event] = receipts_server.reply_events(sender)
     sms = body["inboundSMSMessageNotification"]["inboundSMSMessage"]
     assert event["uri"] == "orange-sms://inbound-messages/"
     extra = event["extra"]
@@ -54,21 +56,21 @@ def test_an_inbound_message_becomes_an_asset_event(receipts_server):
 
 def test_repeats_are_stored_once(receipts_server):
     sender = unique_number()
-    with_id = inbound(sender, "HELP", message_id="")
-    without_id = inbound(sender, "INFO", message_id=None)
+    with_id = reply_body(sender, "HELP", message_id="")
+    without_id = reply_body(sender, "INFO", message_id=None)
     answers = [
         post(receipts_server, body).json()["status"] for body in (with_id, with_id, without_id, without_id)
     ]
     assert answers == ["stored", "duplicate", "stored", "duplicate"]
-    assert sorted(e["extra"]["message"] for e in receipts_server.inbound_events(sender)) == ["HELP", "INFO"]
+    assert sorted(e["extra"]["message"] for e in receipts_server.reply_events(sender)) == ["HELP", "INFO"]
 
 
 def test_each_bad_request_gets_its_4xx_and_no_event(receipts_server):
     sender = unique_number()
-    good = inbound(sender, "hi")
+    good = reply_body(sender, "hi")
     sms = good["inboundSMSMessageNotification"]["inboundSMSMessage"]
     cases = [
-        (post(receipts_server, good, url=receipts_server.inbound_url + "x"), 404, "Not Found"),
+        (post(receipts_server, good, url=receipts_server.reply_url + "x"), 404, "Not Found"),
         (post(receipts_server, good, headers={"Content-Type": "text/plain"}), 415, "text/plain"),
         (post(receipts_server, good, headers={"X-Forwarded-For": "203.0.113.9"}), 403, "203.0.113.9"),
         (post(receipts_server, b'{"inboundSMSMessageNotification": '), 400, "not JSON"),
@@ -81,12 +83,12 @@ def test_each_bad_request_gets_its_4xx_and_no_event(receipts_server):
     for response, status, named in cases:
         assert response.status_code == status, (status, response.text)
         assert named in response.json()["detail"], (named, response.text)
-    assert receipts_server.inbound_events(sender) == []
+    assert receipts_server.reply_events(sender) == []
 
 
 def test_stop_opts_a_number_out_and_start_back_in(receipts_server):
     sender, other = unique_number(), unique_number()
-    stop = inbound("tel:" + sender, "Stop", message_id="", date_time="2026-02-10T14:30:00Z")
+    stop = reply_body("tel:" + sender, "Stop", message_id="", date_time="2026-02-10T14:30:00Z")
     assert post(receipts_server, stop).json() == {"status": "stored", "opt_out": "opted_out"}
     record = opt_out_record(receipts_server, sender)
     assert record is not None
@@ -99,13 +101,13 @@ def test_stop_opts_a_number_out_and_start_back_in(receipts_server):
     assert record.at == "2026-02-10T14:30:00+00:00"
     assert opt_out_record(receipts_server, other) is None  # only the sender is on the list
 
-    start = inbound(sender, "START", message_id="", date_time="2026-02-10T15:00:00Z")
+    start = reply_body(sender, "START", message_id="", date_time="2026-02-10T15:00:00Z")
     assert post(receipts_server, start).json() == {"status": "stored", "opt_out": "opted_in"}
     assert opt_out_record(receipts_server, sender).opted_out is False  # type: ignore[union-attr]
     # Orange repeating the STOP later changes nothing: stored once, and older than the START.
     assert post(receipts_server, stop).json() == {"status": "duplicate"}
     assert opt_out_record(receipts_server, sender).opted_out is False  # type: ignore[union-attr]
-    assert len(receipts_server.inbound_events(sender)) == 2
+    assert len(receipts_server.reply_events(sender)) == 2
 
 
 def test_concurrent_stop_and_start_end_in_the_later_one_s_state(receipts_server):
@@ -125,7 +127,7 @@ def test_concurrent_stop_and_start_end_in_the_later_one_s_state(receipts_server)
         expected[number] = words[-1] == "STOP"
         for minute, word in enumerate(words):
             moment = (start_of_day + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
-            bodies.append(inbound(number, word, message_id="", date_time=moment))
+            bodies.append(reply_body(number, word, message_id="", date_time=moment))
     random.shuffle(bodies)
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(lambda body: post(receipts_server, body).status_code, bodies))
@@ -135,12 +137,12 @@ def test_concurrent_stop_and_start_end_in_the_later_one_s_state(receipts_server)
         assert record is not None
         assert record.opted_out is expected[number], number
         assert record.at == "2026-02-10T08:11:00+00:00"
-        assert len(receipts_server.inbound_events(number)) == 12
+        assert len(receipts_server.reply_events(number)) == 12
 
 
-def test_the_secret_never_appears_in_the_output_for_the_inbound_path(receipts_server):
-    post(receipts_server, inbound(unique_number(), "x"))
-    post(receipts_server, inbound(unique_number(), "x"), url=receipts_server.inbound_url + "x")
+def test_the_secret_never_appears_in_the_output_for_the_reply_path(receipts_server):
+    post(receipts_server, reply_body(unique_number(), "x"))
+    post(receipts_server, reply_body(unique_number(), "x"), url=receipts_server.reply_url + "x")
     output = receipts_server.output()
     assert "/orange-sms/inbound-messages/***" in output or "/inbound-messages/%2A%2A%2A" in output
     for text in (output, unquote(unquote(output))):
@@ -155,7 +157,7 @@ def test_a_sandbox_subscriber_s_stop_reaches_the_receiver(receipts_server, sandb
     bad_url = requests.put(f"{control}/inbound-url", json={"url": "ftp://x"}, timeout=30)
     assert bad_url.status_code == 400
     assert "'ftp://x'" in bad_url.json()["error"]
-    registered = requests.put(f"{control}/inbound-url", json={"url": receipts_server.inbound_url}, timeout=30)
+    registered = requests.put(f"{control}/inbound-url", json={"url": receipts_server.reply_url}, timeout=30)
     assert registered.status_code == 204
     assert requests.post(f"{control}/inbound", json={"sender": sender}, timeout=30).status_code == 400
 
@@ -167,7 +169,7 @@ def test_a_sandbox_subscriber_s_stop_reaches_the_receiver(receipts_server, sandb
     assert sms["senderAddress"] == "tel:" + sender
     assert sms["destinationAddress"] == "tel:+2250000"
     assert opt_out_record(receipts_server, sender).opted_out is True  # type: ignore[union-attr]
-    [event] = receipts_server.inbound_events(sender)
+    [event] = receipts_server.reply_events(sender)
     assert event["extra"]["message_id"] == sms["messageId"]
     # Without messageId (as some accounts receive), and the sandbox's record hides the secret.
     bare = {"sender": sender, "message": "START", "message_id": None}
@@ -189,7 +191,7 @@ def test_the_sandbox_tries_an_unreachable_inbound_url_again(sandbox):
     url = f"http://127.0.0.1:{closed}/orange-sms/inbound-messages/s"
     assert requests.put(f"{control}/inbound-url", json={"url": url}, timeout=30).status_code == 204
     sent = requests.post(f"{control}/inbound", json={"sender": "+2250700000001", "message": "hi"}, timeout=60)
-    from airflow_provider_orange_sms.sandbox.inbound import ATTEMPTS
+    from airflow_provider_orange_sms.sandbox.subscriber_replies import ATTEMPTS
 
     assert sent.json()["attempts"] == ATTEMPTS
     assert sent.json()["status"] == "URLError"

@@ -1,6 +1,6 @@
 """One send limit for every machine of a deployment, booked in Redis on Redis's clock.
 
-The booking rules are those of the per-machine throttle (:mod:`airflow_provider_orange_sms.limit.throttle`:
+The booking rules are those of the per-machine limiter (:mod:`airflow_provider_orange_sms.limit.file_limiter`:
 GCRA "virtual scheduling", one slot per send, a late sender keeping its turn), run as atomic Lua
 scripts so every worker of every machine books from one schedule. The schedule lives on Redis's
 clock (``TIME`` inside the script): a worker receives how long to wait, never an absolute time, and
@@ -9,7 +9,7 @@ send in turn. The only error left is the network delay between Redis and the wor
 safety margin covers.
 
 When Redis cannot be reached (down, restarting, a network split) the send is not refused: this
-process falls back to the per-machine file throttle, says so in a WARNING, tries Redis again after
+process falls back to the per-machine file limiter, says so in a WARNING, tries Redis again after
 a few seconds and says when it is back. Meanwhile other machines are not counted, so Orange may
 answer 429; a 429 means Orange took nothing, and the client waits it out and retries, so no SMS is
 lost or sent twice. Slots booked in Redis before a restart are forgotten with it (Redis here keeps
@@ -26,18 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
-from airflow_provider_orange_sms.limit.limiter import Booking, LateAnswers
-from airflow_provider_orange_sms.limit.throttle import (
+from airflow_provider_orange_sms.limit.file_limiter import (
     LATE_WAKE_UP,
     MIN_MAX_AHEAD_SECONDS,
     RATE_WINDOW_SECONDS,
     EarlyWork,
-    SendThrottle,
+    FileSendLimiter,
     answer_push,
     check_rate,
     interval_for,
     wait_for_turn,
 )
+from airflow_provider_orange_sms.limit.limiter import Booking, LateAnswers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: Prefix of every key the provider writes in Redis.
 KEY_PREFIX = "orange_sms"
-# Seconds the process uses the file throttle after Redis failed, before it tries Redis again: a
+# Seconds the process uses the file limiter after Redis failed, before it tries Redis again: a
 # blackholed Redis costs a connect timeout per try, so not on every send.
 RETRY_REDIS_AFTER = 2.0
 # Every sender of every machine holds at most one slot; 256 of them is beyond any deployment's
@@ -85,7 +85,7 @@ return {slot, slot - now, reset}
 """
 )
 
-# A sender woken late after its slot ARGV[1] keeps its turn (throttle.keep_turn, in Lua): it sends now
+# A sender woken late after its slot ARGV[1] keeps its turn (file_limiter.keep_turn, in Lua): it sends now
 # and the slots nobody has booked yet move back by its lateness beyond the free lateness ARGV[5],
 # unless more senders are booked behind it than one window holds; then it takes a fresh slot.
 # ARGV: slot, interval, window, furthest trusted slot ahead, free lateness (µs).
@@ -116,7 +116,7 @@ return result
 )
 
 
-# A late answer pushes the slots nobody has booked yet back by ARGV[1] (µs; throttle.answer_push).
+# A late answer pushes the slots nobody has booked yet back by ARGV[1] (µs; file_limiter.answer_push).
 PUSH_SCRIPT = (
     _NOW
     + """
@@ -142,14 +142,14 @@ def slot_key(account: str) -> str:
     return f"{KEY_PREFIX}:slot:{hashlib.sha256(account.encode()).hexdigest()[:32]}"
 
 
-class RedisSendThrottle:
+class RedisSendLimiter:
     """
     A limiter of sends per second for one Orange account, shared through Redis by every machine.
 
     :param rate_per_second: Sends allowed per second (Orange: 5), from 0.01 to 1000.
     :param redis: A ``redis.Redis`` client (from Airflow's ``RedisHook``); connected lazily.
     :param account: What identifies the account (base URL + client id).
-    :param fallback: The per-machine throttle used while Redis cannot be reached.
+    :param fallback: The per-machine limiter used while Redis cannot be reached.
     :param where: How the Redis is named in logs (its Airflow connection id), never a password.
     :param retry_redis_after: Seconds on the fallback after a Redis failure before trying it again.
     """
@@ -159,7 +159,7 @@ class RedisSendThrottle:
         rate_per_second: float,
         redis: Any,
         account: str,
-        fallback: SendThrottle,
+        fallback: FileSendLimiter,
         *,
         where: str = "redis",
         retry_redis_after: float = RETRY_REDIS_AFTER,
@@ -196,7 +196,7 @@ class RedisSendThrottle:
         self.last_release: float | None = None
 
     def __repr__(self) -> str:
-        return f"RedisSendThrottle(rate_per_second={self.rate_per_second!r}, redis={self.where!r})"
+        return f"RedisSendLimiter(rate_per_second={self.rate_per_second!r}, redis={self.where!r})"
 
     # -- modes -----------------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class RedisSendThrottle:
         if self._down_until is None:
             log.warning(
                 "Orange SMS send limit: Redis (%s) cannot be reached (%s: %s). Sends from this process "
-                "are spaced by the per-machine file throttle until it answers (tried again every %g s); "
+                "are spaced by the per-machine file limiter until it answers (tried again every %g s); "
                 "other machines are not counted meanwhile, so Orange may answer 429, which is waited "
                 "out and retried (no SMS is lost or sent twice)",
                 self.where,
@@ -220,7 +220,7 @@ class RedisSendThrottle:
         if self._down_until is not None:
             log.warning(
                 "Orange SMS send limit: Redis (%s) answers again; sends are spaced through it again "
-                "(%d send(s) used the per-machine file throttle meanwhile)",
+                "(%d send(s) used the per-machine file limiter meanwhile)",
                 self.where,
                 self._fallback_sends,
             )
@@ -267,12 +267,12 @@ class RedisSendThrottle:
         Sleep until ``booking``'s slot; return the seconds waited.
 
         A sender woken late keeps its turn (see
-        :func:`~airflow_provider_orange_sms.limit.throttle.keep_turn`).
+        :func:`~airflow_provider_orange_sms.limit.file_limiter.keep_turn`).
         If Redis fails meanwhile, the send takes a slot of the fallback instead.
 
         :param booking: What :meth:`book` returned.
         :param before_send: Work to run at the end of the wait
-            (:class:`~airflow_provider_orange_sms.limit.throttle.EarlyWork`).
+            (:class:`~airflow_provider_orange_sms.limit.file_limiter.EarlyWork`).
         """
         waited = self._after_a_mode_change(booking.mode)
         if booking.mode != "redis":
@@ -324,7 +324,7 @@ class RedisSendThrottle:
     def answered(self, after: float) -> None:
         """
         Push the slots nobody has booked yet back when the answer came late (see
-        :func:`~airflow_provider_orange_sms.limit.throttle.answer_push`), where the send was booked.
+        :func:`~airflow_provider_orange_sms.limit.file_limiter.answer_push`), where the send was booked.
 
         :param after: Seconds from the send's release to its answer.
         """

@@ -1,5 +1,5 @@
 """
-Inbound messages stored in the Airflow metadata DB: each message once, the opt-out list the
+Replies stored in the Airflow metadata DB: each message once, the opt-out list the
 keywords write (through the receiver app in-process too), and the guard on the Airflow internals
 ``opt_out/variable_rows.py`` uses.
 """
@@ -20,16 +20,16 @@ from airflow_provider_orange_sms.opt_out.records import (
     MAX_REPLY_CLOCK_SKEW as MAX_CLOCK_SKEW,
 )
 from airflow_provider_orange_sms.receipts import INBOUND_ASSET_NAME, INBOUND_MESSAGES
-from airflow_provider_orange_sms.receipts.inbound_payload import (
-    InboundMessage,
+from airflow_provider_orange_sms.receipts.reply_payload import (
+    SMSReply,
 )
-from airflow_provider_orange_sms.receipts.inbound_store import (
+from airflow_provider_orange_sms.receipts.reply_store import (
     OPTED_IN,
     OPTED_OUT,
     SUPERSEDED,
-    store_inbound_message,
+    store_reply,
 )
-from tests.support.receipts_server import SECRET, inbound
+from tests.support.receipts_server import SECRET, reply_body
 
 
 def unique_number() -> str:
@@ -80,30 +80,30 @@ def _stored_record(number: str) -> OptOutRecord | None:
 def test_a_message_is_stored_once_per_message_id(airflow_db):
     sender = unique_number()
     now = datetime.now(timezone.utc)
-    message = InboundMessage(sender, "+2250000", "Hello", "id-" + sender, now)
-    assert store_inbound_message(message, now=now).stored is True
-    assert store_inbound_message(message, now=now + timedelta(minutes=5)).stored is False
-    again = InboundMessage(sender, "+2250000", "Hello", "id2-" + sender, now)  # same text, new id
-    assert store_inbound_message(again, now=now + timedelta(minutes=6)).stored is True
+    message = SMSReply(sender, "+2250000", "Hello", "id-" + sender, now)
+    assert store_reply(message, now=now).stored is True
+    assert store_reply(message, now=now + timedelta(minutes=5)).stored is False
+    again = SMSReply(sender, "+2250000", "Hello", "id2-" + sender, now)  # same text, new id
+    assert store_reply(again, now=now + timedelta(minutes=6)).stored is True
     assert [e["message_id"] for e in _events(sender)] == ["id-" + sender, "id2-" + sender]
 
 
 def test_without_message_id_sender_text_and_time_identify_a_message(airflow_db):
     sender = unique_number()
     now = datetime.now(timezone.utc)
-    first = InboundMessage(sender, "+2250000", "YES", "", now)
-    assert store_inbound_message(first, now=now).stored is True
-    assert store_inbound_message(first, now=now + timedelta(hours=1)).stored is False
-    later_yes = InboundMessage(sender, "+2250000", "YES", "", now + timedelta(minutes=2))
-    assert store_inbound_message(later_yes, now=now + timedelta(hours=1)).stored is True
+    first = SMSReply(sender, "+2250000", "YES", "", now)
+    assert store_reply(first, now=now).stored is True
+    assert store_reply(first, now=now + timedelta(hours=1)).stored is False
+    later_yes = SMSReply(sender, "+2250000", "YES", "", now + timedelta(minutes=2))
+    assert store_reply(later_yes, now=now + timedelta(hours=1)).stored is True
     assert len(_events(sender)) == 2
 
 
 def test_stop_then_start_update_the_opt_out_list(airflow_db):
     sender = unique_number()
     at = datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc)
-    stop = InboundMessage(sender, "+2250000", " Stop! ", "s-" + sender, at)
-    assert store_inbound_message(stop).opt_out == OPTED_OUT
+    stop = SMSReply(sender, "+2250000", " Stop! ", "s-" + sender, at)
+    assert store_reply(stop).opt_out == OPTED_OUT
     record = _stored_record(sender)
     assert record is not None
     assert (record.opted_out, record.source, record.keyword, record.message_id) == (
@@ -113,19 +113,19 @@ def test_stop_then_start_update_the_opt_out_list(airflow_db):
         "s-" + sender,
     )
     assert record.decided_at() == at
-    start = InboundMessage(sender, "+2250000", "START", "a-" + sender, at + timedelta(minutes=1))
-    assert store_inbound_message(start).opt_out == OPTED_IN
+    start = SMSReply(sender, "+2250000", "START", "a-" + sender, at + timedelta(minutes=1))
+    assert store_reply(start).opt_out == OPTED_IN
     assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
     # A STOP sent before that START but delivered after it does not undo it.
-    late_stop = InboundMessage(sender, "+2250000", "ARRÊT", "l-" + sender, at + timedelta(seconds=30))
-    assert store_inbound_message(late_stop).opt_out == SUPERSEDED
+    late_stop = SMSReply(sender, "+2250000", "ARRÊT", "l-" + sender, at + timedelta(seconds=30))
+    assert store_reply(late_stop).opt_out == SUPERSEDED
     assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
     assert len(_events(sender)) == 3  # every reply is still an event
 
 
 def test_a_reply_that_is_no_keyword_leaves_the_list_alone(airflow_db):
     sender = unique_number()
-    outcome = store_inbound_message(InboundMessage(sender, "+2250000", "stop sending me ads", "n-" + sender))
+    outcome = store_reply(SMSReply(sender, "+2250000", "stop sending me ads", "n-" + sender))
     assert (outcome.stored, outcome.opt_out) == (True, None)
     assert _stored_record(sender) is None
 
@@ -134,10 +134,8 @@ def test_configured_keywords_replace_the_defaults(airflow_db, monkeypatch):
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__OPT_OUT_KEYWORDS", "NON MERCI, halt")
     monkeypatch.setenv("AIRFLOW__ORANGE_SMS__OPT_IN_KEYWORDS", "oui")
     sender = unique_number()
-    assert store_inbound_message(InboundMessage(sender, "+2250000", "STOP", "k1-" + sender)).opt_out is None
-    assert store_inbound_message(InboundMessage(sender, "+2250000", "non merci", "k2-" + sender)).opt_out == (
-        OPTED_OUT
-    )
+    assert store_reply(SMSReply(sender, "+2250000", "STOP", "k1-" + sender)).opt_out is None
+    assert store_reply(SMSReply(sender, "+2250000", "non merci", "k2-" + sender)).opt_out == (OPTED_OUT)
 
 
 @pytest.fixture
@@ -165,9 +163,9 @@ def _now_z() -> str:
 
 def test_a_start_dated_in_the_future_does_not_outrank_a_stop_sent_now(live_client):
     sender = unique_number()
-    start = _post(live_client, inbound(sender, "START", date_time="2099-01-01T00:00:00Z"))
+    start = _post(live_client, reply_body(sender, "START", date_time="2099-01-01T00:00:00Z"))
     assert start.json() == {"status": "stored", "opt_out": "opted_in"}
-    stop = _post(live_client, inbound(sender, "STOP", date_time=_now_z()))
+    stop = _post(live_client, reply_body(sender, "STOP", date_time=_now_z()))
     assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]
     # The event still says what Orange sent.
@@ -176,12 +174,12 @@ def test_a_start_dated_in_the_future_does_not_outrank_a_stop_sent_now(live_clien
 
 def test_a_stop_dated_9999_does_not_block_every_later_start(live_client):
     sender = unique_number()
-    stop = _post(live_client, inbound(sender, "STOP", date_time="9999-12-31T23:59:59Z"))
+    stop = _post(live_client, reply_body(sender, "STOP", date_time="9999-12-31T23:59:59Z"))
     assert stop.json() == {"status": "stored", "opt_out": "opted_out"}
     record = _stored_record(sender)
     assert record is not None
     assert record.decided_at() <= datetime.now(timezone.utc) + MAX_CLOCK_SKEW
-    start = _post(live_client, inbound(sender, "START", date_time=_now_z()))
+    start = _post(live_client, reply_body(sender, "START", date_time=_now_z()))
     assert start.json() == {"status": "stored", "opt_out": "opted_in"}
     assert _stored_record(sender).opted_out is False  # type: ignore[union-attr]
 
@@ -191,12 +189,12 @@ def test_an_old_date_time_is_kept_as_the_decision_time(airflow_db):
     sender = unique_number()
     received = datetime(2026, 2, 10, 14, 30, 0, 250000, tzinfo=timezone.utc)  # a whole second is its end
     sent = received - timedelta(days=2)
-    late = InboundMessage(sender, "+2250000", "STOP", "o-" + sender, sent)
-    assert store_inbound_message(late, now=received).opt_out == OPTED_OUT
+    late = SMSReply(sender, "+2250000", "STOP", "o-" + sender, sent)
+    assert store_reply(late, now=received).opt_out == OPTED_OUT
     assert _stored_record(sender).decided_at() == sent  # type: ignore[union-attr]
     # Ahead of the receipt within the skew: believed (clocks differ a little).
-    ahead = InboundMessage(sender, "+2250000", "START", "a-" + sender, received + MAX_CLOCK_SKEW)
-    assert store_inbound_message(ahead, now=received).opt_out == OPTED_IN
+    ahead = SMSReply(sender, "+2250000", "START", "a-" + sender, received + MAX_CLOCK_SKEW)
+    assert store_reply(ahead, now=received).opt_out == OPTED_IN
     assert _stored_record(sender).decided_at() == received + MAX_CLOCK_SKEW  # type: ignore[union-attr]
 
 
@@ -205,7 +203,7 @@ def test_an_old_date_time_is_kept_as_the_decision_time(airflow_db):
 )
 def test_a_date_time_out_of_range_in_utc_is_a_422_not_a_500(live_client, date_time):
     sender = unique_number()
-    answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
+    answer = _post(live_client, reply_body(sender, "STOP", date_time=date_time))
     assert answer.status_code == 422
     assert repr(date_time) in answer.json()["detail"]
     assert _stored_record(sender) is None
@@ -214,7 +212,7 @@ def test_a_date_time_out_of_range_in_utc_is_a_422_not_a_500(live_client, date_ti
 @pytest.mark.parametrize("text", ["STOP", "hello"])
 def test_a_sender_in_non_ascii_digits_is_a_422(live_client, text):
     sender = "tel:+2٢٥٠٧" + "٠" * 7 + "١"  # noqa: RUF001
-    answer = _post(live_client, inbound(sender, text))
+    answer = _post(live_client, reply_body(sender, text))
     assert answer.status_code == 422  # was 500 with STOP, and an event under an unmatchable number
     assert repr(sender) in answer.json()["detail"]
 
@@ -228,7 +226,7 @@ def test_a_sender_in_non_ascii_digits_is_a_422(live_client, text):
 )
 def test_a_stop_with_a_date_time_python_3_10_cannot_read_opts_out(live_client, date_time, expected):
     sender = unique_number()
-    answer = _post(live_client, inbound(sender, "STOP", date_time=date_time))
+    answer = _post(live_client, reply_body(sender, "STOP", date_time=date_time))
     assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).decided_at() == expected  # type: ignore[union-attr]
 
@@ -248,6 +246,6 @@ def test_a_stop_with_a_date_time_python_3_10_cannot_read_opts_out(live_client, d
 )
 def test_a_keyword_with_invisible_characters_opts_out(live_client, text):
     sender = unique_number()
-    answer = _post(live_client, inbound(sender, text))
+    answer = _post(live_client, reply_body(sender, text))
     assert answer.json() == {"status": "stored", "opt_out": "opted_out"}
     assert _stored_record(sender).opted_out is True  # type: ignore[union-attr]

@@ -1,4 +1,4 @@
-"""The token store and the send throttle, without the network."""
+"""The token store and the send limiter, without the network."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from airflow_provider_orange_sms.limit import throttle as throttle_module
-from airflow_provider_orange_sms.limit.throttle import LATE_WAKE_UP, SAFETY_MARGIN, SendThrottle
+from airflow_provider_orange_sms.limit import file_limiter
+from airflow_provider_orange_sms.limit.file_limiter import LATE_WAKE_UP, SAFETY_MARGIN, FileSendLimiter
 from airflow_provider_orange_sms.token.token_cache import (
     AccessToken,
     FileTokenCache,
@@ -68,9 +68,9 @@ def test_corrupt_cache_file_counts_as_missing(tmp_path):
     assert cache.get("k") is None
 
 
-def test_throttle_reserves_evenly_spaced_slots(tmp_path, frozen_clock):
-    throttle = SendThrottle(5, tmp_path, "account")
-    slots = [throttle.reserve() for _ in range(12)]
+def test_limiter_reserves_evenly_spaced_slots(tmp_path, frozen_clock):
+    limiter = FileSendLimiter(5, tmp_path, "account")
+    slots = [limiter.reserve() for _ in range(12)]
     assert slots[0] == frozen_clock[0]
     gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
@@ -78,17 +78,17 @@ def test_throttle_reserves_evenly_spaced_slots(tmp_path, frozen_clock):
     assert all(slots[i + 5] - slots[i] >= 1.0 for i in range(len(slots) - 5))
 
 
-def test_throttle_slot_after_a_pause_is_now(tmp_path, frozen_clock):
-    throttle = SendThrottle(5, tmp_path, "account")
-    throttle.reserve()
+def test_limiter_slot_after_a_pause_is_now(tmp_path, frozen_clock):
+    limiter = FileSendLimiter(5, tmp_path, "account")
+    limiter.reserve()
     frozen_clock[0] += 60
-    assert throttle.reserve() == frozen_clock[0]  # no credit saved up: no burst after a pause
+    assert limiter.reserve() == frozen_clock[0]  # no credit saved up: no burst after a pause
 
 
-def test_throttle_state_is_shared_through_the_directory(tmp_path, frozen_clock):
-    first = SendThrottle(5, tmp_path, "account")
-    second = SendThrottle(5, tmp_path, "account")
-    other_account = SendThrottle(5, tmp_path, "another account")
+def test_limiter_state_is_shared_through_the_directory(tmp_path, frozen_clock):
+    first = FileSendLimiter(5, tmp_path, "account")
+    second = FileSendLimiter(5, tmp_path, "account")
+    other_account = FileSendLimiter(5, tmp_path, "another account")
     a = first.reserve()
     b = second.reserve()
     c = other_account.reserve()
@@ -96,29 +96,29 @@ def test_throttle_state_is_shared_through_the_directory(tmp_path, frozen_clock):
     assert c == a  # different accounts do not queue behind each other
 
 
-def test_throttle_recovers_from_a_clock_jump(tmp_path):
-    throttle = SendThrottle(5, tmp_path, "account")
-    throttle.reserve()
+def test_limiter_recovers_from_a_clock_jump(tmp_path):
+    limiter = FileSendLimiter(5, tmp_path, "account")
+    limiter.reserve()
     # Simulate a slot written far in the future (wall clock moved back since).
     import struct
 
-    path = next(tmp_path.glob("throttle-*.slot"))
+    path = next(tmp_path.glob("limiter-*.slot"))
     path.write_bytes(struct.pack("<d", time.time() + 10_000))
-    throttle.close()
-    assert throttle.reserve() <= time.time() + 1
+    limiter.close()
+    assert limiter.reserve() <= time.time() + 1
 
 
-def test_throttle_rejects_bad_rate(tmp_path):
+def test_limiter_rejects_bad_rate(tmp_path):
     with pytest.raises(ValueError, match="rate_per_second"):
-        SendThrottle(0, tmp_path, "a")
+        FileSendLimiter(0, tmp_path, "a")
 
 
 def test_unusable_state_directory_keeps_the_limit_in_the_process(tmp_path, caplog, frozen_clock):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    throttle = SendThrottle(5, blocker / "throttle", "account-ro")
-    same_process = SendThrottle(5, blocker / "throttle", "account-ro")
-    slots = [throttle.reserve(), same_process.reserve(), throttle.reserve()]
+    limiter = FileSendLimiter(5, blocker / "limiter", "account-ro")
+    same_process = FileSendLimiter(5, blocker / "limiter", "account-ro")
+    slots = [limiter.reserve(), same_process.reserve(), limiter.reserve()]
     gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert all(gap == pytest.approx(SAFETY_MARGIN / 5) for gap in gaps)
     assert "for this process only" in caplog.text
@@ -129,7 +129,7 @@ def test_a_sender_woken_late_keeps_its_turn(tmp_path, frozen_clock, monkeypatch)
     nobody booked yet move back by 50 ms (before: it threw its slot away and queued again)."""
     interval = SAFETY_MARGIN / 5
     start = frozen_clock[0]
-    mine, other = SendThrottle(5, tmp_path, "account"), SendThrottle(5, tmp_path, "account")
+    mine, other = FileSendLimiter(5, tmp_path, "account"), FileSendLimiter(5, tmp_path, "account")
     booked_meanwhile = []
 
     def sleep(seconds):
@@ -138,7 +138,7 @@ def test_a_sender_woken_late_keeps_its_turn(tmp_path, frozen_clock, monkeypatch)
             seconds += 0.05
         frozen_clock[0] += seconds
 
-    monkeypatch.setattr(throttle_module.time, "sleep", sleep)
+    monkeypatch.setattr(file_limiter.time, "sleep", sleep)
     assert other.reserve() == start  # another process sends now
     mine.acquire()  # mine: start + 1 interval, but woken at start + 1 interval + 50 ms
     assert booked_meanwhile == [pytest.approx(2 * interval)]
@@ -150,15 +150,15 @@ def test_a_sender_woken_late_keeps_its_turn(tmp_path, frozen_clock, monkeypatch)
 def test_a_lone_sender_woken_a_few_ms_late_loses_no_slot(tmp_path, frozen_clock, monkeypatch):
     """Every sleep overshooting by 3 ms once made each send wait two intervals (0.76 x the limit)."""
     monkeypatch.setattr(
-        throttle_module.time,
+        file_limiter.time,
         "sleep",
         lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds + 0.003),
     )
-    throttle = SendThrottle(5, tmp_path, "account")
+    limiter = FileSendLimiter(5, tmp_path, "account")
     start = frozen_clock[0]
     sent = []
     for _ in range(51):
-        throttle.acquire()
+        limiter.acquire()
         sent.append(frozen_clock[0] - start)
     # 50 intervals plus at most the overshoot beyond LATE_WAKE_UP per send (the margin covers the
     # rest), and the last send's own overshoot; before the fix: about 100 intervals.
@@ -171,12 +171,12 @@ def test_a_late_sender_with_a_full_window_queued_behind_it_books_a_fresh_slot(
     """More senders booked after it than one window holds: sending late could put 6 in a second."""
     interval = SAFETY_MARGIN / 5
     start = frozen_clock[0]
-    mine, others = SendThrottle(5, tmp_path, "account"), SendThrottle(5, tmp_path, "account")
+    mine, others = FileSendLimiter(5, tmp_path, "account"), FileSendLimiter(5, tmp_path, "account")
     booking = mine.book()
     queued = [others.reserve() for _ in range(5)]  # 5 senders booked behind it: 1.025 s of slots
     frozen_clock[0] += 0.05  # woken 50 ms late
     monkeypatch.setattr(
-        throttle_module.time, "sleep", lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds)
+        file_limiter.time, "sleep", lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds)
     )
     mine.wait(booking)
     assert queued[-1] - start == pytest.approx(5 * interval)
@@ -188,17 +188,17 @@ def test_late_senders_keeping_their_turn_never_put_six_sends_in_a_second(tmp_pat
     import random
 
     rng = random.Random(14)
-    throttles = [SendThrottle(5, tmp_path, "account") for _ in range(4)]
-    pending = {n: throttles[n].book() for n in range(4)}  # each sender holds one booked slot
+    limiters = [FileSendLimiter(5, tmp_path, "account") for _ in range(4)]
+    pending = {n: limiters[n].book() for n in range(4)}  # each sender holds one booked slot
     wake = {n: pending[n].deadline + rng.choice([0, 0, 0.001, 0.004, 0.03, 0.15]) for n in range(4)}
-    monkeypatch.setattr(throttle_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(file_limiter.time, "sleep", lambda seconds: None)
     sends = []
     for _ in range(400):
         sender = min(wake, key=lambda n: wake[n])  # the next sender to wake up
         frozen_clock[0] = max(frozen_clock[0], wake[sender])
-        throttles[sender].wait(pending[sender])
+        limiters[sender].wait(pending[sender])
         sends.append(frozen_clock[0])
-        pending[sender] = throttles[sender].book()
+        pending[sender] = limiters[sender].book()
         wake[sender] = max(frozen_clock[0], pending[sender].deadline) + rng.choice(
             [0, 0, 0.001, 0.004, 0.03, 0.15]
         )
@@ -210,9 +210,9 @@ def test_late_senders_keeping_their_turn_never_put_six_sends_in_a_second(tmp_pat
 
 def test_an_on_time_wake_up_keeps_the_schedule(tmp_path, frozen_clock, monkeypatch):
     monkeypatch.setattr(
-        throttle_module.time, "sleep", lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds)
+        file_limiter.time, "sleep", lambda seconds: frozen_clock.__setitem__(0, frozen_clock[0] + seconds)
     )
-    throttle = SendThrottle(5, tmp_path, "account")
-    first = throttle.reserve()
-    throttle.acquire()
-    assert throttle.reserve() - first == pytest.approx(2 * SAFETY_MARGIN / 5)
+    limiter = FileSendLimiter(5, tmp_path, "account")
+    first = limiter.reserve()
+    limiter.acquire()
+    assert limiter.reserve() - first == pytest.approx(2 * SAFETY_MARGIN / 5)

@@ -12,13 +12,13 @@ taken for a clock step back and ignored, and a wait longer than a few intervals 
 The lock is taken on the already-open state file (``filelock`` reopens its lock file on every
 acquire, which tripled the cost of a send with the limit lifted).
 
-Booking and waiting are two steps (:meth:`SendThrottle.book`, :meth:`SendThrottle.wait`) so the
+Booking and waiting are two steps (:meth:`FileSendLimiter.book`, :meth:`FileSendLimiter.wait`) so the
 caller can do its own bookkeeping (the operator's ledger write) during the wait instead of after it.
 A sender woken late keeps its turn: it sends at once and pushes the slots nobody has booked yet
 back by its lateness (see :func:`keep_turn`), instead of throwing its slot away.
 
 The same booking rules run on Redis, on Redis's clock, for deployments spanning several machines
-(:mod:`airflow_provider_orange_sms.limit.redis_throttle`).
+(:mod:`airflow_provider_orange_sms.limit.redis_limiter`).
 
 pyrate-limiter was evaluated first; its SQLite bucket, the one that shares a limit across
 processes, let one process take every permit while another starved and, in its blocking path,
@@ -59,7 +59,7 @@ RATE_WINDOW_SECONDS = 1.0
 # still never put rate + 1 sends in one second on Orange's side. Costs 2.4% of throughput.
 SAFETY_MARGIN = 1.025
 #: Rates accepted, sends per second. Below 0.01 (one send every 100 s) a typo is likelier than
-#: intent; above 1000 the throttle's own cost would dominate. 0 or ``None`` lifts the limit instead.
+#: intent; above 1000 the limiter's own cost would dominate. 0 or ``None`` lifts the limit instead.
 MIN_RATE_PER_SECOND = 0.01
 MAX_RATE_PER_SECOND = 1000.0
 # A free slot further ahead than this many intervals cannot come from the senders of one machine:
@@ -291,7 +291,7 @@ def wait_for_turn(
     return waited, booking
 
 
-class SendThrottle:
+class FileSendLimiter:
     """
     A machine-wide limiter of sends per second for one Orange account.
 
@@ -310,8 +310,8 @@ class SendThrottle:
         self._long_wait = max(_LONG_WAIT_SECONDS, _LONG_WAIT_INTERVALS * self.interval)
         self._digest = hashlib.sha256(account.encode()).hexdigest()[:32]
         self._directory = Path(state_dir)
-        self._state_path = self._directory / f"throttle-{self._digest}.slot"
-        self._lock_path = self._directory / f"throttle-{self._digest}.lock"
+        self._state_path = self._directory / f"limiter-{self._digest}.slot"
+        self._lock_path = self._directory / f"limiter-{self._digest}.lock"
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
         self._fd_pid = 0
@@ -322,7 +322,7 @@ class SendThrottle:
         self.late_answers = LateAnswers()
 
     def __repr__(self) -> str:
-        return f"SendThrottle(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
+        return f"FileSendLimiter(rate_per_second={self.rate_per_second!r}, state={str(self._state_path)!r})"
 
     def _state_fd(self) -> int | None:
         """The open state file, or ``None`` when it cannot be used (then the limit is per process)."""
@@ -336,7 +336,7 @@ class SendThrottle:
                 self._fd = os.open(self._state_path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 log.warning(
-                    "Orange SMS throttle state %s unusable (%s): the send limit is kept for this "
+                    "Orange SMS send limit state %s unusable (%s): the send limit is kept for this "
                     "process only, so other processes sending at the same time are not counted",
                     self._state_path,
                     exc,
@@ -402,7 +402,7 @@ class SendThrottle:
         now = time.time()
         if next_free - now > self.max_ahead:
             log.warning(
-                "Orange SMS throttle: the next free slot was %.1f s ahead, more than the %.1f s the "
+                "Orange SMS send limit: the next free slot was %.1f s ahead, more than the %.1f s the "
                 "senders of one machine can book (the wall clock stepped back?); starting over from now",
                 next_free - now,
                 self.max_ahead,
@@ -457,7 +457,7 @@ class SendThrottle:
 
     def _log_long_wait(self, wait: float) -> None:
         log.warning(
-            "Orange SMS throttle: waiting %.1f s for a send slot (%g SMS/s shared by every process on "
+            "Orange SMS send limit: waiting %.1f s for a send slot (%g SMS/s shared by every process on "
             "this machine, state %s)",
             wait,
             self.rate_per_second,
