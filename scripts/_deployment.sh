@@ -19,7 +19,7 @@
 #   DEPLOYMENT_DAGS  the DAG files every Airflow machine gets (default: the deployment test's DAG)
 #   DEPLOYMENT_ENV   extra NAME=value settings of every machine
 #   SANDBOX_ARGS     extra arguments of the sandbox
-#   ORANGE_SMS_DEPLOYMENT_BACKEND=file  the per-machine throttle and token file instead of Redis
+#   ORANGE_SMS_DEPLOYMENT_BACKEND=file  the per-machine limiter and token file instead of Redis
 #   ORANGE_SMS_DEPLOYMENT_RECIPIENTS=N  recipients per send task of the deployment test's DAG (100)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -256,7 +256,7 @@ class SMSBatch:
                 f"{min(window.next_opening(a, now) for a in self.waiting):%Y-%m-%d %H:%M}",
             )
 
-    def send(self, send_one: _SendOne) -> BatchReport:
+    def send(self, send_one: Callable[[str, Callable[[], None], Callable[[], None]], str]) -> BatchReport:
         """
         Send to each pending recipient in order, each bracketed by the ledger, until the end or a stop.
 
