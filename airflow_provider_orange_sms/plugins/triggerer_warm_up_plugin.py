@@ -53,8 +53,9 @@ TRIGGERER_JOB_TYPE = "TriggererJob"
 RUNNER_MODULE = "airflow.jobs.triggerer_job_runner"
 #: The factory's name in that module.
 FACTORY = "in_process_api_server"
-#: The cheap request that makes the app generate its routers.
+#: The cheap request that makes the app generate its routers (the supervisor's client's base URL).
 WARM_PATH = "/health"
+WARM_URL = f"http://in-process.invalid.{WARM_PATH}"
 #: The line the warm-up logs when the execution API is ready (the triggerer test looks for it).
 WARMED_MESSAGE = "Orange SMS: the triggerer's execution API is warm"
 #: How long the thread waits for the job to get its type (set right after ``on_starting``).
@@ -138,14 +139,17 @@ def warm_triggerer(job: Any, job_type_wait: float = JOB_TYPE_WAIT) -> bool:
         import httpx
 
         api = factory.original()
-        with httpx.Client(transport=api.transport, base_url="http://in-process.invalid./") as client:
-            # The answer does not matter: any request makes the app generate its routers.
-            client.get(WARM_PATH)
+        # Straight to the transport: a client closed after the request would close it too. The
+        # answer does not matter: any request makes the app generate its routers.
+        api.transport.handle_request(httpx.Request("GET", WARM_URL)).read()
         factory.api = api
         log.info(WARMED_MESSAGE)
         return True
-    except Exception:
-        log.debug("Orange SMS: the triggerer warm-up failed; the supervisor builds its own", exc_info=True)
+    except Exception as e:
+        log.warning(
+            "Orange SMS: the triggerer warm-up failed (%s); the triggerer builds its own", type(e).__name__
+        )
+        log.debug("Orange SMS: the triggerer warm-up failed", exc_info=True)
         return False
     finally:
         factory.ready.set()

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import airflow.jobs.triggerer_job_runner as runner
+import httpx
 import pytest
 
 from airflow_provider_orange_sms.plugins import triggerer_warm_up_plugin as warm_up
@@ -63,6 +64,9 @@ def test_the_supervisor_gets_the_warmed_api_once_then_airflows_own(original_fact
     warmed = factory()
     # Cadwyn generated its routers on the warm request: the supervisor's first one finds them.
     assert warmed.app._cadwyn_initialized is True
+    # The supervisor's client is built on that transport: it still answers.
+    client = httpx.Client(transport=warmed.transport, base_url="http://in-process.invalid./")
+    assert client.get(warm_up.WARM_PATH).json() == {"status": "healthy"}
     assert factory.api is None
     assert factory() is not warmed
 
