@@ -90,6 +90,21 @@ class _WarmFactory:
         return api if api is not None else self.original()
 
 
+def client_builder() -> Any:
+    """
+    What builds the triggerer supervisor's client: its ``make_client``, or before that method
+    existed, the ``client`` property's function. None when neither is there.
+    """
+    try:
+        from airflow.jobs.triggerer_job_runner import TriggerRunnerSupervisor
+    except ImportError:
+        return None
+    make_client = getattr(TriggerRunnerSupervisor, "make_client", None)
+    if make_client is None:
+        make_client = getattr(vars(TriggerRunnerSupervisor).get("client"), "func", None)
+    return make_client
+
+
 def _runner_module() -> ModuleType | None:
     """The runner module when it has the factory the supervisor's ``make_client`` calls, else None."""
     try:
@@ -98,11 +113,9 @@ def _runner_module() -> ModuleType | None:
     except ImportError as e:
         log.debug("Orange SMS: no triggerer warm-up (%s)", e)
         return None
-    supervisor = getattr(runner, "TriggerRunnerSupervisor", None)
-    make_client = getattr(supervisor, "make_client", None)
     if (
         not callable(getattr(runner, FACTORY, None))
-        or FACTORY not in getattr(getattr(make_client, "__code__", None), "co_names", ())
+        or FACTORY not in getattr(getattr(client_builder(), "__code__", None), "co_names", ())
         or not hasattr(InProcessExecutionAPI, "transport")
     ):
         log.debug("Orange SMS: no triggerer warm-up (this Airflow builds its execution API otherwise)")

@@ -201,7 +201,7 @@ def test_the_triggerer_still_builds_its_execution_api_the_way_the_warm_up_replac
 
     # The supervisor's client is built by make_client from the module's factory, looked up when called.
     assert callable(getattr(runner, warm_up.FACTORY))
-    make_client = runner.TriggerRunnerSupervisor.make_client
+    make_client = warm_up.client_builder()
     assert warm_up.FACTORY in make_client.__code__.co_names
     assert f"{warm_up.FACTORY}().transport" in inspect.getsource(make_client)
     assert hasattr(InProcessExecutionAPI, "transport")
