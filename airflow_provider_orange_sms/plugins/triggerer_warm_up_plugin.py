@@ -9,13 +9,13 @@ first callback waits for. The listener's ``on_starting`` runs in the triggerer's
 its job is created; it starts a daemon thread that builds that execution API and sends it one
 request (``GET /health``) while the triggerer starts, then hands it to the supervisor's client.
 
-Thread-safety: the thread never touches the supervisor or its ``client`` (a ``cached_property``,
-without a lock from Python 3.12). It replaces ``in_process_api_server``, the function the
-supervisor's ``make_client`` calls, by one that returns the warmed instance once (waiting for the
-thread if it is still warming, as the supervisor would have waited for its own build) and calls
-Airflow's function otherwise. So there is one execution API and one client, built on the
-supervisor's thread as before; the warm request and the supervisor's requests go through the same
-app, whose requests all run on its own event loop.
+Thread-safety: the thread never touches the supervisor or its ``client`` (a ``cached_property`` that
+attrs turns into a lock-free ``__getattr__`` on the slotted class, on every Python). It replaces
+``in_process_api_server``, the function the supervisor's ``make_client`` calls, by one that returns
+the warmed instance once (waiting for the thread if it is still warming, as the supervisor would
+have waited for its own build) and calls Airflow's function otherwise. So there is one execution API
+and one client, built on the supervisor's thread as before; the warm request and the supervisor's
+requests go through the same app, whose requests all run on its own event loop.
 
 It runs only in a triggerer (the job becomes a ``TriggererJob`` right after ``on_starting``; in any
 other component the thread ends without doing anything), never on the triggerer's async loop (a
@@ -92,17 +92,14 @@ class _WarmFactory:
 
 def client_builder() -> Any:
     """
-    What builds the triggerer supervisor's client: its ``make_client``, or before that method
-    existed, the ``client`` property's function. None when neither is there.
+    The triggerer supervisor's ``make_client``; None on an Airflow without it (3.0 builds the client
+    in its ``client`` property itself, which attrs hides: nothing is warmed there).
     """
     try:
         from airflow.jobs.triggerer_job_runner import TriggerRunnerSupervisor
     except ImportError:
         return None
-    make_client = getattr(TriggerRunnerSupervisor, "make_client", None)
-    if make_client is None:
-        make_client = getattr(vars(TriggerRunnerSupervisor).get("client"), "func", None)
-    return make_client
+    return getattr(TriggerRunnerSupervisor, "make_client", None)
 
 
 def _runner_module() -> ModuleType | None:
