@@ -116,6 +116,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "2",
                         "default": str(settings.DEFAULT_DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES),
                     },
+                    settings.TRIGGERER_WARM_UP: {
+                        "description": "Whether a triggerer builds its execution API (what its "
+                        "callbacks' connection and Variable reads go through) as it starts, in a "
+                        "thread of its main process, rather than on the first callback's first read: "
+                        "the first deadline callback after a start is then as fast as the later ones.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": str(settings.DEFAULT_TRIGGERER_WARM_UP),
+                    },
                     settings.OPT_OUT_KEYWORDS: {
                         "description": "Comma-separated replies that put their sender on the opt-out "
                         "list (POST /orange-sms/inbound-messages/{secret}); compared without case, "

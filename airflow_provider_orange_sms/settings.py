@@ -31,6 +31,10 @@ DEFAULT_DELIVERY_RECEIPTS_MAX_CONCURRENT_STORES = 1
 OPT_OUT_KEYWORDS = "opt_out_keywords"
 OPT_IN_KEYWORDS = "opt_in_keywords"
 
+#: Whether a starting triggerer builds its execution API before its first callback needs it.
+TRIGGERER_WARM_UP = "triggerer_warm_up"
+DEFAULT_TRIGGERER_WARM_UP = True
+
 #: The Airflow connection the hook, operators, sensors and notifier use unless told otherwise.
 DEFAULT_CONN_ID = "orange_sms_default"
 

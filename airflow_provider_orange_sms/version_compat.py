@@ -4,6 +4,9 @@ only here (no other module tries one path and falls back to another).
 
 The first path is the current one (Airflow 3.3); the fallbacks serve 3.0-3.2, where the newer path
 does not exist yet. The older paths are deprecated on recent releases, so they are never tried first.
+
+The triggerer's execution API (the supervisor's ``in_process_api_server``, ``make_client`` and the
+job's type at ``on_starting``) is fenced in ``plugins/triggerer_warm_up_plugin.py`` alone.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ masker's short-extra warning).
   the sent ledger's Variable rows read without registering them with the masker).
 - ``receipts/dedup.py``: Airflow's metadata ``schema`` (the provider's own table sits beside
   Airflow's); guarded by the PostgreSQL and SQLite receiver tests that create the table.
+- ``plugins/triggerer_warm_up_plugin.py``: the triggerer supervisor's ``make_client`` calling the runner
+  module's ``in_process_api_server``, ``InProcessExecutionAPI.transport``, a job's type set after
+  ``on_starting``.
 - ``opt_out/variable_rows.py``: the ``variable`` table written with a row lock (no
   compare-and-set in ``Variable.set``); its guard is in ``tests/integration/db/test_reply_store.py``.
 
@@ -181,3 +184,42 @@ def test_the_pages_plugin_declares_the_views_airflow_lists():
     for view in EXTERNAL_VIEWS:
         ExternalViewResponse.model_validate(view)  # destination and fields as the UI expects
     assert OrangeSMSPagesPlugin.external_views == EXTERNAL_VIEWS
+
+
+# -- the triggerer's execution API (plugins/triggerer_warm_up_plugin.py) ----------------------
+
+
+@skip_on_airflow_3_0("the triggerer supervisor's make_client arrived after 3.0 (no warm-up there)")
+def test_the_triggerer_still_builds_its_execution_api_the_way_the_warm_up_replaces():
+    import inspect
+
+    import airflow.jobs.triggerer_job_runner as runner
+    from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+    from airflow.jobs.base_job_runner import BaseJobRunner
+    from airflow.jobs.job import Job
+
+    from airflow_provider_orange_sms.plugins import triggerer_warm_up_plugin as warm_up
+
+    # The supervisor's client is built by make_client from the module's factory, looked up when called.
+    assert callable(getattr(runner, warm_up.FACTORY))
+    make_client = warm_up.client_builder()
+    assert warm_up.FACTORY in make_client.__code__.co_names
+    assert f"{warm_up.FACTORY}().transport" in inspect.getsource(make_client)
+    assert hasattr(InProcessExecutionAPI, "transport")
+    # on_starting runs in Job.__init__, before the runner gives the job its type.
+    assert runner.TriggererJobRunner.job_type == warm_up.TRIGGERER_JOB_TYPE
+    assert "job.job_type = self.job_type" in inspect.getsource(BaseJobRunner.__init__)
+    assert "hook.on_starting(component=self)" in inspect.getsource(Job)
+    assert warm_up._runner_module() is runner
+
+
+def test_the_execution_api_still_answers_the_warm_up_request():
+    import httpx
+    from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+
+    from airflow_provider_orange_sms.plugins.triggerer_warm_up_plugin import WARM_PATH
+
+    api = InProcessExecutionAPI()
+    with httpx.Client(transport=api.transport, base_url="http://in-process.invalid./") as client:
+        assert client.get(WARM_PATH).json() == {"status": "healthy"}
+    assert api.app._cadwyn_initialized is True

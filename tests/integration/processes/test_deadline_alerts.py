@@ -33,6 +33,7 @@ import pytest
 import requests
 
 from airflow_provider_orange_sms.ledger.deadline_record import deadline_record_key
+from airflow_provider_orange_sms.plugins.triggerer_warm_up_plugin import WARMED_MESSAGE
 from airflow_provider_orange_sms.sandbox import SandboxConfig, SandboxServer
 from tests.support.airflow_deployment import BLOCKED_LOOP_WARNING, AirflowDeployment, deadline_dag, wait_for
 from tests.support.dags import EXAMPLE_DAGS
@@ -199,6 +200,17 @@ def _print_latency(sandbox: HeldSandbox, since: int, callback: dict[str, Any]) -
 def _no_blocked_loop(deployment: AirflowDeployment) -> None:
     for name in ("triggerer", *(f"triggerer-{n}" for n in range(1, 6))):
         assert BLOCKED_LOOP_WARNING not in deployment.output(name), deployment.output(name)[-3000:]
+
+
+def test_each_triggerer_warms_its_execution_api_as_it_starts_and_nothing_else_does(deployment):
+    triggerers = _triggerers(deployment, 2)
+    for name in triggerers:
+        wait_for(lambda name=name: WARMED_MESSAGE in deployment.output(name), f"{name} to warm up")
+        # Once each: the supervisor's one execution API, not one per request.
+        assert deployment.output(name).count(WARMED_MESSAGE) == 1, deployment.output(name)[-3000:]
+    for name in deployment.processes:
+        if not name.startswith("triggerer"):
+            assert WARMED_MESSAGE not in deployment.output(name), name
 
 
 def test_two_triggerers_text_each_on_call_number_once(deployment, sandbox_server):
