@@ -50,18 +50,7 @@ class ReceiptsServer:
 
     def reply_events(self, sender: str) -> list[dict[str, Any]]:
         """Every reply event (GET /api/v2/assets/events) from ``sender``."""
-        response = requests.get(
-            f"{self.url}/api/v2/assets/events",
-            params={"name_pattern": INBOUND_ASSET_NAME, "limit": 100},
-            headers=self.headers(),
-            timeout=30,
-        )
-        response.raise_for_status()
-        return [
-            e
-            for e in response.json()["asset_events"]
-            if e["name"] == INBOUND_ASSET_NAME and e["extra"].get("sender") == sender
-        ]
+        return [e for e in self.asset_events(INBOUND_ASSET_NAME) if e["extra"].get("sender") == sender]
 
     def variable(self, key: str) -> str | None:
         """A Variable's value through the REST API (GET /api/v2/variables/{key}); None when absent."""
@@ -82,23 +71,27 @@ class ReceiptsServer:
 
     def events(self, resource_prefix: str) -> list[dict[str, Any]]:
         """Every receipt event (GET /api/v2/assets/events) whose resource id starts with the prefix."""
+        return [
+            e
+            for e in self.asset_events(ASSET_NAME)
+            if str(e["extra"].get("resource_id", "")).startswith(resource_prefix)
+        ]
+
+    def asset_events(self, name: str) -> list[dict[str, Any]]:
+        """Every event of the asset ``name``, page by page: Airflow 3.0 ignores ``name_pattern`` here,
+        so its first page can hold only other assets' events."""
         found: list[dict[str, Any]] = []
         offset = 0
         while True:
             response = requests.get(
                 f"{self.url}/api/v2/assets/events",
-                params={"name_pattern": ASSET_NAME, "limit": 100, "offset": offset},
+                params={"name_pattern": name, "limit": 100, "offset": offset},
                 headers=self.headers(),
                 timeout=30,
             )
             response.raise_for_status()
             page = response.json()["asset_events"]
-            found += [
-                e
-                for e in page
-                if e["name"] == ASSET_NAME
-                and str(e["extra"].get("resource_id", "")).startswith(resource_prefix)
-            ]
+            found += [e for e in page if e["name"] == name]
             if len(page) < 100:
                 return found
             offset += 100
