@@ -1,5 +1,5 @@
 """
-Benchmarks of one account shared by several machines (issue 14), run by ``run.py``.
+Benchmarks of one account shared by several machines, run by ``run.py``.
 
 A "machine" is a process with its own cache directory (``machine.py``), so it shares nothing with
 the others but what its settings say; two of them can run under ``faketime`` with skewed clocks.
@@ -261,7 +261,7 @@ def _append(rows: list[tuple[str, str, str, str]], row: tuple[str, str, str, str
 
 
 def several_machines_rows(args: Any, figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """The table rows of issue 14: machines sharing one account, a real task at the limit, an alert."""
+    """The table rows of machines sharing one account, a real task at the limit, an alert."""
     from run import dags_test_batch
 
     rows: list[tuple[str, str, str, str]] = []
@@ -288,7 +288,7 @@ def several_machines_rows(args: Any, figures: dict[str, Any]) -> list[tuple[str,
     _append(
         rows,
         (
-            "issue 14 'done when': 4 machines x 10 SMS, 2 clocks at +-1.5 s, redis",
+            "4 machines x 10 SMS, 2 clocks at +-1.5 s, redis",
             f"{done['rate_limited']} x 429, {done['token_requests']} token request(s); last SMS "
             f"{done['from_go_s']:.2f}s after 'go', first to last {done['span_s']:.2f}s "
             f"(ideal {done['ideal_s']:.2f}s)",
