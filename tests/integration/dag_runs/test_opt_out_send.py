@@ -72,6 +72,25 @@ def expected_reads(*with_records: str, sent: tuple[str, ...] = ()) -> Counter:
     return Counter(key(n) for n in [*NUMBERS, *sent] for key in (variable_key, operator_variable_key))
 
 
+def stop_after_read(monkeypatch, index: int, *, read: int) -> Counter:
+    """Store a STOP for recipient ``index`` right after the ``read``-th read of its opt-out record
+    (the race under test: the STOP lands between a read and the request); returns the reads."""
+    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
+
+    original = OptOutCheck.opted_out
+    reads: Counter = Counter()
+
+    def stop_arrives_after_that_read(self, address):
+        record = original(self, address)
+        reads[address] += 1
+        if address == ADDRESSES[index] and reads[address] == read:
+            write_record(NUMBERS[index], opted_out=True)
+        return record
+
+    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_after_that_read)
+    return reads
+
+
 def received(sandbox) -> Counter:
     """SMS the sandbox accepted, per recipient."""
     return Counter(m.address for m in sandbox.state.messages)
@@ -138,17 +157,7 @@ def test_a_stop_stored_after_the_check_before_the_send_leaves_is_honoured(fast_c
     The STOP lands between the read before a recipient's turn and its request: while the send waits
     for its token and its slot (seconds behind a campaign sharing the limit). It is read again there.
     """
-    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
-
-    original = OptOutCheck.opted_out
-
-    def stop_arrives_right_after_the_check(self, address):
-        record = original(self, address)
-        if address == ADDRESSES[1] and record is None:
-            write_record(NUMBERS[1], opted_out=True)
-        return record
-
-    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_right_after_the_check)
+    stop_after_read(monkeypatch, 1, read=1)
 
     dag_run = run("test_opt_out_send")
 
@@ -163,20 +172,8 @@ def test_a_stop_stored_while_a_send_waits_to_be_retried_is_honoured(fast_conn, s
     Orange answers the first attempt 503 (nothing accepted, retried after a backoff; a 429's
     Retry-After can be minutes): the STOP lands meanwhile, and the retry reads the record again.
     """
-    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
-
     sandbox.state.add_fault(kind="status", status=503, path="/requests", method="POST", count=1)
-    original = OptOutCheck.opted_out
-    reads: Counter = Counter()
-
-    def stop_arrives_after_the_first_attempt_left(self, address):
-        record = original(self, address)
-        reads[address] += 1
-        if address == ADDRESSES[0] and reads[address] == 2:  # read right before the first attempt
-            write_record(NUMBERS[0], opted_out=True)
-        return record
-
-    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_after_the_first_attempt_left)
+    reads = stop_after_read(monkeypatch, 0, read=2)  # the read right before the first attempt
 
     dag_run = run("test_opt_out_send")
 
@@ -254,17 +251,7 @@ def test_the_notifier_skips_an_opted_out_recipient(fast_conn, sandbox):
 
 def test_the_notifier_honours_a_stop_stored_after_its_read_before_its_send(fast_conn, sandbox, monkeypatch):
     """A deadline's reads are made while its claim settles: the STOP may land before the send leaves."""
-    from airflow_provider_orange_sms.opt_out.check import OptOutCheck
-
-    original = OptOutCheck.opted_out
-
-    def stop_arrives_right_after_the_read(self, address):
-        record = original(self, address)
-        if address == ADDRESSES[0] and record is None:
-            write_record(NUMBERS[0], opted_out=True)
-        return record
-
-    monkeypatch.setattr(OptOutCheck, "opted_out", stop_arrives_right_after_the_read)
+    stop_after_read(monkeypatch, 0, read=1)
 
     dag_run = run("test_opt_out_notifier")
 
