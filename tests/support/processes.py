@@ -71,7 +71,8 @@ def run_or_dump_stacks(
             hung = False
         except subprocess.TimeoutExpired:
             hung = True
-            os.killpg(process.pid, signal.SIGABRT)
+            with contextlib.suppress(ProcessLookupError):  # it may have ended right at the deadline
+                os.killpg(process.pid, signal.SIGABRT)
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
