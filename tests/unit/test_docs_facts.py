@@ -99,10 +99,10 @@ def _is_module(name: str) -> bool:
 
 
 def ci_stages() -> tuple[list[str], list[str]]:
-    """What .ci/run installs from Debian and the scripts it runs, in order."""
+    """What .ci/run installs from Debian and the scripts it runs, in the order they are written."""
     text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     packages = re.findall(r"missing\+=\(([\w-]+)\)", text)
-    scripts = re.findall(r"^(\./scripts/[\w-]+\.sh)\b", text, re.M)
+    scripts = re.findall(r"^\s*(?:[A-Z_]+=\S+\s+)*(\./scripts/[\w-]+\.sh)\b", text, re.M)
     return packages, scripts
 
 
