@@ -5,11 +5,12 @@ Each number on the list has up to two Airflow Variables, each holding an :class:
 JSON: ``orange_sms_opt_out_<digits>`` (E.164 digits, no ``+``), written only by the receiver from
 the subscriber's own replies, and ``orange_sms_opt_out_<digits>.operator``, written only by the list
 operators (import, remove). The number's state is the later of the two decisions
-(:func:`latest_decision`). Two keys because the writers cannot share one safely: the receiver
-compares and sets in the metadata database, but a task can only write a Variable blindly through the
-execution API, and a blind write would replace a STOP that arrived while the task ran. With one
-writer per key, a STOP stored during a removal is never overwritten, and the later decision wins
-whichever is written last.
+(:func:`latest_decision`); a STOP counts there from when the receiver got it if that is later than
+its ``dateTime``, so an operator's decision taken before the STOP was known never undoes it. Two
+keys because the writers cannot share one safely: the receiver compares and sets in the metadata
+database, but a task can only write a Variable blindly through the execution API, and a blind write
+would replace a STOP that arrived while the task ran. With one writer per key, a STOP stored during
+a removal is never overwritten, and the later decision wins whichever is written last.
 
 Variables are what both sides can reach: the receiver runs in the API server and writes them in the
 metadata database; send tasks run on any worker, where the Task SDK reads them through the
@@ -222,6 +223,8 @@ class OptOutRecord:
     :param source: What decided it: ``inbound`` (a reply), ``import``, ``operator``.
     :param keyword: The reply's text, normalised, for a keyword; else ``None``.
     :param message_id: The reply's ``messageId``, when Orange gave one.
+    :param received_at: For a reply, when the receiver got it, ISO 8601 in UTC (``None`` in records
+        written before it was kept, and for the operators' decisions).
     """
 
     number: str
@@ -230,6 +233,7 @@ class OptOutRecord:
     source: str
     keyword: str | None = None
     message_id: str | None = None
+    received_at: str | None = None
 
     def to_json(self) -> str:
         """Return the record as the Variable's value."""
@@ -254,10 +258,12 @@ class OptOutRecord:
                 source=str(data["source"]),
                 keyword=data.get("keyword"),
                 message_id=data.get("message_id"),
+                received_at=data.get("received_at"),
             )
         except KeyError as exc:
             raise ValueError(f"Opt-out record without {exc.args[0]!r}: {str(value)[:80]!r}") from None
         record.decided_at()  # an unreadable time makes it no record, rather than an error later
+        record.known_at()
         return record
 
     @classmethod
@@ -288,6 +294,7 @@ class OptOutRecord:
             source="inbound",
             keyword=normalize_keyword(message),
             message_id=message_id or None,
+            received_at=received_at.astimezone(timezone.utc).isoformat(),
         )
 
     def decided_at(self) -> datetime:
@@ -296,24 +303,32 @@ class OptOutRecord:
 
         :raises ValueError: When :attr:`at` is not an ISO 8601 time that UTC can hold.
         """
-        try:
-            moment = datetime.fromisoformat(self.at.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                return moment.replace(tzinfo=timezone.utc)
-            return moment.astimezone(timezone.utc)
-        except (AttributeError, TypeError, ValueError, OverflowError):
-            raise ValueError(f"Opt-out record with an unreadable time at={self.at!r}") from None
+        return _utc(self.at, "at")
+
+    def known_at(self) -> datetime:
+        """
+        Return when the decision became known: :attr:`received_at` for a reply that has it, else
+        :meth:`decided_at`.
+
+        :raises ValueError: When :attr:`received_at` is not an ISO 8601 time that UTC can hold.
+        """
+        return self.decided_at() if self.received_at is None else _utc(self.received_at, "received_at")
 
     def counts_from(self, now: datetime | None = None) -> datetime:
         """
-        Return the time this decision counts from when compared: :attr:`at`, or ``now`` when
-        :attr:`at` is further ahead of ``now`` than :data:`MAX_REPLY_CLOCK_SKEW` (a record dated in
-        the future, as earlier versions could store, does not outrank every later decision).
+        Return the time this decision counts from against the operators' decisions: :attr:`at`; for a
+        STOP, when the receiver got it if that is later (Orange may hold a reply back: a removal or
+        an erase made before the STOP reached Airflow was made without it, and must not undo it); and
+        ``now`` when that is further ahead of ``now`` than :data:`MAX_REPLY_CLOCK_SKEW` (a record
+        dated in the future, as earlier versions could store, does not outrank every later decision).
+
+        A START counts from its own ``dateTime`` only: a late START does not outrank an import made
+        after it was sent. Between a number's own replies, :meth:`supersedes` orders by ``dateTime``.
 
         :param now: The present (defaults to now, UTC).
         """
         now = now or datetime.now(timezone.utc)
-        at = self.decided_at()
+        at = max(self.decided_at(), self.known_at()) if self.opted_out else self.decided_at()
         return now if at > now + MAX_REPLY_CLOCK_SKEW else at
 
     def supersedes(self, other: OptOutRecord | None) -> bool:
@@ -336,7 +351,8 @@ def latest_decision(*records: OptOutRecord | None) -> OptOutRecord | None:
     """
     Return the decision that holds among a number's records: the latest; on a tie, an opt-out.
 
-    Each counts from :meth:`OptOutRecord.counts_from` (never far in the future). The list operators
+    Each counts from :meth:`OptOutRecord.counts_from` (never far in the future; a STOP from when it
+    was known, if later than when it was sent). The list operators
     record their decisions to the whole second, as Orange dates replies: a STOP sent in the second
     an operator's decision counts from ties with it, and the opt-out holds.
 
@@ -347,3 +363,14 @@ def latest_decision(*records: OptOutRecord | None) -> OptOutRecord | None:
         return None
     now = datetime.now(timezone.utc)
     return max(present, key=lambda r: (r.counts_from(now), r.opted_out))
+
+
+def _utc(value: str, name: str) -> datetime:
+    """``value`` (ISO 8601) as an aware datetime in UTC; naive times are UTC."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        raise ValueError(f"Opt-out record with an unreadable time {name}={value!r}") from None

@@ -178,7 +178,7 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
         marker = OptOutRecord(number=number, opted_out=True, at=since.isoformat(), source="erase")
         Variable.set(operator_variable_key(number), marker.to_json(), description=OPERATOR_DESCRIPTION)
         reply = _read_record(variable_key(number))
-        if reply is not None and reply.decided_at() >= since:
+        if reply is not None and reply.counts_from() >= since:
             kept.append(number)
             continue
         Variable.delete(variable_key(number))
@@ -223,9 +223,10 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
             sent_at=to_datetime(extra["sent_at"]) if extra.get("sent_at") else None,
             received_at=to_datetime(extra.get("received_at") or event.timestamp),
         )
-        if record.decided_at() < since:
+        if record.counts_from() < since:
             continue
-        found[number] = latest_decision(found.get(number), record) or record
+        if record.supersedes(found.get(number)):  # between replies, their dateTime orders them
+            found[number] = record
     return found
 
 

@@ -25,7 +25,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from airflow_provider_orange_sms.opt_out import OptOutRecord, operator_variable_key, variable_key
+from airflow_provider_orange_sms.opt_out import (
+    OptOutRecord,
+    latest_decision,
+    operator_variable_key,
+    variable_key,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -59,7 +64,10 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
     operators_key = operator_variable_key(record.number)
     operators_row = session.scalar(select(Variable).where(Variable.key == operators_key))
     outcome = WRITTEN
-    if operators_row is not None and not record.supersedes(_stored_record(operators_row, operators_key)):
+    if (
+        operators_row is not None
+        and latest_decision(record, _stored_record(operators_row, operators_key)) is not record
+    ):
         outcome = SUPERSEDED  # still stored below: it may outlive the operators' decision (erase)
     for _ in range(2):
         row = session.scalar(select(Variable).where(Variable.key == key).with_for_update())

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG
 
-from airflow_provider_orange_sms.operators.orange_sms import SendSMSOperator
+from airflow_provider_orange_sms.operators.orange_sms import RemoveFromOptOutListOperator, SendSMSOperator
 
 NUMBERS = ["+2250700004001", "+2250700004002", "+2250700004003"]
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 with DAG("test_opt_out_send", schedule=None, start_date=START):
     SendSMSOperator(task_id="send", recipients=NUMBERS, message="Promo: -20% this week")
+
+with DAG("test_opt_out_remove", schedule=None, start_date=START):
+    RemoveFromOptOutListOperator(task_id="remove", numbers=NUMBERS[1])
 
 with DAG("test_opt_out_dry_run", schedule=None, start_date=START):
     SendSMSOperator(task_id="send", recipients=NUMBERS, message="Promo: -20% this week", dry_run=True)

@@ -34,14 +34,14 @@ def stored(number: str) -> OptOutRecord | None:
     return latest_decision(*(None if raw is None else OptOutRecord.from_json(raw) for raw in raws))
 
 
-def stop_now(number: str, text: str = "STOP") -> None:
-    """The subscriber replies now; the receiver stores it (as in the API server)."""
+def stop_now(number: str, text: str = "STOP", *, sent_ago: timedelta = timedelta(0)) -> None:
+    """The receiver stores the subscriber's reply now (as in the API server), sent ``sent_ago`` before
+    (Orange may hold a reply back)."""
     from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
     from airflow_provider_orange_sms.receipts.reply_store import store_reply
 
-    store_reply(
-        SMSReply(sender=number, destination="+2250000", message=text, sent_at=datetime.now(timezone.utc))
-    )
+    sent_at = datetime.now(timezone.utc) - sent_ago
+    store_reply(SMSReply(sender=number, destination="+2250000", message=text, sent_at=sent_at))
 
 
 def old_stop(number: str) -> None:
@@ -117,9 +117,15 @@ def test_a_stop_sent_between_two_tries_of_an_erase_is_kept(monkeypatch, fast_con
 
 
 @skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
-def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch):
+@pytest.mark.parametrize(
+    "sent_ago",
+    [timedelta(0), timedelta(minutes=1)],
+    ids=["sent while the erase ran", "sent before it began, delivered while it ran"],
+)
+def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago):
     """A STOP that lands between the erase's read and delete of A's record is recorded again at the
-    end, once the replies are read; meanwhile A's operators' record holds an opt-out."""
+    end, once the replies are read; meanwhile A's operators' record holds an opt-out. The erase did
+    not know of it, so it holds even if the subscriber sent it before the erase began."""
     from airflow.sdk.definitions.variable import Variable
 
     old_stop(A)
@@ -129,7 +135,7 @@ def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch):
 
     def delete(cls, key):
         if key == variable_key(A):
-            stop_now(A)  # right between the erase's read of A's record and its delete
+            stop_now(A, sent_ago=sent_ago)  # right between the erase's read of A's record and its delete
         result = original_delete(key)
         if key == variable_key(B):  # later in the same erase: what a send check sees now
             seen_meanwhile.append(stored(A))

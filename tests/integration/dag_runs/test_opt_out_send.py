@@ -279,6 +279,32 @@ def test_stop_and_start_replies_stored_by_the_receiver_are_honoured(fast_conn, s
     assert received(sandbox) == Counter({ADDRESSES[0]: 2, ADDRESSES[1]: 1, ADDRESSES[2]: 2})
 
 
+def test_a_stop_orange_held_back_until_after_a_removal_is_honoured(fast_conn, sandbox):
+    """The subscriber texted STOP before an operator took the number off the list; Orange delivered it
+    after. The removal was made without knowing of it, so it does not undo it."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
+    from airflow_provider_orange_sms.receipts.reply_store import OPTED_OUT, store_reply
+
+    write_record(NUMBERS[1], opted_out=True, minutes_ago=60)
+    assert run("test_opt_out_remove").state == "success"
+    removal = OptOutRecord.from_json(Variable.get(operator_variable_key(NUMBERS[1])))
+    assert not removal.opted_out
+
+    held_back = SMSReply(
+        sender=NUMBERS[1],
+        destination="+2250000",
+        message="STOP",
+        sent_at=removal.decided_at() - timedelta(seconds=30),
+    )
+    assert store_reply(held_back).opt_out == OPTED_OUT
+
+    send = run("test_opt_out_send")
+    assert statuses(xcom(send, "send"))[ADDRESSES[1]] == "opted_out"
+    assert received(sandbox) == Counter([ADDRESSES[0], ADDRESSES[2]])
+
+
 def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
     fast_conn, sandbox, monkeypatch
 ):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from airflow_provider_orange_sms.opt_out import (
@@ -11,6 +14,7 @@ from airflow_provider_orange_sms.opt_out import (
     OPT_OUT,
     OptOutRecord,
     keyword_action,
+    latest_decision,
     normalize_keyword,
     parse_keywords,
     variable_key,
@@ -83,6 +87,66 @@ def test_records_round_trip_and_the_later_decision_wins():
     assert start.supersedes(stop)
     assert not stop.supersedes(start)  # a STOP written after a later START does not win
     assert stop.supersedes(None)
+
+
+NUMBER = "+2250700000001"
+SENT = datetime(2026, 2, 10, 14, 30, tzinfo=timezone.utc)
+
+
+def _reply(action: str, sent: datetime, received: datetime) -> OptOutRecord:
+    return OptOutRecord.from_reply(
+        action,
+        NUMBER,
+        "STOP" if action == OPT_OUT else "START",
+        message_id="m",
+        sent_at=sent,
+        received_at=received,
+    )
+
+
+def _operators(opted_out: bool, at: datetime) -> OptOutRecord:
+    return OptOutRecord(NUMBER, opted_out, at.isoformat(), "operator" if not opted_out else "import")
+
+
+def test_a_stop_that_reached_airflow_after_a_removal_outranks_it_though_sent_before():
+    """Orange held the STOP back: the removal was made without it, and must not undo it."""
+    stop = _reply(OPT_OUT, sent=SENT, received=SENT + timedelta(minutes=5))
+    removal = _operators(False, SENT + timedelta(minutes=2))
+    assert latest_decision(stop, removal) is stop
+    assert latest_decision(removal, stop) is stop
+    assert stop.decided_at() == SENT  # still dated when it was sent
+    assert stop.counts_from() == SENT + timedelta(minutes=5)
+
+
+def test_a_removal_made_after_the_stop_was_known_outranks_it():
+    stop = _reply(OPT_OUT, sent=SENT, received=SENT + timedelta(seconds=3))
+    removal = _operators(False, SENT + timedelta(minutes=2))
+    assert latest_decision(stop, removal) is removal
+
+
+def test_a_late_start_counts_from_when_it_was_sent_so_an_import_made_since_holds():
+    start = _reply(OPT_IN, sent=SENT, received=SENT + timedelta(minutes=5))
+    imported = _operators(True, SENT + timedelta(minutes=2))
+    assert latest_decision(start, imported) is imported
+
+
+def test_between_replies_the_date_time_orders_them_however_late_one_arrives():
+    stop = _reply(OPT_OUT, sent=SENT, received=SENT + timedelta(minutes=5))
+    start = _reply(OPT_IN, sent=SENT + timedelta(minutes=1), received=SENT + timedelta(minutes=2))
+    assert not stop.supersedes(start)  # the subscriber's last word was START
+
+
+def test_when_a_reply_was_received_is_kept_and_older_records_without_it_still_read():
+    stop = _reply(OPT_OUT, sent=SENT, received=SENT + timedelta(minutes=5))
+    assert stop.received_at == (SENT + timedelta(minutes=5)).isoformat()
+    assert OptOutRecord.from_json(stop.to_json()) == stop
+    old = OptOutRecord.from_json(
+        json.dumps({"number": NUMBER, "opted_out": True, "at": SENT.isoformat(), "source": "inbound"})
+    )
+    assert old.received_at is None
+    assert old.counts_from() == SENT
+    with pytest.raises(ValueError, match="received_at='yesterday'"):
+        OptOutRecord.from_json(json.dumps({**json.loads(stop.to_json()), "received_at": "yesterday"}))
 
 
 def test_a_value_that_is_not_a_record_is_refused():
