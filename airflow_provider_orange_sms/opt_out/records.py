@@ -71,9 +71,13 @@ DEFAULT_OPT_OUT_KEYWORDS = (
     "UNSUBSCRIBE",
     "ARRET",
     "ARRÊT",
+    "ARRÊTER",
     "DESABONNER",
+    "DÉSINSCRIRE",
     "إلغاء",
+    "إلغاء الاشتراك",
     "توقف",
+    "إيقاف",
 )
 #: Replies that take their sender off the list again.
 DEFAULT_OPT_IN_KEYWORDS = ("START", "UNSTOP", "SUBSCRIBE", "YES START", "REPRENDRE", "ابدأ")

@@ -42,6 +42,12 @@ IN = parse_keywords(None, DEFAULT_OPT_IN_KEYWORDS, "opt_in_keywords")
         "إلغاء",
         "الغاء",
         "توقف",
+        "Arrêter",
+        "arreter !",
+        "Désinscrire",
+        "إيقاف",
+        "ايقاف",
+        "إلغاء الاشتراك",
     ],
 )
 def test_opt_out_keywords_ignore_case_accents_punctuation_and_spacing(reply):
