@@ -13,13 +13,19 @@ from "could not ask" (the task stops before that recipient's send). The API serv
 "no such Variable" for a Variable it cannot decrypt (another Fernet key): a key that is listed
 but reads as missing is unreadable, and the recipient is not sent to. Airflow 3.0 to 3.2 cannot
 list Variables from a task: there both keys are read, and an undecryptable record reads as absent.
+
+``Variable.keys`` lists the metadata database only. Where a record may come from elsewhere (an
+``AIRFLOW_VAR_ORANGE_SMS_OPT_OUT_…`` environment variable or a secrets backend configured for
+tasks), nothing is listed and both keys are read, as ``Variable.get`` looks there first.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_orange_sms.opt_out import (
+    KEY_PREFIX,
     OptOutRecord,
     latest_decision,
     operator_variable_key,
@@ -35,7 +41,13 @@ from airflow_provider_orange_sms.strict_variables import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-__all__ = ["OPTED_OUT", "OptOutCheck", "OptOutListUnreadableError", "opted_out_entry"]
+__all__ = [
+    "OPTED_OUT",
+    "OptOutCheck",
+    "OptOutListUnreadableError",
+    "listing_sees_every_record",
+    "opted_out_entry",
+]
 
 #: Result status of a recipient that was not sent because it is on the opt-out list.
 OPTED_OUT = "opted_out"
@@ -52,6 +64,24 @@ class OptOutListUnreadableError(RuntimeError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+def listing_sees_every_record() -> bool:
+    """
+    Whether listing Variables (``Variable.keys``: the metadata database only) finds every opt-out
+    record a task can read: not when ``Variable.get`` may find one first in an environment variable
+    (``AIRFLOW_VAR_ORANGE_SMS_OPT_OUT_…``) or in a secrets backend configured for tasks
+    (``[workers] secrets_backend`` or ``[secrets] backend``).
+    """
+    from airflow_provider_orange_sms.version_compat import conf
+
+    prefix = f"AIRFLOW_VAR_{KEY_PREFIX}".upper()
+    if any(name.upper().startswith(prefix) for name in os.environ):
+        return False
+    return not any(
+        (conf.get(section, option, fallback="") or "").strip()
+        for section, option in (("workers", "secrets_backend"), ("secrets", "backend"))
+    )
 
 
 def opted_out_entry(address: str, record: OptOutRecord) -> dict[str, Any]:
@@ -109,7 +139,7 @@ class OptOutCheck:
             if logger is not None:
                 logger.warning("Opt-out list not checked (%s)", check.reason_off)
             return check
-        return cls(read_variable, list_keys=variable_keys)
+        return cls(read_variable, list_keys=variable_keys if listing_sees_every_record() else None)
 
     @property
     def enabled(self) -> bool:

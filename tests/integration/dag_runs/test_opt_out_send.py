@@ -305,6 +305,18 @@ def test_a_stop_orange_held_back_until_after_a_removal_is_honoured(fast_conn, sa
     assert received(sandbox) == Counter([ADDRESSES[0], ADDRESSES[2]])
 
 
+def test_a_stop_kept_only_in_an_environment_variable_is_honoured(fast_conn, sandbox, monkeypatch):
+    """Airflow 3.3 lists Variables from the metadata database only; Variable.get looks in the
+    environment first: such a record is read, not missed by the listing."""
+    record = OptOutRecord(NUMBERS[2], True, datetime.now(timezone.utc).isoformat(), "import")
+    monkeypatch.setenv(f"AIRFLOW_VAR_{variable_key(NUMBERS[2]).upper()}", record.to_json())
+
+    send = run("test_opt_out_send")
+
+    assert statuses(xcom(send, "send"))[ADDRESSES[2]] == "opted_out"
+    assert received(sandbox) == Counter(ADDRESSES[:2])
+
+
 def test_a_dry_run_that_cannot_read_the_list_fails_instead_of_planning_everyone(
     fast_conn, sandbox, monkeypatch
 ):
