@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_orange_sms.recipients import E164_DIGITS
 from airflow_provider_orange_sms.settings import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, SECTION
 
 __all__ = [
@@ -84,7 +85,7 @@ DEFAULT_OPT_IN_KEYWORDS = ("START", "UNSTOP", "SUBSCRIBE", "YES START", "REPREND
 #: How far ahead of its receipt a reply's own ``dateTime`` may be: Orange's clock and ours differ a
 #: little, but a reply dated in the future must not outrank every later decision.
 MAX_REPLY_CLOCK_SKEW = timedelta(minutes=5)
-_DIGITS = re.compile(r"^[1-9][0-9]{6,14}$")
+_DIGITS = re.compile(rf"^{E164_DIGITS}$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # Arabic tatweel only stretches a word (توقـف is توقف); it is a letter to Unicode, not a format mark.
 _TATWEEL = "\u0640"

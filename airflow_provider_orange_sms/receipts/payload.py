@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_orange_sms.recipients import E164_DIGITS
+
 DELIVERED_TO_TERMINAL = "DeliveredToTerminal"
 DELIVERED_TO_NETWORK = "DeliveredToNetwork"
 DELIVERY_IMPOSSIBLE = "DeliveryImpossible"
@@ -56,7 +58,7 @@ MAX_RESOURCE_ID_LENGTH = 128
 # Any text but control characters: some senders' callbackData hold spaces or '/'.
 _RESOURCE_ID_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 # [0-9], not \d: \d also matches Arabic-Indic and other digits no recipient is written with.
-_ADDRESS_RE = re.compile(r"^(?i:tel:)?\+?([1-9][0-9]{7,14})$")
+_ADDRESS_RE = re.compile(rf"^(?i:tel:)?\+?({E164_DIGITS})$")
 # A calendar date, then a time or nothing: pendulum alone would also read a bare time as today's,
 # and week or ordinal dates no sender writes.
 _DATE_TIME_START_RE = re.compile(r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}(?:[T ][0-9]|$)")

@@ -27,6 +27,7 @@ from airflow_provider_orange_sms.receipts.payload import (
     orange_date_time,
     shown,
 )
+from airflow_provider_orange_sms.recipients import E164_DIGITS
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -48,7 +49,7 @@ MAX_MESSAGE_LENGTH = 255 * 153
 # [0-9], not \d: \d also matches Arabic-Indic and other digits, which no number on the list is.
 # ``00`` is the international prefix as ``+`` is (no country code starts with 0): a STOP refused
 # for its form would never reach the list.
-_SENDER_RE = re.compile(r"^(?i:tel:)?(?:\+|00)?([1-9][0-9]{6,14})$")
+_SENDER_RE = re.compile(rf"^(?i:tel:)?(?:\+|00)?({E164_DIGITS})$")
 # Destinations include short codes (e.g. 4 digits), with or without the country code.
 _DESTINATION_RE = re.compile(r"^(?i:tel:)?\+?([0-9]{3,15})$")
 _ID_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")

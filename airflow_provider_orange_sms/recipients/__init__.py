@@ -11,6 +11,7 @@ from airflow_provider_orange_sms import lazy_attributes
 
 if TYPE_CHECKING:
     from airflow_provider_orange_sms.recipients.addresses import (
+        E164_DIGITS,
         SENDER_ADDRESSES,
         contract_country,
         country_of,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_LENGTH",
+    "E164_DIGITS",
     "SENDER_ADDRESSES",
     "check_message",
     "check_text_as_sent",
@@ -53,6 +55,7 @@ __all__ = [
 #: The module defining each name.
 _HOMES = {
     "DEFAULT_MAX_MESSAGE_LENGTH": "messages",
+    "E164_DIGITS": "addresses",
     "SENDER_ADDRESSES": "addresses",
     "check_message": "messages",
     "check_text_as_sent": "messages",

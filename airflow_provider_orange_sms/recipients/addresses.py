@@ -22,6 +22,11 @@ import reprlib
 
 log = logging.getLogger(__name__)
 
+#: The digits of an international (E.164) number, as a regular expression: a country code (never
+#: 0), 7 to 15 digits in all. The one definition for every part that reads a number written by
+#: Orange or stored on the opt-out list; a recipient is read by libphonenumber.
+E164_DIGITS = "[1-9][0-9]{6,14}"
+
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 _DIGITS = re.compile(r"^\+?[0-9]+$")
 

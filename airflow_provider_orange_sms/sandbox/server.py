@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_orange_sms.recipients import E164_DIGITS
 from airflow_provider_orange_sms.sandbox import admin, subscriptions
 from airflow_provider_orange_sms.sandbox.answers import (
     GATEWAY_CODES,
@@ -59,7 +60,7 @@ UNSUBSCRIBE_RE = re.compile(rf"^/smsmessaging/v1/outbound/{_SENDER}/subscription
 SUBSCRIPTION_RE = re.compile(r"^/smsmessaging/v1/outbound/subscriptions/([^/]+)$")
 ANY_OUTBOUND_RE = re.compile(r"^/smsmessaging/v1/outbound/([^/]+)/(requests|subscriptions)(/.*)?$")
 # [0-9], not \d: Orange takes ASCII digits only (\d matches Arabic-Indic digits too).
-ADDRESS_RE = re.compile(r"^tel:\+[0-9]{8,15}$")
+ADDRESS_RE = re.compile(rf"^tel:\+{E164_DIGITS}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{3}$")
 SEND_KEYS = {
     "address",

@@ -115,3 +115,47 @@ def test_a_recipient_in_non_ascii_digits_is_refused_naming_it(recipient):
     with pytest.raises(ValueError, match="only digits 0-9") as caught:
         normalize_recipient(recipient, "CIV")
     assert repr(recipient) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("digits", "accepted"),
+    [
+        ("6834001", True),
+        ("225070000000112", True),
+        ("683400", False),
+        ("2250700000001123", False),
+        ("0225070000001", False),
+    ],
+)
+def test_receipts_replies_the_opt_out_list_and_the_sandbox_read_a_number_alike(digits, accepted):
+    """One definition (E164_DIGITS): a number Orange writes in a receipt or a reply is a number the
+    opt-out list can hold, and the sandbox takes the same numbers."""
+    import json
+
+    from airflow_provider_orange_sms.opt_out import variable_key
+    from airflow_provider_orange_sms.receipts.payload import ReceiptError, parse_receipt
+    from airflow_provider_orange_sms.receipts.reply_payload import parse_reply
+    from airflow_provider_orange_sms.sandbox.server import ADDRESS_RE
+    from tests.support.receipts_server import reply_body
+
+    receipt = json.dumps(
+        {
+            "deliveryInfoNotification": {
+                "callbackData": "r-1",
+                "deliveryInfo": {"address": f"tel:+{digits}", "deliveryStatus": "DeliveredToTerminal"},
+            }
+        }
+    ).encode()
+    outcomes = []
+    for read in (
+        lambda: parse_receipt(receipt),
+        lambda: parse_reply(json.dumps(reply_body(f"tel:+{digits}", "STOP")).encode()),
+        lambda: variable_key(f"+{digits}"),
+    ):
+        try:
+            read()
+            outcomes.append(True)
+        except (ReceiptError, ValueError):
+            outcomes.append(False)
+    outcomes.append(ADDRESS_RE.match(f"tel:+{digits}") is not None)
+    assert outcomes == [accepted] * 4
