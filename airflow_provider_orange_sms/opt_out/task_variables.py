@@ -138,7 +138,11 @@ def write_decisions(numbers: list[str], *, opted_out: bool, source: str, at: dat
         record = OptOutRecord(number=number, opted_out=opted_out, at=at.isoformat(), source=source)
         key = operator_variable_key(number)
         try:
-            if not record.supersedes(_read_record(key)):
+            stored = _read_record(key)
+            # A STOP an erase kept there (it raced with a deletion) counts from when it reached Airflow.
+            if not record.supersedes(stored) or (
+                stored is not None and stored.opted_out and stored.counts_from() > at
+            ):
                 kept += 1
                 continue
             Variable.set(key, record.to_json(), description=OPERATOR_DESCRIPTION)

@@ -184,3 +184,35 @@ def test_a_record_the_api_server_cannot_decrypt_written_mid_batch_is_never_read_
         dag_run = load_dag(TEST_DAGS / "opt_out_send.py", "test_opt_out_send").test()
         texted = received(sandbox)
     assert texted[f"tel:{numbers[2]}"] == 0, dag_run.get_task_instance("send").state
+
+
+def test_a_removal_never_overwrites_a_stop_an_erase_kept_that_reached_airflow_after_it_began(monkeypatch):
+    """An erase records a raced STOP in the operators' Variable (sent long ago, received just now);
+    a removal that began before that STOP reached Airflow decided without it: the STOP stays."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_orange_sms.opt_out import task_variables
+
+    original_read = task_variables.read_variable
+    raced: list[OptOutRecord] = []
+
+    def read_variable(key):
+        if key == operator_variable_key(A) and not raced:
+            time.sleep(1.2)  # the STOP reaches Airflow in a later second than the removal began
+            now = datetime.now(timezone.utc)
+            raced.append(
+                OptOutRecord.from_reply(
+                    "opt_out", A, "STOP", message_id="m", sent_at=now - timedelta(hours=1), received_at=now
+                )
+            )
+            Variable.set(operator_variable_key(A), raced[0].to_json())  # as the erase writes it
+        return original_read(key)
+
+    monkeypatch.setattr(task_variables, "read_variable", read_variable)
+
+    assert run("test_opt_out_retries_remove").state == "success"
+    assert raced
+    final = stored(A)
+    assert final is not None
+    assert final.opted_out, final
+    assert stored(B).opted_out is False  # type: ignore[union-attr]
