@@ -154,13 +154,20 @@ def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago):
 
 
 @skip_on_airflow_3_0("telling an unreadable record from a missing one needs Variable.keys (3.3)")
-def test_a_record_the_api_server_cannot_decrypt_written_mid_batch_is_never_read_as_absent(fast_conn, sandbox):
-    """Each recipient's keys are listed right before its send: a record written mid-batch counts too."""
+@pytest.mark.parametrize("records_elsewhere", [False, True], ids=["database only", "and environment"])
+def test_a_record_the_api_server_cannot_decrypt_written_mid_batch_is_never_read_as_absent(
+    fast_conn, sandbox, monkeypatch, records_elsewhere
+):
+    """Each recipient's keys are listed right before its send: a record written mid-batch counts too,
+    also when records may live outside the metadata database (both keys are then read as well)."""
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
     from cryptography.fernet import Fernet
 
     numbers = ["+2250700004001", "+2250700004002", "+2250700004003"]  # tests/dags/opt_out_send.py
+    if records_elsewhere:  # another number's record in the task's environment
+        elsewhere = OptOutRecord("+2250700004999", True, "2026-01-01T00:00:00+00:00", "import")
+        monkeypatch.setenv(f"AIRFLOW_VAR_{variable_key(elsewhere.number).upper()}", elsewhere.to_json())
     with opt_out_records_cleared(numbers):
         original = sandbox.state.record_message
 
