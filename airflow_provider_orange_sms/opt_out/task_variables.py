@@ -178,15 +178,16 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
     from airflow.sdk import Variable
 
     kept: list[str] = []
+    seen: dict[str, OptOutRecord | None] = {}
     for number in numbers:
         marker = OptOutRecord(number=number, opted_out=True, at=since.isoformat(), source="erase")
         Variable.set(operator_variable_key(number), marker.to_json(), description=OPERATOR_DESCRIPTION)
-        reply = _read_record(variable_key(number))
+        reply = seen[number] = _read_record(variable_key(number))
         if reply is not None and reply.counts_from() >= since:
             kept.append(number)
             continue
         Variable.delete(variable_key(number))
-    raced = _keyword_replies_since(set(numbers), since, context)
+    raced = _keyword_replies_since(seen, since, context)
     for number in numbers:
         record = raced.get(number)
         if record is None:
@@ -205,8 +206,14 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
     )
 
 
-def _keyword_replies_since(numbers: set[str], since: datetime, context: Context) -> dict[str, OptOutRecord]:
-    """The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record."""
+def _keyword_replies_since(
+    seen: dict[str, OptOutRecord | None], since: datetime, context: Context
+) -> dict[str, OptOutRecord]:
+    """
+    The latest keyword reply of each number of ``seen`` decided from ``since`` on, as a record; and
+    a STOP received up to :data:`ERASE_REPLY_LOOKBACK` before ``since`` (by the API server's clock,
+    which may lag the task's) that the record the erase read (``seen``) did not hold yet.
+    """
     from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader, to_datetime
 
     out_words, in_words = keyword_lists(
@@ -217,7 +224,7 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
         extra = event.extra or {}
         number = extra.get("sender")
         action = keyword_action(str(extra.get("message", "")), out_words, in_words)
-        if number not in numbers or action is None:
+        if number not in seen or action is None:
             continue
         record = OptOutRecord.from_reply(
             action,
@@ -227,11 +234,22 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
             sent_at=to_datetime(extra["sent_at"]) if extra.get("sent_at") else None,
             received_at=to_datetime(extra.get("received_at") or event.timestamp),
         )
-        if record.counts_from() < since:
+        if record.counts_from() < since and not _unseen_stop(record, seen[number], since):
             continue
         if record.supersedes(found.get(number)):  # between replies, their dateTime orders them
             found[number] = record
     return found
+
+
+def _unseen_stop(record: OptOutRecord, seen: OptOutRecord | None, since: datetime) -> bool:
+    """
+    Whether ``record``, a reply that counts from before ``since``, is a STOP the erase may have
+    deleted unread: received within :data:`ERASE_REPLY_LOOKBACK` of ``since``, and not in (nor older
+    than) the record read before the deletion, which it would have been had it reached Airflow first.
+    """
+    if not record.opted_out or record.known_at() < since - ERASE_REPLY_LOOKBACK:
+        return False
+    return seen is None or seen.decided_at() < record.decided_at()
 
 
 def export_entries(include_opted_in: bool) -> list[dict[str, Any]]:

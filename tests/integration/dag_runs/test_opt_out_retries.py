@@ -34,14 +34,21 @@ def stored(number: str) -> OptOutRecord | None:
     return latest_decision(*(None if raw is None else OptOutRecord.from_json(raw) for raw in raws))
 
 
-def stop_now(number: str, text: str = "STOP", *, sent_ago: timedelta = timedelta(0)) -> None:
-    """The receiver stores the subscriber's reply now (as in the API server), sent ``sent_ago`` before
-    (Orange may hold a reply back)."""
+def stop_now(
+    number: str,
+    text: str = "STOP",
+    *,
+    sent_ago: timedelta = timedelta(0),
+    clock_lag: timedelta = timedelta(0),
+) -> None:
+    """The receiver stores the subscriber's reply now (as in the API server, whose clock may lag the
+    worker's by ``clock_lag``), sent ``sent_ago`` before (Orange may hold a reply back)."""
     from airflow_provider_orange_sms.receipts.reply_payload import SMSReply
     from airflow_provider_orange_sms.receipts.reply_store import store_reply
 
-    sent_at = datetime.now(timezone.utc) - sent_ago
-    store_reply(SMSReply(sender=number, destination="+2250000", message=text, sent_at=sent_at))
+    now = datetime.now(timezone.utc) - clock_lag
+    message = SMSReply(sender=number, destination="+2250000", message=text, sent_at=now - sent_ago)
+    store_reply(message, now=now)
 
 
 def old_stop(number: str) -> None:
@@ -118,11 +125,19 @@ def test_a_stop_sent_between_two_tries_of_an_erase_is_kept(monkeypatch, fast_con
 
 @skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
 @pytest.mark.parametrize(
-    "sent_ago",
-    [timedelta(0), timedelta(minutes=1)],
-    ids=["sent while the erase ran", "sent before it began, delivered while it ran"],
+    ("sent_ago", "clock_lag"),
+    [
+        (timedelta(0), timedelta(0)),
+        (timedelta(minutes=1), timedelta(0)),
+        (timedelta(0), timedelta(seconds=30)),
+    ],
+    ids=[
+        "sent while the erase ran",
+        "sent before it began, delivered while it ran",
+        "received by an API server whose clock lags the worker's",
+    ],
 )
-def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago):
+def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago, clock_lag):
     """A STOP that lands between the erase's read and delete of A's record is recorded again at the
     end, once the replies are read; meanwhile A's operators' record holds an opt-out. The erase did
     not know of it, so it holds even if the subscriber sent it before the erase began."""
@@ -135,7 +150,9 @@ def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago):
 
     def delete(cls, key):
         if key == variable_key(A):
-            stop_now(A, sent_ago=sent_ago)  # right between the erase's read of A's record and its delete
+            stop_now(
+                A, sent_ago=sent_ago, clock_lag=clock_lag
+            )  # right between the erase's read of A's record and its delete
         result = original_delete(key)
         if key == variable_key(B):  # later in the same erase: what a send check sees now
             seen_meanwhile.append(stored(A))
@@ -151,6 +168,17 @@ def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago):
     [meanwhile] = seen_meanwhile
     assert meanwhile is not None
     assert meanwhile.opted_out  # ...and never absent while the erase went on
+
+
+@skip_on_airflow_3_0(INACTIVE_INLETS_ON_3_0)
+def test_an_erase_still_erases_a_stop_it_read_though_received_shortly_before():
+    """Looking back for STOPs an API server's lagging clock dated before the erase does not bring back
+    the STOP the erase read and deleted."""
+    stop_now(A, clock_lag=timedelta(minutes=2))
+    assert stored(A).opted_out  # type: ignore[union-attr]
+
+    assert run("test_opt_out_retries_erase").state == "success"
+    assert stored(A) is None
 
 
 @skip_on_airflow_3_0("telling an unreadable record from a missing one needs Variable.keys (3.3)")
