@@ -177,17 +177,23 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
     """
     from airflow.sdk import Variable
 
+    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader
+
+    # The replies stored before any deletion, so that those stored since are told apart by the
+    # API server's own order of events, whatever its clock says against this task's.
+    reader = AssetEventReader(INBOUND_MESSAGES)
+    earlier = reader.new_events(context, since - ERASE_REPLY_LOOKBACK)
     kept: list[str] = []
-    seen: dict[str, OptOutRecord | None] = {}
     for number in numbers:
         marker = OptOutRecord(number=number, opted_out=True, at=since.isoformat(), source="erase")
         Variable.set(operator_variable_key(number), marker.to_json(), description=OPERATOR_DESCRIPTION)
-        reply = seen[number] = _read_record(variable_key(number))
+        reply = _read_record(variable_key(number))
         if reply is not None and reply.counts_from() >= since:
             kept.append(number)
             continue
         Variable.delete(variable_key(number))
-    raced = _keyword_replies_since(seen, since, context)
+    meanwhile = reader.new_events(context, since - ERASE_REPLY_LOOKBACK)
+    raced = _keyword_replies_since(set(numbers), since, earlier, meanwhile)
     for number in numbers:
         record = raced.get(number)
         if record is None:
@@ -207,24 +213,25 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
 
 
 def _keyword_replies_since(
-    seen: dict[str, OptOutRecord | None], since: datetime, context: Context
+    numbers: set[str], since: datetime, earlier: list[Any], meanwhile: list[Any]
 ) -> dict[str, OptOutRecord]:
     """
-    The latest keyword reply of each number of ``seen`` decided from ``since`` on, as a record; and
-    a STOP received up to :data:`ERASE_REPLY_LOOKBACK` before ``since`` (by the API server's clock,
-    which may lag the task's) that the record the erase read (``seen``) did not hold yet.
+    The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record; and any
+    STOP among the replies stored ``meanwhile`` (after the erase first read them, ``earlier``),
+    though the API server's clock, which may lag the task's, dated its receipt before ``since``.
     """
-    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader, to_datetime
+    from airflow_provider_orange_sms.receipts import to_datetime
 
     out_words, in_words = keyword_lists(
         conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None), conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None)
     )
     found: dict[str, OptOutRecord] = {}
-    for event in AssetEventReader(INBOUND_MESSAGES).new_events(context, since - ERASE_REPLY_LOOKBACK):
+    stored_meanwhile = {event.id for event in meanwhile}
+    for event in [*earlier, *meanwhile]:
         extra = event.extra or {}
         number = extra.get("sender")
         action = keyword_action(str(extra.get("message", "")), out_words, in_words)
-        if number not in seen or action is None:
+        if number not in numbers or action is None:
             continue
         record = OptOutRecord.from_reply(
             action,
@@ -234,22 +241,11 @@ def _keyword_replies_since(
             sent_at=to_datetime(extra["sent_at"]) if extra.get("sent_at") else None,
             received_at=to_datetime(extra.get("received_at") or event.timestamp),
         )
-        if record.counts_from() < since and not _unseen_stop(record, seen[number], since):
+        if record.counts_from() < since and not (record.opted_out and event.id in stored_meanwhile):
             continue
         if record.supersedes(found.get(number)):  # between replies, their dateTime orders them
             found[number] = record
     return found
-
-
-def _unseen_stop(record: OptOutRecord, seen: OptOutRecord | None, since: datetime) -> bool:
-    """
-    Whether ``record``, a reply that counts from before ``since``, is a STOP the erase may have
-    deleted unread: received within :data:`ERASE_REPLY_LOOKBACK` of ``since``, and not in (nor older
-    than) the record read before the deletion, which it would have been had it reached Airflow first.
-    """
-    if not record.opted_out or record.known_at() < since - ERASE_REPLY_LOOKBACK:
-        return False
-    return seen is None or seen.decided_at() < record.decided_at()
 
 
 def export_entries(include_opted_in: bool) -> list[dict[str, Any]]:
