@@ -16,7 +16,8 @@ list Variables from a task: there both keys are read, and an undecryptable recor
 
 ``Variable.keys`` lists the metadata database only. Where a record may come from elsewhere (an
 ``AIRFLOW_VAR_ORANGE_SMS_OPT_OUT_…`` environment variable or a secrets backend configured for
-tasks), nothing is listed and both keys are read, as ``Variable.get`` looks there first.
+tasks), both keys are read as well, as ``Variable.get`` looks there first; the listing still tells
+an undecryptable record from a missing one.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class OptOutCheck:
     :param reason_off: Why the check is off, for the warning (when ``read`` is ``None``).
     :param list_keys: Returns the Variable keys starting with a prefix, ``None`` when this Airflow
         cannot list them; without it, a record that cannot be decrypted reads as absent.
+    :param read_unlisted: Read both of a number's keys even when the listing has neither (a record
+        may live where the listing does not look: :func:`listing_sees_every_record`).
     """
 
     def __init__(
@@ -110,10 +113,13 @@ class OptOutCheck:
         read: Callable[[str], str | None] | None,
         reason_off: str = "",
         list_keys: Callable[[str], list[str] | None] | None = None,
+        *,
+        read_unlisted: bool = False,
     ) -> None:
         self.read = read
         self.reason_off = reason_off
         self.list_keys = list_keys
+        self.read_unlisted = read_unlisted
         #: Execution-API requests made so far (listings and reads).
         self.reads = 0
 
@@ -139,7 +145,7 @@ class OptOutCheck:
             if logger is not None:
                 logger.warning("Opt-out list not checked (%s)", check.reason_off)
             return check
-        return cls(read_variable, list_keys=variable_keys if listing_sees_every_record() else None)
+        return cls(read_variable, list_keys=variable_keys, read_unlisted=not listing_sees_every_record())
 
     @property
     def enabled(self) -> bool:
@@ -155,11 +161,9 @@ class OptOutCheck:
         """
         if self.read is None:
             return None
-        keys = self._existing_keys(address)
-        records = [
-            self._record(address, key, listed=keys is not None)
-            for key in (_both(address) if keys is None else keys)
-        ]
+        listed = self._existing_keys(address)
+        keys = _both(address) if listed is None or self.read_unlisted else listed
+        records = [self._record(address, key, listed=listed is not None and key in listed) for key in keys]
         record = latest_decision(*records)
         return record if record is not None and record.opted_out else None
 

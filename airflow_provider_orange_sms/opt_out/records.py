@@ -89,6 +89,12 @@ _DIGITS = re.compile(rf"^{E164_DIGITS}$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 # Arabic tatweel only stretches a word (توقـف is توقف); it is a letter to Unicode, not a format mark.
 _TATWEEL = "\u0640"
+# Letters that Persian and Urdu keyboard layouts (and final-yeh spelling habits) type in place of the
+# Arabic ones, which Unicode does not decompose: Farsi yeh and alef maksura are yeh, keheh is kaf,
+# alef wasla is alef (ایقاف is إيقاف, الاشتراک is الاشتراك).
+_ARABIC_VARIANTS = str.maketrans(
+    {"\u06cc": "\u064a", "\u0649": "\u064a", "\u06a9": "\u0643", "\u0671": "\u0627"}
+)
 
 
 def normalize_keyword(text: str) -> str:
@@ -99,7 +105,9 @@ def normalize_keyword(text: str) -> str:
     Arabic letters with hamza compare equal to their bare forms, as accented letters do. Invisible
     characters are dropped, not made spaces: the tatweel (``توقـف`` is ``توقف``) and every format
     character (zero-width joiner and non-joiner, zero-width space, BOM, left-to-right,
-    right-to-left and Arabic letter marks), so ``"ST\u200bOP"`` is ``"stop"``.
+    right-to-left and Arabic letter marks), so ``"ST\u200bOP"`` is ``"stop"``. The Farsi yeh,
+    alef maksura, keheh and alef wasla that other keyboard layouts type compare equal to the Arabic
+    yeh, kaf and alef.
 
     :param text: The text of a reply, or a configured keyword.
     """
@@ -109,7 +117,7 @@ def normalize_keyword(text: str) -> str:
         for c in decomposed
         if not unicodedata.combining(c) and c != _TATWEEL and unicodedata.category(c) != "Cf"
     )
-    return _NOT_WORD.sub(" ", bare.casefold()).strip()
+    return _NOT_WORD.sub(" ", bare.casefold().translate(_ARABIC_VARIANTS)).strip()
 
 
 def parse_keywords(value: str | None, default: tuple[str, ...], option: str) -> frozenset[str]:

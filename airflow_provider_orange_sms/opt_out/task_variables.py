@@ -138,7 +138,11 @@ def write_decisions(numbers: list[str], *, opted_out: bool, source: str, at: dat
         record = OptOutRecord(number=number, opted_out=opted_out, at=at.isoformat(), source=source)
         key = operator_variable_key(number)
         try:
-            if not record.supersedes(_read_record(key)):
+            stored = _read_record(key)
+            # A STOP an erase kept there (it raced with a deletion) counts from when it reached Airflow.
+            if not record.supersedes(stored) or (
+                stored is not None and stored.opted_out and stored.counts_from() > at
+            ):
                 kept += 1
                 continue
             Variable.set(key, record.to_json(), description=OPERATOR_DESCRIPTION)
@@ -173,6 +177,12 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
     """
     from airflow.sdk import Variable
 
+    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader
+
+    # The replies stored before any deletion, so that those stored since are told apart by the
+    # API server's own order of events, whatever its clock says against this task's.
+    reader = AssetEventReader(INBOUND_MESSAGES)
+    earlier = reader.new_events(context, since - ERASE_REPLY_LOOKBACK)
     kept: list[str] = []
     for number in numbers:
         marker = OptOutRecord(number=number, opted_out=True, at=since.isoformat(), source="erase")
@@ -182,7 +192,8 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
             kept.append(number)
             continue
         Variable.delete(variable_key(number))
-    raced = _keyword_replies_since(set(numbers), since, context)
+    meanwhile = reader.new_events(context, since - ERASE_REPLY_LOOKBACK)
+    raced = _keyword_replies_since(set(numbers), since, earlier, meanwhile)
     for number in numbers:
         record = raced.get(number)
         if record is None:
@@ -201,15 +212,22 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
     )
 
 
-def _keyword_replies_since(numbers: set[str], since: datetime, context: Context) -> dict[str, OptOutRecord]:
-    """The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record."""
-    from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader, to_datetime
+def _keyword_replies_since(
+    numbers: set[str], since: datetime, earlier: list[Any], meanwhile: list[Any]
+) -> dict[str, OptOutRecord]:
+    """
+    The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record; and any
+    STOP among the replies stored ``meanwhile`` (after the erase first read them, ``earlier``),
+    though the API server's clock, which may lag the task's, dated its receipt before ``since``.
+    """
+    from airflow_provider_orange_sms.receipts import to_datetime
 
     out_words, in_words = keyword_lists(
         conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None), conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None)
     )
     found: dict[str, OptOutRecord] = {}
-    for event in AssetEventReader(INBOUND_MESSAGES).new_events(context, since - ERASE_REPLY_LOOKBACK):
+    stored_meanwhile = {event.id for event in meanwhile}
+    for event in [*earlier, *meanwhile]:
         extra = event.extra or {}
         number = extra.get("sender")
         action = keyword_action(str(extra.get("message", "")), out_words, in_words)
@@ -223,7 +241,7 @@ def _keyword_replies_since(numbers: set[str], since: datetime, context: Context)
             sent_at=to_datetime(extra["sent_at"]) if extra.get("sent_at") else None,
             received_at=to_datetime(extra.get("received_at") or event.timestamp),
         )
-        if record.counts_from() < since:
+        if record.counts_from() < since and not (record.opted_out and event.id in stored_meanwhile):
             continue
         if record.supersedes(found.get(number)):  # between replies, their dateTime orders them
             found[number] = record

@@ -22,7 +22,9 @@ The value is encrypted with the Fernet key like any Variable, so workers read it
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from datetime import timezone
 from typing import TYPE_CHECKING
 
 from airflow_provider_orange_sms.opt_out import (
@@ -33,6 +35,8 @@ from airflow_provider_orange_sms.opt_out import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,10 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
     the list operators: the number's state did not change). Inside the caller's transaction, which
     commits.
 
+    A STOP counts against the operators' decisions from when it reached Airflow, and never before a
+    removal already stored when it came (the API server's clock and the worker's may differ); a
+    repeated STOP older than the stored one moves that one's ``received_at`` to its own delivery.
+
     :param session: The transaction's session.
     :param record: The decision to record.
     """
@@ -63,16 +71,27 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
     key = variable_key(record.number)
     operators_key = operator_variable_key(record.number)
     operators_row = session.scalar(select(Variable).where(Variable.key == operators_key))
+    operators = None if operators_row is None else _stored_record(operators_row, operators_key)
+    if record.opted_out and operators is not None and not operators.opted_out:
+        # This STOP reached Airflow after that removal was stored, whatever the clocks say: it counts
+        # from no earlier than the removal (API server and worker clocks may differ).
+        record = _known_from(record, operators.counts_from())
     outcome = WRITTEN
-    if (
-        operators_row is not None
-        and latest_decision(record, _stored_record(operators_row, operators_key)) is not record
-    ):
+    if operators is not None and latest_decision(record, operators) is not record:
         outcome = SUPERSEDED  # still stored below: it may outlive the operators' decision (erase)
     for _ in range(2):
         row = session.scalar(select(Variable).where(Variable.key == key).with_for_update())
         if row is not None:
-            if not record.supersedes(_stored_record(row, key)):
+            stored = _stored_record(row, key)
+            if not record.supersedes(stored):
+                assert stored is not None
+                if record.opted_out and stored.opted_out and record.known_at() > stored.known_at():
+                    # A repeated STOP delivered later: the stored one keeps its dateTime, and counts
+                    # against the operators' decisions from this later delivery.
+                    row.set_val(_known_from(stored, record.known_at()).to_json())
+                    session.flush()
+                    _forget_cached(key)
+                    return outcome
                 return SUPERSEDED
             row.set_val(record.to_json())
             session.flush()
@@ -86,6 +105,12 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
         _forget_cached(key)
         return outcome
     raise IntegrityError(f"INSERT {key}", {}, RuntimeError("the Variable row kept changing"))
+
+
+def _known_from(record: OptOutRecord, moment: datetime) -> OptOutRecord:
+    """``record``, known (``received_at``) no earlier than ``moment``."""
+    latest = max(record.known_at(), moment)
+    return dataclasses.replace(record, received_at=latest.astimezone(timezone.utc).isoformat())
 
 
 def _stored_record(row: object, key: str) -> OptOutRecord | None:

@@ -73,3 +73,28 @@ def test_a_future_start_stored_by_an_earlier_receiver_does_not_block_a_stop(leni
     assert answer.status_code == 200
     assert answer.json().get("opt_out") == "opted_out", answer.json()  # "superseded": STOP dropped
     assert _stored(sender).opted_out  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("key", [variable_key, operator_variable_key])
+@pytest.mark.parametrize(
+    "received_at",
+    [
+        1767225600,
+        "yesterday",
+        "9999-12-31T23:59:59-05:00",
+        "2026-01-01T00:00:00",
+        "2099-01-01T00:00:00+00:00",
+    ],
+    ids=["number", "words", "out of range in UTC", "naive", "far ahead"],
+)
+def test_a_stored_record_with_an_odd_received_at_never_keeps_a_stop_out(
+    lenient_client, sender, key, received_at
+):
+    """Readable or not, a stored ``received_at`` neither makes a STOP a 500 nor drops it."""
+    from airflow.models.variable import Variable
+
+    removal = {"number": sender, "opted_out": False, "at": _now_z(), "source": "operator"}
+    Variable.set(key(sender), json.dumps({**removal, "received_at": received_at}))
+    answer = _post(lenient_client, reply_body(sender, "STOP", date_time=_now_z()))
+    assert answer.status_code == 200, answer.text
+    assert answer.json().get("opt_out") == "opted_out", answer.json()

@@ -168,3 +168,16 @@ def test_a_value_that_is_not_a_record_is_refused():
 def test_invisible_characters_do_not_split_or_hide_a_keyword(text):
     assert keyword_action(text, frozenset({"stop", "توقف"}), frozenset()) == OPT_OUT
     assert normalize_keyword(text) in {"stop", "توقف"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "keyword"),
+    [
+        ("\u0627\u06cc\u0642\u0627\u0641", "إيقاف"),  # Farsi yeh
+        ("الغاء الاشتراک", "إلغاء الاشتراك"),  # keheh
+        ("\u0671\u0644\u063a\u0627\u0621", "إلغاء"),  # alef wasla
+    ],
+)
+def test_arabic_letters_other_keyboard_layouts_type_still_opt_out(typed, keyword):
+    assert normalize_keyword(typed) == normalize_keyword(keyword)
+    assert keyword_action(typed, OUT, IN) == OPT_OUT
