@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = "Orange SMS opt-out list entry (written by the reply receiver)"
 #: Outcome of :func:`record_decision`: the record was written.
 WRITTEN = "written"
-#: Outcome of :func:`record_decision`: a later decision is stored; nothing was written.
+#: Outcome of :func:`record_decision`: a later decision holds, so the number's state did not change
+#: (the record is still written when it outranks the receiver's own: it may outlive the operators' decision).
 SUPERSEDED = "superseded"
 
 
