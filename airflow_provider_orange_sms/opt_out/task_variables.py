@@ -180,9 +180,9 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
     from airflow_provider_orange_sms.receipts import INBOUND_MESSAGES, AssetEventReader
 
     # The replies stored before any deletion, so that those stored since are told apart by the
-    # API server's own order of events, whatever its clock says against this task's.
-    reader = AssetEventReader(INBOUND_MESSAGES)
-    earlier = reader.new_events(context, since - ERASE_REPLY_LOOKBACK)
+    # events' ids, whatever the API server's clock says against this task's.
+    from_ = since - ERASE_REPLY_LOOKBACK
+    stored_before = {event.id for event in AssetEventReader(INBOUND_MESSAGES).new_events(context, from_)}
     kept: list[str] = []
     for number in numbers:
         marker = OptOutRecord(number=number, opted_out=True, at=since.isoformat(), source="erase")
@@ -192,8 +192,10 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
             kept.append(number)
             continue
         Variable.delete(variable_key(number))
-    meanwhile = reader.new_events(context, since - ERASE_REPLY_LOOKBACK)
-    raced = _keyword_replies_since(set(numbers), since, earlier, meanwhile)
+    # Read afresh, not on from the first read: a reply committed after it may carry an earlier
+    # timestamp than the newest event that read saw.
+    replies = AssetEventReader(INBOUND_MESSAGES).new_events(context, from_)
+    raced = _keyword_replies_since(set(numbers), since, replies, stored_before)
     for number in numbers:
         record = raced.get(number)
         if record is None:
@@ -213,12 +215,12 @@ def erase(numbers: list[str], *, since: datetime, context: Context, log: Any) ->
 
 
 def _keyword_replies_since(
-    numbers: set[str], since: datetime, earlier: list[Any], meanwhile: list[Any]
+    numbers: set[str], since: datetime, replies: list[Any], stored_before: set[Any]
 ) -> dict[str, OptOutRecord]:
     """
-    The latest keyword reply of each of ``numbers`` decided from ``since`` on, as a record; and any
-    STOP among the replies stored ``meanwhile`` (after the erase first read them, ``earlier``),
-    though the API server's clock, which may lag the task's, dated its receipt before ``since``.
+    The latest keyword reply of each of ``numbers`` among ``replies`` decided from ``since`` on, as a
+    record; and any STOP whose event is not in ``stored_before`` (the ids the erase read before its
+    first deletion), though the API server's clock, which may lag the task's, dated it before ``since``.
     """
     from airflow_provider_orange_sms.receipts import to_datetime
 
@@ -226,8 +228,7 @@ def _keyword_replies_since(
         conf.get(SECTION, OPT_OUT_KEYWORDS, fallback=None), conf.get(SECTION, OPT_IN_KEYWORDS, fallback=None)
     )
     found: dict[str, OptOutRecord] = {}
-    stored_meanwhile = {event.id for event in meanwhile}
-    for event in [*earlier, *meanwhile]:
+    for event in replies:
         extra = event.extra or {}
         number = extra.get("sender")
         action = keyword_action(str(extra.get("message", "")), out_words, in_words)
@@ -241,7 +242,7 @@ def _keyword_replies_since(
             sent_at=to_datetime(extra["sent_at"]) if extra.get("sent_at") else None,
             received_at=to_datetime(extra.get("received_at") or event.timestamp),
         )
-        if record.counts_from() < since and not (record.opted_out and event.id in stored_meanwhile):
+        if record.counts_from() < since and not (record.opted_out and event.id not in stored_before):
             continue
         if record.supersedes(found.get(number)):  # between replies, their dateTime orders them
             found[number] = record
