@@ -84,8 +84,7 @@ def record_decision(session: Session, record: OptOutRecord) -> str:
         row = session.scalar(select(Variable).where(Variable.key == key).with_for_update())
         if row is not None:
             stored = _stored_record(row, key)
-            if not record.supersedes(stored):
-                assert stored is not None
+            if stored is not None and not record.supersedes(stored):
                 if record.opted_out and stored.opted_out and record.known_at() > stored.known_at():
                     # A repeated STOP delivered later: the stored one keeps its dateTime, and counts
                     # against the operators' decisions from this later delivery.
