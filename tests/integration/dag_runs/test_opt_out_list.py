@@ -8,12 +8,10 @@ import pytest
 
 from airflow_provider_orange_sms.opt_out import (
     OptOutRecord,
-    latest_decision,
-    operator_variable_key,
     variable_key,
 )
 from tests.support.dags import TEST_DAGS, load_dag, xcom
-from tests.support.opt_out import opt_out_records_cleared
+from tests.support.opt_out import decision_in_force, opt_out_records_cleared
 
 NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
 
@@ -22,14 +20,6 @@ NUMBERS = ["+2250700004101", "+2250700004102", "+2250700004103"]
 def clean_list(airflow_db):
     with opt_out_records_cleared(NUMBERS):
         yield
-
-
-def stored(number: str) -> OptOutRecord | None:
-    """The decision that holds for ``number``: the later of its replies' and the operators' record."""
-    from airflow.models.variable import Variable
-
-    raws = [Variable.get(key(number), default_var=None) for key in (variable_key, operator_variable_key)]
-    return latest_decision(*(None if raw is None else OptOutRecord.from_json(raw) for raw in raws))
 
 
 def mine(entries):
@@ -55,7 +45,7 @@ def test_import_export_and_remove(tmp_path, monkeypatch):
         # Behind a quote: a spreadsheet shows the number as text, never as a formula (+…).
         quoted = [f"'{n}" for n in NUMBERS]
         assert [row["number"] for row in csv.DictReader(handle) if row["number"] in quoted] == quoted
-    removed = stored(NUMBERS[0])
+    removed = decision_in_force(NUMBERS[0])
     assert removed is not None
     assert not removed.opted_out
     assert removed.source == "operator"
@@ -70,7 +60,7 @@ def test_a_bad_number_fails_the_import_before_any_write():
     run = load_dag(TEST_DAGS / "opt_out_list.py", "test_opt_out_import_bad").test()
 
     assert run.get_task_instance("import").state == "failed"
-    assert stored(NUMBERS[0]) is None  # the good one is not written either
+    assert decision_in_force(NUMBERS[0]) is None  # the good one is not written either
 
 
 def test_every_bad_number_is_named_with_where_it_is():
@@ -131,7 +121,7 @@ def test_the_export_neutralises_formulas_and_its_file_imports_again(tmp_path, mo
     assert not any(cell.startswith(no_formula) for row in rows.values() for cell in row.values())
     # Read back: the numbers as E.164, the records rewritten by the import (source import).
     assert set(NUMBERS[:2]) <= set(xcom(run, "import"))
-    imported = stored(NUMBERS[0])
+    imported = decision_in_force(NUMBERS[0])
     assert imported is not None
     assert (imported.opted_out, imported.source) == (True, "import")
 

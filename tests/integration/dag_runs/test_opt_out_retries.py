@@ -10,12 +10,11 @@ import pytest
 
 from airflow_provider_orange_sms.opt_out import (
     OptOutRecord,
-    latest_decision,
     operator_variable_key,
     variable_key,
 )
 from tests.support.dags import TEST_DAGS, load_dag
-from tests.support.opt_out import opt_out_records_cleared
+from tests.support.opt_out import decision_in_force, opt_out_records_cleared
 from tests.support.sandbox import received
 from tests.support.versions import INACTIVE_INLETS_ON_3_0, skip_on_airflow_3_0
 
@@ -26,13 +25,6 @@ A, B = "+2250700008101", "+2250700008102"
 def clean_list(airflow_db):
     with opt_out_records_cleared([A, B]):
         yield
-
-
-def stored(number: str) -> OptOutRecord | None:
-    from airflow.models.variable import Variable
-
-    raws = [Variable.get(key(number), default_var=None) for key in (variable_key, operator_variable_key)]
-    return latest_decision(*(None if raw is None else OptOutRecord.from_json(raw) for raw in raws))
 
 
 def stop_now(
@@ -86,7 +78,7 @@ def test_a_stop_sent_between_two_tries_of_a_remove_stays_in_force(monkeypatch, f
     ti = dag_run.get_task_instance("remove")
     assert (ti.state, ti.try_number) == ("success", 2)
 
-    holds = stored(A)
+    holds = decision_in_force(A)
     campaign = run("test_opt_out_retries_campaign")
     assert campaign.state == "success"
     # A's last decision was STOP (sent after the removal began and after A's removal was written):
@@ -118,7 +110,7 @@ def test_a_stop_sent_between_two_tries_of_an_erase_is_kept(monkeypatch, fast_con
     ti = dag_run.get_task_instance("erase")
     assert (ti.state, ti.try_number) == ("success", 2)
 
-    holds = stored(A)
+    holds = decision_in_force(A)
     campaign = run("test_opt_out_retries_campaign")
     assert campaign.state == "success"
     assert received(sandbox)[f"tel:{A}"] == 0, holds  # texted after STOP
@@ -156,14 +148,14 @@ def test_during_an_erase_a_raced_stop_is_never_absent(monkeypatch, sent_ago, clo
             )  # right between the erase's read of A's record and its delete
         result = original_delete(key)
         if key == variable_key(B):  # later in the same erase: what a send check sees now
-            seen_meanwhile.append(stored(A))
+            seen_meanwhile.append(decision_in_force(A))
         return result
 
     monkeypatch.setattr(Variable, "delete", classmethod(delete))
 
     dag_run = run("test_opt_out_retries_erase")
     assert dag_run.state == "success"
-    final = stored(A)
+    final = decision_in_force(A)
     assert final is not None
     assert final.opted_out  # recorded again at the end...
     [meanwhile] = seen_meanwhile
@@ -179,11 +171,11 @@ def test_an_erase_still_erases_a_stop_it_read_though_received_shortly_before(mon
     monkeypatch.setenv("OPT_OUT_RACE_NUMBERS", number)
     with opt_out_records_cleared([number]):
         stop_now(number, clock_lag=timedelta(minutes=2))
-        assert stored(number).opted_out  # type: ignore[union-attr]
+        assert decision_in_force(number).opted_out  # type: ignore[union-attr]
 
         erase = load_dag(TEST_DAGS / "opt_out_race.py", "test_opt_out_race_erase").test()
         assert erase.state == "success"
-        assert stored(number) is None
+        assert decision_in_force(number) is None
 
 
 @skip_on_airflow_3_0("telling an unreadable record from a missing one needs Variable.keys (3.3)")
@@ -252,7 +244,7 @@ def test_a_removal_never_overwrites_a_stop_an_erase_kept_that_reached_airflow_af
 
     assert run("test_opt_out_retries_remove").state == "success"
     assert raced
-    final = stored(A)
+    final = decision_in_force(A)
     assert final is not None
     assert final.opted_out, final
-    assert stored(B).opted_out is False  # type: ignore[union-attr]
+    assert decision_in_force(B).opted_out is False  # type: ignore[union-attr]

@@ -11,12 +11,11 @@ import pytest
 
 from airflow_provider_orange_sms.opt_out import (
     OptOutRecord,
-    latest_decision,
     operator_variable_key,
     variable_key,
 )
 from tests.integration.db.test_reply_store import _now_z, _post, unique_number
-from tests.support.opt_out import opt_out_records_cleared
+from tests.support.opt_out import decision_in_force, opt_out_records_cleared
 from tests.support.receipts_server import SECRET, reply_body
 
 
@@ -39,13 +38,6 @@ def sender():
     number = unique_number()
     with opt_out_records_cleared([number]):
         yield number
-
-
-def _stored(number: str) -> OptOutRecord | None:
-    from airflow.models.variable import Variable
-
-    raws = [Variable.get(k(number), default_var=None) for k in (variable_key, operator_variable_key)]
-    return latest_decision(*(None if r is None else OptOutRecord.from_json(r) for r in raws))
 
 
 @pytest.mark.parametrize("key", [variable_key, operator_variable_key])
@@ -72,7 +64,7 @@ def test_a_future_start_stored_by_an_earlier_receiver_does_not_block_a_stop(leni
     answer = _post(lenient_client, reply_body(sender, "STOP", date_time=_now_z()))
     assert answer.status_code == 200
     assert answer.json().get("opt_out") == "opted_out", answer.json()  # "superseded": STOP dropped
-    assert _stored(sender).opted_out  # type: ignore[union-attr]
+    assert decision_in_force(sender).opted_out  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("key", [variable_key, operator_variable_key])
